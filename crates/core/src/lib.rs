@@ -1,0 +1,37 @@
+//! # tickstock-core
+//!
+//! Everything TickStock Admin does, with no UI and no Tauri: the job protocol shared with
+//! TickStockPL, the durable Redis job bus, the worker runtime, the Polygon client, the
+//! PostgreSQL/SQLite storage and the loader that ties them together. The desktop app
+//! (`src-tauri`) and the command line (`crates/cli`) are thin shells over this crate.
+//!
+//! ## Layout
+//! - [`timeframe`]: bar sizes, their wire names, Polygon timespans and tables.
+//! - [`bars`]: the OHLCV bar type.
+//! - [`job`]: the job message model, parsing that keeps unknown fields, and validation.
+//! - [`status`]: the job status value (legacy JSON string or hash) and its states.
+//! - [`keys`]: every Redis key and channel name, legacy and durable, with its meaning.
+//! - [`bus`]: the Redis job bus: submit, status, list, cancel, health.
+//! - [`exec`]: what a running job sees: progress handle, cancellation, checkpoints.
+//! - [`worker`]: the worker runtime: consumer group, claims, heartbeats, take-over, dead letters.
+//! - [`polygon`]: the Polygon (Massive) REST client with rate limit and retries.
+//! - [`store`]: PostgreSQL and SQLite storage with migrations.
+//! - [`settings`]: typed settings with secrets that cannot be printed.
+//! - [`error`]: the error type every public function returns.
+
+pub mod bars;
+pub mod bus;
+pub mod error;
+pub mod exec;
+pub mod job;
+pub mod keys;
+pub mod polygon;
+pub mod settings;
+pub mod status;
+pub mod store;
+pub mod timeframe;
+pub mod worker;
+
+pub use bars::Bar;
+pub use error::{Error, ErrorKind, Result};
+pub use timeframe::Timeframe;

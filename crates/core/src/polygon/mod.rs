@@ -1,0 +1,1 @@
+//! The Polygon (Massive) REST client.

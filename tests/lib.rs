@@ -1,0 +1,1 @@
+//! Cross-crate integration suite (see tests.rs).
