@@ -16,6 +16,7 @@
 //! - [`worker`]: the worker runtime: consumer group, claims, heartbeats, take-over, dead letters.
 //! - [`polygon`]: the Polygon (Massive) REST client with rate limit and retries.
 //! - [`store`]: PostgreSQL and SQLite storage with migrations.
+//! - [`universe`]: universe keys, aliases and the built-in member lists.
 //! - [`settings`]: typed settings with secrets that cannot be printed.
 //! - [`error`]: the error type every public function returns.
 
@@ -30,6 +31,7 @@ pub mod settings;
 pub mod status;
 pub mod store;
 pub mod timeframe;
+pub mod universe;
 pub mod worker;
 
 pub use bars::Bar;
