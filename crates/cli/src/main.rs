@@ -1,1 +1,106 @@
-fn main() {}
+//! `tickstock`: the TickStock Admin command line, a thin shell over `tickstock-core`.
+//!
+//! Exit codes: 0 success, 2 bad input (one line on stderr says why), 1 any other failure
+//! (3 is reserved for `load` finishing with errors). Logs go to stderr, filtered by
+//! `RUST_LOG`.
+//!
+//! ## Layout
+//! - `main.rs`: argument parsing, logging, exit codes.
+//! - `jobs.rs`: submit, status, jobs, cancel, health.
+//! - `output.rs`: human and `--json` output.
+
+mod jobs;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use tickstock_core::settings::{BusConfig, DEFAULT_REDIS_URL};
+use tickstock_core::{Error, ErrorKind};
+
+/// TickStock Admin: load historical market data through TickStock's Redis job bus.
+#[derive(Parser)]
+#[command(name = "tickstock", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Args, Clone)]
+pub struct Global {
+    /// Redis URL (`redis://[user:password@]host:port[/db]`, `rediss://` for TLS).
+    #[arg(long, global = true, env = "REDIS_URL", default_value = DEFAULT_REDIS_URL, hide_env_values = true)]
+    pub redis_url: String,
+    /// Prefix for every Redis key and channel (empty: TickStock's own names).
+    #[arg(long, global = true, env = "TICKSTOCK_NAMESPACE", default_value = "")]
+    pub namespace: String,
+    /// Also publish jobs on the legacy pub/sub channel for TickStockPL workers.
+    #[arg(long, global = true, env = "TICKSTOCK_PUBLISH_LEGACY", default_value_t = true, action = clap::ArgAction::Set)]
+    pub publish_legacy: bool,
+    /// Who submits or cancels (written into job messages).
+    #[arg(long, global = true, env = "TICKSTOCK_USER", default_value = "cli")]
+    pub requested_by: String,
+}
+
+impl Global {
+    pub fn bus_config(&self) -> Result<BusConfig, Error> {
+        tickstock_core::settings::validate_redis_url(&self.redis_url)?;
+        Ok(BusConfig::new(self.redis_url.clone())
+            .with_namespace(self.namespace.clone())
+            .with_publish_legacy(self.publish_legacy))
+    }
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Submit a job to the bus; prints its id.
+    #[command(subcommand)]
+    Submit(jobs::SubmitCommand),
+    /// Show one job's status.
+    Status(jobs::StatusArgs),
+    /// List active and recent jobs.
+    Jobs(jobs::JobsArgs),
+    /// Cancel one job, or every active job.
+    Cancel(jobs::CancelArgs),
+    /// Redis, workers and queue at a glance.
+    Health(jobs::HealthArgs),
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
+}
+
+/// Maps an error to the process exit code and prints its one-line reason.
+pub fn fail(e: &Error) -> ExitCode {
+    eprintln!("error: {}", e.message());
+    match e.kind() {
+        ErrorKind::InvalidInput | ErrorKind::Config => ExitCode::from(2),
+        _ => ExitCode::from(1),
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result = match &cli.command {
+        Command::Submit(cmd) => jobs::submit(&cli.global, cmd).await,
+        Command::Status(a) => jobs::status(&cli.global, a).await,
+        Command::Jobs(a) => jobs::list(&cli.global, a).await,
+        Command::Cancel(a) => jobs::cancel(&cli.global, a).await,
+        Command::Health(a) => jobs::health(&cli.global, a).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => fail(&e),
+    }
+}

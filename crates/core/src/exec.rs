@@ -1,1 +1,406 @@
-//! exec
+//! What a running job sees, wherever it runs (Redis worker, `tickstock load`, the app's
+//! built-in worker): the [`JobRunner`] trait the loading code implements, and the
+//! [`JobContext`] it is handed: a [`ProgressHandle`] to report through, cancellation to
+//! check between chunks, and checkpoints of finished work.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::Result;
+use crate::job::Job;
+use crate::status::{JobState, JobStatus, SymbolFailure};
+
+/// The code that actually does a job. Failures of single symbols are recorded through
+/// the context and do not fail the job; an `Err` fails the whole job. A runner that stops
+/// early because [`JobContext::should_stop`] turned true returns an error of kind
+/// [`crate::ErrorKind::Cancelled`] (see [`JobContext::check`]); `Ok` means all work is done.
+#[async_trait]
+pub trait JobRunner: Send + Sync + 'static {
+    async fn run(&self, job: &Job, ctx: &JobContext) -> Result<()>;
+}
+
+/// Where progress goes. Returns true when cancel has been requested meanwhile.
+#[async_trait]
+pub trait StatusSink: Send + Sync + 'static {
+    async fn progress(&self, job_id: &str, status: &JobStatus) -> Result<bool>;
+}
+
+/// Durable record of finished units of a job (`SYMBOL|timeframe`), so a job resumed after
+/// a crash does not redo them.
+#[async_trait]
+pub trait Checkpoints: Send + Sync + 'static {
+    async fn done(&self, job_id: &str) -> Result<HashSet<String>>;
+    async fn mark(&self, job_id: &str, unit: &str) -> Result<()>;
+}
+
+/// Checkpoints kept in memory (for one-shot runs that are not resumed elsewhere).
+#[derive(Default)]
+pub struct MemoryCheckpoints(Mutex<HashSet<String>>);
+
+#[async_trait]
+impl Checkpoints for MemoryCheckpoints {
+    async fn done(&self, _job_id: &str) -> Result<HashSet<String>> {
+        Ok(self.0.lock().expect("checkpoint lock").clone())
+    }
+    async fn mark(&self, _job_id: &str, unit: &str) -> Result<()> {
+        self.0
+            .lock()
+            .expect("checkpoint lock")
+            .insert(unit.to_string());
+        Ok(())
+    }
+}
+
+/// Why a job stopped early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interrupt {
+    /// A user asked to cancel it.
+    Cancelled,
+    /// The worker is shutting down; the job will be resumed.
+    Shutdown,
+}
+
+/// Handed to a [`JobRunner`] for one job.
+#[derive(Clone)]
+pub struct JobContext {
+    job_id: String,
+    cancel: CancellationToken,
+    shutdown: CancellationToken,
+    progress: ProgressHandle,
+    checkpoints: Arc<dyn Checkpoints>,
+}
+
+impl JobContext {
+    pub fn new(
+        job_id: &str,
+        cancel: CancellationToken,
+        shutdown: CancellationToken,
+        progress: ProgressHandle,
+        checkpoints: Arc<dyn Checkpoints>,
+    ) -> JobContext {
+        JobContext {
+            job_id: job_id.to_string(),
+            cancel,
+            shutdown,
+            progress,
+            checkpoints,
+        }
+    }
+
+    pub fn job_id(&self) -> &str {
+        &self.job_id
+    }
+
+    /// Why the job should stop now, if it should.
+    pub fn interrupted(&self) -> Option<Interrupt> {
+        if self.cancel.is_cancelled() {
+            Some(Interrupt::Cancelled)
+        } else if self.shutdown.is_cancelled() {
+            Some(Interrupt::Shutdown)
+        } else {
+            None
+        }
+    }
+
+    /// True once the job should stop (cancelled or shutting down).
+    pub fn should_stop(&self) -> bool {
+        self.interrupted().is_some()
+    }
+
+    /// `Err(Cancelled)` once the job should stop: call it between chunks with `?`.
+    pub fn check(&self) -> Result<()> {
+        match self.interrupted() {
+            None => Ok(()),
+            Some(Interrupt::Cancelled) => {
+                Err(crate::Error::new(crate::ErrorKind::Cancelled, "cancelled"))
+            }
+            Some(Interrupt::Shutdown) => Err(crate::Error::new(
+                crate::ErrorKind::Cancelled,
+                "interrupted by shutdown",
+            )),
+        }
+    }
+
+    /// Resolves when the job should stop.
+    pub async fn stopped(&self) {
+        tokio::select! {
+            _ = self.cancel.cancelled() => {}
+            _ = self.shutdown.cancelled() => {}
+        }
+    }
+
+    /// The user-cancel token (cancelled when the job is cancelled).
+    pub fn cancel_token(&self) -> &CancellationToken {
+        &self.cancel
+    }
+
+    pub fn progress(&self) -> &ProgressHandle {
+        &self.progress
+    }
+
+    /// Units already finished by an earlier run of this job.
+    pub async fn done_units(&self) -> Result<HashSet<String>> {
+        self.checkpoints.done(&self.job_id).await
+    }
+
+    /// Records a finished unit.
+    pub async fn mark_done(&self, unit: &str) -> Result<()> {
+        self.checkpoints.mark(&self.job_id, unit).await
+    }
+}
+
+struct ProgressInner {
+    job_id: String,
+    status: Mutex<JobStatus>,
+    units_total: AtomicU64,
+    units_done: AtomicU64,
+    sink: Arc<dyn StatusSink>,
+    last_write: Mutex<Option<Instant>>,
+    every: Duration,
+    cancel: CancellationToken,
+}
+
+/// Progress reporting for one job: cheap to clone, safe to share between tasks. Counters
+/// change in memory; [`ProgressHandle::publish`] writes them out at most every `every`.
+#[derive(Clone)]
+pub struct ProgressHandle {
+    inner: Arc<ProgressInner>,
+}
+
+impl ProgressHandle {
+    /// `status` is the starting status (state `running`); `cancel` is cancelled when the
+    /// sink reports that cancel was requested.
+    pub fn new(
+        job_id: &str,
+        status: JobStatus,
+        sink: Arc<dyn StatusSink>,
+        every: Duration,
+        cancel: CancellationToken,
+    ) -> ProgressHandle {
+        ProgressHandle {
+            inner: Arc::new(ProgressInner {
+                job_id: job_id.to_string(),
+                status: Mutex::new(status),
+                units_total: AtomicU64::new(0),
+                units_done: AtomicU64::new(0),
+                sink,
+                last_write: Mutex::new(None),
+                every,
+                cancel,
+            }),
+        }
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut JobStatus) -> R) -> R {
+        let mut st = self.inner.status.lock().expect("status lock");
+        f(&mut st)
+    }
+
+    /// Sets the plan: how many symbols, and how many units of work (symbol x timeframe).
+    /// Units already done (from a checkpoint) count as done.
+    pub fn set_plan(&self, total_symbols: u64, total_units: u64, already_done: u64) {
+        self.inner.units_total.store(total_units, Ordering::SeqCst);
+        self.inner.units_done.store(already_done, Ordering::SeqCst);
+        self.with(|s| {
+            s.total_symbols = Some(total_symbols);
+            s.processed_symbols.get_or_insert(0);
+        });
+        self.recompute();
+    }
+
+    fn recompute(&self) {
+        let total = self.inner.units_total.load(Ordering::SeqCst);
+        let done = self.inner.units_done.load(Ordering::SeqCst);
+        let pct = (done * 100).checked_div(total).unwrap_or(0).min(99) as u8;
+        self.with(|s| s.progress = pct);
+    }
+
+    pub fn set_current(&self, symbol: &str) {
+        self.with(|s| s.current_symbol = Some(symbol.to_string()));
+    }
+
+    pub fn set_message(&self, message: impl Into<String>) {
+        let m = message.into();
+        self.with(|s| s.message = Some(m));
+    }
+
+    /// One unit finished, with the rows it wrote.
+    pub fn unit_done(&self, rows: u64) {
+        self.inner.units_done.fetch_add(1, Ordering::SeqCst);
+        self.with(|s| {
+            s.ohlcv_records_loaded = Some(s.ohlcv_records_loaded.unwrap_or(0) + rows);
+        });
+        self.recompute();
+    }
+
+    /// Rows written outside a unit (e.g. a grouped-daily day).
+    pub fn add_records(&self, rows: u64) {
+        self.with(|s| s.ohlcv_records_loaded = Some(s.ohlcv_records_loaded.unwrap_or(0) + rows));
+    }
+
+    /// A symbol is finished: every unit of it loaded.
+    pub fn symbol_ok(&self, symbol: &str) {
+        self.with(|s| {
+            if !s.successful_symbols.iter().any(|x| x == symbol) {
+                s.successful_symbols.push(symbol.to_string());
+                s.processed_symbols = Some(s.processed_symbols.unwrap_or(0) + 1);
+                s.symbols_loaded = Some(s.successful_symbols.len() as u64);
+            }
+        });
+    }
+
+    /// A symbol failed; the job goes on.
+    pub fn symbol_failed(&self, symbol: &str, reason: &str) {
+        self.with(|s| {
+            if !s.failed_symbols.iter().any(|x| x == symbol) {
+                s.failed_symbols.push(symbol.to_string());
+                s.failures.push(SymbolFailure {
+                    symbol: symbol.to_string(),
+                    reason: reason.to_string(),
+                });
+                s.processed_symbols = Some(s.processed_symbols.unwrap_or(0) + 1);
+            }
+        });
+    }
+
+    /// A copy of the status as it stands.
+    pub fn snapshot(&self) -> JobStatus {
+        self.with(|s| s.clone())
+    }
+
+    /// Changes the status with a closure (for fields not covered above).
+    pub fn update(&self, f: impl FnOnce(&mut JobStatus)) {
+        self.with(f)
+    }
+
+    /// Writes the status if the last write is older than the throttle interval.
+    pub async fn publish(&self) -> Result<()> {
+        {
+            let last = self.inner.last_write.lock().expect("progress lock");
+            if last.is_some_and(|t| t.elapsed() < self.inner.every) {
+                return Ok(());
+            }
+        }
+        self.flush().await
+    }
+
+    /// Writes the status now.
+    pub async fn flush(&self) -> Result<()> {
+        *self.inner.last_write.lock().expect("progress lock") = Some(Instant::now());
+        let snapshot = self.snapshot();
+        let cancel_requested = self
+            .inner
+            .sink
+            .progress(&self.inner.job_id, &snapshot)
+            .await?;
+        if cancel_requested {
+            self.inner.cancel.cancel();
+        }
+        Ok(())
+    }
+
+    /// The final status for an outcome (state, message, timings); the caller writes it.
+    pub fn finish(&self, state: JobState, started: Instant, error: Option<String>) -> JobStatus {
+        let mut st = self.snapshot();
+        st.state = state;
+        st.completed_at = Some(crate::bus::iso_now());
+        st.duration_seconds = Some((started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0);
+        st.current_symbol = None;
+        let ok = st.successful_symbols.len();
+        let failed = st.failed_symbols.len();
+        let bars = st.ohlcv_records_loaded.unwrap_or(0);
+        match state {
+            JobState::Completed => {
+                st.progress = 100;
+                st.message = Some(format!("Completed: {ok} symbols, {bars} bars"));
+            }
+            JobState::CompletedWithErrors => {
+                st.progress = 100;
+                st.message = Some(format!(
+                    "{ok} of {} symbols loaded, {failed} failed",
+                    ok + failed
+                ));
+                st.error_message = Some(
+                    st.failures
+                        .iter()
+                        .map(|f| format!("{}: {}", f.symbol, f.reason))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                );
+            }
+            JobState::Cancelled => {
+                st.message = Some(format!("Cancelled after {ok} symbols, {bars} bars"));
+            }
+            JobState::Failed => {
+                let e = error.unwrap_or_else(|| "failed".into());
+                st.message = Some(format!("Failed: {e}"));
+                st.error_message = Some(e);
+            }
+            _ => {}
+        }
+        st
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Collect(Mutex<Vec<JobStatus>>, bool);
+
+    #[async_trait]
+    impl StatusSink for Collect {
+        async fn progress(&self, _id: &str, s: &JobStatus) -> Result<bool> {
+            self.0.lock().unwrap().push(s.clone());
+            Ok(self.1)
+        }
+    }
+
+    #[tokio::test]
+    async fn progress_counts_units_and_throttles() {
+        let sink = Arc::new(Collect(Mutex::new(Vec::new()), false));
+        let cancel = CancellationToken::new();
+        let p = ProgressHandle::new(
+            "j",
+            JobStatus::new(JobState::Running),
+            sink.clone(),
+            Duration::from_secs(3600),
+            cancel.clone(),
+        );
+        p.set_plan(2, 4, 1);
+        assert_eq!(p.snapshot().progress, 25);
+        p.unit_done(10);
+        p.unit_done(5);
+        p.symbol_ok("AAPL");
+        p.symbol_failed("MSFT", "HTTP 403");
+        assert_eq!(p.snapshot().progress, 75);
+        assert_eq!(p.snapshot().ohlcv_records_loaded, Some(15));
+        p.publish().await.unwrap();
+        p.publish().await.unwrap(); // throttled
+        assert_eq!(sink.0.lock().unwrap().len(), 1);
+        let fin = p.finish(JobState::CompletedWithErrors, Instant::now(), None);
+        assert_eq!(fin.progress, 100);
+        assert_eq!(fin.error_message.as_deref(), Some("MSFT: HTTP 403"));
+        assert!(!cancel.is_cancelled());
+    }
+
+    #[tokio::test]
+    async fn a_sink_reporting_cancel_trips_the_token() {
+        let sink = Arc::new(Collect(Mutex::new(Vec::new()), true));
+        let cancel = CancellationToken::new();
+        let p = ProgressHandle::new(
+            "j",
+            JobStatus::new(JobState::Running),
+            sink,
+            Duration::ZERO,
+            cancel.clone(),
+        );
+        p.flush().await.unwrap();
+        assert!(cancel.is_cancelled());
+    }
+}

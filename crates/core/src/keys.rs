@@ -1,1 +1,163 @@
-//! keys
+//! Every Redis key and channel TickStock Admin reads or writes, with what it holds.
+//!
+//! Legacy names are exactly those of TickStockAppV2/TickStockPL so that old workers and
+//! readers interoperate; durable names (ours) live under the `tickstock:` prefix.
+//!
+//! A [`Keys`] value carries an optional namespace that is put in front of every key and
+//! channel (`{ns}:` + name). The default is no namespace, so production names stay exact;
+//! tests use a random one each so they can run in parallel on one Redis without FLUSHDB,
+//! and operators can run several environments on one server.
+
+/// Legacy pub/sub channel on which every job message is published (TickStockPL listens).
+pub const CHANNEL_DATA_LOAD: &str = "tickstock.jobs.data_load";
+/// Legacy pub/sub channel for `cancel` / `cancel_all` control messages.
+pub const CHANNEL_CONTROL: &str = "tickstock.jobs.control";
+/// Legacy heartbeat: Unix seconds as a decimal string, refreshed every few seconds with an expiry.
+pub const LEGACY_HEARTBEAT: &str = "tickstockpl:heartbeat";
+/// TickStockPL producer heartbeat: same value, written every 60 s, no expiry.
+pub const PRODUCER_HEARTBEAT: &str = "tickstock:producer:heartbeat";
+/// Seconds a legacy status key lives.
+pub const STATUS_TTL_SECS: u64 = 7200;
+
+/// Key and channel names, under an optional namespace.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    /// Production names: no namespace.
+    pub fn new() -> Self {
+        Keys::default()
+    }
+
+    /// Names under `namespace` (empty = none). `ns` becomes `ns:` in front of every name.
+    pub fn with_namespace(namespace: &str) -> Self {
+        let ns = namespace.trim().trim_end_matches(':');
+        Keys {
+            prefix: if ns.is_empty() {
+                String::new()
+            } else {
+                format!("{ns}:")
+            },
+        }
+    }
+
+    /// The namespace (without the trailing `:`), empty when none.
+    pub fn namespace(&self) -> &str {
+        self.prefix.trim_end_matches(':')
+    }
+
+    fn k(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
+    // ---- legacy ----
+
+    /// `tickstock.jobs.data_load`: job messages for legacy (pub/sub) workers.
+    pub fn channel_data_load(&self) -> String {
+        self.k(CHANNEL_DATA_LOAD)
+    }
+
+    /// `tickstock.jobs.control`: legacy cancel messages.
+    pub fn channel_control(&self) -> String {
+        self.k(CHANNEL_CONTROL)
+    }
+
+    /// `job:status:{id}`: the job's status as a JSON string, expiring after 2 h. Written by
+    /// the submitter (`submitted`) and then by whichever worker runs the job.
+    pub fn status(&self, job_id: &str) -> String {
+        self.k(&format!("job:status:{job_id}"))
+    }
+
+    /// `tickstock.jobs.status:{id}`: the later TickStock status key; read, never written.
+    /// May hold a JSON string or a hash.
+    pub fn status_alt(&self, job_id: &str) -> String {
+        self.k(&format!("tickstock.jobs.status:{job_id}"))
+    }
+
+    /// `tickstockpl:heartbeat`: refreshed by every running worker (legacy readers look here).
+    pub fn legacy_heartbeat(&self) -> String {
+        self.k(LEGACY_HEARTBEAT)
+    }
+
+    /// `tickstock:producer:heartbeat`: TickStockPL's own heartbeat; read only.
+    pub fn producer_heartbeat(&self) -> String {
+        self.k(PRODUCER_HEARTBEAT)
+    }
+
+    // ---- durable (ours) ----
+
+    /// `tickstock:jobs:stream`: Redis Stream of job messages (field `job` = the JSON), read
+    /// through the consumer group [`Keys::group`] so each job goes to one worker at a time
+    /// and survives while no worker runs.
+    pub fn stream(&self) -> String {
+        self.k("tickstock:jobs:stream")
+    }
+
+    /// Consumer group name on [`Keys::stream`] (a group name, not a key; never namespaced).
+    pub fn group(&self) -> &'static str {
+        "tickstock-workers"
+    }
+
+    /// `tickstock:jobs:dead`: dead-letter stream: jobs delivered too many times or unreadable,
+    /// with fields `job`, `reason`, `deliveries`, `failed_at`.
+    pub fn dead_letters(&self) -> String {
+        self.k("tickstock:jobs:dead")
+    }
+
+    /// `tickstock:jobs:index`: sorted set of job ids scored by submit time (Unix ms): the list
+    /// of active and recent jobs without `KEYS`. Trimmed to the newest entries.
+    pub fn index(&self) -> String {
+        self.k("tickstock:jobs:index")
+    }
+
+    /// `tickstock:job:cancel:{id}`: durable cancel flag (JSON `{requested_by, timestamp}`),
+    /// checked by the worker between chunks; expires after 24 h.
+    pub fn cancel_flag(&self, job_id: &str) -> String {
+        self.k(&format!("tickstock:job:cancel:{job_id}"))
+    }
+
+    /// `tickstock:job:done:{id}`: set of finished `SYMBOL|timeframe` pairs of a job (the
+    /// checkpoint a take-over resumes from); expires after 7 days.
+    pub fn checkpoint(&self, job_id: &str) -> String {
+        self.k(&format!("tickstock:job:done:{job_id}"))
+    }
+
+    /// `tickstock:workers`: sorted set of worker ids scored by last heartbeat (Unix ms).
+    pub fn workers(&self) -> String {
+        self.k("tickstock:workers")
+    }
+
+    /// `tickstock:worker:{id}`: hash of one worker (`id, host, pid, started_at, last_seen,
+    /// current_job, concurrency, version`), expiring shortly after its heartbeats stop.
+    pub fn worker(&self, worker_id: &str) -> String {
+        self.k(&format!("tickstock:worker:{worker_id}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn production_names_are_exact() {
+        let k = Keys::new();
+        assert_eq!(k.channel_data_load(), "tickstock.jobs.data_load");
+        assert_eq!(k.channel_control(), "tickstock.jobs.control");
+        assert_eq!(k.status("abc"), "job:status:abc");
+        assert_eq!(k.status_alt("abc"), "tickstock.jobs.status:abc");
+        assert_eq!(k.legacy_heartbeat(), "tickstockpl:heartbeat");
+        assert_eq!(k.producer_heartbeat(), "tickstock:producer:heartbeat");
+    }
+
+    #[test]
+    fn namespace_prefixes_every_name() {
+        let k = Keys::with_namespace("t1:");
+        assert_eq!(k.namespace(), "t1");
+        assert_eq!(k.status("x"), "t1:job:status:x");
+        assert_eq!(k.channel_control(), "t1:tickstock.jobs.control");
+        assert_eq!(k.stream(), "t1:tickstock:jobs:stream");
+        assert_eq!(Keys::with_namespace(""), Keys::new());
+    }
+}

@@ -1,1 +1,858 @@
-//! worker
+//! The worker runtime: a consumer in the Redis Stream's group that runs jobs one step at a
+//! time ([`Worker::try_execute_next`]) and, in [`Worker::run`], around that step:
+//! - claims a new job, or takes over one whose worker went silent (idle longer than
+//!   `claim_idle`), and moves a job delivered more than `max_deliveries` times to the
+//!   dead-letter stream with status `failed`;
+//! - marks it `running`, hands the [`JobRunner`] a context with progress, cancellation and
+//!   checkpoints, keeps the claim fresh while it works (a long job is never "idle"), polls
+//!   the durable cancel flag, and on the way out writes the final status and acknowledges
+//!   the entry in one `MULTI`;
+//! - refreshes the legacy heartbeat key and its own heartbeat entry;
+//! - listens on the legacy channels: jobs published by old admin pages are added to the
+//!   stream once, legacy cancel messages stop the jobs they name;
+//! - stops on a cancellation token: a running job stops after its current chunk and is
+//!   released (not acknowledged) so the next worker resumes it from its checkpoint.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use redis::aio::ConnectionManager;
+use redis::streams::{StreamAutoClaimOptions, StreamReadOptions, StreamReadReply};
+use redis::AsyncCommands;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, error, info, warn};
+
+use crate::bus::{iso_now, unix_now, Bus};
+use crate::error::{Error, Result};
+use crate::exec::{Checkpoints, JobContext, JobRunner, ProgressHandle, StatusSink};
+use crate::job::{field_errors_to_error, Job};
+use crate::status::{JobState, JobStatus};
+
+/// How a worker behaves.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Worker id (consumer name); default `host-pid-random`.
+    pub id: Option<String>,
+    /// Jobs run at once.
+    pub concurrency: usize,
+    /// A job held this long by a silent worker is taken over.
+    pub claim_idle: Duration,
+    /// Deliveries after which a job goes to the dead-letter stream.
+    pub max_deliveries: u64,
+    /// Heartbeat period.
+    pub heartbeat_every: Duration,
+    /// Longest wait for a new job in one step.
+    pub block: Duration,
+    /// Listen on the legacy pub/sub channels.
+    pub listen_legacy: bool,
+    /// How often a running job's cancel flag is checked.
+    pub cancel_poll: Duration,
+    /// Least time between two progress writes.
+    pub progress_every: Duration,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            id: None,
+            concurrency: 1,
+            claim_idle: Duration::from_secs(60),
+            max_deliveries: 5,
+            heartbeat_every: Duration::from_secs(5),
+            block: Duration::from_secs(2),
+            listen_legacy: true,
+            cancel_poll: Duration::from_millis(250),
+            progress_every: Duration::from_millis(250),
+        }
+    }
+}
+
+/// What one step did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Nothing to do.
+    Idle,
+    /// A job ran to an end state.
+    Executed { job_id: String, state: JobState },
+    /// Cancelled before it started; acknowledged without running.
+    Skipped { job_id: String },
+    /// Interrupted by shutdown; left for another worker to resume.
+    Released { job_id: String },
+    /// Unreadable or invalid; marked failed (when it had an id) and acknowledged.
+    Rejected {
+        job_id: Option<String>,
+        reason: String,
+    },
+    /// Delivered too many times; moved to the dead-letter stream.
+    DeadLettered {
+        job_id: Option<String>,
+        deliveries: u64,
+    },
+}
+
+struct Entry {
+    id: String,
+    fields: HashMap<String, String>,
+    deliveries: u64,
+}
+
+struct Inner {
+    bus: Bus,
+    runner: Arc<dyn JobRunner>,
+    cfg: WorkerConfig,
+    id: String,
+    host: String,
+    started_at: String,
+    shutdown: CancellationToken,
+    running: Mutex<HashMap<String, CancellationToken>>,
+    step_conn: tokio::sync::Mutex<Option<ConnectionManager>>,
+}
+
+/// A worker. Cheap to clone; clones are the same worker.
+#[derive(Clone)]
+pub struct Worker {
+    inner: Arc<Inner>,
+}
+
+fn default_id(host: &str) -> String {
+    let short = &uuid::Uuid::new_v4().simple().to_string()[..6];
+    format!("{host}-{}-{short}", std::process::id())
+}
+
+/// Progress goes to the job's status key (the write respects the cancel flag).
+struct RedisSink(Bus);
+
+#[async_trait]
+impl StatusSink for RedisSink {
+    async fn progress(&self, job_id: &str, status: &JobStatus) -> Result<bool> {
+        self.0.put_progress(job_id, status).await
+    }
+}
+
+/// Checkpoints in a Redis set per job (expires after 7 days).
+struct RedisCheckpoints(Bus);
+
+#[async_trait]
+impl Checkpoints for RedisCheckpoints {
+    async fn done(&self, job_id: &str) -> Result<HashSet<String>> {
+        let mut c = self.0.conn();
+        Ok(c.smembers(self.0.keys().checkpoint(job_id)).await?)
+    }
+    async fn mark(&self, job_id: &str, unit: &str) -> Result<()> {
+        let key = self.0.keys().checkpoint(job_id);
+        let mut c = self.0.conn();
+        redis::pipe()
+            .sadd(&key, unit)
+            .ignore()
+            .expire(&key, 7 * 86_400)
+            .ignore()
+            .query_async::<()>(&mut c)
+            .await?;
+        Ok(())
+    }
+}
+
+fn value_to_string(v: &redis::Value) -> Option<String> {
+    redis::from_redis_value(v).ok()
+}
+
+impl Worker {
+    pub fn new(
+        bus: Bus,
+        runner: Arc<dyn JobRunner>,
+        cfg: WorkerConfig,
+        shutdown: CancellationToken,
+    ) -> Worker {
+        let host = hostname::get()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_else(|| "localhost".into());
+        let id = cfg.id.clone().unwrap_or_else(|| default_id(&host));
+        Worker {
+            inner: Arc::new(Inner {
+                bus,
+                runner,
+                cfg,
+                id,
+                host,
+                started_at: iso_now(),
+                shutdown,
+                running: Mutex::new(HashMap::new()),
+                step_conn: tokio::sync::Mutex::new(None),
+            }),
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.inner.id
+    }
+
+    pub fn bus(&self) -> &Bus {
+        &self.inner.bus
+    }
+
+    /// Ids of the jobs running now.
+    pub fn current_jobs(&self) -> Vec<String> {
+        self.inner
+            .running
+            .lock()
+            .expect("running lock")
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    /// Runs until the shutdown token is cancelled: heartbeats, the legacy listener and
+    /// `concurrency` job slots. Returns once every slot has finished or released its job.
+    pub async fn run(&self) -> Result<()> {
+        let me = &self.inner;
+        me.bus.ensure_group().await?;
+        self.heartbeat(false).await?;
+        info!(worker = %me.id, concurrency = me.cfg.concurrency, "worker started");
+        let tracker = TaskTracker::new();
+        let hb = self.clone();
+        tracker.spawn(async move { hb.heartbeat_loop().await });
+        if me.cfg.listen_legacy {
+            let l = self.clone();
+            tracker.spawn(async move { l.legacy_listener().await });
+        }
+        for slot in 0..me.cfg.concurrency.max(1) {
+            let w = self.clone();
+            tracker.spawn(async move { w.slot_loop(slot).await });
+        }
+        tracker.close();
+        tracker.wait().await;
+        if let Err(e) = self.heartbeat(true).await {
+            warn!("could not record the worker's stop: {e}");
+        }
+        info!(worker = %me.id, "worker stopped");
+        Ok(())
+    }
+
+    async fn slot_loop(&self, slot: usize) {
+        let me = &self.inner;
+        let mut conn: Option<ConnectionManager> = None;
+        let mut backoff = Duration::from_millis(250);
+        while !me.shutdown.is_cancelled() {
+            if conn.is_none() {
+                match me.bus.blocking_connection(me.cfg.block).await {
+                    Ok(c) => conn = Some(c),
+                    Err(e) => {
+                        warn!(slot, "Redis unavailable, retrying: {e}");
+                        self.pause(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                        continue;
+                    }
+                }
+            }
+            let c = conn.as_mut().expect("connection");
+            match self.step(c).await {
+                Ok(outcome) => {
+                    backoff = Duration::from_millis(250);
+                    if outcome != Outcome::Idle {
+                        debug!(slot, ?outcome, "step");
+                    }
+                }
+                Err(e) => {
+                    warn!(slot, "worker step failed, retrying: {e}");
+                    self.pause(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    async fn pause(&self, d: Duration) {
+        tokio::select! {
+            _ = tokio::time::sleep(d) => {}
+            _ = self.inner.shutdown.cancelled() => {}
+        }
+    }
+
+    /// One step: take over a stale job or wait (up to `block`) for a new one, and run it.
+    pub async fn try_execute_next(&self) -> Result<Outcome> {
+        let mut guard = self.inner.step_conn.lock().await;
+        if guard.is_none() {
+            *guard = Some(
+                self.inner
+                    .bus
+                    .blocking_connection(self.inner.cfg.block)
+                    .await?,
+            );
+        }
+        let conn = guard.as_mut().expect("connection");
+        self.step(conn).await
+    }
+
+    async fn step(&self, conn: &mut ConnectionManager) -> Result<Outcome> {
+        if let Some(entry) = self.take_over(conn).await? {
+            return self.handle(entry).await;
+        }
+        if self.inner.shutdown.is_cancelled() {
+            return Ok(Outcome::Idle);
+        }
+        match self.read_new(conn).await? {
+            Some(entry) => self.handle(entry).await,
+            None => Ok(Outcome::Idle),
+        }
+    }
+
+    async fn take_over(&self, conn: &mut ConnectionManager) -> Result<Option<Entry>> {
+        let me = &self.inner;
+        let keys = me.bus.keys();
+        let reply: redis::streams::StreamAutoClaimReply = conn
+            .xautoclaim_options(
+                keys.stream(),
+                keys.group(),
+                &me.id,
+                me.cfg.claim_idle.as_millis() as u64,
+                "0-0",
+                StreamAutoClaimOptions::default().count(1),
+            )
+            .await?;
+        let Some(sid) = reply.claimed.into_iter().next() else {
+            return Ok(None);
+        };
+        let pending: redis::streams::StreamPendingCountReply = conn
+            .xpending_count(keys.stream(), keys.group(), &sid.id, &sid.id, 1)
+            .await?;
+        let deliveries = pending
+            .ids
+            .first()
+            .map(|p| p.times_delivered as u64)
+            .unwrap_or(1);
+        let fields = sid
+            .map
+            .iter()
+            .filter_map(|(k, v)| value_to_string(v).map(|s| (k.clone(), s)))
+            .collect();
+        info!(worker = %me.id, entry = %sid.id, deliveries, "taking over a job whose worker went silent");
+        Ok(Some(Entry {
+            id: sid.id,
+            fields,
+            deliveries,
+        }))
+    }
+
+    async fn read_new(&self, conn: &mut ConnectionManager) -> Result<Option<Entry>> {
+        let me = &self.inner;
+        let keys = me.bus.keys();
+        let opts = StreamReadOptions::default()
+            .group(keys.group(), &me.id)
+            .count(1)
+            .block(me.cfg.block.as_millis() as usize);
+        let reply: Option<StreamReadReply> =
+            match conn.xread_options(&[keys.stream()], &[">"], &opts).await {
+                Ok(r) => r,
+                Err(e) if e.code() == Some("NOGROUP") => {
+                    me.bus.ensure_group().await?;
+                    return Ok(None);
+                }
+                Err(e) => return Err(e.into()),
+            };
+        let Some(sid) = reply
+            .and_then(|r| r.keys.into_iter().next())
+            .and_then(|k| k.ids.into_iter().next())
+        else {
+            return Ok(None);
+        };
+        let fields = sid
+            .map
+            .iter()
+            .filter_map(|(k, v)| value_to_string(v).map(|s| (k.clone(), s)))
+            .collect();
+        Ok(Some(Entry {
+            id: sid.id,
+            fields,
+            deliveries: 1,
+        }))
+    }
+
+    /// Acknowledges and deletes an entry, writing a final status in the same transaction.
+    async fn finish_entry(
+        &self,
+        entry_id: &str,
+        job_id: Option<&str>,
+        status: Option<&JobStatus>,
+    ) -> Result<()> {
+        let keys = self.inner.bus.keys();
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        if let (Some(id), Some(st)) = (job_id, status) {
+            pipe.cmd("SET")
+                .arg(keys.status(id))
+                .arg(st.to_json())
+                .arg("EX")
+                .arg(crate::keys::STATUS_TTL_SECS)
+                .ignore();
+        }
+        pipe.xack(keys.stream(), keys.group(), &[entry_id])
+            .ignore()
+            .xdel(keys.stream(), &[entry_id])
+            .ignore();
+        let mut c = self.inner.bus.conn();
+        pipe.query_async::<()>(&mut c).await?;
+        Ok(())
+    }
+
+    async fn dead_letter(&self, entry: &Entry, reason: &str) -> Result<()> {
+        let keys = self.inner.bus.keys();
+        let mut c = self.inner.bus.conn();
+        let _: String = c
+            .xadd_maxlen(
+                keys.dead_letters(),
+                redis::streams::StreamMaxlen::Approx(10_000),
+                "*",
+                &[
+                    ("job", entry.fields.get("job").cloned().unwrap_or_default()),
+                    ("entry_id", entry.id.clone()),
+                    ("reason", reason.to_string()),
+                    ("deliveries", entry.deliveries.to_string()),
+                    ("failed_at", iso_now()),
+                    ("worker_id", self.inner.id.clone()),
+                ],
+            )
+            .await?;
+        Ok(())
+    }
+
+    fn failed_status(job_type: Option<String>, reason: &str) -> JobStatus {
+        let mut st = JobStatus::new(JobState::Failed);
+        st.job_type = job_type;
+        st.message = Some(format!("Failed: {reason}"));
+        st.error_message = Some(reason.to_string());
+        st.completed_at = Some(iso_now());
+        st
+    }
+
+    async fn handle(&self, entry: Entry) -> Result<Outcome> {
+        let me = &self.inner;
+        let text = entry.fields.get("job").cloned().unwrap_or_default();
+        // Whatever id can be found, even in a message that does not parse.
+        let loose_id = entry.fields.get("job_id").cloned().or_else(|| {
+            serde_json::from_str::<Value>(&text)
+                .ok()
+                .and_then(|v| v.get("job_id").and_then(|i| i.as_str()).map(str::to_string))
+        });
+        let loose_type = serde_json::from_str::<Value>(&text).ok().and_then(|v| {
+            v.get("job_type")
+                .and_then(|i| i.as_str())
+                .map(str::to_string)
+        });
+
+        if entry.deliveries > me.cfg.max_deliveries {
+            let reason = format!(
+                "delivered {} times without finishing (its workers stopped or crashed); moved to the dead-letter stream",
+                entry.deliveries
+            );
+            error!(entry = %entry.id, job_id = ?loose_id, "{reason}");
+            self.dead_letter(&entry, &reason).await?;
+            let st = Self::failed_status(loose_type, &reason);
+            self.finish_entry(&entry.id, loose_id.as_deref(), Some(&st))
+                .await?;
+            return Ok(Outcome::DeadLettered {
+                job_id: loose_id,
+                deliveries: entry.deliveries,
+            });
+        }
+
+        let job = match Job::from_json(&text).and_then(|j| {
+            // Universe keys are checked by the runner against its database.
+            let errs = j.validate(&|_| true);
+            if errs.is_empty() {
+                Ok(j)
+            } else {
+                Err(field_errors_to_error(&errs))
+            }
+        }) {
+            Ok(j) => j,
+            Err(e) => {
+                let reason = format!("rejected job message: {}", e.message());
+                warn!(entry = %entry.id, job_id = ?loose_id, "{reason}");
+                self.dead_letter(&entry, &reason).await?;
+                let st = Self::failed_status(loose_type, &reason);
+                self.finish_entry(&entry.id, loose_id.as_deref(), Some(&st))
+                    .await?;
+                return Ok(Outcome::Rejected {
+                    job_id: loose_id,
+                    reason,
+                });
+            }
+        };
+
+        let previous = me.bus.status(&job.id).await?;
+        if me.bus.is_cancel_requested(&job.id).await? {
+            let mut st = previous.unwrap_or_else(|| JobStatus::new(JobState::Cancelled));
+            if !st.state.is_terminal() {
+                st.state = JobState::Cancelled;
+                st.message = Some("Cancelled before it started".into());
+                st.completed_at = Some(iso_now());
+            }
+            self.finish_entry(&entry.id, Some(&job.id), Some(&st))
+                .await?;
+            info!(job_id = %job.id, "job was cancelled before it started");
+            return Ok(Outcome::Skipped { job_id: job.id });
+        }
+
+        self.execute(entry, job, previous).await
+    }
+
+    async fn execute(
+        &self,
+        entry: Entry,
+        job: Job,
+        previous: Option<JobStatus>,
+    ) -> Result<Outcome> {
+        let me = &self.inner;
+        let started = Instant::now();
+        let mut st = JobStatus::new(JobState::Running);
+        st.job_type = Some(job.job_type().as_str().into());
+        st.submitted_at = previous.as_ref().and_then(|p| p.submitted_at.clone());
+        st.worker_id = Some(me.id.clone());
+        st.total_symbols = job.spec.symbols().map(|s| s.len() as u64);
+        let resumed = entry.deliveries > 1;
+        st.started_at = if resumed {
+            previous
+                .as_ref()
+                .and_then(|p| p.started_at.clone())
+                .or_else(|| Some(iso_now()))
+        } else {
+            Some(iso_now())
+        };
+        st.message = Some(if resumed {
+            format!("Resumed by {} (delivery {})", me.id, entry.deliveries)
+        } else {
+            format!("Running on {}", me.id)
+        });
+        if let Some(d) = previous.as_ref().and_then(|p| p.extra.get("description")) {
+            st.extra.insert("description".into(), d.clone());
+        }
+
+        let cancel = CancellationToken::new();
+        let stop = me.shutdown.child_token();
+        let progress = ProgressHandle::new(
+            &job.id,
+            st,
+            Arc::new(RedisSink(me.bus.clone())),
+            me.cfg.progress_every,
+            cancel.clone(),
+        );
+        progress.flush().await?;
+        me.running
+            .lock()
+            .expect("running lock")
+            .insert(job.id.clone(), cancel.clone());
+        let _ = self.heartbeat(false).await;
+        info!(job_id = %job.id, kind = %job.job_type(), resumed, "job started");
+
+        // Keep the claim fresh and watch the cancel flag while the job runs.
+        let guard_done = CancellationToken::new();
+        let guard = {
+            let w = self.clone();
+            let entry_id = entry.id.clone();
+            let job_id = job.id.clone();
+            let cancel = cancel.clone();
+            let done = guard_done.clone();
+            tokio::spawn(async move { w.guard_job(&entry_id, &job_id, cancel, done).await })
+        };
+
+        let ctx = JobContext::new(
+            &job.id,
+            cancel.clone(),
+            stop.clone(),
+            progress.clone(),
+            Arc::new(RedisCheckpoints(me.bus.clone())),
+        );
+        let runner = me.runner.clone();
+        let job_for_run = job.clone();
+        let result = tokio::spawn(async move { runner.run(&job_for_run, &ctx).await })
+            .await
+            .unwrap_or_else(|e| {
+                Err(Error::new(
+                    crate::ErrorKind::Internal,
+                    if e.is_panic() {
+                        "the job's code panicked".to_string()
+                    } else {
+                        "the job's task was aborted".to_string()
+                    },
+                ))
+            });
+        guard_done.cancel();
+        let _ = guard.await;
+        me.running.lock().expect("running lock").remove(&job.id);
+
+        let stopped_early = matches!(&result, Err(e) if e.kind() == crate::ErrorKind::Cancelled);
+        let outcome = if stopped_early && !cancel.is_cancelled() && stop.is_cancelled() {
+            // The worker is stopping: leave the job for the next worker, which resumes it
+            // from its checkpoint.
+            let mut st = progress.snapshot();
+            st.state = JobState::Queued;
+            st.current_symbol = None;
+            st.message =
+                Some("Interrupted by a worker shutdown; will resume from its checkpoint".into());
+            me.bus.put_status(&job.id, &st).await?;
+            self.release(&entry.id).await?;
+            info!(job_id = %job.id, "job released for another worker");
+            Outcome::Released {
+                job_id: job.id.clone(),
+            }
+        } else {
+            let fin = match &result {
+                Ok(()) => {
+                    let state = if progress.snapshot().failed_symbols.is_empty() {
+                        JobState::Completed
+                    } else {
+                        JobState::CompletedWithErrors
+                    };
+                    progress.finish(state, started, None)
+                }
+                Err(_) if stopped_early => progress.finish(JobState::Cancelled, started, None),
+                Err(e) => progress.finish(JobState::Failed, started, Some(e.message().to_string())),
+            };
+            self.finish_entry(&entry.id, Some(&job.id), Some(&fin))
+                .await?;
+            info!(job_id = %job.id, state = %fin.state, "job finished");
+            Outcome::Executed {
+                job_id: job.id.clone(),
+                state: fin.state,
+            }
+        };
+        let _ = self.heartbeat(false).await;
+        Ok(outcome)
+    }
+
+    /// Makes a held entry immediately available to other workers.
+    async fn release(&self, entry_id: &str) -> Result<()> {
+        let keys = self.inner.bus.keys();
+        let mut c = self.inner.bus.conn();
+        let _: redis::Value = redis::cmd("XCLAIM")
+            .arg(keys.stream())
+            .arg(keys.group())
+            .arg(&self.inner.id)
+            .arg(0)
+            .arg(entry_id)
+            .arg("IDLE")
+            .arg(self.inner.cfg.claim_idle.as_millis() as u64 * 1000)
+            .arg("JUSTID")
+            .query_async(&mut c)
+            .await?;
+        Ok(())
+    }
+
+    async fn guard_job(
+        &self,
+        entry_id: &str,
+        job_id: &str,
+        cancel: CancellationToken,
+        done: CancellationToken,
+    ) {
+        let me = &self.inner;
+        let keys = me.bus.keys();
+        let refresh_every = (me.cfg.claim_idle / 4).max(Duration::from_millis(100));
+        let mut last_refresh = Instant::now();
+        let mut ticker = tokio::time::interval(me.cfg.cancel_poll);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = done.cancelled() => return,
+                _ = ticker.tick() => {}
+            }
+            if !cancel.is_cancelled() {
+                match me.bus.is_cancel_requested(job_id).await {
+                    Ok(true) => {
+                        info!(job_id, "cancel requested; stopping after the current chunk");
+                        cancel.cancel();
+                    }
+                    Ok(false) => {}
+                    Err(e) => debug!("cancel check failed: {e}"),
+                }
+            }
+            if last_refresh.elapsed() >= refresh_every {
+                let mut c = me.bus.conn();
+                let r: redis::RedisResult<redis::Value> = redis::cmd("XCLAIM")
+                    .arg(keys.stream())
+                    .arg(keys.group())
+                    .arg(&me.id)
+                    .arg(0)
+                    .arg(entry_id)
+                    .arg("JUSTID")
+                    .query_async(&mut c)
+                    .await;
+                match r {
+                    Ok(_) => last_refresh = Instant::now(),
+                    Err(e) => debug!("claim refresh failed: {e}"),
+                }
+            }
+        }
+    }
+
+    async fn heartbeat_loop(&self) {
+        let me = &self.inner;
+        let mut ticker = tokio::time::interval(me.cfg.heartbeat_every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = me.shutdown.cancelled() => return,
+                _ = ticker.tick() => {}
+            }
+            if let Err(e) = self.heartbeat(false).await {
+                debug!("heartbeat failed: {e}");
+            }
+        }
+    }
+
+    /// Refreshes the legacy heartbeat and this worker's entry (`stopped` on the way out).
+    async fn heartbeat(&self, stopped: bool) -> Result<()> {
+        let me = &self.inner;
+        let keys = me.bus.keys();
+        let now = unix_now();
+        let ttl = (me.cfg.heartbeat_every.as_secs() * 3).max(15);
+        let jobs = self.current_jobs().join(",");
+        let wkey = keys.worker(&me.id);
+        let mut pipe = redis::pipe();
+        if !stopped {
+            pipe.cmd("SET")
+                .arg(keys.legacy_heartbeat())
+                .arg(format!("{now:.6}"))
+                .arg("EX")
+                .arg(ttl)
+                .ignore();
+        }
+        pipe.hset_multiple(
+            &wkey,
+            &[
+                ("id", me.id.clone()),
+                ("host", me.host.clone()),
+                ("pid", std::process::id().to_string()),
+                ("started_at", me.started_at.clone()),
+                ("last_seen", format!("{now:.3}")),
+                ("current_jobs", jobs),
+                ("concurrency", me.cfg.concurrency.to_string()),
+                (
+                    "state",
+                    if stopped { "stopped" } else { "running" }.to_string(),
+                ),
+                ("version", env!("CARGO_PKG_VERSION").to_string()),
+            ],
+        )
+        .ignore()
+        .expire(&wkey, 86_400)
+        .ignore()
+        .zadd(keys.workers(), &me.id, (now * 1000.0) as i64)
+        .ignore();
+        let mut c = me.bus.conn();
+        pipe.query_async::<()>(&mut c).await?;
+        Ok(())
+    }
+
+    async fn legacy_listener(&self) {
+        let me = &self.inner;
+        let mut backoff = Duration::from_millis(250);
+        while !me.shutdown.is_cancelled() {
+            match self.listen_once().await {
+                Ok(()) => backoff = Duration::from_millis(250),
+                Err(e) => {
+                    debug!("legacy listener: {e}");
+                    self.pause(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    async fn listen_once(&self) -> Result<()> {
+        let me = &self.inner;
+        let keys = me.bus.keys();
+        let mut pubsub = me.bus.client().get_async_pubsub().await?;
+        pubsub.subscribe(keys.channel_data_load()).await?;
+        pubsub.subscribe(keys.channel_control()).await?;
+        let data_channel = keys.channel_data_load();
+        let mut stream = pubsub.on_message();
+        loop {
+            let msg = tokio::select! {
+                _ = me.shutdown.cancelled() => return Ok(()),
+                m = stream.next() => m,
+            };
+            let Some(msg) = msg else {
+                return Err(Error::new(crate::ErrorKind::Redis, "subscription closed").retryable());
+            };
+            let payload: String = msg.get_payload().unwrap_or_default();
+            if msg.get_channel_name() == data_channel {
+                self.on_legacy_job(&payload).await;
+            } else {
+                self.on_control(&payload).await;
+            }
+        }
+    }
+
+    async fn on_legacy_job(&self, payload: &str) {
+        let me = &self.inner;
+        match Job::from_json(payload) {
+            Ok(job) => match me.bus.ingest_legacy(&job).await {
+                Ok(true) => {
+                    info!(job_id = %job.id, "accepted a job published on the legacy channel")
+                }
+                Ok(false) => {}
+                Err(e) => warn!(job_id = %job.id, "could not queue a legacy job: {e}"),
+            },
+            Err(e) => {
+                let id = serde_json::from_str::<Value>(payload)
+                    .ok()
+                    .and_then(|v| v.get("job_id").and_then(|i| i.as_str()).map(str::to_string));
+                warn!(job_id = ?id, "rejected a message on the legacy channel: {}", e.message());
+                if let Some(id) = id {
+                    let reason = format!("rejected job message: {}", e.message());
+                    let current = me.bus.status(&id).await.ok().flatten();
+                    if current.is_none_or(|s| !s.state.is_terminal()) {
+                        let st = Self::failed_status(None, &reason);
+                        if let Err(e) = me.bus.put_status(&id, &st).await {
+                            warn!("could not mark {id} failed: {e}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    async fn on_control(&self, payload: &str) {
+        let me = &self.inner;
+        let Ok(v) = serde_json::from_str::<Value>(payload) else {
+            warn!("ignored an unreadable control message");
+            return;
+        };
+        let by = v
+            .get("requested_by")
+            .and_then(|x| x.as_str())
+            .unwrap_or("legacy admin")
+            .to_string();
+        let targets: Vec<(String, CancellationToken)> = {
+            let running = me.running.lock().expect("running lock");
+            if v.get("command").and_then(|c| c.as_str()) == Some("cancel_all") {
+                running
+                    .iter()
+                    .map(|(k, t)| (k.clone(), t.clone()))
+                    .collect()
+            } else if v.get("action").and_then(|c| c.as_str()) == Some("cancel") {
+                let id = v.get("job_id").and_then(|x| x.as_str()).unwrap_or_default();
+                running
+                    .get(id)
+                    .map(|t| vec![(id.to_string(), t.clone())])
+                    .unwrap_or_default()
+            } else {
+                Vec::new()
+            }
+        };
+        for (id, token) in targets {
+            info!(job_id = %id, "cancel heard on the control channel");
+            if let Err(e) = me.bus.set_cancel_flag(&id, &by).await {
+                warn!("could not record cancel of {id}: {e}");
+            }
+            token.cancel();
+        }
+    }
+}

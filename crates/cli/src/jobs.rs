@@ -1,0 +1,342 @@
+//! The bus commands: submit, status, jobs, cancel, health.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+use tickstock_core::bus::{Bus, HEARTBEAT_STALE_SECS};
+use tickstock_core::job::{JobRequest, SymbolsInput};
+use tickstock_core::status::JobState;
+use tickstock_core::{Error, ErrorKind, Result};
+
+use crate::output;
+use crate::Global;
+
+/// How much history: `--years`, or `--from` (and optionally `--to`).
+#[derive(Args, Clone)]
+pub struct RangeArgs {
+    /// Years of history (0.003 = 1 day, 0.02 = 1 week, 0.08 = 1 month, up to 30).
+    #[arg(long, conflicts_with = "from")]
+    pub years: Option<f64>,
+    /// First date to load (YYYY-MM-DD); overrides --years.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Last date to load (YYYY-MM-DD); default today.
+    #[arg(long, requires = "from")]
+    pub to: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub enum SubmitCommand {
+    /// `historical_load`: symbols at one timespan.
+    HistoricalLoad {
+        /// Comma-separated tickers.
+        #[arg(long, value_delimiter = ',', required = true)]
+        symbols: Vec<String>,
+        /// minute, hour, day, week or month.
+        #[arg(long, default_value = "day")]
+        timespan: String,
+        #[command(flatten)]
+        range: RangeArgs,
+    },
+    /// `multi_timeframe_load`: symbols at several timeframes.
+    MultiTimeframe {
+        #[arg(long, value_delimiter = ',', required = true)]
+        symbols: Vec<String>,
+        /// Comma-separated: 1min, hour, day, week, month.
+        #[arg(long, value_delimiter = ',', required = true)]
+        timeframes: Vec<String>,
+        #[command(flatten)]
+        range: RangeArgs,
+    },
+    /// `universe_seed`: every member of a universe (SP500, NASDAQ100, DOW30, ETF).
+    UniverseSeed {
+        #[arg(long)]
+        universe: String,
+        /// Rebuild the universe first (ETF: from Polygon's reference tickers).
+        #[arg(long)]
+        refresh: bool,
+        #[command(flatten)]
+        range: RangeArgs,
+    },
+    /// `csv_universe_load`: a CSV file's symbols or the union of joined universe keys.
+    CsvUniverse {
+        /// Universe keys joined by `:` (e.g. `SPY:nasdaq100`).
+        #[arg(long)]
+        universe_key: Option<String>,
+        /// A CSV file (read by the worker).
+        #[arg(long)]
+        csv_file: Option<String>,
+        /// Already-resolved symbols (take precedence).
+        #[arg(long, value_delimiter = ',')]
+        symbols: Vec<String>,
+        #[arg(long, value_delimiter = ',', default_value = "day")]
+        timeframes: Vec<String>,
+        #[command(flatten)]
+        range: RangeArgs,
+    },
+}
+
+impl SubmitCommand {
+    /// The request the command describes.
+    pub fn request(&self) -> JobRequest {
+        let base = |kind: &str, range: &RangeArgs| JobRequest {
+            kind: kind.into(),
+            years: range.years.or(if range.from.is_none() {
+                Some(1.0)
+            } else {
+                None
+            }),
+            start_date: range.from.clone(),
+            end_date: range.to.clone(),
+            ..Default::default()
+        };
+        match self {
+            SubmitCommand::HistoricalLoad {
+                symbols,
+                timespan,
+                range,
+            } => JobRequest {
+                symbols: SymbolsInput::List(symbols.clone()),
+                timespan: Some(timespan.clone()),
+                ..base("historical_load", range)
+            },
+            SubmitCommand::MultiTimeframe {
+                symbols,
+                timeframes,
+                range,
+            } => JobRequest {
+                symbols: SymbolsInput::List(symbols.clone()),
+                timeframes: timeframes.clone(),
+                ..base("multi_timeframe_load", range)
+            },
+            SubmitCommand::UniverseSeed {
+                universe,
+                refresh,
+                range,
+            } => JobRequest {
+                universe_type: Some(universe.clone()),
+                refresh: *refresh,
+                ..base("universe_seed", range)
+            },
+            SubmitCommand::CsvUniverse {
+                universe_key,
+                csv_file,
+                symbols,
+                timeframes,
+                range,
+            } => JobRequest {
+                universe_key: universe_key.clone(),
+                csv_file: csv_file.clone(),
+                symbols: SymbolsInput::List(symbols.clone()),
+                timeframes: timeframes.clone(),
+                ..base("csv_universe_load", range)
+            },
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct StatusArgs {
+    pub job_id: String,
+    /// Print the status as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Keep printing changes until the job ends (exit 0 completed, 3 with errors, 1 otherwise).
+    #[arg(long)]
+    pub watch: bool,
+}
+
+#[derive(Args)]
+pub struct JobsArgs {
+    #[arg(long)]
+    pub json: bool,
+    /// Only waiting and running jobs.
+    #[arg(long)]
+    pub active: bool,
+    /// How many recent jobs.
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+}
+
+#[derive(Args)]
+pub struct CancelArgs {
+    /// The job to cancel.
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub job_id: Option<String>,
+    /// Cancel every active job.
+    #[arg(long)]
+    pub all: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct HealthArgs {
+    #[arg(long)]
+    pub json: bool,
+}
+
+async fn connect(g: &Global) -> Result<Bus> {
+    Bus::connect(g.bus_config()?).await
+}
+
+pub async fn submit(g: &Global, cmd: &SubmitCommand) -> Result<ExitCode> {
+    let job = cmd.request().build_builtin(&g.requested_by)?;
+    let bus = connect(g).await?;
+    bus.submit(&job).await?;
+    println!("{}", job.id);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn exit_for(state: JobState) -> ExitCode {
+    match state {
+        JobState::Completed => ExitCode::SUCCESS,
+        JobState::CompletedWithErrors => ExitCode::from(3),
+        _ => ExitCode::from(1),
+    }
+}
+
+fn not_found(id: &str) -> Error {
+    Error::new(
+        ErrorKind::NotFound,
+        format!("no job `{id}` (unknown, or its status expired)"),
+    )
+}
+
+pub async fn status(g: &Global, a: &StatusArgs) -> Result<ExitCode> {
+    let id = a.job_id.trim();
+    if id.is_empty() {
+        return Err(Error::invalid("job id is empty"));
+    }
+    let bus = connect(g).await?;
+    if !a.watch {
+        let st = bus.status(id).await?.ok_or_else(|| not_found(id))?;
+        if a.json {
+            output::json(&serde_json::json!({"job_id": id, "status": st}));
+        } else {
+            print!("{}", output::status_text(id, &st));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    // Watch: print each change; ride out Redis outages.
+    let mut last = String::new();
+    let mut outage = false;
+    let mut missing = 0u32;
+    loop {
+        match bus.status(id).await {
+            Ok(Some(st)) => {
+                if outage {
+                    eprintln!("Redis is back");
+                    outage = false;
+                }
+                missing = 0;
+                let line = format!(
+                    "{} {}% {}",
+                    st.state,
+                    st.progress,
+                    st.message.clone().unwrap_or_default()
+                );
+                if line != last {
+                    if a.json {
+                        println!("{}", serde_json::json!({"job_id": id, "status": st}));
+                    } else {
+                        println!("{line}");
+                    }
+                    last = line;
+                }
+                if st.state.is_terminal() {
+                    return Ok(exit_for(st.state));
+                }
+            }
+            Ok(None) => {
+                missing += 1;
+                if missing > 20 {
+                    return Err(not_found(id));
+                }
+            }
+            Err(e) => {
+                if !outage {
+                    eprintln!("waiting for Redis: {}", e.message());
+                    outage = true;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+pub async fn list(g: &Global, a: &JobsArgs) -> Result<ExitCode> {
+    let bus = connect(g).await?;
+    let entries = if a.active {
+        bus.active_jobs(a.limit.max(1000)).await?
+    } else {
+        bus.list_jobs(a.limit).await?
+    };
+    if a.json {
+        output::json(&entries);
+    } else {
+        print!("{}", output::jobs_table(&entries));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn cancel(g: &Global, a: &CancelArgs) -> Result<ExitCode> {
+    let bus = connect(g).await?;
+    if a.all {
+        let n = bus
+            .cancel_all("cancelled from the command line", &g.requested_by)
+            .await?;
+        if a.json {
+            output::json(&serde_json::json!({"cancelled": n}));
+        } else {
+            println!("cancel requested for {n} job(s)");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let id = a.job_id.as_deref().unwrap_or_default();
+    let outcome = bus.cancel(id, &g.requested_by).await?;
+    if a.json {
+        output::json(&outcome);
+    } else if outcome.changed {
+        println!("{} {}", outcome.job_id, outcome.state);
+    } else {
+        println!(
+            "{} already {}; nothing to cancel",
+            outcome.job_id, outcome.state
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn health(g: &Global, a: &HealthArgs) -> Result<ExitCode> {
+    let cfg = g.bus_config()?;
+    let health = match Bus::connect(cfg.clone()).await {
+        Ok(bus) => {
+            bus.health(Duration::from_secs_f64(HEARTBEAT_STALE_SECS))
+                .await
+        }
+        Err(e) => tickstock_core::bus::Health {
+            redis: tickstock_core::bus::RedisHealth {
+                url: cfg.redacted_url(),
+                connected: false,
+                rtt_ms: None,
+                error: Some(e.message().to_string()),
+            },
+            legacy_heartbeat: None,
+            producer_heartbeat: None,
+            workers: Vec::new(),
+            queue: None,
+        },
+    };
+    if a.json {
+        output::json(&health);
+    } else {
+        print!("{}", output::health_text(&health));
+    }
+    Ok(if health.redis.connected {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

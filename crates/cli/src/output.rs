@@ -1,0 +1,143 @@
+//! Output: one JSON document for `--json`, short aligned text otherwise.
+
+use serde::Serialize;
+use tickstock_core::bus::{Health, JobEntry};
+use tickstock_core::status::JobStatus;
+
+/// Prints a value as pretty JSON on stdout.
+pub fn json<T: Serialize>(value: &T) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_else(|_| "null".into())
+    );
+}
+
+fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
+    v.map(|x| x.to_string()).unwrap_or_else(|| "-".into())
+}
+
+/// A job's status as a few lines of text.
+pub fn status_text(job_id: &str, st: &JobStatus) -> String {
+    let mut out = format!(
+        "job      {job_id}\nstatus   {}\nprogress {}%\n",
+        st.state, st.progress
+    );
+    if let Some(t) = &st.job_type {
+        out += &format!("kind     {t}\n");
+    }
+    if let Some(m) = &st.message {
+        out += &format!("message  {m}\n");
+    }
+    if st.total_symbols.is_some() {
+        out += &format!(
+            "symbols  {}/{} processed, {} ok, {} failed\n",
+            opt(st.processed_symbols),
+            opt(st.total_symbols),
+            st.successful_symbols.len(),
+            st.failed_symbols.len()
+        );
+    }
+    if let Some(b) = st.ohlcv_records_loaded {
+        out += &format!("bars     {b}\n");
+    }
+    if let Some(s) = &st.current_symbol {
+        out += &format!("current  {s}\n");
+    }
+    for f in &st.failures {
+        out += &format!("failed   {}: {}\n", f.symbol, f.reason);
+    }
+    if let Some(e) = &st.error_message {
+        if st.failures.is_empty() {
+            out += &format!("error    {e}\n");
+        }
+    }
+    out
+}
+
+/// The job list as a table.
+pub fn jobs_table(entries: &[JobEntry]) -> String {
+    let mut out = format!(
+        "{:<36}  {:<21}  {:<22}  {:>4}  {}\n",
+        "JOB", "KIND", "STATUS", "%", "MESSAGE"
+    );
+    for e in entries {
+        let (kind, state, pct, msg) = match &e.status {
+            Some(s) => (
+                s.job_type.clone().unwrap_or_default(),
+                s.state.to_string(),
+                s.progress.to_string(),
+                s.message.clone().unwrap_or_default(),
+            ),
+            None => ("-".into(), "expired".into(), "-".into(), String::new()),
+        };
+        out += &format!(
+            "{:<36}  {:<21}  {:<22}  {:>4}  {}\n",
+            e.job_id, kind, state, pct, msg
+        );
+    }
+    out
+}
+
+/// Health as text.
+pub fn health_text(h: &Health) -> String {
+    let mut out = String::new();
+    if h.redis.connected {
+        out += &format!(
+            "redis    connected ({}) rtt {:.2} ms\n",
+            h.redis.url,
+            h.redis.rtt_ms.unwrap_or(0.0)
+        );
+    } else {
+        out += &format!(
+            "redis    DOWN ({}): {}\n",
+            h.redis.url,
+            h.redis.error.clone().unwrap_or_default()
+        );
+        return out;
+    }
+    for hb in [&h.legacy_heartbeat, &h.producer_heartbeat]
+        .into_iter()
+        .flatten()
+    {
+        let age = hb
+            .age_seconds
+            .map(|a| format!("{a:.1} s ago"))
+            .unwrap_or_else(|| "age unknown".into());
+        let state = match (hb.present, hb.alive) {
+            (false, _) => "absent".to_string(),
+            (true, true) => format!("alive, {age}"),
+            (true, false) => format!("stale, {age}"),
+        };
+        out += &format!("heartbeat {}: {state}\n", hb.key);
+    }
+    if h.workers.is_empty() {
+        out += "workers  none\n";
+    }
+    for w in &h.workers {
+        let state = if w.alive {
+            "alive"
+        } else if w.stopped {
+            "stopped"
+        } else {
+            "dead"
+        };
+        out += &format!(
+            "worker   {} on {} {state}, last seen {:.1} s ago{}\n",
+            w.id,
+            w.host.clone().unwrap_or_else(|| "?".into()),
+            w.age_seconds,
+            if w.current_jobs.is_empty() {
+                String::new()
+            } else {
+                format!(", running {}", w.current_jobs.join(","))
+            }
+        );
+    }
+    if let Some(q) = &h.queue {
+        out += &format!(
+            "queue    {} waiting, {} in flight, {} dead\n",
+            q.waiting, q.in_flight, q.dead
+        );
+    }
+    out
+}

@@ -1,0 +1,64 @@
+//! `sim-worker`: a worker process running the simulated job runner, so tests can start,
+//! stop and kill real worker processes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use tickstock_core::bus::Bus;
+use tickstock_core::settings::BusConfig;
+use tickstock_core::worker::{Worker, WorkerConfig};
+use tickstock_testkit::sim::SimRunner;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+struct Args {
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    redis_url: String,
+    #[arg(long, default_value = "")]
+    namespace: String,
+    #[arg(long, default_value_t = 100)]
+    ms_per_symbol: u64,
+    #[arg(long, default_value_t = 1)]
+    concurrency: usize,
+    #[arg(long, default_value_t = 60_000)]
+    claim_idle_ms: u64,
+    #[arg(long, default_value_t = 5)]
+    max_deliveries: u64,
+    #[arg(long)]
+    worker_id: Option<String>,
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let args = Args::parse();
+    let bus = Bus::connect(BusConfig::new(args.redis_url).with_namespace(args.namespace.clone()))
+        .await
+        .expect("connect to Redis");
+    let runner = SimRunner::new(Duration::from_millis(args.ms_per_symbol))
+        .with_log(bus.conn(), &args.namespace);
+    let shutdown = CancellationToken::new();
+    let cfg = WorkerConfig {
+        id: args.worker_id,
+        concurrency: args.concurrency,
+        claim_idle: Duration::from_millis(args.claim_idle_ms),
+        max_deliveries: args.max_deliveries,
+        heartbeat_every: Duration::from_millis(500),
+        block: Duration::from_millis(500),
+        ..WorkerConfig::default()
+    };
+    let worker = Worker::new(bus, Arc::new(runner), cfg, shutdown.clone());
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        stop.cancel();
+    });
+    println!("worker {}", worker.id());
+    worker.run().await.expect("worker");
+}
