@@ -1,1 +1,12 @@
-//! tests
+//! The cross-crate integration suite: real Redis (a namespace per test, or a private
+//! server), real PostgreSQL (a database per test), and the fake Polygon server.
+//!
+//! Binaries (`tickstock`, `sim-worker`) are run from the target directory; the README's
+//! test command builds them first.
+
+mod support;
+
+mod bus;
+mod cli;
+mod vectors;
+mod worker;

@@ -589,10 +589,12 @@ impl Bus {
             };
             let base = merge(Some(base), self.read_alt(job_id).await?).unwrap_or(current.clone());
             if base.state.is_terminal() || base.state == JobState::Cancelling && raw.is_some() {
+                // The worker saw the flag first (or was already stopping): the cancel
+                // took effect unless the job had finished some other way.
                 return Ok(CancelOutcome {
                     job_id: job_id.into(),
                     state: base.state,
-                    changed: base.state == JobState::Cancelling,
+                    changed: matches!(base.state, JobState::Cancelling | JobState::Cancelled),
                 });
             }
             let holder_alive = match &base.worker_id {

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs every test of TickStock Admin: formatting, lints, unit and integration tests against
+# real Redis and real PostgreSQL, the fake Polygon server, and the desktop app end to end.
+# Installs and starts what is missing; uses what already runs.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+
+ensure_build_deps
+ensure_test_deps
+ensure_redis
+ensure_postgres
+export TEST_REDIS_URL="${TEST_REDIS_URL:-redis://127.0.0.1:6379}"
+build_ui
+
+log "cargo fmt --check"
+cargo fmt --all --check
+log "cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+log "building binaries"
+cargo build --workspace --bins
+log "cargo test"
+cargo test --workspace --no-fail-fast "$@"

@@ -1,0 +1,192 @@
+//! The bus against real Redis: submit, statuses in one call, listing, cancel, health,
+//! passwords in URLs.
+
+use std::time::{Duration, Instant};
+
+use redis::AsyncCommands;
+use tickstock_core::bus::Bus;
+use tickstock_core::settings::BusConfig;
+use tickstock_core::status::JobState;
+use tickstock_core::ErrorKind;
+use tickstock_testkit::redis_server::{unique_namespace, RedisServer};
+
+use crate::support::{self, job};
+
+#[tokio::test]
+async fn submit_writes_status_stream_and_index_atomically() {
+    let bus = support::bus().await;
+    let j = job(&["AAPL", "MSFT"]);
+    bus.submit(&j).await.unwrap();
+    let mut c = bus.conn();
+    let ttl: i64 = c.ttl(bus.keys().status(&j.id)).await.unwrap();
+    assert!(
+        (7000..=7200).contains(&ttl),
+        "status expires after 2 h, ttl {ttl}"
+    );
+    let st = bus.status(&j.id).await.unwrap().unwrap();
+    assert_eq!(st.state, JobState::Submitted);
+    assert_eq!(st.job_type.as_deref(), Some("historical_load"));
+    assert_eq!(st.total_symbols, Some(2));
+    let len: usize = c.xlen(bus.keys().stream()).await.unwrap();
+    assert_eq!(len, 1);
+    let entries = bus.list_jobs(10).await.unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].job_id, j.id);
+    let depth = bus.queue_depth().await.unwrap();
+    assert_eq!((depth.waiting, depth.in_flight, depth.dead), (1, 0, 0));
+}
+
+#[tokio::test]
+async fn many_statuses_in_one_call_across_keys_and_encodings_without_wrongtype() {
+    let bus = support::bus().await;
+    let mut c = bus.conn();
+    let a = job(&["AAPL"]);
+    bus.submit(&a).await.unwrap();
+    // An old writer's hash under the later key name.
+    let _: () = c
+        .hset_multiple(
+            bus.keys().status_alt("hash-job"),
+            &[
+                ("status", "running"),
+                ("progress", "40"),
+                ("current_symbol", "ADBE"),
+            ],
+        )
+        .await
+        .unwrap();
+    // A hash under the legacy key name.
+    let _: () = c
+        .hset_multiple(
+            bus.keys().status("hash-legacy"),
+            &[("status", "pending"), ("progress", "0")],
+        )
+        .await
+        .unwrap();
+    // Something that is neither a string nor a hash.
+    let _: () = c.rpush(bus.keys().status("list-job"), "x").await.unwrap();
+    // A worker of the later TickStock writes progress under the other key.
+    let _: () = c
+        .set(
+            bus.keys().status_alt(&a.id),
+            r#"{"status":"running","progress":55,"message":"AAPL 1/1"}"#,
+        )
+        .await
+        .unwrap();
+    let ids: Vec<String> = vec![
+        a.id.clone(),
+        "hash-job".into(),
+        "hash-legacy".into(),
+        "list-job".into(),
+        "nothing".into(),
+    ];
+    let got = bus.statuses(&ids).await.unwrap();
+    assert_eq!(got.len(), 5);
+    let first = got[0].as_ref().unwrap();
+    assert_eq!(
+        (first.state, first.progress),
+        (JobState::Running, 55),
+        "the status further along wins"
+    );
+    let h = got[1].as_ref().unwrap();
+    assert_eq!(
+        (h.state, h.progress, h.current_symbol.as_deref()),
+        (JobState::Running, 40, Some("ADBE"))
+    );
+    assert_eq!(got[2].as_ref().unwrap().state, JobState::Queued);
+    assert!(
+        got[3].is_none(),
+        "a wrong-typed key reads as no status, not an error"
+    );
+    assert!(got[4].is_none());
+}
+
+#[tokio::test]
+async fn list_is_newest_first_and_active_filters() {
+    let bus = support::bus().await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let j = job(&[&format!("S{i}")]);
+        bus.submit(&j).await.unwrap();
+        ids.push(j.id);
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
+    bus.cancel(&ids[0], "test").await.unwrap();
+    let list = bus.list_jobs(3).await.unwrap();
+    let got: Vec<&str> = list.iter().map(|e| e.job_id.as_str()).collect();
+    assert_eq!(got, [ids[4].as_str(), ids[3].as_str(), ids[2].as_str()]);
+    let active = bus.active_jobs(100).await.unwrap();
+    assert_eq!(active.len(), 4);
+    assert!(active.iter().all(|e| e.job_id != ids[0]));
+}
+
+#[tokio::test]
+async fn cancel_of_a_waiting_job_is_immediate_and_of_a_finished_job_changes_nothing() {
+    let bus = support::bus().await;
+    let j = job(&["AAPL"]);
+    bus.submit(&j).await.unwrap();
+    let out = bus.cancel(&j.id, "ops").await.unwrap();
+    assert!(out.changed);
+    assert_eq!(out.state, JobState::Cancelled);
+    let st = bus.status(&j.id).await.unwrap().unwrap();
+    assert_eq!(st.state, JobState::Cancelled);
+    assert!(st.message.unwrap().contains("before it started"));
+    assert!(bus.is_cancel_requested(&j.id).await.unwrap());
+    let again = bus.cancel(&j.id, "ops").await.unwrap();
+    assert!(!again.changed);
+    let err = bus.cancel("no-such-job", "ops").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert!(err.message().contains("no-such-job"));
+}
+
+#[tokio::test]
+async fn cancel_all_cancels_every_active_job() {
+    let bus = support::bus().await;
+    for i in 0..3 {
+        bus.submit(&job(&[&format!("S{i}")])).await.unwrap();
+    }
+    assert_eq!(bus.cancel_all("reset", "ops").await.unwrap(), 3);
+    assert!(bus.active_jobs(100).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn passwords_in_urls_work_and_never_show() {
+    let server = RedisServer::start_with_password(Some("s3cr3t-pw"));
+    let bus = Bus::connect(BusConfig::new(server.url()).with_namespace(unique_namespace()))
+        .await
+        .unwrap();
+    let j = job(&["AAPL"]);
+    bus.submit(&j).await.unwrap();
+    assert!(bus.status(&j.id).await.unwrap().is_some());
+    let health = bus.health(Duration::from_secs(60)).await;
+    assert!(health.redis.connected);
+    let shown = format!(
+        "{bus:?} {} {}",
+        serde_json::to_string(&health).unwrap(),
+        bus.redacted_url()
+    );
+    assert!(!shown.contains("s3cr3t-pw"), "{shown}");
+    // A wrong password: a clear error that does not repeat either password.
+    let bad = format!("redis://:wrong-pw@127.0.0.1:{}", server.port());
+    let err = Bus::connect(BusConfig::new(bad)).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Redis);
+    assert!(
+        !err.message().contains("wrong-pw") && !err.message().contains("s3cr3t-pw"),
+        "{err}"
+    );
+    // No password at all.
+    let none = format!("redis://127.0.0.1:{}", server.port());
+    let err = Bus::connect(BusConfig::new(none)).await.unwrap_err();
+    assert!(err.message().to_lowercase().contains("auth"), "{err}");
+}
+
+#[tokio::test]
+async fn health_reports_an_unreachable_redis_quickly() {
+    let mut server = RedisServer::start();
+    let bus = Bus::connect(BusConfig::new(server.url())).await.unwrap();
+    server.stop();
+    let started = Instant::now();
+    let h = bus.health(Duration::from_secs(60)).await;
+    assert!(!h.redis.connected);
+    assert!(h.redis.error.is_some());
+    assert!(started.elapsed() < Duration::from_secs(15));
+}

@@ -1,0 +1,263 @@
+//! The `tickstock` binary: submit, status, jobs, cancel, health; exit codes and JSON.
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use tickstock_testkit::redis_server::{shared_redis_url, unique_namespace};
+
+use crate::support::bin;
+
+fn run(ns: &str, args: &[&str]) -> Output {
+    Command::new(bin("tickstock"))
+        .args(args)
+        .env("REDIS_URL", shared_redis_url())
+        .env("TICKSTOCK_NAMESPACE", ns)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run tickstock")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).trim().to_string()
+}
+
+#[test]
+fn each_submit_command_prints_a_job_id_and_the_job_is_listed() {
+    let ns = unique_namespace();
+    let cases: &[&[&str]] = &[
+        &[
+            "submit",
+            "historical-load",
+            "--symbols",
+            "AAPL,MSFT",
+            "--years",
+            "1",
+            "--timespan",
+            "day",
+        ],
+        &[
+            "submit",
+            "multi-timeframe",
+            "--symbols",
+            "AAPL",
+            "--timeframes",
+            "hour,day",
+            "--years",
+            "0.5",
+        ],
+        &[
+            "submit",
+            "universe-seed",
+            "--universe",
+            "SP500",
+            "--years",
+            "2",
+        ],
+        &[
+            "submit",
+            "csv-universe",
+            "--universe-key",
+            "SPY:nasdaq100",
+            "--timeframes",
+            "day",
+            "--years",
+            "1",
+        ],
+        &[
+            "submit",
+            "historical-load",
+            "--symbols",
+            "TSLA",
+            "--from",
+            "2024-01-02",
+            "--to",
+            "2024-12-31",
+        ],
+    ];
+    let mut ids = Vec::new();
+    for args in cases {
+        let o = run(&ns, args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        let id = stdout(&o);
+        assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id}");
+        ids.push(id);
+    }
+    let o = run(&ns, &["jobs", "--json"]);
+    assert!(o.status.success());
+    let list: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let listed: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["job_id"].as_str().unwrap())
+        .collect();
+    for id in &ids {
+        assert!(listed.contains(&id.as_str()));
+    }
+    assert_eq!(list[0]["status"]["status"], "submitted");
+
+    let o = run(&ns, &["status", &ids[0], "--json"]);
+    let st: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(st["job_id"], ids[0].as_str());
+    assert_eq!(st["status"]["status"], "submitted");
+    assert_eq!(st["status"]["job_type"], "historical_load");
+    let o = run(&ns, &["status", &ids[0]]);
+    assert!(stdout(&o).contains("status   submitted"));
+
+    let o = run(&ns, &["cancel", &ids[1], "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let c: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(c["state"], "cancelled");
+    let o = run(&ns, &["cancel", "--all", "--json"]);
+    let c: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(c["cancelled"], 4);
+    let o = run(&ns, &["jobs", "--active", "--json"]);
+    assert_eq!(
+        serde_json::from_str::<Value>(&stdout(&o)).unwrap(),
+        serde_json::json!([])
+    );
+}
+
+#[test]
+fn bad_input_exits_2_with_one_line_naming_the_problem() {
+    let ns = unique_namespace();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &[
+                "submit",
+                "historical-load",
+                "--symbols",
+                "AAPL,aapl",
+                "--years",
+                "1",
+            ],
+            "`AAPL` is listed twice",
+        ),
+        (
+            &[
+                "submit",
+                "historical-load",
+                "--symbols",
+                "AA$PL",
+                "--years",
+                "1",
+            ],
+            "not a valid ticker",
+        ),
+        (
+            &[
+                "submit",
+                "historical-load",
+                "--symbols",
+                "AAPL",
+                "--years",
+                "31",
+            ],
+            "at most 30",
+        ),
+        (
+            &[
+                "submit",
+                "historical-load",
+                "--symbols",
+                "AAPL",
+                "--years",
+                "1",
+                "--timespan",
+                "5min",
+            ],
+            "unknown timeframe `5min`",
+        ),
+        (
+            &[
+                "submit",
+                "multi-timeframe",
+                "--symbols",
+                "AAPL",
+                "--timeframes",
+                "hour,fortnight",
+            ],
+            "`fortnight`",
+        ),
+        (
+            &["submit", "universe-seed", "--universe", "SP501"],
+            "unknown universe key `SP501`",
+        ),
+        (
+            &[
+                "submit",
+                "historical-load",
+                "--symbols",
+                "AAPL",
+                "--from",
+                "2024-05-01",
+                "--to",
+                "2024-01-01",
+            ],
+            "after end date",
+        ),
+        (
+            &[
+                "submit",
+                "historical-load",
+                "--symbols",
+                "AAPL",
+                "--redis-url",
+                "http://example",
+            ],
+            "scheme `http`",
+        ),
+        (&["status"], "JOB_ID"),
+    ];
+    for (args, text) in cases {
+        let o = run(&ns, args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(text), "{args:?}: {}", stderr(&o));
+        assert!(stdout(&o).is_empty());
+    }
+    // Nothing was submitted.
+    let o = run(&ns, &["jobs", "--json"]);
+    assert_eq!(
+        serde_json::from_str::<Value>(&stdout(&o)).unwrap(),
+        serde_json::json!([])
+    );
+}
+
+#[test]
+fn failures_exit_1_without_secrets() {
+    let ns = unique_namespace();
+    let o = run(&ns, &["status", "no-such-job"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("no job `no-such-job`"));
+    let o = Command::new(bin("tickstock"))
+        .args(["health", "--json"])
+        .env("REDIS_URL", "redis://admin:hunter2-secret@127.0.0.1:1")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let h: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(h["redis"]["connected"], false);
+    let all = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(!all.contains("hunter2-secret"), "{all}");
+    assert!(all.contains("***"));
+}
+
+#[test]
+fn health_json_is_stable() {
+    let ns = unique_namespace();
+    let o = run(&ns, &["health", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let h: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(h["redis"]["connected"], true);
+    assert!(h["redis"]["rtt_ms"].as_f64().unwrap() >= 0.0);
+    assert_eq!(
+        h["queue"],
+        serde_json::json!({"waiting": 0, "in_flight": 0, "dead": 0})
+    );
+    assert_eq!(h["workers"], serde_json::json!([]));
+    assert_eq!(h["legacy_heartbeat"]["present"], false);
+}

@@ -1,0 +1,131 @@
+//! Shared helpers: a bus in a fresh namespace, waiting, and the workspace's binaries.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tickstock_core::bus::Bus;
+use tickstock_core::job::{DateRange, Job, JobSpec};
+use tickstock_core::settings::BusConfig;
+use tickstock_core::status::{JobState, JobStatus};
+use tickstock_core::worker::{Worker, WorkerConfig};
+use tickstock_core::Timeframe;
+use tickstock_testkit::redis_server::{shared_redis_url, unique_namespace};
+use tickstock_testkit::sim::SimRunner;
+use tokio_util::sync::CancellationToken;
+
+/// A bus on the shared Redis in a namespace of its own.
+pub async fn bus() -> Bus {
+    bus_at(&shared_redis_url(), &unique_namespace()).await
+}
+
+pub async fn bus_at(url: &str, namespace: &str) -> Bus {
+    Bus::connect(BusConfig::new(url).with_namespace(namespace))
+        .await
+        .expect("Redis must be running for the integration tests")
+}
+
+/// A historical_load job for `symbols` (day bars, 1 year).
+pub fn job(symbols: &[&str]) -> Job {
+    Job::new(
+        JobSpec::Historical {
+            symbols: symbols.iter().map(|s| s.to_string()).collect(),
+            timespan: Timeframe::Day,
+            range: DateRange {
+                years: Some(1.0),
+                ..Default::default()
+            },
+        },
+        "test",
+    )
+}
+
+/// `n` distinct symbols.
+pub fn symbols(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("S{i}")).collect()
+}
+
+/// Worker settings for fast tests.
+pub fn fast_worker_config() -> WorkerConfig {
+    WorkerConfig {
+        claim_idle: Duration::from_secs(60),
+        heartbeat_every: Duration::from_millis(200),
+        block: Duration::from_millis(200),
+        cancel_poll: Duration::from_millis(100),
+        progress_every: Duration::from_millis(50),
+        ..WorkerConfig::default()
+    }
+}
+
+/// An in-process worker running the simulated loader, logging executions.
+pub fn sim_worker(
+    bus: &Bus,
+    per_symbol: Duration,
+    cfg: WorkerConfig,
+) -> (Worker, CancellationToken) {
+    let shutdown = CancellationToken::new();
+    let runner = SimRunner::new(per_symbol).with_log(bus.conn(), bus.keys().namespace());
+    let w = Worker::new(bus.clone(), Arc::new(runner), cfg, shutdown.clone());
+    (w, shutdown)
+}
+
+/// Polls `f` until it returns Some or `timeout` passes.
+pub async fn wait_for<T, F, Fut>(timeout: Duration, what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Waits for a job to reach a state matching `pred`.
+pub async fn wait_status(
+    bus: &Bus,
+    id: &str,
+    timeout: Duration,
+    pred: impl Fn(&JobStatus) -> bool,
+) -> JobStatus {
+    wait_for(timeout, &format!("status of {id}"), || async {
+        bus.status(id).await.ok().flatten().filter(|s| pred(s))
+    })
+    .await
+}
+
+pub async fn wait_state(bus: &Bus, id: &str, state: JobState, timeout: Duration) -> JobStatus {
+    wait_status(bus, id, timeout, |s| s.state == state).await
+}
+
+/// A binary of the workspace, from the same target directory as this test.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test exe");
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the workspace binaries first (cargo build --workspace --bins)",
+        path.display()
+    );
+    path
+}
+
+/// The compatibility vectors: messages and values as the existing TickStock services
+/// write them (`tests/vectors/`).
+pub fn vectors_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("vectors")
+}
+
+/// Reads a JSON-lines vectors file.
+pub fn read_vectors(name: &str) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(vectors_dir().join(name)).expect("vectors file");
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("vector line is JSON"))
+        .collect()
+}

@@ -1,0 +1,522 @@
+//! The worker runtime against real Redis: durability, exactly-once across workers,
+//! take-over after SIGKILL, cancel, heartbeats, Redis restarts, bad input, dead letters.
+
+use std::collections::HashMap;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use redis::AsyncCommands;
+use tickstock_core::status::JobState;
+use tickstock_core::worker::{Outcome, WorkerConfig};
+use tickstock_testkit::redis_server::RedisServer;
+use tickstock_testkit::sim::{executions_key, units_key};
+
+use crate::support::{
+    self, bin, fast_worker_config, job, sim_worker, symbols, wait_for, wait_state, wait_status,
+};
+
+#[tokio::test]
+async fn a_job_submitted_while_no_worker_runs_is_executed_when_one_starts() {
+    let bus = support::bus().await;
+    let j = job(&["AAPL", "MSFT"]);
+    bus.submit(&j).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        bus.status(&j.id).await.unwrap().unwrap().state,
+        JobState::Submitted
+    );
+    // The worker starts later and takes it from the stream.
+    let (w, _stop) = sim_worker(&bus, Duration::from_millis(5), fast_worker_config());
+    let out = w.try_execute_next().await.unwrap();
+    assert_eq!(
+        out,
+        Outcome::Executed {
+            job_id: j.id.clone(),
+            state: JobState::Completed
+        }
+    );
+    let st = bus.status(&j.id).await.unwrap().unwrap();
+    assert_eq!(st.progress, 100);
+    assert_eq!(st.successful_symbols, ["AAPL", "MSFT"]);
+    assert_eq!(st.ohlcv_records_loaded, Some(20));
+    assert!(st.completed_at.is_some() && st.duration_seconds.is_some());
+    assert_eq!(w.try_execute_next().await.unwrap(), Outcome::Idle);
+    let depth = bus.queue_depth().await.unwrap();
+    assert_eq!((depth.waiting, depth.in_flight), (0, 0));
+}
+
+#[tokio::test]
+async fn three_workers_run_each_of_100_jobs_exactly_once() {
+    let bus = support::bus().await;
+    let mut ids = Vec::new();
+    for i in 0..100 {
+        let j = job(&[&format!("S{i}")]);
+        bus.submit(&j).await.unwrap();
+        ids.push(j.id);
+    }
+    let mut stops = Vec::new();
+    let mut handles = Vec::new();
+    for _ in 0..3 {
+        let (w, stop) = sim_worker(&bus, Duration::from_millis(2), fast_worker_config());
+        stops.push(stop);
+        handles.push(tokio::spawn(async move { w.run().await }));
+    }
+    wait_for(Duration::from_secs(60), "100 jobs to finish", || async {
+        let st = bus.statuses(&ids).await.ok()?;
+        st.iter()
+            .all(|s| s.as_ref().is_some_and(|s| s.state == JobState::Completed))
+            .then_some(())
+    })
+    .await;
+    for s in &stops {
+        s.cancel();
+    }
+    for h in handles {
+        h.await.unwrap().unwrap();
+    }
+    let mut c = bus.conn();
+    let runs: Vec<String> = c
+        .lrange(executions_key(bus.keys().namespace()), 0, -1)
+        .await
+        .unwrap();
+    assert_eq!(runs.len(), 100, "every job ran once, no more");
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for r in &runs {
+        *counts.entry(r.as_str()).or_default() += 1;
+    }
+    assert!(ids.iter().all(|id| counts.get(id.as_str()) == Some(&1)));
+    // The work was shared.
+    let workers = bus.workers(Duration::from_secs(60)).await.unwrap();
+    assert_eq!(workers.len(), 3);
+}
+
+#[tokio::test]
+async fn a_long_job_keeps_its_claim_and_is_not_taken_over() {
+    let bus = support::bus().await;
+    let cfg = WorkerConfig {
+        claim_idle: Duration::from_millis(600),
+        ..fast_worker_config()
+    };
+    let j = job(&symbols(8).iter().map(String::as_str).collect::<Vec<_>>());
+    bus.submit(&j).await.unwrap();
+    let (w1, s1) = sim_worker(&bus, Duration::from_millis(300), cfg.clone());
+    let h1 = tokio::spawn(async move { w1.run().await });
+    wait_state(&bus, &j.id, JobState::Running, Duration::from_secs(5)).await;
+    // A second worker, eager to take over anything idle for 600 ms, for the whole 2.4 s job.
+    let (w2, s2) = sim_worker(&bus, Duration::from_millis(300), cfg);
+    let h2 = tokio::spawn(async move { w2.run().await });
+    wait_state(&bus, &j.id, JobState::Completed, Duration::from_secs(20)).await;
+    s1.cancel();
+    s2.cancel();
+    h1.await.unwrap().unwrap();
+    h2.await.unwrap().unwrap();
+    let mut c = bus.conn();
+    let runs: Vec<String> = c
+        .lrange(executions_key(bus.keys().namespace()), 0, -1)
+        .await
+        .unwrap();
+    assert_eq!(runs, vec![j.id.clone()]);
+}
+
+#[tokio::test]
+async fn a_job_whose_worker_is_killed_is_finished_by_another_from_its_checkpoint() {
+    let bus = support::bus().await;
+    let ns = bus.keys().namespace().to_string();
+    let syms = symbols(10);
+    let j = job(&syms.iter().map(String::as_str).collect::<Vec<_>>());
+    bus.submit(&j).await.unwrap();
+    let mut child = Command::new(bin("sim-worker"))
+        .args([
+            "--redis-url",
+            &tickstock_testkit::redis_server::shared_redis_url(),
+        ])
+        .args([
+            "--namespace",
+            &ns,
+            "--ms-per-symbol",
+            "300",
+            "--claim-idle-ms",
+            "1500",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_status(&bus, &j.id, Duration::from_secs(15), |s| {
+        s.state == JobState::Running && s.processed_symbols.unwrap_or(0) >= 3
+    })
+    .await;
+    // SIGKILL: no chance to clean up.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let killed_at = Instant::now();
+    let cfg = WorkerConfig {
+        claim_idle: Duration::from_millis(1500),
+        ..fast_worker_config()
+    };
+    let (w, stop) = sim_worker(&bus, Duration::from_millis(50), cfg);
+    let h = tokio::spawn(async move { w.run().await });
+    let st = wait_state(&bus, &j.id, JobState::Completed, Duration::from_secs(30)).await;
+    assert!(
+        killed_at.elapsed() >= Duration::from_millis(1000),
+        "taken over only once idle"
+    );
+    stop.cancel();
+    h.await.unwrap().unwrap();
+    assert_eq!(st.successful_symbols.len(), 10);
+    assert_eq!(st.progress, 100);
+    let mut c = bus.conn();
+    let runs: Vec<String> = c.lrange(executions_key(&ns), 0, -1).await.unwrap();
+    assert_eq!(runs.len(), 2, "started once, resumed once");
+    let units: Vec<String> = c.lrange(units_key(&ns), 0, -1).await.unwrap();
+    let unique: std::collections::HashSet<&String> = units.iter().collect();
+    assert_eq!(units.len(), 10, "no symbol was done twice: {units:?}");
+    assert_eq!(unique.len(), 10);
+}
+
+#[tokio::test]
+async fn cancelling_a_running_job_stops_it_within_two_seconds() {
+    let bus = support::bus().await;
+    let syms = symbols(50);
+    let j = job(&syms.iter().map(String::as_str).collect::<Vec<_>>());
+    bus.submit(&j).await.unwrap();
+    let (w, stop) = sim_worker(&bus, Duration::from_millis(200), fast_worker_config());
+    let h = tokio::spawn(async move { w.run().await });
+    wait_status(&bus, &j.id, Duration::from_secs(5), |s| {
+        s.state == JobState::Running && s.progress > 0
+    })
+    .await;
+    let asked = Instant::now();
+    let out = bus.cancel(&j.id, "ops").await.unwrap();
+    assert!(out.changed);
+    // A live worker holds it: `cancelling` until the worker stops it (or already stopped).
+    assert!(
+        matches!(out.state, JobState::Cancelling | JobState::Cancelled),
+        "{out:?}"
+    );
+    let st = wait_state(&bus, &j.id, JobState::Cancelled, Duration::from_secs(2)).await;
+    assert!(asked.elapsed() < Duration::from_secs(2));
+    assert!(st.successful_symbols.len() < 50);
+    stop.cancel();
+    h.await.unwrap().unwrap();
+    assert_eq!(
+        bus.queue_depth().await.unwrap().in_flight,
+        0,
+        "acknowledged"
+    );
+}
+
+#[tokio::test]
+async fn a_legacy_cancel_message_stops_the_job_it_names() {
+    let bus = support::bus().await;
+    let j = job(&symbols(50).iter().map(String::as_str).collect::<Vec<_>>());
+    bus.submit(&j).await.unwrap();
+    let (w, stop) = sim_worker(&bus, Duration::from_millis(200), fast_worker_config());
+    let h = tokio::spawn(async move { w.run().await });
+    wait_status(&bus, &j.id, Duration::from_secs(5), |s| {
+        s.state == JobState::Running
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await; // subscription is up
+                                                          // Exactly what an old admin page publishes (vectors/control.jsonl).
+    let msg = serde_json::json!({"job_id": j.id, "action": "cancel", "requested_by": "admin", "timestamp": "2025-12-27T18:05:00.000001"});
+    let mut c = bus.conn();
+    let _: i64 = c
+        .publish(bus.keys().channel_control(), msg.to_string())
+        .await
+        .unwrap();
+    wait_state(&bus, &j.id, JobState::Cancelled, Duration::from_secs(2)).await;
+    stop.cancel();
+    h.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn heartbeats_show_alive_while_running_and_dead_with_age_after() {
+    let bus = support::bus().await;
+    let (w, stop) = sim_worker(&bus, Duration::from_millis(5), fast_worker_config());
+    let id = w.id().to_string();
+    let h = tokio::spawn(async move { w.run().await });
+    let health = wait_for(Duration::from_secs(5), "worker heartbeat", || async {
+        let h = bus.health(Duration::from_secs(60)).await;
+        h.workers.iter().any(|w| w.alive).then_some(h)
+    })
+    .await;
+    let me = health.workers.iter().find(|w| w.id == id).unwrap();
+    assert!(me.age_seconds < 2.0);
+    assert!(health.legacy_heartbeat.as_ref().unwrap().alive);
+    assert!(health.any_worker_alive());
+    stop.cancel();
+    h.await.unwrap().unwrap();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let health = bus.health(Duration::from_secs(60)).await;
+    let me = health.workers.iter().find(|w| w.id == id).unwrap();
+    assert!(!me.alive && me.stopped);
+    assert!(
+        me.age_seconds >= 1.0,
+        "age keeps growing: {}",
+        me.age_seconds
+    );
+}
+
+#[tokio::test]
+async fn a_crashed_worker_is_reported_dead_once_its_heartbeat_is_stale() {
+    let bus = support::bus().await;
+    let ns = bus.keys().namespace().to_string();
+    let mut child = Command::new(bin("sim-worker"))
+        .args([
+            "--redis-url",
+            &tickstock_testkit::redis_server::shared_redis_url(),
+            "--namespace",
+            &ns,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(Duration::from_secs(10), "worker alive", || async {
+        let ws = bus.workers(Duration::from_secs(2)).await.ok()?;
+        ws.iter().any(|w| w.alive).then_some(())
+    })
+    .await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let ws = wait_for(Duration::from_secs(10), "worker dead", || async {
+        let ws = bus.workers(Duration::from_secs(2)).await.ok()?;
+        ws.iter().all(|w| !w.alive).then_some(ws)
+    })
+    .await;
+    assert!(!ws[0].stopped, "crashed, not stopped");
+    assert!(ws[0].age_seconds >= 2.0);
+}
+
+#[tokio::test]
+async fn worker_and_cli_watcher_ride_out_a_redis_restart() {
+    let mut server = RedisServer::start();
+    let url = server.url();
+    let ns = "restart";
+    let bus = support::bus_at(&url, ns).await;
+    let j = job(&symbols(15).iter().map(String::as_str).collect::<Vec<_>>());
+    bus.submit(&j).await.unwrap();
+    let (w, stop) = sim_worker(&bus, Duration::from_millis(200), fast_worker_config());
+    let h = tokio::spawn(async move { w.run().await });
+    let watcher = Command::new(bin("tickstock"))
+        .args([
+            "status",
+            &j.id,
+            "--watch",
+            "--redis-url",
+            &url,
+            "--namespace",
+            ns,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_status(&bus, &j.id, Duration::from_secs(10), |s| s.progress >= 10).await;
+    server.stop();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    server.restart();
+    let st = wait_state(&bus, &j.id, JobState::Completed, Duration::from_secs(40)).await;
+    assert_eq!(st.successful_symbols.len(), 15);
+    // A job submitted after the restart runs too.
+    let j2 = job(&["AFTER"]);
+    wait_for(Duration::from_secs(10), "submit after restart", || async {
+        bus.submit(&j2).await.ok()
+    })
+    .await;
+    wait_state(&bus, &j2.id, JobState::Completed, Duration::from_secs(20)).await;
+    let out = tokio::task::spawn_blocking(move || watcher.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "watcher exit {:?}: {stdout} {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.lines().last().unwrap().starts_with("completed 100%"),
+        "{stdout}"
+    );
+    stop.cancel();
+    h.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn bad_messages_on_the_channel_and_the_stream_are_failed_and_the_worker_goes_on() {
+    let bus = support::bus().await;
+    let (w, stop) = sim_worker(&bus, Duration::from_millis(5), fast_worker_config());
+    let h = tokio::spawn(async move { w.run().await });
+    tokio::time::sleep(Duration::from_millis(400)).await; // subscribed
+    let mut c = bus.conn();
+    let chan = bus.keys().channel_data_load();
+    let raw = [
+        ("{not json".to_string(), None),
+        (r#"{"job_id":"bad-type-1","job_type":"historical_load","symbols":["AAPL"],"years":"one"}"#.to_string(), Some(("bad-type-1", "`years` must be a number"))),
+        (r#"{"job_id":"bad-kind-1","job_type":"mystery_load","symbols":["AAPL"]}"#.to_string(), Some(("bad-kind-1", "unknown job_type"))),
+        (r#"{"job_id":"bad-sym-1","job_type":"historical_load","symbols":["AAPL","aapl"],"years":1,"timespan":"day"}"#.to_string(), Some(("bad-sym-1", "listed twice"))),
+    ];
+    for (payload, _) in &raw {
+        let _: i64 = c.publish(&chan, payload).await.unwrap();
+    }
+    // The same kinds of trouble straight on the stream.
+    let stream = bus.keys().stream();
+    let _: String = c.xadd(&stream, "*", &[("job", "[1,2")]).await.unwrap();
+    let _: String = c
+        .xadd(&stream, "*", &[("job", r#"{"job_id":"bad-type-2","job_type":"multi_timeframe_load","symbols":["AAPL"],"timeframes":"day","years":1}"#)])
+        .await
+        .unwrap();
+    let _: String = c
+        .xadd(&stream, "*", &[("job", r#"{"job_id":"bad-tf-2","job_type":"historical_load","symbols":["AAPL"],"timespan":"5min","years":1}"#)])
+        .await
+        .unwrap();
+    for (_, expect) in &raw {
+        if let Some((id, text)) = expect {
+            let st = wait_state(&bus, id, JobState::Failed, Duration::from_secs(5)).await;
+            assert!(
+                st.error_message.as_deref().unwrap_or("").contains(text),
+                "{id}: {st:?}"
+            );
+        }
+    }
+    let st = wait_state(&bus, "bad-type-2", JobState::Failed, Duration::from_secs(5)).await;
+    assert!(st
+        .error_message
+        .unwrap()
+        .contains("`timeframes` must be a list of strings"));
+    let st = wait_state(&bus, "bad-tf-2", JobState::Failed, Duration::from_secs(5)).await;
+    assert!(st
+        .error_message
+        .unwrap()
+        .contains("unknown timeframe `5min`"));
+    // Still working.
+    let good = job(&["AAPL"]);
+    bus.submit(&good).await.unwrap();
+    wait_state(&bus, &good.id, JobState::Completed, Duration::from_secs(5)).await;
+    let depth = bus.queue_depth().await.unwrap();
+    assert_eq!(
+        depth.dead, 4,
+        "unreadable stream entries are kept as dead letters"
+    );
+    assert_eq!(depth.in_flight, 0);
+    stop.cancel();
+    h.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_job_delivered_too_many_times_goes_to_the_dead_letters_as_failed() {
+    let bus = support::bus().await;
+    let j = job(&["AAPL"]);
+    bus.submit(&j).await.unwrap();
+    let keys = bus.keys().clone();
+    let mut c = bus.conn();
+    // A "worker" that claims it and dies, five times over.
+    let _: redis::Value = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg(keys.group())
+        .arg("ghost")
+        .arg("COUNT")
+        .arg(1)
+        .arg("STREAMS")
+        .arg(keys.stream())
+        .arg(">")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let entry: Vec<(String, String)> = redis::cmd("XRANGE")
+        .arg(keys.stream())
+        .arg("-")
+        .arg("+")
+        .query_async::<redis::Value>(&mut c)
+        .await
+        .map(|v| {
+            let r: redis::streams::StreamRangeReply = redis::from_redis_value(&v).unwrap();
+            r.ids.into_iter().map(|i| (i.id, String::new())).collect()
+        })
+        .unwrap();
+    for _ in 0..5 {
+        let _: redis::Value = redis::cmd("XCLAIM")
+            .arg(keys.stream())
+            .arg(keys.group())
+            .arg("ghost")
+            .arg(0)
+            .arg(&entry[0].0)
+            .query_async(&mut c)
+            .await
+            .unwrap();
+    }
+    let cfg = WorkerConfig {
+        claim_idle: Duration::from_millis(1),
+        ..fast_worker_config()
+    };
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let (w, _stop) = sim_worker(&bus, Duration::from_millis(5), cfg);
+    let out = w.try_execute_next().await.unwrap();
+    assert!(
+        matches!(out, Outcome::DeadLettered { deliveries: 7, .. }),
+        "{out:?}"
+    );
+    let st = bus.status(&j.id).await.unwrap().unwrap();
+    assert_eq!(st.state, JobState::Failed);
+    assert!(st.error_message.unwrap().contains("delivered 7 times"));
+    let depth = bus.queue_depth().await.unwrap();
+    assert_eq!((depth.in_flight, depth.dead), (0, 1));
+}
+
+#[tokio::test]
+async fn a_job_cancelled_while_waiting_is_skipped_by_the_worker() {
+    let bus = support::bus().await;
+    let j = job(&["AAPL"]);
+    bus.submit(&j).await.unwrap();
+    bus.cancel(&j.id, "ops").await.unwrap();
+    let (w, _stop) = sim_worker(&bus, Duration::from_millis(5), fast_worker_config());
+    assert_eq!(
+        w.try_execute_next().await.unwrap(),
+        Outcome::Skipped {
+            job_id: j.id.clone()
+        }
+    );
+    assert_eq!(
+        bus.status(&j.id).await.unwrap().unwrap().state,
+        JobState::Cancelled
+    );
+    let mut c = bus.conn();
+    let runs: Vec<String> = c
+        .lrange(executions_key(bus.keys().namespace()), 0, -1)
+        .await
+        .unwrap();
+    assert!(runs.is_empty());
+}
+
+#[tokio::test]
+async fn a_worker_shutdown_releases_its_job_for_the_next_worker() {
+    let bus = support::bus().await;
+    let j = job(&symbols(20).iter().map(String::as_str).collect::<Vec<_>>());
+    bus.submit(&j).await.unwrap();
+    let (w1, s1) = sim_worker(&bus, Duration::from_millis(100), fast_worker_config());
+    let h1 = tokio::spawn(async move { w1.run().await });
+    wait_status(&bus, &j.id, Duration::from_secs(5), |s| {
+        s.processed_symbols.unwrap_or(0) >= 3
+    })
+    .await;
+    s1.cancel();
+    h1.await.unwrap().unwrap();
+    let st = bus.status(&j.id).await.unwrap().unwrap();
+    assert_eq!(st.state, JobState::Queued, "{st:?}");
+    // The next worker resumes at once, not after the idle timeout.
+    let (w2, s2) = sim_worker(&bus, Duration::from_millis(10), fast_worker_config());
+    let h2 = tokio::spawn(async move { w2.run().await });
+    let st = wait_state(&bus, &j.id, JobState::Completed, Duration::from_secs(10)).await;
+    assert_eq!(st.successful_symbols.len(), 20);
+    s2.cancel();
+    h2.await.unwrap().unwrap();
+    let mut c = bus.conn();
+    let units: Vec<String> = c
+        .lrange(units_key(bus.keys().namespace()), 0, -1)
+        .await
+        .unwrap();
+    assert_eq!(units.len(), 20, "nothing done twice");
+}
