@@ -121,7 +121,8 @@ mod tests {
 
     #[test]
     fn each_timeframe_has_its_own_table() {
-        let tables: std::collections::HashSet<_> = Timeframe::ALL.iter().map(|t| t.table()).collect();
+        let tables: std::collections::HashSet<_> =
+            Timeframe::ALL.iter().map(|t| t.table()).collect();
         assert_eq!(tables.len(), 5);
         assert_eq!(Timeframe::Hour.table(), "ohlcv_hourly");
     }

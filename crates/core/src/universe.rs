@@ -148,7 +148,8 @@ pub fn is_valid_key_syntax(part: &str) -> bool {
     let p = part.trim();
     !p.is_empty()
         && p.len() <= 64
-        && p.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        && p.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
 #[cfg(test)]
