@@ -39,7 +39,12 @@ pub async fn fresh_database() -> TestDb {
     let name = format!("ts_test_{}", uuid::Uuid::new_v4().simple());
     let mut conn = sqlx::PgConnection::connect(&admin)
         .await
-        .unwrap_or_else(|e| panic!("test PostgreSQL at {} is not reachable: {e}", redact(&admin)));
+        .unwrap_or_else(|e| {
+            panic!(
+                "test PostgreSQL at {} is not reachable: {e}",
+                redact(&admin)
+            )
+        });
     sqlx::query(&format!("CREATE DATABASE {name}"))
         .execute(&mut conn)
         .await
@@ -58,9 +63,12 @@ impl TestDb {
     pub async fn drop_db(self) {
         let admin = admin_url();
         if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
-            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
-                .execute(&mut conn)
-                .await;
+            let _ = sqlx::query(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .execute(&mut conn)
+            .await;
             let _ = conn.close().await;
         }
     }
@@ -104,7 +112,10 @@ impl PrivatePostgres {
         let dir = tempfile::Builder::new().prefix("ts-pg-").tempdir()?;
         let as_postgres = is_root();
         if as_postgres {
-            run(Command::new("chown").arg("-R").arg("postgres:").arg(dir.path()))?;
+            run(Command::new("chown")
+                .arg("-R")
+                .arg("postgres:")
+                .arg(dir.path()))?;
         }
         let port = free_port()?;
         let pg = PrivatePostgres {
@@ -171,8 +182,11 @@ impl PrivatePostgres {
     /// Stops the server (fast shutdown: open connections are closed) and waits.
     pub fn stop(&self) -> io::Result<()> {
         let data = self.data_dir();
-        self.run_pg("pg_ctl", &["-D", path_str(&data)?, "-m", "fast", "-w", "stop"])
-            .map(|_| ())
+        self.run_pg(
+            "pg_ctl",
+            &["-D", path_str(&data)?, "-m", "fast", "-w", "stop"],
+        )
+        .map(|_| ())
     }
 
     fn data_dir(&self) -> PathBuf {
