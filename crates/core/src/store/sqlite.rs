@@ -29,6 +29,10 @@ const SYMBOL_CHUNK: usize = 256;
 /// Rows per multi-row INSERT of universe members (2 variables each).
 const MEMBER_CHUNK: usize = 1000;
 
+// Each multi-row statement stays under SQLite's limit of 32766 bound variables.
+const _: () =
+    assert!(BAR_CHUNK * 7 < 32766 && SYMBOL_CHUNK * 12 < 32766 && MEMBER_CHUNK * 2 < 32766);
+
 const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 
 /// Where a `sqlite:` URL points.
@@ -669,10 +673,7 @@ mod tests {
     }
 
     #[test]
-    fn chunks_stay_under_the_variable_limit() {
-        assert!(BAR_CHUNK * 7 < 32766);
-        assert!(SYMBOL_CHUNK * 12 < 32766);
-        assert!(MEMBER_CHUNK * 2 < 32766);
+    fn bar_statements_have_one_tuple_per_row() {
         assert_eq!(
             bars_insert_sql(Timeframe::Day, 3)
                 .matches("(?,?,?,?,?,?,?)")
