@@ -815,3 +815,99 @@ async fn private_postgres_stop_and_start_is_seen_by_the_store() {
     store.close().await;
     drop(pg);
 }
+
+/// Bulk-load speed against a plain binary `COPY` of the same rows into a table of the same
+/// shape. Run with `cargo test -p tickstock-tests --release --test tests bulk_load -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: run explicitly"]
+async fn bulk_load_rate_compared_with_plain_copy() {
+    const SYMBOLS: usize = 10;
+    const BARS: i64 = 50_000;
+    let ctx = Ctx::postgres().await;
+    let s = &ctx.store;
+    let start = ms(2023, 1, 3, 14, 30);
+    let series: Vec<Vec<Bar>> = (0..SYMBOLS)
+        .map(|k| {
+            (0..BARS)
+                .map(|i| simple(start + i * 60_000, 100.0 + k as f64 + i as f64 * 0.001))
+                .collect()
+        })
+        .collect();
+    let total = (SYMBOLS as i64 * BARS) as f64;
+
+    // Baseline: COPY straight into an empty table with the same columns and key.
+    let mut conn = sqlx::PgConnection::connect(&ctx.url).await.unwrap();
+    sqlx::raw_sql("CREATE TABLE copy_baseline (LIKE ohlcv_1min INCLUDING ALL)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let began = std::time::Instant::now();
+    for (k, bars) in series.iter().enumerate() {
+        let symbol = format!("SYM{k}");
+        let mut buf = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0".to_vec();
+        for b in bars {
+            buf.extend_from_slice(&7i16.to_be_bytes());
+            buf.extend_from_slice(&(symbol.len() as i32).to_be_bytes());
+            buf.extend_from_slice(symbol.as_bytes());
+            buf.extend_from_slice(&8i32.to_be_bytes());
+            buf.extend_from_slice(&(b.t * 1000 - 946_684_800_000_000).to_be_bytes());
+            for v in [b.o, b.h, b.l, b.c, b.v] {
+                buf.extend_from_slice(&8i32.to_be_bytes());
+                buf.extend_from_slice(&v.to_be_bytes());
+            }
+        }
+        buf.extend_from_slice(&(-1i16).to_be_bytes());
+        let mut tx = conn.begin().await.unwrap();
+        let mut copy = tx
+            .copy_in_raw("COPY copy_baseline (symbol, \"timestamp\", open, high, low, close, volume) FROM STDIN (FORMAT binary)")
+            .await
+            .unwrap();
+        copy.send(buf).await.unwrap();
+        copy.finish().await.unwrap();
+        tx.commit().await.unwrap();
+    }
+    let copy_rate = total / began.elapsed().as_secs_f64();
+
+    let began = std::time::Instant::now();
+    for (k, bars) in series.iter().enumerate() {
+        let n = s
+            .write_bars(&format!("SYM{k}"), Timeframe::Minute, bars)
+            .await
+            .unwrap();
+        assert_eq!(n, BARS as u64);
+    }
+    let fresh_rate = total / began.elapsed().as_secs_f64();
+
+    let began = std::time::Instant::now();
+    for (k, bars) in series.iter().enumerate() {
+        assert_eq!(
+            s.write_bars(&format!("SYM{k}"), Timeframe::Minute, bars)
+                .await
+                .unwrap(),
+            0
+        );
+    }
+    let reload_rate = total / began.elapsed().as_secs_f64();
+
+    let began = std::time::Instant::now();
+    for (k, bars) in series.iter().enumerate() {
+        let changed: Vec<Bar> = bars.iter().map(|b| Bar { v: b.v + 1.0, ..*b }).collect();
+        assert_eq!(
+            s.write_bars(&format!("SYM{k}"), Timeframe::Minute, &changed)
+                .await
+                .unwrap(),
+            BARS as u64
+        );
+    }
+    let update_rate = total / began.elapsed().as_secs_f64();
+
+    println!(
+        "plain COPY {copy_rate:.0} rows/s; fresh load {fresh_rate:.0} rows/s ({:.2}x); \
+         identical reload {reload_rate:.0} rows/s ({:.2}x); changed reload {update_rate:.0} rows/s ({:.2}x)",
+        fresh_rate / copy_rate,
+        reload_rate / copy_rate,
+        update_rate / copy_rate
+    );
+    let _ = conn.close().await;
+    ctx.finish().await;
+}
