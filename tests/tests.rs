@@ -8,5 +8,6 @@ mod support;
 
 mod bus;
 mod cli;
+mod store;
 mod vectors;
 mod worker;

@@ -1,0 +1,684 @@
+//! The SQLite backend: an embedded file in WAL mode (or an in-memory database).
+//!
+//! Instants are stored as RFC 3339 UTC text, dates as `YYYY-MM-DD`, JSON as text. Write
+//! transactions start with `BEGIN IMMEDIATE` so concurrent writers wait for the lock
+//! (busy timeout) instead of failing on a lock upgrade. Bulk writes are prepared multi-row
+//! upserts in chunks well below SQLite's 32766 bound-variable limit.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{QueryBuilder, Row as _, Sqlite, SqlitePool};
+
+use super::{
+    format_date, format_instant, time_column, GroupRow, JobRun, JobRunFilter, JobRunPage, Pool,
+    Row, Store, StoreError, StoreOptions, StoredBar, SymbolRecord, TableCoverage, UniverseDef,
+};
+use crate::timeframe::Timeframe;
+
+/// Rows per multi-row INSERT of bars (7 variables each).
+const BAR_CHUNK: usize = 512;
+/// Rows per multi-row INSERT of symbols (12 variables each).
+const SYMBOL_CHUNK: usize = 256;
+/// Rows per multi-row INSERT of universe members (2 variables each).
+const MEMBER_CHUNK: usize = 1000;
+
+// Each multi-row statement stays under SQLite's limit of 32766 bound variables.
+const _: () =
+    assert!(BAR_CHUNK * 7 < 32766 && SYMBOL_CHUNK * 12 < 32766 && MEMBER_CHUNK * 2 < 32766);
+
+const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
+
+/// Where a `sqlite:` URL points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SqliteTarget {
+    Memory,
+    File(PathBuf),
+}
+
+/// Parses `sqlite::memory:`, `sqlite://PATH`, `sqlite:PATH` (query parameters ignored).
+pub(crate) fn parse_url(url: &str) -> Result<SqliteTarget, StoreError> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let rest = rest.split('?').next().unwrap_or_default();
+    if rest == ":memory:" || rest.is_empty() && url.contains(":memory:") {
+        return Ok(SqliteTarget::Memory);
+    }
+    if rest.is_empty() {
+        return Err(StoreError::invalid(format!(
+            "SQLite URL `{url}` names no file: use sqlite://PATH or sqlite::memory:"
+        )));
+    }
+    Ok(SqliteTarget::File(PathBuf::from(rest)))
+}
+
+pub(super) async fn connect(url: &str, options: &StoreOptions) -> Result<Store, StoreError> {
+    let (pool, target) = match parse_url(url)? {
+        SqliteTarget::Memory => {
+            let target = "SQLite in memory".to_string();
+            let opts = SqliteConnectOptions::from_str("sqlite::memory:")
+                .map_err(|e| StoreError::invalid(e.to_string()))?
+                .foreign_keys(true);
+            // Every connection would get its own empty database: keep exactly one, forever.
+            let pool = SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .acquire_timeout(options.acquire_timeout)
+                .connect_with(opts)
+                .await
+                .map_err(|e| connect_error(e, &target))?;
+            (pool, target)
+        }
+        SqliteTarget::File(path) => {
+            let path = std::path::absolute(&path).unwrap_or(path);
+            let target = format!("SQLite at {}", path.display());
+            create_parent(&path, &target)?;
+            let opts = SqliteConnectOptions::new()
+                .filename(&path)
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(30))
+                .foreign_keys(true);
+            let pool = SqlitePoolOptions::new()
+                .max_connections(options.max_connections.max(1))
+                .acquire_timeout(options.acquire_timeout)
+                .connect_with(opts)
+                .await
+                .map_err(|e| connect_error(e, &target))?;
+            (pool, target)
+        }
+    };
+    let store = Store {
+        pool: Pool::Sqlite(pool),
+        target: Arc::from(target.as_str()),
+        secret: None,
+    };
+    store.migrate().await?;
+    Ok(store)
+}
+
+fn create_parent(path: &Path, target: &str) -> Result<(), StoreError> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() && !dir.exists() => std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Connect {
+                target: target.to_string(),
+                message: format!("cannot create folder {}: {e}", dir.display()),
+            }),
+        _ => Ok(()),
+    }
+}
+
+fn connect_error(e: sqlx::Error, target: &str) -> StoreError {
+    let message = match StoreError::from_sqlx(e, target, None) {
+        StoreError::Connect { message, .. } => message,
+        StoreError::Query { message, .. } => message
+            .strip_prefix(&format!("{target}: "))
+            .map(str::to_string)
+            .unwrap_or(message),
+        other => other.to_string(),
+    };
+    StoreError::Connect {
+        target: target.to_string(),
+        message,
+    }
+}
+
+fn format_stamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+fn parse_stamp(s: Option<String>, index: usize) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    s.filter(|s| !s.is_empty())
+        .map(|s| {
+            DateTime::parse_from_rfc3339(&s)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|e| sqlx::Error::ColumnDecode {
+                    index: index.to_string(),
+                    source: Box::new(e),
+                })
+        })
+        .transpose()
+}
+
+fn bars_insert_sql(tf: Timeframe, n: usize) -> String {
+    let (table, col) = (tf.table(), time_column(tf));
+    let mut sql =
+        format!("INSERT INTO {table} (symbol, {col}, open, high, low, close, volume) VALUES ");
+    for i in 0..n {
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push_str("(?,?,?,?,?,?,?)");
+    }
+    sql.push_str(&format!(
+        " ON CONFLICT (symbol, {col}) DO UPDATE SET open = excluded.open, high = excluded.high, \
+         low = excluded.low, close = excluded.close, volume = excluded.volume \
+         WHERE {table}.open IS NOT excluded.open OR {table}.high IS NOT excluded.high \
+            OR {table}.low IS NOT excluded.low OR {table}.close IS NOT excluded.close \
+            OR {table}.volume IS NOT excluded.volume"
+    ));
+    sql
+}
+
+pub(super) async fn write_bars(
+    store: &Store,
+    pool: &SqlitePool,
+    symbol: &str,
+    tf: Timeframe,
+    rows: &[Row],
+) -> Result<u64, StoreError> {
+    async fn run(
+        pool: &SqlitePool,
+        symbol: &str,
+        tf: Timeframe,
+        rows: &[Row],
+    ) -> Result<u64, sqlx::Error> {
+        let full_sql = bars_insert_sql(tf, BAR_CHUNK);
+        let mut tx = pool.begin_with(BEGIN_WRITE).await?;
+        let mut written = 0;
+        for chunk in rows.chunks(BAR_CHUNK) {
+            let tail_sql;
+            let sql = if chunk.len() == BAR_CHUNK {
+                full_sql.as_str()
+            } else {
+                tail_sql = bars_insert_sql(tf, chunk.len());
+                tail_sql.as_str()
+            };
+            let mut q = sqlx::query(sql);
+            for r in chunk {
+                let key = if tf.is_dated() {
+                    format_date(r.date())
+                } else {
+                    format_instant(r.instant())
+                };
+                q = q
+                    .bind(symbol)
+                    .bind(key)
+                    .bind(r.o)
+                    .bind(r.h)
+                    .bind(r.l)
+                    .bind(r.c)
+                    .bind(r.v);
+            }
+            written += q.execute(&mut *tx).await?.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(written)
+    }
+    run(pool, symbol, tf, rows).await.map_err(|e| store.err(e))
+}
+
+pub(super) async fn read_bars(
+    store: &Store,
+    pool: &SqlitePool,
+    symbol: &str,
+    tf: Timeframe,
+) -> Result<Vec<StoredBar>, StoreError> {
+    let (table, col) = (tf.table(), time_column(tf));
+    let rows = sqlx::query(&format!(
+        "SELECT {col}, open, high, low, close, volume FROM {table} WHERE symbol = ? ORDER BY {col}"
+    ))
+    .bind(symbol)
+    .fetch_all(pool)
+    .await
+    .map_err(|e| store.err(e))?;
+    rows.iter()
+        .map(|r| {
+            Ok(StoredBar {
+                symbol: symbol.to_string(),
+                time: r.try_get(0)?,
+                open: r.try_get(1)?,
+                high: r.try_get(2)?,
+                low: r.try_get(3)?,
+                close: r.try_get(4)?,
+                volume: r.try_get(5)?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(|e| store.err(e))
+}
+
+pub(super) async fn coverage(
+    store: &Store,
+    pool: &SqlitePool,
+    tf: Timeframe,
+) -> Result<TableCoverage, StoreError> {
+    let (table, col) = (tf.table(), time_column(tf));
+    let (rows, symbols, earliest, latest): (i64, i64, Option<String>, Option<String>) =
+        sqlx::query_as(&format!(
+            "SELECT count(*), count(DISTINCT symbol), min({col}), max({col}) FROM {table}"
+        ))
+        .fetch_one(pool)
+        .await
+        .map_err(|e| store.err(e))?;
+    Ok(TableCoverage {
+        table: table.to_string(),
+        timeframe: tf,
+        rows,
+        symbols,
+        earliest,
+        latest,
+    })
+}
+
+pub(super) async fn upsert_symbols(
+    store: &Store,
+    pool: &SqlitePool,
+    recs: &[SymbolRecord],
+) -> Result<u64, StoreError> {
+    async fn run(pool: &SqlitePool, recs: &[SymbolRecord]) -> Result<u64, sqlx::Error> {
+        let opt = |s: &str| Some(s.to_string()).filter(|s| !s.is_empty());
+        let mut tx = pool.begin_with(BEGIN_WRITE).await?;
+        let mut written = 0;
+        for chunk in recs.chunks(SYMBOL_CHUNK) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO symbols (symbol, name, market, exchange, type, active, locale, currency, cik, \
+                 composite_figi, share_class_figi, last_updated) ",
+            );
+            qb.push_values(chunk, |mut b, r| {
+                b.push_bind(r.symbol.clone())
+                    .push_bind(opt(&r.name))
+                    .push_bind(opt(&r.market))
+                    .push_bind(opt(&r.exchange))
+                    .push_bind(opt(&r.type_))
+                    .push_bind(r.active)
+                    .push_bind(r.locale.clone())
+                    .push_bind(r.currency.clone())
+                    .push_bind(r.cik.clone())
+                    .push_bind(r.composite_figi.clone())
+                    .push_bind(r.share_class_figi.clone())
+                    .push_bind(r.last_updated.map(format_stamp));
+            });
+            qb.push(
+                " ON CONFLICT (symbol) DO UPDATE SET
+                    name = COALESCE(excluded.name, symbols.name),
+                    market = COALESCE(excluded.market, symbols.market),
+                    exchange = COALESCE(excluded.exchange, symbols.exchange),
+                    type = COALESCE(excluded.type, symbols.type),
+                    active = excluded.active,
+                    locale = COALESCE(excluded.locale, symbols.locale),
+                    currency = COALESCE(excluded.currency, symbols.currency),
+                    cik = COALESCE(excluded.cik, symbols.cik),
+                    composite_figi = COALESCE(excluded.composite_figi, symbols.composite_figi),
+                    share_class_figi = COALESCE(excluded.share_class_figi, symbols.share_class_figi),
+                    last_updated = COALESCE(excluded.last_updated, symbols.last_updated)",
+            );
+            written += qb.build().execute(&mut *tx).await?.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(written)
+    }
+    run(pool, recs).await.map_err(|e| store.err(e))
+}
+
+fn parse_date(s: Option<String>, index: usize) -> Result<Option<NaiveDate>, sqlx::Error> {
+    s.filter(|s| !s.is_empty())
+        .map(|s| {
+            NaiveDate::parse_from_str(s.get(..10).unwrap_or(&s), "%Y-%m-%d").map_err(|e| {
+                sqlx::Error::ColumnDecode {
+                    index: index.to_string(),
+                    source: Box::new(e),
+                }
+            })
+        })
+        .transpose()
+}
+
+pub(super) async fn groups(store: &Store, pool: &SqlitePool) -> Result<Vec<GroupRow>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT g.id, g.name, g.type, g.description, g.as_of,
+                (SELECT count(*) FROM group_memberships m WHERE m.group_id = g.id)
+           FROM definition_groups g ORDER BY g.id",
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(|e| store.err(e))?;
+    rows.iter()
+        .map(|r| {
+            Ok(GroupRow {
+                id: r.try_get(0)?,
+                name: r.try_get(1)?,
+                kind: r.try_get::<Option<String>, _>(2)?.unwrap_or_default(),
+                description: r.try_get(3)?,
+                as_of: parse_date(r.try_get(4)?, 4)?,
+                members: r.try_get(5)?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(|e| store.err(e))
+}
+
+pub(super) async fn group_members(
+    store: &Store,
+    pool: &SqlitePool,
+    id: i64,
+) -> Result<Vec<String>, StoreError> {
+    sqlx::query_scalar("SELECT symbol FROM group_memberships WHERE group_id = ? ORDER BY symbol")
+        .bind(id)
+        .fetch_all(pool)
+        .await
+        .map_err(|e| store.err(e))
+}
+
+/// Writes a universe in one transaction. With `replace == false` an existing universe
+/// is left alone (seeding). Returns whether anything was written.
+pub(super) async fn replace_universe(
+    store: &Store,
+    pool: &SqlitePool,
+    def: &UniverseDef,
+    members: &[String],
+    replace: bool,
+) -> Result<bool, StoreError> {
+    async fn run(
+        pool: &SqlitePool,
+        def: &UniverseDef,
+        members: &[String],
+        replace: bool,
+    ) -> Result<bool, sqlx::Error> {
+        let mut tx = pool.begin_with(BEGIN_WRITE).await?;
+        let existing: Vec<(i64, String)> =
+            sqlx::query_as("SELECT id, name FROM definition_groups ORDER BY id")
+                .fetch_all(&mut *tx)
+                .await?;
+        let found = existing
+            .iter()
+            .find(|(_, n)| *n == def.key)
+            .or_else(|| {
+                existing
+                    .iter()
+                    .find(|(_, n)| crate::universe::canonical_key(n) == def.key)
+            })
+            .map(|(id, _)| *id);
+        let as_of = def.as_of.map(format_date);
+        let id = match found {
+            Some(_) if !replace => return Ok(false),
+            Some(id) => {
+                sqlx::query(
+                    "UPDATE definition_groups SET type = ?, description = ?, as_of = ?,
+                            updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                      WHERE id = ?",
+                )
+                .bind(&def.kind)
+                .bind(&def.name)
+                .bind(&as_of)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("DELETE FROM group_memberships WHERE group_id = ?")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                id
+            }
+            None => {
+                sqlx::query_scalar(
+                    "INSERT INTO definition_groups (name, type, description, as_of)
+                     VALUES (?, ?, ?, ?) RETURNING id",
+                )
+                .bind(&def.key)
+                .bind(&def.kind)
+                .bind(&def.name)
+                .bind(&as_of)
+                .fetch_one(&mut *tx)
+                .await?
+            }
+        };
+        for chunk in members.chunks(MEMBER_CHUNK) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "INSERT OR IGNORE INTO group_memberships (group_id, symbol) ",
+            );
+            qb.push_values(chunk, |mut b, s| {
+                b.push_bind(id).push_bind(s.clone());
+            });
+            qb.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+    run(pool, def, members, replace)
+        .await
+        .map_err(|e| store.err(e))
+}
+
+pub(super) async fn upsert_job_run(
+    store: &Store,
+    pool: &SqlitePool,
+    run: &JobRun,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO job_runs (id, kind, params, status, progress, message, symbols_total, symbols_ok,
+                               symbols_failed, bars_loaded, failed_symbols, error, submitted_at,
+                               started_at, completed_at, worker)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET
+            kind = excluded.kind, params = excluded.params, status = excluded.status,
+            progress = excluded.progress, message = excluded.message,
+            symbols_total = excluded.symbols_total, symbols_ok = excluded.symbols_ok,
+            symbols_failed = excluded.symbols_failed, bars_loaded = excluded.bars_loaded,
+            failed_symbols = excluded.failed_symbols, error = excluded.error,
+            submitted_at = COALESCE(excluded.submitted_at, job_runs.submitted_at),
+            started_at = COALESCE(excluded.started_at, job_runs.started_at),
+            completed_at = excluded.completed_at,
+            worker = COALESCE(excluded.worker, job_runs.worker)",
+    )
+    .bind(run.id.trim())
+    .bind(&run.kind)
+    .bind(run.params.to_string())
+    .bind(&run.status)
+    .bind(run.progress)
+    .bind(&run.message)
+    .bind(run.symbols_total)
+    .bind(run.symbols_ok)
+    .bind(run.symbols_failed)
+    .bind(run.bars_loaded)
+    .bind(run.failed_symbols.to_string())
+    .bind(&run.error)
+    .bind(run.submitted_at.map(format_stamp))
+    .bind(run.started_at.map(format_stamp))
+    .bind(run.completed_at.map(format_stamp))
+    .bind(&run.worker)
+    .execute(pool)
+    .await
+    .map(|_| ())
+    .map_err(|e| store.err(e))
+}
+
+const JOB_COLUMNS: &str = "id, kind, params, status, progress, message, symbols_total, symbols_ok, \
+     symbols_failed, bars_loaded, failed_symbols, error, submitted_at, started_at, completed_at, worker";
+
+fn job_from_row(r: &SqliteRow) -> Result<JobRun, sqlx::Error> {
+    let json = |i: usize| -> Result<serde_json::Value, sqlx::Error> {
+        let text: String = r.try_get(i)?;
+        serde_json::from_str(&text).map_err(|e| sqlx::Error::ColumnDecode {
+            index: i.to_string(),
+            source: Box::new(e),
+        })
+    };
+    Ok(JobRun {
+        id: r.try_get(0)?,
+        kind: r.try_get(1)?,
+        params: json(2)?,
+        status: r.try_get(3)?,
+        progress: r.try_get(4)?,
+        message: r.try_get(5)?,
+        symbols_total: r.try_get(6)?,
+        symbols_ok: r.try_get(7)?,
+        symbols_failed: r.try_get(8)?,
+        bars_loaded: r.try_get(9)?,
+        failed_symbols: json(10)?,
+        error: r.try_get(11)?,
+        submitted_at: parse_stamp(r.try_get(12)?, 12)?,
+        started_at: parse_stamp(r.try_get(13)?, 13)?,
+        completed_at: parse_stamp(r.try_get(14)?, 14)?,
+        worker: r.try_get(15)?,
+    })
+}
+
+pub(super) async fn job_run(
+    store: &Store,
+    pool: &SqlitePool,
+    id: &str,
+) -> Result<Option<JobRun>, StoreError> {
+    let row = sqlx::query(&format!("SELECT {JOB_COLUMNS} FROM job_runs WHERE id = ?"))
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+        .map_err(|e| store.err(e))?;
+    row.as_ref()
+        .map(job_from_row)
+        .transpose()
+        .map_err(|e| store.err(e))
+}
+
+fn push_prefix(qb: &mut QueryBuilder<'_, Sqlite>, column: &str, prefix: &str) {
+    qb.push(format!(" lower(substr({column}, 1, "))
+        .push_bind(prefix.chars().count() as i64)
+        .push(")) = ")
+        .push_bind(prefix.to_string());
+}
+
+fn push_filter(qb: &mut QueryBuilder<'_, Sqlite>, f: &JobRunFilter) {
+    qb.push(" WHERE 1");
+    if let Some(p) = &f.id_prefix {
+        qb.push(" AND");
+        push_prefix(qb, "id", p);
+    }
+    if let Some(s) = &f.symbol {
+        qb.push(
+            " AND EXISTS (SELECT 1 FROM json_each(job_runs.params, '$.symbols') AS j WHERE j.value = ",
+        )
+        .push_bind(s.clone())
+        .push(")");
+    }
+    if let Some(k) = &f.kind {
+        qb.push(" AND kind = ").push_bind(k.clone());
+    }
+    if let Some(s) = &f.status {
+        qb.push(" AND status = ").push_bind(s.clone());
+    }
+}
+
+pub(super) async fn list_job_runs(
+    store: &Store,
+    pool: &SqlitePool,
+    f: &JobRunFilter,
+) -> Result<JobRunPage, StoreError> {
+    let mut count = QueryBuilder::<Sqlite>::new("SELECT count(*) FROM job_runs");
+    push_filter(&mut count, f);
+    let total: i64 = count
+        .build_query_scalar()
+        .fetch_one(pool)
+        .await
+        .map_err(|e| store.err(e))?;
+    let mut qb = QueryBuilder::<Sqlite>::new(format!("SELECT {JOB_COLUMNS} FROM job_runs"));
+    push_filter(&mut qb, f);
+    qb.push(" ORDER BY submitted_at DESC NULLS LAST, id DESC LIMIT ")
+        .push_bind(f.limit())
+        .push(" OFFSET ")
+        .push_bind(f.offset());
+    let rows = qb.build().fetch_all(pool).await.map_err(|e| store.err(e))?;
+    let items = rows
+        .iter()
+        .map(job_from_row)
+        .collect::<Result<_, _>>()
+        .map_err(|e| store.err(e))?;
+    Ok(JobRunPage { items, total })
+}
+
+pub(super) async fn delete_job_runs_by_prefix(
+    store: &Store,
+    pool: &SqlitePool,
+    prefix: &str,
+) -> Result<u64, StoreError> {
+    async fn run(pool: &SqlitePool, prefix: &str) -> Result<u64, sqlx::Error> {
+        let mut tx = pool.begin_with(BEGIN_WRITE).await?;
+        let mut qb = QueryBuilder::<Sqlite>::new("DELETE FROM job_checkpoints WHERE");
+        push_prefix(&mut qb, "job_id", prefix);
+        qb.build().execute(&mut *tx).await?;
+        let mut qb = QueryBuilder::<Sqlite>::new("DELETE FROM job_runs WHERE");
+        push_prefix(&mut qb, "id", prefix);
+        let n = qb.build().execute(&mut *tx).await?.rows_affected();
+        tx.commit().await?;
+        Ok(n)
+    }
+    run(pool, prefix).await.map_err(|e| store.err(e))
+}
+
+pub(super) async fn mark_pair_done(
+    store: &Store,
+    pool: &SqlitePool,
+    job_id: &str,
+    symbol: &str,
+    tf: Timeframe,
+    rows: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO job_checkpoints (job_id, symbol, timeframe, rows) VALUES (?, ?, ?, ?)
+         ON CONFLICT (job_id, symbol, timeframe) DO UPDATE
+            SET rows = excluded.rows, done_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+    )
+    .bind(job_id)
+    .bind(symbol)
+    .bind(tf.wire_name())
+    .bind(rows)
+    .execute(pool)
+    .await
+    .map(|_| ())
+    .map_err(|e| store.err(e))
+}
+
+pub(super) async fn done_pairs(
+    store: &Store,
+    pool: &SqlitePool,
+    job_id: &str,
+) -> Result<Vec<(String, String, i64)>, StoreError> {
+    sqlx::query_as("SELECT symbol, timeframe, rows FROM job_checkpoints WHERE job_id = ?")
+        .bind(job_id)
+        .fetch_all(pool)
+        .await
+        .map_err(|e| store.err(e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_sqlite_urls() {
+        assert_eq!(parse_url("sqlite::memory:").unwrap(), SqliteTarget::Memory);
+        assert_eq!(
+            parse_url("sqlite:///var/lib/ts.db").unwrap(),
+            SqliteTarget::File("/var/lib/ts.db".into())
+        );
+        assert_eq!(
+            parse_url("sqlite://data/ts.db?mode=rwc").unwrap(),
+            SqliteTarget::File("data/ts.db".into())
+        );
+        assert_eq!(
+            parse_url("sqlite:ts.db").unwrap(),
+            SqliteTarget::File("ts.db".into())
+        );
+        assert!(parse_url("sqlite://").is_err());
+    }
+
+    #[test]
+    fn bar_statements_have_one_tuple_per_row() {
+        assert_eq!(
+            bars_insert_sql(Timeframe::Day, 3)
+                .matches("(?,?,?,?,?,?,?)")
+                .count(),
+            3
+        );
+    }
+}
