@@ -1,1 +1,29 @@
-//! The Polygon (Massive) REST client.
+//! The Polygon (Massive) REST client: aggregates with `next_url` pagination, grouped daily
+//! bars, reference tickers and ticker details.
+//!
+//! Every request goes through one [`RateLimiter`] shared by all clones of a
+//! [`PolygonClient`] (retries count too), carries the key in the `Authorization: Bearer`
+//! header (never in a URL), and is retried with backoff when the failure may go away
+//! (429, 5xx, HTML gateway pages, timeouts, broken connections, truncated JSON). Permanent
+//! refusals (401, 403, 404) fail at once with the server's own words. All waiting uses
+//! `tokio::time::sleep`, so tests can run it on paused time.
+//!
+//! - [`client`]: [`PolygonClient`], [`PolygonConfig`] and the request/retry loop.
+//! - [`pagination`]: [`AggregatesPager`] and the guard against a repeating `next_url`.
+//! - [`rate_limit`]: the sliding-window [`RateLimiter`].
+//! - [`retry`]: backoff delays for server failures and for 429 answers.
+//! - [`types`]: typed responses ([`TickerInfo`], [`TickerDetails`], [`GroupedBar`]) and queries.
+//! - [`errors`]: [`PolygonError`].
+
+pub mod client;
+pub mod errors;
+pub mod pagination;
+pub mod rate_limit;
+pub mod retry;
+pub mod types;
+
+pub use client::{PolygonClient, PolygonConfig, AGGREGATES_LIMIT};
+pub use errors::PolygonError;
+pub use pagination::AggregatesPager;
+pub use rate_limit::RateLimiter;
+pub use types::{GroupedBar, TickerDetails, TickerInfo, TickerQuery};

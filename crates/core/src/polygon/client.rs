@@ -1,0 +1,717 @@
+//! [`PolygonClient`]: builds request URLs, authenticates with the Bearer header, spends the
+//! shared rate limit, and runs the retry loop that turns HTTP answers into typed results or
+//! [`PolygonError`]s.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use url::Url;
+
+use super::errors::PolygonError;
+use super::pagination::{AggregatesPager, CursorGuard};
+use super::rate_limit::RateLimiter;
+use super::retry;
+use super::types::{
+    status_is_success, AggsResponse, DetailsResponse, ErrorBody, GroupedBar, GroupedResponse,
+    TickerDetails, TickerInfo, TickerQuery, TickersResponse,
+};
+use crate::bars::Bar;
+use crate::settings::{redact_url, DEFAULT_POLYGON_URL};
+use crate::timeframe::Timeframe;
+
+/// The `limit` sent with every aggregates request (Polygon's maximum).
+pub const AGGREGATES_LIMIT: u32 = 50_000;
+
+/// How to reach Polygon and how hard to try.
+#[derive(Debug, Clone)]
+pub struct PolygonConfig {
+    /// `https://api.polygon.io` (or `https://api.massive.com`, or a test server).
+    pub base_url: String,
+    /// Sent only in the `Authorization: Bearer` header.
+    pub api_key: SecretString,
+    /// The plan's request budget per window (free plan: 5 a minute); 0 = unlimited.
+    pub requests_per_minute: u32,
+    /// The window the budget applies to: a minute for every Polygon plan. Only tests
+    /// shorten it.
+    pub rate_window: Duration,
+    /// Retries after the first attempt for failures that may go away (429, 5xx, HTML
+    /// pages, timeouts, broken connections, malformed bodies).
+    pub max_retries: u32,
+    /// Limit for one whole HTTP exchange, body included.
+    pub request_timeout: Duration,
+    /// Longest wait between two attempts (a server's `Retry-After` may be longer).
+    pub max_backoff: Duration,
+}
+
+impl PolygonConfig {
+    /// Defaults: unlimited requests, 5 retries, 30 s timeout, 60 s longest backoff.
+    pub fn new(base_url: impl Into<String>, api_key: SecretString) -> Self {
+        PolygonConfig {
+            base_url: base_url.into(),
+            api_key,
+            requests_per_minute: 0,
+            rate_window: Duration::from_secs(60),
+            max_retries: 5,
+            request_timeout: Duration::from_secs(30),
+            max_backoff: Duration::from_secs(60),
+        }
+    }
+
+    /// The production URL with this key.
+    pub fn production(api_key: SecretString) -> Self {
+        Self::new(DEFAULT_POLYGON_URL, api_key)
+    }
+
+    pub fn with_requests_per_minute(mut self, rpm: u32) -> Self {
+        self.requests_per_minute = rpm;
+        self
+    }
+
+    pub fn with_max_retries(mut self, n: u32) -> Self {
+        self.max_retries = n;
+        self
+    }
+
+    pub fn with_request_timeout(mut self, d: Duration) -> Self {
+        self.request_timeout = d;
+        self
+    }
+
+    pub fn with_max_backoff(mut self, d: Duration) -> Self {
+        self.max_backoff = d;
+        self
+    }
+}
+
+/// The Polygon REST client. Cheap to clone; clones share the HTTP connection pool, the
+/// rate limiter and the request counter.
+#[derive(Clone)]
+pub struct PolygonClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    base: Url,
+    api_key: SecretString,
+    limiter: RateLimiter,
+    max_retries: u32,
+    request_timeout: Duration,
+    max_backoff: Duration,
+    sent: AtomicU64,
+}
+
+impl fmt::Debug for PolygonClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PolygonClient")
+            .field("base_url", &redact_url(self.inner.base.as_str()))
+            .field("requests_per_minute", &self.inner.limiter.limit())
+            .field("max_retries", &self.inner.max_retries)
+            .field("requests_sent", &self.requests_sent())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What one attempt produced when it failed: the error and the server's `Retry-After`.
+struct Failure {
+    error: PolygonError,
+    retry_after: Option<Duration>,
+}
+
+impl From<PolygonError> for Failure {
+    fn from(error: PolygonError) -> Self {
+        Failure {
+            error,
+            retry_after: None,
+        }
+    }
+}
+
+/// Envelopes whose `status` field decides success.
+pub(crate) trait Envelope {
+    fn status(&self) -> &str;
+}
+
+impl Envelope for AggsResponse {
+    fn status(&self) -> &str {
+        &self.status
+    }
+}
+impl Envelope for GroupedResponse {
+    fn status(&self) -> &str {
+        &self.status
+    }
+}
+impl Envelope for TickersResponse {
+    fn status(&self) -> &str {
+        &self.status
+    }
+}
+impl Envelope for DetailsResponse {
+    fn status(&self) -> &str {
+        &self.status
+    }
+}
+
+impl PolygonClient {
+    /// Checks the settings and builds the client. The base URL must be an absolute
+    /// `http` or `https` URL; the key must not be empty.
+    pub fn new(cfg: PolygonConfig) -> Result<Self, PolygonError> {
+        let raw = cfg.base_url.trim();
+        let base = Url::parse(raw).map_err(|e| PolygonError::InvalidConfig {
+            message: format!("base URL `{}` is not a URL: {e}", redact_url(raw)),
+        })?;
+        if !matches!(base.scheme(), "http" | "https") {
+            return Err(PolygonError::InvalidConfig {
+                message: format!(
+                    "base URL must start with http:// or https://, not `{}://`",
+                    base.scheme()
+                ),
+            });
+        }
+        if base.cannot_be_a_base() || base.host_str().is_none_or(str::is_empty) {
+            return Err(PolygonError::InvalidConfig {
+                message: format!("base URL `{}` has no host", redact_url(raw)),
+            });
+        }
+        if base.query().is_some() || !base.username().is_empty() || base.password().is_some() {
+            return Err(PolygonError::InvalidConfig {
+                message: format!(
+                    "base URL `{}` must not carry credentials or a query string; \
+                     the API key is a separate setting",
+                    redact_url(raw)
+                ),
+            });
+        }
+        if cfg.api_key.expose_secret().trim().is_empty() {
+            return Err(PolygonError::InvalidConfig {
+                message: "the Polygon API key is empty".into(),
+            });
+        }
+        if cfg.request_timeout.is_zero() {
+            return Err(PolygonError::InvalidConfig {
+                message: "request timeout must be longer than zero".into(),
+            });
+        }
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("tickstock-admin/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(cfg.request_timeout.min(Duration::from_secs(10)))
+            .build()
+            .map_err(|e| PolygonError::InvalidConfig {
+                message: format!("cannot build the HTTP client: {}", e.without_url()),
+            })?;
+        Ok(PolygonClient {
+            inner: Arc::new(Inner {
+                http,
+                base,
+                api_key: cfg.api_key,
+                limiter: RateLimiter::with_window(cfg.requests_per_minute, cfg.rate_window),
+                max_retries: cfg.max_retries,
+                request_timeout: cfg.request_timeout,
+                max_backoff: cfg.max_backoff,
+                sent: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// HTTP requests sent so far by this client and its clones (retries included).
+    pub fn requests_sent(&self) -> u64 {
+        self.inner.sent.load(Ordering::Relaxed)
+    }
+
+    /// The limiter every request of this client goes through.
+    pub fn rate_limiter(&self) -> &RateLimiter {
+        &self.inner.limiter
+    }
+
+    /// The base URL in use (it never carries secrets: [`PolygonClient::new`] refuses those).
+    pub fn base_url(&self) -> &str {
+        self.inner.base.as_str()
+    }
+
+    /// Aggregates of one ticker, one page per [`AggregatesPager::next_page`] call, oldest first.
+    pub fn aggregates(
+        &self,
+        ticker: &str,
+        tf: Timeframe,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> AggregatesPager {
+        let mut url = self.endpoint(&[
+            "v2",
+            "aggs",
+            "ticker",
+            ticker,
+            "range",
+            "1",
+            tf.polygon_timespan(),
+            &from.format("%Y-%m-%d").to_string(),
+            &to.format("%Y-%m-%d").to_string(),
+        ]);
+        url.query_pairs_mut()
+            .append_pair("adjusted", "true")
+            .append_pair("sort", "asc")
+            .append_pair("limit", &AGGREGATES_LIMIT.to_string());
+        let what = format!("{ticker} {} {from}..{to}", tf.wire_name());
+        AggregatesPager::new(self.clone(), ticker.to_string(), what, url)
+    }
+
+    /// Every aggregate bar of one ticker in `[from, to]`, following `next_url` to the end.
+    pub async fn aggregates_all(
+        &self,
+        ticker: &str,
+        tf: Timeframe,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<Bar>, PolygonError> {
+        let mut pager = self.aggregates(ticker, tf, from, to);
+        let mut all = Vec::new();
+        while let Some(page) = pager.next_page().await? {
+            all.extend(page);
+        }
+        Ok(all)
+    }
+
+    /// The daily bar of every US stock for one date (empty on weekends and holidays).
+    /// Each bar's `t` is the end of the day window; [`Bar::ny_date`] gives the trading date.
+    pub async fn grouped_daily(&self, date: NaiveDate) -> Result<Vec<GroupedBar>, PolygonError> {
+        let mut url = self.endpoint(&[
+            "v2",
+            "aggs",
+            "grouped",
+            "locale",
+            "us",
+            "market",
+            "stocks",
+            &date.format("%Y-%m-%d").to_string(),
+        ]);
+        url.query_pairs_mut().append_pair("adjusted", "true");
+        let what = format!("grouped daily {date}");
+        let resp: GroupedResponse = self.get_json(&url, &what).await?;
+        Ok(resp
+            .results
+            .unwrap_or_default()
+            .into_iter()
+            .map(GroupedBar::from)
+            .collect())
+    }
+
+    /// Reference tickers matching `q`, following `next_url` to the end.
+    pub async fn tickers(&self, q: &TickerQuery) -> Result<Vec<TickerInfo>, PolygonError> {
+        let mut url = self.endpoint(&["v3", "reference", "tickers"]);
+        {
+            let mut pairs = url.query_pairs_mut();
+            for (k, v) in q.pairs() {
+                pairs.append_pair(k, &v);
+            }
+        }
+        let label = match &q.ticker_type {
+            Some(t) => format!("reference tickers (type {t})"),
+            None => "reference tickers".to_string(),
+        };
+        let mut guard = CursorGuard::new(&url);
+        let mut out = Vec::new();
+        let mut next = Some(url);
+        while let Some(url) = next.take() {
+            let resp: TickersResponse = self.get_json(&url, &label).await?;
+            out.extend(resp.results.unwrap_or_default());
+            if let Some(n) = resp.next_url.as_deref().filter(|s| !s.trim().is_empty()) {
+                let n = self.follow(n, &label)?;
+                guard.check(&n, &label)?;
+                next = Some(n);
+            }
+        }
+        Ok(out)
+    }
+
+    /// One ticker's reference details; [`PolygonError::NotFound`] for an unknown ticker.
+    pub async fn ticker_details(&self, ticker: &str) -> Result<TickerDetails, PolygonError> {
+        let url = self.endpoint(&["v3", "reference", "tickers", ticker]);
+        let what = format!("{ticker} details");
+        let resp: DetailsResponse = self.get_json(&url, &what).await?;
+        resp.results.ok_or_else(|| PolygonError::NotFound {
+            message: format!("{what}: the answer has no results"),
+        })
+    }
+
+    /// `base` + path segments (each percent-encoded as needed).
+    fn endpoint(&self, segments: &[&str]) -> Url {
+        let mut url = self.inner.base.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(segments);
+        }
+        url
+    }
+
+    /// Resolves a `next_url` against the configured base. It is used as sent when it
+    /// points at the configured server; otherwise only its path and query are kept, so
+    /// the key in the Authorization header only ever goes to the configured server. An
+    /// `apiKey` parameter, if Polygon ever echoed one, is removed.
+    pub(crate) fn follow(&self, next: &str, what: &str) -> Result<Url, PolygonError> {
+        let base = &self.inner.base;
+        let parsed = base.join(next.trim()).map_err(|e| PolygonError::Decode {
+            message: format!("{what}: next_url is not a URL ({e})"),
+        })?;
+        let mut url = if parsed.scheme() == base.scheme()
+            && parsed.host_str() == base.host_str()
+            && parsed.port_or_known_default() == base.port_or_known_default()
+        {
+            parsed
+        } else {
+            tracing::debug!(
+                what,
+                "next_url points at another host; following its path on the configured server"
+            );
+            let mut u = base.clone();
+            u.set_path(parsed.path());
+            u.set_query(parsed.query());
+            u
+        };
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+        if url
+            .query_pairs()
+            .any(|(k, _)| k.eq_ignore_ascii_case("apikey"))
+        {
+            let kept: Vec<(String, String)> = url
+                .query_pairs()
+                .filter(|(k, _)| !k.eq_ignore_ascii_case("apikey"))
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            if kept.is_empty() {
+                url.set_query(None);
+            } else {
+                url.query_pairs_mut().clear().extend_pairs(kept);
+            }
+        }
+        url.set_fragment(None);
+        Ok(url)
+    }
+
+    /// GETs `url` and decodes an OK/DELAYED envelope, retrying what may go away.
+    pub(crate) async fn get_json<T>(&self, url: &Url, what: &str) -> Result<T, PolygonError>
+    where
+        T: DeserializeOwned + Envelope,
+    {
+        let mut retries = 0u32;
+        let mut rate_limited = 0u32;
+        let mut server_failures = 0u32;
+        loop {
+            let failure = match self.attempt::<T>(url, what).await {
+                Ok(v) => return Ok(v),
+                Err(f) => f,
+            };
+            let err = failure.error;
+            if !err.is_retryable() || retries >= self.inner.max_retries {
+                let attempts = retries + 1;
+                let err = if attempts > 1 {
+                    err.with_suffix(&format!(" (gave up after {attempts} attempts)"))
+                } else {
+                    err
+                };
+                tracing::warn!(path = url.path(), error = %err, "Polygon request failed");
+                return Err(err);
+            }
+            let delay = if matches!(err, PolygonError::RateLimited { .. }) {
+                let d = retry::rate_limited_delay(
+                    rate_limited,
+                    failure.retry_after,
+                    self.inner.max_backoff,
+                );
+                rate_limited += 1;
+                d
+            } else {
+                let d = retry::server_delay(server_failures, self.inner.max_backoff);
+                server_failures += 1;
+                d
+            };
+            retries += 1;
+            tracing::warn!(
+                path = url.path(),
+                error = %err,
+                retry = retries,
+                max_retries = self.inner.max_retries,
+                delay_ms = delay.as_millis() as u64,
+                "Polygon request failed; retrying"
+            );
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// One HTTP exchange: rate limit, send, read, classify, decode.
+    async fn attempt<T>(&self, url: &Url, what: &str) -> Result<T, Failure>
+    where
+        T: DeserializeOwned + Envelope,
+    {
+        self.inner.limiter.acquire().await;
+        self.inner.sent.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(path = url.path(), what, "Polygon request");
+        let resp = self
+            .inner
+            .http
+            .get(url.clone())
+            .bearer_auth(self.inner.api_key.expose_secret())
+            .header(reqwest::header::ACCEPT, "application/json")
+            .timeout(self.inner.request_timeout)
+            .send()
+            .await
+            .map_err(|e| self.network_error(e, what))?;
+        let status = resp.status();
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(retry::parse_retry_after);
+        let is_html = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.to_ascii_lowercase().contains("html"));
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| self.network_error(e, what))?;
+
+        if status.is_success() {
+            if is_html || looks_like_html(&body) {
+                return Err(PolygonError::Decode {
+                    message: format!("{what}: HTTP {status} with an HTML page instead of JSON"),
+                }
+                .into());
+            }
+            let env: T = serde_json::from_slice(&body).map_err(|e| PolygonError::Decode {
+                message: format!(
+                    "{what}: malformed JSON ({e}; {} bytes received)",
+                    body.len()
+                ),
+            })?;
+            return match env.status() {
+                s if status_is_success(s) => Ok(env),
+                "NOT_FOUND" => Err(PolygonError::NotFound {
+                    message: format!("{what}: status NOT_FOUND"),
+                }
+                .into()),
+                "NOT_AUTHORIZED" => Err(PolygonError::NotEntitled {
+                    message: format!("{what}: status NOT_AUTHORIZED"),
+                }
+                .into()),
+                other => Err(PolygonError::Decode {
+                    message: format!(
+                        "{what}: unexpected status `{}` in a {status} answer",
+                        self.scrub(&truncate(other, 40))
+                    ),
+                }
+                .into()),
+            };
+        }
+
+        let text = self.server_text(&body, is_html);
+        let message = format!("{what}: {text}");
+        let code = status.as_u16();
+        let error = match code {
+            401 => PolygonError::Unauthorized { message },
+            403 => PolygonError::NotEntitled { message },
+            404 => PolygonError::NotFound { message },
+            429 => PolygonError::RateLimited { message },
+            408 | 500..=599 => PolygonError::Server {
+                status: code,
+                message,
+            },
+            _ => PolygonError::Rejected {
+                status: code,
+                message,
+            },
+        };
+        Err(Failure { error, retry_after })
+    }
+
+    /// The server's own words from an error body: `error` or `message` of a JSON body,
+    /// a note for an HTML page, or the start of any other text. The key is scrubbed.
+    fn server_text(&self, body: &[u8], is_html: bool) -> String {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return "empty body".to_string();
+        }
+        if is_html || looks_like_html(body) {
+            return "the server sent an HTML error page instead of JSON".to_string();
+        }
+        if let Ok(eb) = serde_json::from_slice::<ErrorBody>(body) {
+            if let Some(t) = eb.error.or(eb.message).filter(|t| !t.trim().is_empty()) {
+                return self.scrub(&truncate(t.trim(), 300));
+            }
+            if let Some(s) = eb.status {
+                return format!("status {}", self.scrub(&truncate(&s, 40)));
+            }
+        }
+        let text = String::from_utf8_lossy(body);
+        self.scrub(&truncate(text.trim(), 200))
+    }
+
+    fn network_error(&self, e: reqwest::Error, what: &str) -> Failure {
+        let e = e.without_url();
+        let kind = if e.is_timeout() {
+            format!(
+                "timed out after {:.1} s",
+                self.inner.request_timeout.as_secs_f64()
+            )
+        } else if e.is_connect() {
+            "could not connect".to_string()
+        } else if e.is_body() || e.is_decode() {
+            "the connection broke while reading the answer".to_string()
+        } else {
+            "the request failed".to_string()
+        };
+        let mut chain = Vec::new();
+        let mut src: Option<&dyn std::error::Error> = std::error::Error::source(&e);
+        while let Some(s) = src {
+            chain.push(s.to_string());
+            src = s.source();
+        }
+        let detail = if chain.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", chain.join(": "))
+        };
+        PolygonError::Network {
+            message: self.scrub(&format!("{what}: {kind}{detail}")),
+        }
+        .into()
+    }
+
+    /// Replaces the API key with `[REDACTED]` wherever it appears in `text`.
+    fn scrub(&self, text: &str) -> String {
+        let key = self.inner.api_key.expose_secret();
+        if key.len() >= 4 && text.contains(key) {
+            text.replace(key, "[REDACTED]")
+        } else {
+            text.to_string()
+        }
+    }
+}
+
+fn looks_like_html(body: &[u8]) -> bool {
+    let start = body
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(body.len());
+    body[start..].first() == Some(&b'<')
+}
+
+fn truncate(s: &str, max_chars: usize) -> String {
+    if s.chars().count() <= max_chars {
+        s.to_string()
+    } else {
+        let cut: String = s.chars().take(max_chars).collect();
+        format!("{cut}...")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(base: &str) -> PolygonClient {
+        PolygonClient::new(PolygonConfig::new(base, SecretString::from("sekrit-key"))).unwrap()
+    }
+
+    #[test]
+    fn rejects_unusable_base_urls_without_echoing_secrets() {
+        for bad in [
+            "api.polygon.io",
+            "ftp://api.polygon.io",
+            "https://user:pw@api.polygon.io",
+            "https://api.polygon.io/?apiKey=abc",
+            "mailto:x@y",
+        ] {
+            let err =
+                PolygonClient::new(PolygonConfig::new(bad, SecretString::from("k"))).unwrap_err();
+            assert_eq!(err.kind_name(), "invalid_config", "{bad}");
+            let text = err.to_string();
+            assert!(!text.contains("pw@"), "{text}");
+            assert!(!text.contains("apiKey=abc"), "{text}");
+        }
+        let err = PolygonClient::new(PolygonConfig::new(
+            "https://api.polygon.io",
+            SecretString::from(" "),
+        ))
+        .unwrap_err();
+        assert!(err.to_string().contains("API key is empty"));
+    }
+
+    #[test]
+    fn builds_aggregate_urls_without_the_key() {
+        let c = client("http://127.0.0.1:9/");
+        let p = c.aggregates(
+            "BRK.B",
+            Timeframe::Day,
+            NaiveDate::from_ymd_opt(2024, 1, 2).unwrap(),
+            NaiveDate::from_ymd_opt(2024, 1, 31).unwrap(),
+        );
+        let url = p.current_url().unwrap().to_string();
+        assert_eq!(
+            url,
+            "http://127.0.0.1:9/v2/aggs/ticker/BRK.B/range/1/day/2024-01-02/2024-01-31?adjusted=true&sort=asc&limit=50000"
+        );
+        assert!(!url.contains("sekrit"));
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("sekrit"), "{dbg}");
+    }
+
+    #[test]
+    fn next_url_stays_on_the_configured_server_and_drops_api_keys() {
+        let c = client("http://127.0.0.1:9");
+        let u = c
+            .follow(
+                "https://evil.example/v2/aggs/ticker/A/range/1/day/x/y?cursor=abc&apiKey=zzz",
+                "A",
+            )
+            .unwrap();
+        assert_eq!(
+            u.as_str(),
+            "http://127.0.0.1:9/v2/aggs/ticker/A/range/1/day/x/y?cursor=abc"
+        );
+        let u = c.follow("/v3/reference/tickers?cursor=q1", "t").unwrap();
+        assert_eq!(
+            u.as_str(),
+            "http://127.0.0.1:9/v3/reference/tickers?cursor=q1"
+        );
+        let u = c
+            .follow(
+                "http://127.0.0.1:9/v3/reference/tickers?cursor=YQ%3D%3D",
+                "t",
+            )
+            .unwrap();
+        assert_eq!(
+            u.as_str(),
+            "http://127.0.0.1:9/v3/reference/tickers?cursor=YQ%3D%3D"
+        );
+    }
+
+    #[test]
+    fn server_text_prefers_the_servers_words_and_scrubs_the_key() {
+        let c = client("http://127.0.0.1:9");
+        assert_eq!(
+            c.server_text(br#"{"status":"ERROR","error":"Unknown API Key"}"#, false),
+            "Unknown API Key"
+        );
+        assert_eq!(
+            c.server_text(
+                br#"{"status":"NOT_AUTHORIZED","message":"You are not entitled"}"#,
+                false
+            ),
+            "You are not entitled"
+        );
+        assert!(c
+            .server_text(b"<html><body>502 Bad Gateway</body></html>", false)
+            .contains("HTML"));
+        assert_eq!(c.server_text(b"", false), "empty body");
+        assert_eq!(
+            c.server_text(b"bad key sekrit-key here", false),
+            "bad key [REDACTED] here"
+        );
+    }
+}

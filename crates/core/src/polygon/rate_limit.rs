@@ -1,0 +1,160 @@
+//! A sliding-window rate limiter: at most N requests in any window (a minute for Polygon
+//! plans). It remembers when each of the last N requests was let through and makes a
+//! request wait only until the oldest of them leaves the window, so it never sleeps while
+//! the limit still allows the request. Time is `tokio::time::Instant`, so tests can pause it.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+/// Limits requests to `limit` per `window`; `limit == 0` means unlimited.
+///
+/// Waiters are served in arrival order (the lock is fair). Share one limiter (behind an
+/// `Arc`) between everything that spends the same plan's budget.
+#[derive(Debug)]
+pub struct RateLimiter {
+    limit: usize,
+    window: Duration,
+    granted: Mutex<VecDeque<Instant>>,
+}
+
+impl RateLimiter {
+    /// `per_minute` requests in any 60 s; 0 = unlimited.
+    pub fn per_minute(per_minute: u32) -> Self {
+        Self::with_window(per_minute, Duration::from_secs(60))
+    }
+
+    /// `limit` requests in any `window`; 0 = unlimited.
+    pub fn with_window(limit: u32, window: Duration) -> Self {
+        RateLimiter {
+            limit: limit as usize,
+            window,
+            granted: Mutex::new(VecDeque::with_capacity(limit.min(1024) as usize)),
+        }
+    }
+
+    /// The configured limit (0 = unlimited).
+    pub fn limit(&self) -> u32 {
+        self.limit as u32
+    }
+
+    /// The window the limit applies to.
+    pub fn window(&self) -> Duration {
+        self.window
+    }
+
+    /// Whether the limiter never waits.
+    pub fn is_unlimited(&self) -> bool {
+        self.limit == 0
+    }
+
+    /// Waits until one more request fits in the window, then counts it.
+    pub async fn acquire(&self) {
+        if self.limit == 0 {
+            return;
+        }
+        let mut granted = self.granted.lock().await;
+        loop {
+            let now = Instant::now();
+            while let Some(&oldest) = granted.front() {
+                if now.duration_since(oldest) >= self.window {
+                    granted.pop_front();
+                } else {
+                    break;
+                }
+            }
+            if granted.len() < self.limit {
+                granted.push_back(now);
+                return;
+            }
+            // Full: the oldest grant leaves the window at `oldest + window`.
+            let until = granted[0] + self.window;
+            tracing::debug!(
+                wait_ms = until.saturating_duration_since(now).as_millis() as u64,
+                limit = self.limit,
+                "rate limit reached; waiting for the window to move"
+            );
+            tokio::time::sleep_until(until).await;
+        }
+    }
+
+    /// How many more requests would be let through right now without waiting.
+    pub async fn available(&self) -> Option<u32> {
+        if self.limit == 0 {
+            return None;
+        }
+        let granted = self.granted.lock().await;
+        let now = Instant::now();
+        let in_window = granted
+            .iter()
+            .filter(|&&t| now.duration_since(t) < self.window)
+            .count();
+        Some(self.limit.saturating_sub(in_window) as u32)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[tokio::test(start_paused = true)]
+    async fn unlimited_never_waits() {
+        let rl = RateLimiter::per_minute(0);
+        let start = Instant::now();
+        for _ in 0..10_000 {
+            rl.acquire().await;
+        }
+        assert_eq!(Instant::now(), start);
+        assert_eq!(rl.available().await, None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn sixth_request_waits_for_the_window() {
+        let rl = RateLimiter::per_minute(5);
+        let start = Instant::now();
+        for _ in 0..5 {
+            rl.acquire().await;
+        }
+        assert_eq!(Instant::now(), start, "the first five never sleep");
+        assert_eq!(rl.available().await, Some(0));
+        rl.acquire().await;
+        assert_eq!(Instant::now() - start, Duration::from_secs(60));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn sliding_window_frees_slots_one_by_one() {
+        let rl = RateLimiter::per_minute(2);
+        let start = Instant::now();
+        rl.acquire().await; // t=0
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        rl.acquire().await; // t=30
+        rl.acquire().await; // waits for t=0 to leave: t=60
+        assert_eq!(Instant::now() - start, Duration::from_secs(60));
+        rl.acquire().await; // waits for t=30 to leave: t=90
+        assert_eq!(Instant::now() - start, Duration::from_secs(90));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shared_limiter_counts_all_callers() {
+        let rl = Arc::new(RateLimiter::per_minute(3));
+        let start = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..6 {
+            let rl = rl.clone();
+            tasks.push(tokio::spawn(async move {
+                rl.acquire().await;
+                Instant::now() - start
+            }));
+        }
+        let mut waits = Vec::new();
+        for t in tasks {
+            waits.push(t.await.unwrap());
+        }
+        waits.sort();
+        assert_eq!(waits[..3], [Duration::ZERO; 3]);
+        assert_eq!(waits[3..], [Duration::from_secs(60); 3]);
+    }
+}

@@ -1,0 +1,1127 @@
+//! A fake Polygon (Massive) REST server for tests and manual runs, faithful to the
+//! response formats the loader depends on (see `POLYGON.md`):
+//!
+//! - `GET /v2/aggs/ticker/{T}/range/1/{timespan}/{from}/{to}`: deterministic bars for any
+//!   ticker, paginated `page_size` bars at a time with an absolute `next_url` carrying an
+//!   opaque `cursor` and no key;
+//! - `GET /v2/aggs/grouped/locale/us/market/stocks/{date}`: one daily bar per known ticker
+//!   on weekdays, `t` = 16:00 New York; nothing on weekends;
+//! - `GET /v3/reference/tickers` (filters `type`, `market`, `exchange`, `active`, `search`,
+//!   `ticker`, `limit`; paginated) and `GET /v3/reference/tickers/{T}` (404 if unknown).
+//!
+//! Requests authenticate with `Authorization: Bearer KEY` or `?apiKey=KEY`. Faults can be
+//! injected per ticker (or per [`GROUPED`] / [`REFERENCE`] for those endpoints): queued
+//! ones are used one per request, in order; an "always" fault hits every request.
+//! Every request is recorded (the key is never kept).
+//!
+//! The data is a pure function of (ticker, t): [`FakePolygon::expected_bars`] returns
+//! exactly what the server serves.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use chrono::{Datelike, NaiveDate, NaiveTime, TimeZone, Weekday};
+use chrono_tz::America::New_York;
+use serde_json::{json, Map, Value};
+use tickstock_core::bars::ny_date;
+use tickstock_core::{Bar, Timeframe};
+use tokio_util::sync::CancellationToken;
+
+/// Fault key for the grouped daily endpoint.
+pub const GROUPED: &str = "$GROUPED";
+/// Fault key for the reference tickers list endpoint.
+pub const REFERENCE: &str = "$REFERENCE";
+
+/// How a request should go wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// 401 `{"status":"ERROR","error":"Unknown API Key"}`.
+    Unauthorized,
+    /// 403 `{"status":"NOT_AUTHORIZED","message":"You are not entitled to this data..."}`.
+    NotEntitled,
+    /// 404 `{"status":"NOT_FOUND","message":...}`.
+    NotFound,
+    /// 429, with a `Retry-After: N` header when given.
+    TooManyRequests { retry_after: Option<u64> },
+    /// 500 with a JSON error body.
+    ServerError,
+    /// 502 with an nginx-style HTML page.
+    HtmlErrorPage,
+    /// 200 whose JSON body is cut in half.
+    TruncatedJson,
+    /// Waits this long, then answers normally.
+    Slow(Duration),
+    /// Answers normally but with `next_url` equal to the requested URL.
+    RepeatCursor,
+}
+
+/// One request the server received.
+#[derive(Debug, Clone)]
+pub struct RecordedRequest {
+    /// Path as requested (percent-encoded).
+    pub path: String,
+    /// Query string without any `apiKey` parameter.
+    pub query: String,
+    /// The ticker (or [`GROUPED`] / [`REFERENCE`]) the request was for, when known.
+    pub ticker: Option<String>,
+    /// When it arrived.
+    pub time: Instant,
+    /// Whether the key came in the `Authorization: Bearer` header.
+    pub bearer: bool,
+    /// Whether a key came in the `apiKey` query parameter.
+    pub query_key: bool,
+}
+
+/// Settings of a fake server.
+#[derive(Debug, Clone)]
+pub struct FakePolygonConfig {
+    /// The only key accepted.
+    pub api_key: String,
+    /// Aggregate bars per page (the client asks for 50 000).
+    pub page_size: usize,
+    /// Added to every request before it is answered.
+    pub latency: Duration,
+    /// `(ticker, type)` rows of `/v3/reference/tickers`.
+    pub reference_tickers: Vec<(String, String)>,
+    /// Port on 127.0.0.1; 0 picks a free one.
+    pub port: u16,
+}
+
+impl Default for FakePolygonConfig {
+    fn default() -> Self {
+        FakePolygonConfig {
+            api_key: "test-key".into(),
+            page_size: 50_000,
+            latency: Duration::ZERO,
+            reference_tickers: default_reference_tickers(),
+            port: 0,
+        }
+    }
+}
+
+/// Default reference rows: (ticker, type, name, primary exchange).
+const DEFAULT_REFERENCE: &[(&str, &str, &str, &str)] = &[
+    ("AAPL", "CS", "Apple Inc.", "XNAS"),
+    ("MSFT", "CS", "Microsoft Corp", "XNAS"),
+    ("NVDA", "CS", "Nvidia Corp", "XNAS"),
+    ("AMZN", "CS", "Amazon.com Inc", "XNAS"),
+    ("GOOGL", "CS", "Alphabet Inc. Class A", "XNAS"),
+    ("META", "CS", "Meta Platforms, Inc. Class A", "XNAS"),
+    ("TSLA", "CS", "Tesla, Inc.", "XNAS"),
+    ("BRK.B", "CS", "Berkshire Hathaway Inc. Class B", "XNYS"),
+    ("JPM", "CS", "JPMorgan Chase & Co.", "XNYS"),
+    ("V", "CS", "Visa Inc.", "XNYS"),
+    ("UNH", "CS", "UnitedHealth Group Inc", "XNYS"),
+    ("XOM", "CS", "Exxon Mobil Corp", "XNYS"),
+    ("JNJ", "CS", "Johnson & Johnson", "XNYS"),
+    ("WMT", "CS", "Walmart Inc.", "XNYS"),
+    ("MA", "CS", "Mastercard Inc", "XNYS"),
+    ("PG", "CS", "Procter & Gamble Co", "XNYS"),
+    ("HD", "CS", "Home Depot, Inc.", "XNYS"),
+    ("CVX", "CS", "Chevron Corp", "XNYS"),
+    ("MRK", "CS", "Merck & Co., Inc.", "XNYS"),
+    ("ABBV", "CS", "AbbVie Inc.", "XNYS"),
+    ("KO", "CS", "Coca-Cola Co", "XNYS"),
+    ("PEP", "CS", "PepsiCo, Inc.", "XNAS"),
+    ("COST", "CS", "Costco Wholesale Corp", "XNAS"),
+    ("AVGO", "CS", "Broadcom Inc.", "XNAS"),
+    ("ORCL", "CS", "Oracle Corp", "XNYS"),
+    ("BAC", "CS", "Bank of America Corp", "XNYS"),
+    ("CRM", "CS", "Salesforce, Inc.", "XNYS"),
+    ("ADBE", "CS", "Adobe Inc.", "XNAS"),
+    ("NFLX", "CS", "Netflix, Inc.", "XNAS"),
+    ("AMD", "CS", "Advanced Micro Devices", "XNAS"),
+    ("INTC", "CS", "Intel Corp", "XNAS"),
+    ("DIS", "CS", "Walt Disney Co", "XNYS"),
+    ("SPY", "ETF", "SPDR S&P 500 ETF Trust", "ARCX"),
+    ("QQQ", "ETF", "Invesco QQQ Trust, Series 1", "XNAS"),
+    (
+        "DIA",
+        "ETF",
+        "SPDR Dow Jones Industrial Average ETF Trust",
+        "ARCX",
+    ),
+    ("IWM", "ETF", "iShares Russell 2000 ETF", "ARCX"),
+    ("VTI", "ETF", "Vanguard Total Stock Market ETF", "ARCX"),
+    ("VOO", "ETF", "Vanguard S&P 500 ETF", "ARCX"),
+    ("IVV", "ETF", "iShares Core S&P 500 ETF", "ARCX"),
+    ("EFA", "ETF", "iShares MSCI EAFE ETF", "ARCX"),
+    ("EEM", "ETF", "iShares MSCI Emerging Markets ETF", "ARCX"),
+    ("AGG", "ETF", "iShares Core U.S. Aggregate Bond ETF", "ARCX"),
+    ("TLT", "ETF", "iShares 20+ Year Treasury Bond ETF", "XNAS"),
+    ("GLD", "ETF", "SPDR Gold Shares", "ARCX"),
+    ("XLF", "ETF", "Financial Select Sector SPDR Fund", "ARCX"),
+    ("XLK", "ETF", "Technology Select Sector SPDR Fund", "ARCX"),
+    ("XLE", "ETF", "Energy Select Sector SPDR Fund", "ARCX"),
+    ("VNQ", "ETF", "Vanguard Real Estate ETF", "ARCX"),
+];
+
+/// The default `(ticker, type)` reference rows: 32 common stocks and 16 ETFs.
+pub fn default_reference_tickers() -> Vec<(String, String)> {
+    DEFAULT_REFERENCE
+        .iter()
+        .map(|(t, ty, _, _)| (t.to_string(), ty.to_string()))
+        .collect()
+}
+
+/// One reference row as the fake serves it.
+#[derive(Debug, Clone)]
+struct RefTicker {
+    ticker: String,
+    ticker_type: String,
+    name: String,
+    exchange: String,
+}
+
+impl RefTicker {
+    fn new(ticker: &str, ticker_type: &str) -> Self {
+        let known = DEFAULT_REFERENCE.iter().find(|r| r.0 == ticker);
+        let name = known.map(|r| r.2.to_string()).unwrap_or_else(|| {
+            if ticker_type == "ETF" {
+                format!("{ticker} Index Fund")
+            } else {
+                format!("{ticker} Holdings Inc.")
+            }
+        });
+        let exchange = known.map(|r| r.3.to_string()).unwrap_or_else(|| {
+            match (ticker_type, mix(hash_str(ticker), 9) % 2) {
+                ("ETF", _) => "ARCX",
+                (_, 0) => "XNAS",
+                _ => "XNYS",
+            }
+            .to_string()
+        });
+        RefTicker {
+            ticker: ticker.to_string(),
+            ticker_type: ticker_type.to_string(),
+            name,
+            exchange,
+        }
+    }
+
+    fn info_json(&self) -> Map<String, Value> {
+        let h = hash_str(&self.ticker);
+        let mut m = Map::new();
+        m.insert("ticker".into(), json!(self.ticker));
+        m.insert("name".into(), json!(self.name));
+        m.insert("market".into(), json!("stocks"));
+        m.insert("locale".into(), json!("us"));
+        m.insert("primary_exchange".into(), json!(self.exchange));
+        m.insert("type".into(), json!(self.ticker_type));
+        m.insert("active".into(), json!(true));
+        m.insert("currency_name".into(), json!("usd"));
+        if self.ticker_type != "ETF" {
+            m.insert("cik".into(), json!(format!("{:010}", h % 2_000_000)));
+        }
+        m.insert(
+            "composite_figi".into(),
+            json!(format!("BBG{:09X}", h % 0xF_FFFF_FFFF)),
+        );
+        m.insert(
+            "share_class_figi".into(),
+            json!(format!("BBG{:09X}", mix(h, 3) % 0xF_FFFF_FFFF)),
+        );
+        m.insert("last_updated_utc".into(), json!("2025-06-30T00:00:00Z"));
+        m
+    }
+
+    fn details_json(&self) -> Value {
+        let h = hash_str(&self.ticker);
+        let mut m = self.info_json();
+        let shares = 100_000_000.0 + (h % 9_000_000_000) as f64;
+        let price = base_price(h);
+        m.insert("market_cap".into(), json!((shares * price).round()));
+        if self.ticker_type != "ETF" {
+            m.insert("sic_code".into(), json!(format!("{}", 1000 + h % 8000)));
+            m.insert(
+                "sic_description".into(),
+                json!("SERVICES-PREPACKAGED SOFTWARE"),
+            );
+            m.insert("total_employees".into(), json!(100 + h % 300_000));
+        }
+        let list = NaiveDate::from_ymd_opt(1980, 1, 2).unwrap()
+            + chrono::Duration::days((h % 14_000) as i64);
+        m.insert(
+            "list_date".into(),
+            json!(list.format("%Y-%m-%d").to_string()),
+        );
+        m.insert("weighted_shares_outstanding".into(), json!(shares));
+        m.insert("share_class_shares_outstanding".into(), json!(shares));
+        m.insert(
+            "description".into(),
+            json!(format!("{} (test data).", self.name)),
+        );
+        m.insert("round_lot".into(), json!(100));
+        Value::Object(m)
+    }
+}
+
+struct Shared {
+    api_key: String,
+    base_url: String,
+    page_size: AtomicUsize,
+    latency: Duration,
+    /// Reference rows, sorted by ticker.
+    reference: Vec<RefTicker>,
+    /// Reference rows plus every built-in universe member, by ticker.
+    known: BTreeMap<String, RefTicker>,
+    queued: Mutex<HashMap<String, VecDeque<Fault>>>,
+    always: Mutex<HashMap<String, Fault>>,
+    requests: Mutex<Vec<RecordedRequest>>,
+    request_ids: AtomicU64,
+}
+
+struct ShutdownOnDrop(CancellationToken);
+
+impl Drop for ShutdownOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+/// A running fake server. Clones share it; it stops when the last clone is dropped or
+/// [`FakePolygon::shutdown`] is called.
+#[derive(Clone)]
+pub struct FakePolygon {
+    shared: Arc<Shared>,
+    guard: Arc<ShutdownOnDrop>,
+    addr: SocketAddr,
+}
+
+impl std::fmt::Debug for FakePolygon {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakePolygon")
+            .field("base_url", &self.shared.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FakePolygon {
+    /// Binds 127.0.0.1 (`cfg.port`, 0 = any free port) and serves on a tokio task.
+    ///
+    /// # Panics
+    /// When the port cannot be bound (a test-support failure, not a test result).
+    pub async fn start(cfg: FakePolygonConfig) -> FakePolygon {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", cfg.port))
+            .await
+            .unwrap_or_else(|e| panic!("fake Polygon: cannot bind 127.0.0.1:{}: {e}", cfg.port));
+        let addr = listener.local_addr().expect("bound address");
+        let base_url = format!("http://{addr}");
+
+        let mut reference: Vec<RefTicker> = cfg
+            .reference_tickers
+            .iter()
+            .map(|(t, ty)| RefTicker::new(&t.to_ascii_uppercase(), &ty.to_ascii_uppercase()))
+            .collect();
+        reference.sort_by(|a, b| a.ticker.cmp(&b.ticker));
+        reference.dedup_by(|a, b| a.ticker == b.ticker);
+        let mut known: BTreeMap<String, RefTicker> = BTreeMap::new();
+        for u in tickstock_core::universe::builtin() {
+            let ty = if u.kind == "ETF" { "ETF" } else { "CS" };
+            for m in u.members() {
+                known
+                    .entry(m.clone())
+                    .or_insert_with(|| RefTicker::new(&m, ty));
+            }
+        }
+        for r in &reference {
+            known.insert(r.ticker.clone(), r.clone());
+        }
+
+        let shared = Arc::new(Shared {
+            api_key: cfg.api_key,
+            base_url,
+            page_size: AtomicUsize::new(cfg.page_size.max(1)),
+            latency: cfg.latency,
+            reference,
+            known,
+            queued: Mutex::new(HashMap::new()),
+            always: Mutex::new(HashMap::new()),
+            requests: Mutex::new(Vec::new()),
+            request_ids: AtomicU64::new(1),
+        });
+        let app = Router::new()
+            .route(
+                "/v2/aggs/ticker/{ticker}/range/{multiplier}/{timespan}/{from}/{to}",
+                get(aggregates),
+            )
+            .route(
+                "/v2/aggs/grouped/locale/us/market/stocks/{date}",
+                get(grouped),
+            )
+            .route("/v3/reference/tickers", get(tickers))
+            .route("/v3/reference/tickers/{ticker}", get(ticker_details))
+            .fallback(unknown_route)
+            .with_state(shared.clone());
+        let token = CancellationToken::new();
+        let stop = token.clone();
+        tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned());
+            if let Err(e) = serve.await {
+                tracing::warn!("fake Polygon stopped: {e}");
+            }
+        });
+        FakePolygon {
+            shared,
+            guard: Arc::new(ShutdownOnDrop(token)),
+            addr,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`, without a trailing slash.
+    pub fn base_url(&self) -> String {
+        self.shared.base_url.clone()
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The key the server accepts.
+    pub fn api_key(&self) -> &str {
+        &self.shared.api_key
+    }
+
+    /// Stops accepting connections (in-flight requests finish).
+    pub fn shutdown(&self) {
+        self.guard.0.cancel();
+    }
+
+    /// Queues faults for `ticker` (or [`GROUPED`] / [`REFERENCE`]): each request for it
+    /// uses the next one, in order; afterwards requests are answered normally.
+    pub fn inject(&self, ticker: &str, faults: impl IntoIterator<Item = Fault>) {
+        self.shared
+            .queued
+            .lock()
+            .unwrap()
+            .entry(ticker.to_string())
+            .or_default()
+            .extend(faults);
+    }
+
+    /// Every request for `ticker` gets `fault` (after any queued ones), until cleared.
+    pub fn inject_always(&self, ticker: &str, fault: Fault) {
+        self.shared
+            .always
+            .lock()
+            .unwrap()
+            .insert(ticker.to_string(), fault);
+    }
+
+    /// Removes every queued and permanent fault.
+    pub fn clear_faults(&self) {
+        self.shared.queued.lock().unwrap().clear();
+        self.shared.always.lock().unwrap().clear();
+    }
+
+    /// Aggregate bars per page from now on.
+    pub fn set_page_size(&self, n: usize) {
+        self.shared.page_size.store(n.max(1), Ordering::SeqCst);
+    }
+
+    /// Requests received so far (every endpoint, every outcome).
+    pub fn request_count(&self) -> usize {
+        self.shared.requests.lock().unwrap().len()
+    }
+
+    /// Every request received so far, oldest first.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.shared.requests.lock().unwrap().clone()
+    }
+
+    /// Requests received for `ticker` (or [`GROUPED`] / [`REFERENCE`]).
+    pub fn requests_for(&self, ticker: &str) -> usize {
+        self.shared
+            .requests
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.ticker.as_deref() == Some(ticker))
+            .count()
+    }
+
+    /// Forgets the recorded requests.
+    pub fn clear_requests(&self) {
+        self.shared.requests.lock().unwrap().clear();
+    }
+
+    /// Tickers the grouped daily endpoint serves (reference rows and built-in universe
+    /// members), sorted.
+    pub fn grouped_tickers(&self) -> Vec<String> {
+        self.shared.known.keys().cloned().collect()
+    }
+
+    /// Exactly the aggregate bars the server serves for this request, oldest first.
+    pub fn expected_bars(ticker: &str, tf: Timeframe, from: NaiveDate, to: NaiveDate) -> Vec<Bar> {
+        bar_times(tf, from, to)
+            .into_iter()
+            .map(|t| bar_at(ticker, t))
+            .collect()
+    }
+
+    /// Exactly the grouped daily rows served for `date` (empty on weekends), by ticker.
+    pub fn expected_grouped(&self, date: NaiveDate) -> Vec<(String, Bar)> {
+        grouped_rows(&self.shared, date)
+    }
+}
+
+// ----- deterministic data -----
+
+fn hash_str(s: &str) -> u64 {
+    // FNV-1a.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+fn mix(a: u64, b: u64) -> u64 {
+    // splitmix64 of the combination.
+    let mut z = a ^ b.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+fn unit(seed: u64, k: u64) -> f64 {
+    (mix(seed, k) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+fn base_price(ticker_hash: u64) -> f64 {
+    20.0 + (ticker_hash % 48_000) as f64 / 100.0
+}
+
+fn round4(x: f64) -> f64 {
+    (x * 10_000.0).round() / 10_000.0
+}
+
+/// The bar the fake serves for `ticker` at `t` (ms): a pure function of both, with
+/// `l <= o, c <= h`, `l <= vw <= h`, volume sometimes fractional.
+pub fn bar_at(ticker: &str, t: i64) -> Bar {
+    let th = hash_str(ticker);
+    let seed = mix(th, t as u64);
+    let days = t as f64 / 86_400_000.0;
+    let phase = (th % 628) as f64 / 100.0;
+    let level = base_price(th)
+        * (1.0 + 0.15 * (days / 37.0 + phase).sin() + 0.03 * (t as f64 / 5_820_000.0).sin());
+    let o = round4(level * (1.0 + (unit(seed, 1) - 0.5) * 0.01));
+    let c = round4(level * (1.0 + (unit(seed, 2) - 0.5) * 0.01));
+    let h = round4(o.max(c) * (1.0 + unit(seed, 3) * 0.004));
+    let l = round4(o.min(c) * (1.0 - unit(seed, 4) * 0.004));
+    let vw = round4(l + (h - l) * unit(seed, 5)).clamp(l, h);
+    let mut v = (1_000.0 + unit(seed, 6) * 999_000.0).floor();
+    if mix(seed, 7) % 4 == 0 {
+        // Fractional share volume, exactly representable.
+        v += [0.25, 0.5, 0.75][(mix(seed, 8) % 3) as usize];
+    }
+    let n = 1 + mix(seed, 9) % 5_000;
+    Bar {
+        t,
+        o,
+        h,
+        l,
+        c,
+        v,
+        vw: Some(vw),
+        n: Some(n),
+    }
+}
+
+fn ny_ms(date: NaiveDate, h: u32, m: u32) -> i64 {
+    let naive = date.and_time(NaiveTime::from_hms_opt(h, m, 0).expect("valid time"));
+    New_York
+        .from_local_datetime(&naive)
+        .earliest()
+        .expect("09:30, 16:00 and midnight exist in New York every day")
+        .timestamp_millis()
+}
+
+fn is_weekday(d: NaiveDate) -> bool {
+    !matches!(d.weekday(), Weekday::Sat | Weekday::Sun)
+}
+
+fn weekdays(from: NaiveDate, to: NaiveDate) -> Vec<NaiveDate> {
+    let mut out = Vec::new();
+    let mut d = from;
+    while d <= to {
+        if is_weekday(d) {
+            out.push(d);
+        }
+        match d.succ_opt() {
+            Some(n) => d = n,
+            None => break,
+        }
+    }
+    out
+}
+
+/// Window start times (ms) the fake has bars for, oldest first.
+fn bar_times(tf: Timeframe, from: NaiveDate, to: NaiveDate) -> Vec<i64> {
+    let days = weekdays(from, to);
+    let mut out = Vec::new();
+    match tf {
+        Timeframe::Minute => {
+            for d in days {
+                let open = ny_ms(d, 9, 30);
+                out.extend((0..390).map(|i| open + i * 60_000));
+            }
+        }
+        Timeframe::Hour => {
+            for d in days {
+                out.extend((9..=15).map(|h| ny_ms(d, h, 0)));
+            }
+        }
+        Timeframe::Day => out.extend(days.into_iter().map(|d| ny_ms(d, 0, 0))),
+        Timeframe::Week => {
+            for d in days {
+                let monday = d - chrono::Duration::days(d.weekday().num_days_from_monday() as i64);
+                let t = ny_ms(monday, 0, 0);
+                if out.last() != Some(&t) {
+                    out.push(t);
+                }
+            }
+        }
+        Timeframe::Month => {
+            for d in days {
+                let first = d.with_day(1).expect("day 1 exists");
+                let t = ny_ms(first, 0, 0);
+                if out.last() != Some(&t) {
+                    out.push(t);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn grouped_rows(shared: &Shared, date: NaiveDate) -> Vec<(String, Bar)> {
+    if !is_weekday(date) {
+        return Vec::new();
+    }
+    let day = ny_ms(date, 0, 0);
+    let close = ny_ms(date, 16, 0);
+    shared
+        .known
+        .keys()
+        .map(|t| {
+            let mut b = bar_at(t, day);
+            b.t = close;
+            (t.clone(), b)
+        })
+        .collect()
+}
+
+// ----- HTTP -----
+
+/// What a fault left for the normal answer to do.
+#[derive(Default)]
+struct Directive {
+    repeat_cursor: bool,
+    truncate: bool,
+}
+
+fn query_without_key(uri: &Uri) -> String {
+    uri.query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty() && !p.to_ascii_lowercase().starts_with("apikey="))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn query_map(query: &str) -> HashMap<String, String> {
+    url::form_urlencoded::parse(query.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+impl Shared {
+    fn request_id(&self) -> String {
+        format!(
+            "fake{:028x}",
+            mix(0x5eed, self.request_ids.fetch_add(1, Ordering::Relaxed))
+        )
+    }
+
+    /// Records the request, waits the latency, checks the key and applies any fault.
+    /// `Err` is the response to send instead of the normal answer.
+    async fn admit(
+        &self,
+        key: &str,
+        uri: &Uri,
+        headers: &HeaderMap,
+    ) -> Result<Directive, Response> {
+        let bearer = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|k| k.trim().to_string());
+        let query_key = url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+            .find(|(k, _)| k == "apiKey")
+            .map(|(_, v)| v.into_owned());
+        self.requests.lock().unwrap().push(RecordedRequest {
+            path: uri.path().to_string(),
+            query: query_without_key(uri),
+            ticker: Some(key.to_string()),
+            time: Instant::now(),
+            bearer: bearer.is_some(),
+            query_key: query_key.is_some(),
+        });
+        if !self.latency.is_zero() {
+            tokio::time::sleep(self.latency).await;
+        }
+        match bearer.or(query_key) {
+            None => {
+                return Err(self.error_response(
+                    StatusCode::UNAUTHORIZED,
+                    "error",
+                    "API Key was not provided",
+                ));
+            }
+            Some(k) if k != self.api_key => {
+                return Err(self.error_response(
+                    StatusCode::UNAUTHORIZED,
+                    "error",
+                    "Unknown API Key",
+                ));
+            }
+            Some(_) => {}
+        }
+        let fault = {
+            let mut q = self.queued.lock().unwrap();
+            q.get_mut(key).and_then(VecDeque::pop_front)
+        }
+        .or_else(|| self.always.lock().unwrap().get(key).cloned());
+        let mut d = Directive::default();
+        match fault {
+            None => {}
+            Some(Fault::Unauthorized) => {
+                return Err(self.error_response(StatusCode::UNAUTHORIZED, "error", "Unknown API Key"))
+            }
+            Some(Fault::NotEntitled) => {
+                return Err(self.error_response(
+                    StatusCode::FORBIDDEN,
+                    "message",
+                    "You are not entitled to this data. Please upgrade your plan at https://polygon.io/pricing",
+                ))
+            }
+            Some(Fault::NotFound) => {
+                return Err(self.error_response(StatusCode::NOT_FOUND, "message", "Data not found."))
+            }
+            Some(Fault::TooManyRequests { retry_after }) => {
+                let mut r = self.error_response(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "error",
+                    "You've exceeded the maximum requests per minute, please wait or upgrade your subscription to continue. https://polygon.io/pricing",
+                );
+                if let Some(s) = retry_after {
+                    r.headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from(s));
+                }
+                return Err(r);
+            }
+            Some(Fault::ServerError) => {
+                return Err(self.error_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "error",
+                    "Internal server error",
+                ))
+            }
+            Some(Fault::HtmlErrorPage) => {
+                return Err((
+                    StatusCode::BAD_GATEWAY,
+                    [(header::CONTENT_TYPE, "text/html")],
+                    "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n\
+                     <center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n\
+                     </body>\r\n</html>\r\n",
+                )
+                    .into_response())
+            }
+            Some(Fault::TruncatedJson) => d.truncate = true,
+            Some(Fault::Slow(wait)) => tokio::time::sleep(wait).await,
+            Some(Fault::RepeatCursor) => d.repeat_cursor = true,
+        }
+        Ok(d)
+    }
+
+    /// Polygon's error body: `status` per code, the text under `error` (401, 429, 5xx) or
+    /// `message` (403, 404).
+    fn error_response(&self, code: StatusCode, field: &str, text: &str) -> Response {
+        let status = match code {
+            StatusCode::FORBIDDEN => "NOT_AUTHORIZED",
+            StatusCode::NOT_FOUND => "NOT_FOUND",
+            _ => "ERROR",
+        };
+        let mut m = Map::new();
+        m.insert("status".into(), json!(status));
+        m.insert("request_id".into(), json!(self.request_id()));
+        m.insert(field.into(), json!(text));
+        json_response(code, &Value::Object(m))
+    }
+
+    fn current_url(&self, uri: &Uri) -> String {
+        let q = query_without_key(uri);
+        if q.is_empty() {
+            format!("{}{}", self.base_url, uri.path())
+        } else {
+            format!("{}{}?{}", self.base_url, uri.path(), q)
+        }
+    }
+
+    /// Serializes a normal answer, applying the directive.
+    fn finish(&self, uri: &Uri, mut body: Map<String, Value>, d: Directive) -> Response {
+        if d.repeat_cursor {
+            body.insert("next_url".into(), json!(self.current_url(uri)));
+        }
+        let text = Value::Object(body).to_string();
+        if d.truncate {
+            let cut = text[..text.len() / 2].to_string();
+            return (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                cut,
+            )
+                .into_response();
+        }
+        (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            text,
+        )
+            .into_response()
+    }
+
+    fn bad_request(&self, text: &str) -> Response {
+        self.error_response(StatusCode::BAD_REQUEST, "error", text)
+    }
+}
+
+fn encode_cursor(s: &str) -> String {
+    s.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+fn decode_cursor(s: &str) -> Option<String> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> = (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect();
+    String::from_utf8(bytes?).ok()
+}
+
+fn parse_date(s: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .or_else(|| s.parse::<i64>().ok().map(ny_date))
+}
+
+fn parse_timespan(s: &str) -> Option<Timeframe> {
+    Timeframe::ALL
+        .into_iter()
+        .find(|tf| tf.polygon_timespan() == s)
+}
+
+async fn aggregates(
+    State(s): State<Arc<Shared>>,
+    Path((ticker, multiplier, timespan, from, to)): Path<(String, String, String, String, String)>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let d = match s.admit(&ticker, &uri, &headers).await {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    if multiplier != "1" {
+        return s.bad_request("this fake serves multiplier 1 only");
+    }
+    let Some(tf) = parse_timespan(&timespan) else {
+        return s.bad_request(&format!("unsupported timespan '{timespan}'"));
+    };
+    let (Some(from_d), Some(to_d)) = (parse_date(&from), parse_date(&to)) else {
+        return s.bad_request("from and to must be YYYY-MM-DD or Unix milliseconds");
+    };
+    let q = query_map(uri.query().unwrap_or(""));
+    // A cursor carries the paging state of the first request.
+    let state = match q.get("cursor") {
+        Some(c) => match decode_cursor(c) {
+            Some(inner) => query_map(&inner),
+            None => return s.bad_request("invalid cursor"),
+        },
+        None => q.clone(),
+    };
+    let offset: usize = state
+        .get("offset")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let limit: usize = state
+        .get("limit")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5_000)
+        .clamp(1, 50_000);
+    let desc = state.get("sort").map(String::as_str) == Some("desc");
+    let adjusted = state.get("adjusted").map(String::as_str) != Some("false");
+
+    let mut all = FakePolygon::expected_bars(&ticker, tf, from_d, to_d);
+    if desc {
+        all.reverse();
+    }
+    let page = s.page_size.load(Ordering::SeqCst).min(limit);
+    let start = offset.min(all.len());
+    let end = (start + page).min(all.len());
+    let results: Vec<Value> = all[start..end]
+        .iter()
+        .map(|b| serde_json::to_value(b).expect("bar serializes"))
+        .collect();
+
+    let mut body = Map::new();
+    body.insert("ticker".into(), json!(ticker));
+    body.insert("queryCount".into(), json!(results.len()));
+    body.insert("resultsCount".into(), json!(results.len()));
+    body.insert("adjusted".into(), json!(adjusted));
+    if !results.is_empty() {
+        body.insert("results".into(), Value::Array(results));
+    }
+    body.insert("status".into(), json!("OK"));
+    body.insert("request_id".into(), json!(s.request_id()));
+    body.insert("count".into(), json!(end - start));
+    if end < all.len() {
+        let cursor = encode_cursor(&format!(
+            "offset={end}&limit={limit}&sort={}&adjusted={adjusted}",
+            if desc { "desc" } else { "asc" }
+        ));
+        body.insert(
+            "next_url".into(),
+            json!(format!("{}{}?cursor={cursor}", s.base_url, uri.path())),
+        );
+    }
+    s.finish(&uri, body, d)
+}
+
+async fn grouped(
+    State(s): State<Arc<Shared>>,
+    Path(date): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let d = match s.admit(GROUPED, &uri, &headers).await {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let Ok(date) = NaiveDate::parse_from_str(&date, "%Y-%m-%d") else {
+        return s.bad_request("date must be YYYY-MM-DD");
+    };
+    let rows = grouped_rows(&s, date);
+    let mut body = Map::new();
+    body.insert("queryCount".into(), json!(rows.len()));
+    body.insert("resultsCount".into(), json!(rows.len()));
+    body.insert("adjusted".into(), json!(true));
+    if !rows.is_empty() {
+        let results: Vec<Value> = rows
+            .iter()
+            .map(|(t, b)| {
+                let mut v = serde_json::to_value(b).expect("bar serializes");
+                v.as_object_mut()
+                    .expect("object")
+                    .insert("T".into(), json!(t));
+                v
+            })
+            .collect();
+        body.insert("results".into(), Value::Array(results));
+    }
+    body.insert("status".into(), json!("OK"));
+    body.insert("request_id".into(), json!(s.request_id()));
+    body.insert("count".into(), json!(rows.len()));
+    s.finish(&uri, body, d)
+}
+
+async fn tickers(State(s): State<Arc<Shared>>, uri: Uri, headers: HeaderMap) -> Response {
+    let d = match s.admit(REFERENCE, &uri, &headers).await {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let q = query_map(uri.query().unwrap_or(""));
+    let state = match q.get("cursor") {
+        Some(c) => match decode_cursor(c) {
+            Some(inner) => query_map(&inner),
+            None => return s.bad_request("invalid cursor"),
+        },
+        None => q,
+    };
+    let get = |k: &str| state.get(k).map(String::as_str);
+    let offset: usize = get("offset").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let limit: usize = get("limit")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100)
+        .clamp(1, 1000);
+    let active = get("active").map(|a| a != "false").unwrap_or(true);
+    let search = get("search").map(str::to_ascii_lowercase);
+    let matching: Vec<&RefTicker> = s
+        .reference
+        .iter()
+        .filter(|_| active)
+        .filter(|r| get("type").is_none_or(|t| t.eq_ignore_ascii_case(&r.ticker_type)))
+        .filter(|_| get("market").is_none_or(|m| m == "stocks"))
+        .filter(|r| get("exchange").is_none_or(|e| e.eq_ignore_ascii_case(&r.exchange)))
+        .filter(|r| get("ticker").is_none_or(|t| t.eq_ignore_ascii_case(&r.ticker)))
+        .filter(|r| {
+            search.as_deref().is_none_or(|q| {
+                r.ticker.to_ascii_lowercase().contains(q) || r.name.to_ascii_lowercase().contains(q)
+            })
+        })
+        .collect();
+    let start = offset.min(matching.len());
+    let end = (start + limit).min(matching.len());
+    let results: Vec<Value> = matching[start..end]
+        .iter()
+        .map(|r| Value::Object(r.info_json()))
+        .collect();
+    let mut body = Map::new();
+    body.insert("results".into(), Value::Array(results));
+    body.insert("status".into(), json!("OK"));
+    body.insert("request_id".into(), json!(s.request_id()));
+    body.insert("count".into(), json!(end - start));
+    if end < matching.len() {
+        let mut st: Vec<(String, String)> = state
+            .iter()
+            .filter(|(k, _)| k.as_str() != "offset")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        st.sort();
+        st.push(("offset".into(), end.to_string()));
+        let inner = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(st)
+            .finish();
+        body.insert(
+            "next_url".into(),
+            json!(format!(
+                "{}/v3/reference/tickers?cursor={}",
+                s.base_url,
+                encode_cursor(&inner)
+            )),
+        );
+    }
+    s.finish(&uri, body, d)
+}
+
+async fn ticker_details(
+    State(s): State<Arc<Shared>>,
+    Path(ticker): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let d = match s.admit(&ticker, &uri, &headers).await {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let Some(r) = s.known.get(&ticker.to_ascii_uppercase()) else {
+        return s.error_response(StatusCode::NOT_FOUND, "message", "Ticker not found.");
+    };
+    let mut body = Map::new();
+    body.insert("request_id".into(), json!(s.request_id()));
+    body.insert("results".into(), r.details_json());
+    body.insert("status".into(), json!("OK"));
+    s.finish(&uri, body, d)
+}
+
+async fn unknown_route(uri: Uri) -> Response {
+    json_response(
+        StatusCode::NOT_FOUND,
+        &json!({"status": "NOT_FOUND", "request_id": "fake", "message": format!("no route for {}", uri.path())}),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, day).unwrap()
+    }
+
+    #[test]
+    fn minute_bars_follow_new_york_session_across_dst() {
+        // Fri 2024-03-08 (EST) .. Mon 2024-03-11 (EDT): two trading days.
+        let bars =
+            FakePolygon::expected_bars("AAPL", Timeframe::Minute, d(2024, 3, 8), d(2024, 3, 11));
+        assert_eq!(bars.len(), 780);
+        assert_eq!(bars[0].t, 1_709_908_200_000); // 09:30 EST = 14:30 UTC
+        assert_eq!(bars[390].t, 1_710_163_800_000); // 09:30 EDT = 13:30 UTC
+        assert_eq!(bars[389].t - bars[0].t, 389 * 60_000);
+    }
+
+    #[test]
+    fn daily_weekly_monthly_stamps_are_midnight_new_york() {
+        let days = FakePolygon::expected_bars("SPY", Timeframe::Day, d(2024, 3, 1), d(2024, 3, 31));
+        assert_eq!(days.len(), 21);
+        assert!(days.iter().all(|b| ny_ms(b.ny_date(), 0, 0) == b.t));
+        let weeks =
+            FakePolygon::expected_bars("SPY", Timeframe::Week, d(2024, 3, 2), d(2024, 3, 12));
+        // Sat 2 (no weekday) .. Tue 12: weeks of Mon 4 and Mon 11.
+        assert_eq!(
+            weeks.iter().map(Bar::ny_date).collect::<Vec<_>>(),
+            vec![d(2024, 3, 4), d(2024, 3, 11)]
+        );
+        let months =
+            FakePolygon::expected_bars("SPY", Timeframe::Month, d(2024, 1, 15), d(2024, 3, 1));
+        assert_eq!(
+            months.iter().map(Bar::ny_date).collect::<Vec<_>>(),
+            vec![d(2024, 1, 1), d(2024, 2, 1), d(2024, 3, 1)]
+        );
+        let hours =
+            FakePolygon::expected_bars("SPY", Timeframe::Hour, d(2024, 3, 9), d(2024, 3, 11));
+        assert_eq!(hours.len(), 7);
+    }
+
+    #[test]
+    fn bars_are_plausible_and_deterministic() {
+        let bars =
+            FakePolygon::expected_bars("MSFT", Timeframe::Minute, d(2024, 1, 2), d(2024, 1, 5));
+        let mut fractional = 0;
+        for b in &bars {
+            assert!(
+                b.l <= b.o && b.o <= b.h && b.l <= b.c && b.c <= b.h,
+                "{b:?}"
+            );
+            let vw = b.vw.unwrap();
+            assert!(b.l <= vw && vw <= b.h);
+            assert!(b.n.unwrap() >= 1 && b.v >= 1000.0);
+            if b.v.fract() != 0.0 {
+                fractional += 1;
+            }
+        }
+        assert!(fractional > 0);
+        assert_eq!(bar_at("MSFT", bars[7].t), bars[7]);
+        assert_ne!(bar_at("AAPL", bars[7].t), bars[7]);
+    }
+
+    #[test]
+    fn cursor_round_trips() {
+        let c = encode_cursor("offset=100&limit=50000");
+        assert!(!c.contains('='));
+        assert_eq!(decode_cursor(&c).unwrap(), "offset=100&limit=50000");
+        assert_eq!(decode_cursor("zz"), None);
+    }
+}
