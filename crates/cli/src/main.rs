@@ -1,14 +1,16 @@
 //! `tickstock`: the TickStock Admin command line, a thin shell over `tickstock-core`.
 //!
 //! Exit codes: 0 success, 2 bad input (one line on stderr says why), 1 any other failure
-//! (3 is reserved for `load` finishing with errors). Logs go to stderr, filtered by
+//! (3: `load` or `status --watch` ended with some symbols failed). Logs go to stderr, filtered by
 //! `RUST_LOG`.
 //!
 //! ## Layout
 //! - `main.rs`: argument parsing, logging, exit codes.
 //! - `jobs.rs`: submit, status, jobs, cancel, health.
+//! - `data.rs`: worker, load, coverage, universe (Polygon and the database).
 //! - `output.rs`: human and `--json` output.
 
+mod data;
 mod jobs;
 mod output;
 
@@ -67,11 +69,19 @@ pub enum Command {
     Cancel(jobs::CancelArgs),
     /// Redis, workers and queue at a glance.
     Health(jobs::HealthArgs),
+    /// Run a worker: take jobs from the bus and load them from Polygon into the database.
+    Worker(data::WorkerArgs),
+    /// Run one load in this process, without Redis, and exit when it ends.
+    Load(data::LoadArgs),
+    /// Rows, symbols and date range of each OHLCV table.
+    Coverage(data::CoverageArgs),
+    /// List, show and import universes.
+    Universe(data::UniverseArgs),
 }
 
-fn init_logging() {
+fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(filter)
@@ -91,13 +101,21 @@ pub fn fail(e: &Error) -> ExitCode {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    init_logging(if matches!(cli.command, Command::Worker(_)) {
+        "info"
+    } else {
+        "warn"
+    });
     let result = match &cli.command {
         Command::Submit(cmd) => jobs::submit(&cli.global, cmd).await,
         Command::Status(a) => jobs::status(&cli.global, a).await,
         Command::Jobs(a) => jobs::list(&cli.global, a).await,
         Command::Cancel(a) => jobs::cancel(&cli.global, a).await,
         Command::Health(a) => jobs::health(&cli.global, a).await,
+        Command::Worker(a) => data::worker(&cli.global, a).await,
+        Command::Load(a) => data::load(&cli.global, a).await,
+        Command::Coverage(a) => data::coverage(a).await,
+        Command::Universe(a) => data::universe_cmd(a).await,
     };
     match result {
         Ok(code) => code,

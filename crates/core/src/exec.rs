@@ -38,6 +38,12 @@ pub trait Checkpoints: Send + Sync + 'static {
     async fn mark(&self, job_id: &str, unit: &str) -> Result<()>;
 }
 
+/// Durable history of jobs (outlives Redis expiry): told when a job starts and ends.
+#[async_trait]
+pub trait JobHistory: Send + Sync + 'static {
+    async fn record(&self, job: &Job, status: &JobStatus) -> Result<()>;
+}
+
 /// Checkpoints kept in memory (for one-shot runs that are not resumed elsewhere).
 #[derive(Default)]
 pub struct MemoryCheckpoints(Mutex<HashSet<String>>);
@@ -123,6 +129,18 @@ impl JobContext {
                 crate::ErrorKind::Cancelled,
                 "interrupted by shutdown",
             )),
+        }
+    }
+
+    /// Runs `f` unless the job is told to stop first (then `Err(Cancelled)`, and `f` is
+    /// dropped: an unfinished request is abandoned, never half-written).
+    pub async fn unless_stopped<F: std::future::Future>(&self, f: F) -> Result<F::Output> {
+        tokio::select! {
+            out = f => Ok(out),
+            _ = self.stopped() => {
+                self.check()?;
+                Err(crate::Error::new(crate::ErrorKind::Cancelled, "stopped"))
+            }
         }
     }
 

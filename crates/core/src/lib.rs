@@ -14,6 +14,8 @@
 //! - [`bus`]: the Redis job bus: submit, status, list, cancel, health.
 //! - [`exec`]: what a running job sees: progress handle, cancellation, checkpoints.
 //! - [`worker`]: the worker runtime: consumer group, claims, heartbeats, take-over, dead letters.
+//! - [`loader`]: the Polygon-to-database job runner for every job kind.
+//! - [`history`]: job history in the database (`job_runs`).
 //! - [`polygon`]: the Polygon (Massive) REST client with rate limit and retries.
 //! - [`store`]: PostgreSQL and SQLite storage with migrations.
 //! - [`universe`]: universe keys, aliases and the built-in member lists.
@@ -24,8 +26,10 @@ pub mod bars;
 pub mod bus;
 pub mod error;
 pub mod exec;
+pub mod history;
 pub mod job;
 pub mod keys;
+pub mod loader;
 pub mod polygon;
 pub mod settings;
 pub mod status;

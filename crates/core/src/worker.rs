@@ -29,7 +29,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::bus::{iso_now, unix_now, Bus};
 use crate::error::{Error, Result};
-use crate::exec::{Checkpoints, JobContext, JobRunner, ProgressHandle, StatusSink};
+use crate::exec::{Checkpoints, JobContext, JobHistory, JobRunner, ProgressHandle, StatusSink};
 use crate::job::{field_errors_to_error, Job};
 use crate::status::{JobState, JobStatus};
 
@@ -110,6 +110,7 @@ struct Inner {
     started_at: String,
     shutdown: CancellationToken,
     running: Mutex<HashMap<String, CancellationToken>>,
+    history: Option<Arc<dyn JobHistory>>,
     step_conn: tokio::sync::Mutex<Option<ConnectionManager>>,
 }
 
@@ -168,6 +169,17 @@ impl Worker {
         cfg: WorkerConfig,
         shutdown: CancellationToken,
     ) -> Worker {
+        Self::with_history(bus, runner, cfg, shutdown, None)
+    }
+
+    /// A worker that also records each job's start and end in a durable history.
+    pub fn with_history(
+        bus: Bus,
+        runner: Arc<dyn JobRunner>,
+        cfg: WorkerConfig,
+        shutdown: CancellationToken,
+        history: Option<Arc<dyn JobHistory>>,
+    ) -> Worker {
         let host = hostname::get()
             .ok()
             .and_then(|h| h.into_string().ok())
@@ -183,6 +195,7 @@ impl Worker {
                 started_at: iso_now(),
                 shutdown,
                 running: Mutex::new(HashMap::new()),
+                history,
                 step_conn: tokio::sync::Mutex::new(None),
             }),
         }
@@ -194,6 +207,14 @@ impl Worker {
 
     pub fn bus(&self) -> &Bus {
         &self.inner.bus
+    }
+
+    async fn record(&self, job: &Job, status: &JobStatus) {
+        if let Some(h) = &self.inner.history {
+            if let Err(e) = h.record(job, status).await {
+                warn!(job_id = %job.id, "could not record job history: {e}");
+            }
+        }
     }
 
     /// Ids of the jobs running now.
@@ -495,6 +516,7 @@ impl Worker {
             }
             self.finish_entry(&entry.id, Some(&job.id), Some(&st))
                 .await?;
+            self.record(&job, &st).await;
             info!(job_id = %job.id, "job was cancelled before it started");
             return Ok(Outcome::Skipped { job_id: job.id });
         }
@@ -543,6 +565,7 @@ impl Worker {
             cancel.clone(),
         );
         progress.flush().await?;
+        self.record(&job, &progress.snapshot()).await;
         me.running
             .lock()
             .expect("running lock")
@@ -597,6 +620,7 @@ impl Worker {
                 Some("Interrupted by a worker shutdown; will resume from its checkpoint".into());
             me.bus.put_status(&job.id, &st).await?;
             self.release(&entry.id).await?;
+            self.record(&job, &st).await;
             info!(job_id = %job.id, "job released for another worker");
             Outcome::Released {
                 job_id: job.id.clone(),
@@ -616,6 +640,7 @@ impl Worker {
             };
             self.finish_entry(&entry.id, Some(&job.id), Some(&fin))
                 .await?;
+            self.record(&job, &fin).await;
             info!(job_id = %job.id, state = %fin.state, "job finished");
             Outcome::Executed {
                 job_id: job.id.clone(),

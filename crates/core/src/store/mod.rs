@@ -477,13 +477,22 @@ impl Store {
         if rows.is_empty() {
             return Ok(0);
         }
-        match &self.pool {
-            Pool::Postgres(p, direct) => {
-                let direct = direct[tf_index(tf)];
-                postgres::write_bars(self, p, direct, &symbol, tf, &rows).await
+        // The write runs as its own task: a caller cancelled mid-write (a job stopping) does
+        // not abandon the transaction halfway; it commits or rolls back whole.
+        let store = self.clone();
+        let task = tokio::spawn(async move {
+            match &store.pool {
+                Pool::Postgres(p, direct) => {
+                    let direct = direct[tf_index(tf)];
+                    postgres::write_bars(&store, p, direct, &symbol, tf, &rows).await
+                }
+                Pool::Sqlite(p) => sqlite::write_bars(&store, p, &symbol, tf, &rows).await,
             }
-            Pool::Sqlite(p) => sqlite::write_bars(self, p, &symbol, tf, &rows).await,
-        }
+        });
+        task.await.map_err(|e| StoreError::Query {
+            message: format!("{}: the write task failed: {e}", self.target),
+            retryable: false,
+        })?
     }
 
     /// Every stored bar of one symbol and timeframe, oldest first.

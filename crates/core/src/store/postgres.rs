@@ -210,6 +210,7 @@ pub(super) async fn write_bars(
         .map_err(|e| store.err(e))
 }
 
+
 /// COPY straight into the table when none of the keys is stored yet; `None` otherwise.
 async fn write_fresh(
     pool: &PgPool,
@@ -219,17 +220,18 @@ async fn write_fresh(
 ) -> Result<Option<u64>, sqlx::Error> {
     let (table, col, dated) = (tf.table(), time_column(tf), tf.is_dated());
     let (first, last) = (&rows[0], &rows[rows.len() - 1]);
-    let mut tx = pool.begin().await?;
+    // Checked on the pool, outside the transaction: a writer that stores one of these keys
+    // meanwhile makes the COPY fail on the primary key (23505), and the caller merges.
     let sql = format!(
         "SELECT EXISTS (SELECT 1 FROM {table} WHERE symbol = $1 AND {col} BETWEEN $2 AND $3)"
     );
     let q = sqlx::query(&sql).bind(symbol);
     let q = bind_key(bind_key(q, first, dated), last, dated);
-    let overlap: bool = q.fetch_one(&mut *tx).await?.try_get(0)?;
+    let overlap: bool = q.fetch_one(pool).await?.try_get(0)?;
     if overlap {
-        tx.rollback().await?;
         return Ok(None);
     }
+    let mut tx = pool.begin().await?;
     let data = encode_copy(rows, Some(symbol), dated);
     let n = copy_in(
         &mut tx,
@@ -254,11 +256,11 @@ async fn write_merge(
     let tmp = temp_table(tf);
     let key_type = if dated { "date" } else { "timestamptz" };
     let mut tx = pool.begin().await?;
-    sqlx::raw_sql(&format!(
+    let create = format!(
         "CREATE TEMP TABLE IF NOT EXISTS {tmp} (k {key_type} NOT NULL, open float8 NOT NULL, high float8 NOT NULL, low float8 NOT NULL, close float8 NOT NULL, volume float8 NOT NULL) ON COMMIT DELETE ROWS"
-    ))
-    .execute(&mut *tx)
-    .await?;
+    );
+    // `query`, not `raw_sql`: RawSql::execute's bounds defeat Send inference upstream.
+    sqlx::query(&create).execute(&mut *tx).await?;
     let data = encode_copy(rows, None, dated);
     copy_in(
         &mut tx,
@@ -732,3 +734,4 @@ mod tests {
         assert_eq!(&buf[19 + 2 + 6..19 + 2 + 6 + 8], &[0, 0, 0, 4, 0, 0, 0, 1]);
     }
 }
+

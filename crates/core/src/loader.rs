@@ -1,0 +1,514 @@
+//! The loader: the [`JobRunner`] that downloads bars from Polygon and writes them to the
+//! TickStock database, for every job kind.
+//!
+//! A job becomes a plan of units, one per (symbol, timeframe). Units run concurrently (as
+//! many at once as `concurrency`; the Polygon client's shared rate limiter decides how fast
+//! requests actually go), each page of bars written in its own transaction as it arrives,
+//! so memory stays flat whatever the size of the load. Finished units are checkpointed and
+//! skipped when a job is resumed. A symbol whose requests fail is recorded with the reason
+//! and the job goes on; a database failure fails the job. Daily bars of many symbols on a
+//! rate-limited plan come from grouped daily (one request per trading day) when that needs
+//! fewer requests than one per symbol.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use chrono::{Datelike, NaiveDate, Utc, Weekday};
+use futures_util::stream::{self, StreamExt};
+use tracing::{debug, info, warn};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::exec::{JobContext, JobRunner};
+use crate::job::{normalize_symbols, Job, JobSpec};
+use crate::polygon::{PolygonClient, PolygonError, TickerQuery};
+use crate::store::{Store, SymbolRecord};
+use crate::timeframe::Timeframe;
+use crate::universe;
+use crate::Bar;
+
+/// How the loader behaves.
+#[derive(Debug, Clone)]
+pub struct LoaderConfig {
+    /// Units (symbol x timeframe) in flight at once.
+    pub concurrency: usize,
+    /// Where `csv_file` names are looked up when they are not absolute paths.
+    pub csv_dir: Option<PathBuf>,
+    /// Use grouped daily for daily bars when it needs fewer requests.
+    pub grouped_daily: bool,
+}
+
+impl Default for LoaderConfig {
+    fn default() -> Self {
+        LoaderConfig {
+            concurrency: 4,
+            csv_dir: None,
+            grouped_daily: true,
+        }
+    }
+}
+
+/// The Polygon-to-database loader. Cheap to clone.
+#[derive(Clone)]
+pub struct Loader {
+    polygon: PolygonClient,
+    store: Store,
+    cfg: LoaderConfig,
+}
+
+/// The unit key used in checkpoints: `SYMBOL|timeframe`.
+pub fn unit_key(symbol: &str, tf: Timeframe) -> String {
+    format!("{symbol}|{}", tf.wire_name())
+}
+
+/// Weekdays in `[from, to]`: the trading days grouped daily would be asked for.
+pub fn weekdays(from: NaiveDate, to: NaiveDate) -> Vec<NaiveDate> {
+    from.iter_days()
+        .take_while(|d| *d <= to)
+        .filter(|d| !matches!(d.weekday(), Weekday::Sat | Weekday::Sun))
+        .collect()
+}
+
+fn polygon_reason(e: &PolygonError) -> String {
+    e.to_string()
+}
+
+impl Loader {
+    pub fn new(polygon: PolygonClient, store: Store, cfg: LoaderConfig) -> Loader {
+        Loader {
+            polygon,
+            store,
+            cfg,
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn polygon(&self) -> &PolygonClient {
+        &self.polygon
+    }
+
+    /// Whether a (canonical) universe key is known to the database.
+    pub async fn known_universes(&self) -> Result<HashSet<String>> {
+        Ok(self
+            .store
+            .list_universes()
+            .await?
+            .into_iter()
+            .map(|u| u.key)
+            .collect())
+    }
+
+    async fn members_of(&self, joined: &str) -> Result<Vec<String>> {
+        let mut out: Vec<String> = Vec::new();
+        let mut seen = HashSet::new();
+        let mut unknown = Vec::new();
+        for key in universe::split_keys(joined) {
+            match self.store.universe_members(&key).await? {
+                Some(members) => {
+                    for m in members {
+                        if seen.insert(m.clone()) {
+                            out.push(m);
+                        }
+                    }
+                }
+                None => unknown.push(key),
+            }
+        }
+        if !unknown.is_empty() {
+            return Err(Error::invalid(format!(
+                "unknown universe key `{}`",
+                unknown.join("`, `")
+            )));
+        }
+        if out.is_empty() {
+            return Err(Error::invalid(format!("universe `{joined}` has no members")));
+        }
+        Ok(out)
+    }
+
+    fn find_csv(&self, name: &str) -> Option<PathBuf> {
+        let p = Path::new(name);
+        if p.is_absolute() {
+            return p.exists().then(|| p.to_path_buf());
+        }
+        if p.exists() {
+            return Some(p.to_path_buf());
+        }
+        self.cfg
+            .csv_dir
+            .as_ref()
+            .map(|d| d.join(name))
+            .filter(|p| p.exists())
+    }
+
+    async fn symbols_from_csv(&self, name: &str) -> Result<Vec<String>> {
+        if let Some(path) = self.find_csv(name) {
+            let text = tokio::fs::read_to_string(&path).await.map_err(|e| {
+                Error::invalid(format!("cannot read CSV file `{}`: {e}", path.display()))
+            })?;
+            let members = universe::parse_members(&text);
+            if members.is_empty() {
+                return Err(Error::invalid(format!(
+                    "CSV file `{}` lists no symbols",
+                    path.display()
+                )));
+            }
+            return Ok(members);
+        }
+        // TickStock names its universe files after the universe (`sp_500.csv`).
+        let stem = Path::new(name)
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or(name);
+        if let Some(members) = self.store.universe_members(stem).await? {
+            return Ok(members);
+        }
+        Err(Error::invalid(format!(
+            "CSV file `{name}` not found{}",
+            self.cfg
+                .csv_dir
+                .as_ref()
+                .map(|d| format!(" (looked in {})", d.display()))
+                .unwrap_or_default()
+        )))
+    }
+
+    /// Rebuilds the ETF universe from Polygon's reference tickers (type ETF, active).
+    async fn refresh_etfs(&self, ctx: &JobContext) -> Result<Vec<String>> {
+        ctx.progress().set_message("Refreshing the ETF list from Polygon reference data");
+        ctx.progress().publish().await?;
+        let tickers = self
+            .polygon
+            .tickers(&TickerQuery {
+                ticker_type: Some("ETF".into()),
+                market: Some("stocks".into()),
+                active: Some(true),
+                limit: Some(TickerQuery::MAX_LIMIT),
+                ..Default::default()
+            })
+            .await
+            .map_err(Error::from)?;
+        let records: Vec<SymbolRecord> = tickers
+            .iter()
+            .filter(|t| crate::job::check_ticker(&t.ticker).is_ok())
+            .map(|t| SymbolRecord {
+                symbol: t.ticker.clone(),
+                name: t.name.clone(),
+                market: t.market.clone(),
+                exchange: t.primary_exchange.clone().unwrap_or_default(),
+                type_: t.ticker_type.clone().unwrap_or_else(|| "ETF".into()),
+                active: t.active,
+                locale: Some(t.locale.clone()).filter(|s| !s.is_empty()),
+                currency: t.currency_name.clone(),
+                cik: t.cik.clone(),
+                composite_figi: t.composite_figi.clone(),
+                share_class_figi: t.share_class_figi.clone(),
+                last_updated: t
+                    .last_updated_utc
+                    .as_deref()
+                    .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+                    .map(|d| d.with_timezone(&Utc)),
+            })
+            .collect();
+        if records.is_empty() {
+            return Err(Error::new(
+                ErrorKind::Polygon,
+                "Polygon returned no active ETFs; the ETF universe was left as it was",
+            ));
+        }
+        self.store.upsert_symbols(&records).await?;
+        let members: Vec<String> = records.iter().map(|r| r.symbol.clone()).collect();
+        self.store
+            .replace_universe(
+                "etf",
+                "ETFs",
+                "ETF",
+                Some(Utc::now().date_naive()),
+                &members,
+            )
+            .await?;
+        info!(count = members.len(), "ETF universe rebuilt from reference tickers");
+        Ok(members)
+    }
+
+    /// The symbols a job loads, resolved against the database's universes and CSV files.
+    pub async fn resolve_symbols(&self, job: &Job, ctx: Option<&JobContext>) -> Result<Vec<String>> {
+        let raw = match &job.spec {
+            JobSpec::Historical { symbols, .. } | JobSpec::MultiTimeframe { symbols, .. } => {
+                symbols.clone()
+            }
+            JobSpec::UniverseSeed {
+                universe_type,
+                refresh,
+                ..
+            } => {
+                if *refresh && universe::canonical_key(universe_type) == "etf" {
+                    match ctx {
+                        Some(ctx) => self.refresh_etfs(ctx).await?,
+                        None => self.members_of(universe_type).await?,
+                    }
+                } else {
+                    self.members_of(universe_type).await?
+                }
+            }
+            JobSpec::CsvUniverse {
+                symbols: Some(s), ..
+            } => s.clone(),
+            JobSpec::CsvUniverse {
+                csv_file: Some(f),
+                universe_key: None,
+                ..
+            } => self.symbols_from_csv(f).await?,
+            JobSpec::CsvUniverse {
+                universe_key: Some(k),
+                ..
+            } => self.members_of(k).await?,
+            JobSpec::CsvUniverse { .. } => {
+                return Err(Error::invalid(
+                    "a CSV universe load needs `csv_file`, `universe_key` or `symbols`",
+                ))
+            }
+        };
+        normalize_symbols(&raw).map_err(|e| Error::invalid(e.message))
+    }
+
+    async fn run_job(&self, job: &Job, ctx: &JobContext) -> Result<()> {
+        let p = ctx.progress();
+        p.set_message("Resolving symbols");
+        let symbols = self.resolve_symbols(job, Some(ctx)).await?;
+        let include_ohlcv = !matches!(
+            job.spec,
+            JobSpec::CsvUniverse {
+                include_ohlcv: false,
+                ..
+            }
+        );
+        let timeframes = job.spec.timeframes();
+        let (from, to) = job.spec.range().resolve(Utc::now().date_naive());
+        if !include_ohlcv {
+            p.set_plan(symbols.len() as u64, 0, 0);
+            for s in &symbols {
+                p.symbol_ok(s);
+            }
+            p.set_message(format!(
+                "Resolved {} symbols; include_ohlcv is false, so no bars were loaded",
+                symbols.len()
+            ));
+            return Ok(());
+        }
+
+        let done = ctx.done_units().await?;
+        let mut pending: Vec<(String, Timeframe)> = Vec::new();
+        let mut remaining: HashMap<String, usize> = HashMap::new();
+        for s in &symbols {
+            let mut left = 0;
+            for tf in &timeframes {
+                if !done.contains(&unit_key(s, *tf)) {
+                    pending.push((s.clone(), *tf));
+                    left += 1;
+                }
+            }
+            remaining.insert(s.clone(), left);
+        }
+        let total_units = (symbols.len() * timeframes.len()) as u64;
+        p.set_plan(
+            symbols.len() as u64,
+            total_units,
+            total_units - pending.len() as u64,
+        );
+        for s in &symbols {
+            if remaining[s] == 0 {
+                p.symbol_ok(s);
+            }
+        }
+        p.set_message(format!(
+            "Loading {} symbols x {} timeframes, {from} to {to}",
+            symbols.len(),
+            timeframes.len()
+        ));
+        p.flush().await?;
+
+        let mut failures: HashMap<String, String> = HashMap::new();
+
+        // Daily bars through grouped daily when that needs fewer requests.
+        let day_pending: Vec<String> = pending
+            .iter()
+            .filter(|(_, tf)| *tf == Timeframe::Day)
+            .map(|(s, _)| s.clone())
+            .collect();
+        let days = weekdays(from, to);
+        let limited = !self.polygon.rate_limiter().is_unlimited();
+        if self.cfg.grouped_daily && limited && !day_pending.is_empty() && days.len() < day_pending.len()
+        {
+            let done = self
+                .clone()
+                .load_grouped_daily(ctx.clone(), day_pending, days)
+                .await?;
+            for s in done {
+                let left = remaining.get_mut(&s).expect("planned symbol");
+                *left -= 1;
+                if *left == 0 {
+                    p.symbol_ok(&s);
+                }
+            }
+            pending.retain(|(_, tf)| *tf != Timeframe::Day);
+        }
+
+        // Owned futures (nothing borrowed across the stream), run `concurrency` at a time.
+        let units: Vec<_> = pending
+            .into_iter()
+            .map(|(symbol, tf)| {
+                let this = self.clone();
+                let ctx = ctx.clone();
+                async move {
+                    let r = this.load_unit(&ctx, &symbol, tf, from, to).await;
+                    (symbol, tf, r)
+                }
+            })
+            .collect();
+        let results = stream::iter(units).buffer_unordered(self.cfg.concurrency.max(1));
+        tokio::pin!(results);
+        while let Some((symbol, tf, r)) = results.next().await {
+            match r {
+                Ok(UnitResult::Done(_rows)) => {
+                    ctx.mark_done(&unit_key(&symbol, tf)).await?;
+                    p.unit_done(0);
+                }
+                Ok(UnitResult::Failed(reason)) => {
+                    warn!(symbol, timeframe = %tf, "{reason}");
+                    failures
+                        .entry(symbol.clone())
+                        .or_insert_with(|| format!("{tf}: {reason}"));
+                    p.unit_done(0);
+                }
+                Err(e) => return Err(e),
+            }
+            let left = remaining.get_mut(&symbol).expect("planned symbol");
+            *left -= 1;
+            if *left == 0 {
+                match failures.get(&symbol) {
+                    Some(reason) => p.symbol_failed(&symbol, reason),
+                    None => p.symbol_ok(&symbol),
+                }
+            }
+            p.publish().await?;
+        }
+        ctx.check()?;
+        Ok(())
+    }
+
+    /// One (symbol, timeframe): every page fetched and written as it arrives.
+    async fn load_unit(
+        &self,
+        ctx: &JobContext,
+        symbol: &str,
+        tf: Timeframe,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<UnitResult> {
+        ctx.check()?;
+        let p = ctx.progress();
+        p.set_current(symbol);
+        let mut pager = self.polygon.aggregates(symbol, tf, from, to);
+        let mut rows = 0u64;
+        loop {
+            ctx.check()?;
+            let page = ctx.unless_stopped(pager.next_page()).await?;
+            match page {
+                Ok(Some(bars)) => {
+                    if bars.is_empty() {
+                        continue;
+                    }
+                    self.store.write_bars(symbol, tf, &bars).await?;
+                    rows += bars.len() as u64;
+                    p.add_records(bars.len() as u64);
+                    p.publish().await?;
+                }
+                Ok(None) => break,
+                Err(e) => return Ok(UnitResult::Failed(polygon_reason(&e))),
+            }
+        }
+        debug!(symbol, timeframe = %tf, rows, "unit loaded");
+        Ok(UnitResult::Done(rows))
+    }
+
+    /// Daily bars of `symbols` through grouped daily, one request per day in `days`.
+    /// Writes each symbol's bars and checkpoints its day unit; returns the symbols done.
+    async fn load_grouped_daily(
+        self,
+        ctx: JobContext,
+        symbols: Vec<String>,
+        days: Vec<NaiveDate>,
+    ) -> Result<Vec<String>> {
+        let p = ctx.progress().clone();
+        let wanted: HashSet<String> = symbols.iter().cloned().collect();
+        let mut bars: HashMap<String, Vec<Bar>> = HashMap::new();
+        info!(days = days.len(), symbols = symbols.len(), "daily bars through grouped daily");
+        let n = days.len();
+        for (i, day) in days.into_iter().enumerate() {
+            ctx.check()?;
+            p.set_message(format!("Grouped daily {day} ({}/{n})", i + 1));
+            p.publish().await?;
+            // A day that cannot be fetched (after the client's retries) fails the job:
+            // every symbol of this path would be missing it.
+            let fetched = ctx.unless_stopped(self.polygon.grouped_daily(day)).await?;
+            let rows = match fetched {
+                Ok(rows) => rows,
+                Err(e) => {
+                    return Err(Error::new(
+                        ErrorKind::Polygon,
+                        format!("grouped daily for {day}: {e}"),
+                    ))
+                }
+            };
+            for g in rows {
+                if wanted.contains(&g.ticker) {
+                    bars.entry(g.ticker).or_default().push(g.bar);
+                }
+            }
+        }
+        let mut done = Vec::with_capacity(symbols.len());
+        for s in symbols {
+            ctx.check()?;
+            let list = bars.remove(&s).unwrap_or_default();
+            if !list.is_empty() {
+                self.store.write_bars(&s, Timeframe::Day, &list).await?;
+            }
+            ctx.mark_done(&unit_key(&s, Timeframe::Day)).await?;
+            p.add_records(list.len() as u64);
+            p.unit_done(0);
+            done.push(s);
+        }
+        p.publish().await?;
+        Ok(done)
+    }
+}
+
+enum UnitResult {
+    Done(u64),
+    Failed(String),
+}
+
+#[async_trait]
+impl JobRunner for Loader {
+    async fn run(&self, job: &Job, ctx: &JobContext) -> Result<()> {
+        self.run_job(job, ctx).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weekdays_skip_weekends() {
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let w = weekdays(d("2024-03-08"), d("2024-03-12"));
+        assert_eq!(w, vec![d("2024-03-08"), d("2024-03-11"), d("2024-03-12")]);
+        assert_eq!(unit_key("AAPL", Timeframe::Minute), "AAPL|1min");
+    }
+}
+
