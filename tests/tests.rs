@@ -8,6 +8,7 @@ mod support;
 
 mod bus;
 mod cli;
+mod polygon;
 mod store;
 mod vectors;
 mod worker;

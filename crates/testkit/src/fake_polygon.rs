@@ -522,7 +522,7 @@ pub fn bar_at(ticker: &str, t: i64) -> Bar {
     let l = round4(o.min(c) * (1.0 - unit(seed, 4) * 0.004));
     let vw = round4(l + (h - l) * unit(seed, 5)).clamp(l, h);
     let mut v = (1_000.0 + unit(seed, 6) * 999_000.0).floor();
-    if mix(seed, 7) % 4 == 0 {
+    if mix(seed, 7).is_multiple_of(4) {
         // Fractional share volume, exactly representable.
         v += [0.25, 0.5, 0.75][(mix(seed, 8) % 3) as usize];
     }
@@ -822,7 +822,7 @@ fn encode_cursor(s: &str) -> String {
 }
 
 fn decode_cursor(s: &str) -> Option<String> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     let bytes: Option<Vec<u8>> = (0..s.len())

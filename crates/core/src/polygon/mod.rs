@@ -13,7 +13,7 @@
 //! - [`rate_limit`]: the sliding-window [`RateLimiter`].
 //! - [`retry`]: backoff delays for server failures and for 429 answers.
 //! - [`types`]: typed responses ([`TickerInfo`], [`TickerDetails`], [`GroupedBar`]) and queries.
-//! - [`errors`]: [`PolygonError`].
+//! - [`errors`]: [`PolygonError`], with retryability and a stable kind name.
 
 pub mod client;
 pub mod errors;

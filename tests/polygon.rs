@@ -1,0 +1,576 @@
+//! The Polygon client against the fake Polygon server over real loopback HTTP: paging,
+//! the repeat guard, every fault, permanent refusals, secrecy of the key, grouped daily,
+//! reference tickers, and the rate limiter on paused time.
+
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use secrecy::SecretString;
+use tickstock_core::polygon::{
+    PolygonClient, PolygonConfig, PolygonError, RateLimiter, TickerQuery,
+};
+use tickstock_core::{ErrorKind, Timeframe};
+use tickstock_testkit::fake_polygon::{FakePolygon, FakePolygonConfig, Fault, GROUPED, REFERENCE};
+
+fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, day).unwrap()
+}
+
+async fn fake() -> FakePolygon {
+    FakePolygon::start(FakePolygonConfig::default()).await
+}
+
+/// Test settings: small backoff so retries take milliseconds.
+fn config(f: &FakePolygon) -> PolygonConfig {
+    PolygonConfig::new(f.base_url(), SecretString::from(f.api_key().to_string()))
+        .with_max_backoff(Duration::from_millis(50))
+        .with_request_timeout(Duration::from_secs(10))
+}
+
+fn client(f: &FakePolygon) -> PolygonClient {
+    PolygonClient::new(config(f)).unwrap()
+}
+
+#[tokio::test]
+async fn pages_of_100_return_exactly_the_served_bars() {
+    let f = fake().await;
+    f.set_page_size(100);
+    let c = client(&f);
+    // Fri 2024-03-08 (EST) and Mon 2024-03-11 (EDT): 780 minute bars, 8 pages.
+    let bars = c
+        .aggregates_all("AAPL", Timeframe::Minute, d(2024, 3, 8), d(2024, 3, 11))
+        .await
+        .unwrap();
+    let expected =
+        FakePolygon::expected_bars("AAPL", Timeframe::Minute, d(2024, 3, 8), d(2024, 3, 11));
+    assert_eq!(expected.len(), 780);
+    assert_eq!(bars, expected);
+    assert_eq!(f.requests_for("AAPL"), 8);
+    assert_eq!(c.requests_sent(), 8);
+
+    let reqs = f.requests();
+    assert_eq!(
+        reqs[0].path,
+        "/v2/aggs/ticker/AAPL/range/1/minute/2024-03-08/2024-03-11"
+    );
+    assert_eq!(reqs[0].query, "adjusted=true&sort=asc&limit=50000");
+    for r in &reqs {
+        assert!(r.bearer, "every page carries the Bearer header: {r:?}");
+        assert!(!r.query_key, "the key never goes in a URL: {r:?}");
+    }
+    for r in &reqs[1..] {
+        assert!(r.query.starts_with("cursor="), "{r:?}");
+    }
+}
+
+#[tokio::test]
+async fn pager_returns_one_page_per_call_then_none() {
+    let f = fake().await;
+    f.set_page_size(4);
+    let c = client(&f);
+    let mut pager = c.aggregates("MSFT", Timeframe::Day, d(2024, 1, 1), d(2024, 1, 12));
+    let mut sizes = Vec::new();
+    let mut all = Vec::new();
+    while let Some(page) = pager.next_page().await.unwrap() {
+        sizes.push(page.len());
+        all.extend(page);
+        assert_eq!(f.requests_for("MSFT"), sizes.len(), "one request per page");
+    }
+    assert_eq!(sizes, vec![4, 4, 2]);
+    assert!(pager.is_done());
+    assert_eq!(pager.next_page().await.unwrap(), None);
+    assert_eq!(f.requests_for("MSFT"), 3, "no request after the last page");
+    assert_eq!(
+        all,
+        FakePolygon::expected_bars("MSFT", Timeframe::Day, d(2024, 1, 1), d(2024, 1, 12))
+    );
+}
+
+#[tokio::test]
+async fn daily_bars_are_keyed_by_new_york_date_and_weekends_are_empty() {
+    let f = fake().await;
+    let c = client(&f);
+    let bars = c
+        .aggregates_all("SPY", Timeframe::Day, d(2024, 3, 8), d(2024, 3, 12))
+        .await
+        .unwrap();
+    let dates: Vec<_> = bars.iter().map(|b| b.ny_date()).collect();
+    assert_eq!(dates, vec![d(2024, 3, 8), d(2024, 3, 11), d(2024, 3, 12)]);
+    // A weekend has `resultsCount: 0` and no `results`.
+    let none = c
+        .aggregates_all("SPY", Timeframe::Day, d(2024, 3, 9), d(2024, 3, 10))
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+}
+
+#[tokio::test]
+async fn a_repeated_next_url_stops_with_an_error_instead_of_looping() {
+    let f = fake().await;
+    f.set_page_size(10);
+    let c = client(&f);
+    let started = std::time::Instant::now();
+
+    // The first page points back at itself.
+    f.inject("AAPL", [Fault::RepeatCursor]);
+    let err = c
+        .aggregates_all("AAPL", Timeframe::Minute, d(2024, 1, 2), d(2024, 1, 2))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        PolygonError::RepeatedCursor {
+            ticker: "AAPL".into()
+        }
+    );
+    assert!(!err.is_retryable());
+    assert_eq!(f.requests_for("AAPL"), 1);
+
+    // The second page repeats its own cursor (Slow(0) is a pass-through for page one).
+    f.inject("MSFT", [Fault::Slow(Duration::ZERO), Fault::RepeatCursor]);
+    let err = c
+        .aggregates_all("MSFT", Timeframe::Minute, d(2024, 1, 2), d(2024, 1, 2))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind_name(), "repeated_cursor");
+    assert_eq!(f.requests_for("MSFT"), 2);
+
+    // Always repeating: still one error, never a loop.
+    f.inject_always("NVDA", Fault::RepeatCursor);
+    let err = c
+        .aggregates_all("NVDA", Timeframe::Minute, d(2024, 1, 2), d(2024, 1, 3))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("NVDA"), "{err}");
+    assert_eq!(f.requests_for("NVDA"), 1);
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+/// Injects `faults` for one ticker, then checks the client retried through them and
+/// returned the full data.
+async fn retried_then_ok(f: &FakePolygon, c: &PolygonClient, ticker: &str, faults: Vec<Fault>) {
+    let n = faults.len();
+    f.inject(ticker, faults);
+    let bars = c
+        .aggregates_all(ticker, Timeframe::Hour, d(2024, 6, 3), d(2024, 6, 7))
+        .await
+        .unwrap_or_else(|e| panic!("{ticker}: {e}"));
+    assert_eq!(
+        bars,
+        FakePolygon::expected_bars(ticker, Timeframe::Hour, d(2024, 6, 3), d(2024, 6, 7))
+    );
+    assert_eq!(
+        f.requests_for(ticker),
+        n + 1,
+        "{ticker}: one retry per fault"
+    );
+}
+
+#[tokio::test]
+async fn server_errors_html_pages_and_truncated_json_are_retried() {
+    let f = fake().await;
+    let c = client(&f);
+    let started = std::time::Instant::now();
+    retried_then_ok(&f, &c, "AAA", vec![Fault::ServerError, Fault::ServerError]).await;
+    retried_then_ok(&f, &c, "BBB", vec![Fault::HtmlErrorPage]).await;
+    retried_then_ok(
+        &f,
+        &c,
+        "CCC",
+        vec![Fault::TruncatedJson, Fault::TruncatedJson],
+    )
+    .await;
+    retried_then_ok(
+        &f,
+        &c,
+        "DDD",
+        vec![
+            Fault::ServerError,
+            Fault::HtmlErrorPage,
+            Fault::TruncatedJson,
+        ],
+    )
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "backoff is capped by max_backoff"
+    );
+}
+
+#[tokio::test]
+async fn too_many_requests_without_retry_after_backs_off_and_retries() {
+    let f = fake().await;
+    let c = client(&f);
+    let started = std::time::Instant::now();
+    retried_then_ok(
+        &f,
+        &c,
+        "AAPL",
+        vec![
+            Fault::TooManyRequests { retry_after: None },
+            Fault::TooManyRequests { retry_after: None },
+        ],
+    )
+    .await;
+    // Without Retry-After the wait is the backoff, capped at 50 ms here.
+    assert!(started.elapsed() < Duration::from_secs(1));
+}
+
+#[tokio::test]
+async fn too_many_requests_honours_retry_after() {
+    let f = fake().await;
+    let c = client(&f);
+    let started = std::time::Instant::now();
+    retried_then_ok(
+        &f,
+        &c,
+        "AAPL",
+        vec![Fault::TooManyRequests {
+            retry_after: Some(1),
+        }],
+    )
+    .await;
+    // Retry-After: 1 wins over the 50 ms max_backoff.
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_secs(1), "{waited:?}");
+    assert!(waited < Duration::from_secs(3), "{waited:?}");
+}
+
+#[tokio::test]
+async fn slow_answers_time_out_and_are_retried() {
+    let f = fake().await;
+    let c =
+        PolygonClient::new(config(&f).with_request_timeout(Duration::from_millis(300))).unwrap();
+    let started = std::time::Instant::now();
+    retried_then_ok(&f, &c, "AAPL", vec![Fault::Slow(Duration::from_secs(5))]).await;
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+#[tokio::test]
+async fn retries_are_bounded_and_the_final_error_names_ticker_and_status() {
+    let f = fake().await;
+    let c = PolygonClient::new(config(&f).with_max_retries(2)).unwrap();
+
+    f.inject_always("AAPL", Fault::ServerError);
+    let err = c
+        .aggregates_all("AAPL", Timeframe::Day, d(2024, 1, 2), d(2024, 1, 5))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, PolygonError::Server { status: 500, .. }),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(text.contains("HTTP 500"), "{text}");
+    assert!(text.contains("AAPL day 2024-01-02..2024-01-05"), "{text}");
+    assert!(text.contains("Internal server error"), "{text}");
+    assert!(text.contains("gave up after 3 attempts"), "{text}");
+    assert_eq!(f.requests_for("AAPL"), 3);
+    let core: tickstock_core::Error = err.into();
+    assert_eq!(core.kind(), ErrorKind::Polygon);
+    assert!(core.is_retryable());
+
+    f.inject_always("MSFT", Fault::HtmlErrorPage);
+    let err = c
+        .aggregates_all("MSFT", Timeframe::Day, d(2024, 1, 2), d(2024, 1, 5))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, PolygonError::Server { status: 502, .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("HTML"), "{err}");
+
+    f.inject_always("NVDA", Fault::TruncatedJson);
+    let err = c
+        .aggregates_all("NVDA", Timeframe::Day, d(2024, 1, 2), d(2024, 1, 5))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind_name(), "decode", "{err}");
+    assert!(err.to_string().contains("malformed JSON"), "{err}");
+
+    f.inject_always("TSLA", Fault::TooManyRequests { retry_after: None });
+    let err = c
+        .aggregates_all("TSLA", Timeframe::Day, d(2024, 1, 2), d(2024, 1, 5))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind_name(), "rate_limited", "{err}");
+    assert!(
+        err.to_string().contains("maximum requests per minute"),
+        "{err}"
+    );
+    assert_eq!(f.requests_for("TSLA"), 3);
+}
+
+#[tokio::test]
+async fn unauthorized_forbidden_and_not_found_are_permanent() {
+    let f = fake().await;
+
+    // A wrong key: one request, the server's words.
+    let bad = PolygonClient::new(PolygonConfig::new(
+        f.base_url(),
+        SecretString::from("wrong-key"),
+    ))
+    .unwrap();
+    let err = bad
+        .aggregates_all("AAPL", Timeframe::Day, d(2024, 1, 2), d(2024, 1, 5))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PolygonError::Unauthorized { .. }), "{err:?}");
+    assert!(err.to_string().contains("Unknown API Key"), "{err}");
+    assert!(!err.is_retryable());
+    assert_eq!(bad.requests_sent(), 1);
+    assert_eq!(f.requests_for("AAPL"), 1);
+
+    let c = client(&f);
+    f.inject("MSFT", [Fault::Unauthorized]);
+    let err = c
+        .aggregates_all("MSFT", Timeframe::Day, d(2024, 1, 2), d(2024, 1, 5))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind_name(), "unauthorized");
+    assert_eq!(f.requests_for("MSFT"), 1);
+
+    f.inject("NVDA", [Fault::NotEntitled]);
+    let err = c
+        .aggregates_all("NVDA", Timeframe::Minute, d(2010, 1, 4), d(2010, 1, 5))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PolygonError::NotEntitled { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("You are not entitled to this data"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("NVDA"), "{err}");
+    assert_eq!(f.requests_for("NVDA"), 1);
+
+    f.inject("ZZZZ", [Fault::NotFound]);
+    let err = c
+        .aggregates_all("ZZZZ", Timeframe::Day, d(2024, 1, 2), d(2024, 1, 5))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PolygonError::NotFound { .. }), "{err:?}");
+    assert!(err.to_string().contains("Data not found"), "{err}");
+    assert_eq!(f.requests_for("ZZZZ"), 1);
+
+    let err = c.ticker_details("NOPE123").await.unwrap_err();
+    assert!(matches!(err, PolygonError::NotFound { .. }), "{err:?}");
+    assert!(err.to_string().contains("Ticker not found"), "{err}");
+    assert_eq!(f.requests_for("NOPE123"), 1);
+    let core: tickstock_core::Error = err.into();
+    assert!(!core.is_retryable());
+}
+
+#[tokio::test]
+async fn the_api_key_never_appears_in_errors_or_debug_output() {
+    const KEY: &str = "sekrit-KEY-4f9a2b";
+    let f = FakePolygon::start(FakePolygonConfig {
+        api_key: KEY.into(),
+        ..FakePolygonConfig::default()
+    })
+    .await;
+    let cfg = PolygonConfig::new(f.base_url(), SecretString::from(KEY))
+        .with_max_backoff(Duration::from_millis(10))
+        .with_max_retries(1);
+    let c = PolygonClient::new(cfg.clone()).unwrap();
+
+    let mut errors = Vec::new();
+    for (ticker, fault) in [
+        ("A1", Fault::Unauthorized),
+        ("A2", Fault::NotEntitled),
+        ("A3", Fault::NotFound),
+        ("A4", Fault::ServerError),
+        ("A5", Fault::HtmlErrorPage),
+        ("A6", Fault::TruncatedJson),
+        ("A7", Fault::TooManyRequests { retry_after: None }),
+        ("A8", Fault::RepeatCursor),
+    ] {
+        f.inject_always(ticker, fault);
+        f.set_page_size(5);
+        errors.push(
+            c.aggregates_all(ticker, Timeframe::Day, d(2024, 1, 2), d(2024, 1, 31))
+                .await
+                .unwrap_err(),
+        );
+    }
+    // A wrong key, and a server that is gone.
+    let wrong = PolygonClient::new(PolygonConfig::new(
+        f.base_url(),
+        SecretString::from(format!("{KEY}-old")),
+    ))
+    .unwrap();
+    errors.push(wrong.grouped_daily(d(2024, 1, 2)).await.unwrap_err());
+    let base = f.base_url();
+    f.shutdown();
+    drop(f);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let gone = PolygonClient::new(
+        PolygonConfig::new(base, SecretString::from(KEY))
+            .with_max_backoff(Duration::from_millis(10))
+            .with_max_retries(1)
+            .with_request_timeout(Duration::from_millis(500)),
+    )
+    .unwrap();
+    errors.push(gone.ticker_details("AAPL").await.unwrap_err());
+
+    assert_eq!(errors.len(), 10);
+    for e in &errors {
+        let core: tickstock_core::Error = e.clone().into();
+        for text in [
+            e.to_string(),
+            format!("{e:?}"),
+            core.to_string(),
+            format!("{core:?}"),
+        ] {
+            assert!(!text.contains(KEY), "key leaked: {text}");
+        }
+    }
+    assert_eq!(errors[9].kind_name(), "network", "{}", errors[9]);
+    for text in [format!("{c:?}"), format!("{cfg:?}")] {
+        assert!(!text.contains(KEY), "key leaked: {text}");
+    }
+}
+
+#[tokio::test]
+async fn grouped_daily_stamps_normalise_to_the_trading_date() {
+    let f = fake().await;
+    let c = client(&f);
+    // Monday after the spring DST change: 16:00 EDT = 20:00 UTC.
+    let date = d(2024, 3, 11);
+    let rows = c.grouped_daily(date).await.unwrap();
+    assert_eq!(rows.len(), f.grouped_tickers().len());
+    assert!(rows.len() >= 48);
+    let close = 1_710_187_200_000; // 2024-03-11 20:00 UTC
+    for r in &rows {
+        assert_eq!(r.bar.ny_date(), date, "{}", r.ticker);
+        assert_eq!(r.bar.t, close);
+    }
+    for t in ["AAPL", "SPY", "BRK.B"] {
+        assert!(rows.iter().any(|r| r.ticker == t), "{t} missing");
+    }
+    let expected = f.expected_grouped(date);
+    assert_eq!(
+        rows.iter()
+            .map(|r| (r.ticker.clone(), r.bar))
+            .collect::<Vec<_>>(),
+        expected
+    );
+
+    // A Saturday: no results at all.
+    assert!(c.grouped_daily(d(2024, 3, 9)).await.unwrap().is_empty());
+
+    // Faults on the grouped endpoint are keyed by GROUPED.
+    f.inject(GROUPED, [Fault::ServerError]);
+    assert_eq!(c.grouped_daily(date).await.unwrap().len(), rows.len());
+    assert_eq!(f.requests_for(GROUPED), 4);
+}
+
+#[tokio::test]
+async fn reference_tickers_follow_next_url_and_filter() {
+    let f = fake().await;
+    let c = client(&f);
+    let etfs = c
+        .tickers(&TickerQuery {
+            limit: Some(5),
+            ..TickerQuery::of_type("ETF")
+        })
+        .await
+        .unwrap();
+    assert_eq!(etfs.len(), 16);
+    assert_eq!(f.requests_for(REFERENCE), 4, "pages of 5, 5, 5, 1");
+    assert!(etfs.iter().all(|t| t.ticker_type.as_deref() == Some("ETF")));
+    let names: Vec<_> = etfs.iter().map(|t| t.ticker.as_str()).collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(names, sorted, "in order, no repeats across pages");
+    for t in ["SPY", "QQQ", "DIA", "IWM", "VTI"] {
+        assert!(names.contains(&t), "{t}");
+    }
+    for r in &f.requests() {
+        assert!(r.bearer && !r.query_key, "{r:?}");
+    }
+
+    let stocks = c.tickers(&TickerQuery::of_type("CS")).await.unwrap();
+    assert_eq!(stocks.len(), 32);
+    assert_eq!(f.requests_for(REFERENCE), 5, "one page of up to 1000");
+    let aapl = stocks.iter().find(|t| t.ticker == "AAPL").unwrap();
+    assert_eq!(aapl.name, "Apple Inc.");
+    assert_eq!(aapl.market, "stocks");
+    assert!(aapl.active);
+
+    let spdr = c
+        .tickers(&TickerQuery {
+            search: Some("spdr".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(!spdr.is_empty());
+    assert!(spdr.iter().all(|t| t.name.to_lowercase().contains("spdr")));
+
+    let details = c.ticker_details("AAPL").await.unwrap();
+    assert_eq!(details.info.ticker, "AAPL");
+    assert_eq!(details.info.ticker_type.as_deref(), Some("CS"));
+    assert!(details.market_cap.unwrap() > 0.0);
+    assert!(details.list_date.is_some());
+}
+
+#[tokio::test]
+async fn retries_spend_the_rate_limit_shared_by_clones() {
+    let f = fake().await;
+    let mut cfg = config(&f).with_requests_per_minute(2);
+    cfg.rate_window = Duration::from_millis(600);
+    let c = PolygonClient::new(cfg).unwrap();
+    let c2 = c.clone();
+    let started = std::time::Instant::now();
+    f.inject("AAPL", [Fault::ServerError]);
+    c.aggregates_all("AAPL", Timeframe::Day, d(2024, 1, 2), d(2024, 1, 5))
+        .await
+        .unwrap();
+    assert_eq!(c.requests_sent(), 2, "the retry is a request too");
+    assert!(started.elapsed() < Duration::from_millis(600));
+    // The budget of 2 is spent: the clone's request waits for the window.
+    c2.ticker_details("MSFT").await.unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(600));
+    assert_eq!(c.requests_sent(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_sixth_request_of_a_five_per_minute_plan_waits_a_minute() {
+    let rl = std::sync::Arc::new(RateLimiter::per_minute(5));
+    let start = tokio::time::Instant::now();
+    for _ in 0..5 {
+        rl.acquire().await;
+    }
+    assert_eq!(
+        tokio::time::Instant::now(),
+        start,
+        "within the limit: no sleep"
+    );
+    let sixth = tokio::spawn({
+        let rl = rl.clone();
+        async move {
+            rl.acquire().await;
+            tokio::time::Instant::now()
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(59_999)).await;
+    assert!(
+        !sixth.is_finished(),
+        "the sixth acquire finished before 60 s"
+    );
+    let done = sixth.await.unwrap();
+    assert_eq!(done - start, Duration::from_secs(60));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unlimited_plan_never_waits() {
+    let rl = RateLimiter::per_minute(0);
+    let start = tokio::time::Instant::now();
+    for _ in 0..1_000 {
+        rl.acquire().await;
+    }
+    assert_eq!(tokio::time::Instant::now(), start);
+}
