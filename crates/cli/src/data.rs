@@ -33,22 +33,27 @@ use crate::{output, Global};
 pub struct DataArgs {
     /// Database: `postgres://user[:password]@host/db` or `sqlite://PATH`
     /// (default: an SQLite file in the user's data directory).
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
     /// Polygon (Massive) REST base URL.
-    #[arg(long, env = "POLYGON_BASE_URL", default_value = tickstock_core::settings::DEFAULT_POLYGON_URL)]
+    #[arg(long, global = true, env = "POLYGON_BASE_URL", default_value = tickstock_core::settings::DEFAULT_POLYGON_URL)]
     pub polygon_url: String,
     /// Polygon API key.
-    #[arg(long, env = "POLYGON_API_KEY", hide_env_values = true)]
+    #[arg(long, global = true, env = "POLYGON_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
     /// The plan's requests per minute (0 = unlimited; the free plan allows 5).
-    #[arg(long, env = "POLYGON_RPM", default_value_t = 5)]
+    #[arg(long, global = true, env = "POLYGON_RPM", default_value_t = 5)]
     pub requests_per_minute: u32,
     /// (symbol, timeframe) downloads in flight at once within one job.
-    #[arg(long, env = "TICKSTOCK_LOAD_CONCURRENCY", default_value_t = 4)]
+    #[arg(
+        long,
+        global = true,
+        env = "TICKSTOCK_LOAD_CONCURRENCY",
+        default_value_t = 4
+    )]
     pub load_concurrency: usize,
     /// Where `csv_file` names are looked up.
-    #[arg(long, env = "TICKSTOCK_CSV_DIR")]
+    #[arg(long, global = true, env = "TICKSTOCK_CSV_DIR")]
     pub csv_dir: Option<PathBuf>,
 }
 
@@ -236,7 +241,11 @@ pub async fn load(g: &Global, a: &LoadArgs) -> Result<ExitCode> {
             "multi_timeframe_load".into()
         },
         symbols: SymbolsInput::List(a.symbols.clone()),
-        years: a.range.years.or(if a.range.from.is_none() { Some(1.0) } else { None }),
+        years: a.range.years.or(if a.range.from.is_none() {
+            Some(1.0)
+        } else {
+            None
+        }),
         start_date: a.range.from.clone(),
         end_date: a.range.to.clone(),
         timeframes: a.timeframes.clone(),
@@ -310,7 +319,11 @@ pub async fn load(g: &Global, a: &LoadArgs) -> Result<ExitCode> {
         failures: fin.failures.clone(),
         bars,
         seconds: (seconds * 1000.0).round() / 1000.0,
-        bars_per_second: if seconds > 0.0 { (bars as f64 / seconds).round() } else { 0.0 },
+        bars_per_second: if seconds > 0.0 {
+            (bars as f64 / seconds).round()
+        } else {
+            0.0
+        },
         database: loader.store().describe(),
         error: error.clone(),
     };
@@ -354,7 +367,10 @@ pub async fn coverage(a: &CoverageArgs) -> Result<ExitCode> {
     if a.json {
         output::json(&cov);
     } else {
-        println!("{:<14} {:>12} {:>8}  {:<25} {:<25}", "TABLE", "ROWS", "SYMBOLS", "EARLIEST", "LATEST");
+        println!(
+            "{:<14} {:>12} {:>8}  {:<25} {:<25}",
+            "TABLE", "ROWS", "SYMBOLS", "EARLIEST", "LATEST"
+        );
         for c in cov {
             println!(
                 "{:<14} {:>12} {:>8}  {:<25} {:<25}",
@@ -408,7 +424,10 @@ pub async fn universe_cmd(a: &UniverseArgs) -> Result<ExitCode> {
             if *json {
                 output::json(&list);
             } else {
-                println!("{:<16} {:<24} {:<9} {:>7}  AS OF", "KEY", "NAME", "KIND", "MEMBERS");
+                println!(
+                    "{:<16} {:<24} {:<9} {:>7}  AS OF",
+                    "KEY", "NAME", "KIND", "MEMBERS"
+                );
                 for u in list {
                     println!(
                         "{:<16} {:<24} {:<9} {:>7}  {}",
@@ -424,9 +443,10 @@ pub async fn universe_cmd(a: &UniverseArgs) -> Result<ExitCode> {
         UniverseCommand::Show { key, json } => {
             let mut all: Vec<String> = Vec::new();
             for part in universe::split_keys(key) {
-                let members = store.universe_members(&part).await?.ok_or_else(|| {
-                    Error::invalid(format!("unknown universe key `{part}`"))
-                })?;
+                let members = store
+                    .universe_members(&part)
+                    .await?
+                    .ok_or_else(|| Error::invalid(format!("unknown universe key `{part}`")))?;
                 for m in members {
                     if !all.contains(&m) {
                         all.push(m);
@@ -445,9 +465,8 @@ pub async fn universe_cmd(a: &UniverseArgs) -> Result<ExitCode> {
                     "`{key}` is not a valid universe key (letters, digits, `_`, `-`)"
                 )));
             }
-            let text = std::fs::read_to_string(file).map_err(|e| {
-                Error::invalid(format!("cannot read `{}`: {e}", file.display()))
-            })?;
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| Error::invalid(format!("cannot read `{}`: {e}", file.display())))?;
             let members = universe::parse_members(&text);
             let members = tickstock_core::job::normalize_symbols(&members)
                 .map_err(|e| Error::invalid(format!("{}: {}", file.display(), e.message)))?;

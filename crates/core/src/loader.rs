@@ -124,7 +124,9 @@ impl Loader {
             )));
         }
         if out.is_empty() {
-            return Err(Error::invalid(format!("universe `{joined}` has no members")));
+            return Err(Error::invalid(format!(
+                "universe `{joined}` has no members"
+            )));
         }
         Ok(out)
     }
@@ -178,7 +180,8 @@ impl Loader {
 
     /// Rebuilds the ETF universe from Polygon's reference tickers (type ETF, active).
     async fn refresh_etfs(&self, ctx: &JobContext) -> Result<Vec<String>> {
-        ctx.progress().set_message("Refreshing the ETF list from Polygon reference data");
+        ctx.progress()
+            .set_message("Refreshing the ETF list from Polygon reference data");
         ctx.progress().publish().await?;
         let tickers = self
             .polygon
@@ -230,12 +233,19 @@ impl Loader {
                 &members,
             )
             .await?;
-        info!(count = members.len(), "ETF universe rebuilt from reference tickers");
+        info!(
+            count = members.len(),
+            "ETF universe rebuilt from reference tickers"
+        );
         Ok(members)
     }
 
     /// The symbols a job loads, resolved against the database's universes and CSV files.
-    pub async fn resolve_symbols(&self, job: &Job, ctx: Option<&JobContext>) -> Result<Vec<String>> {
+    pub async fn resolve_symbols(
+        &self,
+        job: &Job,
+        ctx: Option<&JobContext>,
+    ) -> Result<Vec<String>> {
         let raw = match &job.spec {
             JobSpec::Historical { symbols, .. } | JobSpec::MultiTimeframe { symbols, .. } => {
                 symbols.clone()
@@ -341,7 +351,10 @@ impl Loader {
             .collect();
         let days = weekdays(from, to);
         let limited = !self.polygon.rate_limiter().is_unlimited();
-        if self.cfg.grouped_daily && limited && !day_pending.is_empty() && days.len() < day_pending.len()
+        if self.cfg.grouped_daily
+            && limited
+            && !day_pending.is_empty()
+            && days.len() < day_pending.len()
         {
             let done = self
                 .clone()
@@ -446,7 +459,11 @@ impl Loader {
         let p = ctx.progress().clone();
         let wanted: HashSet<String> = symbols.iter().cloned().collect();
         let mut bars: HashMap<String, Vec<Bar>> = HashMap::new();
-        info!(days = days.len(), symbols = symbols.len(), "daily bars through grouped daily");
+        info!(
+            days = days.len(),
+            symbols = symbols.len(),
+            "daily bars through grouped daily"
+        );
         let n = days.len();
         for (i, day) in days.into_iter().enumerate() {
             ctx.check()?;
@@ -511,4 +528,3 @@ mod tests {
         assert_eq!(unit_key("AAPL", Timeframe::Minute), "AAPL|1min");
     }
 }
-

@@ -210,7 +210,6 @@ pub(super) async fn write_bars(
         .map_err(|e| store.err(e))
 }
 
-
 /// COPY straight into the table when none of the keys is stored yet; `None` otherwise.
 async fn write_fresh(
     pool: &PgPool,
@@ -734,4 +733,3 @@ mod tests {
         assert_eq!(&buf[19 + 2 + 6..19 + 2 + 6 + 8], &[0, 0, 0, 4, 0, 0, 0, 1]);
     }
 }
-
