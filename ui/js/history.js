@@ -8,7 +8,7 @@ import {
 import { toast, errorToast } from "./toasts.js";
 
 const PAGE_SIZE = 20;
-const REFRESH_MS = 15000;
+const REFRESH_MS = 5000;
 const RETRYABLE = new Set(["failed", "error", "cancelled", "completed_with_errors"]);
 
 const filter = { query: "", kind: "", status: "", page: 1, pageSize: PAGE_SIZE };
@@ -54,7 +54,7 @@ function row(job) {
     progressCell(job),
     el("td", { class: "text-end num", text: fmtInt(job.ohlcvRecordsLoaded || 0) }),
     el("td", { class: "small", text: fmtDateTime(job.submittedAt, { seconds: false }), title: job.submittedAt || "" }),
-    el("td", { class: "text-end num small", text: fmtDuration(job.durationSeconds) }),
+    el("td", { class: "text-end num small col-duration", text: fmtDuration(job.durationSeconds) }),
   );
   return tr;
 }

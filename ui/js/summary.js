@@ -22,9 +22,7 @@ export function loadSummary() {
         totalRows += Number(r.rows) || 0;
         tbody.append(
           el("tr", { dataset: { table: r.table || "" } },
-            el("td", {},
-              el("span", { class: "font-monospace small", text: r.table || "?" }),
-              r.timeframe ? el("span", { class: "badge bg-body-secondary text-body-secondary border fw-normal ms-2", text: r.timeframe }) : null),
+            el("td", { class: "font-monospace small", text: r.table || "?", title: r.timeframe ? `Timeframe: ${r.timeframe}` : "" }),
             el("td", { class: "text-end num", text: fmtInt(r.rows) }),
             el("td", { class: "text-end num", text: fmtInt(r.symbols) }),
             el("td", { class: "small num", text: fmtDate(r.earliest) }),
