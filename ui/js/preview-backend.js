@@ -489,7 +489,8 @@ export function createPreviewBackend() {
   };
 
   seed();
-  setInterval(tick, 600);
+  const ticker = setInterval(tick, 600);
+  if (ticker && typeof ticker.unref === "function") ticker.unref(); // lets unit tests under Node exit
 
   return {
     async invoke(cmd, args = {}) {
