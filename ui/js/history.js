@@ -14,7 +14,7 @@ const RETRYABLE = new Set(["failed", "error", "cancelled", "completed_with_error
 const filter = { query: "", kind: "", status: "", page: 1, pageSize: PAGE_SIZE };
 let total = 0;
 let seq = 0;
-let hooks = { onChanged: () => {} };
+let hooks = { onChanged: () => {}, onSubmitted: () => {} };
 
 function currentFilter() {
   return {
@@ -280,6 +280,7 @@ async function retryCurrent() {
     const res = await api.retryJob(detailJob.jobId);
     toast({ title: "Retry submitted", mono: shortId(res && res.jobId), body: `Retrying job ${shortId(detailJob.jobId)}.`, variant: "success" });
     window.bootstrap.Modal.getOrCreateInstance($("#job-modal")).hide();
+    hooks.onSubmitted(res && res.jobId);
     hooks.onChanged();
   } catch (err) {
     errorToast("Could not retry the job", err);
@@ -303,8 +304,9 @@ async function cancelCurrent() {
   }
 }
 
-export function initHistory({ onChanged } = {}) {
+export function initHistory({ onChanged, onSubmitted } = {}) {
   if (onChanged) hooks.onChanged = onChanged;
+  if (onSubmitted) hooks.onSubmitted = onSubmitted;
   const search = debounce(() => {
     filter.page = 1;
     loadHistory();

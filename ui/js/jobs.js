@@ -17,6 +17,7 @@ const cards = new Map(); // jobId -> {node, refs}
 const seenLive = new Set(); // ids seen in a non-terminal state during this session
 const announced = new Set();
 let previousIds = new Set();
+const watched = new Set(); // ids to look up if they are missing from the active list
 let inFlight = null;
 let timer = null;
 let hooks = { onFinished: () => {}, openDetail: () => {} };
@@ -180,10 +181,25 @@ export function announceFinished(job) {
 async function announceVanished(id) {
   try {
     const job = await api.jobDetail(id);
+    if (job && !isTerminal(job.status)) {
+      watched.add(id); // not in the active list yet (or any more) but not finished: look again later
+      return;
+    }
     announceFinished(job);
-  } catch {
+  } catch (err) {
+    if (err && err.kind !== "not_found") {
+      watched.add(id);
+      return;
+    }
     announceFinished({ jobId: id, status: "unknown", jobType: "" });
   }
+}
+
+/** Follows a job this page just submitted, so it is announced even if it finishes between polls. */
+export function trackJob(jobId) {
+  if (!jobId) return;
+  seenLive.add(jobId);
+  watched.add(jobId);
 }
 
 /** Fetches active jobs once (one call for all) and renders them. */
@@ -201,7 +217,9 @@ export function pollActive() {
         if (!isTerminal(job.status)) seenLive.add(job.jobId);
         else if (seenLive.has(job.jobId)) announceFinished(job);
       }
-      for (const id of previousIds) {
+      const missing = new Set([...previousIds, ...watched]);
+      watched.clear();
+      for (const id of missing) {
         if (!ids.has(id) && seenLive.has(id) && !announced.has(id)) announceVanished(id);
       }
       previousIds = ids;

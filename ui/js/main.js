@@ -5,13 +5,14 @@ import { $ } from "./util.js";
 import { errorToast } from "./toasts.js";
 import { initStatus, refreshHealth } from "./status.js";
 import { initSubmit } from "./submit.js";
-import { initJobs, pollActive } from "./jobs.js";
+import { initJobs, pollActive, trackJob } from "./jobs.js";
 import { initHistory, loadHistory, openJobDetail } from "./history.js";
 import { initOps } from "./ops.js";
 import { initSummary, loadSummary } from "./summary.js";
 import { initSettings, checkFirstRun } from "./settings.js";
 
 function jobsChanged() {
+  // After a submit, retry, cancel or cleanup: refresh everything that shows jobs.
   pollActive();
   loadHistory();
   refreshHealth();
@@ -29,7 +30,7 @@ async function start() {
   });
 
   initSettings({ onSaved: () => jobsChanged() });
-  initOps({ onChanged: jobsChanged });
+  initOps({ onChanged: jobsChanged, onSubmitted: trackJob });
   const ready = Promise.all([
     initStatus(),
     initJobs({
@@ -40,9 +41,14 @@ async function start() {
         refreshHealth();
       },
     }),
-    initHistory({ onChanged: jobsChanged }),
+    initHistory({ onChanged: jobsChanged, onSubmitted: trackJob }),
   ]);
-  initSubmit({ onSubmitted: jobsChanged });
+  initSubmit({
+    onSubmitted: (jobId) => {
+      trackJob(jobId);
+      jobsChanged();
+    },
+  });
   initSummary();
 
   await ready;

@@ -6,7 +6,7 @@ import { toast, errorToast } from "./toasts.js";
 import { confirmAction } from "./confirm.js";
 
 const MIN_PREFIX = 4;
-let hooks = { onChanged: () => {} };
+let hooks = { onChanged: () => {}, onSubmitted: () => {} };
 
 function seedRequest(universe, years, refresh) {
   return {
@@ -32,6 +32,7 @@ async function runSeed(button, { title, body, request }) {
   try {
     const res = await api.submitJob(request);
     toast({ title: "Job submitted", mono: shortId(res && res.jobId), body: title, variant: "success" });
+    hooks.onSubmitted(res && res.jobId);
     hooks.onChanged();
   } catch (err) {
     errorToast(`Could not submit: ${title}`, err);
@@ -59,8 +60,9 @@ function updatePrefix() {
   $("#btn-clear-jobs").disabled = Boolean(msg) || input.value.trim().length < MIN_PREFIX;
 }
 
-export function initOps({ onChanged } = {}) {
+export function initOps({ onChanged, onSubmitted } = {}) {
   if (onChanged) hooks.onChanged = onChanged;
+  if (onSubmitted) hooks.onSubmitted = onSubmitted;
 
   const etf = $("#btn-bulk-etf");
   etf.addEventListener("click", () =>

@@ -303,11 +303,17 @@ export function initSubmit({ onSubmitted } = {}) {
     }
     if (e.target.type === "checkbox" || e.target.tagName === "SELECT" || e.target.type === "date") onEdit();
   });
-  $("#symbols").addEventListener("keydown", (e) => {
-    if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
-      e.preventDefault();
-      f.requestSubmit();
-    }
+  // Enter submits from any field (Ctrl+Enter in the symbols box, where Enter is a new line),
+  // also when the button is still disabled because a check is under way: the submit handler
+  // validates first and submits only a valid request.
+  f.addEventListener("keydown", (e) => {
+    if (e.key !== "Enter" || e.isComposing) return;
+    const t = e.target;
+    const textarea = t.tagName === "TEXTAREA";
+    if (textarea && !(e.ctrlKey || e.metaKey)) return;
+    if (t.tagName === "BUTTON" || t.tagName === "SELECT") return;
+    e.preventDefault();
+    f.requestSubmit();
   });
   applyKind();
   updateSymbolCount();
