@@ -1,0 +1,108 @@
+// The only module that talks to the Tauri backend. Every other module calls the typed
+// functions below. Errors from a command arrive as {kind, message[, field]} and are rethrown
+// as ApiError. When the page is opened in a plain browser (no window.__TAURI__), an in-memory
+// imitation of the backend (preview-backend.js) stands in so the layout can be previewed.
+
+/** Error kinds the backend sends. */
+export const ERROR_KINDS = [
+  "invalid_input",
+  "not_found",
+  "redis",
+  "database",
+  "polygon",
+  "config",
+  "cancelled",
+  "internal",
+];
+
+export class ApiError extends Error {
+  /**
+   * @param {string} kind one of ERROR_KINDS
+   * @param {string} message human-readable text, shown as is
+   * @param {string|null} field the offending field, for invalid_input
+   */
+  constructor(kind, message, field = null) {
+    super(message);
+    this.name = "ApiError";
+    this.kind = kind;
+    this.field = field;
+  }
+}
+
+/** Turns whatever a rejected invoke delivers into an ApiError. */
+export function normaliseError(err) {
+  if (err instanceof ApiError) return err;
+  if (err && typeof err === "object") {
+    const kind = ERROR_KINDS.includes(err.kind) ? err.kind : "internal";
+    const message =
+      typeof err.message === "string" && err.message
+        ? err.message
+        : "The app reported an error without a message.";
+    const field = typeof err.field === "string" ? err.field : null;
+    return new ApiError(kind, message, field);
+  }
+  if (typeof err === "string" && err) return new ApiError("internal", err);
+  return new ApiError("internal", "The app reported an unknown error.");
+}
+
+const tauri = typeof window !== "undefined" ? window.__TAURI__ : undefined;
+
+/** True when the page runs outside the desktop app, on the simulated backend. */
+export const isPreview = !(tauri && tauri.core && typeof tauri.core.invoke === "function");
+
+let backendPromise = null;
+function backend() {
+  if (!backendPromise) {
+    if (!isPreview) {
+      backendPromise = Promise.resolve({
+        invoke: (cmd, args) => tauri.core.invoke(cmd, args),
+        listen: (name, cb) => tauri.event.listen(name, cb),
+      });
+    } else {
+      backendPromise = import("./preview-backend.js").then((m) => m.createPreviewBackend());
+    }
+  }
+  return backendPromise;
+}
+
+/** Calls a backend command with one argument object. Throws ApiError. */
+export async function invoke(cmd, args) {
+  const b = await backend();
+  try {
+    return await b.invoke(cmd, args === undefined ? {} : args);
+  } catch (err) {
+    throw normaliseError(err);
+  }
+}
+
+/** Subscribes to a backend event; cb receives the payload. Returns an unlisten function. */
+export async function listen(name, cb) {
+  const b = await backend();
+  return b.listen(name, (event) => cb(event && "payload" in event ? event.payload : event));
+}
+
+// Typed commands -----------------------------------------------------------------------
+
+export const health = () => invoke("health");
+export const validateJob = (request) => invoke("validate_job", { request });
+export const submitJob = (request) => invoke("submit_job", { request });
+export const activeJobs = () => invoke("active_jobs");
+export const listJobs = (filter) => invoke("list_jobs", { filter });
+export const jobDetail = (jobId) => invoke("job_detail", { jobId });
+export const cancelJob = (jobId) => invoke("cancel_job", { jobId });
+export const cancelAll = () => invoke("cancel_all");
+export const retryJob = (jobId) => invoke("retry_job", { jobId });
+export const cleanupStale = () => invoke("cleanup_stale");
+export const clearJobs = (prefix) => invoke("clear_jobs", { prefix });
+export const exportJobsCsv = (filter) => invoke("export_jobs_csv", { filter });
+export const listUniverses = () => invoke("list_universes");
+export const universePreview = (key) => invoke("universe_preview", { key });
+export const dataSummary = () => invoke("data_summary");
+export const getSettings = () => invoke("get_settings");
+export const saveSettings = (settings) => invoke("save_settings", { settings });
+export const testRedis = (url) => invoke("test_redis", { url });
+export const testDatabase = (url) => invoke("test_database", { url });
+export const testPolygon = (baseUrl, apiKey) => invoke("test_polygon", { baseUrl, apiKey });
+export const openLogDir = () => invoke("open_log_dir");
+export const notify = (title, body) => invoke("notify", { title, body });
+export const onJobFinished = (cb) => listen("job-finished", cb);

@@ -1,0 +1,64 @@
+// Entry point: wires the page's sections together and marks the page ready
+// (document.body.dataset.ready = "1") once the first health and jobs render is done.
+import * as api from "./api.js";
+import { $ } from "./util.js";
+import { errorToast } from "./toasts.js";
+import { initStatus, refreshHealth } from "./status.js";
+import { initSubmit } from "./submit.js";
+import { initJobs, pollActive, trackJob } from "./jobs.js";
+import { initHistory, loadHistory, openJobDetail } from "./history.js";
+import { initOps } from "./ops.js";
+import { initSummary, loadSummary } from "./summary.js";
+import { initSettings, checkFirstRun } from "./settings.js";
+
+function jobsChanged() {
+  // After a submit, retry, cancel or cleanup: refresh everything that shows jobs.
+  pollActive();
+  loadHistory();
+  refreshHealth();
+}
+
+async function start() {
+  if (api.isPreview) $("#preview-badge").classList.remove("d-none");
+
+  $("#btn-open-logs").addEventListener("click", async () => {
+    try {
+      await api.openLogDir();
+    } catch (err) {
+      errorToast("Could not open the log folder", err);
+    }
+  });
+
+  initSettings({ onSaved: () => jobsChanged() });
+  initOps({ onChanged: jobsChanged, onSubmitted: trackJob });
+  const ready = Promise.all([
+    initStatus(),
+    initJobs({
+      openDetail: openJobDetail,
+      onFinished: () => {
+        loadHistory();
+        loadSummary();
+        refreshHealth();
+      },
+    }),
+    initHistory({ onChanged: jobsChanged, onSubmitted: trackJob }),
+  ]);
+  initSubmit({
+    onSubmitted: (jobId) => {
+      trackJob(jobId);
+      jobsChanged();
+    },
+  });
+  initSummary();
+
+  await ready;
+  document.body.dataset.ready = "1";
+  await checkFirstRun();
+}
+
+start().catch((err) => {
+  // Keep the page usable and say what went wrong.
+  console.error(err);
+  document.body.dataset.ready = "1";
+  errorToast("The page failed to start", err);
+});

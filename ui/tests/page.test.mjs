@@ -1,0 +1,121 @@
+// Unit tests for the page's pure logic (no browser needed): `node --test ui/tests/`.
+// The DOM-driven behaviour is covered by the app's WebDriver tests.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+
+import { normaliseError, ApiError, isPreview } from "../js/api.js";
+import { fmtDuration, fmtAge, fmtRate, shortId, symbolsSummary, splitSymbols, isTerminal, statusInfo, param } from "../js/util.js";
+import { redisState, workerState } from "../js/status.js";
+import { checkSettings } from "../js/settings.js";
+import { prefixError } from "../js/ops.js";
+
+test("backend errors become ApiError with kind, message and field", () => {
+  const e = normaliseError({ kind: "invalid_input", message: "Enter at least one symbol.", field: "symbols" });
+  assert.ok(e instanceof ApiError);
+  assert.equal(e.kind, "invalid_input");
+  assert.equal(e.message, "Enter at least one symbol.");
+  assert.equal(e.field, "symbols");
+  const unknown = normaliseError({ kind: "weird", message: "x" });
+  assert.equal(unknown.kind, "internal");
+  assert.equal(normaliseError("command health not found").message, "command health not found");
+  assert.equal(normaliseError(undefined).kind, "internal");
+  assert.equal(isPreview, true, "no window.__TAURI__ outside the app");
+});
+
+test("durations, ages and rates read naturally", () => {
+  assert.equal(fmtDuration(45), "45 s");
+  assert.equal(fmtDuration(200), "3 m 20 s");
+  assert.equal(fmtDuration(3720), "1 h 02 m");
+  assert.equal(fmtDuration(null), "—");
+  assert.equal(fmtAge(3.4), "3 s ago");
+  assert.equal(fmtAge(600), "10 min ago");
+  assert.equal(fmtAge(null), "age unknown");
+  assert.equal(fmtRate(12.34), "12.3 bars/s");
+  assert.equal(fmtRate(null), "—");
+  assert.equal(shortId("3f2a9c1e-aaaa-bbbb"), "3f2a9c1e");
+});
+
+test("job statuses: terminal ones and legacy aliases", () => {
+  for (const s of ["completed", "completed_with_errors", "failed", "error", "cancelled"]) assert.ok(isTerminal(s), s);
+  for (const s of ["submitted", "queued", "running", "cancelling", "pending", "processing"]) assert.ok(!isTerminal(s), s);
+  assert.equal(statusInfo("processing").label, "Running");
+  assert.equal(statusInfo("error").badge, "text-bg-danger");
+  assert.equal(statusInfo("mystery").label, "mystery");
+});
+
+test("symbols summary reads wire (snake_case) and camelCase params", () => {
+  assert.equal(symbolsSummary({ params: { symbols: ["AAPL", "MSFT", "NVDA", "AMZN", "TSLA"] } }), "AAPL, MSFT, NVDA +2 more");
+  assert.equal(symbolsSummary({ params: { universe_type: "SP500" } }), "SP500");
+  assert.equal(symbolsSummary({ params: { universeKey: "SPY:nasdaq100" } }), "SPY:nasdaq100");
+  assert.equal(symbolsSummary({ params: {}, totalSymbols: 12 }), "12 symbols");
+  assert.equal(param({ csv_file: "a.csv" }, "csv_file"), "a.csv");
+  assert.deepEqual(splitSymbols("AAPL, msft\nNVDA;  TSLA"), ["AAPL", "msft", "NVDA", "TSLA"]);
+});
+
+test("Redis pill: connected with latency, down, embedded", () => {
+  assert.deepEqual(redisState({ mode: "redis", redis: { connected: true, rttMs: 0.42 } }).text, "Redis connected · 0.4 ms");
+  const down = redisState({ mode: "redis", redis: { connected: false, error: "Connection refused" } });
+  assert.equal(down.text, "Redis down");
+  assert.equal(down.cls, "pill-bad");
+  assert.equal(down.title, "Connection refused");
+  assert.equal(redisState({ mode: "embedded", redis: { configured: false } }).text, "Embedded mode (no Redis)");
+});
+
+test("worker pill: count and freshest age, stale above 60 s, none", () => {
+  const w = (ageSeconds, alive = true) => ({ id: "w", host: "h", ageSeconds, alive, builtin: false, currentJob: null });
+  const two = workerState({ workers: [w(3), w(9)], legacyHeartbeat: { alive: false } });
+  assert.equal(two.text, "2 workers · 3 s ago");
+  assert.equal(two.cls, "pill-ok");
+  assert.equal(workerState({ workers: [w(75)], legacyHeartbeat: null }).cls, "pill-warn");
+  assert.equal(workerState({ workers: [w(95, false)], legacyHeartbeat: null }).cls, "pill-warn");
+  const none = workerState({ workers: [], legacyHeartbeat: { alive: false, ageSeconds: null, key: null } });
+  assert.equal(none.text, "No workers");
+  assert.equal(none.cls, "pill-bad");
+  const legacy = workerState({ workers: [], legacyHeartbeat: { alive: true, ageSeconds: 12, key: "tickstockpl:heartbeat" } });
+  assert.equal(legacy.text, "1 worker · 12 s ago");
+});
+
+test("settings checks name the problem per field", () => {
+  const good = {
+    redisUrl: "", databaseUrl: "", polygonBaseUrl: "https://api.polygon.io", apiKey: null,
+    requestsPerMinuteRaw: "5", workerConcurrencyRaw: "2",
+  };
+  assert.deepEqual(checkSettings(good), {});
+  assert.deepEqual(checkSettings({ ...good, redisUrl: "rediss://u:p@host:6380/0", databaseUrl: "postgres://postgres@127.0.0.1/ts" }), {});
+  const bad = checkSettings({
+    ...good, redisUrl: "http://x", databaseUrl: "mysql://x", polygonBaseUrl: "api.polygon.io",
+    apiKey: "has space", requestsPerMinuteRaw: "-1", workerConcurrencyRaw: "17",
+  });
+  assert.deepEqual(Object.keys(bad).sort(), ["apiKey", "databaseUrl", "polygonBaseUrl", "redisUrl", "requestsPerMinute", "workerConcurrency"]);
+  assert.match(bad.workerConcurrency, /1 to 16/);
+});
+
+test("clear-by-prefix needs 4 hex characters", () => {
+  assert.equal(prefixError(""), "");
+  assert.match(prefixError("3f2"), /at least 4/);
+  assert.match(prefixError("zzzz"), /hexadecimal/);
+  assert.equal(prefixError("3f2a-9c"), "");
+});
+
+test("preview backend validates like the app and simulates jobs", async () => {
+  globalThis.location = { search: "" };
+  const { createPreviewBackend } = await import("../js/preview-backend.js");
+  const b = createPreviewBackend();
+  const base = { kind: "historical_load", symbols: "AAPL msft", years: 1, startDate: null, endDate: null, timespan: "day", timeframes: [], universeType: null, universeKey: null, refresh: false };
+  assert.deepEqual(await b.invoke("validate_job", { request: base }), { ok: true, errors: [] });
+  const bad = await b.invoke("validate_job", { request: { ...base, symbols: "12$" } });
+  assert.equal(bad.ok, false);
+  assert.equal(bad.errors[0].field, "symbols");
+  await assert.rejects(b.invoke("submit_job", { request: { ...base, symbols: "" } }), (e) => e.kind === "invalid_input" && e.field === "symbols");
+  const { jobId } = await b.invoke("submit_job", { request: base });
+  const active = await b.invoke("active_jobs");
+  assert.ok(active.some((j) => j.jobId === jobId));
+  const page = await b.invoke("list_jobs", { filter: { query: jobId.slice(0, 8), kind: null, status: null, page: 1, pageSize: 20 } });
+  assert.equal(page.items[0].jobId, jobId);
+  const preview = await b.invoke("universe_preview", { key: "SPY:nasdaq100:nope" });
+  assert.deepEqual(preview.unknown, ["nope"]);
+  assert.ok(preview.count > 500);
+  await assert.rejects(b.invoke("clear_jobs", { prefix: "ab" }), (e) => e.kind === "invalid_input");
+  const csv = await b.invoke("export_jobs_csv", { filter: { query: "", page: 1, pageSize: 20 } });
+  assert.match(csv, /^job_id,job_type,status/);
+});
