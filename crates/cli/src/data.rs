@@ -12,7 +12,8 @@ use secrecy::SecretString;
 use serde::Serialize;
 use tickstock_core::bus::Bus;
 use tickstock_core::exec::{
-    JobContext, JobHistory, JobRunner, MemoryCheckpoints, ProgressHandle, StatusSink,
+    finished_state, JobContext, JobHistory, JobRunner, MemoryCheckpoints, ProgressHandle,
+    StatusSink,
 };
 use tickstock_core::history::StoreHistory;
 use tickstock_core::job::{field_errors_to_error, JobRequest, SymbolsInput};
@@ -301,12 +302,7 @@ pub async fn load(g: &Global, a: &LoadArgs) -> Result<ExitCode> {
     let started = Instant::now();
     let result = loader.run(&job, &ctx).await;
     bar.finish_and_clear();
-    let (state, error) = match &result {
-        Ok(()) if progress.snapshot().failed_symbols.is_empty() => (JobState::Completed, None),
-        Ok(()) => (JobState::CompletedWithErrors, None),
-        Err(e) if e.kind() == ErrorKind::Cancelled => (JobState::Cancelled, None),
-        Err(e) => (JobState::Failed, Some(e.message().to_string())),
-    };
+    let (state, error) = finished_state(&result, &progress.snapshot());
     let fin = progress.finish(state, started, error.clone());
     let _ = history.record(&job, &fin).await;
     let seconds = started.elapsed().as_secs_f64();

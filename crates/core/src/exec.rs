@@ -365,6 +365,17 @@ impl ProgressHandle {
     }
 }
 
+/// The end state of a run: `Ok` is completed (with errors when a symbol failed), an
+/// error of kind `Cancelled` is cancelled, any other error is failed with its message.
+pub fn finished_state(result: &Result<()>, status: &JobStatus) -> (JobState, Option<String>) {
+    match result {
+        Ok(()) if status.failed_symbols.is_empty() => (JobState::Completed, None),
+        Ok(()) => (JobState::CompletedWithErrors, None),
+        Err(e) if e.kind() == crate::ErrorKind::Cancelled => (JobState::Cancelled, None),
+        Err(e) => (JobState::Failed, Some(e.message().to_string())),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

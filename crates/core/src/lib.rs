@@ -15,6 +15,7 @@
 //! - [`exec`]: what a running job sees: progress handle, cancellation, checkpoints.
 //! - [`worker`]: the worker runtime: consumer group, claims, heartbeats, take-over, dead letters.
 //! - [`loader`]: the Polygon-to-database job runner for every job kind.
+//! - [`local`]: the in-process job queue of the app's embedded mode (no Redis).
 //! - [`history`]: job history in the database (`job_runs`).
 //! - [`polygon`]: the Polygon (Massive) REST client with rate limit and retries.
 //! - [`store`]: PostgreSQL and SQLite storage with migrations.
@@ -30,6 +31,7 @@ pub mod history;
 pub mod job;
 pub mod keys;
 pub mod loader;
+pub mod local;
 pub mod polygon;
 pub mod settings;
 pub mod status;
