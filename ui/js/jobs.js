@@ -11,7 +11,6 @@ import { toast, errorToast } from "./toasts.js";
 
 const POLL_MS = 1000;
 const GROUP_CLASSES = ["st-running", "st-queued", "st-done", "st-warn", "st-bad"];
-const BADGE_CLASSES = ["text-bg-secondary", "text-bg-info", "text-bg-primary", "text-bg-warning", "text-bg-success", "text-bg-danger", "text-bg-dark"];
 
 const cards = new Map(); // jobId -> {node, refs}
 const seenLive = new Set(); // ids seen in a non-terminal state during this session
@@ -85,8 +84,8 @@ function updateCard(card, job) {
   node.dataset.status = job.status;
   setText(refs.kind, kindLabel(job.jobType));
   setText(refs.status, info.label);
-  refs.status.classList.remove(...BADGE_CLASSES);
-  refs.status.classList.add(info.badge);
+  const badgeClass = `badge rounded-pill job-status ${info.badge}`;
+  if (refs.status.className !== badgeClass) refs.status.className = badgeClass;
   refs.status.dataset.status = job.status || "";
 
   refs.bar.style.width = `${progress}%`; // CSSOM write: allowed by the CSP

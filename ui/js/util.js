@@ -88,8 +88,8 @@ export const KIND_ICONS = {
 export const kindLabel = (kind) => KIND_LABELS[kind] || String(kind || "Job");
 
 const STATUS = {
-  submitted: { label: "Submitted", badge: "text-bg-secondary", group: "queued" },
-  pending: { label: "Pending", badge: "text-bg-secondary", group: "queued" },
+  submitted: { label: "Submitted", badge: "bg-secondary-subtle text-secondary-emphasis border border-secondary-subtle", group: "queued" },
+  pending: { label: "Pending", badge: "bg-secondary-subtle text-secondary-emphasis border border-secondary-subtle", group: "queued" },
   queued: { label: "Queued", badge: "text-bg-info", group: "queued" },
   running: { label: "Running", badge: "text-bg-primary", group: "running" },
   processing: { label: "Running", badge: "text-bg-primary", group: "running" },
@@ -98,7 +98,7 @@ const STATUS = {
   completed_with_errors: { label: "Completed with errors", badge: "text-bg-warning", group: "warn", terminal: true },
   failed: { label: "Failed", badge: "text-bg-danger", group: "bad", terminal: true },
   error: { label: "Failed", badge: "text-bg-danger", group: "bad", terminal: true },
-  cancelled: { label: "Cancelled", badge: "text-bg-dark", group: "warn", terminal: true },
+  cancelled: { label: "Cancelled", badge: "text-bg-secondary", group: "warn", terminal: true },
 };
 
 export function statusInfo(status) {
