@@ -83,6 +83,7 @@ pub struct ListFilter {
     pub query: Option<String>,
     pub kind: Option<String>,
     pub status: Option<String>,
+    /// 1-based, as the page counts.
     pub page: Option<u32>,
     pub page_size: Option<u32>,
 }
@@ -100,7 +101,7 @@ impl ListFilter {
         let base = JobRunFilter {
             kind: nonempty(&self.kind),
             status: nonempty(&self.status),
-            page: self.page.unwrap_or(0),
+            page: self.page.unwrap_or(1).max(1) - 1,
             page_size: self.page_size.unwrap_or(20).clamp(1, 1000),
             ..JobRunFilter::default()
         };
@@ -142,7 +143,7 @@ pub async fn list_jobs(state: State<'_, AppState>, filter: ListFilter) -> CmdRes
     Ok(json!({
         "items": items,
         "total": page.total,
-        "page": filters[0].page,
+        "page": filters[0].page + 1,
         "pageSize": filters[0].page_size,
     }))
 }

@@ -175,15 +175,21 @@ pub struct QueueView {
 impl HealthView {
     /// From the bus's health; `builtin` is the id of the app's own worker, if it runs.
     pub fn from_health(h: &Health, builtin: Option<&str>) -> HealthView {
-        let legacy = [&h.legacy_heartbeat, &h.producer_heartbeat]
-            .into_iter()
-            .flatten()
-            .filter(|hb| hb.present)
-            .min_by(|a, b| {
-                a.age_seconds
-                    .unwrap_or(f64::MAX)
-                    .total_cmp(&b.age_seconds.unwrap_or(f64::MAX))
-            });
+        // Our own workers refresh `tickstockpl:heartbeat` too: it speaks for a TickStockPL
+        // worker only when none of ours is alive (TickStockPL's producer key is never ours).
+        let ours_alive = h.workers.iter().any(|w| w.alive);
+        let legacy = [
+            h.legacy_heartbeat.as_ref().filter(|_| !ours_alive),
+            h.producer_heartbeat.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|hb| hb.present)
+        .min_by(|a, b| {
+            a.age_seconds
+                .unwrap_or(f64::MAX)
+                .total_cmp(&b.age_seconds.unwrap_or(f64::MAX))
+        });
         HealthView {
             mode: "redis",
             redis: RedisView {
