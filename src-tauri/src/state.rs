@@ -116,29 +116,10 @@ impl AppState {
                     "that does not look like a Polygon API key (no spaces, at least 8 characters)",
                 ));
             }
-            let (keys, key) = (self.keys.clone(), key.to_string());
-            tokio::task::spawn_blocking(move || keys.save(&key))
-                .await
-                .map_err(|e| e.to_string())
-                .and_then(|r| r)
-                .map_err(|e| {
-                    CommandError::new(
-                        ErrorKind::Internal,
-                        format!("could not store the API key: {e}"),
-                    )
-                })?;
+            let key = key.to_string();
+            self.with_keys("store", move |keys| keys.save(&key)).await?;
         } else if input.remove_api_key {
-            let keys = self.keys.clone();
-            tokio::task::spawn_blocking(move || keys.remove())
-                .await
-                .map_err(|e| e.to_string())
-                .and_then(|r| r)
-                .map_err(|e| {
-                    CommandError::new(
-                        ErrorKind::Internal,
-                        format!("could not remove the API key: {e}"),
-                    )
-                })?;
+            self.with_keys("remove", |keys| keys.remove()).await?;
         }
         (self.persist)(&next).map_err(|e| {
             CommandError::new(ErrorKind::Internal, format!("could not save settings: {e}"))
@@ -150,6 +131,25 @@ impl AppState {
         info!("settings saved; backend restarted");
         old.stop(Duration::from_secs(10)).await;
         Ok(self.settings_view().await)
+    }
+
+    /// Runs a key-store change on a blocking thread (keyring calls block).
+    async fn with_keys(
+        &self,
+        what: &str,
+        f: impl FnOnce(&KeyStore) -> Result<(), String> + Send + 'static,
+    ) -> CmdResult<()> {
+        let keys = self.keys.clone();
+        tokio::task::spawn_blocking(move || f(&keys))
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r)
+            .map_err(|e| {
+                CommandError::new(
+                    ErrorKind::Internal,
+                    format!("could not {what} the API key: {e}"),
+                )
+            })
     }
 
     /// Stops the built-in worker (the window is closing).
