@@ -661,6 +661,34 @@ impl Bus {
         Ok(n)
     }
 
+    /// Removes finished jobs whose id starts with `prefix` from the index, with their
+    /// status keys. Active jobs are left alone. Returns how many were removed.
+    pub async fn clear_finished(&self, prefix: &str) -> Result<usize> {
+        let entries = self.list_jobs(INDEX_MAX_LEN as usize).await?;
+        let doomed: Vec<String> = entries
+            .into_iter()
+            .filter(|e| e.job_id.starts_with(prefix))
+            .filter(|e| e.status.as_ref().is_none_or(|s| s.state.is_terminal()))
+            .map(|e| e.job_id)
+            .collect();
+        if doomed.is_empty() {
+            return Ok(0);
+        }
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for id in &doomed {
+            pipe.zrem(self.keys.index(), id)
+                .ignore()
+                .del(self.keys.status(id))
+                .ignore()
+                .del(self.keys.checkpoint(id))
+                .ignore();
+        }
+        let mut c = self.conn.clone();
+        pipe.query_async::<()>(&mut c).await?;
+        Ok(doomed.len())
+    }
+
     /// Raw `job:status:{id}` for compare-and-set: (expected token, parsed).
     async fn read_raw_status(&self, job_id: &str) -> Result<(Option<String>, Option<JobStatus>)> {
         let mut c = self.conn.clone();

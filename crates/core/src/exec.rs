@@ -177,6 +177,8 @@ struct ProgressInner {
     status: Mutex<JobStatus>,
     units_total: AtomicU64,
     units_done: AtomicU64,
+    /// Fractions of units in progress (a long unit moves the bar before it is done).
+    partial: Mutex<std::collections::HashMap<String, f64>>,
     sink: Arc<dyn StatusSink>,
     last_write: Mutex<Option<Instant>>,
     every: Duration,
@@ -206,6 +208,7 @@ impl ProgressHandle {
                 status: Mutex::new(status),
                 units_total: AtomicU64::new(0),
                 units_done: AtomicU64::new(0),
+                partial: Mutex::new(std::collections::HashMap::new()),
                 sink,
                 last_write: Mutex::new(None),
                 every,
@@ -234,7 +237,20 @@ impl ProgressHandle {
     fn recompute(&self) {
         let total = self.inner.units_total.load(Ordering::SeqCst);
         let done = self.inner.units_done.load(Ordering::SeqCst);
-        let pct = (done * 100).checked_div(total).unwrap_or(0).min(99) as u8;
+        let partial: f64 = self
+            .inner
+            .partial
+            .lock()
+            .expect("partial lock")
+            .values()
+            .sum();
+        let pct = if total == 0 {
+            0
+        } else {
+            (((done as f64 + partial) * 100.0) / total as f64)
+                .floor()
+                .min(99.0) as u8
+        };
         self.with(|s| s.progress = pct);
     }
 
@@ -245,6 +261,26 @@ impl ProgressHandle {
     pub fn set_message(&self, message: impl Into<String>) {
         let m = message.into();
         self.with(|s| s.message = Some(m));
+    }
+
+    /// How far a unit in progress is (0 to 1), e.g. from the dates its pages have reached.
+    pub fn unit_progress(&self, unit: &str, fraction: f64) {
+        let f = fraction.clamp(0.0, 0.999);
+        self.inner
+            .partial
+            .lock()
+            .expect("partial lock")
+            .insert(unit.to_string(), f);
+        self.recompute();
+    }
+
+    /// Forgets a unit's partial progress (it finished or failed).
+    pub fn unit_settled(&self, unit: &str) {
+        self.inner
+            .partial
+            .lock()
+            .expect("partial lock")
+            .remove(unit);
     }
 
     /// One unit finished, with the rows it wrote.

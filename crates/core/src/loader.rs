@@ -69,6 +69,12 @@ pub fn weekdays(from: NaiveDate, to: NaiveDate) -> Vec<NaiveDate> {
         .collect()
 }
 
+/// How far `date` is through `[from, to]`, 0 to 1.
+fn span_fraction(date: NaiveDate, from: NaiveDate, to: NaiveDate) -> f64 {
+    let total = (to - from).num_days().max(1) as f64;
+    ((date - from).num_days() as f64 / total).clamp(0.0, 1.0)
+}
+
 fn polygon_reason(e: &PolygonError) -> String {
     e.to_string()
 }
@@ -385,6 +391,7 @@ impl Loader {
         let results = stream::iter(units).buffer_unordered(self.cfg.concurrency.max(1));
         tokio::pin!(results);
         while let Some((symbol, tf, r)) = results.next().await {
+            p.unit_settled(&unit_key(&symbol, tf));
             match r {
                 Ok(UnitResult::Done(_rows)) => {
                     ctx.mark_done(&unit_key(&symbol, tf)).await?;
@@ -438,6 +445,12 @@ impl Loader {
                     self.store.write_bars(symbol, tf, &bars).await?;
                     rows += bars.len() as u64;
                     p.add_records(bars.len() as u64);
+                    if let Some(last) = bars.last() {
+                        p.unit_progress(
+                            &unit_key(symbol, tf),
+                            span_fraction(last.ny_date(), from, to),
+                        );
+                    }
                     p.publish().await?;
                 }
                 Ok(None) => break,

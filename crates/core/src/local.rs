@@ -15,7 +15,10 @@ use tracing::{info, warn};
 
 use crate::bus::{iso_now, unix_now, CancelOutcome, JobEntry};
 use crate::error::{Error, ErrorKind, Result};
-use crate::exec::{finished_state, JobContext, JobHistory, JobRunner, MemoryCheckpoints, ProgressHandle, StatusSink};
+use crate::exec::{
+    finished_state, JobContext, JobHistory, JobRunner, MemoryCheckpoints, ProgressHandle,
+    StatusSink,
+};
 use crate::job::Job;
 use crate::status::{JobState, JobStatus};
 
@@ -103,7 +106,10 @@ impl LocalQueue {
     /// Queues a job.
     pub async fn submit(&self, job: Job) -> Result<()> {
         if self.inner.shutdown.is_cancelled() {
-            return Err(Error::new(ErrorKind::Internal, "the built-in worker is stopping"));
+            return Err(Error::new(
+                ErrorKind::Internal,
+                "the built-in worker is stopping",
+            ));
         }
         let mut st = crate::bus::Bus::initial_status(&job);
         st.state = JobState::Queued;
@@ -120,7 +126,11 @@ impl LocalQueue {
                     cancel: CancellationToken::new(),
                 },
             );
-            self.inner.queue.lock().expect("queue lock").push_back(job.id.clone());
+            self.inner
+                .queue
+                .lock()
+                .expect("queue lock")
+                .push_back(job.id.clone());
         }
         self.inner.wake.notify_one();
         Ok(())
@@ -128,12 +138,22 @@ impl LocalQueue {
 
     /// One job's status.
     pub fn status(&self, id: &str) -> Option<JobStatus> {
-        self.inner.jobs.lock().expect("jobs lock").get(id).map(|j| j.status.clone())
+        self.inner
+            .jobs
+            .lock()
+            .expect("jobs lock")
+            .get(id)
+            .map(|j| j.status.clone())
     }
 
     /// The job message of a job still in memory.
     pub fn job(&self, id: &str) -> Option<Job> {
-        self.inner.jobs.lock().expect("jobs lock").get(id).map(|j| j.job.clone())
+        self.inner
+            .jobs
+            .lock()
+            .expect("jobs lock")
+            .get(id)
+            .map(|j| j.job.clone())
     }
 
     /// Jobs waiting or running, newest first.
@@ -148,7 +168,7 @@ impl LocalQueue {
                 status: Some(j.status.clone()),
             })
             .collect();
-        out.sort_by(|a, b| b.submitted_ms.cmp(&a.submitted_ms));
+        out.sort_by_key(|e| std::cmp::Reverse(e.submitted_ms));
         out
     }
 
@@ -162,7 +182,10 @@ impl LocalQueue {
         let (job, st, changed) = {
             let mut jobs = self.inner.jobs.lock().expect("jobs lock");
             let Some(j) = jobs.get_mut(id) else {
-                return Err(Error::new(ErrorKind::NotFound, format!("no job `{id}` is queued or running here")));
+                return Err(Error::new(
+                    ErrorKind::NotFound,
+                    format!("no job `{id}` is queued or running here"),
+                ));
             };
             if j.status.state.is_terminal() {
                 return Ok(CancelOutcome {
@@ -184,7 +207,8 @@ impl LocalQueue {
                 j.status.completed_at = Some(iso_now());
             } else {
                 j.status.state = JobState::Cancelling;
-                j.status.message = Some("Cancel requested; stopping after the current chunk".into());
+                j.status.message =
+                    Some("Cancel requested; stopping after the current chunk".into());
             }
             (j.job.clone(), j.status.clone(), true)
         };
@@ -238,7 +262,10 @@ impl LocalQueue {
 
     fn forget_old(&self) {
         let mut jobs = self.inner.jobs.lock().expect("jobs lock");
-        let finished = jobs.values().filter(|j| j.status.state.is_terminal()).count();
+        let finished = jobs
+            .values()
+            .filter(|j| j.status.state.is_terminal())
+            .count();
         if finished > KEEP_FINISHED {
             let mut old: Vec<(i64, String)> = jobs
                 .iter()
@@ -255,7 +282,8 @@ impl LocalQueue {
     async fn run_one(&self, id: &str) {
         let Some((job, cancel, mut st)) = ({
             let jobs = self.inner.jobs.lock().expect("jobs lock");
-            jobs.get(id).map(|j| (j.job.clone(), j.cancel.clone(), j.status.clone()))
+            jobs.get(id)
+                .map(|j| (j.job.clone(), j.cancel.clone(), j.status.clone()))
         }) else {
             return;
         };
@@ -291,7 +319,11 @@ impl LocalQueue {
             .unwrap_or_else(|e| {
                 Err(Error::new(
                     ErrorKind::Internal,
-                    if e.is_panic() { "the job's code panicked" } else { "the job's task was aborted" },
+                    if e.is_panic() {
+                        "the job's code panicked"
+                    } else {
+                        "the job's task was aborted"
+                    },
                 ))
             });
         let (mut state, error) = finished_state(&result, &progress.snapshot());
@@ -326,10 +358,12 @@ mod tests {
     impl JobRunner for Slow {
         async fn run(&self, job: &Job, ctx: &JobContext) -> Result<()> {
             let symbols = job.spec.symbols().unwrap_or_default().to_vec();
-            ctx.progress().set_plan(symbols.len() as u64, symbols.len() as u64, 0);
+            ctx.progress()
+                .set_plan(symbols.len() as u64, symbols.len() as u64, 0);
             for s in symbols {
                 ctx.check()?;
-                ctx.unless_stopped(tokio::time::sleep(Duration::from_millis(30))).await?;
+                ctx.unless_stopped(tokio::time::sleep(Duration::from_millis(30)))
+                    .await?;
                 if s == "BAD" {
                     ctx.progress().symbol_failed(&s, "no data");
                 } else {
@@ -347,7 +381,10 @@ mod tests {
             JobSpec::Historical {
                 symbols: symbols.iter().map(|s| s.to_string()).collect(),
                 timespan: Timeframe::Day,
-                range: DateRange { years: Some(1.0), ..Default::default() },
+                range: DateRange {
+                    years: Some(1.0),
+                    ..Default::default()
+                },
             },
             "test",
         )

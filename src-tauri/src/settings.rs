@@ -1,0 +1,222 @@
+//! The app's settings: kept with tauri-plugin-store (`settings.json` in the app's config
+//! directory), overridden by environment variables for servers and tests, validated with a
+//! message per field. The Polygon API key is never in the store: see [`crate::secrets`].
+
+use serde::{Deserialize, Serialize};
+use tickstock_core::settings::{redact_url, validate_redis_url, DEFAULT_POLYGON_URL};
+
+use crate::error::CommandError;
+
+/// Everything the operator can set (the API key aside).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct AppSettings {
+    /// Empty: embedded mode (no Redis).
+    pub redis_url: String,
+    /// Prefix for Redis keys and channels (empty: TickStock's names).
+    pub namespace: String,
+    /// Empty: SQLite in the app's data directory.
+    pub database_url: String,
+    pub polygon_base_url: String,
+    /// The plan's requests per minute; 0 = unlimited.
+    pub requests_per_minute: u32,
+    /// Publish jobs on the legacy pub/sub channel too.
+    pub publish_legacy: bool,
+    /// Run the built-in worker (always on in embedded mode).
+    pub worker_enabled: bool,
+    pub worker_concurrency: u32,
+}
+
+impl Default for AppSettings {
+    fn default() -> Self {
+        AppSettings {
+            redis_url: String::new(),
+            namespace: String::new(),
+            database_url: String::new(),
+            polygon_base_url: DEFAULT_POLYGON_URL.into(),
+            requests_per_minute: 5,
+            publish_legacy: true,
+            worker_enabled: true,
+            worker_concurrency: 1,
+        }
+    }
+}
+
+/// Environment variables that win over stored settings.
+pub const ENV_OVERRIDES: &[&str] = &[
+    "TICKSTOCK_REDIS_URL",
+    "TICKSTOCK_NAMESPACE",
+    "TICKSTOCK_DATABASE_URL",
+    "POLYGON_BASE_URL",
+    "POLYGON_RPM",
+    "TICKSTOCK_WORKER",
+    "TICKSTOCK_WORKER_CONCURRENCY",
+    "TICKSTOCK_PUBLISH_LEGACY",
+];
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+fn flag(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "on" | "true" | "yes" => Some(true),
+        "0" | "off" | "false" | "no" => Some(false),
+        _ => None,
+    }
+}
+
+impl AppSettings {
+    /// These settings with the environment's overrides applied.
+    pub fn with_env(mut self) -> AppSettings {
+        if let Some(v) = env("TICKSTOCK_REDIS_URL") {
+            self.redis_url = v;
+        }
+        if let Some(v) = env("TICKSTOCK_NAMESPACE") {
+            self.namespace = v;
+        }
+        if let Some(v) = env("TICKSTOCK_DATABASE_URL") {
+            self.database_url = v;
+        }
+        if let Some(v) = env("POLYGON_BASE_URL") {
+            self.polygon_base_url = v;
+        }
+        if let Some(v) = env("POLYGON_RPM").and_then(|v| v.trim().parse().ok()) {
+            self.requests_per_minute = v;
+        }
+        if let Some(v) = env("TICKSTOCK_WORKER").as_deref().and_then(flag) {
+            self.worker_enabled = v;
+        }
+        if let Some(v) = env("TICKSTOCK_WORKER_CONCURRENCY").and_then(|v| v.trim().parse().ok()) {
+            self.worker_concurrency = v;
+        }
+        if let Some(v) = env("TICKSTOCK_PUBLISH_LEGACY").as_deref().and_then(flag) {
+            self.publish_legacy = v;
+        }
+        self
+    }
+
+    /// Embedded (no Redis) or Redis mode.
+    pub fn mode(&self) -> &'static str {
+        if self.redis_url.trim().is_empty() {
+            "embedded"
+        } else {
+            "redis"
+        }
+    }
+
+    /// Checks every field; the first problem is reported with its field.
+    pub fn validate(&self) -> Result<(), CommandError> {
+        if !self.redis_url.trim().is_empty() {
+            validate_redis_url(&self.redis_url)
+                .map_err(|e| CommandError::field("redisUrl", e.message()))?;
+        }
+        let db = self.database_url.trim();
+        let known_scheme = ["postgres://", "postgresql://", "sqlite:"]
+            .iter()
+            .any(|p| db.starts_with(p));
+        if !db.is_empty() && !known_scheme {
+            return Err(CommandError::field(
+                "databaseUrl",
+                "database URL must start with postgres://, postgresql:// or sqlite:// (empty: the built-in SQLite file)",
+            ));
+        }
+        match url::Url::parse(self.polygon_base_url.trim()) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {}
+            _ => {
+                return Err(CommandError::field(
+                    "polygonBaseUrl",
+                    "Polygon base URL must be an http:// or https:// address, e.g. https://api.polygon.io",
+                ))
+            }
+        }
+        if self.requests_per_minute > 100_000 {
+            return Err(CommandError::field(
+                "requestsPerMinute",
+                "requests per minute must be between 0 (unlimited) and 100000",
+            ));
+        }
+        if !(1..=16).contains(&self.worker_concurrency) {
+            return Err(CommandError::field(
+                "workerConcurrency",
+                "worker concurrency must be between 1 and 16",
+            ));
+        }
+        let ns = self.namespace.trim();
+        if ns.len() > 64 || ns.chars().any(|c| c.is_whitespace()) {
+            return Err(CommandError::field(
+                "namespace",
+                "namespace must be at most 64 characters without spaces",
+            ));
+        }
+        Ok(())
+    }
+
+    /// A copy safe to show: passwords in URLs replaced by `***`.
+    pub fn redacted(&self) -> AppSettings {
+        let mut s = self.clone();
+        if !s.redis_url.is_empty() {
+            s.redis_url = redact_url(&s.redis_url);
+        }
+        if !s.database_url.is_empty() {
+            s.database_url = redact_url(&s.database_url);
+        }
+        s
+    }
+
+    /// Takes edited settings from the page: a URL whose password reads `***` keeps the
+    /// stored password (the page never sees it).
+    pub fn merge_from_page(&self, mut incoming: AppSettings) -> AppSettings {
+        incoming.redis_url = keep_password(&incoming.redis_url, &self.redis_url);
+        incoming.database_url = keep_password(&incoming.database_url, &self.database_url);
+        incoming
+    }
+}
+
+/// `new` with a `***` password takes the password of `old` (same URL otherwise).
+pub fn keep_password(new: &str, old: &str) -> String {
+    let (Ok(mut n), Ok(o)) = (url::Url::parse(new.trim()), url::Url::parse(old.trim())) else {
+        return new.trim().to_string();
+    };
+    if n.password() == Some("***") {
+        let _ = n.set_password(o.password());
+    }
+    n.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_are_validated_by_name() {
+        let mut s = AppSettings::default();
+        assert!(s.validate().is_ok());
+        s.redis_url = "http://x".into();
+        assert_eq!(s.validate().unwrap_err().field.as_deref(), Some("redisUrl"));
+        s.redis_url.clear();
+        s.worker_concurrency = 0;
+        assert_eq!(
+            s.validate().unwrap_err().field.as_deref(),
+            Some("workerConcurrency")
+        );
+        s.worker_concurrency = 1;
+        s.polygon_base_url = "ftp://x".into();
+        assert_eq!(
+            s.validate().unwrap_err().field.as_deref(),
+            Some("polygonBaseUrl")
+        );
+    }
+
+    #[test]
+    fn passwords_are_hidden_and_kept() {
+        let stored = AppSettings {
+            redis_url: "redis://:s3cret@h:6379/0".into(),
+            ..Default::default()
+        };
+        let shown = stored.redacted();
+        assert!(!shown.redis_url.contains("s3cret"));
+        let back = stored.merge_from_page(shown);
+        assert_eq!(back.redis_url, "redis://:s3cret@h:6379/0");
+    }
+}

@@ -1,0 +1,175 @@
+//! The one managed state: the engine for the current settings, the stored settings, where
+//! the API key and the logs live, and how to persist settings and announce events.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde_json::Value;
+use tickstock_core::ErrorKind;
+use tokio::sync::{Mutex, RwLock};
+use tracing::info;
+
+use crate::commands::SettingsInput;
+use crate::engine::Engine;
+use crate::error::{CmdResult, CommandError};
+use crate::secrets::{hint, KeyFile};
+use crate::settings::{AppSettings, ENV_OVERRIDES};
+use crate::views::{JobView, SettingsView};
+
+type Persist = Box<dyn Fn(&AppSettings) -> Result<(), String> + Send + Sync>;
+type Announce = Box<dyn Fn(&JobView) + Send + Sync>;
+
+/// Managed by Tauri; commands borrow it.
+pub struct AppState {
+    engine: RwLock<Arc<Engine>>,
+    stored: Mutex<AppSettings>,
+    keyfile: KeyFile,
+    default_db: String,
+    log_dir: PathBuf,
+    persist: Persist,
+    announce: Announce,
+}
+
+impl AppState {
+    /// Starts the engine for `stored` settings (with the environment's overrides).
+    pub async fn start(
+        stored: AppSettings,
+        data_dir: &Path,
+        config_dir: &Path,
+        log_dir: PathBuf,
+        persist: Persist,
+        announce: Announce,
+    ) -> AppState {
+        let keyfile = KeyFile::new(config_dir);
+        let default_db = format!("sqlite://{}", data_dir.join("tickstock.sqlite").display());
+        let engine = Engine::start(
+            stored.clone().with_env(),
+            default_db.clone(),
+            keyfile.load(),
+        )
+        .await;
+        AppState {
+            engine: RwLock::new(Arc::new(engine)),
+            stored: Mutex::new(stored),
+            keyfile,
+            default_db,
+            log_dir,
+            persist,
+            announce,
+        }
+    }
+
+    /// The current engine (the lock is released at once).
+    pub async fn engine(&self) -> Arc<Engine> {
+        self.engine.read().await.clone()
+    }
+
+    pub async fn stored_settings(&self) -> AppSettings {
+        self.stored.lock().await.clone()
+    }
+
+    pub fn default_db(&self) -> &str {
+        &self.default_db
+    }
+
+    pub fn log_dir(&self) -> &Path {
+        &self.log_dir
+    }
+
+    pub fn api_key(&self) -> Option<SecretString> {
+        self.keyfile.load()
+    }
+
+    pub fn announce(&self, job: &JobView) {
+        (self.announce)(job)
+    }
+
+    pub async fn settings_view(&self) -> SettingsView {
+        let engine = self.engine().await;
+        let key = self.keyfile.load();
+        SettingsView {
+            settings: engine.settings.redacted(),
+            api_key_set: key.is_some(),
+            api_key_hint: key.as_ref().map(hint),
+            api_key_storage: key.as_ref().map(|_| self.keyfile.storage()),
+            mode: engine.mode_name(),
+            overridden: ENV_OVERRIDES
+                .iter()
+                .copied()
+                .filter(|v| std::env::var_os(v).is_some())
+                .collect(),
+        }
+    }
+
+    /// Validates, stores, and restarts the engine on the new settings.
+    pub async fn save_settings(&self, input: SettingsInput) -> CmdResult<SettingsView> {
+        let mut stored = self.stored.lock().await;
+        let next = stored.merge_from_page(input.settings);
+        next.validate()?;
+        if let Some(key) = input
+            .api_key
+            .as_deref()
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+        {
+            if key.len() < 8 || key.chars().any(char::is_whitespace) {
+                return Err(CommandError::field(
+                    "apiKey",
+                    "that does not look like a Polygon API key (no spaces, at least 8 characters)",
+                ));
+            }
+            self.keyfile.save(key).map_err(|e| {
+                CommandError::new(
+                    ErrorKind::Internal,
+                    format!("could not store the API key: {e}"),
+                )
+            })?;
+        } else if input.remove_api_key {
+            self.keyfile.remove().map_err(|e| {
+                CommandError::new(
+                    ErrorKind::Internal,
+                    format!("could not remove the API key: {e}"),
+                )
+            })?;
+        }
+        (self.persist)(&next).map_err(|e| {
+            CommandError::new(ErrorKind::Internal, format!("could not save settings: {e}"))
+        })?;
+        *stored = next.clone();
+        drop(stored);
+        let fresh = Engine::start(
+            next.with_env(),
+            self.default_db.clone(),
+            self.keyfile.load(),
+        )
+        .await;
+        let old = std::mem::replace(&mut *self.engine.write().await, Arc::new(fresh));
+        info!("settings saved; backend restarted");
+        old.stop(Duration::from_secs(10)).await;
+        Ok(self.settings_view().await)
+    }
+
+    /// Stops the built-in worker (the window is closing).
+    pub async fn shutdown(&self) {
+        self.engine().await.stop(Duration::from_secs(10)).await;
+    }
+}
+
+/// Shows a desktop notification through the freedesktop `notify-send` when available.
+pub fn desktop_notification(title: &str, body: &str) {
+    if cfg!(target_os = "linux") {
+        let _ = std::process::Command::new("notify-send")
+            .arg("--app-name=TickStock Admin")
+            .arg(title)
+            .arg(body)
+            .spawn();
+    }
+}
+
+/// Reads settings saved by the store plugin (missing or unreadable: defaults).
+pub fn settings_from_value(v: Option<Value>) -> AppSettings {
+    v.and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_default()
+}
