@@ -180,10 +180,7 @@ impl Xvfb {
                 std::thread::sleep(Duration::from_millis(25));
             }
         }
-        panic!(
-            "Xvfb did not start on any display (see {})",
-            log.display()
-        );
+        panic!("Xvfb did not start on any display (see {})", log.display());
     }
 }
 
@@ -355,15 +352,11 @@ impl App {
         }
 
         let mut caps = serde_json::Map::new();
-        caps.insert(
-            "tauri:options".into(),
-            json!({ "application": APP_BIN }),
-        );
+        caps.insert("tauri:options".into(), json!({ "application": APP_BIN }));
         caps.insert("browserName".into(), json!("wry"));
         let started = Instant::now();
-        let mut builder = ClientBuilder::rustls().expect(
-            "rustls could not load the system root certificates (Debian/Ubuntu: apt-get install ca-certificates)",
-        );
+        let mut builder =
+            ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new());
         builder.capabilities(caps);
         let client = match builder.connect(&format!("http://127.0.0.1:{port}")).await {
             Ok(c) => c,
@@ -386,8 +379,12 @@ impl App {
             xvfb,
             closed: false,
         };
-        app.wait_js("the page to be ready (body[data-ready=\"1\"])", READY_TIMEOUT, "return document.body && document.body.dataset.ready === '1';")
-            .await;
+        app.wait_js(
+            "the page to be ready (body[data-ready=\"1\"])",
+            READY_TIMEOUT,
+            "return document.body && document.body.dataset.ready === '1';",
+        )
+        .await;
         app.time_to_ready = started.elapsed();
         app
     }
@@ -415,7 +412,9 @@ impl App {
                     continue;
                 };
                 // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-                let Some(close) = stat.rfind(')') else { continue };
+                let Some(close) = stat.rfind(')') else {
+                    continue;
+                };
                 let ppid: u32 = stat[close + 1..]
                     .split_whitespace()
                     .nth(1)
@@ -435,7 +434,12 @@ impl App {
             .skip(1)
             .map(|pid| {
                 let cmd = std::fs::read(format!("/proc/{pid}/cmdline"))
-                    .map(|b| String::from_utf8_lossy(&b).replace('\0', " ").trim().to_string())
+                    .map(|b| {
+                        String::from_utf8_lossy(&b)
+                            .replace('\0', " ")
+                            .trim()
+                            .to_string()
+                    })
                     .unwrap_or_default();
                 (pid, cmd)
             })
@@ -503,7 +507,9 @@ impl App {
     /// Replaces the text of an input or textarea by typing `text`.
     pub async fn type_into(&self, css: &str, text: &str) {
         let el = self.find(css).await;
-        el.clear().await.unwrap_or_else(|e| panic!("cannot clear {css}: {e}"));
+        el.clear()
+            .await
+            .unwrap_or_else(|e| panic!("cannot clear {css}: {e}"));
         el.send_keys(text)
             .await
             .unwrap_or_else(|e| panic!("cannot type into {css}: {e}"));
