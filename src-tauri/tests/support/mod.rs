@@ -128,7 +128,26 @@ fn kill(child: &mut Child) {
     let _ = child.wait();
 }
 
-/// Kills every process of the process group `pgid` (a group this harness created).
+/// Whether any process of process group `pgid` is still there (zombies aside).
+fn group_alive(pgid: u32) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    entries.flatten().any(|e| {
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            return false;
+        };
+        // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
+        let Some(close) = stat.rfind(')') else {
+            return false;
+        };
+        let f: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        f.first() != Some(&"Z") && f.get(2) == Some(&pgid.to_string().as_str())
+    })
+}
+
+/// Kills every process of the process group `pgid` (a group this harness created) and
+/// waits a moment for them to go.
 fn kill_group(pgid: u32) {
     let _ = Command::new("kill")
         .arg("-KILL")
@@ -137,6 +156,10 @@ fn kill_group(pgid: u32) {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while group_alive(pgid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// A private X server.
@@ -236,8 +259,22 @@ const SCRUBBED: &[&str] = &[
     "DBUS_SESSION_BUS_ADDRESS",
 ];
 
-/// One running app, driven over WebDriver.
+/// tauri-driver and everything it started (its own process group), killed on drop, also
+/// when a test fails half-way through the launch.
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        kill_group(self.0.id());
+        kill(&mut self.0);
+    }
+}
+
+/// One running app, driven over WebDriver. Fields drop in order: the processes go first,
+/// then the X server, then the app's folders.
 pub struct App {
+    driver: Driver,
+    xvfb: Xvfb,
     pub client: Client,
     /// The app's private folders (XDG_DATA_HOME is `<dir>/data`).
     pub dir: tempfile::TempDir,
@@ -245,10 +282,7 @@ pub struct App {
     pub artifacts: PathBuf,
     /// How long it took from asking for a session to `body[data-ready="1"]`.
     pub time_to_ready: Duration,
-    driver: Child,
     driver_log: PathBuf,
-    xvfb: Xvfb,
-    closed: bool,
 }
 
 impl App {
@@ -328,21 +362,20 @@ impl App {
             .stderr(log)
             // Its own process group, so WebKitWebDriver and the app die with it.
             .process_group(0);
-        let mut driver = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", tools.tauri_driver.display()));
+        let mut driver = Driver(
+            cmd.spawn()
+                .unwrap_or_else(|e| panic!("cannot start {}: {e}", tools.tauri_driver.display())),
+        );
 
         let deadline = Instant::now() + Duration::from_secs(20);
         while !(accepts(port) && accepts(native_port)) {
-            if let Ok(Some(status)) = driver.try_wait() {
+            if let Ok(Some(status)) = driver.0.try_wait() {
                 panic!(
                     "tauri-driver exited ({status}) before accepting connections:\n{}",
                     tail(&driver_log)
                 );
             }
             if Instant::now() > deadline {
-                kill_group(driver.id());
-                kill(&mut driver);
                 panic!(
                     "tauri-driver (port {port}) or WebKitWebDriver (port {native_port}) did not accept connections within 20 s:\n{}",
                     tail(&driver_log)
@@ -361,8 +394,6 @@ impl App {
         let client = match builder.connect(&format!("http://127.0.0.1:{port}")).await {
             Ok(c) => c,
             Err(e) => {
-                kill_group(driver.id());
-                kill(&mut driver);
                 panic!(
                     "no WebDriver session with the app ({APP_BIN}): {e}\n{}",
                     tail(&driver_log)
@@ -370,14 +401,13 @@ impl App {
             }
         };
         let mut app = App {
+            driver,
+            xvfb,
             client,
             dir,
             artifacts,
             time_to_ready: Duration::ZERO,
-            driver,
             driver_log,
-            xvfb,
-            closed: false,
         };
         app.wait_js(
             "the page to be ready (body[data-ready=\"1\"])",
@@ -423,7 +453,7 @@ impl App {
                 parent_of.push((pid, ppid));
             }
         }
-        let mut tree = vec![self.driver.id()];
+        let mut tree = vec![self.driver.0.id()];
         let mut i = 0;
         while i < tree.len() {
             let p = tree[i];
@@ -584,20 +614,10 @@ impl App {
     }
 
     /// Ends the WebDriver session (which quits the app), then stops everything.
-    pub async fn close(mut self) {
-        self.closed = true;
+    pub async fn close(self) {
         let client = self.client.clone();
         let _ = tokio::time::timeout(Duration::from_secs(10), client.close()).await;
-        // Drop kills what is left.
-    }
-}
-
-impl Drop for App {
-    fn drop(&mut self) {
-        kill_group(self.driver.id());
-        kill(&mut self.driver);
-        let _ = &self.xvfb; // dropped after this: the X server goes last
-        let _ = self.closed;
+        // Dropping self kills what is left.
     }
 }
 
