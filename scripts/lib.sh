@@ -50,6 +50,7 @@ ensure_test_deps() {
   command -v psql >/dev/null 2>&1 || pkgs+=(postgresql postgresql-contrib)
   command -v Xvfb >/dev/null 2>&1 || pkgs+=(xvfb xauth)
   command -v WebKitWebDriver >/dev/null 2>&1 || pkgs+=(webkit2gtk-driver)
+  command -v openssl >/dev/null 2>&1 || pkgs+=(openssl)
   apt_install "${pkgs[@]}"
 }
 

@@ -8,6 +8,6 @@ cd "$ROOT"
 ensure_build_deps
 build_ui
 log "building the app"
-cargo build -p tickstock-app --features custom-protocol
+cargo build -p tickstock-app
 log "starting TickStock Admin"
 exec "${CARGO_TARGET_DIR:-$ROOT/target}/debug/tickstock-admin" "$@"

@@ -190,3 +190,27 @@ async fn health_reports_an_unreachable_redis_quickly() {
     assert!(h.redis.error.is_some());
     assert!(started.elapsed() < Duration::from_secs(15));
 }
+
+#[tokio::test]
+async fn tls_with_a_password_works_and_never_shows_the_password() {
+    let server = RedisServer::start_tls(Some("tls-pw-123"));
+    assert!(server.url().starts_with("rediss://"));
+    let bus = Bus::connect(BusConfig::new(server.url()).with_namespace(unique_namespace()))
+        .await
+        .unwrap();
+    let j = job(&["AAPL"]);
+    bus.submit(&j).await.unwrap();
+    assert_eq!(
+        bus.status(&j.id).await.unwrap().unwrap().state,
+        JobState::Submitted
+    );
+    let h = bus.health(Duration::from_secs(60)).await;
+    assert!(h.redis.connected);
+    assert!(h.redis.url.starts_with("rediss://:***@"), "{}", h.redis.url);
+    // Plain TCP to a TLS port fails with a clear error, not a hang.
+    let plain = format!("redis://:tls-pw-123@127.0.0.1:{}", server.port());
+    let started = Instant::now();
+    let err = Bus::connect(BusConfig::new(plain)).await.unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert!(!err.message().contains("tls-pw-123"), "{err}");
+}

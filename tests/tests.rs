@@ -8,6 +8,7 @@ mod support;
 
 mod bus;
 mod cli;
+mod local;
 mod polygon;
 mod store;
 mod vectors;

@@ -9,8 +9,8 @@ use std::time::Duration;
 use secrecy::SecretString;
 use serde_json::Value;
 use tickstock_core::bus::{Bus, CancelOutcome, JobEntry, HEARTBEAT_STALE_SECS};
-use tickstock_core::exec::JobHistory;
-use tickstock_core::history::{job_run, parse_time, StoreHistory};
+use tickstock_core::exec::{Checkpoints, JobHistory};
+use tickstock_core::history::{job_run, parse_time, StoreCheckpoints, StoreHistory};
 use tickstock_core::job::Job;
 use tickstock_core::loader::{Loader, LoaderConfig};
 use tickstock_core::local::LocalQueue;
@@ -114,8 +114,22 @@ impl Engine {
             .map(|s| Arc::new(StoreHistory(s.clone())) as Arc<dyn JobHistory>);
         let concurrency = settings.worker_concurrency.clamp(1, 16) as usize;
         let mode = if settings.redis_url.trim().is_empty() {
-            let queue = loader
-                .map(|l| LocalQueue::start(Arc::new(l), history, concurrency, shutdown.clone()));
+            let checkpoints: Option<Arc<dyn Checkpoints>> = store
+                .as_ref()
+                .ok()
+                .map(|s| Arc::new(StoreCheckpoints(s.clone())) as Arc<dyn Checkpoints>);
+            let queue = loader.map(|l| {
+                LocalQueue::start(
+                    Arc::new(l),
+                    history,
+                    checkpoints,
+                    concurrency,
+                    shutdown.clone(),
+                )
+            });
+            if let (Some(q), Ok(store)) = (&queue, &store) {
+                resume_unfinished(q, store).await;
+            }
             info!(worker = queue.is_some(), "embedded mode");
             Mode::Embedded { queue }
         } else {
@@ -553,6 +567,44 @@ impl Engine {
             }
         }
         Ok(n)
+    }
+}
+
+/// Jobs the app was running or holding when it last closed: queued again (they resume from
+/// their checkpoints); ones being cancelled are recorded as cancelled.
+async fn resume_unfinished(queue: &LocalQueue, store: &Store) {
+    for status in ["queued", "running", "submitted", "cancelling"] {
+        let Ok(page) = store
+            .list_job_runs(&JobRunFilter {
+                status: Some(status.into()),
+                page_size: 1000,
+                ..JobRunFilter::default()
+            })
+            .await
+        else {
+            continue;
+        };
+        for mut run in page.items {
+            match Job::from_value(run.params.clone()) {
+                Ok(job) if status != "cancelling" => {
+                    info!(job_id = %job.id, "resuming a job interrupted when the app closed");
+                    if let Err(e) = queue.submit(job).await {
+                        warn!("could not resume {}: {}", run.id, e.message());
+                    }
+                }
+                _ => {
+                    run.status = if status == "cancelling" {
+                        "cancelled"
+                    } else {
+                        "failed"
+                    }
+                    .into();
+                    run.message = Some("Ended when the app closed".into());
+                    run.completed_at = Some(chrono::Utc::now());
+                    let _ = store.upsert_job_run(&run).await;
+                }
+            }
+        }
     }
 }
 

@@ -109,13 +109,10 @@ pub fn run_app<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
             let announce = Box::new(move |job: &views::JobView| {
                 let _ = handle.emit("job-finished", job);
             });
+            // The keyring is probed here, outside async code (its calls block).
+            let keys = secrets::KeyStore::open(&config_dir);
             let state = tauri::async_runtime::block_on(AppState::start(
-                stored,
-                &data_dir,
-                &config_dir,
-                log_dir,
-                persist,
-                announce,
+                stored, &data_dir, keys, log_dir, persist, announce,
             ));
             tracing::info!(data = %data_dir.display(), "TickStock Admin started");
             app.manage(state);

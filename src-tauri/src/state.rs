@@ -14,7 +14,7 @@ use tracing::info;
 use crate::commands::SettingsInput;
 use crate::engine::Engine;
 use crate::error::{CmdResult, CommandError};
-use crate::secrets::{hint, KeyFile};
+use crate::secrets::{hint, KeyStore};
 use crate::settings::{AppSettings, ENV_OVERRIDES};
 use crate::views::{JobView, SettingsView};
 
@@ -25,7 +25,7 @@ type Announce = Box<dyn Fn(&JobView) + Send + Sync>;
 pub struct AppState {
     engine: RwLock<Arc<Engine>>,
     stored: Mutex<AppSettings>,
-    keyfile: KeyFile,
+    keys: Arc<KeyStore>,
     default_db: String,
     log_dir: PathBuf,
     persist: Persist,
@@ -37,23 +37,19 @@ impl AppState {
     pub async fn start(
         stored: AppSettings,
         data_dir: &Path,
-        config_dir: &Path,
+        keys: KeyStore,
         log_dir: PathBuf,
         persist: Persist,
         announce: Announce,
     ) -> AppState {
-        let keyfile = KeyFile::new(config_dir);
+        let keys = Arc::new(keys);
         let default_db = format!("sqlite://{}", data_dir.join("tickstock.sqlite").display());
-        let engine = Engine::start(
-            stored.clone().with_env(),
-            default_db.clone(),
-            keyfile.load(),
-        )
-        .await;
+        let engine =
+            Engine::start(stored.clone().with_env(), default_db.clone(), keys.load()).await;
         AppState {
             engine: RwLock::new(Arc::new(engine)),
             stored: Mutex::new(stored),
-            keyfile,
+            keys,
             default_db,
             log_dir,
             persist,
@@ -79,7 +75,7 @@ impl AppState {
     }
 
     pub fn api_key(&self) -> Option<SecretString> {
-        self.keyfile.load()
+        self.keys.load()
     }
 
     pub fn announce(&self, job: &JobView) {
@@ -88,12 +84,12 @@ impl AppState {
 
     pub async fn settings_view(&self) -> SettingsView {
         let engine = self.engine().await;
-        let key = self.keyfile.load();
+        let key = self.keys.load();
         SettingsView {
             settings: engine.settings.redacted(),
             api_key_set: key.is_some(),
             api_key_hint: key.as_ref().map(hint),
-            api_key_storage: key.as_ref().map(|_| self.keyfile.storage()),
+            api_key_storage: Some(self.keys.storage()),
             mode: engine.mode_name(),
             overridden: ENV_OVERRIDES
                 .iter()
@@ -120,35 +116,40 @@ impl AppState {
                     "that does not look like a Polygon API key (no spaces, at least 8 characters)",
                 ));
             }
-            self.keyfile.save(key).map_err(|e| {
-                CommandError::new(
-                    ErrorKind::Internal,
-                    format!("could not store the API key: {e}"),
-                )
-            })?;
+            let key = key.to_string();
+            self.with_keys("store", move |keys| keys.save(&key)).await?;
         } else if input.remove_api_key {
-            self.keyfile.remove().map_err(|e| {
-                CommandError::new(
-                    ErrorKind::Internal,
-                    format!("could not remove the API key: {e}"),
-                )
-            })?;
+            self.with_keys("remove", |keys| keys.remove()).await?;
         }
         (self.persist)(&next).map_err(|e| {
             CommandError::new(ErrorKind::Internal, format!("could not save settings: {e}"))
         })?;
         *stored = next.clone();
         drop(stored);
-        let fresh = Engine::start(
-            next.with_env(),
-            self.default_db.clone(),
-            self.keyfile.load(),
-        )
-        .await;
+        let fresh = Engine::start(next.with_env(), self.default_db.clone(), self.keys.load()).await;
         let old = std::mem::replace(&mut *self.engine.write().await, Arc::new(fresh));
         info!("settings saved; backend restarted");
         old.stop(Duration::from_secs(10)).await;
         Ok(self.settings_view().await)
+    }
+
+    /// Runs a key-store change on a blocking thread (keyring calls block).
+    async fn with_keys(
+        &self,
+        what: &str,
+        f: impl FnOnce(&KeyStore) -> Result<(), String> + Send + 'static,
+    ) -> CmdResult<()> {
+        let keys = self.keys.clone();
+        tokio::task::spawn_blocking(move || f(&keys))
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r)
+            .map_err(|e| {
+                CommandError::new(
+                    ErrorKind::Internal,
+                    format!("could not {what} the API key: {e}"),
+                )
+            })
     }
 
     /// Stops the built-in worker (the window is closing).

@@ -5,10 +5,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDateTime, Utc};
 
 use crate::error::Result;
-use crate::exec::JobHistory;
+use std::collections::HashSet;
+
+use crate::exec::{Checkpoints, JobHistory};
 use crate::job::Job;
 use crate::status::JobStatus;
 use crate::store::{JobRun, Store};
+use crate::timeframe::Timeframe;
 
 /// Parses the ISO 8601 times status fields carry (with or without an offset; a time
 /// without one is UTC, as the legacy writers meant it).
@@ -54,6 +57,35 @@ pub struct StoreHistory(pub Store);
 impl JobHistory for StoreHistory {
     async fn record(&self, job: &Job, status: &JobStatus) -> Result<()> {
         self.0.upsert_job_run(&job_run(job, status)).await?;
+        Ok(())
+    }
+}
+
+/// [`Checkpoints`] kept in the store's `job_checkpoints` table: a job interrupted by the app
+/// closing resumes from here on the next start.
+#[derive(Clone)]
+pub struct StoreCheckpoints(pub Store);
+
+#[async_trait]
+impl Checkpoints for StoreCheckpoints {
+    async fn done(&self, job_id: &str) -> Result<HashSet<String>> {
+        Ok(self
+            .0
+            .done_pairs(job_id)
+            .await?
+            .into_iter()
+            .map(|(symbol, tf, _)| crate::loader::unit_key(&symbol, tf))
+            .collect())
+    }
+
+    async fn mark(&self, job_id: &str, unit: &str) -> Result<()> {
+        let (symbol, tf) = unit
+            .split_once('|')
+            .and_then(|(s, t)| t.parse::<Timeframe>().ok().map(|tf| (s, tf)))
+            .ok_or_else(|| {
+                crate::Error::invalid(format!("unit `{unit}` is not SYMBOL|timeframe"))
+            })?;
+        self.0.mark_pair_done(job_id, symbol, tf, 0).await?;
         Ok(())
     }
 }

@@ -16,8 +16,8 @@ use tracing::{info, warn};
 use crate::bus::{iso_now, unix_now, CancelOutcome, JobEntry};
 use crate::error::{Error, ErrorKind, Result};
 use crate::exec::{
-    finished_state, JobContext, JobHistory, JobRunner, MemoryCheckpoints, ProgressHandle,
-    StatusSink,
+    finished_state, Checkpoints, JobContext, JobHistory, JobRunner, MemoryCheckpoints,
+    ProgressHandle, StatusSink,
 };
 use crate::job::Job;
 use crate::status::{JobState, JobStatus};
@@ -32,6 +32,7 @@ struct LocalJob {
 struct Inner {
     runner: Arc<dyn JobRunner>,
     history: Option<Arc<dyn JobHistory>>,
+    checkpoints: Option<Arc<dyn Checkpoints>>,
     jobs: Mutex<HashMap<String, LocalJob>>,
     queue: Mutex<VecDeque<String>>,
     wake: Notify,
@@ -68,10 +69,13 @@ impl StatusSink for LocalSink {
 }
 
 impl LocalQueue {
-    /// Starts `concurrency` workers that run jobs until `shutdown` is cancelled.
+    /// Starts `concurrency` workers that run jobs until `shutdown` is cancelled. With
+    /// durable `checkpoints`, a job interrupted by the shutdown is left `queued` for
+    /// [`LocalQueue::submit`] to resume on the next start; without, it is failed.
     pub fn start(
         runner: Arc<dyn JobRunner>,
         history: Option<Arc<dyn JobHistory>>,
+        checkpoints: Option<Arc<dyn Checkpoints>>,
         concurrency: usize,
         shutdown: CancellationToken,
     ) -> LocalQueue {
@@ -79,6 +83,7 @@ impl LocalQueue {
             inner: Arc::new(Inner {
                 runner,
                 history,
+                checkpoints,
                 jobs: Mutex::new(HashMap::new()),
                 queue: Mutex::new(VecDeque::new()),
                 wake: Notify::new(),
@@ -310,7 +315,10 @@ impl LocalQueue {
             cancel.clone(),
             self.inner.shutdown.child_token(),
             progress.clone(),
-            Arc::new(MemoryCheckpoints::default()),
+            self.inner
+                .checkpoints
+                .clone()
+                .unwrap_or_else(|| Arc::new(MemoryCheckpoints::default())),
         );
         let runner = self.inner.runner.clone();
         let job2 = job.clone();
@@ -328,13 +336,25 @@ impl LocalQueue {
             });
         let (mut state, error) = finished_state(&result, &progress.snapshot());
         let interrupted = state == JobState::Cancelled && !cancel.is_cancelled();
-        let error = if interrupted {
+        let fin = if interrupted && self.inner.checkpoints.is_some() {
+            let mut st = progress.snapshot();
+            st.state = JobState::Queued;
+            st.current_symbol = None;
+            st.message = Some(
+                "Interrupted when the app closed; resumes from its checkpoint on the next start"
+                    .into(),
+            );
+            st
+        } else if interrupted {
             state = JobState::Failed;
-            Some("interrupted: the app was closed while the job ran".to_string())
+            progress.finish(
+                state,
+                started,
+                Some("interrupted: the app was closed while the job ran".into()),
+            )
         } else {
-            error
+            progress.finish(state, started, error)
         };
-        let fin = progress.finish(state, started, error);
         {
             let mut jobs = self.inner.jobs.lock().expect("jobs lock");
             if let Some(j) = jobs.get_mut(&job.id) {
@@ -405,7 +425,7 @@ mod tests {
     #[tokio::test]
     async fn runs_jobs_cancels_and_reports_errors() {
         let shutdown = CancellationToken::new();
-        let q = LocalQueue::start(Arc::new(Slow), None, 1, shutdown.clone());
+        let q = LocalQueue::start(Arc::new(Slow), None, None, 1, shutdown.clone());
         let a = job(&["AAPL", "BAD"]);
         let b = job(&["S1", "S2", "S3", "S4", "S5", "S6", "S7", "S8", "S9", "S10"]);
         let c = job(&["MSFT"]);

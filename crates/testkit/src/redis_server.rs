@@ -31,6 +31,7 @@ pub struct RedisServer {
     dir: tempfile::TempDir,
     child: Option<Child>,
     password: Option<String>,
+    tls: bool,
 }
 
 impl RedisServer {
@@ -46,6 +47,42 @@ impl RedisServer {
             dir: tempfile::tempdir().expect("tempdir"),
             child: None,
             password: password.map(str::to_string),
+            tls: false,
+        };
+        s.spawn();
+        s
+    }
+
+    /// Starts a server that speaks only TLS, with a self-signed certificate for 127.0.0.1
+    /// made by `openssl` in its own directory. Connect with [`RedisServer::url`]
+    /// (`rediss://…/#insecure`: the test certificate is not in any trust store).
+    pub fn start_tls(password: Option<&str>) -> RedisServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let status = Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            ])
+            .args([
+                "-subj",
+                "/CN=127.0.0.1",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1",
+            ])
+            .arg("-keyout")
+            .arg(dir.path().join("key.pem"))
+            .arg("-out")
+            .arg(dir.path().join("cert.pem"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("openssl is needed for the TLS tests");
+        assert!(status.success(), "openssl could not make a certificate");
+        let mut s = RedisServer {
+            port: free_port(),
+            dir,
+            child: None,
+            password: password.map(str::to_string),
+            tls: true,
         };
         s.spawn();
         s
@@ -59,9 +96,24 @@ impl RedisServer {
 
     fn spawn(&mut self) {
         let mut cmd = Command::new(Self::binary());
-        cmd.arg("--port")
-            .arg(self.port.to_string())
-            .arg("--bind")
+        if self.tls {
+            let p = self.dir.path();
+            cmd.arg("--port")
+                .arg("0")
+                .arg("--tls-port")
+                .arg(self.port.to_string())
+                .arg("--tls-cert-file")
+                .arg(p.join("cert.pem"))
+                .arg("--tls-key-file")
+                .arg(p.join("key.pem"))
+                .arg("--tls-ca-cert-file")
+                .arg(p.join("cert.pem"))
+                .arg("--tls-auth-clients")
+                .arg("no");
+        } else {
+            cmd.arg("--port").arg(self.port.to_string());
+        }
+        cmd.arg("--bind")
             .arg("127.0.0.1")
             .arg("--dir")
             .arg(self.dir.path())
@@ -96,11 +148,17 @@ impl RedisServer {
         self.port
     }
 
-    /// `redis://[:password@]127.0.0.1:PORT`.
+    /// `redis://[:password@]127.0.0.1:PORT` (`rediss://…/#insecure` for a TLS server).
     pub fn url(&self) -> String {
-        match &self.password {
-            Some(p) => format!("redis://:{p}@127.0.0.1:{}", self.port),
-            None => format!("redis://127.0.0.1:{}", self.port),
+        let auth = self
+            .password
+            .as_ref()
+            .map(|p| format!(":{p}@"))
+            .unwrap_or_default();
+        if self.tls {
+            format!("rediss://{auth}127.0.0.1:{}/#insecure", self.port)
+        } else {
+            format!("redis://{auth}127.0.0.1:{}", self.port)
         }
     }
 
@@ -110,6 +168,9 @@ impl RedisServer {
         if let Some(mut child) = self.child.take() {
             let mut cli = Command::new("redis-cli");
             cli.arg("-p").arg(self.port.to_string());
+            if self.tls {
+                cli.arg("--tls").arg("--insecure");
+            }
             if let Some(p) = &self.password {
                 cli.arg("-a").arg(p).arg("--no-auth-warning");
             }
