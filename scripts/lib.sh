@@ -54,6 +54,16 @@ ensure_test_deps() {
   apt_install "${pkgs[@]}"
 }
 
+# tauri-driver (the WebDriver front for Tauri apps) for the end-to-end tests.
+ensure_tauri_driver() {
+  if command -v tauri-driver >/dev/null 2>&1; then return 0; fi
+  export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+  if command -v tauri-driver >/dev/null 2>&1; then return 0; fi
+  log "installing tauri-driver (cargo install tauri-driver --version ^2 --locked)"
+  cargo install tauri-driver --version '^2' --locked
+  command -v tauri-driver >/dev/null 2>&1 || die "tauri-driver was installed but is not on PATH"
+}
+
 # Redis on 127.0.0.1:6379: use it if it answers, else start one.
 ensure_redis() {
   if redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then return 0; fi

@@ -8,6 +8,7 @@ cd "$ROOT"
 
 ensure_build_deps
 ensure_test_deps
+ensure_tauri_driver
 ensure_redis
 ensure_postgres
 export TEST_REDIS_URL="${TEST_REDIS_URL:-redis://127.0.0.1:6379}"

@@ -1,0 +1,657 @@
+//! End-to-end tests of the TickStock Admin desktop app: the real binary, its real page in
+//! WebKitGTK under Xvfb, driven through tauri-driver like a person would use it.
+//!
+//! - embedded mode: a historical load submitted through the form runs to completion against
+//!   the fake Polygon server and its bars are in the SQLite file;
+//! - Redis mode (a private `redis-server`): a running job is cancelled from its card;
+//! - Redis mode: the status pill turns red when Redis stops and green again when it is back;
+//! - a bad symbol is reported under the field and blocks the submit button.
+//!
+//! Needs Xvfb, tauri-driver, WebKitWebDriver, redis-server and `scripts/build-ui.sh` run
+//! before the app is built; the harness says which is missing. Artifacts (screenshots, the
+//! driver and app log) go to `$E2E_ARTIFACTS/<test>/` or `<target>/e2e-artifacts/<test>/`.
+//! `UPDATE_SCREENSHOT=1` also writes the main page to `docs/screenshot.png`.
+//!
+//! `measure_app` (ignored; run by `scripts/measure-app.sh`) prints the time from launch to
+//! an interactive page and the idle memory with 1,000 jobs in the history.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDate;
+use serde_json::{json, Value};
+use support::{App, AppEnv};
+use tickstock_core::store::{JobRun, Store};
+use tickstock_core::Timeframe;
+use tickstock_testkit::fake_polygon::{FakePolygon, FakePolygonConfig};
+use tickstock_testkit::redis_server::{unique_namespace, RedisServer};
+
+/// Finished jobs leave the active list at once (the backend's `active_jobs` lists only
+/// unfinished ones), so a card never shows its final state: the page announces the end with
+/// a toast and the history row. Set to true once cards keep their final state for a moment,
+/// and the tests also require the card to show it.
+const CARDS_KEEP_FINAL_STATE: bool = false;
+
+/// Records every state each job card shows and every toast (a card can leave the list between two of the
+/// test's polls, so its states are captured as the page renders them).
+const WATCH_CARDS: &str = r#"
+if (!window.__e2eJobs) {
+  window.__e2eJobs = {};
+  window.__e2eOrder = [];
+  const record = () => {
+    document.querySelectorAll('#active-jobs .job-card').forEach((card) => {
+      const id = card.dataset.jobId;
+      let r = window.__e2eJobs[id];
+      if (!r) {
+        r = window.__e2eJobs[id] = { statuses: [], labels: [], max: 0 };
+        window.__e2eOrder.push(id);
+      }
+      const bar = card.querySelector('.progress-bar');
+      const badge = card.querySelector('.job-status');
+      const v = Number(bar && bar.getAttribute('aria-valuenow')) || 0;
+      if (v > r.max) r.max = v;
+      const s = badge ? badge.dataset.status || '' : '';
+      if (s && r.statuses[r.statuses.length - 1] !== s) r.statuses.push(s);
+      const l = badge ? badge.textContent.trim() : '';
+      if (l && r.labels[r.labels.length - 1] !== l) r.labels.push(l);
+    });
+  };
+  new MutationObserver(record).observe(document.getElementById('active-jobs'),
+    { subtree: true, childList: true, attributes: true, characterData: true });
+  record();
+  window.__e2eToasts = [];
+  new MutationObserver((muts) => {
+    for (const m of muts) for (const n of m.addedNodes) {
+      if (!(n instanceof Element) || !n.classList.contains('toast')) continue;
+      const q = (sel) => { const e = n.querySelector(sel); return e ? e.textContent.trim() : ''; };
+      window.__e2eToasts.push({ title: q('.toast-title'), mono: q('.toast-mono'), body: q('.toast-body'), variant: n.dataset.variant || '' });
+    }
+  }).observe(document.getElementById('toasts'), { childList: true });
+}
+return true;
+"#;
+
+async fn watch_cards(app: &App) {
+    app.js(WATCH_CARDS).await;
+}
+
+/// What the card of `id` has shown so far.
+async fn card_record(app: &App, id: &str) -> Value {
+    app.js_args(
+        "return window.__e2eJobs[arguments[0]] || null;",
+        vec![json!(id)],
+    )
+    .await
+}
+
+/// The id of the job the form just submitted: the short id from the "Job submitted"
+/// toast, completed from the history row it names.
+async fn submitted_job_id(app: &App) -> String {
+    let short = app
+        .wait_js(
+            "the \"Job submitted\" toast",
+            Duration::from_secs(15),
+            "const t = (window.__e2eToasts || []).find((t) => t.title === 'Job submitted');
+             return t ? t.mono : null;",
+        )
+        .await
+        .as_str()
+        .expect("short job id")
+        .to_string();
+    assert_eq!(short.len(), 8, "the toast names job {short:?}");
+    app.wait_js(
+        &format!("job {short} in the history table"),
+        Duration::from_secs(15),
+        &format!(
+            "const r = document.querySelector('#history-table tbody tr[data-job-id^=\"{short}\"]');
+             return r ? r.dataset.jobId : null;"
+        ),
+    )
+    .await
+    .as_str()
+    .expect("job id")
+    .to_string()
+}
+
+/// Waits for the page to announce that job `id` finished with `title` (a toast naming it).
+async fn wait_finish_toast(app: &App, id: &str, title: &str, timeout: Duration) -> Value {
+    app.wait_js(
+        &format!("a {title:?} toast for job {id}"),
+        timeout,
+        &format!(
+            "return (window.__e2eToasts || []).find((t) => t.title === {title:?} && {id:?}.startsWith(t.mono) && t.mono) || null;"
+        ),
+    )
+    .await
+}
+
+/// Waits until the card of `id` has shown `status` (and `label`).
+async fn wait_card_state(app: &App, id: &str, status: &str, label: &str, timeout: Duration) {
+    app.wait_js(
+        &format!("job {id}'s card to show {label}"),
+        timeout,
+        &format!(
+            "const r = window.__e2eJobs[{id:?}];
+             return r && r.statuses.includes({status:?}) && r.labels.includes({label:?});"
+        ),
+    )
+    .await;
+}
+
+/// The history row of `id` once it says `label`: (progress shown, bars shown).
+async fn wait_history_row(app: &App, id: &str, label: &str, timeout: Duration) -> (i64, String) {
+    let script = format!(
+        "const r = document.querySelector('#history-table tbody tr[data-job-id=\"{id}\"]');
+         if (!r) return null;
+         const b = r.querySelector('.job-status');
+         if (!b || b.textContent.trim() !== {label:?}) return null;
+         const p = r.querySelector('[role=progressbar]');
+         return [Number(p ? p.getAttribute('aria-valuenow') : -1), r.cells[5].textContent.trim()];"
+    );
+    let v = app
+        .wait_js(
+            &format!("history row of job {id} to say {label}"),
+            timeout,
+            &script,
+        )
+        .await;
+    (
+        v[0].as_i64().unwrap_or(-1),
+        v[1].as_str().unwrap_or("").to_string(),
+    )
+}
+
+/// Fills the form for a historical load of `symbols` at daily bars.
+async fn fill_historical(app: &App, symbols: &str, dates: Option<(&str, &str)>) {
+    app.select("#load-type", "historical_load").await;
+    app.type_into("#symbols", symbols).await;
+    match dates {
+        Some((from, to)) => {
+            app.select("#duration", "dates").await;
+            app.wait_js(
+                "the date fields to show",
+                Duration::from_secs(5),
+                "return !document.getElementById('grp-dates').classList.contains('d-none');",
+            )
+            .await;
+            app.set_value("#start-date", from).await;
+            app.set_value("#end-date", to).await;
+        }
+        None => app.select("#duration", "1").await,
+    }
+    app.select("#timespan", "day").await;
+    app.wait_js(
+        "the submit button to be enabled (the backend accepted the form)",
+        Duration::from_secs(10),
+        "const b = document.getElementById('btn-submit');
+         return !b.disabled && !document.querySelector('#submit-form .is-invalid');",
+    )
+    .await;
+}
+
+async fn open_store(path: &std::path::Path) -> Store {
+    assert!(
+        path.is_file(),
+        "the app's SQLite database is not at {}",
+        path.display()
+    );
+    Store::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()))
+}
+
+fn save_screenshot(app: &App, png: &[u8], name: &str) {
+    let path = app.artifacts.join(name);
+    std::fs::write(&path, png).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+    eprintln!("screenshot: {}", path.display());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_mode_loads_bars_through_the_form() {
+    let _serial = support::serial_guard().await;
+    // Requests take a moment, so the job is seen running on its card.
+    let polygon = FakePolygon::start(FakePolygonConfig {
+        latency: Duration::from_millis(1200),
+        ..FakePolygonConfig::default()
+    })
+    .await;
+    let app = App::launch(
+        "embedded_load",
+        AppEnv::new()
+            .embedded()
+            .polygon(&polygon.base_url(), polygon.api_key()),
+    )
+    .await;
+    eprintln!("embedded app ready in {:?}", app.time_to_ready);
+    watch_cards(&app).await;
+
+    // No Redis: the pill says so and jobs run in the built-in worker.
+    let pill = app
+        .wait_js(
+            "the Redis pill to report embedded mode",
+            Duration::from_secs(10),
+            "const p = document.getElementById('redis-pill');
+             return p.dataset.state === 'muted' && /embedded/i.test(p.textContent) ? p.textContent.trim() : null;",
+        )
+        .await;
+    eprintln!("redis pill: {pill}");
+
+    let (from, to) = ("2024-03-04", "2024-03-28");
+    fill_historical(&app, "AAPL, MSFT", Some((from, to))).await;
+    assert_eq!(
+        app.text("#symbols-count").await.as_deref(),
+        Some("2 symbols")
+    );
+    app.click("#btn-submit").await;
+
+    let id = submitted_job_id(&app).await;
+    wait_card_state(&app, &id, "running", "Running", Duration::from_secs(15)).await;
+    let png = app.screenshot().await;
+    save_screenshot(&app, &png, "running.png");
+    let toast = wait_finish_toast(&app, &id, "Job completed", Duration::from_secs(30)).await;
+    eprintln!("finished: {toast}");
+    if CARDS_KEEP_FINAL_STATE {
+        wait_card_state(&app, &id, "completed", "Completed", Duration::from_secs(5)).await;
+    }
+    let record = card_record(&app, &id).await;
+    eprintln!("card of {id}: {record}");
+    if CARDS_KEEP_FINAL_STATE {
+        assert_eq!(
+            record["max"],
+            json!(100),
+            "the card never showed 100%: {record}"
+        );
+    }
+    assert!(
+        !record["statuses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s == "failed" || s == "completed_with_errors"),
+        "the job did not finish cleanly: {record}"
+    );
+    let (progress, bars_shown) =
+        wait_history_row(&app, &id, "Completed", Duration::from_secs(15)).await;
+    assert_eq!(progress, 100, "the history shows job {id} at {progress}%");
+
+    // The bars are in the database, exactly as Polygon served them.
+    let store = open_store(&app.default_sqlite()).await;
+    let (d0, d1) = (
+        NaiveDate::parse_from_str(from, "%Y-%m-%d").unwrap(),
+        NaiveDate::parse_from_str(to, "%Y-%m-%d").unwrap(),
+    );
+    let mut total = 0;
+    for sym in ["AAPL", "MSFT"] {
+        let expected = FakePolygon::expected_bars(sym, Timeframe::Day, d0, d1);
+        assert!(
+            !expected.is_empty(),
+            "the fake serves no {sym} bars for {from}..{to}"
+        );
+        let stored = store
+            .read_bars(sym, Timeframe::Day)
+            .await
+            .expect("read bars");
+        assert_eq!(
+            stored.len(),
+            expected.len(),
+            "{sym}: {} daily rows stored, Polygon served {}",
+            stored.len(),
+            expected.len()
+        );
+        for (s, e) in stored.iter().zip(&expected) {
+            assert_eq!(s.time, e.ny_date().to_string(), "{sym}: dates differ");
+            assert_eq!(
+                (s.open, s.close, s.volume),
+                (e.o, e.c, e.v),
+                "{sym} {}",
+                s.time
+            );
+        }
+        total += expected.len() as i64;
+    }
+    let run = store
+        .job_run(&id)
+        .await
+        .expect("read job run")
+        .unwrap_or_else(|| panic!("job {id} is not in job_runs"));
+    assert_eq!(run.status, "completed", "{run:?}");
+    assert_eq!(run.bars_loaded, total, "{run:?}");
+    assert_eq!(run.symbols_ok, 2, "{run:?}");
+    store.close().await;
+    let digits: String = bars_shown.chars().filter(char::is_ascii_digit).collect();
+    assert_eq!(
+        digits,
+        total.to_string(),
+        "the history shows {bars_shown:?} bars loaded, the database holds {total}"
+    );
+
+    // The main page, for the record (and the README when asked).
+    app.js(
+        "document.querySelectorAll('#toasts .toast .btn-close').forEach((b) => b.click());
+         window.scrollTo(0, 0); return true;",
+    )
+    .await;
+    app.wait_js(
+        "the toasts to close",
+        Duration::from_secs(5),
+        "return document.querySelectorAll('#toasts .toast.show').length === 0;",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let png = app.screenshot().await;
+    assert!(png.starts_with(b"\x89PNG"), "the screenshot is not a PNG");
+    save_screenshot(&app, &png, "main.png");
+    if std::env::var("UPDATE_SCREENSHOT").is_ok_and(|v| v == "1") {
+        let docs = std::path::Path::new(support::REPO_ROOT).join("docs");
+        std::fs::create_dir_all(&docs).expect("create docs/");
+        std::fs::write(docs.join("screenshot.png"), &png).expect("write docs/screenshot.png");
+        eprintln!("updated docs/screenshot.png");
+    }
+    app.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_mode_cancels_a_running_job_from_its_card() {
+    let _serial = support::serial_guard().await;
+    let redis = RedisServer::start();
+    let namespace = unique_namespace();
+    // Every request takes a while, so the job is still running when it is cancelled.
+    let polygon = FakePolygon::start(FakePolygonConfig {
+        latency: Duration::from_millis(1500),
+        ..FakePolygonConfig::default()
+    })
+    .await;
+    let app = App::launch(
+        "redis_cancel",
+        AppEnv::new()
+            .var("TICKSTOCK_REDIS_URL", redis.url())
+            .var("TICKSTOCK_NAMESPACE", &namespace)
+            .var("TICKSTOCK_WORKER", "on")
+            .polygon(&polygon.base_url(), polygon.api_key()),
+    )
+    .await;
+    watch_cards(&app).await;
+    app.wait_js(
+        "the Redis pill to be green",
+        Duration::from_secs(15),
+        "return document.getElementById('redis-pill').dataset.state === 'ok';",
+    )
+    .await;
+    app.wait_js(
+        "the built-in worker to report in",
+        Duration::from_secs(20),
+        "return document.getElementById('worker-pill').dataset.state === 'ok';",
+    )
+    .await;
+
+    let symbols = [
+        "AAPL", "MSFT", "NVDA", "AMZN", "GOOGL", "META", "TSLA", "JPM",
+    ];
+    fill_historical(&app, &symbols.join(", "), None).await;
+    app.click("#btn-submit").await;
+    let id = submitted_job_id(&app).await;
+    app.wait_js(
+        &format!("job {id} to be running"),
+        Duration::from_secs(20),
+        &format!(
+            "const c = document.querySelector('#active-jobs .job-card[data-job-id=\"{id}\"]');
+             return c && (c.dataset.status === 'running' || c.dataset.status === 'processing');"
+        ),
+    )
+    .await;
+
+    let card = format!("#active-jobs .job-card[data-job-id=\"{id}\"]");
+    app.click(&format!("{card} .btn-cancel")).await;
+    // Confirm when the page asks.
+    let confirm = app
+        .js("const m = document.getElementById('confirm-modal'); return m.classList.contains('show') || m.style.display === 'block';")
+        .await;
+    if confirm == json!(true) {
+        app.click("#btn-confirm").await;
+    } else {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        if app
+            .js("return document.getElementById('confirm-modal').classList.contains('show');")
+            .await
+            == json!(true)
+        {
+            app.click("#btn-confirm").await;
+        }
+    }
+
+    let toast = wait_finish_toast(&app, &id, "Job cancelled", Duration::from_secs(20)).await;
+    eprintln!("finished: {toast}");
+    if CARDS_KEEP_FINAL_STATE {
+        wait_card_state(&app, &id, "cancelled", "Cancelled", Duration::from_secs(5)).await;
+    }
+    let (progress, _) = wait_history_row(&app, &id, "Cancelled", Duration::from_secs(15)).await;
+    let record = card_record(&app, &id).await;
+    eprintln!("card of {id}: {record}; history at {progress}%");
+    assert!(
+        progress < 100 && record["max"].as_f64().unwrap_or(0.0) < 100.0,
+        "the job reached 100% before it was cancelled: {record}, history {progress}%"
+    );
+
+    // The worker stopped early: not every symbol was fetched, and the run says cancelled.
+    let fetched: usize = symbols.iter().map(|s| polygon.requests_for(s)).sum();
+    assert!(
+        fetched < symbols.len(),
+        "all {} symbols were fetched despite the cancel",
+        symbols.len()
+    );
+    let store = open_store(&app.default_sqlite()).await;
+    let run = store
+        .job_run(&id)
+        .await
+        .expect("read job run")
+        .unwrap_or_else(|| panic!("job {id} is not in job_runs"));
+    assert_eq!(run.status, "cancelled", "{run:?}");
+    store.close().await;
+    app.close().await;
+    drop(redis);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_pill_follows_redis_going_down_and_coming_back() {
+    let _serial = support::serial_guard().await;
+    let mut redis = RedisServer::start();
+    let app = App::launch(
+        "redis_pill",
+        AppEnv::new()
+            .var("TICKSTOCK_REDIS_URL", redis.url())
+            .var("TICKSTOCK_NAMESPACE", unique_namespace())
+            .var("TICKSTOCK_WORKER", "off")
+            .polygon("http://127.0.0.1:9", "e2e-unused-key"),
+    )
+    .await;
+    const GREEN: &str = "const p = document.getElementById('redis-pill');
+        return p.dataset.state === 'ok' && p.classList.contains('pill-ok') && /connected/i.test(p.textContent) ? p.textContent.trim() : null;";
+    const RED: &str = "const p = document.getElementById('redis-pill');
+        return p.dataset.state === 'bad' && p.classList.contains('pill-bad') && /down/i.test(p.textContent) ? p.textContent.trim() : null;";
+
+    let text = app
+        .wait_js("the Redis pill to be green", Duration::from_secs(15), GREEN)
+        .await;
+    eprintln!("before: {text}");
+
+    tokio::task::block_in_place(|| redis.stop());
+    let stopped = Instant::now();
+    let text = app
+        .wait_js(
+            "the Redis pill to turn red after Redis stopped",
+            Duration::from_secs(12),
+            RED,
+        )
+        .await;
+    eprintln!("red after {:?}: {text}", stopped.elapsed());
+
+    tokio::task::block_in_place(|| redis.restart());
+    let started = Instant::now();
+    let text = app
+        .wait_js(
+            "the Redis pill to turn green again after Redis came back",
+            Duration::from_secs(15),
+            GREEN,
+        )
+        .await;
+    eprintln!("green after {:?}: {text}", started.elapsed());
+    app.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_symbols_are_reported_and_block_the_submit() {
+    let _serial = support::serial_guard().await;
+    let app = App::launch(
+        "bad_symbol",
+        AppEnv::new()
+            .embedded()
+            .polygon("http://127.0.0.1:9", "e2e-unused-key"),
+    )
+    .await;
+    app.select("#load-type", "historical_load").await;
+
+    let cases = [
+        ("AAPL, aapl", "listed twice"),
+        ("AA$PL", "not a valid ticker"),
+    ];
+    for (input, message) in cases {
+        app.type_into("#symbols", input).await;
+        let shown = app
+            .wait_js(
+                &format!("#symbols-error to say {message:?} for {input:?}"),
+                Duration::from_secs(10),
+                &format!(
+                    "const e = document.getElementById('symbols-error');
+                     const t = e.textContent.trim();
+                     return t.includes({message:?}) && e.offsetParent !== null
+                       && document.getElementById('symbols').classList.contains('is-invalid') ? t : null;"
+                ),
+            )
+            .await;
+        eprintln!("{input:?}: {shown}");
+        let disabled = app
+            .js("return document.getElementById('btn-submit').disabled;")
+            .await;
+        assert_eq!(disabled, json!(true), "submit is enabled with {input:?}");
+    }
+
+    // A good list clears the message and enables the button: the block was the symbol.
+    app.type_into("#symbols", "AAPL, MSFT").await;
+    app.wait_js(
+        "the symbol error to clear and submit to be enabled",
+        Duration::from_secs(10),
+        "return document.getElementById('symbols-error').textContent.trim() === ''
+           && !document.getElementById('btn-submit').disabled;",
+    )
+    .await;
+    app.close().await;
+}
+
+/// Proportional set size (kB) of a process, from /proc/PID/smaps_rollup.
+fn pss_kb(pid: u32) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    text.lines()
+        .find(|l| l.starts_with("Pss:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+}
+
+/// Launch time and idle memory with 1,000 jobs in the history (`scripts/measure-app.sh`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement, run by scripts/measure-app.sh"]
+async fn measure_app() {
+    const JOBS: usize = 1000;
+    let dir = App::fresh_dirs();
+    let db = App::default_sqlite_in(dir.path());
+    std::fs::create_dir_all(db.parent().unwrap()).unwrap();
+    {
+        let store = Store::connect(&format!("sqlite://{}", db.display()))
+            .await
+            .expect("create the app's database");
+        let now = chrono::Utc::now();
+        let statuses = ["completed", "completed", "completed", "failed", "cancelled"];
+        for i in 0..JOBS {
+            let id = format!("{:08x}-0000-4000-8000-{:012x}", 0x1000_0000 + i, i);
+            let mut run = JobRun::new(
+                id,
+                "historical_load",
+                json!({"symbols": ["AAPL", "MSFT", "NVDA"], "years": 1, "timespan": "day"}),
+            );
+            let at = now - chrono::Duration::minutes((JOBS - i) as i64);
+            run.status = statuses[i % statuses.len()].into();
+            run.progress = 100;
+            run.symbols_total = 3;
+            run.symbols_ok = 3;
+            run.bars_loaded = 753;
+            run.submitted_at = Some(at);
+            run.started_at = Some(at);
+            run.completed_at = Some(at + chrono::Duration::seconds(4));
+            store.upsert_job_run(&run).await.expect("insert job run");
+        }
+        store.close().await;
+    }
+
+    let app = App::launch_in(
+        "measure",
+        AppEnv::new()
+            .embedded()
+            .polygon("http://127.0.0.1:9", "measure-unused-key"),
+        dir,
+    )
+    .await;
+    let launch = app.time_to_ready;
+    let rows = app
+        .wait_js(
+            "the history to list jobs",
+            Duration::from_secs(20),
+            "return document.querySelectorAll('#history-table tbody tr[data-job-id]').length;",
+        )
+        .await;
+    let pager = app.text("#history-page").await.unwrap_or_default();
+    eprintln!("history shows {rows} rows ({pager})");
+
+    // Idle: let the start-up work settle, then sample.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let mut samples = Vec::new();
+    let mut detail = String::new();
+    for _ in 0..5 {
+        let mut total = 0;
+        detail.clear();
+        for (pid, cmd) in app.processes() {
+            let name = cmd
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .rsplit('/')
+                .next()
+                .unwrap_or("");
+            if name.starts_with("tickstock-admin")
+                || name.starts_with("WebKitWebProcess")
+                || name.starts_with("WebKitNetworkProcess")
+            {
+                if let Some(kb) = pss_kb(pid) {
+                    total += kb;
+                    detail.push_str(&format!(
+                        "  {name} (pid {pid}): {:.1} MiB\n",
+                        kb as f64 / 1024.0
+                    ));
+                }
+            }
+        }
+        samples.push(total);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    samples.sort_unstable();
+    let median = samples[samples.len() / 2];
+    assert!(
+        median > 0,
+        "no app process found to measure: {:?}",
+        app.processes()
+    );
+    println!("MEASURE time_to_interactive_ms={}", launch.as_millis());
+    println!("MEASURE idle_pss_mib={:.1}", median as f64 / 1024.0);
+    println!("MEASURE history_jobs={JOBS}");
+    println!("processes at the last sample:\n{detail}");
+    app.close().await;
+}
