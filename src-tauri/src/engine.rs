@@ -55,7 +55,12 @@ pub struct Engine {
     /// Last state, progress and bars seen of each job shown as active, and when it last
     /// changed: to announce finishes, keep the history current and find stale jobs.
     seen: Mutex<HashMap<String, Seen>>,
+    /// Jobs that finished moments ago: their cards show the final state for a while.
+    recently_finished: Mutex<Vec<(std::time::Instant, JobView)>>,
 }
+
+/// How long a finished job's card stays up with its final state.
+pub const FINISHED_CARD_SECS: u64 = 10;
 
 #[derive(Clone, Copy, PartialEq)]
 struct Seen {
@@ -172,6 +177,7 @@ impl Engine {
             shutdown,
             tracker,
             seen: Mutex::new(HashMap::new()),
+            recently_finished: Mutex::new(Vec::new()),
         }
     }
 
@@ -210,7 +216,7 @@ impl Engine {
         if slot.is_none() {
             let mut quick = (**cfg).clone();
             quick.connect_timeout = Duration::from_millis(1500);
-            quick.response_timeout = Duration::from_secs(3);
+            quick.response_timeout = Duration::from_millis(1500);
             *slot = Some(Bus::connect(quick).await?);
         }
         Ok(slot.clone())
@@ -401,6 +407,16 @@ impl Engine {
                     }
                 }
             }
+        }
+        // Finished moments ago: shown with their final state for a few seconds more.
+        {
+            let mut recent = self.recently_finished.lock().expect("recent lock");
+            let now = std::time::Instant::now();
+            recent.retain(|(t, _)| now.duration_since(*t).as_secs() < FINISHED_CARD_SECS);
+            for f in &finished {
+                recent.push((now, f.clone()));
+            }
+            views.extend(recent.iter().map(|(_, v)| v.clone()));
         }
         Ok((views, finished))
     }

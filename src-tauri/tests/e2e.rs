@@ -27,12 +27,6 @@ use tickstock_core::Timeframe;
 use tickstock_testkit::fake_polygon::{FakePolygon, FakePolygonConfig};
 use tickstock_testkit::redis_server::{unique_namespace, RedisServer};
 
-/// Finished jobs leave the active list at once (the backend's `active_jobs` lists only
-/// unfinished ones), so a card never shows its final state: the page announces the end with
-/// a toast and the history row. Set to true once cards keep their final state for a moment,
-/// and the tests also require the card to show it.
-const CARDS_KEEP_FINAL_STATE: bool = false;
-
 /// Records every state each job card shows and every toast (a card can leave the list between two of the
 /// test's polls, so its states are captured as the page renders them).
 const WATCH_CARDS: &str = r#"
@@ -251,18 +245,14 @@ async fn embedded_mode_loads_bars_through_the_form() {
     save_screenshot(&app, &png, "running.png");
     let toast = wait_finish_toast(&app, &id, "Job completed", Duration::from_secs(30)).await;
     eprintln!("finished: {toast}");
-    if CARDS_KEEP_FINAL_STATE {
-        wait_card_state(&app, &id, "completed", "Completed", Duration::from_secs(5)).await;
-    }
+    wait_card_state(&app, &id, "completed", "Completed", Duration::from_secs(5)).await;
     let record = card_record(&app, &id).await;
     eprintln!("card of {id}: {record}");
-    if CARDS_KEEP_FINAL_STATE {
-        assert_eq!(
-            record["max"],
-            json!(100),
-            "the card never showed 100%: {record}"
-        );
-    }
+    assert_eq!(
+        record["max"],
+        json!(100),
+        "the card never showed 100%: {record}"
+    );
     assert!(
         !record["statuses"]
             .as_array()
@@ -422,9 +412,7 @@ async fn redis_mode_cancels_a_running_job_from_its_card() {
 
     let toast = wait_finish_toast(&app, &id, "Job cancelled", Duration::from_secs(20)).await;
     eprintln!("finished: {toast}");
-    if CARDS_KEEP_FINAL_STATE {
-        wait_card_state(&app, &id, "cancelled", "Cancelled", Duration::from_secs(5)).await;
-    }
+    wait_card_state(&app, &id, "cancelled", "Cancelled", Duration::from_secs(5)).await;
     let (progress, _) = wait_history_row(&app, &id, "Cancelled", Duration::from_secs(15)).await;
     let record = card_record(&app, &id).await;
     eprintln!("card of {id}: {record}; history at {progress}%");
