@@ -14,6 +14,8 @@ ensure_postgres
 export TEST_REDIS_URL="${TEST_REDIS_URL:-redis://127.0.0.1:6379}"
 build_ui
 
+log "page unit tests (node --test)"
+npm test --silent
 log "cargo fmt --check"
 cargo fmt --all --check
 log "cargo clippy"
