@@ -45,7 +45,8 @@ fn init_logging(log_dir: &std::path::Path) {
     let registry = tracing_subscriber::registry().with(filter).with(
         tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
-            .with_target(false),
+            .with_target(false)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
     );
     let _ = match file {
         Some(f) => registry
