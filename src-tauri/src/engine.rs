@@ -264,8 +264,8 @@ impl Engine {
                         .await;
                     HealthView::from_health(&h, worker_id.as_deref())
                 }
-                Ok(None) | Err(_) => {
-                    let err = match self.bus().await {
+                failed => {
+                    let err = match failed {
                         Err(e) => e.message,
                         Ok(_) => "not connected".into(),
                     };
