@@ -261,3 +261,45 @@ fn health_json_is_stable() {
     assert_eq!(h["workers"], serde_json::json!([]));
     assert_eq!(h["legacy_heartbeat"]["present"], false);
 }
+
+#[test]
+fn submit_accepts_universes_imported_into_the_database_named_by_database_url() {
+    let ns = unique_namespace();
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("t.sqlite").display());
+    let csv = dir.path().join("mine.csv");
+    std::fs::write(&csv, "symbol,name\nAAPL,Apple\nMSFT,Microsoft\n").unwrap();
+    let o = run(
+        &ns,
+        &[
+            "universe",
+            "import",
+            "mine_set",
+            csv.to_str().unwrap(),
+            "--database-url",
+            &db,
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let args = ["submit", "csv-universe", "--universe-key", "mine_set:dow30"];
+    let o = run(&ns, &args);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "without the database the key is unknown"
+    );
+    assert!(
+        stderr(&o).contains("unknown universe key `mine_set`"),
+        "{}",
+        stderr(&o)
+    );
+    let o = Command::new(bin("tickstock"))
+        .args(args)
+        .env("REDIS_URL", shared_redis_url())
+        .env("TICKSTOCK_NAMESPACE", &ns)
+        .env("DATABASE_URL", &db)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(uuid::Uuid::parse_str(&stdout(&o)).is_ok());
+}

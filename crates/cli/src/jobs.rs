@@ -181,8 +181,34 @@ async fn connect(g: &Global) -> Result<Bus> {
     Bus::connect(g.bus_config()?).await
 }
 
+/// Universe keys a submit accepts: the built-in ones, and with `DATABASE_URL` set, every
+/// universe in that database (imported ones included).
+async fn known_universes() -> Result<std::collections::HashSet<String>> {
+    let mut known: std::collections::HashSet<String> = tickstock_core::universe::builtin()
+        .iter()
+        .map(|u| u.key.to_string())
+        .collect();
+    if let Some(url) = std::env::var("DATABASE_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+    {
+        let store = tickstock_core::store::Store::connect(&url).await?;
+        known.extend(store.list_universes().await?.into_iter().map(|u| u.key));
+    }
+    Ok(known)
+}
+
 pub async fn submit(g: &Global, cmd: &SubmitCommand) -> Result<ExitCode> {
-    let job = cmd.request().build_builtin(&g.requested_by)?;
+    let request = cmd.request();
+    let needs_universes = request.universe_type.is_some() || request.universe_key.is_some();
+    let known = if needs_universes {
+        known_universes().await?
+    } else {
+        Default::default()
+    };
+    let job = request
+        .build(&g.requested_by, &|k| known.contains(k))
+        .map_err(|e| tickstock_core::job::field_errors_to_error(&e))?;
     let bus = connect(g).await?;
     bus.submit(&job).await?;
     println!("{}", job.id);
