@@ -51,6 +51,7 @@ ensure_test_deps() {
   command -v Xvfb >/dev/null 2>&1 || pkgs+=(xvfb xauth)
   command -v WebKitWebDriver >/dev/null 2>&1 || pkgs+=(webkit2gtk-driver)
   command -v openssl >/dev/null 2>&1 || pkgs+=(openssl)
+  command -v dbus-daemon >/dev/null 2>&1 || pkgs+=(dbus)
   apt_install "${pkgs[@]}"
 }
 
