@@ -396,16 +396,8 @@ impl Engine {
         }
         // In Redis mode, workers elsewhere may write history to another database: keep ours.
         if matches!(self.mode, Mode::Redis { .. }) {
-            if let Ok(store) = self.store() {
-                for (id, st) in changed {
-                    if let Ok(Some(mut run)) = store.job_run(&id).await {
-                        let params = run.params.clone();
-                        if let Ok(job) = Job::from_value(params) {
-                            run = job_run(&job, &st);
-                        }
-                        let _ = store.upsert_job_run(&run).await;
-                    }
-                }
+            for (id, st) in changed {
+                self.record_in_history(&id, &st).await;
             }
         }
         // Finished moments ago: shown with their final state for a few seconds more.
@@ -419,6 +411,18 @@ impl Engine {
             views.extend(recent.iter().map(|(_, v)| v.clone()));
         }
         Ok((views, finished))
+    }
+
+    /// Brings a job's history row up to date with a status (when the job is in it).
+    async fn record_in_history(&self, id: &str, st: &JobStatus) {
+        let Ok(store) = self.store() else { return };
+        if let Ok(Some(run)) = store.job_run(id).await {
+            if let Ok(job) = Job::from_value(run.params) {
+                if let Err(e) = store.upsert_job_run(&job_run(&job, st)).await {
+                    warn!("could not update the history of {id}: {e}");
+                }
+            }
+        }
     }
 
     async fn params_of(&self, id: &str) -> Value {
@@ -526,6 +530,7 @@ impl Engine {
                     fin.error_message = Some(reason.into());
                     fin.completed_at = Some(tickstock_core::bus::iso_now());
                     bus.put_status(&e.job_id, &fin).await?;
+                    self.record_in_history(&e.job_id, &fin).await;
                     marked += 1;
                 } else {
                     live_ids.push(e.job_id);
@@ -567,7 +572,7 @@ impl Engine {
     }
 
     /// Deletes finished jobs whose id starts with `prefix` (at least 4 characters) from the
-    /// history (and from Redis in Redis mode).
+    /// history (and from Redis in Redis mode); active jobs are left alone.
     pub async fn clear_jobs(&self, prefix: &str) -> CmdResult<u64> {
         let prefix = prefix.trim();
         if prefix.chars().count() < 4 {
@@ -576,7 +581,21 @@ impl Engine {
                 "enter at least 4 characters of the job id",
             ));
         }
-        let mut n = self.store()?.delete_job_runs_by_prefix(prefix).await?;
+        // Finished jobs only: an active job keeps its history and its Redis entries.
+        let store = self.store()?;
+        let page = store
+            .list_job_runs(&JobRunFilter {
+                id_prefix: Some(prefix.to_ascii_lowercase()),
+                page_size: 1000,
+                ..JobRunFilter::default()
+            })
+            .await?;
+        let mut n = 0;
+        for run in page.items {
+            if JobState::parse(&run.status).is_some_and(|s| s.is_terminal()) {
+                n += store.delete_job_runs_by_prefix(&run.id).await?;
+            }
+        }
         if let Mode::Redis { .. } = &self.mode {
             if let Ok(Some(bus)) = self.bus().await {
                 n = n.max(bus.clear_finished(prefix).await? as u64);

@@ -346,6 +346,12 @@ impl ProgressHandle {
     /// Writes the status now.
     pub async fn flush(&self) -> Result<()> {
         *self.inner.last_write.lock().expect("progress lock") = Some(Instant::now());
+        // `timestamp` is the last update, as TickStockPL's workers write it; stale-job
+        // cleanup reads it.
+        self.with(|s| {
+            s.extra
+                .insert("timestamp".into(), crate::bus::iso_now().into());
+        });
         let snapshot = self.snapshot();
         let cancel_requested = self
             .inner
