@@ -14,14 +14,11 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use chrono::{NaiveDate, SecondsFormat};
 use redis::AsyncCommands;
 use secrecy::SecretString;
 use tickstock_core::bus::Bus;
-use tickstock_core::exec::{
-    finished_state, JobContext, JobRunner, MemoryCheckpoints, ProgressHandle, StatusSink,
-};
+use tickstock_core::exec::{run_to_end, NoSink, ProgressHandle};
 use tickstock_core::history::StoreHistory;
 use tickstock_core::job::{DateRange, Job, JobSpec};
 use tickstock_core::loader::{unit_key, Loader, LoaderConfig};
@@ -1235,15 +1232,6 @@ async fn a_job_respects_the_plan_rate_limit() {
     env.finish().await;
 }
 
-struct NoSink;
-
-#[async_trait]
-impl StatusSink for NoSink {
-    async fn progress(&self, _job_id: &str, _status: &JobStatus) -> tickstock_core::Result<bool> {
-        Ok(false)
-    }
-}
-
 /// Runs a job in this process (as `tickstock load` does) and returns its final status.
 async fn run_in_process(loader: &Loader, job: &Job) -> JobStatus {
     let progress = ProgressHandle::new(
@@ -1253,17 +1241,9 @@ async fn run_in_process(loader: &Loader, job: &Job) -> JobStatus {
         Duration::from_millis(100),
         CancellationToken::new(),
     );
-    let ctx = JobContext::new(
-        &job.id,
-        CancellationToken::new(),
-        CancellationToken::new(),
-        progress.clone(),
-        Arc::new(MemoryCheckpoints::default()),
-    );
-    let started = Instant::now();
-    let result = loader.run(job, &ctx).await;
-    let (state, error) = finished_state(&result, &progress.snapshot());
-    progress.finish(state, started, error)
+    run_to_end(loader, job, &progress, CancellationToken::new())
+        .await
+        .1
 }
 
 // ----- 8. the CLI -----

@@ -17,13 +17,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use chrono::NaiveDate;
 use secrecy::SecretString;
 use sqlx::{Connection, PgConnection};
-use tickstock_core::exec::{
-    finished_state, JobContext, JobRunner, MemoryCheckpoints, ProgressHandle, StatusSink,
-};
+use tickstock_core::exec::{run_to_end, NoSink, ProgressHandle};
 use tickstock_core::job::{DateRange, Job, JobSpec};
 use tickstock_core::loader::{Loader, LoaderConfig};
 use tickstock_core::polygon::{PolygonClient, PolygonConfig};
@@ -138,15 +135,6 @@ impl Drop for FakeProcess {
 
 // ----- the loader side -----
 
-struct NoSink;
-
-#[async_trait]
-impl StatusSink for NoSink {
-    async fn progress(&self, _job_id: &str, _status: &JobStatus) -> tickstock_core::Result<bool> {
-        Ok(false)
-    }
-}
-
 /// Runs one load job in this process; returns its final status and how long it took.
 async fn run_job(loader: &Loader) -> (JobStatus, Duration) {
     let job = Job::new(
@@ -168,18 +156,9 @@ async fn run_job(loader: &Loader) -> (JobStatus, Duration) {
         Duration::from_millis(250),
         CancellationToken::new(),
     );
-    let ctx = JobContext::new(
-        &job.id,
-        CancellationToken::new(),
-        CancellationToken::new(),
-        progress.clone(),
-        Arc::new(MemoryCheckpoints::default()),
-    );
     let started = Instant::now();
-    let result = loader.run(&job, &ctx).await;
-    let took = started.elapsed();
-    let (state, error) = finished_state(&result, &progress.snapshot());
-    (progress.finish(state, started, error), took)
+    let (_, fin) = run_to_end(loader, &job, &progress, CancellationToken::new()).await;
+    (fin, started.elapsed())
 }
 
 async fn count_rows(url: &str, table: &str) -> i64 {

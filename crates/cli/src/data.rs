@@ -11,10 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use secrecy::SecretString;
 use serde::Serialize;
 use tickstock_core::bus::Bus;
-use tickstock_core::exec::{
-    finished_state, JobContext, JobHistory, JobRunner, MemoryCheckpoints, ProgressHandle,
-    StatusSink,
-};
+use tickstock_core::exec::{run_to_end, JobHistory, ProgressHandle, StatusSink};
 use tickstock_core::history::StoreHistory;
 use tickstock_core::job::{field_errors_to_error, JobRequest, SymbolsInput};
 use tickstock_core::loader::{Loader, LoaderConfig};
@@ -276,8 +273,6 @@ pub async fn load(g: &Global, a: &LoadArgs) -> Result<ExitCode> {
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
-    let shutdown = ctrl_c_token();
-    let cancel = CancellationToken::new();
     let mut status = JobStatus::new(JobState::Running);
     status.job_type = Some(job.job_type().as_str().into());
     status.submitted_at = job.timestamp.clone();
@@ -288,23 +283,20 @@ pub async fn load(g: &Global, a: &LoadArgs) -> Result<ExitCode> {
         status,
         Arc::new(BarSink(bar.clone())),
         Duration::from_millis(100),
-        cancel.clone(),
+        CancellationToken::new(),
     );
     let history = StoreHistory(loader.store().clone());
     let _ = history.record(&job, &progress.snapshot()).await;
-    let ctx = JobContext::new(
-        &job.id,
-        cancel,
-        shutdown,
-        progress.clone(),
-        Arc::new(MemoryCheckpoints::default()),
-    );
     let started = Instant::now();
-    let result = loader.run(&job, &ctx).await;
+    let (result, fin) = run_to_end(&loader, &job, &progress, ctrl_c_token()).await;
     bar.finish_and_clear();
-    let (state, error) = finished_state(&result, &progress.snapshot());
-    let fin = progress.finish(state, started, error.clone());
     let _ = history.record(&job, &fin).await;
+    let state = fin.state;
+    let error = result
+        .as_ref()
+        .err()
+        .filter(|_| state == JobState::Failed)
+        .map(|e| e.message().to_string());
     let seconds = started.elapsed().as_secs_f64();
     let bars = fin.ohlcv_records_loaded.unwrap_or(0);
     let summary = LoadSummary {

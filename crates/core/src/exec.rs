@@ -44,6 +44,16 @@ pub trait JobHistory: Send + Sync + 'static {
     async fn record(&self, job: &Job, status: &JobStatus) -> Result<()>;
 }
 
+/// A sink that keeps progress in memory only (the [`ProgressHandle`] still holds it).
+pub struct NoSink;
+
+#[async_trait]
+impl StatusSink for NoSink {
+    async fn progress(&self, _job_id: &str, _status: &JobStatus) -> Result<bool> {
+        Ok(false)
+    }
+}
+
 /// Checkpoints kept in memory (for one-shot runs that are not resumed elsewhere).
 #[derive(Default)]
 pub struct MemoryCheckpoints(Mutex<HashSet<String>>);
@@ -416,6 +426,30 @@ pub fn finished_state(result: &Result<()>, status: &JobStatus) -> (JobState, Opt
         Err(e) if e.kind() == crate::ErrorKind::Cancelled => (JobState::Cancelled, None),
         Err(e) => (JobState::Failed, Some(e.message().to_string())),
     }
+}
+
+/// Runs a job in this process to its end, with in-memory checkpoints, as `tickstock load`
+/// does: the job reports through `progress` (whose cancel token cancels it) and stops after
+/// its current chunk once `shutdown` is cancelled. Returns the run's result and the final
+/// status (state, message and timings filled in).
+pub async fn run_to_end(
+    runner: &dyn JobRunner,
+    job: &Job,
+    progress: &ProgressHandle,
+    shutdown: CancellationToken,
+) -> (Result<()>, JobStatus) {
+    let ctx = JobContext::new(
+        &job.id,
+        progress.inner.cancel.clone(),
+        shutdown,
+        progress.clone(),
+        Arc::new(MemoryCheckpoints::default()),
+    );
+    let started = Instant::now();
+    let result = runner.run(job, &ctx).await;
+    let (state, error) = finished_state(&result, &progress.snapshot());
+    let fin = progress.finish(state, started, error);
+    (result, fin)
 }
 
 #[cfg(test)]
