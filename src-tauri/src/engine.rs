@@ -55,6 +55,8 @@ pub struct Engine {
     /// Last state, progress and bars seen of each job shown as active, and when it last
     /// changed: to announce finishes, keep the history current and find stale jobs.
     seen: Mutex<HashMap<String, Seen>>,
+    /// The job messages of the jobs shown as active (looked up once each).
+    params: Mutex<HashMap<String, Value>>,
     /// Jobs that finished moments ago: their cards show the final state for a while.
     recently_finished: Mutex<Vec<(std::time::Instant, JobView)>>,
 }
@@ -177,6 +179,7 @@ impl Engine {
             shutdown,
             tracker,
             seen: Mutex::new(HashMap::new()),
+            params: Mutex::new(HashMap::new()),
             recently_finished: Mutex::new(Vec::new()),
         }
     }
@@ -383,7 +386,7 @@ impl Engine {
                 views.push(JobView::from_status(
                     &e.job_id,
                     st,
-                    self.params_of(&e.job_id).await,
+                    self.active_params(&e.job_id).await,
                 ));
             }
         }
@@ -391,7 +394,13 @@ impl Engine {
         for (id, st) in gone.iter().zip(gone_statuses) {
             if let Some(st) = st {
                 changed.push((id.clone(), st.clone()));
-                finished.push(JobView::from_status(id, &st, self.params_of(id).await));
+                finished.push(JobView::from_status(id, &st, self.active_params(id).await));
+            }
+        }
+        {
+            let mut params = self.params.lock().expect("params lock");
+            for id in &gone {
+                params.remove(id);
             }
         }
         // In Redis mode, workers elsewhere may write history to another database: keep ours.
@@ -423,6 +432,22 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// [`Engine::params_of`] for the jobs polled every second: each looked up once while
+    /// it stays active, not once a poll.
+    async fn active_params(&self, id: &str) -> Value {
+        if let Some(v) = self.params.lock().expect("params lock").get(id) {
+            return v.clone();
+        }
+        let v = self.params_of(id).await;
+        if !v.is_null() {
+            self.params
+                .lock()
+                .expect("params lock")
+                .insert(id.to_string(), v.clone());
+        }
+        v
     }
 
     async fn params_of(&self, id: &str) -> Value {
