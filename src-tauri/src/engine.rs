@@ -18,7 +18,7 @@ use tickstock_core::polygon::{PolygonClient, PolygonConfig};
 use tickstock_core::settings::BusConfig;
 use tickstock_core::status::{JobState, JobStatus};
 use tickstock_core::store::{JobRunFilter, Store};
-use tickstock_core::worker::{Worker, WorkerConfig};
+use tickstock_core::worker::{host_name, new_worker_id, Worker, WorkerConfig};
 use tickstock_core::{Error, ErrorKind};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -145,8 +145,7 @@ impl Engine {
                 .with_publish_legacy(settings.publish_legacy);
             let worker_id = match (settings.worker_enabled, loader) {
                 (true, Some(loader)) => {
-                    let host = hostname();
-                    let id = format!("{host}-app-{}", &uuid_short());
+                    let id = new_worker_id(Some("app"));
                     spawn_builtin_worker(
                         &tracker,
                         cfg.clone(),
@@ -240,7 +239,7 @@ impl Engine {
                     .iter()
                     .map(|_| crate::views::WorkerView {
                         id: "built-in".into(),
-                        host: Some(hostname()),
+                        host: Some(host_name()),
                         started_at: None,
                         last_seen: tickstock_core::bus::unix_now(),
                         age_seconds: 0.0,
@@ -666,22 +665,6 @@ async fn resume_unfinished(queue: &LocalQueue, store: &Store) {
             }
         }
     }
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/etc/hostname")
-        .ok()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "localhost".into())
-}
-
-fn uuid_short() -> String {
-    let n = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!("{}-{n:08x}", std::process::id())
 }
 
 fn spawn_builtin_worker(

@@ -120,9 +120,19 @@ pub struct Worker {
     inner: Arc<Inner>,
 }
 
-fn default_id(host: &str) -> String {
+/// This machine's host name (`localhost` when it cannot be read).
+pub fn host_name() -> String {
+    hostname::get()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// A fresh worker id: `host-pid-random`, or `host-label-pid-random` with a label.
+pub fn new_worker_id(label: Option<&str>) -> String {
     let short = &uuid::Uuid::new_v4().simple().to_string()[..6];
-    format!("{host}-{}-{short}", std::process::id())
+    let label = label.map(|l| format!("{l}-")).unwrap_or_default();
+    format!("{}-{label}{}-{short}", host_name(), std::process::id())
 }
 
 /// Progress goes to the job's status key (the write respects the cancel flag).
@@ -180,11 +190,8 @@ impl Worker {
         shutdown: CancellationToken,
         history: Option<Arc<dyn JobHistory>>,
     ) -> Worker {
-        let host = hostname::get()
-            .ok()
-            .and_then(|h| h.into_string().ok())
-            .unwrap_or_else(|| "localhost".into());
-        let id = cfg.id.clone().unwrap_or_else(|| default_id(&host));
+        let host = host_name();
+        let id = cfg.id.clone().unwrap_or_else(|| new_worker_id(None));
         Worker {
             inner: Arc::new(Inner {
                 bus,
