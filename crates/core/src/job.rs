@@ -178,6 +178,23 @@ impl FieldError {
     }
 }
 
+/// Reads a message's JSON text (any JSON; [`Job::from_value`] checks its shape).
+pub fn parse_message(text: &str) -> Result<Value> {
+    serde_json::from_str(text)
+        .map_err(|e| Error::invalid(format!("job message is not valid JSON: {e}")))
+}
+
+/// A string field of a message, read without parsing the message as a job: what can be
+/// known of a message that is not a valid job (its id, its type).
+pub fn string_field(message: &Result<Value>, name: &str) -> Option<String> {
+    message
+        .as_ref()
+        .ok()
+        .and_then(|v| v.get(name))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
 /// Joins field errors into one core error (first problems first).
 pub fn field_errors_to_error(errors: &[FieldError]) -> Error {
     let text = errors
@@ -252,9 +269,7 @@ impl Job {
 
     /// Parses a message from JSON text.
     pub fn from_json(text: &str) -> Result<Job> {
-        let value: Value = serde_json::from_str(text)
-            .map_err(|e| Error::invalid(format!("job message is not valid JSON: {e}")))?;
-        Job::from_value(value)
+        Job::from_value(parse_message(text)?)
     }
 
     /// Parses a message from a JSON value. Accepts everything existing TickStock services

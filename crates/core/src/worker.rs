@@ -30,7 +30,7 @@ use tracing::{debug, error, info, warn};
 use crate::bus::{iso_now, unix_now, Bus};
 use crate::error::{Error, Result};
 use crate::exec::{Checkpoints, JobContext, JobHistory, JobRunner, ProgressHandle, StatusSink};
-use crate::job::{field_errors_to_error, Job};
+use crate::job::{field_errors_to_error, parse_message, string_field, Job};
 use crate::status::{JobState, JobStatus};
 
 /// How a worker behaves.
@@ -461,17 +461,14 @@ impl Worker {
     async fn handle(&self, entry: Entry) -> Result<Outcome> {
         let me = &self.inner;
         let text = entry.fields.get("job").cloned().unwrap_or_default();
-        // Whatever id can be found, even in a message that does not parse.
-        let loose_id = entry.fields.get("job_id").cloned().or_else(|| {
-            serde_json::from_str::<Value>(&text)
-                .ok()
-                .and_then(|v| v.get("job_id").and_then(|i| i.as_str()).map(str::to_string))
-        });
-        let loose_type = serde_json::from_str::<Value>(&text).ok().and_then(|v| {
-            v.get("job_type")
-                .and_then(|i| i.as_str())
-                .map(str::to_string)
-        });
+        let message = parse_message(&text);
+        // Whatever id can be found, even in a message that is not a valid job.
+        let loose_id = entry
+            .fields
+            .get("job_id")
+            .cloned()
+            .or_else(|| string_field(&message, "job_id"));
+        let loose_type = string_field(&message, "job_type");
 
         if entry.deliveries > me.cfg.max_deliveries {
             let reason = format!(
@@ -489,7 +486,7 @@ impl Worker {
             });
         }
 
-        let job = match Job::from_json(&text).and_then(|j| {
+        let job = match message.and_then(Job::from_value).and_then(|j| {
             // Universe keys are checked by the runner against its database.
             let errs = j.validate(&|_| true);
             if errs.is_empty() {
@@ -824,7 +821,9 @@ impl Worker {
 
     async fn on_legacy_job(&self, payload: &str) {
         let me = &self.inner;
-        match Job::from_json(payload) {
+        let message = parse_message(payload);
+        let id = string_field(&message, "job_id");
+        match message.and_then(Job::from_value) {
             Ok(job) => match me.bus.ingest_legacy(&job).await {
                 Ok(true) => {
                     info!(job_id = %job.id, "accepted a job published on the legacy channel")
@@ -833,9 +832,6 @@ impl Worker {
                 Err(e) => warn!(job_id = %job.id, "could not queue a legacy job: {e}"),
             },
             Err(e) => {
-                let id = serde_json::from_str::<Value>(payload)
-                    .ok()
-                    .and_then(|v| v.get("job_id").and_then(|i| i.as_str()).map(str::to_string));
                 warn!(job_id = ?id, "rejected a message on the legacy channel: {}", e.message());
                 if let Some(id) = id {
                     let reason = format!("rejected job message: {}", e.message());
