@@ -3,6 +3,8 @@
 //! - [`fresh_database`]: a new, empty database `ts_test_<uuid>` on the shared server
 //!   (`TEST_PG_URL`, default `postgres://postgres@127.0.0.1:5432/postgres`), so tests run in
 //!   parallel without touching each other's tables.
+//! - [`tickstock_database`]: a new database shaped like a real TickStock installation
+//!   (`sql/tickstock_schema.sql`: its tables, types, constraints and universe groups).
 //! - [`PrivatePostgres`]: a whole server of its own (`initdb` + `pg_ctl` in a temp folder on
 //!   a free port) that a test may stop and start again, e.g. to see how a store behaves
 //!   while the database is down. Stopped when dropped.
@@ -56,6 +58,28 @@ pub async fn fresh_database() -> TestDb {
         url: url.to_string(),
         name,
     }
+}
+
+/// TickStock's schema and universe groups, as an installation has them.
+pub const TICKSTOCK_SCHEMA: &str = include_str!("../sql/tickstock_schema.sql");
+
+/// Creates a database shaped like a real TickStock installation: TickStock's OHLCV,
+/// `symbols` and universe tables with their own types and constraints, and universe groups
+/// of the same name in the DEFAULT and TEST environments (see `sql/tickstock_schema.sql`).
+///
+/// # Panics
+/// When the server cannot be reached or the schema does not apply.
+pub async fn tickstock_database() -> TestDb {
+    let db = fresh_database().await;
+    let mut conn = sqlx::PgConnection::connect(&db.url)
+        .await
+        .unwrap_or_else(|e| panic!("cannot open test database {}: {e}", db.name));
+    sqlx::raw_sql(TICKSTOCK_SCHEMA)
+        .execute(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("TickStock schema does not apply to {}: {e}", db.name));
+    let _ = conn.close().await;
+    db
 }
 
 impl TestDb {
