@@ -768,6 +768,7 @@ async fn private_postgres_stop_and_start_is_seen_by_the_store() {
     let opts = StoreOptions {
         max_connections: 2,
         acquire_timeout: Duration::from_secs(3),
+        ..StoreOptions::default()
     };
     let store = Store::connect_with(&url, &opts).await.unwrap();
     let desc = store.describe();

@@ -1,5 +1,6 @@
 -- TickStock's tables. Every statement tolerates an existing TickStock database: tables that
--- already exist are used as they are, and only the columns this app needs are added.
+-- already exist are used as they are and never altered (the store adapts to their columns
+-- and types at connect time; see store/pg_schema.rs).
 
 CREATE TABLE IF NOT EXISTS ohlcv_1min (
     symbol      VARCHAR(20)      NOT NULL,
@@ -70,12 +71,6 @@ CREATE TABLE IF NOT EXISTS symbols (
     share_class_figi TEXT,
     last_updated     TIMESTAMPTZ
 );
-ALTER TABLE symbols ADD COLUMN IF NOT EXISTS locale TEXT;
-ALTER TABLE symbols ADD COLUMN IF NOT EXISTS currency TEXT;
-ALTER TABLE symbols ADD COLUMN IF NOT EXISTS cik TEXT;
-ALTER TABLE symbols ADD COLUMN IF NOT EXISTS composite_figi TEXT;
-ALTER TABLE symbols ADD COLUMN IF NOT EXISTS share_class_figi TEXT;
-ALTER TABLE symbols ADD COLUMN IF NOT EXISTS last_updated TIMESTAMPTZ;
 
 -- A universe: `name` is its canonical key (see universe::canonical_key), `description` its
 -- display name, `type` UNIVERSE or ETF (TickStock also uses THEME, SECTOR, ...).
@@ -88,7 +83,6 @@ CREATE TABLE IF NOT EXISTS definition_groups (
     created_at  TIMESTAMPTZ  NOT NULL DEFAULT now(),
     updated_at  TIMESTAMPTZ  NOT NULL DEFAULT now()
 );
-ALTER TABLE definition_groups ADD COLUMN IF NOT EXISTS as_of DATE;
 
 CREATE TABLE IF NOT EXISTS group_memberships (
     group_id INTEGER     NOT NULL REFERENCES definition_groups (id) ON DELETE CASCADE,

@@ -15,9 +15,11 @@
 //! ## Layout
 //! - `mod.rs`: the handle, the public types, the error, URL handling.
 //! - `postgres.rs`: the PostgreSQL backend (COPY bulk path).
+//! - `pg_schema.rs`: the shape of an existing database's tables (TickStock's or ours).
 //! - `sqlite.rs`: the SQLite backend.
 //! - `seed.rs`: seeding of the built-in universes.
 
+mod pg_schema;
 mod postgres;
 mod seed;
 mod sqlite;
@@ -222,7 +224,20 @@ pub struct SymbolRecord {
     pub cik: Option<String>,
     pub composite_figi: Option<String>,
     pub share_class_figi: Option<String>,
+    /// Polygon's `last_updated_utc` for the reference row.
     pub last_updated: Option<DateTime<Utc>>,
+    pub market_cap: Option<f64>,
+    pub weighted_shares_outstanding: Option<f64>,
+    pub sic_code: Option<String>,
+    pub sic_description: Option<String>,
+    /// Derived from the SIC code ([`crate::sic::sector_of`]).
+    pub sector: Option<String>,
+    pub industry: Option<String>,
+    pub list_date: Option<NaiveDate>,
+    pub total_employees: Option<i64>,
+    /// When the row was refreshed from Polygon's ticker details (`None` for a row from the
+    /// reference list, which lacks the details).
+    pub refreshed_at: Option<DateTime<Utc>>,
 }
 
 /// One universe as listed.
@@ -365,22 +380,44 @@ pub struct StoreOptions {
     /// How long an operation waits for a connection before it fails with
     /// [`StoreError::Connect`] (a stopped server is reported after this long).
     pub acquire_timeout: Duration,
+    /// TickStock's environment (`DEFAULT`, `TEST`, `UAT`, `PROD`): universes are read and
+    /// written in this one only. An SQLite file holds one environment.
+    pub environment: String,
 }
+
+/// TickStock's default environment.
+pub const DEFAULT_ENVIRONMENT: &str = "DEFAULT";
 
 impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
             max_connections: 8,
             acquire_timeout: Duration::from_secs(10),
+            environment: DEFAULT_ENVIRONMENT.to_string(),
         }
     }
 }
 
+/// Checks and normalises an environment name: letters, digits and `_`, at most 10
+/// characters (TickStock's column), upper case.
+pub fn normalise_environment(env: &str) -> Result<String, StoreError> {
+    let e = env.trim().to_ascii_uppercase();
+    if e.is_empty() {
+        return Ok(DEFAULT_ENVIRONMENT.to_string());
+    }
+    if e.len() > 10 || !e.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(StoreError::invalid(format!(
+            "invalid environment `{}`: use letters, digits or `_`, at most 10 characters (TickStock's are DEFAULT, TEST, UAT, PROD)",
+            env.trim().escape_debug()
+        )));
+    }
+    Ok(e)
+}
+
 #[derive(Clone)]
 enum Pool {
-    /// The pool and, per timeframe (in [`Timeframe::ALL`] order), whether the table has
-    /// exactly the column types of our schema, so rows may be COPYed into it in binary.
-    Postgres(PgPool, [bool; 5]),
+    /// The pool and the shape of the database's tables (TickStock's or ours).
+    Postgres(PgPool, std::sync::Arc<pg_schema::PgSchema>),
     Sqlite(SqlitePool),
 }
 
@@ -392,12 +429,18 @@ pub struct Store {
     target: std::sync::Arc<str>,
     /// The URL's password, scrubbed from driver messages as a last line of defence.
     secret: Option<std::sync::Arc<str>>,
+    /// The environment universes are read and written in.
+    environment: std::sync::Arc<str>,
+    /// The schema could not be brought up to date for lack of privileges: the store only
+    /// reads what exists and writes nothing of its own (no seeding).
+    read_only_schema: bool,
 }
 
 impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Store")
             .field("target", &self.target)
+            .field("environment", &self.environment)
             .finish()
     }
 }
@@ -423,7 +466,11 @@ impl Store {
                 redact_url(url)
             )));
         };
-        seed::seed_builtin_universes(&store).await?;
+        if store.read_only_schema {
+            tracing::info!(target = %store.target, "schema not writable: built-in universes are offered from the app, not stored");
+        } else {
+            seed::seed_builtin_universes(&store).await?;
+        }
         Ok(store)
     }
 
@@ -440,13 +487,21 @@ impl Store {
         self.target.to_string()
     }
 
+    /// The environment universes are read and written in (`DEFAULT`, `TEST`, ...).
+    pub fn environment(&self) -> &str {
+        &self.environment
+    }
+
     pub(crate) fn err(&self, e: sqlx::Error) -> StoreError {
         StoreError::from_sqlx(e, &self.target, self.secret.as_deref())
     }
 
     pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
         let res = match &self.pool {
-            Pool::Postgres(p, _) => sqlx::migrate!("./migrations/postgres").run(p).await,
+            Pool::Postgres(p, _) => {
+                postgres::accept_rewritten_init(self, p).await?;
+                sqlx::migrate!("./migrations/postgres").run(p).await
+            }
             Pool::Sqlite(p) => sqlx::migrate!("./migrations/sqlite").run(p).await,
         };
         res.map_err(|e| match e {
@@ -482,9 +537,9 @@ impl Store {
         let store = self.clone();
         let task = tokio::spawn(async move {
             match &store.pool {
-                Pool::Postgres(p, direct) => {
-                    let direct = direct[tf_index(tf)];
-                    postgres::write_bars(&store, p, direct, &symbol, tf, &rows).await
+                Pool::Postgres(p, schema) => {
+                    let shape = schema.ohlcv[tf_index(tf)];
+                    postgres::write_bars(&store, p, shape, &symbol, tf, &rows).await
                 }
                 Pool::Sqlite(p) => sqlite::write_bars(&store, p, &symbol, tf, &rows).await,
             }
@@ -503,7 +558,9 @@ impl Store {
     ) -> Result<Vec<StoredBar>, StoreError> {
         let symbol = normalise_symbol(symbol)?;
         match &self.pool {
-            Pool::Postgres(p, _) => postgres::read_bars(self, p, &symbol, tf).await,
+            Pool::Postgres(p, schema) => {
+                postgres::read_bars(self, p, schema.ohlcv[tf_index(tf)], &symbol, tf).await
+            }
             Pool::Sqlite(p) => sqlite::read_bars(self, p, &symbol, tf).await,
         }
     }
@@ -513,7 +570,9 @@ impl Store {
         let mut out = Vec::with_capacity(Timeframe::ALL.len());
         for tf in Timeframe::ALL {
             out.push(match &self.pool {
-                Pool::Postgres(p, _) => postgres::coverage(self, p, tf).await?,
+                Pool::Postgres(p, schema) => {
+                    postgres::coverage(self, p, schema.ohlcv[tf_index(tf)], tf).await?
+                }
                 Pool::Sqlite(p) => sqlite::coverage(self, p, tf).await?,
             });
         }
@@ -540,55 +599,104 @@ impl Store {
             return Ok(0);
         }
         match &self.pool {
-            Pool::Postgres(p, _) => postgres::upsert_symbols(self, p, &recs).await,
+            Pool::Postgres(p, schema) => postgres::upsert_symbols(self, p, schema, &recs).await,
             Pool::Sqlite(p) => sqlite::upsert_symbols(self, p, &recs).await,
         }
     }
 
-    /// Every universe with its member count, by key.
+    /// Which of `symbols` have no `symbols` row, or one not refreshed from Polygon's ticker
+    /// details within `max_age`.
+    pub async fn symbols_to_refresh(
+        &self,
+        symbols: &[String],
+        max_age: Duration,
+    ) -> Result<Vec<String>, StoreError> {
+        if symbols.is_empty() {
+            return Ok(Vec::new());
+        }
+        let since = chrono::Duration::from_std(max_age)
+            .ok()
+            .and_then(|age| Utc::now().checked_sub_signed(age))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let fresh: std::collections::HashSet<String> = match &self.pool {
+            Pool::Postgres(p, schema) => {
+                postgres::fresh_symbols(self, p, schema, symbols, since).await?
+            }
+            Pool::Sqlite(p) => sqlite::fresh_symbols(self, p, symbols, since).await?,
+        }
+        .into_iter()
+        .collect();
+        Ok(symbols
+            .iter()
+            .filter(|s| !fresh.contains(*s))
+            .cloned()
+            .collect())
+    }
+
+    /// Every universe of this store's environment with its member count, by key, and the
+    /// built-in universes the database has no group for (offered from the lists that ship
+    /// with the app, never written where the schema is not ours to change).
     pub async fn list_universes(&self) -> Result<Vec<UniverseSummary>, StoreError> {
         let groups = self.groups().await?;
         let mut out: Vec<UniverseSummary> = groups
-            .into_iter()
+            .iter()
             .map(|g| {
-                let key = crate::universe::canonical_key(&g.name);
+                let key = g.name.clone();
                 let name = g
                     .description
+                    .clone()
                     .filter(|d| !d.trim().is_empty())
                     .or_else(|| crate::universe::find_builtin(&key).map(|b| b.name.to_string()))
                     .unwrap_or_else(|| g.name.clone());
                 UniverseSummary {
                     key,
                     name,
-                    kind: g.kind,
+                    kind: g.kind.clone(),
                     members: g.members,
                     as_of: g.as_of,
                 }
             })
             .collect();
+        for b in crate::universe::builtin() {
+            if find_group(&groups, b.key).is_none() {
+                out.push(UniverseSummary {
+                    key: b.key.to_string(),
+                    name: b.name.to_string(),
+                    kind: b.kind.to_string(),
+                    members: b.members().len() as i64,
+                    as_of: b.as_of(),
+                });
+            }
+        }
         out.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(out)
     }
 
-    /// Members of a universe, sorted. The key may be spelled any way
-    /// ([`crate::universe::canonical_key`]); a colon-joined key (`SPY:nasdaq100`) gives the
-    /// union. `None` when a universe is unknown.
+    /// Members of a universe, sorted, resolved as TickStock resolves a key: a group of this
+    /// store's environment by name (exact, then any case, then any spelling of the same
+    /// key: [`crate::universe::canonical_key`]), else a built-in universe. On TickStock's
+    /// own tables only groups of type UNIVERSE or ETF count (an ETF group such as `SPY` is
+    /// that fund's holdings). A colon-joined key (`SPY:nasdaq100`) gives the union. `None`
+    /// when a part is unknown.
     pub async fn universe_members(&self, key: &str) -> Result<Option<Vec<String>>, StoreError> {
-        let parts = crate::universe::split_keys(key);
+        let parts = crate::universe::split_raw_keys(key);
         if parts.is_empty() {
             return Ok(None);
         }
         let groups = self.groups().await?;
         let mut all = std::collections::BTreeSet::new();
         for part in parts {
-            let Some(id) = find_group(&groups, &part) else {
+            if let Some(id) = find_group(&groups, &part) {
+                let members = match &self.pool {
+                    Pool::Postgres(p, _) => postgres::group_members(self, p, id).await?,
+                    Pool::Sqlite(p) => sqlite::group_members(self, p, id).await?,
+                };
+                all.extend(members);
+            } else if let Some(b) = crate::universe::find_builtin(&part) {
+                all.extend(b.members());
+            } else {
                 return Ok(None);
-            };
-            let members = match &self.pool {
-                Pool::Postgres(p, _) => postgres::group_members(self, p, id).await?,
-                Pool::Sqlite(p) => sqlite::group_members(self, p, id).await?,
-            };
-            all.extend(members);
+            }
         }
         Ok(Some(all.into_iter().collect()))
     }
@@ -624,7 +732,9 @@ impl Store {
             as_of,
         };
         match &self.pool {
-            Pool::Postgres(p, _) => postgres::replace_universe(self, p, &def, &members, true).await,
+            Pool::Postgres(p, schema) => {
+                postgres::replace_universe(self, p, schema, &def, &members, true).await
+            }
             Pool::Sqlite(p) => sqlite::replace_universe(self, p, &def, &members, true).await,
         }
         .map(|_| ())
@@ -734,7 +844,7 @@ impl Store {
 
     async fn groups(&self) -> Result<Vec<GroupRow>, StoreError> {
         match &self.pool {
-            Pool::Postgres(p, _) => postgres::groups(self, p).await,
+            Pool::Postgres(p, schema) => postgres::groups(self, p, schema).await,
             Pool::Sqlite(p) => sqlite::groups(self, p).await,
         }
     }
@@ -760,16 +870,28 @@ pub(crate) struct UniverseDef {
     pub as_of: Option<NaiveDate>,
 }
 
-/// The group stored under this canonical key: an exact name first, then any name whose
-/// canonical form matches (TickStock writes `SP500`, `NASDAQ100`, ...).
+/// The group a key part names: the exact name first, then the name in any case or
+/// spelling (`SP_500` for `sp500`), then the group an alias stands for (`SPY` for `sp500`,
+/// where no group is named `SPY`). The groups are those of the store's environment (and
+/// types) already. An alias never reaches past a group of its own name: in a TickStock
+/// database `SPY` is the SPY fund's holdings, and `sp500` is not that group.
 pub(crate) fn find_group(groups: &[GroupRow], key: &str) -> Option<i64> {
+    let key = key.trim();
+    let normal = crate::universe::normal_form(key);
+    let canonical = crate::universe::canonical_key(key);
     groups
         .iter()
         .find(|g| g.name == key)
+        .or_else(|| groups.iter().find(|g| g.name.eq_ignore_ascii_case(key)))
         .or_else(|| {
             groups
                 .iter()
-                .find(|g| crate::universe::canonical_key(&g.name) == key)
+                .find(|g| crate::universe::normal_form(&g.name) == normal)
+        })
+        .or_else(|| {
+            groups
+                .iter()
+                .find(|g| crate::universe::normal_form(&g.name) == canonical)
         })
         .map(|g| g.id)
 }
@@ -784,6 +906,8 @@ pub(crate) struct Row {
     pub l: f64,
     pub c: f64,
     pub v: f64,
+    /// Polygon's `n` (transactions), when it sent one.
+    pub n: Option<i64>,
 }
 
 impl Row {
@@ -794,6 +918,11 @@ impl Row {
 
     pub(crate) fn instant(&self) -> DateTime<Utc> {
         DateTime::from_timestamp_micros(self.key).unwrap_or_default()
+    }
+
+    /// The instant as a naive UTC time (TickStock's `TIMESTAMP` columns).
+    pub(crate) fn naive_utc(&self) -> chrono::NaiveDateTime {
+        self.instant().naive_utc()
     }
 }
 
@@ -834,6 +963,7 @@ pub(crate) fn prepare_rows(
             l: b.l,
             c: b.c,
             v: b.v,
+            n: b.n.and_then(|n| i64::try_from(n).ok()),
         });
     }
     if !rows.windows(2).all(|w| w[0].key < w[1].key) {

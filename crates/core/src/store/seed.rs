@@ -5,6 +5,13 @@
 use super::{find_group, Pool, Store, StoreError, UniverseDef};
 
 pub(super) async fn seed_builtin_universes(store: &Store) -> Result<(), StoreError> {
+    // TickStock's own groups are the operator's: built-ins are offered from memory there
+    // (see `Store::universe_members`), never written behind their back.
+    if let Pool::Postgres(_, schema) = &store.pool {
+        if schema.groups_tickstock {
+            return Ok(());
+        }
+    }
     let groups = store.groups().await?;
     for u in crate::universe::builtin() {
         if find_group(&groups, u.key).is_some() {
@@ -18,8 +25,8 @@ pub(super) async fn seed_builtin_universes(store: &Store) -> Result<(), StoreErr
         };
         let members = u.members();
         let wrote = match &store.pool {
-            Pool::Postgres(p, _) => {
-                super::postgres::replace_universe(store, p, &def, &members, false).await?
+            Pool::Postgres(p, schema) => {
+                super::postgres::replace_universe(store, p, schema, &def, &members, false).await?
             }
             Pool::Sqlite(p) => {
                 super::sqlite::replace_universe(store, p, &def, &members, false).await?

@@ -25,13 +25,13 @@ use crate::timeframe::Timeframe;
 /// Rows per multi-row INSERT of bars (7 variables each).
 const BAR_CHUNK: usize = 512;
 /// Rows per multi-row INSERT of symbols (12 variables each).
-const SYMBOL_CHUNK: usize = 256;
+const SYMBOL_CHUNK: usize = 512;
 /// Rows per multi-row INSERT of universe members (2 variables each).
 const MEMBER_CHUNK: usize = 1000;
 
 // Each multi-row statement stays under SQLite's limit of 32766 bound variables.
 const _: () =
-    assert!(BAR_CHUNK * 7 < 32766 && SYMBOL_CHUNK * 12 < 32766 && MEMBER_CHUNK * 2 < 32766);
+    assert!(BAR_CHUNK * 7 < 32766 && SYMBOL_CHUNK * 21 < 32766 && MEMBER_CHUNK * 2 < 32766);
 
 const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 
@@ -103,6 +103,8 @@ pub(super) async fn connect(url: &str, options: &StoreOptions) -> Result<Store, 
         pool: Pool::Sqlite(pool),
         target: Arc::from(target.as_str()),
         secret: None,
+        environment: Arc::from(super::normalise_environment(&options.environment)?.as_str()),
+        read_only_schema: false,
     };
     store.migrate().await?;
     Ok(store)
@@ -284,7 +286,8 @@ pub(super) async fn upsert_symbols(
         for chunk in recs.chunks(SYMBOL_CHUNK) {
             let mut qb = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO symbols (symbol, name, market, exchange, type, active, locale, currency, cik, \
-                 composite_figi, share_class_figi, last_updated) ",
+                 composite_figi, share_class_figi, last_updated, market_cap, weighted_shares_outstanding, \
+                 sic_code, sic_description, sector, industry, list_date, total_employees, refreshed_at) ",
             );
             qb.push_values(chunk, |mut b, r| {
                 b.push_bind(r.symbol.clone())
@@ -298,7 +301,16 @@ pub(super) async fn upsert_symbols(
                     .push_bind(r.cik.clone())
                     .push_bind(r.composite_figi.clone())
                     .push_bind(r.share_class_figi.clone())
-                    .push_bind(r.last_updated.map(format_stamp));
+                    .push_bind(r.last_updated.map(format_stamp))
+                    .push_bind(r.market_cap)
+                    .push_bind(r.weighted_shares_outstanding)
+                    .push_bind(r.sic_code.clone())
+                    .push_bind(r.sic_description.clone())
+                    .push_bind(r.sector.clone())
+                    .push_bind(r.industry.clone())
+                    .push_bind(r.list_date.map(format_date))
+                    .push_bind(r.total_employees)
+                    .push_bind(r.refreshed_at.map(format_stamp));
             });
             qb.push(
                 " ON CONFLICT (symbol) DO UPDATE SET
@@ -312,7 +324,16 @@ pub(super) async fn upsert_symbols(
                     cik = COALESCE(excluded.cik, symbols.cik),
                     composite_figi = COALESCE(excluded.composite_figi, symbols.composite_figi),
                     share_class_figi = COALESCE(excluded.share_class_figi, symbols.share_class_figi),
-                    last_updated = COALESCE(excluded.last_updated, symbols.last_updated)",
+                    last_updated = COALESCE(excluded.last_updated, symbols.last_updated),
+                    market_cap = COALESCE(excluded.market_cap, symbols.market_cap),
+                    weighted_shares_outstanding = COALESCE(excluded.weighted_shares_outstanding, symbols.weighted_shares_outstanding),
+                    sic_code = COALESCE(excluded.sic_code, symbols.sic_code),
+                    sic_description = COALESCE(excluded.sic_description, symbols.sic_description),
+                    sector = COALESCE(excluded.sector, symbols.sector),
+                    industry = COALESCE(excluded.industry, symbols.industry),
+                    list_date = COALESCE(excluded.list_date, symbols.list_date),
+                    total_employees = COALESCE(excluded.total_employees, symbols.total_employees),
+                    refreshed_at = COALESCE(excluded.refreshed_at, symbols.refreshed_at)",
             );
             written += qb.build().execute(&mut *tx).await?.rows_affected();
         }
@@ -333,6 +354,33 @@ fn parse_date(s: Option<String>, index: usize) -> Result<Option<NaiveDate>, sqlx
             })
         })
         .transpose()
+}
+
+pub(super) async fn fresh_symbols(
+    store: &Store,
+    pool: &SqlitePool,
+    symbols: &[String],
+    since: DateTime<Utc>,
+) -> Result<Vec<String>, StoreError> {
+    let since = format_stamp(since);
+    let mut fresh = Vec::new();
+    for chunk in symbols.chunks(SYMBOL_CHUNK) {
+        let mut qb =
+            QueryBuilder::<Sqlite>::new("SELECT symbol FROM symbols WHERE refreshed_at >= ");
+        qb.push_bind(since.clone()).push(" AND symbol IN (");
+        let mut sep = qb.separated(", ");
+        for s in chunk {
+            sep.push_bind(s.clone());
+        }
+        qb.push(")");
+        let rows: Vec<String> = qb
+            .build_query_scalar()
+            .fetch_all(pool)
+            .await
+            .map_err(|e| store.err(e))?;
+        fresh.extend(rows);
+    }
+    Ok(fresh)
 }
 
 pub(super) async fn groups(store: &Store, pool: &SqlitePool) -> Result<Vec<GroupRow>, StoreError> {
