@@ -254,6 +254,35 @@ impl Job {
         &self.raw
     }
 
+    /// This job with a universe's resolved members in the message's `symbols`, as
+    /// TickStockPL workers load them (they do not resolve universe keys themselves). A
+    /// CSV-universe job then loads exactly these; a universe seed loads them unless it
+    /// refreshes its universe first. Other kinds, and a CSV-universe job that already has
+    /// symbols, are returned as they are.
+    pub fn with_resolved_symbols(mut self, symbols: Vec<String>) -> Job {
+        match &mut self.spec {
+            JobSpec::CsvUniverse {
+                symbols: s @ None, ..
+            } => {
+                *s = Some(symbols.clone());
+            }
+            JobSpec::UniverseSeed { .. } => {}
+            _ => return self,
+        }
+        self.raw.insert("symbols".into(), Value::from(symbols));
+        self
+    }
+
+    /// The `symbols` a universe-seed message carries (resolved when it was published).
+    pub fn message_symbols(&self) -> Option<Vec<String>> {
+        let list = self.raw.get("symbols")?.as_array()?;
+        let out: Vec<String> = list
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect();
+        (!out.is_empty()).then_some(out)
+    }
+
     /// A copy of this job with a new id and timestamp (for Retry), other fields kept.
     pub fn resubmission(&self, requested_by: &str) -> Job {
         let mut job = Job::new(self.spec.clone(), requested_by);

@@ -20,6 +20,7 @@
 //! - [`polygon`]: the Polygon (Massive) REST client with rate limit and retries.
 //! - [`store`]: PostgreSQL and SQLite storage with migrations.
 //! - [`universe`]: universe keys, aliases and the built-in member lists.
+//! - [`sic`]: sector from a SIC code, for the `symbols` table.
 //! - [`settings`]: typed settings with secrets that cannot be printed.
 //! - [`error`]: the error type every public function returns.
 
@@ -34,6 +35,7 @@ pub mod loader;
 pub mod local;
 pub mod polygon;
 pub mod settings;
+pub mod sic;
 pub mod status;
 pub mod store;
 pub mod timeframe;

@@ -12,6 +12,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{Datelike, NaiveDate, Utc, Weekday};
@@ -21,7 +22,7 @@ use tracing::{debug, info, warn};
 use crate::error::{Error, ErrorKind, Result};
 use crate::exec::{JobContext, JobRunner};
 use crate::job::{normalize_symbols, Job, JobSpec};
-use crate::polygon::{PolygonClient, PolygonError, TickerQuery};
+use crate::polygon::{PolygonClient, PolygonError, TickerDetails, TickerInfo, TickerQuery};
 use crate::store::{Store, SymbolRecord};
 use crate::timeframe::Timeframe;
 use crate::universe;
@@ -36,7 +37,13 @@ pub struct LoaderConfig {
     pub csv_dir: Option<PathBuf>,
     /// Use grouped daily for daily bars when it needs fewer requests.
     pub grouped_daily: bool,
+    /// Register every loaded symbol in `symbols` from Polygon's ticker details when its row
+    /// is missing or older than this; `None` registers nothing.
+    pub symbol_refresh: Option<Duration>,
 }
+
+/// How old a `symbols` row may be before a load refreshes it from ticker details.
+pub const DEFAULT_SYMBOL_REFRESH: Duration = Duration::from_secs(7 * 86_400);
 
 impl Default for LoaderConfig {
     fn default() -> Self {
@@ -44,6 +51,7 @@ impl Default for LoaderConfig {
             concurrency: 4,
             csv_dir: None,
             grouped_daily: true,
+            symbol_refresh: Some(DEFAULT_SYMBOL_REFRESH),
         }
     }
 }
@@ -54,6 +62,44 @@ pub struct Loader {
     polygon: PolygonClient,
     store: Store,
     cfg: LoaderConfig,
+}
+
+/// A universe job with its members resolved into the message's `symbols` before it is
+/// published, so TickStockPL workers (which load only `symbols`) can run it: from the
+/// database's universes of the store's environment when a store is given, else from the
+/// built-in lists. A job naming only a CSV file is left to the worker, which reads the
+/// file; other kinds are returned as they are.
+pub async fn resolve_for_publish(job: Job, store: Option<&Store>) -> Result<Job> {
+    let key = match &job.spec {
+        JobSpec::UniverseSeed { universe_type, .. } => universe_type.clone(),
+        JobSpec::CsvUniverse {
+            universe_key: Some(k),
+            symbols: None,
+            ..
+        } => k.clone(),
+        _ => return Ok(job),
+    };
+    let members = match store {
+        Some(store) => store.universe_members(&key).await?,
+        None => {
+            let mut all = std::collections::BTreeSet::new();
+            for part in universe::split_raw_keys(&key) {
+                match universe::find_builtin(&part) {
+                    Some(b) => all.extend(b.members()),
+                    None => {
+                        all.clear();
+                        break;
+                    }
+                }
+            }
+            (!all.is_empty()).then(|| all.into_iter().collect())
+        }
+    };
+    match members {
+        Some(m) if !m.is_empty() => Ok(job.with_resolved_symbols(m)),
+        Some(_) => Err(Error::invalid(format!("universe `{key}` has no members"))),
+        None => Err(Error::invalid(format!("unknown universe key `{key}`"))),
+    }
 }
 
 /// The unit key used in checkpoints: `SYMBOL|timeframe`.
@@ -79,6 +125,49 @@ fn polygon_reason(e: &PolygonError) -> String {
     e.to_string()
 }
 
+/// A `symbols` row from a reference-list entry.
+fn record_from_info(t: &TickerInfo) -> SymbolRecord {
+    SymbolRecord {
+        symbol: t.ticker.clone(),
+        name: t.name.clone(),
+        market: t.market.clone(),
+        exchange: t.primary_exchange.clone().unwrap_or_default(),
+        type_: t.ticker_type.clone().unwrap_or_default(),
+        active: t.active,
+        locale: Some(t.locale.clone()).filter(|s| !s.is_empty()),
+        currency: t.currency_name.clone(),
+        cik: t.cik.clone(),
+        composite_figi: t.composite_figi.clone(),
+        share_class_figi: t.share_class_figi.clone(),
+        last_updated: t
+            .last_updated_utc
+            .as_deref()
+            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+            .map(|d| d.with_timezone(&Utc)),
+        ..Default::default()
+    }
+}
+
+/// A `symbols` row from ticker details, refreshed now; sector from the SIC code.
+fn record_from_details(d: &TickerDetails) -> SymbolRecord {
+    let sic = d.sic_code.clone().filter(|s| !s.trim().is_empty());
+    SymbolRecord {
+        market_cap: d.market_cap,
+        weighted_shares_outstanding: d.weighted_shares_outstanding,
+        sector: sic
+            .as_deref()
+            .and_then(crate::sic::sector_of)
+            .map(str::to_string),
+        industry: d.sic_description.clone(),
+        sic_code: sic,
+        sic_description: d.sic_description.clone(),
+        list_date: d.list_date,
+        total_employees: d.total_employees.and_then(|n| i64::try_from(n).ok()),
+        refreshed_at: Some(Utc::now()),
+        ..record_from_info(&d.info)
+    }
+}
+
 impl Loader {
     pub fn new(polygon: PolygonClient, store: Store, cfg: LoaderConfig) -> Loader {
         Loader {
@@ -96,22 +185,22 @@ impl Loader {
         &self.polygon
     }
 
-    /// Whether a (canonical) universe key is known to the database.
+    /// The universe keys the database offers, as listed and in canonical form (a
+    /// request asks about canonical keys).
     pub async fn known_universes(&self) -> Result<HashSet<String>> {
-        Ok(self
-            .store
-            .list_universes()
-            .await?
-            .into_iter()
-            .map(|u| u.key)
-            .collect())
+        let mut known = HashSet::new();
+        for u in self.store.list_universes().await? {
+            known.insert(universe::canonical_key(&u.key));
+            known.insert(u.key);
+        }
+        Ok(known)
     }
 
     async fn members_of(&self, joined: &str) -> Result<Vec<String>> {
         let mut out: Vec<String> = Vec::new();
         let mut seen = HashSet::new();
         let mut unknown = Vec::new();
-        for key in universe::split_keys(joined) {
+        for key in universe::split_raw_keys(joined) {
             match self.store.universe_members(&key).await? {
                 Some(members) => {
                     for m in members {
@@ -203,23 +292,12 @@ impl Loader {
         let records: Vec<SymbolRecord> = tickers
             .iter()
             .filter(|t| crate::job::check_ticker(&t.ticker).is_ok())
-            .map(|t| SymbolRecord {
-                symbol: t.ticker.clone(),
-                name: t.name.clone(),
-                market: t.market.clone(),
-                exchange: t.primary_exchange.clone().unwrap_or_default(),
-                type_: t.ticker_type.clone().unwrap_or_else(|| "ETF".into()),
-                active: t.active,
-                locale: Some(t.locale.clone()).filter(|s| !s.is_empty()),
-                currency: t.currency_name.clone(),
-                cik: t.cik.clone(),
-                composite_figi: t.composite_figi.clone(),
-                share_class_figi: t.share_class_figi.clone(),
-                last_updated: t
-                    .last_updated_utc
-                    .as_deref()
-                    .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
-                    .map(|d| d.with_timezone(&Utc)),
+            .map(|t| {
+                let mut r = record_from_info(t);
+                if r.type_.is_empty() {
+                    r.type_ = "ETF".into();
+                }
+                r
             })
             .collect();
         if records.is_empty() {
@@ -255,6 +333,9 @@ impl Loader {
         let raw = match &job.spec {
             JobSpec::Historical { symbols, .. } | JobSpec::MultiTimeframe { symbols, .. } => {
                 symbols.clone()
+            }
+            JobSpec::UniverseSeed { refresh: false, .. } if job.message_symbols().is_some() => {
+                job.message_symbols().unwrap_or_default()
             }
             JobSpec::UniverseSeed {
                 universe_type,
@@ -417,7 +498,72 @@ impl Loader {
             p.publish().await?;
         }
         ctx.check()?;
+        let loaded: Vec<String> = symbols
+            .iter()
+            .filter(|s| !failures.contains_key(*s))
+            .cloned()
+            .collect();
+        self.register_symbols(ctx, &loaded).await?;
         Ok(())
+    }
+
+    /// Registers loaded symbols in `symbols` from Polygon's ticker details, as TickStock's
+    /// loader does, when a row is missing or older than `symbol_refresh`. A details call
+    /// that fails is logged and skipped: it never fails the bars already loaded.
+    async fn register_symbols(&self, ctx: &JobContext, symbols: &[String]) -> Result<()> {
+        let Some(max_age) = self.cfg.symbol_refresh else {
+            return Ok(());
+        };
+        let stale = match self.store.symbols_to_refresh(symbols, max_age).await {
+            Ok(s) => s,
+            Err(e) => {
+                warn!("cannot tell which symbols need registering: {e}");
+                return Ok(());
+            }
+        };
+        if stale.is_empty() {
+            return Ok(());
+        }
+        let p = ctx.progress();
+        p.set_message(format!(
+            "Registering {} symbol{} from Polygon ticker details",
+            stale.len(),
+            if stale.len() == 1 { "" } else { "s" }
+        ));
+        p.publish().await?;
+        let lookups: Vec<_> = stale
+            .into_iter()
+            .map(|symbol| {
+                let polygon = self.polygon.clone();
+                async move {
+                    let r = polygon.ticker_details(&symbol).await;
+                    (symbol, r)
+                }
+            })
+            .collect();
+        let results = stream::iter(lookups).buffer_unordered(self.cfg.concurrency.max(1));
+        tokio::pin!(results);
+        let mut batch = Vec::new();
+        loop {
+            let next = ctx.unless_stopped(results.next()).await?;
+            let done = next.is_none();
+            match next {
+                Some((_, Ok(d))) => batch.push(record_from_details(&d)),
+                Some((symbol, Err(e))) => {
+                    warn!(symbol, "ticker details not registered: {e}");
+                }
+                None => {}
+            }
+            if batch.len() >= 50 || (done && !batch.is_empty()) {
+                if let Err(e) = self.store.upsert_symbols(&batch).await {
+                    warn!("symbols not registered: {e}");
+                }
+                batch.clear();
+            }
+            if done {
+                return Ok(());
+            }
+        }
     }
 
     /// One (symbol, timeframe): every page fetched and written as it arrives.

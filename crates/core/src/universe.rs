@@ -107,14 +107,19 @@ pub fn builtin() -> &'static [BuiltinUniverse] {
     BUILTIN
 }
 
-/// Canonical form of one key: lower case, `_`/`-`/spaces removed, aliases resolved.
-pub fn canonical_key(key: &str) -> String {
-    let k: String = key
-        .trim()
+/// A key spelled plainly: lower case, `_`/`-`/spaces removed, no alias resolved
+/// (`SP_500` and `sp500` are the same name; `SPY` stays `spy`).
+pub fn normal_form(key: &str) -> String {
+    key.trim()
         .chars()
         .filter(|c| !matches!(c, '_' | '-' | ' '))
         .flat_map(char::to_lowercase)
-        .collect();
+        .collect()
+}
+
+/// Canonical form of one key: lower case, `_`/`-`/spaces removed, aliases resolved.
+pub fn canonical_key(key: &str) -> String {
+    let k = normal_form(key);
     ALIASES
         .iter()
         .find(|(alias, _)| *alias == k)
@@ -138,6 +143,18 @@ pub fn split_keys(joined: &str) -> Vec<String> {
         let k = canonical_key(part);
         if !out.contains(&k) {
             out.push(k);
+        }
+    }
+    out
+}
+
+/// Splits a colon-joined key into its parts as written (trimmed), dropping empty parts
+/// and exact repeats: a database group is looked up by the name the operator wrote.
+pub fn split_raw_keys(joined: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for part in joined.split(':').map(str::trim).filter(|p| !p.is_empty()) {
+        if !out.iter().any(|o| o == part) {
+            out.push(part.to_string());
         }
     }
     out
