@@ -207,9 +207,12 @@ fn fast_polygon(fake: &FakePolygon) -> PolygonConfig {
     .with_max_backoff(Duration::from_millis(50))
 }
 
+/// These tests count the requests for bars: symbol registration (ticker details) is
+/// tested on its own in `tickstock.rs`.
 fn loader_config(concurrency: usize) -> LoaderConfig {
     LoaderConfig {
         concurrency,
+        symbol_refresh: None,
         ..LoaderConfig::default()
     }
 }
@@ -1034,6 +1037,7 @@ async fn postgres_stopping_mid_load_fails_the_job_and_a_rerun_completes() {
         &StoreOptions {
             max_connections: 4,
             acquire_timeout: Duration::from_secs(2),
+            ..StoreOptions::default()
         },
     )
     .await

@@ -33,6 +33,8 @@ fn start_queue(fake: &FakePolygon, store: &Store, shutdown: CancellationToken) -
         store.clone(),
         LoaderConfig {
             concurrency: 1,
+            // Counts bar requests; registration is tested in `tickstock.rs`.
+            symbol_refresh: None,
             ..LoaderConfig::default()
         },
     );

@@ -12,5 +12,6 @@ mod loader;
 mod local;
 mod polygon;
 mod store;
+mod tickstock;
 mod vectors;
 mod worker;

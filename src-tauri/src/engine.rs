@@ -12,12 +12,12 @@ use tickstock_core::bus::{Bus, CancelOutcome, JobEntry, HEARTBEAT_STALE_SECS};
 use tickstock_core::exec::{Checkpoints, JobHistory};
 use tickstock_core::history::{job_run, parse_time, StoreCheckpoints, StoreHistory};
 use tickstock_core::job::Job;
-use tickstock_core::loader::{Loader, LoaderConfig};
+use tickstock_core::loader::{resolve_for_publish, Loader, LoaderConfig};
 use tickstock_core::local::LocalQueue;
 use tickstock_core::polygon::{PolygonClient, PolygonConfig};
 use tickstock_core::settings::BusConfig;
 use tickstock_core::status::{JobState, JobStatus};
-use tickstock_core::store::{JobRunFilter, Store};
+use tickstock_core::store::{JobRunFilter, Store, StoreOptions};
 use tickstock_core::worker::{host_name, new_worker_id, Worker, WorkerConfig};
 use tickstock_core::{Error, ErrorKind};
 use tokio_util::sync::CancellationToken;
@@ -95,7 +95,13 @@ impl Engine {
         } else {
             settings.database_url.trim().to_string()
         };
-        let store = Store::connect(&db_url).await.map_err(Error::from);
+        let options = StoreOptions {
+            environment: settings.environment.clone(),
+            ..StoreOptions::default()
+        };
+        let store = Store::connect_with(&db_url, &options)
+            .await
+            .map_err(Error::from);
         if let Err(e) = &store {
             warn!("database unavailable: {}", e.message());
         }
@@ -292,15 +298,14 @@ impl Engine {
         }
     }
 
-    /// Universe keys the database knows.
+    /// Universe keys the database offers, as listed and in canonical form.
     pub async fn known_universes(&self) -> CmdResult<std::collections::HashSet<String>> {
-        Ok(self
-            .store()?
-            .list_universes()
-            .await?
-            .into_iter()
-            .map(|u| u.key)
-            .collect())
+        let mut known = std::collections::HashSet::new();
+        for u in self.store()?.list_universes().await? {
+            known.insert(tickstock_core::universe::canonical_key(&u.key));
+            known.insert(u.key);
+        }
+        Ok(known)
     }
 
     /// Submits a validated job: to the in-process queue or to the bus, recorded in history.
@@ -321,6 +326,8 @@ impl Engine {
             }
             Mode::Redis { .. } => {
                 let bus = self.bus().await?.expect("redis mode");
+                // TickStockPL workers load only the message's `symbols`.
+                let job = resolve_for_publish(job, self.store().ok()).await?;
                 bus.submit(&job).await?;
                 if let Ok(store) = self.store() {
                     let st = Bus::initial_status(&job);

@@ -25,6 +25,8 @@ pub struct AppSettings {
     /// Run the built-in worker (always on in embedded mode).
     pub worker_enabled: bool,
     pub worker_concurrency: u32,
+    /// TickStock environment whose universes are read and written (DEFAULT, TEST, ...).
+    pub environment: String,
 }
 
 impl Default for AppSettings {
@@ -38,6 +40,7 @@ impl Default for AppSettings {
             publish_legacy: true,
             worker_enabled: true,
             worker_concurrency: 1,
+            environment: tickstock_core::store::DEFAULT_ENVIRONMENT.into(),
         }
     }
 }
@@ -52,6 +55,7 @@ pub const ENV_OVERRIDES: &[&str] = &[
     "TICKSTOCK_WORKER",
     "TICKSTOCK_WORKER_CONCURRENCY",
     "TICKSTOCK_PUBLISH_LEGACY",
+    "TICKSTOCK_ENVIRONMENT",
 ];
 
 fn env(name: &str) -> Option<String> {
@@ -92,6 +96,9 @@ impl AppSettings {
         }
         if let Some(v) = env("TICKSTOCK_PUBLISH_LEGACY").as_deref().and_then(flag) {
             self.publish_legacy = v;
+        }
+        if let Some(v) = env("TICKSTOCK_ENVIRONMENT") {
+            self.environment = v;
         }
         self
     }
@@ -142,6 +149,8 @@ impl AppSettings {
                 "worker concurrency must be between 1 and 16",
             ));
         }
+        tickstock_core::store::normalise_environment(&self.environment)
+            .map_err(|e| CommandError::field("environment", e.to_string()))?;
         let ns = self.namespace.trim();
         if ns.len() > 64 || ns.chars().any(|c| c.is_whitespace()) {
             return Err(CommandError::field(

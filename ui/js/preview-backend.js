@@ -72,6 +72,7 @@ export function createPreviewBackend() {
   const settings = {
     redisUrl: embedded ? "" : "redis://127.0.0.1:6379/0",
     databaseUrl: embedded ? "" : "postgres://postgres@127.0.0.1:5432/tickstock",
+    environment: "DEFAULT",
     polygonBaseUrl: "https://api.polygon.io",
     apiKeySet: q.get("firstrun") !== "1",
     apiKeyHint: q.get("firstrun") === "1" ? null : "••••1a2b",
@@ -455,7 +456,7 @@ export function createPreviewBackend() {
       if (s.polygonBaseUrl && !/^https?:\/\//.test(s.polygonBaseUrl)) fail("invalid_input", "The Polygon base URL must start with https://.", "polygonBaseUrl");
       if (s.apiKey && s.apiKey.toLowerCase() === "invalid") fail("invalid_input", "Polygon rejected this API key (401 Unauthorized).", "apiKey");
       Object.assign(settings, {
-        redisUrl: s.redisUrl, databaseUrl: s.databaseUrl, polygonBaseUrl: s.polygonBaseUrl,
+        redisUrl: s.redisUrl, databaseUrl: s.databaseUrl, environment: s.environment, polygonBaseUrl: s.polygonBaseUrl,
         requestsPerMinute: s.requestsPerMinute, publishLegacy: s.publishLegacy, workerEnabled: s.workerEnabled, workerConcurrency: s.workerConcurrency,
       });
       if (s.removeApiKey) Object.assign(settings, { apiKeySet: false, apiKeyHint: null, apiKeyStorage: null });

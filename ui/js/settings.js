@@ -9,6 +9,7 @@ import { toast, errorToast } from "./toasts.js";
 const FIELD_INPUT = {
   redisUrl: "set-redis-url",
   databaseUrl: "set-database-url",
+  environment: "set-environment",
   polygonBaseUrl: "set-polygon-url",
   apiKey: "set-api-key",
   requestsPerMinute: "set-rpm",
@@ -61,6 +62,7 @@ function readForm() {
   return {
     redisUrl: $("#set-redis-url").value.trim(),
     databaseUrl: $("#set-database-url").value.trim(),
+    environment: $("#set-environment").value,
     polygonBaseUrl: $("#set-polygon-url").value.trim(),
     apiKey: key && !removeKey ? key : null,
     removeApiKey: removeKey,
@@ -123,6 +125,7 @@ function fill(view) {
   removeKey = false;
   $("#set-redis-url").value = view.redisUrl || "";
   $("#set-database-url").value = view.databaseUrl || "";
+  $("#set-environment").value = view.environment || "DEFAULT";
   $("#set-polygon-url").value = view.polygonBaseUrl || "";
   $("#set-api-key").value = "";
   $("#set-api-key").type = "password";
@@ -187,6 +190,7 @@ async function save(event) {
     const view = await api.saveSettings({
       redisUrl: s.redisUrl,
       databaseUrl: s.databaseUrl,
+      environment: s.environment,
       polygonBaseUrl: s.polygonBaseUrl,
       apiKey: s.apiKey,
       removeApiKey: s.removeApiKey,

@@ -53,6 +53,15 @@ pub struct DataArgs {
     /// Where `csv_file` names are looked up.
     #[arg(long, global = true, env = "TICKSTOCK_CSV_DIR")]
     pub csv_dir: Option<PathBuf>,
+    /// Register loaded symbols in `symbols` from Polygon's ticker details when their row is
+    /// missing or older than this many days (one request per symbol); 0 = never.
+    #[arg(
+        long,
+        global = true,
+        env = "TICKSTOCK_SYMBOL_REFRESH_DAYS",
+        default_value_t = 7
+    )]
+    pub symbol_refresh_days: u32,
 }
 
 /// The default database: `sqlite://<data dir>/tickstock-admin/tickstock.sqlite`.
@@ -71,8 +80,8 @@ impl DataArgs {
             .unwrap_or_else(default_database_url)
     }
 
-    pub async fn store(&self) -> Result<Store> {
-        Ok(Store::connect(&self.database_url()).await?)
+    pub async fn store(&self, g: &Global) -> Result<Store> {
+        Ok(Store::connect_with(&self.database_url(), &g.store_options()?).await?)
     }
 
     pub fn polygon(&self) -> Result<PolygonClient> {
@@ -91,15 +100,17 @@ impl DataArgs {
         Ok(PolygonClient::new(cfg)?)
     }
 
-    pub async fn loader(&self) -> Result<Loader> {
+    pub async fn loader(&self, g: &Global) -> Result<Loader> {
         let polygon = self.polygon()?;
-        let store = self.store().await?;
+        let store = self.store(g).await?;
         Ok(Loader::new(
             polygon,
             store,
             LoaderConfig {
                 concurrency: self.load_concurrency.max(1),
                 csv_dir: self.csv_dir.clone(),
+                symbol_refresh: (self.symbol_refresh_days > 0)
+                    .then(|| Duration::from_secs(u64::from(self.symbol_refresh_days) * 86_400)),
                 ..LoaderConfig::default()
             },
         ))
@@ -145,7 +156,7 @@ pub async fn worker(g: &Global, a: &WorkerArgs) -> Result<ExitCode> {
     if a.concurrency == 0 || a.concurrency > 64 {
         return Err(Error::invalid("--concurrency must be between 1 and 64"));
     }
-    let loader = a.data.loader().await?;
+    let loader = a.data.loader(g).await?;
     let history: Arc<dyn JobHistory> = Arc::new(StoreHistory(loader.store().clone()));
     let bus = Bus::connect(g.bus_config()?).await?;
     let shutdown = ctrl_c_token();
@@ -261,7 +272,7 @@ pub async fn load(g: &Global, a: &LoadArgs) -> Result<ExitCode> {
             return Err(field_errors_to_error(errors));
         }
     }
-    let loader = a.data.loader().await?;
+    let loader = a.data.loader(g).await?;
     let known = loader.known_universes().await?;
     let job = request
         .build(&g.requested_by, &|k| known.contains(k))
@@ -349,8 +360,8 @@ pub struct CoverageArgs {
     pub json: bool,
 }
 
-pub async fn coverage(a: &CoverageArgs) -> Result<ExitCode> {
-    let store = a.data.store().await?;
+pub async fn coverage(g: &Global, a: &CoverageArgs) -> Result<ExitCode> {
+    let store = a.data.store(g).await?;
     let cov = store.coverage().await?;
     if a.json {
         output::json(&cov);
@@ -404,8 +415,8 @@ pub enum UniverseCommand {
     },
 }
 
-pub async fn universe_cmd(a: &UniverseArgs) -> Result<ExitCode> {
-    let store = a.data.store().await?;
+pub async fn universe_cmd(g: &Global, a: &UniverseArgs) -> Result<ExitCode> {
+    let store = a.data.store(g).await?;
     match &a.command {
         UniverseCommand::List { json } => {
             let list = store.list_universes().await?;

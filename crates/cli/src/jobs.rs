@@ -181,19 +181,33 @@ async fn connect(g: &Global) -> Result<Bus> {
     Bus::connect(g.bus_config()?).await
 }
 
-/// Universe keys a submit accepts: the built-in ones, and with `DATABASE_URL` set, every
-/// universe in that database (imported ones included).
-async fn known_universes() -> Result<std::collections::HashSet<String>> {
+/// The database `DATABASE_URL` names, if set: universes are checked and resolved there.
+async fn submit_store(g: &Global) -> Result<Option<tickstock_core::store::Store>> {
+    match std::env::var("DATABASE_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+    {
+        Some(url) => Ok(Some(
+            tickstock_core::store::Store::connect_with(&url, &g.store_options()?).await?,
+        )),
+        None => Ok(None),
+    }
+}
+
+/// Universe keys a submit accepts (in canonical form, as the request asks about them):
+/// the built-in ones, and with a database, every universe of its environment.
+async fn known_universes(
+    store: Option<&tickstock_core::store::Store>,
+) -> Result<std::collections::HashSet<String>> {
     let mut known: std::collections::HashSet<String> = tickstock_core::universe::builtin()
         .iter()
         .map(|u| u.key.to_string())
         .collect();
-    if let Some(url) = std::env::var("DATABASE_URL")
-        .ok()
-        .filter(|u| !u.trim().is_empty())
-    {
-        let store = tickstock_core::store::Store::connect(&url).await?;
-        known.extend(store.list_universes().await?.into_iter().map(|u| u.key));
+    if let Some(store) = store {
+        for u in store.list_universes().await? {
+            known.insert(tickstock_core::universe::canonical_key(&u.key));
+            known.insert(u.key);
+        }
     }
     Ok(known)
 }
@@ -201,14 +215,21 @@ async fn known_universes() -> Result<std::collections::HashSet<String>> {
 pub async fn submit(g: &Global, cmd: &SubmitCommand) -> Result<ExitCode> {
     let request = cmd.request();
     let needs_universes = request.universe_type.is_some() || request.universe_key.is_some();
+    let store = if needs_universes {
+        submit_store(g).await?
+    } else {
+        None
+    };
     let known = if needs_universes {
-        known_universes().await?
+        known_universes(store.as_ref()).await?
     } else {
         Default::default()
     };
     let job = request
         .build(&g.requested_by, &|k| known.contains(k))
         .map_err(|e| tickstock_core::job::field_errors_to_error(&e))?;
+    // TickStockPL workers load only the message's `symbols`: resolve universes here.
+    let job = tickstock_core::loader::resolve_for_publish(job, store.as_ref()).await?;
     let bus = connect(g).await?;
     bus.submit(&job).await?;
     println!("{}", job.id);

@@ -45,6 +45,9 @@ pub struct Global {
     /// Who submits or cancels (written into job messages).
     #[arg(long, global = true, env = "TICKSTOCK_USER", default_value = "cli")]
     pub requested_by: String,
+    /// TickStock environment whose universes are read and written (DEFAULT, TEST, UAT, PROD).
+    #[arg(long, global = true, env = "TICKSTOCK_ENVIRONMENT", default_value = tickstock_core::store::DEFAULT_ENVIRONMENT)]
+    pub environment: String,
 }
 
 impl Global {
@@ -53,6 +56,14 @@ impl Global {
         Ok(BusConfig::new(self.redis_url.clone())
             .with_namespace(self.namespace.clone())
             .with_publish_legacy(self.publish_legacy))
+    }
+
+    /// Store settings: the environment universes live in.
+    pub fn store_options(&self) -> Result<tickstock_core::store::StoreOptions, Error> {
+        Ok(tickstock_core::store::StoreOptions {
+            environment: tickstock_core::store::normalise_environment(&self.environment)?,
+            ..Default::default()
+        })
     }
 }
 
@@ -115,8 +126,8 @@ async fn main() -> ExitCode {
         Command::Health(a) => jobs::health(&cli.global, a).await,
         Command::Worker(a) => data::worker(&cli.global, a).await,
         Command::Load(a) => data::load(&cli.global, a).await,
-        Command::Coverage(a) => data::coverage(a).await,
-        Command::Universe(a) => data::universe_cmd(a).await,
+        Command::Coverage(a) => data::coverage(&cli.global, a).await,
+        Command::Universe(a) => data::universe_cmd(&cli.global, a).await,
     };
     match result {
         Ok(code) => code,
