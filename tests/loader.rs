@@ -6,7 +6,8 @@
 //! Covered: each job kind on both databases; New York dates and instants across DST
 //! changes; idempotent reruns; a worker killed with SIGKILL (and one shut down) mid-job
 //! and resumed by another without re-downloading finished (symbol, timeframe) pairs;
-//! pagination and the repeating-cursor guard; the Polygon fault matrix; PostgreSQL
+//! pagination as Polygon pages (one cursor, a moving `from`) and the guards against a
+//! repeated next_url and endless empty pages; the Polygon fault matrix; PostgreSQL
 //! stopping mid-load; the rate limit; and the `tickstock load|coverage|universe` CLI.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -894,9 +895,58 @@ async fn a_repeating_cursor_fails_the_symbol_not_the_job(db: Db) {
     env.finish().await;
 }
 
+async fn empty_pages_without_end_fail_the_symbol_not_the_job(db: Db) {
+    let env = Env::new(db).await;
+    // Every MSFT page is empty and points at a new page one millisecond further on.
+    env.fake.inject_always("MSFT", Fault::EmptyPagesForever);
+    let (from, to) = (d("2024-03-04"), d("2024-03-08"));
+    let job = Job::new(
+        JobSpec::Historical {
+            symbols: strings(&["AAPL", "MSFT"]),
+            timespan: Timeframe::Minute,
+            range: range("2024-03-04", "2024-03-08"),
+        },
+        "test",
+    );
+    let started = Instant::now();
+    let st = env.run_job(env.fast_loader(), &job).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "no endless paging"
+    );
+    assert_eq!(st.state, JobState::CompletedWithErrors, "{st:?}");
+    assert_eq!(st.successful_symbols, ["AAPL"]);
+    assert_eq!(st.failed_symbols, ["MSFT"]);
+    let reason = &st.failures[0].reason;
+    assert!(
+        reason.contains(
+            "Polygon kept sending empty pages for MSFT minute bars 2024-03-04..2024-03-08; \
+             stopped after 3"
+        ),
+        "{reason}"
+    );
+    assert_eq!(
+        env.fake.requests_for("MSFT"),
+        3,
+        "stopped after three pages"
+    );
+    assert_rows(&env.store, "AAPL", Timeframe::Minute, from, to).await;
+    assert!(env
+        .store
+        .read_bars("MSFT", Timeframe::Minute)
+        .await
+        .unwrap()
+        .is_empty());
+    let run = env.store.job_run(&job.id).await.unwrap().unwrap();
+    assert_eq!(run.status, "completed_with_errors");
+    assert!(run.error.unwrap_or_default().contains("MSFT"));
+    env.finish().await;
+}
+
 on_both_databases!(
     pages_of_100_load_completely,
-    a_repeating_cursor_fails_the_symbol_not_the_job
+    a_repeating_cursor_fails_the_symbol_not_the_job,
+    empty_pages_without_end_fail_the_symbol_not_the_job
 );
 
 // ----- 5. the fault matrix -----

@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::NaiveDate;
 use secrecy::SecretString;
 use tickstock_core::polygon::{
-    PolygonClient, PolygonConfig, PolygonError, RateLimiter, TickerQuery,
+    PolygonClient, PolygonConfig, PolygonError, RateLimiter, TickerQuery, MAX_EMPTY_PAGES,
 };
 use tickstock_core::{Bar, ErrorKind, Timeframe};
 use tickstock_testkit::fake_polygon::{FakePolygon, FakePolygonConfig, Fault, GROUPED, REFERENCE};
@@ -337,6 +337,56 @@ async fn a_repeated_next_url_stops_with_an_error_instead_of_looping() {
         .unwrap_err();
     assert!(err.to_string().contains("NVDA"), "{err}");
     assert_eq!(f.requests_for("NVDA"), 1);
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[tokio::test]
+async fn empty_pages_that_never_end_stop_with_an_error() {
+    let f = fake().await;
+    let c = client(&f);
+    let started = std::time::Instant::now();
+
+    // Every page empty, every next_url new (its `from` one ms later): stopped after three.
+    f.inject_always("AAPL", Fault::EmptyPagesForever);
+    let err = c
+        .aggregates_all("AAPL", Timeframe::Minute, d(2024, 1, 2), d(2024, 1, 5))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, PolygonError::PagingLoop { ref ticker, .. } if ticker == "AAPL"),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "Polygon kept sending empty pages for AAPL minute bars 2024-01-02..2024-01-05; \
+         stopped after 3"
+    );
+    assert!(!err.is_retryable());
+    assert_eq!(MAX_EMPTY_PAGES, 3);
+    assert_eq!(f.requests_for("AAPL"), MAX_EMPTY_PAGES as usize);
+    // What the fake sent: the same cursor each time and a `from` one ms later.
+    let reqs = f.requests();
+    let midnight: i64 = 1_704_171_600_000; // 2024-01-02 00:00 New York
+    assert_eq!(from_segment(&reqs[0].path), "2024-01-02");
+    for (i, r) in reqs[1..].iter().enumerate() {
+        assert_eq!(from_segment(&r.path), (midnight + 1 + i as i64).to_string());
+        assert_eq!(r.query, format!("cursor={CURSOR_50000_ASC}"));
+    }
+
+    // Fewer empty pages than the bound are passed over: the load completes (the two
+    // skipped milliseconds after midnight hold no minute bar).
+    f.set_page_size(1000);
+    f.inject("MSFT", [Fault::EmptyPagesForever, Fault::EmptyPagesForever]);
+    let bars = c
+        .aggregates_all("MSFT", Timeframe::Minute, d(2024, 1, 2), d(2024, 1, 5))
+        .await
+        .unwrap();
+    assert_eq!(
+        bars,
+        FakePolygon::expected_bars("MSFT", Timeframe::Minute, d(2024, 1, 2), d(2024, 1, 5))
+    );
+    // 1560 bars: two empty pages, then 1000 and 560 bars.
+    assert_eq!(f.requests_for("MSFT"), 4);
     assert!(started.elapsed() < Duration::from_secs(2));
 }
 

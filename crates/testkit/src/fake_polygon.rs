@@ -63,6 +63,11 @@ pub enum Fault {
     Slow(Duration),
     /// Answers normally but with `next_url` equal to the requested URL.
     RepeatCursor,
+    /// Aggregates only: an empty page (`resultsCount: 0`, no `results`) whose `next_url`
+    /// is always new, its `from` one millisecond later than the requested one and the same
+    /// cursor. With [`FakePolygon::inject_always`] the pages never end. Other endpoints
+    /// answer normally.
+    EmptyPagesForever,
 }
 
 /// One request the server received.
@@ -631,6 +636,7 @@ fn grouped_rows(shared: &Shared, date: NaiveDate) -> Vec<(String, Bar)> {
 #[derive(Default)]
 struct Directive {
     repeat_cursor: bool,
+    empty_pages: bool,
     truncate: bool,
 }
 
@@ -763,6 +769,7 @@ impl Shared {
             Some(Fault::TruncatedJson) => d.truncate = true,
             Some(Fault::Slow(wait)) => tokio::time::sleep(wait).await,
             Some(Fault::RepeatCursor) => d.repeat_cursor = true,
+            Some(Fault::EmptyPagesForever) => d.empty_pages = true,
         }
         Ok(d)
     }
@@ -1059,7 +1066,11 @@ async fn aggregates(
     };
     let cursor = paging.cursor();
 
-    let (results, next_url): (Vec<Bar>, Option<String>) = {
+    let (results, next_url): (Vec<Bar>, Option<String>) = if d.empty_pages {
+        let next = from_b.first_ms() + 1;
+        let url = aggs_next_url(&s.base_url, &uri, Some(next), None, &cursor);
+        (Vec::new(), Some(url))
+    } else {
         // Only the page's bars are made: a page of 50,000 is served in a few
         // milliseconds, so benchmarks measure the client, not the fake.
         let all = bar_times(tf, from_b.date(), to_b.date());
