@@ -949,6 +949,48 @@ on_both_databases!(
     empty_pages_without_end_fail_the_symbol_not_the_job
 );
 
+/// A year of one symbol's minute bars in Polygon's own pages of 50,000: the second and
+/// third pages come with the same cursor and a `from` moved to the next bar, the way the
+/// real API sends them (a cursor-keyed guard stopped here at page three).
+#[tokio::test]
+async fn a_year_of_minute_bars_in_pages_of_50000_is_stored_bar_for_bar() {
+    let env = Env::new(Db::Postgres).await;
+    let (from, to) = (d("2024-01-02"), d("2024-12-31"));
+    let job = Job::new(
+        JobSpec::Historical {
+            symbols: strings(&["NVDA"]),
+            timespan: Timeframe::Minute,
+            range: range("2024-01-02", "2024-12-31"),
+        },
+        "test",
+    );
+    let st = env.run_job(env.fast_loader(), &job).await;
+    let expected = FakePolygon::expected_bars("NVDA", Timeframe::Minute, from, to);
+    assert_eq!(expected.len(), 101_790, "261 weekdays of 390 minutes");
+    // Every stored row, value by value, against what the fake served.
+    let bars = assert_rows(&env.store, "NVDA", Timeframe::Minute, from, to).await;
+    assert_eq!(bars, 101_790);
+    env.assert_completed(&job, &st, &strings(&["NVDA"]), bars)
+        .await;
+
+    let reqs = env.fake.requests();
+    let paths: Vec<&str> = reqs.iter().map(|r| r.path.as_str()).collect();
+    let base = "/v2/aggs/ticker/NVDA/range/1/minute";
+    assert_eq!(
+        paths,
+        [
+            format!("{base}/2024-01-02/2024-12-31"),
+            format!("{base}/{}/2024-12-31", expected[50_000].t),
+            format!("{base}/{}/2024-12-31", expected[100_000].t),
+        ]
+    );
+    assert_eq!(reqs[0].query, "adjusted=true&sort=asc&limit=50000");
+    for r in &reqs[1..] {
+        assert_eq!(r.query, "cursor=bGltaXQ9NTAwMDAmc29ydD1hc2M", "{r:?}");
+    }
+    env.finish().await;
+}
+
 // ----- 5. the fault matrix -----
 
 #[tokio::test]
