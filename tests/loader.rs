@@ -6,7 +6,8 @@
 //! Covered: each job kind on both databases; New York dates and instants across DST
 //! changes; idempotent reruns; a worker killed with SIGKILL (and one shut down) mid-job
 //! and resumed by another without re-downloading finished (symbol, timeframe) pairs;
-//! pagination and the repeating-cursor guard; the Polygon fault matrix; PostgreSQL
+//! pagination as Polygon pages (one cursor, a moving `from`) and the guards against a
+//! repeated next_url and endless empty pages; the Polygon fault matrix; PostgreSQL
 //! stopping mid-load; the rate limit; and the `tickstock load|coverage|universe` CLI.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -310,6 +311,15 @@ fn aggregate_unit(r: &RecordedRequest) -> Option<(String, String)> {
         }
         _ => None,
     }
+}
+
+/// The aggregates requests the fake received for `ticker`, oldest first (ticker details
+/// and other endpoints left out).
+fn aggregate_requests(fake: &FakePolygon, ticker: &str) -> Vec<RecordedRequest> {
+    fake.requests()
+        .into_iter()
+        .filter(|r| aggregate_unit(r).is_some_and(|(t, _)| t == ticker))
+        .collect()
 }
 
 // ----- 1. every job kind, through Redis and a worker, on both databases -----
@@ -897,10 +907,101 @@ async fn a_repeating_cursor_fails_the_symbol_not_the_job(db: Db) {
     env.finish().await;
 }
 
+async fn empty_pages_without_end_fail_the_symbol_not_the_job(db: Db) {
+    let env = Env::new(db).await;
+    // Every MSFT page is empty and points at a new page one millisecond further on.
+    env.fake.inject_always("MSFT", Fault::EmptyPagesForever);
+    let (from, to) = (d("2024-03-04"), d("2024-03-08"));
+    let job = Job::new(
+        JobSpec::Historical {
+            symbols: strings(&["AAPL", "MSFT"]),
+            timespan: Timeframe::Minute,
+            range: range("2024-03-04", "2024-03-08"),
+        },
+        "test",
+    );
+    let started = Instant::now();
+    let st = env.run_job(env.fast_loader(), &job).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "no endless paging"
+    );
+    assert_eq!(st.state, JobState::CompletedWithErrors, "{st:?}");
+    assert_eq!(st.successful_symbols, ["AAPL"]);
+    assert_eq!(st.failed_symbols, ["MSFT"]);
+    let reason = &st.failures[0].reason;
+    assert!(
+        reason.contains(
+            "Polygon kept sending empty pages for MSFT minute bars 2024-03-04..2024-03-08; \
+             stopped after 3"
+        ),
+        "{reason}"
+    );
+    assert_eq!(
+        aggregate_requests(&env.fake, "MSFT").len(),
+        3,
+        "stopped after three pages"
+    );
+    assert_rows(&env.store, "AAPL", Timeframe::Minute, from, to).await;
+    assert!(env
+        .store
+        .read_bars("MSFT", Timeframe::Minute)
+        .await
+        .unwrap()
+        .is_empty());
+    let run = env.store.job_run(&job.id).await.unwrap().unwrap();
+    assert_eq!(run.status, "completed_with_errors");
+    assert!(run.error.unwrap_or_default().contains("MSFT"));
+    env.finish().await;
+}
+
 on_both_databases!(
     pages_of_100_load_completely,
-    a_repeating_cursor_fails_the_symbol_not_the_job
+    a_repeating_cursor_fails_the_symbol_not_the_job,
+    empty_pages_without_end_fail_the_symbol_not_the_job
 );
+
+/// A year of one symbol's minute bars in Polygon's own pages of 50,000: the second and
+/// third pages come with the same cursor and a `from` moved to the next bar, the way the
+/// real API sends them (a cursor-keyed guard stopped here at page three).
+#[tokio::test]
+async fn a_year_of_minute_bars_in_pages_of_50000_is_stored_bar_for_bar() {
+    let env = Env::new(Db::Postgres).await;
+    let (from, to) = (d("2024-01-02"), d("2024-12-31"));
+    let job = Job::new(
+        JobSpec::Historical {
+            symbols: strings(&["NVDA"]),
+            timespan: Timeframe::Minute,
+            range: range("2024-01-02", "2024-12-31"),
+        },
+        "test",
+    );
+    let st = env.run_job(env.fast_loader(), &job).await;
+    let expected = FakePolygon::expected_bars("NVDA", Timeframe::Minute, from, to);
+    assert_eq!(expected.len(), 101_790, "261 weekdays of 390 minutes");
+    // Every stored row, value by value, against what the fake served.
+    let bars = assert_rows(&env.store, "NVDA", Timeframe::Minute, from, to).await;
+    assert_eq!(bars, 101_790);
+    env.assert_completed(&job, &st, &strings(&["NVDA"]), bars)
+        .await;
+
+    let reqs = aggregate_requests(&env.fake, "NVDA");
+    let paths: Vec<&str> = reqs.iter().map(|r| r.path.as_str()).collect();
+    let base = "/v2/aggs/ticker/NVDA/range/1/minute";
+    assert_eq!(
+        paths,
+        [
+            format!("{base}/2024-01-02/2024-12-31"),
+            format!("{base}/{}/2024-12-31", expected[50_000].t),
+            format!("{base}/{}/2024-12-31", expected[100_000].t),
+        ]
+    );
+    assert_eq!(reqs[0].query, "adjusted=true&sort=asc&limit=50000");
+    for r in &reqs[1..] {
+        assert_eq!(r.query, "cursor=bGltaXQ9NTAwMDAmc29ydD1hc2M", "{r:?}");
+    }
+    env.finish().await;
+}
 
 // ----- 5. the fault matrix -----
 

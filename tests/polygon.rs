@@ -1,15 +1,16 @@
-//! The Polygon client against the fake Polygon server over real loopback HTTP: paging,
-//! the repeat guard, every fault, permanent refusals, secrecy of the key, grouped daily,
-//! reference tickers, and the rate limiter on paused time.
+//! The Polygon client against the fake Polygon server over real loopback HTTP: paging
+//! (the fake's `next_url` read raw, as Polygon writes it), the guard against paging that
+//! does not move forward, every fault, permanent refusals, secrecy of the key, grouped
+//! daily, reference tickers, and the rate limiter on paused time.
 
 use std::time::Duration;
 
 use chrono::NaiveDate;
 use secrecy::SecretString;
 use tickstock_core::polygon::{
-    PolygonClient, PolygonConfig, PolygonError, RateLimiter, TickerQuery,
+    PolygonClient, PolygonConfig, PolygonError, RateLimiter, TickerQuery, MAX_EMPTY_PAGES,
 };
-use tickstock_core::{ErrorKind, Timeframe};
+use tickstock_core::{Bar, ErrorKind, Timeframe};
 use tickstock_testkit::fake_polygon::{FakePolygon, FakePolygonConfig, Fault, GROUPED, REFERENCE};
 
 fn d(y: i32, m: u32, day: u32) -> NaiveDate {
@@ -29,6 +30,195 @@ fn config(f: &FakePolygon) -> PolygonConfig {
 
 fn client(f: &FakePolygon) -> PolygonClient {
     PolygonClient::new(config(f)).unwrap()
+}
+
+/// The cursor in every aggregates `next_url` of a listing asked for with `limit=50000`
+/// (and `sort=asc`): base64 of `limit=50000&sort=asc`, exactly as Polygon sends it.
+const CURSOR_50000_ASC: &str = "bGltaXQ9NTAwMDAmc29ydD1hc2M";
+
+/// GETs `path_and_query` (or an absolute URL on the fake) over a plain TCP connection,
+/// with the key in the Bearer header: the HTTP status and the body as the fake wrote it.
+async fn raw_get(f: &FakePolygon, path_and_query: &str) -> (u16, serde_json::Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let target = path_and_query
+        .strip_prefix(&f.base_url())
+        .unwrap_or(path_and_query);
+    assert!(target.starts_with('/'), "not on the fake: {path_and_query}");
+    let mut conn = tokio::net::TcpStream::connect(f.addr()).await.unwrap();
+    let request = format!(
+        "GET {target} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\n\
+         Connection: close\r\n\r\n",
+        f.addr(),
+        f.api_key()
+    );
+    conn.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    conn.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP answer");
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    (status, body)
+}
+
+/// The bars of a raw aggregates answer, checking each carries `n` and `vw` as Polygon's do.
+fn raw_bars(body: &serde_json::Value) -> Vec<Bar> {
+    let Some(results) = body.get("results") else {
+        return Vec::new();
+    };
+    for r in results.as_array().unwrap() {
+        assert!(r["n"].is_u64(), "transactions are an integer: {r}");
+        assert!(r["vw"].is_f64(), "{r}");
+        assert!(r["t"].is_i64(), "{r}");
+    }
+    serde_json::from_value(results.clone()).unwrap()
+}
+
+/// The `from` path segment of an aggregates URL or path.
+fn from_segment(url: &str) -> &str {
+    let path = url.split('?').next().unwrap();
+    let parts: Vec<&str> = path.rsplitn(3, '/').collect();
+    parts[1]
+}
+
+#[tokio::test]
+async fn the_fakes_next_url_keeps_the_cursor_and_moves_from_like_polygon() {
+    let f = fake().await;
+    f.set_page_size(300);
+    let base = f.base_url();
+    // Fri 2024-03-08 and Mon 2024-03-11: 780 minute bars in pages of 300, 300 and 180.
+    let expected =
+        FakePolygon::expected_bars("AAPL", Timeframe::Minute, d(2024, 3, 8), d(2024, 3, 11));
+    let mut next = Some(
+        "/v2/aggs/ticker/AAPL/range/1/minute/2024-03-08/2024-03-11\
+         ?adjusted=true&sort=asc&limit=50000"
+            .to_string(),
+    );
+    let mut got: Vec<Bar> = Vec::new();
+    let mut pages = 0;
+    while let Some(url) = next.take() {
+        let (status, body) = raw_get(&f, &url).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["status"], "OK");
+        let bars = raw_bars(&body);
+        assert_eq!(body["resultsCount"], bars.len());
+        got.extend(bars);
+        pages += 1;
+        if let Some(n) = body.get("next_url") {
+            let n = n.as_str().unwrap().to_string();
+            // Same cursor on every page; `from` is the Unix ms of the next bar; `to` and
+            // the rest of the path as first asked.
+            assert_eq!(
+                n,
+                format!(
+                    "{base}/v2/aggs/ticker/AAPL/range/1/minute/{}/2024-03-11?cursor={CURSOR_50000_ASC}",
+                    expected[got.len()].t
+                )
+            );
+            next = Some(n);
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(got, expected);
+
+    // The client follows those URLs as sent: the same cursor, a `from` that moves on.
+    f.clear_requests();
+    let c = client(&f);
+    let bars = c
+        .aggregates_all("AAPL", Timeframe::Minute, d(2024, 3, 8), d(2024, 3, 11))
+        .await
+        .unwrap();
+    assert_eq!(bars, expected);
+    let reqs = f.requests();
+    assert_eq!(reqs.len(), 3);
+    assert_eq!(from_segment(&reqs[0].path), "2024-03-08");
+    for (i, r) in reqs[1..].iter().enumerate() {
+        assert_eq!(r.query, format!("cursor={CURSOR_50000_ASC}"), "{r:?}");
+        assert_eq!(
+            from_segment(&r.path),
+            expected[300 * (i + 1)].t.to_string(),
+            "{r:?}"
+        );
+        assert!(r.path.ends_with("/2024-03-11"), "{r:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_fake_pages_by_unix_ms_unadjusted_and_descending_and_refuses_offsets() {
+    let f = fake().await;
+    f.set_page_size(100);
+    let path = "/v2/aggs/ticker/MSFT/range/1/minute";
+    let expected =
+        FakePolygon::expected_bars("MSFT", Timeframe::Minute, d(2024, 1, 2), d(2024, 1, 2));
+    assert_eq!(expected.len(), 390);
+
+    // A Unix ms `from` is inclusive; a Unix ms `to` too.
+    let (from, to) = (expected[5].t, expected[7].t);
+    let (status, body) = raw_get(&f, &format!("{path}/{from}/{to}?limit=50000")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(raw_bars(&body), expected[5..=7]);
+    assert!(body.get("next_url").is_none());
+
+    // adjusted=false goes into the cursor (keys sorted, as Polygon's are) and stays.
+    let (_, body) = raw_get(&f, &format!("{path}/2024-01-02/2024-01-02?adjusted=false")).await;
+    assert_eq!(body["adjusted"], false);
+    let next = body["next_url"].as_str().unwrap();
+    // No limit asked: Polygon's default of 5000.
+    assert!(
+        next.ends_with(&format!(
+            "/{}/2024-01-02?cursor=YWRqdXN0ZWQ9ZmFsc2UmbGltaXQ9NTAwMCZzb3J0PWFzYw",
+            expected[100].t
+        )),
+        "{next}"
+    );
+    let (status, body) = raw_get(&f, next).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["adjusted"], false);
+    assert_eq!(raw_bars(&body), expected[100..200]);
+
+    // Descending: newest first; `to` moves down, `from` and the cursor stay.
+    let mut next = Some(format!(
+        "{path}/2024-01-02/2024-01-02?sort=desc&limit=50000"
+    ));
+    let mut got = Vec::new();
+    let mut cursors = Vec::new();
+    while let Some(url) = next.take() {
+        let (status, body) = raw_get(&f, &url).await;
+        assert_eq!(status, 200, "{body}");
+        got.extend(raw_bars(&body));
+        if let Some(n) = body["next_url"].as_str() {
+            assert_eq!(from_segment(n), "2024-01-02", "{n}");
+            assert!(
+                n.contains(&format!("/2024-01-02/{}?", expected[389 - got.len()].t)),
+                "{n}"
+            );
+            cursors.push(n.split_once("cursor=").unwrap().1.to_string());
+            next = Some(n.to_string());
+        }
+    }
+    let mut newest_first = expected.clone();
+    newest_first.reverse();
+    assert_eq!(got, newest_first);
+    assert_eq!(cursors, vec!["bGltaXQ9NTAwMDAmc29ydD1kZXNj"; 3]);
+
+    // Stricter than Polygon: offset cursors (base64 or the hex of old), unknown sorts,
+    // and a `from` later than `to` are refused.
+    for bad in [
+        format!("{path}/{from}/2024-01-02?cursor=b2Zmc2V0PTMwMCZsaW1pdD01MDAwMCZzb3J0PWFzYw"),
+        format!(
+            "{path}/2024-01-02/2024-01-02\
+             ?cursor=6f66667365743d333030266c696d69743d353030303026736f72743d617363"
+        ),
+        format!("{path}/2024-01-02/2024-01-02?cursor=%21%21"),
+        format!("{path}/2024-01-02/2024-01-02?sort=sideways"),
+        format!("{path}/2024-01-03/2024-01-02"),
+        format!("{path}/{to}/{from}"),
+        format!("{path}/{}/2024-01-01", expected[0].t),
+    ] {
+        let (status, body) = raw_get(&f, &bad).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert_eq!(body["status"], "ERROR", "{bad}");
+    }
 }
 
 #[tokio::test]
@@ -117,11 +307,14 @@ async fn a_repeated_next_url_stops_with_an_error_instead_of_looping() {
         .aggregates_all("AAPL", Timeframe::Minute, d(2024, 1, 2), d(2024, 1, 2))
         .await
         .unwrap_err();
+    assert!(
+        matches!(err, PolygonError::PagingLoop { ref ticker, .. } if ticker == "AAPL"),
+        "{err:?}"
+    );
     assert_eq!(
-        err,
-        PolygonError::RepeatedCursor {
-            ticker: "AAPL".into()
-        }
+        err.to_string(),
+        "Polygon sent the same next_url twice for AAPL minute bars 2024-01-02..2024-01-02; \
+         stopped instead of looping"
     );
     assert!(!err.is_retryable());
     assert_eq!(f.requests_for("AAPL"), 1);
@@ -132,7 +325,8 @@ async fn a_repeated_next_url_stops_with_an_error_instead_of_looping() {
         .aggregates_all("MSFT", Timeframe::Minute, d(2024, 1, 2), d(2024, 1, 2))
         .await
         .unwrap_err();
-    assert_eq!(err.kind_name(), "repeated_cursor");
+    assert_eq!(err.kind_name(), "paging_loop");
+    assert!(err.to_string().contains("same next_url"), "{err}");
     assert_eq!(f.requests_for("MSFT"), 2);
 
     // Always repeating: still one error, never a loop.
@@ -143,6 +337,56 @@ async fn a_repeated_next_url_stops_with_an_error_instead_of_looping() {
         .unwrap_err();
     assert!(err.to_string().contains("NVDA"), "{err}");
     assert_eq!(f.requests_for("NVDA"), 1);
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[tokio::test]
+async fn empty_pages_that_never_end_stop_with_an_error() {
+    let f = fake().await;
+    let c = client(&f);
+    let started = std::time::Instant::now();
+
+    // Every page empty, every next_url new (its `from` one ms later): stopped after three.
+    f.inject_always("AAPL", Fault::EmptyPagesForever);
+    let err = c
+        .aggregates_all("AAPL", Timeframe::Minute, d(2024, 1, 2), d(2024, 1, 5))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, PolygonError::PagingLoop { ref ticker, .. } if ticker == "AAPL"),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "Polygon kept sending empty pages for AAPL minute bars 2024-01-02..2024-01-05; \
+         stopped after 3"
+    );
+    assert!(!err.is_retryable());
+    assert_eq!(MAX_EMPTY_PAGES, 3);
+    assert_eq!(f.requests_for("AAPL"), MAX_EMPTY_PAGES as usize);
+    // What the fake sent: the same cursor each time and a `from` one ms later.
+    let reqs = f.requests();
+    let midnight: i64 = 1_704_171_600_000; // 2024-01-02 00:00 New York
+    assert_eq!(from_segment(&reqs[0].path), "2024-01-02");
+    for (i, r) in reqs[1..].iter().enumerate() {
+        assert_eq!(from_segment(&r.path), (midnight + 1 + i as i64).to_string());
+        assert_eq!(r.query, format!("cursor={CURSOR_50000_ASC}"));
+    }
+
+    // Fewer empty pages than the bound are passed over: the load completes (the two
+    // skipped milliseconds after midnight hold no minute bar).
+    f.set_page_size(1000);
+    f.inject("MSFT", [Fault::EmptyPagesForever, Fault::EmptyPagesForever]);
+    let bars = c
+        .aggregates_all("MSFT", Timeframe::Minute, d(2024, 1, 2), d(2024, 1, 5))
+        .await
+        .unwrap();
+    assert_eq!(
+        bars,
+        FakePolygon::expected_bars("MSFT", Timeframe::Minute, d(2024, 1, 2), d(2024, 1, 5))
+    );
+    // 1560 bars: two empty pages, then 1000 and 560 bars.
+    assert_eq!(f.requests_for("MSFT"), 4);
     assert!(started.elapsed() < Duration::from_secs(2));
 }
 

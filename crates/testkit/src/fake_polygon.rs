@@ -2,8 +2,10 @@
 //! response formats the loader depends on (see `POLYGON.md`):
 //!
 //! - `GET /v2/aggs/ticker/{T}/range/1/{timespan}/{from}/{to}`: deterministic bars for any
-//!   ticker, paginated `page_size` bars at a time with an absolute `next_url` carrying an
-//!   opaque `cursor` and no key;
+//!   ticker (`from`/`to` as `YYYY-MM-DD` or Unix ms), `page_size` bars a page, paged exactly
+//!   as Polygon pages them: the absolute `next_url` (no key) keeps the same `cursor`, base64
+//!   of `limit=N&sort=asc`, on every page and moves the `from` in the path to the Unix ms
+//!   of the next bar (the `aggregates` handler says what else it does and refuses);
 //! - `GET /v2/aggs/grouped/locale/us/market/stocks/{date}`: one daily bar per known ticker
 //!   on weekdays, `t` = 16:00 New York; nothing on weekends;
 //! - `GET /v3/reference/tickers` (filters `type`, `market`, `exchange`, `active`, `search`,
@@ -61,6 +63,11 @@ pub enum Fault {
     Slow(Duration),
     /// Answers normally but with `next_url` equal to the requested URL.
     RepeatCursor,
+    /// Aggregates only: an empty page (`resultsCount: 0`, no `results`) whose `next_url`
+    /// is always new, its `from` one millisecond later than the requested one and the same
+    /// cursor. With [`FakePolygon::inject_always`] the pages never end. Other endpoints
+    /// answer normally.
+    EmptyPagesForever,
 }
 
 /// One request the server received.
@@ -629,6 +636,7 @@ fn grouped_rows(shared: &Shared, date: NaiveDate) -> Vec<(String, Bar)> {
 #[derive(Default)]
 struct Directive {
     repeat_cursor: bool,
+    empty_pages: bool,
     truncate: bool,
 }
 
@@ -761,6 +769,7 @@ impl Shared {
             Some(Fault::TruncatedJson) => d.truncate = true,
             Some(Fault::Slow(wait)) => tokio::time::sleep(wait).await,
             Some(Fault::RepeatCursor) => d.repeat_cursor = true,
+            Some(Fault::EmptyPagesForever) => d.empty_pages = true,
         }
         Ok(d)
     }
@@ -821,6 +830,7 @@ impl Shared {
     }
 }
 
+/// The reference listings' cursor (hex of the paging query): those change on every page.
 fn encode_cursor(s: &str) -> String {
     s.bytes().map(|b| format!("{b:02x}")).collect()
 }
@@ -836,10 +846,158 @@ fn decode_cursor(s: &str) -> Option<String> {
     String::from_utf8(bytes?).ok()
 }
 
-fn parse_date(s: &str) -> Option<NaiveDate> {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .ok()
-        .or_else(|| s.parse::<i64>().ok().map(ny_date))
+/// One end of an aggregates range, as written in the path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bound {
+    /// `YYYY-MM-DD`: that whole day in New York.
+    Date(NaiveDate),
+    /// Unix milliseconds: that instant.
+    Ms(i64),
+}
+
+impl Bound {
+    fn parse(s: &str) -> Option<Bound> {
+        if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+            let t: i64 = s.parse().ok()?;
+            chrono::DateTime::from_timestamp_millis(t)?;
+            return Some(Bound::Ms(t));
+        }
+        NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .ok()
+            .map(Bound::Date)
+    }
+
+    /// The New York date the bound falls on.
+    fn date(self) -> NaiveDate {
+        match self {
+            Bound::Date(d) => d,
+            Bound::Ms(t) => ny_date(t),
+        }
+    }
+
+    /// The first instant the bound takes in, as the start of a range.
+    fn first_ms(self) -> i64 {
+        match self {
+            Bound::Date(d) => ny_ms(d, 0, 0),
+            Bound::Ms(t) => t,
+        }
+    }
+
+    /// The last instant the bound takes in, as the end of a range.
+    fn last_ms(self) -> i64 {
+        match self {
+            Bound::Date(d) => d.succ_opt().map_or(i64::MAX, |n| ny_ms(n, 0, 0) - 1),
+            Bound::Ms(t) => t,
+        }
+    }
+}
+
+const BASE64_URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// Base64 with the URL alphabet and no padding (what Polygon's cursors look like).
+fn base64_encode(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b1 = chunk.get(1).copied().unwrap_or(0);
+        let b2 = chunk.get(2).copied().unwrap_or(0);
+        let n = (u32::from(chunk[0]) << 16) | (u32::from(b1) << 8) | u32::from(b2);
+        for i in 0..=chunk.len() {
+            out.push(char::from(BASE64_URL[((n >> (18 - 6 * i)) & 63) as usize]));
+        }
+    }
+    out
+}
+
+/// Base64 in either alphabet, padded or not; `None` for anything else.
+fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    let s = s
+        .strip_suffix("==")
+        .or_else(|| s.strip_suffix('='))
+        .unwrap_or(s);
+    if s.len() % 4 == 1 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in s.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
+/// The paging state an aggregates cursor carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct AggsPaging {
+    limit: usize,
+    desc: bool,
+    adjusted: bool,
+}
+
+impl AggsPaging {
+    /// The cursor Polygon puts in every `next_url` of a listing: base64 of the paging
+    /// query with its keys sorted (`limit=50000&sort=asc`), `adjusted=false` only when the
+    /// request asked for unadjusted bars.
+    fn cursor(self) -> String {
+        let adjusted = if self.adjusted { "" } else { "adjusted=false&" };
+        let sort = if self.desc { "desc" } else { "asc" };
+        base64_encode(format!("{adjusted}limit={}&sort={sort}", self.limit).as_bytes())
+    }
+
+    /// Reads a cursor made by [`AggsPaging::cursor`]. Anything else is refused: not base64,
+    /// an `offset` or any other key, a missing `limit` or `sort`, a value out of range.
+    fn from_cursor(c: &str) -> Option<AggsPaging> {
+        let inner = String::from_utf8(base64_decode(c)?).ok()?;
+        let (mut limit, mut desc, mut adjusted) = (None, None, true);
+        for (k, v) in url::form_urlencoded::parse(inner.as_bytes()) {
+            match (&*k, &*v) {
+                ("limit", n) if limit.is_none() => {
+                    limit = Some(n.parse().ok().filter(|n| (1..=50_000).contains(n))?);
+                }
+                ("sort", "asc") if desc.is_none() => desc = Some(false),
+                ("sort", "desc") if desc.is_none() => desc = Some(true),
+                ("adjusted", a @ ("true" | "false")) => adjusted = a == "true",
+                _ => return None,
+            }
+        }
+        Some(AggsPaging {
+            limit: limit?,
+            desc: desc?,
+            adjusted,
+        })
+    }
+}
+
+/// The requested aggregates path with its `from` and/or `to` replaced, plus `?cursor=`.
+fn aggs_next_url(
+    base: &str,
+    uri: &Uri,
+    from: Option<i64>,
+    to: Option<i64>,
+    cursor: &str,
+) -> String {
+    let mut segments: Vec<String> = uri.path().split('/').map(str::to_string).collect();
+    let n = segments.len();
+    if let Some(f) = from {
+        segments[n - 2] = f.to_string();
+    }
+    if let Some(t) = to {
+        segments[n - 1] = t.to_string();
+    }
+    format!("{base}{}?cursor={cursor}", segments.join("/"))
 }
 
 fn parse_timespan(s: &str) -> Option<Timeframe> {
@@ -848,6 +1006,20 @@ fn parse_timespan(s: &str) -> Option<Timeframe> {
         .find(|tf| tf.polygon_timespan() == s)
 }
 
+/// `GET /v2/aggs/ticker/{T}/range/1/{timespan}/{from}/{to}`, paged as Polygon pages it.
+///
+/// `from` and `to` are `YYYY-MM-DD` (that whole New York day) or Unix ms (bars with
+/// `t >= from`, `t <= to`). The first request's query gives `limit` (default 5000, at most
+/// 50000), `sort` (`asc` by default, or `desc`) and `adjusted`; a page holds
+/// `min(limit, page_size)` bars. When more remain, `next_url` is
+/// `{base}/v2/aggs/ticker/{T}/range/1/{timespan}/{next}/{to}?cursor={c}`: `{next}` is the
+/// Unix ms of the next bar, `{to}` as requested, and `{c}` is the same on every page,
+/// base64 of `limit=N&sort=asc` (`adjusted=false&` first when asked). Descending pages
+/// keep `from` as requested and move `to` down to the next (older) bar instead. A request
+/// with a cursor takes limit, sort and adjusted from the cursor alone.
+///
+/// Stricter than Polygon: a cursor other than these (an offset, any other key), a `sort`
+/// other than `asc`/`desc` and a `from` later than `to` are answered 400.
 async fn aggregates(
     State(s): State<Arc<Shared>>,
     Path((ticker, multiplier, timespan, from, to)): Path<(String, String, String, String, String)>,
@@ -864,60 +1036,82 @@ async fn aggregates(
     let Some(tf) = parse_timespan(&timespan) else {
         return s.bad_request(&format!("unsupported timespan '{timespan}'"));
     };
-    let (Some(from_d), Some(to_d)) = (parse_date(&from), parse_date(&to)) else {
+    let (Some(from_b), Some(to_b)) = (Bound::parse(&from), Bound::parse(&to)) else {
         return s.bad_request("from and to must be YYYY-MM-DD or Unix milliseconds");
     };
+    if from_b.first_ms() > to_b.last_ms() {
+        return s.bad_request(&format!("from ({from}) is later than to ({to})"));
+    }
     let q = query_map(uri.query().unwrap_or(""));
-    // A cursor carries the paging state of the first request.
-    let state = match q.get("cursor") {
-        Some(c) => match decode_cursor(c) {
-            Some(inner) => query_map(&inner),
+    let paging = match q.get("cursor") {
+        Some(c) => match AggsPaging::from_cursor(c) {
+            Some(p) => p,
             None => return s.bad_request("invalid cursor"),
         },
-        None => q.clone(),
+        None => AggsPaging {
+            limit: q
+                .get("limit")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(5_000)
+                .clamp(1, 50_000),
+            desc: match q.get("sort").map(String::as_str) {
+                None | Some("asc") => false,
+                Some("desc") => true,
+                Some(other) => {
+                    return s.bad_request(&format!("sort must be asc or desc, not '{other}'"))
+                }
+            },
+            adjusted: q.get("adjusted").map(String::as_str) != Some("false"),
+        },
     };
-    let offset: usize = state
-        .get("offset")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let limit: usize = state
-        .get("limit")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5_000)
-        .clamp(1, 50_000);
-    let desc = state.get("sort").map(String::as_str) == Some("desc");
-    let adjusted = state.get("adjusted").map(String::as_str) != Some("false");
+    let cursor = paging.cursor();
 
-    // Only the page's bars are made: a page of 50,000 is served in a few milliseconds,
-    // so benchmarks measure the client, not the fake.
-    let mut times = bar_times(tf, from_d, to_d);
-    if desc {
-        times.reverse();
-    }
-    let page = s.page_size.load(Ordering::SeqCst).min(limit);
-    let start = offset.min(times.len());
-    let end = (start + page).min(times.len());
-    let results: Vec<Bar> = times[start..end]
-        .iter()
-        .map(|&t| bar_at(&ticker, t))
-        .collect();
-
+    let (results, next_url): (Vec<Bar>, Option<String>) = if d.empty_pages {
+        let next = from_b.first_ms() + 1;
+        let url = aggs_next_url(&s.base_url, &uri, Some(next), None, &cursor);
+        (Vec::new(), Some(url))
+    } else {
+        // Only the page's bars are made: a page of 50,000 is served in a few
+        // milliseconds, so benchmarks measure the client, not the fake.
+        let all = bar_times(tf, from_b.date(), to_b.date());
+        let lo = match from_b {
+            Bound::Ms(f) => all.partition_point(|&t| t < f),
+            Bound::Date(_) => 0,
+        };
+        let hi = match to_b {
+            Bound::Ms(e) => all.partition_point(|&t| t <= e),
+            Bound::Date(_) => all.len(),
+        };
+        let times = &all[lo..hi.max(lo)];
+        let page = s.page_size.load(Ordering::SeqCst).min(paging.limit);
+        if paging.desc {
+            let start = times.len().saturating_sub(page);
+            let bars = times[start..]
+                .iter()
+                .rev()
+                .map(|&t| bar_at(&ticker, t))
+                .collect();
+            let next = (start > 0)
+                .then(|| aggs_next_url(&s.base_url, &uri, None, Some(times[start - 1]), &cursor));
+            (bars, next)
+        } else {
+            let end = page.min(times.len());
+            let bars = times[..end].iter().map(|&t| bar_at(&ticker, t)).collect();
+            let next = (end < times.len())
+                .then(|| aggs_next_url(&s.base_url, &uri, Some(times[end]), None, &cursor));
+            (bars, next)
+        }
+    };
     let next_url = if d.repeat_cursor {
         Some(s.current_url(&uri))
-    } else if end < times.len() {
-        let cursor = encode_cursor(&format!(
-            "offset={end}&limit={limit}&sort={}&adjusted={adjusted}",
-            if desc { "desc" } else { "asc" }
-        ));
-        Some(format!("{}{}?cursor={cursor}", s.base_url, uri.path()))
     } else {
-        None
+        next_url
     };
     let body = AggsBody {
         ticker: &ticker,
         query_count: results.len(),
         results_count: results.len(),
-        adjusted,
+        adjusted: paging.adjusted,
         results: &results,
         status: "OK",
         request_id: s.request_id(),
@@ -1150,5 +1344,64 @@ mod tests {
         assert!(!c.contains('='));
         assert_eq!(decode_cursor(&c).unwrap(), "offset=100&limit=50000");
         assert_eq!(decode_cursor("zz"), None);
+    }
+
+    #[test]
+    fn aggregates_cursor_is_polygons_base64_and_only_that_is_accepted() {
+        let p = AggsPaging {
+            limit: 50_000,
+            desc: false,
+            adjusted: true,
+        };
+        // The cursor in Polygon's own next_url for a 50,000-bar listing.
+        assert_eq!(p.cursor(), "bGltaXQ9NTAwMDAmc29ydD1hc2M");
+        assert_eq!(AggsPaging::from_cursor(&p.cursor()), Some(p));
+        let unadjusted = AggsPaging {
+            limit: 100,
+            desc: true,
+            adjusted: false,
+        };
+        assert_eq!(
+            String::from_utf8(base64_decode(&unadjusted.cursor()).unwrap()).unwrap(),
+            "adjusted=false&limit=100&sort=desc"
+        );
+        assert_eq!(
+            AggsPaging::from_cursor(&unadjusted.cursor()),
+            Some(unadjusted)
+        );
+        // Padded and standard-alphabet spellings decode too.
+        assert_eq!(
+            base64_decode("bGltaXQ9NTAwMDAmc29ydD1hc2M=").unwrap(),
+            b"limit=50000&sort=asc"
+        );
+        for n in 0..40 {
+            let bytes: Vec<u8> = (0..n).map(|i| (i * 37 + 250) as u8).collect();
+            assert_eq!(base64_decode(&base64_encode(&bytes)).unwrap(), bytes);
+        }
+        for bad in [
+            base64_encode(b"offset=100&limit=50000&sort=asc"),
+            base64_encode(b"limit=50000"),
+            base64_encode(b"sort=asc"),
+            base64_encode(b"limit=0&sort=asc"),
+            base64_encode(b"limit=50000&sort=up"),
+            encode_cursor("offset=100&limit=50000&sort=asc&adjusted=true"),
+            "not base64!".to_string(),
+            "a".to_string(),
+        ] {
+            assert_eq!(AggsPaging::from_cursor(&bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn bounds_are_new_york_days_or_instants() {
+        let from = Bound::parse("2024-03-11").unwrap();
+        assert_eq!(from.first_ms(), 1_710_129_600_000); // 00:00 EDT
+        assert_eq!(from.last_ms(), 1_710_215_999_999);
+        let ms = Bound::parse("1735912800000").unwrap();
+        assert_eq!(ms, Bound::Ms(1_735_912_800_000));
+        assert_eq!(ms.date(), d(2025, 1, 3));
+        for bad in ["2024-13-01", "yesterday", "", "-5", "99999999999999999999"] {
+            assert_eq!(Bound::parse(bad), None, "{bad}");
+        }
     }
 }

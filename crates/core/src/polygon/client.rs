@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use super::errors::PolygonError;
-use super::pagination::{AggregatesPager, CursorGuard};
+use super::pagination::{AggregatesPager, PageGuard};
 use super::rate_limit::RateLimiter;
 use super::retry;
 use super::types::{
@@ -258,7 +258,8 @@ impl PolygonClient {
             .append_pair("sort", "asc")
             .append_pair("limit", &AGGREGATES_LIMIT.to_string());
         let what = format!("{ticker} {} {from}..{to}", tf.wire_name());
-        AggregatesPager::new(self.clone(), ticker.to_string(), what, url)
+        let subject = format!("{ticker} {} bars {from}..{to}", tf.polygon_timespan());
+        AggregatesPager::new(self.clone(), ticker.to_string(), what, subject, url)
     }
 
     /// Every aggregate bar of one ticker in `[from, to]`, following `next_url` to the end.
@@ -314,17 +315,18 @@ impl PolygonClient {
             Some(t) => format!("reference tickers (type {t})"),
             None => "reference tickers".to_string(),
         };
-        let mut guard = CursorGuard::new(&url);
+        let mut guard = PageGuard::new(&url, &label, &label);
         let mut out = Vec::new();
         let mut next = Some(url);
         while let Some(url) = next.take() {
             let resp: TickersResponse = self.get_json(&url, &label).await?;
-            out.extend(resp.results.unwrap_or_default());
+            let results = resp.results.unwrap_or_default();
             if let Some(n) = resp.next_url.as_deref().filter(|s| !s.trim().is_empty()) {
                 let n = self.follow(n, &label)?;
-                guard.check(&n, &label)?;
+                guard.check(&url, results.len(), &n)?;
                 next = Some(n);
             }
+            out.extend(results);
         }
         Ok(out)
     }

@@ -31,10 +31,12 @@ pub enum PolygonError {
     /// A body that is not the expected JSON (truncated, malformed, unknown status).
     #[error("unreadable Polygon response: {message}")]
     Decode { message: String },
-    /// Polygon answered with a `next_url` it had already sent (known upstream bug);
-    /// following it would loop forever.
-    #[error("Polygon sent the same next_url twice for {ticker}; stopped instead of looping")]
-    RepeatedCursor { ticker: String },
+    /// Polygon's paging stopped making progress (a known upstream bug): a `next_url` it
+    /// had already sent, a `next_url` whose range does not move forward, or one empty
+    /// page after another. Following it would loop forever. `message` names the ticker
+    /// (or listing) and says which of these happened.
+    #[error("{message}")]
+    PagingLoop { ticker: String, message: String },
     /// The client's settings are unusable (base URL, key).
     #[error("invalid Polygon settings: {message}")]
     InvalidConfig { message: String },
@@ -52,7 +54,7 @@ impl PolygonError {
             | PolygonError::NotEntitled { .. }
             | PolygonError::NotFound { .. }
             | PolygonError::Rejected { .. }
-            | PolygonError::RepeatedCursor { .. }
+            | PolygonError::PagingLoop { .. }
             | PolygonError::InvalidConfig { .. } => false,
         }
     }
@@ -68,7 +70,7 @@ impl PolygonError {
             PolygonError::Rejected { .. } => "rejected",
             PolygonError::Network { .. } => "network",
             PolygonError::Decode { .. } => "decode",
-            PolygonError::RepeatedCursor { .. } => "repeated_cursor",
+            PolygonError::PagingLoop { .. } => "paging_loop",
             PolygonError::InvalidConfig { .. } => "invalid_config",
         }
     }
@@ -98,8 +100,8 @@ impl PolygonError {
             | PolygonError::Rejected { message, .. }
             | PolygonError::Network { message }
             | PolygonError::Decode { message }
-            | PolygonError::InvalidConfig { message } => message.push_str(suffix),
-            PolygonError::RepeatedCursor { .. } => {}
+            | PolygonError::InvalidConfig { message }
+            | PolygonError::PagingLoop { message, .. } => message.push_str(suffix),
         }
         self
     }
@@ -140,7 +142,10 @@ mod tests {
                 status: 400,
                 message: "x".into(),
             },
-            PolygonError::RepeatedCursor { ticker: "A".into() },
+            PolygonError::PagingLoop {
+                ticker: "A".into(),
+                message: "x".into(),
+            },
         ];
         for e in perm {
             assert!(!e.is_retryable(), "{e}");

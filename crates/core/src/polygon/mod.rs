@@ -9,7 +9,8 @@
 //! `tokio::time::sleep`, so tests can run it on paused time.
 //!
 //! - [`client`]: [`PolygonClient`], [`PolygonConfig`] and the request/retry loop.
-//! - [`pagination`]: [`AggregatesPager`] and the guard against a repeating `next_url`.
+//! - [`pagination`]: [`AggregatesPager`] and the guard that stops paging which no longer
+//!   moves forward (a repeated `next_url`, a `from` that does not advance, empty pages).
 //! - [`rate_limit`]: the sliding-window [`RateLimiter`].
 //! - [`retry`]: backoff delays for server failures and for 429 answers.
 //! - [`types`]: typed responses ([`TickerInfo`], [`TickerDetails`], [`GroupedBar`]) and queries.
@@ -24,6 +25,6 @@ pub mod types;
 
 pub use client::{PolygonClient, PolygonConfig, AGGREGATES_LIMIT};
 pub use errors::PolygonError;
-pub use pagination::AggregatesPager;
+pub use pagination::{AggregatesPager, MAX_EMPTY_PAGES};
 pub use rate_limit::RateLimiter;
 pub use types::{GroupedBar, TickerDetails, TickerInfo, TickerQuery};

@@ -1,9 +1,18 @@
 //! Following `next_url`: [`AggregatesPager`] fetches one page per call, and
-//! [`CursorGuard`] stops with [`PolygonError::RepeatedCursor`] when Polygon sends a page
-//! address it already sent (a known upstream bug that would otherwise loop forever).
+//! [`PageGuard`] stops with [`PolygonError::PagingLoop`] when the paging stops making
+//! progress (a known upstream bug that would otherwise loop forever).
+//!
+//! A page is identified by its whole address, never by its `cursor`: Polygon's aggregates
+//! `next_url` keeps the same `cursor` (base64 of `limit=N&sort=asc`) on every page and
+//! moves the `from` in the path to the Unix ms of the next bar, e.g.
+//! `/v2/aggs/ticker/AAPL/range/1/minute/1735912800000/2024-12-31?cursor=bGltaXQ9NTAwMDAmc29ydD1hc2M`.
+//! The v3 reference listings do change the cursor from page to page; both are followed
+//! the same way, as sent.
 
 use std::collections::HashSet;
 
+use chrono::{NaiveDate, TimeZone};
+use chrono_tz::America::New_York;
 use url::Url;
 
 use super::client::PolygonClient;
@@ -11,37 +20,146 @@ use super::errors::PolygonError;
 use super::types::AggsResponse;
 use crate::bars::Bar;
 
-/// The identity of a page: its opaque `cursor` when it has one, else its path and query.
+/// Consecutive empty pages that still carry a `next_url` before the listing is given up.
+pub const MAX_EMPTY_PAGES: u32 = 3;
+
+/// The identity of a page: its path and its query pairs (decoded, in a fixed order), any
+/// `apiKey` left out. Host and port do not count: [`PolygonClient::follow`] keeps every
+/// page on the configured server.
 pub(crate) fn page_key(url: &Url) -> String {
-    match url.query_pairs().find(|(k, _)| k == "cursor") {
-        Some((_, v)) => format!("cursor:{v}"),
-        None => format!("{}?{}", url.path(), url.query().unwrap_or("")),
+    let mut pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| !k.eq_ignore_ascii_case("apikey"))
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    pairs.sort();
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
+    format!("{}?{query}", url.path())
+}
+
+/// The `from` of an aggregates address (`/v2/aggs/ticker/{T}/range/{m}/{span}/{from}/{to}`)
+/// as Unix ms: Unix ms as written, or a `YYYY-MM-DD` date at midnight in New York (the
+/// zone Polygon's windows are in). `None` for any other address or an unreadable `from`.
+pub(crate) fn aggregates_from_ms(url: &Url) -> Option<i64> {
+    let segments: Vec<&str> = url.path_segments()?.collect();
+    let v2 = segments
+        .windows(3)
+        .position(|w| w == ["v2", "aggs", "ticker"])?;
+    let from = *segments.get(v2 + 7)?;
+    if segments.len() != v2 + 9 || segments.get(v2 + 4) != Some(&"range") {
+        return None;
     }
+    parse_from_ms(from)
 }
 
-/// Remembers every page address of one listing and refuses one seen before.
+fn parse_from_ms(s: &str) -> Option<i64> {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        return s.parse().ok();
+    }
+    let date = NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
+    New_York
+        .from_local_datetime(&date.and_hms_opt(0, 0, 0)?)
+        .earliest()
+        .map(|t| t.timestamp_millis())
+}
+
+/// Watches one listing page by page and refuses to go on when the paging stops making
+/// progress:
+///
+/// - a `next_url` whose path and query were already requested (the whole address, not
+///   just its `cursor`);
+/// - for aggregates, a `next_url` whose `from` is not later than the `from` of the page it
+///   came with, or not later than the newest bar received so far;
+/// - [`MAX_EMPTY_PAGES`] pages in a row with no results that still carry a `next_url`.
 #[derive(Debug)]
-pub(crate) struct CursorGuard {
+pub(crate) struct PageGuard {
+    ticker: String,
+    subject: String,
     seen: HashSet<String>,
+    empty_in_a_row: u32,
+    newest_bar: Option<i64>,
 }
 
-impl CursorGuard {
-    /// A guard that already knows the first page.
-    pub(crate) fn new(first: &Url) -> Self {
+impl PageGuard {
+    /// A guard that already knows the first page. `ticker` goes into the error's field;
+    /// `subject` (e.g. `AAPL minute bars 2024-01-02..2024-12-31`) into its message.
+    pub(crate) fn new(first: &Url, ticker: &str, subject: &str) -> Self {
         let mut seen = HashSet::new();
         seen.insert(page_key(first));
-        CursorGuard { seen }
+        PageGuard {
+            ticker: ticker.to_string(),
+            subject: subject.to_string(),
+            seen,
+            empty_in_a_row: 0,
+            newest_bar: None,
+        }
     }
 
-    /// Records `next`; an error if it was seen before.
-    pub(crate) fn check(&mut self, next: &Url, label: &str) -> Result<(), PolygonError> {
-        if self.seen.insert(page_key(next)) {
-            Ok(())
+    /// Records a page of aggregate bars fetched from `current` that points at `next`;
+    /// an error when following `next` would not make progress.
+    pub(crate) fn check_bars(
+        &mut self,
+        current: &Url,
+        bars: &[Bar],
+        next: &Url,
+    ) -> Result<(), PolygonError> {
+        if let Some(t) = bars.iter().map(|b| b.t).max() {
+            self.newest_bar = Some(self.newest_bar.map_or(t, |n| n.max(t)));
+        }
+        self.check(current, bars.len(), next)
+    }
+
+    /// Records a page of `results` items fetched from `current` that points at `next`;
+    /// an error when following `next` would not make progress.
+    pub(crate) fn check(
+        &mut self,
+        current: &Url,
+        results: usize,
+        next: &Url,
+    ) -> Result<(), PolygonError> {
+        if !self.seen.insert(page_key(next)) {
+            return Err(self.stop(format!(
+                "Polygon sent the same next_url twice for {}; stopped instead of looping",
+                self.subject
+            )));
+        }
+        if let Some(next_from) = aggregates_from_ms(next) {
+            if let Some(from) = aggregates_from_ms(current).filter(|&f| next_from <= f) {
+                return Err(self.stop(format!(
+                    "Polygon's next_url for {} does not move forward (from {next_from} after \
+                     from {from}); stopped instead of looping",
+                    self.subject
+                )));
+            }
+            if let Some(newest) = self.newest_bar.filter(|&n| next_from <= n) {
+                return Err(self.stop(format!(
+                    "Polygon's next_url for {} goes back to bars already received (from \
+                     {next_from}, newest bar {newest}); stopped instead of looping",
+                    self.subject
+                )));
+            }
+        }
+        if results == 0 {
+            self.empty_in_a_row += 1;
+            if self.empty_in_a_row >= MAX_EMPTY_PAGES {
+                return Err(self.stop(format!(
+                    "Polygon kept sending empty pages for {}; stopped after {}",
+                    self.subject, self.empty_in_a_row
+                )));
+            }
         } else {
-            tracing::warn!(label, "Polygon repeated a next_url; stopping");
-            Err(PolygonError::RepeatedCursor {
-                ticker: label.to_string(),
-            })
+            self.empty_in_a_row = 0;
+        }
+        Ok(())
+    }
+
+    fn stop(&self, message: String) -> PolygonError {
+        tracing::warn!(ticker = %self.ticker, %message, "Polygon paging stopped");
+        PolygonError::PagingLoop {
+            ticker: self.ticker.clone(),
+            message,
         }
     }
 }
@@ -51,25 +169,33 @@ impl CursorGuard {
 /// Each [`next_page`](AggregatesPager::next_page) sends one HTTP request (plus retries)
 /// and returns that page's bars, `None` once the last page has been returned. After an
 /// error the same page is asked for again on the next call, except after
-/// [`PolygonError::RepeatedCursor`], which ends the listing.
+/// [`PolygonError::PagingLoop`], which ends the listing.
 #[derive(Debug)]
 pub struct AggregatesPager {
     client: PolygonClient,
     ticker: String,
     what: String,
     next: Option<Url>,
-    guard: CursorGuard,
+    guard: PageGuard,
     pages: u32,
     bars: u64,
 }
 
 impl AggregatesPager {
-    pub(crate) fn new(client: PolygonClient, ticker: String, what: String, first: Url) -> Self {
+    /// `what` labels requests in errors (`AAPL 1min 2024-01-02..2024-12-31`); `subject`
+    /// names the listing in paging errors (`AAPL minute bars 2024-01-02..2024-12-31`).
+    pub(crate) fn new(
+        client: PolygonClient,
+        ticker: String,
+        what: String,
+        subject: String,
+        first: Url,
+    ) -> Self {
         AggregatesPager {
             client,
+            guard: PageGuard::new(&first, &ticker, &subject),
             ticker,
             what,
-            guard: CursorGuard::new(&first),
             next: Some(first),
             pages: 0,
             bars: 0,
@@ -118,6 +244,7 @@ impl AggregatesPager {
                 return Err(e);
             }
         };
+        let bars = resp.results.unwrap_or_default();
         if let Some(n) = resp.next_url.as_deref().filter(|s| !s.trim().is_empty()) {
             let n = match self.client.follow(n, &label) {
                 Ok(n) => n,
@@ -126,10 +253,9 @@ impl AggregatesPager {
                     return Err(e);
                 }
             };
-            self.guard.check(&n, &self.ticker)?;
+            self.guard.check_bars(&url, &bars, &n)?;
             self.next = Some(n);
         }
-        let bars = resp.results.unwrap_or_default();
         self.pages += 1;
         self.bars += bars.len() as u64;
         Ok(Some(bars))
@@ -140,18 +266,187 @@ impl AggregatesPager {
 mod tests {
     use super::*;
 
+    /// `limit=50000&sort=asc`, base64 without padding, as Polygon sends it.
+    const CURSOR: &str = "bGltaXQ9NTAwMDAmc29ydD1hc2M";
+
+    fn url(s: &str) -> Url {
+        Url::parse(s).unwrap()
+    }
+
+    fn aggs(from: &str) -> Url {
+        url(&format!(
+            "https://api.polygon.io/v2/aggs/ticker/AAPL/range/1/minute/{from}/2024-12-31?cursor={CURSOR}"
+        ))
+    }
+
+    fn first() -> Url {
+        url("https://api.polygon.io/v2/aggs/ticker/AAPL/range/1/minute/2024-01-02/2024-12-31?adjusted=true&sort=asc&limit=50000")
+    }
+
+    fn guard() -> PageGuard {
+        PageGuard::new(&first(), "AAPL", "AAPL minute bars 2024-01-02..2024-12-31")
+    }
+
+    /// Minute bars `[start, start + n)` minutes after `t0`.
+    fn bars(t0: i64, start: i64, n: i64) -> Vec<Bar> {
+        (start..start + n)
+            .map(|i| Bar {
+                t: t0 + i * 60_000,
+                o: 1.0,
+                h: 1.0,
+                l: 1.0,
+                c: 1.0,
+                v: 1.0,
+                vw: None,
+                n: None,
+            })
+            .collect()
+    }
+
+    /// 2024-01-02 09:30 New York.
+    const OPEN: i64 = 1_704_205_800_000;
+
     #[test]
-    fn a_repeated_cursor_or_first_page_is_refused() {
-        let first = Url::parse("http://h/v2/aggs/ticker/A/range/1/day/a/b?adjusted=true").unwrap();
-        let mut g = CursorGuard::new(&first);
-        let p2 = Url::parse("http://h/v2/aggs/ticker/A/range/1/day/a/b?cursor=c2").unwrap();
-        let p3 = Url::parse("http://h/v2/aggs/ticker/A/range/1/day/a/b?cursor=c3").unwrap();
-        g.check(&p2, "A").unwrap();
-        g.check(&p3, "A").unwrap();
+    fn reads_the_from_of_aggregate_addresses_only() {
         assert_eq!(
-            g.check(&p2, "A").unwrap_err(),
-            PolygonError::RepeatedCursor { ticker: "A".into() }
+            aggregates_from_ms(&aggs("1735912800000")),
+            Some(1_735_912_800_000)
         );
-        assert!(g.check(&first, "A").is_err());
+        // A date is midnight in New York: 2024-01-02 00:00 EST = 05:00 UTC.
+        assert_eq!(aggregates_from_ms(&first()), Some(1_704_171_600_000));
+        assert_eq!(
+            aggregates_from_ms(&url(
+                "http://h/prefix/v2/aggs/ticker/BRK.B/range/1/day/2024-07-01/2024-07-31"
+            )),
+            Some(1_719_806_400_000)
+        );
+        for other in [
+            "https://api.polygon.io/v3/reference/tickers?cursor=abc",
+            "https://api.polygon.io/v2/aggs/grouped/locale/us/market/stocks/2024-01-02",
+            "https://api.polygon.io/v2/aggs/ticker/AAPL/range/1/minute/soon/2024-12-31",
+            "https://api.polygon.io/v2/aggs/ticker/AAPL/prev",
+        ] {
+            assert_eq!(aggregates_from_ms(&url(other)), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn the_same_cursor_with_an_advancing_from_is_followed_across_many_pages() {
+        let mut g = guard();
+        let mut current = first();
+        for page in 0..200 {
+            let b = bars(OPEN, page * 100, 100);
+            let next = aggs(&(OPEN + (page + 1) * 100 * 60_000).to_string());
+            g.check_bars(&current, &b, &next)
+                .unwrap_or_else(|e| panic!("page {page}: {e}"));
+            current = next;
+        }
+    }
+
+    #[test]
+    fn a_repeated_whole_url_is_refused() {
+        let mut g = guard();
+        let p2 = aggs(&(OPEN + 6_000_000).to_string());
+        g.check_bars(&first(), &bars(OPEN, 0, 100), &p2).unwrap();
+        // The first page pointing back at itself.
+        let mut g2 = guard();
+        let err = g2
+            .check_bars(&first(), &bars(OPEN, 0, 100), &first())
+            .unwrap_err();
+        assert_eq!(err.kind_name(), "paging_loop");
+        assert!(!err.is_retryable());
+        assert_eq!(
+            err.to_string(),
+            "Polygon sent the same next_url twice for AAPL minute bars 2024-01-02..2024-12-31; \
+             stopped instead of looping"
+        );
+        assert!(matches!(err, PolygonError::PagingLoop { ref ticker, .. } if ticker == "AAPL"));
+        // The same page again, with an apiKey that does not make it another page.
+        let again = url(&format!(
+            "https://api.polygon.io/v2/aggs/ticker/AAPL/range/1/minute/{}/2024-12-31?apiKey=k&cursor={CURSOR}",
+            OPEN + 6_000_000
+        ));
+        let err = g.check_bars(&p2, &[], &again).unwrap_err();
+        assert!(err.to_string().contains("same next_url"), "{err}");
+        // Reference listings: a new cursor is a new page; an old one is a loop.
+        let t1 = url("https://api.polygon.io/v3/reference/tickers?type=ETF&limit=5");
+        let t2 = url("https://api.polygon.io/v3/reference/tickers?cursor=c2");
+        let t3 = url("https://api.polygon.io/v3/reference/tickers?cursor=c3");
+        let mut g = PageGuard::new(&t1, "reference tickers", "reference tickers");
+        g.check(&t1, 5, &t2).unwrap();
+        g.check(&t2, 5, &t3).unwrap();
+        assert!(g.check(&t3, 5, &t2).is_err());
+        assert!(g.check(&t3, 5, &t1).is_err());
+    }
+
+    #[test]
+    fn a_from_that_does_not_advance_is_refused() {
+        // The next from equal to the page's own from (a new cursor does not help).
+        let here = aggs(&(OPEN + 6_000_000).to_string());
+        let mut g = guard();
+        g.check_bars(&first(), &bars(OPEN, 0, 100), &here).unwrap();
+        let same_from = url(&format!(
+            "https://api.polygon.io/v2/aggs/ticker/AAPL/range/1/minute/{}/2024-12-31?cursor=b2Zmc2V0PTIwMA",
+            OPEN + 6_000_000
+        ));
+        let err = g
+            .check_bars(&here, &bars(OPEN, 100, 100), &same_from)
+            .unwrap_err();
+        assert_eq!(err.kind_name(), "paging_loop");
+        let text = err.to_string();
+        assert!(text.contains("AAPL minute bars"), "{text}");
+        assert!(text.contains("does not move forward"), "{text}");
+
+        // Going back before the page's from.
+        let mut g = guard();
+        g.check_bars(&first(), &bars(OPEN, 0, 100), &here).unwrap();
+        let back = aggs(&(OPEN + 60_000).to_string());
+        assert!(g.check_bars(&here, &bars(OPEN, 100, 100), &back).is_err());
+
+        // Later than the page's from but not later than the newest bar received.
+        let mut g = guard();
+        let b = bars(OPEN, 0, 100);
+        let newest = b.last().unwrap().t;
+        let err = g
+            .check_bars(&first(), &b, &aggs(&newest.to_string()))
+            .unwrap_err();
+        assert!(err.to_string().contains("already received"), "{err}");
+        let mut g = guard();
+        g.check_bars(&first(), &b, &aggs(&(newest + 1).to_string()))
+            .unwrap();
+
+        // A date before the first page's date.
+        let mut g = guard();
+        let earlier = url("https://api.polygon.io/v2/aggs/ticker/AAPL/range/1/minute/2024-01-01/2024-12-31?cursor=x");
+        assert!(g.check_bars(&first(), &[], &earlier).is_err());
+    }
+
+    #[test]
+    fn empty_pages_are_bounded() {
+        let mut g = guard();
+        let mut current = first();
+        let mut from = OPEN;
+        let mut step = |g: &mut PageGuard, current: &mut Url, n: usize| {
+            from += 1;
+            let next = aggs(&from.to_string());
+            let r = g.check(current, n, &next);
+            *current = next;
+            r
+        };
+        // Fewer than MAX_EMPTY_PAGES in a row, then bars: the count starts again.
+        for _ in 1..MAX_EMPTY_PAGES {
+            step(&mut g, &mut current, 0).unwrap();
+        }
+        step(&mut g, &mut current, 10).unwrap();
+        for _ in 1..MAX_EMPTY_PAGES {
+            step(&mut g, &mut current, 0).unwrap();
+        }
+        let err = step(&mut g, &mut current, 0).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Polygon kept sending empty pages for AAPL minute bars 2024-01-02..2024-12-31; \
+             stopped after 3"
+        );
+        assert!(matches!(err, PolygonError::PagingLoop { ref ticker, .. } if ticker == "AAPL"));
     }
 }
