@@ -24,7 +24,8 @@ pub trait JobRunner: Send + Sync + 'static {
     async fn run(&self, job: &Job, ctx: &JobContext) -> Result<()>;
 }
 
-/// Where progress goes. Returns true when cancel has been requested meanwhile.
+/// Where progress goes. Returns true when the job must stop: cancel has been requested
+/// meanwhile, or someone else has already ended it (a final state on its status).
 #[async_trait]
 pub trait StatusSink: Send + Sync + 'static {
     async fn progress(&self, job_id: &str, status: &JobStatus) -> Result<bool>;
