@@ -1,11 +1,15 @@
-//! The `tickstock` binary: submit, status, jobs, cancel, health; exit codes and JSON.
+//! The `tickstock` binary: submit, status, jobs, cancel, health; exit codes and JSON; and
+//! the times it writes as TickStock reads them, whatever the zone of the writer.
 
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
+use chrono::{NaiveDateTime, Utc};
+use redis::AsyncCommands;
 use serde_json::Value;
 use tickstock_testkit::redis_server::{shared_redis_url, unique_namespace};
 
-use crate::support::bin;
+use crate::support::{self, bin, is_naive_iso, tickstock_view, wait_for};
 
 fn run(ns: &str, args: &[&str]) -> Output {
     Command::new(bin("tickstock"))
@@ -302,4 +306,106 @@ fn submit_accepts_universes_imported_into_the_database_named_by_database_url() {
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(uuid::Uuid::parse_str(&stdout(&o)).is_ok());
+}
+
+/// A time field as TickStock's stale-job cleanup reads it: `datetime.fromisoformat`, any
+/// offset dropped (the wall time as written is kept).
+fn tickstock_parse(s: &str) -> NaiveDateTime {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|d| d.naive_local())
+        .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f"))
+        .unwrap_or_else(|e| panic!("TickStock could not parse `{s}`: {e}"))
+}
+
+/// "Now" as a program in `tz` sees it on its wall clock: what TickStock's
+/// `datetime.now()` returns on a server in that zone (the system's zone database, through
+/// `date`, independent of our code).
+fn naive_now_in(tz: &str) -> NaiveDateTime {
+    let o = Command::new("date")
+        .env("TZ", tz)
+        .arg("+%Y-%m-%dT%H:%M:%S.%N")
+        .output()
+        .expect("run date");
+    let text = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    NaiveDateTime::parse_from_str(&text, "%Y-%m-%dT%H:%M:%S%.f")
+        .unwrap_or_else(|e| panic!("date printed `{text}`: {e}"))
+}
+
+#[tokio::test]
+async fn tickstock_reads_the_right_age_from_our_times_in_the_writers_zone() {
+    for tz in ["America/Chicago", "Asia/Tokyo"] {
+        // The zone is hours away from UTC: a UTC time with its offset dropped would look
+        // hours old (or hours ahead) to TickStock's stale-job cleanup there.
+        let skew = naive_now_in(tz) - Utc::now().naive_utc();
+        assert!(skew.num_minutes().abs() >= 60, "{tz} is {skew} from UTC");
+
+        let ns = unique_namespace();
+        let bus = support::bus_at(&shared_redis_url(), &ns).await;
+        let o = Command::new(bin("tickstock"))
+            .args([
+                "submit",
+                "historical-load",
+                "--symbols",
+                "AAPL,MSFT,NVDA,AMZN,GOOGL",
+                "--years",
+                "1",
+            ])
+            .env("REDIS_URL", shared_redis_url())
+            .env("TICKSTOCK_NAMESPACE", &ns)
+            .env("TZ", tz)
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        let id = stdout(&o);
+
+        let mut times: Vec<(String, String)> = Vec::new();
+        // The job message, as TickStockPL receives it.
+        let mut c = bus.conn();
+        let entries: redis::streams::StreamRangeReply =
+            c.xrange_all(bus.keys().stream()).await.unwrap();
+        let text: String = redis::from_redis_value(&entries.ids[0].map["job"]).unwrap();
+        let message: Value = serde_json::from_str(&text).unwrap();
+        times.push((
+            "message timestamp".into(),
+            message["timestamp"].as_str().unwrap().into(),
+        ));
+        for key in [bus.keys().status(&id), bus.keys().status_alt(&id)] {
+            let (_, v) = support::read_like_tickstock(&bus, &key).await.unwrap();
+            times.push((
+                format!("{key} submitted_at"),
+                v["submitted_at"].as_str().unwrap().into(),
+            ));
+        }
+        // A worker in the same zone picks it up: `started_at` and `timestamp`, the fields
+        // TickStock's stale-job cleanup reads.
+        let mut worker = Command::new(bin("sim-worker"))
+            .args(["--redis-url", &shared_redis_url(), "--namespace", &ns])
+            .args(["--ms-per-symbol", "300"])
+            .env("TZ", tz)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let running = wait_for(Duration::from_secs(10), "the job to run", || async {
+            let (_, v) = tickstock_view(&bus, &id).await?;
+            (v["status"] == "running" && v.contains_key("timestamp")).then_some(v)
+        })
+        .await;
+        worker.kill().unwrap();
+        worker.wait().unwrap();
+        for f in ["started_at", "timestamp"] {
+            times.push((format!("worker {f}"), running[f].as_str().unwrap().into()));
+        }
+
+        let now = naive_now_in(tz);
+        for (what, t) in &times {
+            assert!(is_naive_iso(t), "{tz} {what}: `{t}` has an offset");
+            let age = now - tickstock_parse(t);
+            assert!(
+                age.num_seconds().abs() < 60,
+                "{tz} {what}: `{t}` is {age} old to TickStock at {now}"
+            );
+        }
+    }
 }

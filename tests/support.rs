@@ -129,3 +129,51 @@ pub fn read_vectors(name: &str) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).expect("vector line is JSON"))
         .collect()
 }
+
+/// Reads a status key the way TickStock's page does: `TYPE` first, then `GET` (a JSON
+/// string) or `HGETALL` (a hash of strings). Returns the type and the fields, or `None`
+/// when the key is missing.
+pub async fn read_like_tickstock(
+    bus: &Bus,
+    key: &str,
+) -> Option<(String, serde_json::Map<String, serde_json::Value>)> {
+    use redis::AsyncCommands;
+    let mut c = bus.conn();
+    let kind: String = redis::cmd("TYPE")
+        .arg(key)
+        .query_async(&mut c)
+        .await
+        .expect("TYPE");
+    match kind.as_str() {
+        "string" => {
+            let text: String = c.get(key).await.expect("GET");
+            let v: serde_json::Value = serde_json::from_str(&text).expect("status is JSON");
+            Some((kind, v.as_object().expect("a JSON object").clone()))
+        }
+        "hash" => {
+            let h: std::collections::HashMap<String, String> =
+                c.hgetall(key).await.expect("HGETALL");
+            Some((
+                kind,
+                h.into_iter()
+                    .map(|(k, v)| (k, serde_json::Value::from(v)))
+                    .collect(),
+            ))
+        }
+        "none" => None,
+        other => panic!("{key} holds a {other}"),
+    }
+}
+
+/// `tickstock.jobs.status:{id}` of a job, read the way TickStock's page reads it.
+pub async fn tickstock_view(
+    bus: &Bus,
+    id: &str,
+) -> Option<(String, serde_json::Map<String, serde_json::Value>)> {
+    read_like_tickstock(bus, &bus.keys().status_alt(id)).await
+}
+
+/// Whether a time is written as TickStock writes it: naive ISO 8601, no offset.
+pub fn is_naive_iso(s: &str) -> bool {
+    chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").is_ok()
+}

@@ -1,5 +1,6 @@
 //! Every compatibility vector is accepted: job and control messages, statuses in both
-//! encodings under both key names, heartbeats judged as the vector says.
+//! encodings under both key names, heartbeats judged as the vectors say. What we write has
+//! the vectors' shape: field types, and times in TickStock's naive local form.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -7,12 +8,14 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use redis::AsyncCommands;
 use serde_json::Value;
-use tickstock_core::bus::{judge_heartbeat, unix_now};
+use tickstock_core::bus::{judge_heartbeat, unix_now, ProgressWrite};
 use tickstock_core::job::{Job, JobRequest, JobSpec, SymbolsInput};
-use tickstock_core::status::JobState;
+use tickstock_core::status::{parse_time, JobState, JobStatus, LEGACY_TIME_FIELDS};
 use tickstock_testkit::redis_server::shared_redis_url;
 
-use crate::support::{self, read_vectors};
+use crate::support::{
+    self, fast_worker_config, is_naive_iso, read_vectors, sim_worker, tickstock_view, wait_state,
+};
 
 #[test]
 fn job_vectors_parse_and_round_trip_with_unknown_fields() {
@@ -264,8 +267,15 @@ async fn raw_subscriber_receives_exactly_the_legacy_fields_for_each_kind() {
         assert_eq!(v["requested_by"], "admin_ui");
         assert!(v["years"].is_number());
         assert!(uuid::Uuid::parse_str(&id).is_ok());
-        // The value a TickStock reader parses.
-        chrono::DateTime::parse_from_rfc3339(v["timestamp"].as_str().unwrap()).unwrap();
+        // The value a TickStock reader parses, as it writes it itself: naive local time
+        // with microseconds (`datetime.now().isoformat()`, as in jobs.jsonl).
+        let ts = v["timestamp"].as_str().unwrap();
+        assert!(is_naive_iso(ts) && ts.len() == 26, "{ts}");
+        let age = chrono::Utc::now() - parse_time(ts).unwrap();
+        assert!(
+            age.num_seconds().abs() < 60,
+            "{ts} read as local time: {age}"
+        );
         if r.kind == "historical_load" {
             assert_eq!(v["symbols"], serde_json::json!(["AAPL", "MSFT"]));
             assert_eq!(v["timespan"], "day");
@@ -298,4 +308,155 @@ async fn control_messages_have_the_legacy_shape() {
         let keys: BTreeSet<String> = got.as_object().unwrap().keys().cloned().collect();
         assert_eq!(keys, want, "{}", v["name"]);
     }
+}
+
+/// Writes a status vector at its key (under the bus's namespace), in its encoding.
+async fn write_vector(bus: &tickstock_core::bus::Bus, v: &Value) -> (String, String) {
+    let ns = bus.keys().namespace().to_string();
+    let name = v["key"].as_str().unwrap();
+    let key = format!("{ns}:{name}");
+    let id = name.rsplit(':').next().unwrap().to_string();
+    let mut c = bus.conn();
+    let _: () = c.del(&key).await.unwrap();
+    let value = v["value"].as_object().unwrap();
+    if v["encoding"] == "hash" {
+        let fields: Vec<(String, String)> = value
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+            .collect();
+        let _: () = c.hset_multiple(&key, &fields).await.unwrap();
+    } else {
+        let _: () = c
+            .set(&key, Value::Object(value.clone()).to_string())
+            .await
+            .unwrap();
+    }
+    (key, id)
+}
+
+#[tokio::test]
+async fn a_final_status_vector_stops_a_progress_write_and_others_become_our_json() {
+    let bus = support::bus().await;
+    for v in read_vectors("status.jsonl") {
+        let name = v["name"].as_str().unwrap();
+        let (key, id) = write_vector(&bus, &v).await;
+        let before = support::read_like_tickstock(&bus, &key).await;
+        let want = JobState::parse(v["value"]["status"].as_str().unwrap()).unwrap();
+        let mut running = JobStatus::new(JobState::Running);
+        running.progress = 50;
+        let got = bus.put_progress_checked(&id, &running).await.unwrap();
+        if want.is_terminal() {
+            assert_eq!(got, ProgressWrite::Final(want), "{name}");
+            assert_eq!(
+                support::read_like_tickstock(&bus, &key).await,
+                before,
+                "{name}"
+            );
+        } else {
+            assert_eq!(got, ProgressWrite::Written, "{name}");
+            let (kind, alt) = tickstock_view(&bus, &id).await.unwrap();
+            assert_eq!(
+                (kind.as_str(), &alt["status"]),
+                ("string", &Value::from("running"))
+            );
+        }
+        let mut c = bus.conn();
+        let _: () = c
+            .del(&[bus.keys().status(&id), bus.keys().status_alt(&id)])
+            .await
+            .unwrap();
+    }
+}
+
+/// Asserts that every field of the vector `want` is in `ours` with the same JSON type,
+/// and that our times are written as TickStock writes them, our exact time beside each.
+fn assert_shaped_like(what: &str, ours: &Value, want: &Value) {
+    let kind = |v: &Value| match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    };
+    let ours = ours.as_object().unwrap();
+    for (k, v) in want.as_object().unwrap() {
+        let o = ours
+            .get(k)
+            .unwrap_or_else(|| panic!("{what}: no `{k}` in {ours:?}"));
+        assert_eq!(kind(o), kind(v), "{what}: `{k}` is {o}, the vector has {v}");
+    }
+    for f in LEGACY_TIME_FIELDS {
+        if let Some(t) = ours.get(*f) {
+            let t = t.as_str().unwrap();
+            assert!(is_naive_iso(t) && t.len() == 26, "{what}: `{f}` is {t}");
+            let exact = ours[&format!("{f}_utc")].as_str().unwrap();
+            assert!(exact.ends_with('Z'), "{what}: {exact}");
+            assert_eq!(
+                parse_time(t),
+                parse_time(exact),
+                "{what}: `{f}` and `{f}_utc` are one instant"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn our_status_values_have_the_shape_of_the_vectors() {
+    let vectors: std::collections::HashMap<String, Value> = read_vectors("status.jsonl")
+        .into_iter()
+        .map(|v| (v["name"].as_str().unwrap().to_string(), v["value"].clone()))
+        .collect();
+    let bus = support::bus().await;
+    // Submitted.
+    let j = support::job(&["AAPL", "FAIL1", "MSFT"]);
+    bus.submit(&j).await.unwrap();
+    let (_, submitted) = tickstock_view(&bus, &j.id).await.unwrap();
+    assert_shaped_like(
+        "submitted",
+        &Value::Object(submitted),
+        &vectors["app initial, string"],
+    );
+    // Running, then completed with errors (FAIL1 fails), on a worker.
+    let (w, stop) = sim_worker(&bus, Duration::from_millis(300), fast_worker_config());
+    let h = tokio::spawn(async move { w.run().await });
+    let running = support::wait_for(Duration::from_secs(5), "running, a symbol done", || {
+        let bus = bus.clone();
+        let id = j.id.clone();
+        async move {
+            let (_, v) = tickstock_view(&bus, &id).await?;
+            (v["status"] == "running" && v.contains_key("successful_symbols")).then_some(v)
+        }
+    })
+    .await;
+    assert_shaped_like(
+        "running",
+        &Value::Object(running),
+        &vectors["worker running, string"],
+    );
+    wait_state(
+        &bus,
+        &j.id,
+        JobState::CompletedWithErrors,
+        Duration::from_secs(10),
+    )
+    .await;
+    stop.cancel();
+    h.await.unwrap().unwrap();
+    let (_, done) = tickstock_view(&bus, &j.id).await.unwrap();
+    assert_shaped_like(
+        "completed with errors",
+        &Value::Object(done),
+        &vectors["worker completed with errors"],
+    );
+    // Cancelled before it started.
+    let k = support::job(&["AAPL"]);
+    bus.submit(&k).await.unwrap();
+    bus.cancel(&k.id, "admin").await.unwrap();
+    let (_, cancelled) = tickstock_view(&bus, &k.id).await.unwrap();
+    assert_shaped_like(
+        "cancelled",
+        &Value::Object(cancelled),
+        &vectors["cancelled by app"],
+    );
 }

@@ -1,18 +1,33 @@
 //! The worker runtime against real Redis: durability, exactly-once across workers,
-//! take-over after SIGKILL, cancel, heartbeats, Redis restarts, bad input, dead letters.
+//! take-over after SIGKILL, cancel, heartbeats, Redis restarts, bad input, dead letters,
+//! and the status where TickStock's page reads it (`tickstock.jobs.status:{id}`): written
+//! by our worker, taken over from TickStockAppV2's submit hash, and a cancel or stale-job
+//! mark written there by TickStock stopping the job.
 
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use redis::AsyncCommands;
-use tickstock_core::status::JobState;
-use tickstock_core::worker::{Outcome, WorkerConfig};
+use secrecy::SecretString;
+use serde_json::Value;
+use tickstock_core::history::StoreHistory;
+use tickstock_core::job::{DateRange, Job, JobSpec};
+use tickstock_core::loader::{Loader, LoaderConfig};
+use tickstock_core::polygon::{PolygonClient, PolygonConfig};
+use tickstock_core::status::{JobState, Stamp};
+use tickstock_core::store::Store;
+use tickstock_core::worker::{Outcome, Worker, WorkerConfig};
+use tickstock_core::Timeframe;
+use tickstock_testkit::fake_polygon::{FakePolygon, FakePolygonConfig};
 use tickstock_testkit::redis_server::RedisServer;
 use tickstock_testkit::sim::{executions_key, units_key};
+use tokio_util::sync::CancellationToken;
 
 use crate::support::{
-    self, bin, fast_worker_config, job, sim_worker, symbols, wait_for, wait_state, wait_status,
+    self, bin, fast_worker_config, is_naive_iso, job, sim_worker, symbols, tickstock_view,
+    wait_for, wait_state, wait_status,
 };
 
 #[tokio::test]
@@ -519,4 +534,434 @@ async fn a_worker_shutdown_releases_its_job_for_the_next_worker() {
         .await
         .unwrap();
     assert_eq!(units.len(), 20, "nothing done twice");
+}
+
+/// One reading of `tickstock.jobs.status:{id}` as TickStock's page takes it.
+#[derive(Debug, Clone, PartialEq)]
+struct Seen {
+    kind: String,
+    status: String,
+    progress: i64,
+}
+
+/// Reads TickStock's status key of `id` every 10 ms until `done` returns true for a
+/// reading (or `timeout` passes); returns every distinct reading in order.
+async fn watch_tickstock_view(
+    bus: &tickstock_core::bus::Bus,
+    id: &str,
+    timeout: Duration,
+    done: impl Fn(&Seen) -> bool,
+) -> Vec<Seen> {
+    let deadline = Instant::now() + timeout;
+    let mut seen: Vec<Seen> = Vec::new();
+    loop {
+        if let Some((kind, v)) = tickstock_view(bus, id).await {
+            let progress = match &v["progress"] {
+                Value::String(s) => s.parse().unwrap_or(-1),
+                n => n.as_i64().unwrap_or(-1),
+            };
+            let now = Seen {
+                kind,
+                status: v["status"].as_str().unwrap_or_default().to_string(),
+                progress,
+            };
+            if seen.last() != Some(&now) {
+                seen.push(now.clone());
+            }
+            if done(&now) {
+                return seen;
+            }
+        }
+        assert!(Instant::now() < deadline, "timed out; seen {seen:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn tickstocks_page_sees_our_worker_run_a_job_to_completed_100() {
+    // The real loader against the fake Polygon (slowed so the run can be watched) and an
+    // SQLite database, as `tickstock worker` runs it.
+    let fake = FakePolygon::start(FakePolygonConfig {
+        latency: Duration::from_millis(80),
+        ..FakePolygonConfig::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::connect(&format!("sqlite://{}/ts.db", dir.path().display()))
+        .await
+        .unwrap();
+    let polygon = PolygonConfig::new(
+        fake.base_url(),
+        SecretString::from(fake.api_key().to_string()),
+    )
+    .with_requests_per_minute(0)
+    .with_max_retries(3)
+    .with_request_timeout(Duration::from_secs(5))
+    .with_max_backoff(Duration::from_millis(50));
+    let loader = Loader::new(
+        PolygonClient::new(polygon).unwrap(),
+        store.clone(),
+        LoaderConfig {
+            concurrency: 1,
+            ..LoaderConfig::default()
+        },
+    );
+    let bus = support::bus().await;
+    let syms = ["AAPL", "MSFT", "NVDA", "AMZN", "GOOGL", "META"];
+    let j = Job::new(
+        JobSpec::Historical {
+            symbols: syms.iter().map(|s| s.to_string()).collect(),
+            timespan: Timeframe::Day,
+            range: DateRange {
+                years: None,
+                start_date: chrono::NaiveDate::from_ymd_opt(2024, 1, 2),
+                end_date: chrono::NaiveDate::from_ymd_opt(2024, 6, 28),
+            },
+        },
+        "admin_ui",
+    );
+    bus.submit(&j).await.unwrap();
+    let stop = CancellationToken::new();
+    let w = Worker::with_history(
+        bus.clone(),
+        Arc::new(loader),
+        fast_worker_config(),
+        stop.clone(),
+        Some(Arc::new(StoreHistory(store.clone()))),
+    );
+    let h = tokio::spawn(async move { w.run().await });
+    let seen = watch_tickstock_view(&bus, &j.id, Duration::from_secs(60), |s| {
+        JobState::parse(&s.status).is_some_and(|st| st.is_terminal())
+    })
+    .await;
+    stop.cancel();
+    h.await.unwrap().unwrap();
+    assert!(seen.iter().all(|s| s.kind == "string"), "{seen:?}");
+    assert!(
+        seen.iter()
+            .any(|s| s.status == "running" && s.progress > 0 && s.progress < 100),
+        "running with progress: {seen:?}"
+    );
+    let last = seen.last().unwrap();
+    assert_eq!(
+        (last.status.as_str(), last.progress),
+        ("completed", 100),
+        "{seen:?}"
+    );
+    // Progress only goes forward, and running never follows the end.
+    assert!(
+        seen.windows(2).all(|w| w[0].progress <= w[1].progress),
+        "{seen:?}"
+    );
+    let (_, v) = tickstock_view(&bus, &j.id).await.unwrap();
+    assert_eq!(
+        v["successful_symbols"].as_array().unwrap().len(),
+        syms.len()
+    );
+    assert!(v["ohlcv_records_loaded"].as_u64().unwrap() > 0);
+    for f in ["submitted_at", "started_at", "completed_at", "timestamp"] {
+        assert!(is_naive_iso(v[f].as_str().unwrap()), "{f}: {}", v[f]);
+        assert!(
+            v[&format!("{f}_utc")].as_str().unwrap().ends_with('Z'),
+            "{f}"
+        );
+    }
+    // The legacy key holds the same.
+    let mut c = bus.conn();
+    let a: String = c.get(bus.keys().status_alt(&j.id)).await.unwrap();
+    let p: String = c.get(bus.keys().status(&j.id)).await.unwrap();
+    assert_eq!(a, p);
+    // History has the exact times.
+    let run = store.job_run(&j.id).await.unwrap().unwrap();
+    let st = bus.status(&j.id).await.unwrap().unwrap();
+    assert_eq!(run.completed_at, st.time("completed_at"));
+    store.close().await;
+}
+
+/// A job message as TickStockAppV2's universe route publishes it (vectors/jobs.jsonl,
+/// "csv_universe_load resolved symbols"), with a fresh id and the time written now.
+fn tickstock_app_submission(symbols: &[String]) -> (String, Value, Value) {
+    let id = uuid::Uuid::new_v4().to_string();
+    let now = Stamp::now().legacy();
+    let message = serde_json::json!({"job_id": id, "job_type": "csv_universe_load",
+        "source": "SPY:nasdaq100", "universe_key": "SPY:nasdaq100", "symbols": symbols,
+        "timeframes": ["day"], "years": 1.0, "run_analysis_after_import": false,
+        "requested_by": "admin", "timestamp": now});
+    // Its initial status (vectors/status.jsonl, "app initial, hash"): every value a string.
+    let hash = serde_json::json!({"status": "submitted", "progress": "0",
+        "message": format!("Loading {} symbols from SPY:nasdaq100", symbols.len()),
+        "submitted_at": now, "total_symbols": symbols.len().to_string()});
+    (id, message, hash)
+}
+
+async fn submit_like_tickstock_app(bus: &tickstock_core::bus::Bus, message: &Value, hash: &Value) {
+    let id = message["job_id"].as_str().unwrap();
+    let key = bus.keys().status_alt(id);
+    let fields: Vec<(String, String)> = hash
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+        .collect();
+    let mut c = bus.conn();
+    let _: () = c.hset_multiple(&key, &fields).await.unwrap();
+    let _: () = c.expire(&key, 86_400).await.unwrap();
+    let _: i64 = c
+        .publish(bus.keys().channel_data_load(), message.to_string())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_job_submitted_the_way_tickstockappv2_does_runs_and_its_status_becomes_json() {
+    let bus = support::bus().await;
+    let (w, stop) = sim_worker(&bus, Duration::from_millis(100), fast_worker_config());
+    let h = tokio::spawn(async move { w.run().await });
+    tokio::time::sleep(Duration::from_millis(400)).await; // subscribed
+    let syms = symbols(5);
+    let (id, message, hash) = tickstock_app_submission(&syms);
+    submit_like_tickstock_app(&bus, &message, &hash).await;
+    let seen = watch_tickstock_view(&bus, &id, Duration::from_secs(10), |s| {
+        s.status == "completed"
+    })
+    .await;
+    stop.cancel();
+    h.await.unwrap().unwrap();
+    assert!(
+        seen.iter()
+            .any(|s| s.kind == "string" && s.status == "running"),
+        "{seen:?}"
+    );
+    let (kind, v) = tickstock_view(&bus, &id).await.unwrap();
+    assert_eq!(kind, "string", "the hash became our JSON string");
+    assert_eq!(v["status"], "completed");
+    assert_eq!(v["progress"], 100);
+    assert_eq!(v["job_type"], "csv_universe_load");
+    assert_eq!(v["successful_symbols"].as_array().unwrap().len(), 5);
+    assert_eq!(
+        v["submitted_at"], hash["submitted_at"],
+        "kept from the hash"
+    );
+    let mut c = bus.conn();
+    let p: String = c.get(bus.keys().status(&id)).await.unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(&p).unwrap()["status"],
+        "completed"
+    );
+    let runs: Vec<String> = c
+        .lrange(executions_key(bus.keys().namespace()), 0, -1)
+        .await
+        .unwrap();
+    assert_eq!(runs, vec![id]);
+}
+
+/// Runs a 50-symbol job on a worker, overwrites its `key` with `value` once it runs (as
+/// TickStock's page or stale-job cleanup does), and checks that the job stops soon and
+/// stays in `want`, never going back to running or on to completed.
+async fn an_external_final_state_stops_the_job(
+    alt_key: bool,
+    hash: bool,
+    value: Value,
+    want: JobState,
+) {
+    let bus = support::bus().await;
+    let j = job(&symbols(50).iter().map(String::as_str).collect::<Vec<_>>());
+    bus.submit(&j).await.unwrap();
+    let (w, stop) = sim_worker(&bus, Duration::from_millis(100), fast_worker_config());
+    let h = tokio::spawn(async move { w.run().await });
+    wait_status(&bus, &j.id, Duration::from_secs(5), |s| {
+        s.state == JobState::Running && s.progress > 0
+    })
+    .await;
+    let key = if alt_key {
+        bus.keys().status_alt(&j.id)
+    } else {
+        bus.keys().status(&j.id)
+    };
+    let mut c = bus.conn();
+    let written_at = Instant::now();
+    if hash {
+        let fields: Vec<(String, String)> = value
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+            .collect();
+        redis::pipe()
+            .atomic()
+            .del(&key)
+            .ignore()
+            .hset_multiple(&key, &fields)
+            .ignore()
+            .expire(&key, 86_400)
+            .ignore()
+            .query_async::<()>(&mut c)
+            .await
+            .unwrap();
+    } else {
+        let _: () = c.set_ex(&key, value.to_string(), 86_400).await.unwrap();
+    }
+    // Both keys, as TickStock and we read them, until our worker has written its end
+    // (its final write carries `duration_seconds`).
+    let word = want.as_str();
+    let (other_key, mut on_key, mut on_other) = if alt_key {
+        (bus.keys().status(&j.id), Vec::new(), Vec::new())
+    } else {
+        (bus.keys().status_alt(&j.id), Vec::new(), Vec::new())
+    };
+    // Status words as states (`error` is `failed`).
+    let status_word = |v: Option<(String, serde_json::Map<String, Value>)>| {
+        let w = v
+            .map(|(_, v)| v["status"].as_str().unwrap_or_default().to_string())
+            .unwrap_or_default();
+        JobState::parse(&w).map_or(w, |s| s.as_str().to_string())
+    };
+    let st = loop {
+        on_key.push(status_word(support::read_like_tickstock(&bus, &key).await));
+        on_other.push(status_word(
+            support::read_like_tickstock(&bus, &other_key).await,
+        ));
+        let st = bus.status(&j.id).await.unwrap().unwrap();
+        assert_ne!(st.state, JobState::Running, "a final state read as running");
+        if st.duration_seconds.is_some() {
+            break st;
+        }
+        assert!(
+            written_at.elapsed() < Duration::from_secs(2),
+            "the worker did not stop within 2 s: {on_key:?} {on_other:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert_eq!(st.state, want);
+    // The key TickStock wrote is never overwritten with another state; the other key
+    // follows and stays.
+    assert!(on_key.iter().all(|s| s == word), "{on_key:?}");
+    let first = on_other
+        .iter()
+        .position(|s| s == word)
+        .unwrap_or(on_other.len());
+    assert!(on_other[first..].iter().all(|s| s == word), "{on_other:?}");
+    assert!(st.successful_symbols.len() < 50, "stopped early");
+    assert_eq!(st.message.as_deref(), value["message"].as_str());
+    // Still so a while later, on both keys, as TickStock reads them.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    for k in [bus.keys().status(&j.id), bus.keys().status_alt(&j.id)] {
+        let (kind, v) = support::read_like_tickstock(&bus, &k).await.unwrap();
+        assert_eq!(
+            (kind.as_str(), v["status"].as_str()),
+            ("string", Some(word)),
+            "{k}"
+        );
+    }
+    let units: Vec<String> = c
+        .lrange(units_key(bus.keys().namespace()), 0, -1)
+        .await
+        .unwrap();
+    assert_eq!(
+        units.len(),
+        st.successful_symbols.len(),
+        "no work after the stop"
+    );
+    stop.cancel();
+    h.await.unwrap().unwrap();
+    assert_eq!(
+        bus.queue_depth().await.unwrap().in_flight,
+        0,
+        "acknowledged"
+    );
+}
+
+#[tokio::test]
+async fn a_running_job_cancelled_on_tickstocks_key_as_a_string_stops_and_stays_cancelled() {
+    an_external_final_state_stops_the_job(
+        true,
+        false,
+        serde_json::json!({"status": "cancelled", "progress": 0, "message": "Cancelled by admin",
+            "cancelled_at": Stamp::now().legacy(), "cancelled_by": "admin"}),
+        JobState::Cancelled,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_running_job_cancelled_on_tickstocks_key_as_a_hash_stops_and_stays_cancelled() {
+    an_external_final_state_stops_the_job(
+        true,
+        true,
+        serde_json::json!({"status": "cancelled", "progress": "0", "message": "Cancelled by admin",
+            "cancelled_at": Stamp::now().legacy()}),
+        JobState::Cancelled,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_running_job_marked_failed_by_tickstocks_stale_cleanup_stops_and_stays_failed() {
+    an_external_final_state_stops_the_job(
+        true,
+        false,
+        serde_json::json!({"status": "failed", "progress": 30,
+            "message": "Job marked as failed: no update for 30 minutes",
+            "error_message": "stale job", "completed_at": Stamp::now().legacy()}),
+        JobState::Failed,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_running_job_marked_error_on_the_legacy_key_stops_and_stays_failed() {
+    an_external_final_state_stops_the_job(
+        false,
+        false,
+        serde_json::json!({"status": "error", "progress": 15,
+            "message": "database connection lost", "error_message": "database connection lost"}),
+        JobState::Failed,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_waiting_job_cancelled_on_tickstocks_key_is_skipped() {
+    let bus = support::bus().await;
+    let j = job(&["AAPL"]);
+    bus.submit(&j).await.unwrap();
+    // TickStock's page cancels it, replacing our string with its hash.
+    let mut c = bus.conn();
+    let key = bus.keys().status_alt(&j.id);
+    redis::pipe()
+        .atomic()
+        .del(&key)
+        .ignore()
+        .hset_multiple(
+            &key,
+            &[
+                ("status", "cancelled"),
+                ("progress", "0"),
+                ("message", "Cancelled by admin"),
+            ],
+        )
+        .ignore()
+        .query_async::<()>(&mut c)
+        .await
+        .unwrap();
+    let (w, _stop) = sim_worker(&bus, Duration::from_millis(5), fast_worker_config());
+    assert_eq!(
+        w.try_execute_next().await.unwrap(),
+        Outcome::Skipped {
+            job_id: j.id.clone()
+        }
+    );
+    let runs: Vec<String> = c
+        .lrange(executions_key(bus.keys().namespace()), 0, -1)
+        .await
+        .unwrap();
+    assert!(runs.is_empty());
+    for k in [bus.keys().status(&j.id), bus.keys().status_alt(&j.id)] {
+        let (kind, v) = support::read_like_tickstock(&bus, &k).await.unwrap();
+        assert_eq!(
+            (kind.as_str(), &v["status"]),
+            ("string", &Value::from("cancelled"))
+        );
+        assert_eq!(v["message"], "Cancelled by admin");
+    }
 }

@@ -2,10 +2,16 @@
 //!
 //! One [`Bus`] is a cheap-clone handle over a `ConnectionManager`, which reconnects by itself
 //! after Redis restarts. Every operation is one or two round trips:
-//! - **submit**: status key (legacy JSON, 2 h expiry), stream entry (durable, consumer group),
-//!   index entry, and the legacy pub/sub message, all in one `MULTI`/`EXEC`;
+//! - **submit**: both status keys (legacy JSON: `job:status:{id}` for 2 h and
+//!   `tickstock.jobs.status:{id}`, the key TickStock's page reads, for 24 h), stream entry
+//!   (durable, consumer group), index entry, and the legacy pub/sub message, all in one
+//!   `MULTI`/`EXEC`;
 //! - **statuses**: any number of jobs in ONE round trip (a Lua script that checks each key's
 //!   `TYPE` first, so a hash never causes `WRONGTYPE`, and reads both legacy key names);
+//! - **status writes**: every write of ours (submit, worker progress, final state, cancel)
+//!   puts the same JSON string in both keys; progress and final writes never overwrite a
+//!   final state someone else wrote (TickStock's cancel or stale-job cleanup) and make the
+//!   worker stop instead;
 //! - **list**: from the sorted-set index (never `KEYS`);
 //! - **cancel**: the legacy control message plus a durable cancel flag the worker checks,
 //!   and a compare-and-set status change that never overwrites a finished job;
@@ -15,7 +21,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use chrono::{SecondsFormat, Utc};
 use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
 use serde::Serialize;
@@ -24,9 +29,9 @@ use tracing::{debug, warn};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::job::Job;
-use crate::keys::{Keys, STATUS_TTL_SECS};
+use crate::keys::{Keys, STATUS_ALT_TTL_SECS, STATUS_TTL_SECS};
 use crate::settings::{expose, BusConfig};
-use crate::status::{JobState, JobStatus};
+use crate::status::{JobState, JobStatus, Stamp};
 
 /// Stream entries kept (approximately) before the oldest are trimmed.
 pub const STREAM_MAX_LEN: usize = 100_000;
@@ -37,9 +42,46 @@ pub const CANCEL_TTL_SECS: u64 = 86_400;
 /// A heartbeat older than this means the worker is gone.
 pub const HEARTBEAT_STALE_SECS: f64 = 60.0;
 
-/// Reads each job's two possible status keys, checking `TYPE` first.
-/// KEYS = [status_1, alt_1, status_2, alt_2, ...]; returns per key `{}`, `{'s', text}` or
-/// `{'h', field, value, ...}`.
+/// Lua shared by the status scripts: a key's status word (lower case, `nil` when the key
+/// is missing, holds no readable status or is of another type) and its compare-and-set
+/// token (`''` = missing, the JSON text of a string, `__hash:` + the `status` field of a
+/// hash, `__` + the type of anything else). Both check `TYPE` first: never `WRONGTYPE`.
+const LUA_STATUS_PRELUDE: &str = r#"
+local FINAL = {completed = true, completed_with_errors = true, failed = true, error = true,
+  cancelled = true, canceled = true, complete = true, success = true}
+local function word(k)
+  local t = redis.call('TYPE', k)['ok']
+  local w = nil
+  if t == 'string' then
+    local ok, v = pcall(cjson.decode, redis.call('GET', k))
+    if ok and type(v) == 'table' and type(v['status']) == 'string' then w = v['status'] end
+  elseif t == 'hash' then
+    local s = redis.call('HGET', k, 'status')
+    if s then w = s end
+  end
+  if w then w = string.lower(string.match(w, '^%s*(.-)%s*$')) end
+  return w
+end
+local function token(k)
+  local t = redis.call('TYPE', k)['ok']
+  if t == 'none' then return '' end
+  if t == 'string' then return redis.call('GET', k) end
+  if t == 'hash' then
+    local s = redis.call('HGET', k, 'status')
+    if not s then s = '' end
+    return '__hash:' .. s
+  end
+  return '__' .. t
+end
+"#;
+
+fn status_script(body: &str) -> Script {
+    Script::new(&format!("{LUA_STATUS_PRELUDE}\n{body}"))
+}
+
+/// Reads each job's two status keys, checking `TYPE` first.
+/// KEYS = [status_1, alt_1, status_2, alt_2, ...]; returns per key `{}` (missing),
+/// `{'s', text}`, `{'h', field, value, ...}` or `{'o', type}` (neither string nor hash).
 static READ_STATUSES: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
@@ -53,8 +95,10 @@ for i = 1, #KEYS do
     local h = redis.call('HGETALL', k)
     table.insert(h, 1, 'h')
     out[i] = h
-  else
+  elseif t == 'none' then
     out[i] = {}
+  else
+    out[i] = {'o', t}
   end
 end
 return out
@@ -62,35 +106,62 @@ return out
     )
 });
 
-/// Compare-and-set of a status key. KEYS[1] = status; ARGV = expected raw ('' = missing,
-/// '__hash' = a hash), new JSON, ttl.
+/// Compare-and-set of both status keys of a job, optionally acknowledging its stream entry
+/// in the same step. KEYS = [status, status_alt] or [status, status_alt, stream];
+/// ARGV = [expected token, expected alt token, new JSON, ttl, alt ttl] and, with the stream,
+/// [group, entry id]. Tokens as the prelude's `token`. `SET` replaces a key of any type,
+/// so a hash TickStockAppV2 wrote becomes our JSON string. Returns 1 when written.
 static CAS_STATUS: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    status_script(
         r#"
-local t = redis.call('TYPE', KEYS[1])['ok']
-local cur = ''
-if t == 'string' then cur = redis.call('GET', KEYS[1]) elseif t ~= 'none' then cur = '__' .. t end
-if cur ~= ARGV[1] then return 0 end
-if t ~= 'string' and t ~= 'none' then redis.call('DEL', KEYS[1]) end
-redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+if token(KEYS[1]) ~= ARGV[1] or token(KEYS[2]) ~= ARGV[2] then return 0 end
+redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[4])
+redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[5])
+if #KEYS == 3 then
+  redis.call('XACK', KEYS[3], ARGV[6], ARGV[7])
+  redis.call('XDEL', KEYS[3], ARGV[7])
+end
 return 1
 "#,
     )
 });
 
-/// A worker's progress write: if the job's cancel flag is set, writes the `cancelling`
-/// variant instead, so a cancel shown to the user is never flipped back to `running`.
-/// KEYS = [status, cancel flag]; ARGV = [json, json if cancel requested, ttl]. Returns 1
-/// when cancel was requested.
+/// A worker's progress write, to both status keys. If either key already holds a final
+/// state (someone else cancelled or failed the job: TickStock's page or its stale-job
+/// cleanup, or our cancel of a job whose worker looked gone), nothing is written and the
+/// state is returned, so the worker stops and a finished job never goes back to running.
+/// If the cancel flag is set (or either key says `cancelling`), the `cancelling` variant
+/// is written instead, so a cancel shown to the user is never flipped back.
+/// KEYS = [status, status_alt, cancel flag]; ARGV = [json, json if cancel requested, ttl,
+/// alt ttl]. Returns `{0, ''}` written, `{1, ''}` cancel requested, `{2, word}` final.
 static WORKER_STATUS: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    status_script(
         r#"
-if redis.call('EXISTS', KEYS[2]) == 1 then
-  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
-  return 1
+local a, b = word(KEYS[1]), word(KEYS[2])
+if b and FINAL[b] then return {2, b} end
+if a and FINAL[a] then return {2, a} end
+local body, r = ARGV[1], 0
+if redis.call('EXISTS', KEYS[3]) == 1 or a == 'cancelling' or b == 'cancelling' then
+  body, r = ARGV[2], 1
 end
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
-return 0
+redis.call('SET', KEYS[1], body, 'EX', ARGV[3])
+redis.call('SET', KEYS[2], body, 'EX', ARGV[4])
+return {r, ''}
+"#,
+    )
+});
+
+/// Why a running job must stop, checked between progress writes: `cancel` when the cancel
+/// flag is set, else the status word of a key holding a final state or `cancelling`, else
+/// `''`. KEYS = [status, status_alt, cancel flag].
+static STOP_CHECK: LazyLock<Script> = LazyLock::new(|| {
+    status_script(
+        r#"
+if redis.call('EXISTS', KEYS[3]) == 1 then return 'cancel' end
+local a, b = word(KEYS[1]), word(KEYS[2])
+if b and (FINAL[b] or b == 'cancelling') then return b end
+if a and (FINAL[a] or a == 'cancelling') then return a end
+return ''
 "#,
     )
 });
@@ -221,9 +292,11 @@ pub fn unix_now() -> f64 {
         .unwrap_or(0.0)
 }
 
-/// ISO 8601 "now" as status fields carry it.
+/// ISO 8601 "now" as legacy time fields carry it: naive local time with microseconds, no
+/// offset, as TickStock writes it (`datetime.now().isoformat()`). Where our exact instant
+/// matters too, use [`Stamp`] and [`JobStatus::set_time`], which also write `{field}_utc`.
 pub fn iso_now() -> String {
-    Utc::now().to_rfc3339_opts(SecondsFormat::Micros, false)
+    Stamp::now().legacy()
 }
 
 /// Judges a heartbeat value read at `now` (Unix seconds): a time younger than 60 s is
@@ -277,6 +350,89 @@ fn decode_status(v: &redis::Value) -> Option<JobStatus> {
         }
         _ => None,
     }
+}
+
+/// A status key as read for compare-and-set: its token (as the Lua prelude's `token`
+/// computes it) and the status it holds.
+#[derive(Debug, Clone, Default)]
+struct RawStatus {
+    token: String,
+    status: Option<JobStatus>,
+}
+
+/// The compare-and-set token of one reply of [`READ_STATUSES`].
+fn raw_status(v: &redis::Value) -> RawStatus {
+    let status = decode_status(v);
+    let redis::Value::Array(items) = v else {
+        return RawStatus::default();
+    };
+    let text = |i: usize| -> String {
+        items
+            .get(i)
+            .and_then(|v| redis::from_redis_value(v).ok())
+            .unwrap_or_default()
+    };
+    let token = match text(0).as_str() {
+        "s" => text(1),
+        "h" => {
+            let state = (1..items.len())
+                .step_by(2)
+                .find(|&i| text(i) == "status")
+                .map(|i| text(i + 1))
+                .unwrap_or_default();
+            format!("__hash:{state}")
+        }
+        "o" => format!("__{}", text(1)),
+        _ => String::new(),
+    };
+    RawStatus { token, status }
+}
+
+/// What a worker's progress write found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgressWrite {
+    /// Written to both status keys.
+    Written,
+    /// Cancel was requested: the `cancelling` variant was written.
+    CancelRequested,
+    /// A status key already holds this final state (someone else ended the job): nothing
+    /// was written; the job must stop.
+    Final(JobState),
+}
+
+/// The final status to write for a job whose run ended with `ours`, given what its two
+/// status keys hold now: ours, unless a key already holds a final state (written by
+/// TickStock's cancel or stale-job cleanup, or by our cancel of a job whose worker looked
+/// gone). Then that state stands, with its message and fields, and our counts beside them:
+/// an externally cancelled job never becomes completed.
+pub fn settle_final(
+    ours: &JobStatus,
+    primary: Option<&JobStatus>,
+    alt: Option<&JobStatus>,
+) -> JobStatus {
+    let Some(ext) = [alt, primary]
+        .into_iter()
+        .flatten()
+        .find(|s| s.state.is_terminal())
+    else {
+        return ours.clone();
+    };
+    let mut st = ours.clone();
+    st.state = ext.state;
+    st.progress = st.progress.max(ext.progress);
+    if ext.message.is_some() {
+        st.message = ext.message.clone();
+    }
+    if ext.error_message.is_some() {
+        st.error_message = ext.error_message.clone();
+    }
+    if ext.completed_at.is_some() {
+        st.copy_time(ext, "completed_at");
+    }
+    for (k, v) in &ext.extra {
+        st.extra.insert(k.clone(), v.clone());
+    }
+    st
 }
 
 /// Of a job's two status values, the one further along (ours on a tie).
@@ -390,14 +546,14 @@ impl Bus {
         let mut st = JobStatus::new(JobState::Submitted);
         st.message = Some("Job submitted".into());
         st.job_type = Some(job.job_type().as_str().into());
-        st.submitted_at = Some(iso_now());
+        st.set_time("submitted_at", Stamp::now());
         st.total_symbols = job.spec.symbols().map(|s| s.len() as u64);
         st.extra.insert("description".into(), job.describe().into());
         st
     }
 
-    /// Submits a job: status, stream entry, index entry and (optionally) the legacy
-    /// pub/sub message in one atomic round trip.
+    /// Submits a job: both status keys, stream entry, index entry and (optionally) the
+    /// legacy pub/sub message in one atomic round trip.
     pub async fn submit(&self, job: &Job) -> Result<()> {
         let json = job.to_json();
         let status = Bus::initial_status(job).to_json();
@@ -409,6 +565,12 @@ impl Bus {
             .arg(&status)
             .arg("EX")
             .arg(STATUS_TTL_SECS)
+            .ignore()
+            .cmd("SET")
+            .arg(self.keys.status_alt(&job.id))
+            .arg(&status)
+            .arg("EX")
+            .arg(STATUS_ALT_TTL_SECS)
             .ignore()
             .cmd("XADD")
             .arg(self.keys.stream())
@@ -496,42 +658,121 @@ impl Bus {
             .collect())
     }
 
-    /// Writes a status (from a worker or a tool), unconditionally, with the legacy expiry.
+    /// Writes a status (from a worker or a tool) to both status keys, unconditionally, with
+    /// their expiries (2 h and 24 h). A hash at `tickstock.jobs.status:{id}` is replaced.
     pub async fn put_status(&self, job_id: &str, status: &JobStatus) -> Result<()> {
+        let json = status.to_json();
         let mut c = self.conn.clone();
-        let _: () = c
-            .set_ex(self.keys.status(job_id), status.to_json(), STATUS_TTL_SECS)
+        redis::pipe()
+            .atomic()
+            .set_ex(self.keys.status(job_id), &json, STATUS_TTL_SECS)
+            .ignore()
+            .set_ex(self.keys.status_alt(job_id), &json, STATUS_ALT_TTL_SECS)
+            .ignore()
+            .query_async::<()>(&mut c)
             .await?;
         Ok(())
     }
 
-    /// A worker's progress write. Returns true when cancel has been requested (the
-    /// `cancelling` variant was written instead).
+    /// A worker's progress write. Returns true when the job must stop: cancel has been
+    /// requested (the `cancelling` variant was written instead), or a status key already
+    /// holds a final state someone else wrote (nothing was written).
     pub async fn put_progress(&self, job_id: &str, status: &JobStatus) -> Result<bool> {
+        Ok(self.put_progress_checked(job_id, status).await? != ProgressWrite::Written)
+    }
+
+    /// A worker's progress write to both status keys, atomically: never over a final
+    /// state on either key (TickStock's cancel or stale-job cleanup may have written one, as
+    /// a string or a hash), and the `cancelling` variant when cancel was requested.
+    pub async fn put_progress_checked(
+        &self,
+        job_id: &str,
+        status: &JobStatus,
+    ) -> Result<ProgressWrite> {
         let mut cancelling = status.clone();
         cancelling.state = JobState::Cancelling;
         cancelling.message = Some("Cancel requested; stopping after the current chunk".into());
         let mut c = self.conn.clone();
-        let r: i64 = WORKER_STATUS
+        let (code, word): (i64, String) = WORKER_STATUS
             .key(self.keys.status(job_id))
+            .key(self.keys.status_alt(job_id))
             .key(self.keys.cancel_flag(job_id))
             .arg(status.to_json())
             .arg(cancelling.to_json())
             .arg(STATUS_TTL_SECS)
+            .arg(STATUS_ALT_TTL_SECS)
             .invoke_async(&mut c)
             .await?;
-        Ok(r == 1)
+        Ok(match code {
+            0 => ProgressWrite::Written,
+            1 => ProgressWrite::CancelRequested,
+            _ => ProgressWrite::Final(JobState::parse(&word).unwrap_or(JobState::Cancelled)),
+        })
     }
 
-    /// Whether cancel has been requested for a job.
+    /// Whether cancel has been requested for a job (its durable cancel flag).
     pub async fn is_cancel_requested(&self, job_id: &str) -> Result<bool> {
         let mut c = self.conn.clone();
         Ok(c.exists(self.keys.cancel_flag(job_id)).await?)
     }
 
+    /// Why a running job must stop now, if it must: `"cancel"` when its cancel flag is set,
+    /// else the status word of a status key (either name, either encoding) that holds a
+    /// final state or `cancelling`, written by someone else. One round trip.
+    pub async fn stop_requested(&self, job_id: &str) -> Result<Option<String>> {
+        let mut c = self.conn.clone();
+        let why: String = STOP_CHECK
+            .key(self.keys.status(job_id))
+            .key(self.keys.status_alt(job_id))
+            .key(self.keys.cancel_flag(job_id))
+            .invoke_async(&mut c)
+            .await?;
+        Ok(Some(why).filter(|w| !w.is_empty()))
+    }
+
+    /// Writes a job's final status to both keys and, with `ack = Some(entry id)`,
+    /// acknowledges and deletes its stream entry in the same atomic step. A final state
+    /// already on either key (someone else cancelled or failed the job) is kept: see
+    /// [`settle_final`]. Returns the status written.
+    pub async fn finish_status(
+        &self,
+        job_id: &str,
+        fin: &JobStatus,
+        ack: Option<&str>,
+    ) -> Result<JobStatus> {
+        for _ in 0..10 {
+            let (primary, alt) = self.read_both(job_id).await?;
+            let settled = settle_final(fin, primary.status.as_ref(), alt.status.as_ref());
+            let mut inv = CAS_STATUS.prepare_invoke();
+            inv.key(self.keys.status(job_id))
+                .key(self.keys.status_alt(job_id))
+                .arg(&primary.token)
+                .arg(&alt.token)
+                .arg(settled.to_json())
+                .arg(STATUS_TTL_SECS)
+                .arg(STATUS_ALT_TTL_SECS);
+            if let Some(entry_id) = ack {
+                inv.key(self.keys.stream())
+                    .arg(self.keys.group())
+                    .arg(entry_id);
+            }
+            let mut c = self.conn.clone();
+            let ok: i64 = inv.invoke_async(&mut c).await?;
+            if ok == 1 {
+                return Ok(settled);
+            }
+        }
+        Err(Error::new(
+            ErrorKind::Redis,
+            format!("the status of job `{job_id}` kept changing; its final state was not written"),
+        )
+        .retryable())
+    }
+
     /// Sets the durable cancel flag only (used when a legacy cancel message is heard).
     pub async fn set_cancel_flag(&self, job_id: &str, requested_by: &str) -> Result<()> {
-        let flag = json!({"requested_by": requested_by, "timestamp": iso_now()}).to_string();
+        let flag =
+            json!({"requested_by": requested_by, "timestamp": Stamp::now().utc()}).to_string();
         let mut c = self.conn.clone();
         let _: () = c
             .set_ex(self.keys.cancel_flag(job_id), flag, CANCEL_TTL_SECS)
@@ -560,9 +801,9 @@ impl Bus {
                 changed: false,
             });
         }
-        let ts = iso_now();
-        let flag = json!({"requested_by": requested_by, "timestamp": ts}).to_string();
-        let control = json!({"job_id": job_id, "action": "cancel", "requested_by": requested_by, "timestamp": ts})
+        let ts = Stamp::now();
+        let flag = json!({"requested_by": requested_by, "timestamp": ts.utc()}).to_string();
+        let control = json!({"job_id": job_id, "action": "cancel", "requested_by": requested_by, "timestamp": ts.legacy()})
             .to_string();
         let mut c = self.conn.clone();
         redis::pipe()
@@ -580,15 +821,14 @@ impl Bus {
             .query_async::<()>(&mut c)
             .await?;
 
-        // Compare-and-set loop: never overwrite a status a worker wrote meanwhile.
+        // Compare-and-set loop over both keys: never overwrite a status a worker (or
+        // TickStock) wrote meanwhile.
         for _ in 0..10 {
-            let (raw, parsed) = self.read_raw_status(job_id).await?;
-            let base = match parsed {
-                Some(s) => s,
-                None => current.clone(),
-            };
-            let base = merge(Some(base), self.read_alt(job_id).await?).unwrap_or(current.clone());
-            if base.state.is_terminal() || base.state == JobState::Cancelling && raw.is_some() {
+            let (primary, alt) = self.read_both(job_id).await?;
+            let present = primary.status.is_some() || alt.status.is_some();
+            let base = merge(primary.status.clone(), alt.status.clone())
+                .unwrap_or_else(|| current.clone());
+            if base.state.is_terminal() || base.state == JobState::Cancelling && present {
                 // The worker saw the flag first (or was already stopping): the cancel
                 // took effect unless the job had finished some other way.
                 return Ok(CancelOutcome {
@@ -616,16 +856,18 @@ impl Bus {
                     JobState::Running => format!("Cancelled by {requested_by}"),
                     _ => format!("Cancelled by {requested_by} before it started"),
                 });
-                next.completed_at = Some(ts.clone());
-                next.extra.insert("cancelled_at".into(), ts.clone().into());
+                next.set_time("completed_at", ts);
+                next.set_time("cancelled_at", ts);
             }
-            let expected = raw.unwrap_or_default();
             let mut c = self.conn.clone();
             let ok: i64 = CAS_STATUS
                 .key(self.keys.status(job_id))
-                .arg(expected)
+                .key(self.keys.status_alt(job_id))
+                .arg(&primary.token)
+                .arg(&alt.token)
                 .arg(next.to_json())
                 .arg(STATUS_TTL_SECS)
+                .arg(STATUS_ALT_TTL_SECS)
                 .invoke_async(&mut c)
                 .await?;
             if ok == 1 {
@@ -661,7 +903,7 @@ impl Bus {
         Ok(n)
     }
 
-    /// Removes finished jobs whose id starts with `prefix` from the index, with their
+    /// Removes finished jobs whose id starts with `prefix` from the index, with both their
     /// status keys. Active jobs are left alone. Returns how many were removed.
     pub async fn clear_finished(&self, prefix: &str) -> Result<usize> {
         let entries = self.list_jobs(INDEX_MAX_LEN as usize).await?;
@@ -681,6 +923,8 @@ impl Bus {
                 .ignore()
                 .del(self.keys.status(id))
                 .ignore()
+                .del(self.keys.status_alt(id))
+                .ignore()
                 .del(self.keys.checkpoint(id))
                 .ignore();
         }
@@ -689,42 +933,28 @@ impl Bus {
         Ok(doomed.len())
     }
 
-    /// Raw `job:status:{id}` for compare-and-set: (expected token, parsed).
-    async fn read_raw_status(&self, job_id: &str) -> Result<(Option<String>, Option<JobStatus>)> {
+    /// Both status keys of a job (`job:status:{id}`, `tickstock.jobs.status:{id}`) as
+    /// read for compare-and-set, in one round trip, `TYPE` checked first.
+    async fn read_both(&self, job_id: &str) -> Result<(RawStatus, RawStatus)> {
         let mut c = self.conn.clone();
         let reply: Vec<redis::Value> = READ_STATUSES
             .key(self.keys.status(job_id))
-            .invoke_async(&mut c)
-            .await?;
-        let Some(redis::Value::Array(items)) = reply.first() else {
-            return Ok((None, None));
-        };
-        let tag: Option<String> = items.first().and_then(|v| redis::from_redis_value(v).ok());
-        match tag.as_deref() {
-            Some("s") => {
-                let text: String = items
-                    .get(1)
-                    .and_then(|v| redis::from_redis_value(v).ok())
-                    .unwrap_or_default();
-                let parsed = JobStatus::from_json(&text).ok();
-                Ok((Some(text), parsed))
-            }
-            Some("h") => Ok((Some("__hash".into()), decode_status(&reply[0]))),
-            _ => Ok((None, None)),
-        }
-    }
-
-    async fn read_alt(&self, job_id: &str) -> Result<Option<JobStatus>> {
-        let mut c = self.conn.clone();
-        let reply: Vec<redis::Value> = READ_STATUSES
             .key(self.keys.status_alt(job_id))
             .invoke_async(&mut c)
             .await?;
-        Ok(reply.first().and_then(decode_status))
+        let primary = reply.first().map(raw_status).unwrap_or_default();
+        let alt = reply.get(1).map(raw_status).unwrap_or_default();
+        Ok((primary, alt))
     }
 
     /// Adds a job heard on the legacy channel to the durable stream, once across all
     /// workers (the index says whether it is already known). Returns true if added.
+    ///
+    /// Its status is left as the publisher wrote it (TickStockAppV2: a hash at
+    /// `tickstock.jobs.status:{id}`, written just after it publishes; old pages: JSON at
+    /// `job:status:{id}`): writing one here could race the publisher's own `HSET` into a
+    /// `WRONGTYPE` error on its side. Readers take either key in either encoding, and the
+    /// worker's first progress write replaces both with the JSON string.
     pub async fn ingest_legacy(&self, job: &Job) -> Result<bool> {
         let mut c = self.conn.clone();
         let added: i64 = INGEST
@@ -946,5 +1176,60 @@ mod tests {
             JobState::Running
         );
         assert!(merge(None, None).is_none());
+    }
+
+    #[test]
+    fn a_final_state_someone_else_wrote_stands() {
+        let mut ours = JobStatus::new(JobState::Completed);
+        ours.progress = 100;
+        ours.message = Some("Completed: 3 symbols, 30 bars".into());
+        ours.ohlcv_records_loaded = Some(30);
+        ours.successful_symbols = vec!["AAPL".into()];
+        // Nothing final on the keys: ours is written.
+        let running = JobStatus::new(JobState::Running);
+        assert_eq!(settle_final(&ours, Some(&running), Some(&running)), ours);
+        // TickStock's page cancelled it (a hash at tickstock.jobs.status:{id}).
+        let cancelled = JobStatus::from_hash([
+            ("status", "cancelled"),
+            ("progress", "0"),
+            ("message", "Cancelled by admin"),
+            ("cancelled_at", "2025-12-27T18:05:00.000001"),
+            ("cancelled_by", "admin"),
+        ])
+        .unwrap();
+        let st = settle_final(&ours, Some(&running), Some(&cancelled));
+        assert_eq!(st.state, JobState::Cancelled);
+        assert_eq!(st.message.as_deref(), Some("Cancelled by admin"));
+        assert_eq!(st.extra["cancelled_by"], "admin");
+        assert_eq!(st.extra["cancelled_at"], "2025-12-27T18:05:00.000001");
+        assert_eq!(st.ohlcv_records_loaded, Some(30), "our counts are kept");
+        // Its stale cleanup's old word on the legacy key.
+        let error =
+            JobStatus::from_json(r#"{"status":"error","progress":15,"error_message":"stale job"}"#)
+                .unwrap();
+        let st = settle_final(&ours, Some(&error), None);
+        assert_eq!(st.state, JobState::Failed);
+        assert_eq!(st.error_message.as_deref(), Some("stale job"));
+    }
+
+    #[test]
+    fn compare_and_set_tokens_match_the_lua_prelude() {
+        use redis::Value as V;
+        let bulk = |s: &str| V::BulkString(s.as_bytes().to_vec());
+        assert_eq!(raw_status(&V::Array(vec![])).token, "");
+        let s = raw_status(&V::Array(vec![bulk("s"), bulk(r#"{"status":"running"}"#)]));
+        assert_eq!(s.token, r#"{"status":"running"}"#);
+        assert_eq!(s.status.unwrap().state, JobState::Running);
+        let h = raw_status(&V::Array(vec![
+            bulk("h"),
+            bulk("progress"),
+            bulk("0"),
+            bulk("status"),
+            bulk("submitted"),
+        ]));
+        assert_eq!(h.token, "__hash:submitted");
+        assert_eq!(h.status.unwrap().state, JobState::Submitted);
+        let o = raw_status(&V::Array(vec![bulk("o"), bulk("list")]));
+        assert_eq!((o.token.as_str(), o.status.is_none()), ("__list", true));
     }
 }

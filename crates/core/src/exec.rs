@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::Result;
 use crate::job::Job;
-use crate::status::{JobState, JobStatus, SymbolFailure};
+use crate::status::{JobState, JobStatus, Stamp, SymbolFailure};
 
 /// The code that actually does a job. Failures of single symbols are recorded through
 /// the context and do not fail the job; an `Err` fails the whole job. A runner that stops
@@ -24,7 +24,8 @@ pub trait JobRunner: Send + Sync + 'static {
     async fn run(&self, job: &Job, ctx: &JobContext) -> Result<()>;
 }
 
-/// Where progress goes. Returns true when cancel has been requested meanwhile.
+/// Where progress goes. Returns true when the job must stop: cancel has been requested
+/// meanwhile, or someone else has already ended it (a final state on its status).
 #[async_trait]
 pub trait StatusSink: Send + Sync + 'static {
     async fn progress(&self, job_id: &str, status: &JobStatus) -> Result<bool>;
@@ -356,12 +357,9 @@ impl ProgressHandle {
     /// Writes the status now.
     pub async fn flush(&self) -> Result<()> {
         *self.inner.last_write.lock().expect("progress lock") = Some(Instant::now());
-        // `timestamp` is the last update, as TickStockPL's workers write it; stale-job
-        // cleanup reads it.
-        self.with(|s| {
-            s.extra
-                .insert("timestamp".into(), crate::bus::iso_now().into());
-        });
+        // `timestamp` is the last update, as TickStockPL's workers write it (naive local
+        // time); TickStock's stale-job cleanup reads it. `timestamp_utc` is the instant.
+        self.with(|s| s.set_time("timestamp", Stamp::now()));
         let snapshot = self.snapshot();
         let cancel_requested = self
             .inner
@@ -378,7 +376,7 @@ impl ProgressHandle {
     pub fn finish(&self, state: JobState, started: Instant, error: Option<String>) -> JobStatus {
         let mut st = self.snapshot();
         st.state = state;
-        st.completed_at = Some(crate::bus::iso_now());
+        st.set_time("completed_at", Stamp::now());
         st.duration_seconds = Some((started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0);
         st.current_symbol = None;
         let ok = st.successful_symbols.len();

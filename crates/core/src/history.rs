@@ -2,7 +2,6 @@
 //! `job_runs`, so history outlives Redis expiry and app restarts.
 
 use async_trait::async_trait;
-use chrono::{DateTime, NaiveDateTime, Utc};
 
 use crate::error::Result;
 use std::collections::HashSet;
@@ -13,18 +12,10 @@ use crate::status::JobStatus;
 use crate::store::{JobRun, Store};
 use crate::timeframe::Timeframe;
 
-/// Parses the ISO 8601 times status fields carry (with or without an offset; a time
-/// without one is UTC, as the legacy writers meant it).
-pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s)
-        .map(|d| d.with_timezone(&Utc))
-        .ok()
-        .or_else(|| {
-            NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
-                .ok()
-                .map(|n| n.and_utc())
-        })
-}
+/// Parses the ISO 8601 times status fields carry: with an offset, or naive, which is local
+/// time (TickStock writes `datetime.now().isoformat()`). Prefer [`JobStatus::time`] for a
+/// status field: it takes the exact `{field}_utc` beside it when there is one.
+pub use crate::status::parse_time;
 
 /// The `job_runs` row for a job and its status.
 pub fn job_run(job: &Job, st: &JobStatus) -> JobRun {
@@ -39,12 +30,10 @@ pub fn job_run(job: &Job, st: &JobStatus) -> JobRun {
     run.failed_symbols = serde_json::to_value(&st.failures).unwrap_or_default();
     run.error = st.error_message.clone();
     run.submitted_at = st
-        .submitted_at
-        .as_deref()
-        .and_then(parse_time)
+        .time("submitted_at")
         .or_else(|| job.timestamp.as_deref().and_then(parse_time));
-    run.started_at = st.started_at.as_deref().and_then(parse_time);
-    run.completed_at = st.completed_at.as_deref().and_then(parse_time);
+    run.started_at = st.time("started_at");
+    run.completed_at = st.time("completed_at");
     run.worker = st.worker_id.clone();
     run
 }
@@ -94,11 +83,54 @@ impl Checkpoints for StoreCheckpoints {
 mod tests {
     use super::*;
 
+    use crate::job::{DateRange, JobSpec};
+    use crate::status::{JobState, Stamp};
+    use chrono::{Local, NaiveDateTime, TimeZone, Utc};
+
     #[test]
     fn legacy_and_offset_times_parse() {
         assert!(parse_time("2025-01-22T10:30:00").is_some());
         assert!(parse_time("2026-02-10T09:15:42.118304").is_some());
         assert!(parse_time("2026-02-10T09:15:42.118304+00:00").is_some());
         assert!(parse_time("yesterday").is_none());
+        // A naive time is local time of this machine, as TickStock wrote it.
+        let naive =
+            NaiveDateTime::parse_from_str("2026-02-10T09:15:42.118304", "%Y-%m-%dT%H:%M:%S%.f")
+                .unwrap();
+        assert_eq!(
+            parse_time("2026-02-10T09:15:42.118304"),
+            Local
+                .from_local_datetime(&naive)
+                .earliest()
+                .map(|t| t.with_timezone(&Utc))
+        );
+    }
+
+    #[test]
+    fn job_runs_take_the_exact_utc_times() {
+        let job = Job::new(
+            JobSpec::Historical {
+                symbols: vec!["AAPL".into()],
+                timespan: crate::Timeframe::Day,
+                range: DateRange {
+                    years: Some(1.0),
+                    ..Default::default()
+                },
+            },
+            "test",
+        );
+        let at = Stamp(Utc.with_ymd_and_hms(2026, 2, 10, 15, 15, 43).unwrap());
+        let mut st = JobStatus::new(JobState::Completed);
+        st.set_time("submitted_at", at);
+        st.set_time("started_at", at);
+        st.set_time("completed_at", at);
+        let run = job_run(&job, &st);
+        assert_eq!(run.submitted_at, Some(at.0));
+        assert_eq!(run.started_at, Some(at.0));
+        assert_eq!(run.completed_at, Some(at.0));
+        // Without a status time, the message's naive local `timestamp`.
+        let run = job_run(&job, &JobStatus::new(JobState::Submitted));
+        let age = Utc::now() - run.submitted_at.unwrap();
+        assert!(age.num_seconds().abs() < 60, "{age}");
     }
 }

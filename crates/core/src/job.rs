@@ -7,7 +7,7 @@
 //! keys) and reports each problem with the field it belongs to. [`JobRequest`] is how the
 //! CLI and the app build a job from user input.
 
-use chrono::{NaiveDate, SecondsFormat, Utc};
+use chrono::{NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -216,10 +216,13 @@ pub struct Job {
 }
 
 impl Job {
-    /// Builds a new job with a fresh UUID v4 and the current time, in the legacy field order.
+    /// Builds a new job with a fresh UUID v4 and the current time (`timestamp`, naive local
+    /// time as TickStock writes it), in the legacy field order.
     pub fn new(spec: JobSpec, requested_by: &str) -> Job {
         let id = uuid::Uuid::new_v4().to_string();
-        let timestamp = Utc::now().to_rfc3339_opts(SecondsFormat::Micros, false);
+        // As TickStock writes it: naive local time with microseconds (its stale-job
+        // cleanup compares it with its own naive local "now").
+        let timestamp = crate::status::Stamp::now().legacy();
         let mut raw = Map::new();
         raw.insert("job_id".into(), Value::from(id.clone()));
         raw.insert("job_type".into(), Value::from(spec.job_type().as_str()));

@@ -16,8 +16,11 @@ pub const CHANNEL_CONTROL: &str = "tickstock.jobs.control";
 pub const LEGACY_HEARTBEAT: &str = "tickstockpl:heartbeat";
 /// TickStockPL producer heartbeat: same value, written every 60 s, no expiry.
 pub const PRODUCER_HEARTBEAT: &str = "tickstock:producer:heartbeat";
-/// Seconds a legacy status key lives.
+/// Seconds a legacy status key (`job:status:{id}`) lives.
 pub const STATUS_TTL_SECS: u64 = 7200;
+/// Seconds TickStock's status key (`tickstock.jobs.status:{id}`) lives, as its submit
+/// routes and workers set it.
+pub const STATUS_ALT_TTL_SECS: u64 = 86_400;
 
 /// Key and channel names, under an optional namespace.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -64,14 +67,23 @@ impl Keys {
         self.k(CHANNEL_CONTROL)
     }
 
-    /// `job:status:{id}`: the job's status as a JSON string, expiring after 2 h. Written by
-    /// the submitter (`submitted`) and then by whichever worker runs the job.
+    /// `job:status:{id}`: the job's status as a JSON string, expiring after 2 h
+    /// ([`STATUS_TTL_SECS`]). Written by the submitter (`submitted`), then by whichever
+    /// worker runs the job, and by cancel; every such write also goes to
+    /// [`Keys::status_alt`] with the same JSON.
     pub fn status(&self, job_id: &str) -> String {
         self.k(&format!("job:status:{job_id}"))
     }
 
-    /// `tickstock.jobs.status:{id}`: the later TickStock status key; read, never written.
-    /// May hold a JSON string or a hash.
+    /// `tickstock.jobs.status:{id}`: TickStock's later status key, the only one
+    /// TickStockAppV2's page and job monitor read. Its submit routes write a hash of strings
+    /// (24 h expiry), its TickStockPL workers a JSON string. We write the same JSON string
+    /// here as to [`Keys::status`] on every status write (submit, progress, final state,
+    /// cancel), expiring after 24 h ([`STATUS_ALT_TTL_SECS`]); a hash found here is
+    /// replaced by the string (`SET` replaces a key of any type). Readers check the key's
+    /// `TYPE` first and accept both encodings. A final state written here by someone else
+    /// (TickStock's cancel or its stale-job cleanup) stops our worker and is never
+    /// overwritten by a running or completed status.
     pub fn status_alt(&self, job_id: &str) -> String {
         self.k(&format!("tickstock.jobs.status:{job_id}"))
     }

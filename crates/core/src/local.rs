@@ -13,14 +13,14 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
-use crate::bus::{iso_now, unix_now, CancelOutcome, JobEntry};
+use crate::bus::{unix_now, CancelOutcome, JobEntry};
 use crate::error::{Error, ErrorKind, Result};
 use crate::exec::{
     finished_state, Checkpoints, JobContext, JobHistory, JobRunner, MemoryCheckpoints,
     ProgressHandle, StatusSink,
 };
 use crate::job::Job;
-use crate::status::{JobState, JobStatus};
+use crate::status::{JobState, JobStatus, Stamp};
 
 struct LocalJob {
     job: Job,
@@ -209,7 +209,7 @@ impl LocalQueue {
             if queued {
                 j.status.state = JobState::Cancelled;
                 j.status.message = Some("Cancelled before it started".into());
-                j.status.completed_at = Some(iso_now());
+                j.status.set_time("completed_at", Stamp::now());
             } else {
                 j.status.state = JobState::Cancelling;
                 j.status.message =
@@ -297,7 +297,7 @@ impl LocalQueue {
         }
         let started = Instant::now();
         st.state = JobState::Running;
-        st.started_at = Some(iso_now());
+        st.set_time("started_at", Stamp::now());
         st.worker_id = Some("built-in".into());
         st.message = Some("Running on the built-in worker".into());
         let progress = ProgressHandle::new(

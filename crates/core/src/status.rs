@@ -1,10 +1,105 @@
-//! The job status value stored at `job:status:{id}` (and read from
-//! `tickstock.jobs.status:{id}`), in either encoding: a JSON string or a hash whose values
-//! are strings. Readers accept the old status words (`error`, `pending`, `processing`);
-//! unknown fields are kept.
+//! The job status value stored at `job:status:{id}` and `tickstock.jobs.status:{id}`, in
+//! either encoding: a JSON string or a hash whose values are strings. Readers accept the old
+//! status words (`error`, `pending`, `processing`); unknown fields are kept.
+//!
+//! Times: the legacy time fields (`timestamp`, `submitted_at`, `started_at`, `completed_at`,
+//! `cancelled_at`) are written as TickStock writes them, naive local ISO time with
+//! microseconds (`datetime.now().isoformat()`), because TickStock's stale-job cleanup drops
+//! any offset and compares with its own naive local "now". Our exact instant goes beside
+//! each one in a `{field}_utc` field (RFC 3339, `Z`); see [`Stamp`] and [`JobStatus::time`].
 
+use chrono::{DateTime, Local, NaiveDateTime, SecondsFormat, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+/// How TickStock writes a time: naive local ISO 8601 with microseconds, no offset.
+pub const LEGACY_TIME_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.6f";
+
+/// The status time fields TickStock reads, each written in [`LEGACY_TIME_FORMAT`] with our
+/// exact instant beside it in `{field}_utc`.
+pub const LEGACY_TIME_FIELDS: &[&str] = &[
+    "timestamp",
+    "submitted_at",
+    "started_at",
+    "completed_at",
+    "cancelled_at",
+];
+
+/// One instant, in the two forms a status carries it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Stamp(pub DateTime<Utc>);
+
+impl Stamp {
+    pub fn now() -> Stamp {
+        Stamp(Utc::now())
+    }
+
+    /// Naive local time of this machine with microseconds, as TickStock writes it
+    /// (`2026-02-10T09:15:43.002123`).
+    pub fn legacy(&self) -> String {
+        self.0
+            .with_timezone(&Local)
+            .naive_local()
+            .format(LEGACY_TIME_FORMAT)
+            .to_string()
+    }
+
+    /// RFC 3339 in UTC with microseconds and `Z` (`2026-02-10T15:15:43.002123Z`).
+    pub fn utc(&self) -> String {
+        self.0.to_rfc3339_opts(SecondsFormat::Micros, true)
+    }
+}
+
+/// A naive time read as local time of this machine (the earlier one when a DST change
+/// makes it ambiguous; shifted past the gap when it falls into one).
+pub fn naive_local_to_utc(naive: NaiveDateTime) -> Option<DateTime<Utc>> {
+    Local
+        .from_local_datetime(&naive)
+        .earliest()
+        .or_else(|| {
+            Local
+                .from_local_datetime(&(naive + chrono::Duration::hours(1)))
+                .earliest()
+        })
+        .map(|t| t.with_timezone(&Utc))
+}
+
+fn parse_naive(s: &str) -> Option<NaiveDateTime> {
+    NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
+        .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f"))
+        .ok()
+}
+
+/// Parses a time as status fields and job messages carry it: RFC 3339 with an offset, or
+/// naive ISO 8601 (TickStock's `datetime.now().isoformat()`), which is local time of this
+/// machine.
+pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    let s = s.trim();
+    DateTime::parse_from_rfc3339(s)
+        .map(|d| d.with_timezone(&Utc))
+        .ok()
+        .or_else(|| parse_naive(s).and_then(naive_local_to_utc))
+}
+
+/// Whether a legacy time and a UTC instant are the same instant as written by some
+/// machine: the same seconds and fraction, hours apart by a whole quarter hour (a zone
+/// offset) of at most 14 h. A legacy field rewritten later by a writer that kept our
+/// `_utc` field beside it fails this, and the legacy field is believed instead.
+fn same_instant(legacy: &str, utc: DateTime<Utc>) -> bool {
+    let naive = match DateTime::parse_from_rfc3339(legacy.trim()) {
+        Ok(d) => return d.with_timezone(&Utc) == utc,
+        Err(_) => match parse_naive(legacy.trim()) {
+            Some(n) => n,
+            None => return false,
+        },
+    };
+    let diff = naive - utc.naive_utc();
+    let quarter = chrono::Duration::minutes(15);
+    diff.num_microseconds().is_some_and(|us| {
+        us % quarter.num_microseconds().unwrap_or(1) == 0
+            && diff.abs() <= chrono::Duration::hours(14)
+    })
+}
 
 /// Where a job is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -227,7 +322,86 @@ impl JobStatus {
         Ok(st)
     }
 
-    /// The JSON object written to `job:status:{id}` (legacy field names).
+    /// The text of a legacy time field (`submitted_at`, `started_at`, `completed_at`, or
+    /// one kept in `extra` such as `timestamp` and `cancelled_at`).
+    pub fn legacy_time(&self, field: &str) -> Option<&str> {
+        match field {
+            "submitted_at" => self.submitted_at.as_deref(),
+            "started_at" => self.started_at.as_deref(),
+            "completed_at" => self.completed_at.as_deref(),
+            other => self.extra.get(other).and_then(Value::as_str),
+        }
+    }
+
+    /// The instant a time field holds: its `{field}_utc` companion when that is the same
+    /// instant as the legacy field (or the legacy field is missing), else the legacy field
+    /// parsed by [`parse_time`] (RFC 3339 with offset, or naive = local time here).
+    pub fn time(&self, field: &str) -> Option<DateTime<Utc>> {
+        let legacy = self.legacy_time(field);
+        let utc = self
+            .extra
+            .get(&format!("{field}_utc"))
+            .and_then(Value::as_str)
+            .and_then(|s| DateTime::parse_from_rfc3339(s.trim()).ok())
+            .map(|d| d.with_timezone(&Utc));
+        match (legacy, utc) {
+            (Some(l), Some(u)) if same_instant(l, u) => Some(u),
+            (Some(l), u) => parse_time(l).or(u),
+            (None, u) => u,
+        }
+    }
+
+    /// Sets a time field: the legacy field in TickStock's form and `{field}_utc` beside it.
+    pub fn set_time(&mut self, field: &str, at: Stamp) {
+        let legacy = at.legacy();
+        match field {
+            "submitted_at" => self.submitted_at = Some(legacy),
+            "started_at" => self.started_at = Some(legacy),
+            "completed_at" => self.completed_at = Some(legacy),
+            other => {
+                self.extra.insert(other.to_string(), Value::from(legacy));
+            }
+        }
+        self.extra
+            .insert(format!("{field}_utc"), Value::from(at.utc()));
+    }
+
+    /// Copies a time field (and its `_utc` companion, or its absence) from another status.
+    pub fn copy_time(&mut self, from: &JobStatus, field: &str) {
+        let legacy = from.legacy_time(field).map(str::to_string);
+        match field {
+            "submitted_at" => self.submitted_at = legacy,
+            "started_at" => self.started_at = legacy,
+            "completed_at" => self.completed_at = legacy,
+            other => match legacy {
+                Some(l) => {
+                    self.extra.insert(other.to_string(), Value::from(l));
+                }
+                None => {
+                    self.extra.remove(other);
+                }
+            },
+        }
+        let key = format!("{field}_utc");
+        match from.extra.get(&key) {
+            Some(v) => {
+                self.extra.insert(key, v.clone());
+            }
+            None => {
+                self.extra.remove(&key);
+            }
+        }
+    }
+
+    /// When the job last showed life, as TickStock's stale-job cleanup judges it:
+    /// `timestamp` (the last progress write), else `started_at`, else `submitted_at`.
+    pub fn last_update(&self) -> Option<DateTime<Utc>> {
+        self.time("timestamp")
+            .or_else(|| self.time("started_at"))
+            .or_else(|| self.time("submitted_at"))
+    }
+
+    /// The JSON object written to the status keys (legacy field names).
     pub fn to_value(&self) -> Value {
         let mut m = Map::new();
         m.insert("status".into(), Value::from(self.state.as_str()));
@@ -360,6 +534,89 @@ mod tests {
         assert_eq!(st.total_symbols, Some(3));
         assert_eq!(st.successful_symbols, vec!["AAPL"]);
         assert_eq!(st.extra["note"], "kept");
+    }
+
+    #[test]
+    fn legacy_times_are_naive_local_with_microseconds() {
+        let at = Stamp(Utc.with_ymd_and_hms(2026, 2, 10, 15, 15, 43).unwrap());
+        let at = Stamp(at.0 + chrono::Duration::microseconds(2123));
+        let legacy = at.legacy();
+        // The shape of `datetime.now().isoformat()` (tickstock.jobs.status vectors).
+        assert_eq!(legacy.len(), "2026-02-10T09:15:43.002123".len(), "{legacy}");
+        assert!(!legacy.ends_with('Z') && !legacy[19..].contains(['+', '-']));
+        assert!(legacy.ends_with(".002123"), "{legacy}");
+        let local = at.0.with_timezone(&Local).naive_local();
+        assert_eq!(legacy, local.format(LEGACY_TIME_FORMAT).to_string());
+        assert_eq!(at.utc(), "2026-02-10T15:15:43.002123Z");
+        // Read back as local time of this machine: the same instant.
+        assert_eq!(parse_time(&legacy), Some(at.0));
+    }
+
+    #[test]
+    fn parse_time_takes_offsets_and_naive_local_times() {
+        let u = Utc.with_ymd_and_hms(2026, 2, 10, 15, 15, 42).unwrap();
+        assert_eq!(parse_time("2026-02-10T15:15:42Z"), Some(u));
+        assert_eq!(parse_time("2026-02-10T09:15:42-06:00"), Some(u));
+        assert_eq!(parse_time("2026-02-11T00:15:42+09:00"), Some(u));
+        for naive in [
+            "2026-02-10T09:15:42.118304",
+            "2025-01-22T10:30:00",
+            "2026-02-10T09:15:43.002",
+            "2026-02-10 09:15:43.002",
+        ] {
+            let n = parse_naive(naive).unwrap();
+            let want = Local
+                .from_local_datetime(&n)
+                .earliest()
+                .unwrap()
+                .with_timezone(&Utc);
+            assert_eq!(parse_time(naive), Some(want), "{naive}");
+        }
+        assert!(parse_time("yesterday").is_none());
+    }
+
+    #[test]
+    fn set_time_writes_both_forms_and_time_prefers_the_utc_one() {
+        let at = Stamp(Utc.with_ymd_and_hms(2026, 2, 10, 15, 15, 43).unwrap());
+        let mut st = JobStatus::new(JobState::Running);
+        st.set_time("started_at", at);
+        st.set_time("timestamp", at);
+        let v = st.to_value();
+        assert_eq!(v["started_at"], at.legacy());
+        assert_eq!(v["started_at_utc"], "2026-02-10T15:15:43.000000Z");
+        assert_eq!(v["timestamp"], at.legacy());
+        let back = JobStatus::from_json(&st.to_json()).unwrap();
+        assert_eq!(back.time("started_at"), Some(at.0));
+        assert_eq!(back.last_update(), Some(at.0));
+
+        // Written on a machine in Tokyo: the legacy field is Tokyo wall time; the `_utc`
+        // field says which instant that was, whatever zone reads it.
+        let mut tokyo = JobStatus::new(JobState::Running);
+        tokyo.started_at = Some("2026-02-11T00:15:43.000000".into());
+        tokyo.extra.insert(
+            "started_at_utc".into(),
+            "2026-02-10T15:15:43.000000Z".into(),
+        );
+        assert_eq!(tokyo.time("started_at"), Some(at.0));
+
+        // A writer that rewrote the legacy field later but kept our `_utc` beside it: the
+        // legacy field is believed.
+        let mut rewritten = tokyo.clone();
+        rewritten.started_at = Some("2026-02-10T16:20:07.512001".into());
+        assert_eq!(
+            rewritten.time("started_at"),
+            parse_time("2026-02-10T16:20:07.512001")
+        );
+        // Only the `_utc` field: used as it is.
+        let mut only = JobStatus::new(JobState::Running);
+        only.extra
+            .insert("completed_at_utc".into(), "2026-02-10T15:15:43Z".into());
+        assert_eq!(only.time("completed_at"), Some(at.0));
+
+        let mut copy = JobStatus::new(JobState::Running);
+        copy.copy_time(&st, "started_at");
+        assert_eq!(copy.time("started_at"), Some(at.0));
+        assert_eq!(copy.extra["started_at_utc"], v["started_at_utc"]);
     }
 
     #[test]

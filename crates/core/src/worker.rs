@@ -5,8 +5,13 @@
 //!   dead-letter stream with status `failed`;
 //! - marks it `running`, hands the [`JobRunner`] a context with progress, cancellation and
 //!   checkpoints, keeps the claim fresh while it works (a long job is never "idle"), polls
-//!   the durable cancel flag, and on the way out writes the final status and acknowledges
-//!   the entry in one `MULTI`;
+//!   the durable cancel flag and both status keys, and on the way out writes the final
+//!   status and acknowledges the entry in one atomic step;
+//! - writes every status to both `job:status:{id}` and `tickstock.jobs.status:{id}` (the
+//!   key TickStock's page reads), and stops a job that someone else ended: a final state
+//!   written on either key (TickStock's cancel, its stale-job cleanup) is treated like a
+//!   cancel request, never overwritten, and a job that is already final when it is taken
+//!   from the stream is skipped;
 //! - refreshes the legacy heartbeat key and its own heartbeat entry;
 //! - listens on the legacy channels: jobs published by old admin pages are added to the
 //!   stream once, legacy cancel messages stop the jobs they name;
@@ -27,11 +32,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, error, info, warn};
 
-use crate::bus::{iso_now, unix_now, Bus};
+use crate::bus::{unix_now, Bus, ProgressWrite};
 use crate::error::{Error, Result};
 use crate::exec::{Checkpoints, JobContext, JobHistory, JobRunner, ProgressHandle, StatusSink};
 use crate::job::{field_errors_to_error, parse_message, string_field, Job};
-use crate::status::{JobState, JobStatus};
+use crate::status::{JobState, JobStatus, Stamp};
 
 /// How a worker behaves.
 #[derive(Debug, Clone)]
@@ -135,7 +140,8 @@ pub fn new_worker_id(label: Option<&str>) -> String {
     format!("{}-{label}{}-{short}", host_name(), std::process::id())
 }
 
-/// Progress goes to the job's status key (the write respects the cancel flag).
+/// Progress goes to the job's two status keys (the write respects the cancel flag and any
+/// final state already written; either makes the job stop).
 struct RedisSink(Bus);
 
 #[async_trait]
@@ -199,7 +205,7 @@ impl Worker {
                 cfg,
                 id,
                 host,
-                started_at: iso_now(),
+                started_at: Stamp::now().utc(),
                 shutdown,
                 running: Mutex::new(HashMap::new()),
                 history,
@@ -401,31 +407,29 @@ impl Worker {
         }))
     }
 
-    /// Acknowledges and deletes an entry, writing a final status in the same transaction.
+    /// Acknowledges and deletes an entry, writing a final status to both status keys in
+    /// the same atomic step. A final state someone else already wrote is kept (see
+    /// [`crate::bus::settle_final`]); returns the status written.
     async fn finish_entry(
         &self,
         entry_id: &str,
         job_id: Option<&str>,
         status: Option<&JobStatus>,
-    ) -> Result<()> {
+    ) -> Result<Option<JobStatus>> {
+        if let (Some(id), Some(st)) = (job_id, status) {
+            let written = self.inner.bus.finish_status(id, st, Some(entry_id)).await?;
+            return Ok(Some(written));
+        }
         let keys = self.inner.bus.keys();
         let mut pipe = redis::pipe();
-        pipe.atomic();
-        if let (Some(id), Some(st)) = (job_id, status) {
-            pipe.cmd("SET")
-                .arg(keys.status(id))
-                .arg(st.to_json())
-                .arg("EX")
-                .arg(crate::keys::STATUS_TTL_SECS)
-                .ignore();
-        }
-        pipe.xack(keys.stream(), keys.group(), &[entry_id])
+        pipe.atomic()
+            .xack(keys.stream(), keys.group(), &[entry_id])
             .ignore()
             .xdel(keys.stream(), &[entry_id])
             .ignore();
         let mut c = self.inner.bus.conn();
         pipe.query_async::<()>(&mut c).await?;
-        Ok(())
+        Ok(None)
     }
 
     async fn dead_letter(&self, entry: &Entry, reason: &str) -> Result<()> {
@@ -441,7 +445,7 @@ impl Worker {
                     ("entry_id", entry.id.clone()),
                     ("reason", reason.to_string()),
                     ("deliveries", entry.deliveries.to_string()),
-                    ("failed_at", iso_now()),
+                    ("failed_at", Stamp::now().utc()),
                     ("worker_id", self.inner.id.clone()),
                 ],
             )
@@ -454,7 +458,7 @@ impl Worker {
         st.job_type = job_type;
         st.message = Some(format!("Failed: {reason}"));
         st.error_message = Some(reason.to_string());
-        st.completed_at = Some(iso_now());
+        st.set_time("completed_at", Stamp::now());
         st
     }
 
@@ -511,17 +515,22 @@ impl Worker {
         };
 
         let previous = me.bus.status(&job.id).await?;
-        if me.bus.is_cancel_requested(&job.id).await? {
+        // Cancelled before it started, or already ended by someone else (TickStock's page
+        // cancelled it, or its stale-job cleanup marked it): acknowledged without running.
+        let ended = previous.as_ref().is_some_and(|p| p.state.is_terminal());
+        if ended || me.bus.is_cancel_requested(&job.id).await? {
             let mut st = previous.unwrap_or_else(|| JobStatus::new(JobState::Cancelled));
             if !st.state.is_terminal() {
                 st.state = JobState::Cancelled;
                 st.message = Some("Cancelled before it started".into());
-                st.completed_at = Some(iso_now());
+                st.set_time("completed_at", Stamp::now());
             }
-            self.finish_entry(&entry.id, Some(&job.id), Some(&st))
-                .await?;
+            let st = self
+                .finish_entry(&entry.id, Some(&job.id), Some(&st))
+                .await?
+                .unwrap_or(st);
             self.record(&job, &st).await;
-            info!(job_id = %job.id, "job was cancelled before it started");
+            info!(job_id = %job.id, state = %st.state, "job had ended before it started");
             return Ok(Outcome::Skipped { job_id: job.id });
         }
 
@@ -538,18 +547,19 @@ impl Worker {
         let started = Instant::now();
         let mut st = JobStatus::new(JobState::Running);
         st.job_type = Some(job.job_type().as_str().into());
-        st.submitted_at = previous.as_ref().and_then(|p| p.submitted_at.clone());
+        if let Some(p) = &previous {
+            st.copy_time(p, "submitted_at");
+        }
         st.worker_id = Some(me.id.clone());
         st.total_symbols = job.spec.symbols().map(|s| s.len() as u64);
         let resumed = entry.deliveries > 1;
-        st.started_at = if resumed {
-            previous
-                .as_ref()
-                .and_then(|p| p.started_at.clone())
-                .or_else(|| Some(iso_now()))
-        } else {
-            Some(iso_now())
-        };
+        match previous
+            .as_ref()
+            .filter(|p| resumed && p.started_at.is_some())
+        {
+            Some(p) => st.copy_time(p, "started_at"),
+            None => st.set_time("started_at", Stamp::now()),
+        }
         st.message = Some(if resumed {
             format!("Resumed by {} (delivery {})", me.id, entry.deliveries)
         } else {
@@ -622,7 +632,21 @@ impl Worker {
             st.current_symbol = None;
             st.message =
                 Some("Interrupted by a worker shutdown; will resume from its checkpoint".into());
-            me.bus.put_status(&job.id, &st).await?;
+            if let ProgressWrite::Final(state) = me.bus.put_progress_checked(&job.id, &st).await? {
+                // Ended by someone else meanwhile: nothing to resume.
+                let fin = progress.finish(state, started, None);
+                let fin = self
+                    .finish_entry(&entry.id, Some(&job.id), Some(&fin))
+                    .await?
+                    .unwrap_or(fin);
+                self.record(&job, &fin).await;
+                info!(job_id = %job.id, state = %fin.state, "job ended by someone else");
+                let _ = self.heartbeat(false).await;
+                return Ok(Outcome::Executed {
+                    job_id: job.id.clone(),
+                    state: fin.state,
+                });
+            }
             self.release(&entry.id).await?;
             self.record(&job, &st).await;
             info!(job_id = %job.id, "job released for another worker");
@@ -642,8 +666,12 @@ impl Worker {
                 Err(_) if stopped_early => progress.finish(JobState::Cancelled, started, None),
                 Err(e) => progress.finish(JobState::Failed, started, Some(e.message().to_string())),
             };
-            self.finish_entry(&entry.id, Some(&job.id), Some(&fin))
-                .await?;
+            // A final state someone else wrote meanwhile (TickStock's cancel, its stale-job
+            // cleanup) stands: `fin` becomes that state with our counts.
+            let fin = self
+                .finish_entry(&entry.id, Some(&job.id), Some(&fin))
+                .await?
+                .unwrap_or(fin);
             self.record(&job, &fin).await;
             info!(job_id = %job.id, state = %fin.state, "job finished");
             Outcome::Executed {
@@ -692,12 +720,18 @@ impl Worker {
                 _ = ticker.tick() => {}
             }
             if !cancel.is_cancelled() {
-                match me.bus.is_cancel_requested(job_id).await {
-                    Ok(true) => {
-                        info!(job_id, "cancel requested; stopping after the current chunk");
+                // The cancel flag, or a final state (or `cancelling`) someone else wrote on
+                // either status key, e.g. TickStock's page or its stale-job cleanup.
+                match me.bus.stop_requested(job_id).await {
+                    Ok(Some(why)) => {
+                        info!(
+                            job_id,
+                            reason = %why,
+                            "stop requested; stopping after the current chunk"
+                        );
                         cancel.cancel();
                     }
-                    Ok(false) => {}
+                    Ok(None) => {}
                     Err(e) => debug!("cancel check failed: {e}"),
                 }
             }
@@ -835,12 +869,10 @@ impl Worker {
                 warn!(job_id = ?id, "rejected a message on the legacy channel: {}", e.message());
                 if let Some(id) = id {
                     let reason = format!("rejected job message: {}", e.message());
-                    let current = me.bus.status(&id).await.ok().flatten();
-                    if current.is_none_or(|s| !s.state.is_terminal()) {
-                        let st = Self::failed_status(None, &reason);
-                        if let Err(e) = me.bus.put_status(&id, &st).await {
-                            warn!("could not mark {id} failed: {e}");
-                        }
+                    // Never over a final state (settled by `finish_status`).
+                    let st = Self::failed_status(None, &reason);
+                    if let Err(e) = me.bus.finish_status(&id, &st, None).await {
+                        warn!("could not mark {id} failed: {e}");
                     }
                 }
             }
