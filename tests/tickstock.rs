@@ -610,3 +610,134 @@ async fn a_database_from_the_first_release_is_brought_up_to_date() {
     drop(c);
     db.drop_db().await;
 }
+
+/// The whole way, on TickStock's database in its TEST environment: a universe load
+/// published the way TickStockAppV2 publishes it (its hash status, then the legacy message)
+/// is run by our worker with the real loader, TickStock's page (reading
+/// `tickstock.jobs.status:{id}` with TYPE, then GET or HGETALL) sees it running and then
+/// completed at 100, and the rows are TEST's members' bars, never DEFAULT's.
+#[tokio::test]
+async fn a_tickstock_submission_runs_on_tickstocks_database_in_its_environment() {
+    use redis::AsyncCommands;
+    use tickstock_core::history::StoreHistory;
+    use tickstock_core::worker::Worker;
+
+    let db = tickstock_database().await;
+    let store = open(&db, "TEST").await;
+    let fake = FakePolygon::start(FakePolygonConfig {
+        latency: Duration::from_millis(60),
+        ..FakePolygonConfig::default()
+    })
+    .await;
+    let loader = Loader::new(
+        polygon(&fake),
+        store.clone(),
+        LoaderConfig {
+            concurrency: 1,
+            ..LoaderConfig::default()
+        },
+    );
+    let bus = crate::support::bus().await;
+    let stop = CancellationToken::new();
+    let w = Worker::with_history(
+        bus.clone(),
+        Arc::new(loader),
+        crate::support::fast_worker_config(),
+        stop.clone(),
+        Some(Arc::new(StoreHistory(store.clone()))),
+    );
+    let worker = tokio::spawn(async move { w.run().await });
+    tokio::time::sleep(Duration::from_millis(400)).await; // subscribed
+
+    // TickStockAppV2's submit: the hash of strings first, then the message.
+    let id = uuid::Uuid::new_v4().to_string();
+    let now = chrono::Local::now()
+        .naive_local()
+        .format("%Y-%m-%dT%H:%M:%S%.6f")
+        .to_string();
+    let message = serde_json::json!({"job_id": id, "job_type": "universe_seed",
+        "universe_type": "tech_leaders", "years": 0.02, "requested_by": "admin",
+        "timestamp": now});
+    let key = bus.keys().status_alt(&id);
+    let mut c = bus.conn();
+    let _: () = c
+        .hset_multiple(
+            &key,
+            &[
+                ("status", "submitted"),
+                ("progress", "0"),
+                ("message", "Seeding tech_leaders"),
+                ("submitted_at", now.as_str()),
+            ],
+        )
+        .await
+        .unwrap();
+    let _: () = c.expire(&key, 86_400).await.unwrap();
+    let _: i64 = c
+        .publish(bus.keys().channel_data_load(), message.to_string())
+        .await
+        .unwrap();
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut seen: Vec<(String, String, i64)> = Vec::new();
+    loop {
+        if let Some((kind, v)) = crate::support::tickstock_view(&bus, &id).await {
+            let progress = match &v["progress"] {
+                serde_json::Value::String(s) => s.parse().unwrap_or(-1),
+                n => n.as_i64().unwrap_or(-1),
+            };
+            let now = (
+                kind,
+                v["status"].as_str().unwrap_or_default().to_string(),
+                progress,
+            );
+            if seen.last() != Some(&now) {
+                seen.push(now);
+            }
+            if JobState::parse(&seen.last().unwrap().1).is_some_and(|s| s.is_terminal()) {
+                break;
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "timed out: {seen:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    stop.cancel();
+    worker.await.unwrap().unwrap();
+    assert!(
+        seen.iter().any(|(_, s, _)| s == "running"),
+        "TickStock's page saw it running: {seen:?}"
+    );
+    let last = seen.last().unwrap();
+    assert_eq!(
+        (last.0.as_str(), last.1.as_str(), last.2),
+        ("string", "completed", 100),
+        "{seen:?}"
+    );
+    let (_, v) = crate::support::tickstock_view(&bus, &id).await.unwrap();
+    assert_eq!(v["successful_symbols"], serde_json::json!(["TSTA", "TSTB"]));
+
+    // Rows: TEST's members only, each equal to what Polygon served.
+    let mut pg = conn(&db).await;
+    let symbols: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT symbol::text FROM ohlcv_daily ORDER BY 1")
+            .fetch_all(&mut pg)
+            .await
+            .unwrap();
+    assert_eq!(symbols, ["TSTA", "TSTB"], "DEFAULT's members never load");
+    let today = chrono::Utc::now().date_naive();
+    let (from, to) = (today - chrono::Duration::days(7), today);
+    for symbol in ["TSTA", "TSTB"] {
+        let want = FakePolygon::expected_bars(symbol, Timeframe::Day, from, to);
+        let got: Vec<(NaiveDate, f64)> = sqlx::query_as(
+            "SELECT date, close::float8 FROM ohlcv_daily WHERE symbol = $1 ORDER BY date",
+        )
+        .bind(symbol)
+        .fetch_all(&mut pg)
+        .await
+        .unwrap();
+        let want: Vec<(NaiveDate, f64)> = want.iter().map(|b| (b.ny_date(), round4(b.c))).collect();
+        assert_eq!(got, want, "{symbol}");
+    }
+    store.close().await;
+    db.drop_db().await;
+}
