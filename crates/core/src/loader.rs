@@ -530,7 +530,8 @@ impl Loader {
             stale.len(),
             if stale.len() == 1 { "" } else { "s" }
         ));
-        p.publish().await?;
+        // Now, not throttled: on a rate-limited plan the next write may be a minute away.
+        p.flush().await?;
         let lookups: Vec<_> = stale
             .into_iter()
             .map(|symbol| {
