@@ -2,12 +2,14 @@
 //! response formats the loader depends on (see `POLYGON.md`):
 //!
 //! - `GET /v2/aggs/ticker/{T}/range/1/{timespan}/{from}/{to}`: deterministic bars for any
-//!   ticker (`from`/`to` as `YYYY-MM-DD` or Unix ms), `page_size` bars a page, paged exactly
+//!   ticker on NYSE sessions only (none on holidays; minute and hour bars stop at 13:00 on
+//!   early closes: see [`tickstock_core::calendar`]), `from`/`to` as `YYYY-MM-DD` or Unix
+//!   ms, `page_size` bars a page, paged exactly
 //!   as Polygon pages them: the absolute `next_url` (no key) keeps the same `cursor`, base64
 //!   of `limit=N&sort=asc`, on every page and moves the `from` in the path to the Unix ms
 //!   of the next bar (the `aggregates` handler says what else it does and refuses);
 //! - `GET /v2/aggs/grouped/locale/us/market/stocks/{date}`: one daily bar per known ticker
-//!   on weekdays, `t` = 16:00 New York; nothing on weekends;
+//!   on trading days, `t` = 16:00 New York; nothing on weekends and holidays;
 //! - `GET /v3/reference/tickers` (filters `type`, `market`, `exchange`, `active`, `search`,
 //!   `ticker`, `limit`; paginated) and `GET /v3/reference/tickers/{T}` (404 if unknown).
 //!
@@ -30,10 +32,11 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use chrono::{Datelike, NaiveDate, NaiveTime, TimeZone, Weekday};
+use chrono::{NaiveDate, NaiveTime, TimeZone};
 use chrono_tz::America::New_York;
 use serde_json::{json, Map, Value};
 use tickstock_core::bars::ny_date;
+use tickstock_core::calendar;
 use tickstock_core::{Bar, Timeframe};
 use tokio_util::sync::CancellationToken;
 
@@ -555,55 +558,32 @@ fn ny_ms(date: NaiveDate, h: u32, m: u32) -> i64 {
         .timestamp_millis()
 }
 
-fn is_weekday(d: NaiveDate) -> bool {
-    !matches!(d.weekday(), Weekday::Sat | Weekday::Sun)
-}
-
-fn weekdays(from: NaiveDate, to: NaiveDate) -> Vec<NaiveDate> {
-    let mut out = Vec::new();
-    let mut d = from;
-    while d <= to {
-        if is_weekday(d) {
-            out.push(d);
-        }
-        match d.succ_opt() {
-            Some(n) => d = n,
-            None => break,
-        }
-    }
-    out
-}
-
-/// Window start times (ms) the fake has bars for, oldest first.
+/// Bar start times as Polygon serves them: NYSE sessions only (no bars on holidays), minute
+/// bars from 09:30 to the close (13:00 on early closes), hour bars on the hour from 09:00,
+/// dated bars at midnight New York of the day, week (Monday) or month with a session.
 fn bar_times(tf: Timeframe, from: NaiveDate, to: NaiveDate) -> Vec<i64> {
-    let days = weekdays(from, to);
+    let sessions: Vec<calendar::Session> = calendar::trading_days(from, to)
+        .into_iter()
+        .filter_map(calendar::Session::of)
+        .collect();
     let mut out = Vec::new();
     match tf {
         Timeframe::Minute => {
-            for d in days {
-                let open = ny_ms(d, 9, 30);
-                out.extend((0..390).map(|i| open + i * 60_000));
+            for s in &sessions {
+                let open = ny_ms(s.date, 9, 30);
+                out.extend((0..i64::from(s.minutes())).map(|i| open + i * 60_000));
             }
         }
         Timeframe::Hour => {
-            for d in days {
-                out.extend((9..=15).map(|h| ny_ms(d, h, 0)));
+            for s in &sessions {
+                let first = s.open_minute / 60;
+                out.extend((first..first + s.hours()).map(|h| ny_ms(s.date, h, 0)));
             }
         }
-        Timeframe::Day => out.extend(days.into_iter().map(|d| ny_ms(d, 0, 0))),
-        Timeframe::Week => {
-            for d in days {
-                let monday = d - chrono::Duration::days(d.weekday().num_days_from_monday() as i64);
-                let t = ny_ms(monday, 0, 0);
-                if out.last() != Some(&t) {
-                    out.push(t);
-                }
-            }
-        }
-        Timeframe::Month => {
-            for d in days {
-                let first = d.with_day(1).expect("day 1 exists");
-                let t = ny_ms(first, 0, 0);
+        Timeframe::Day => out.extend(sessions.iter().map(|s| ny_ms(s.date, 0, 0))),
+        Timeframe::Week | Timeframe::Month => {
+            for s in &sessions {
+                let t = ny_ms(calendar::period_start(tf, s.date), 0, 0);
                 if out.last() != Some(&t) {
                     out.push(t);
                 }
@@ -614,7 +594,7 @@ fn bar_times(tf: Timeframe, from: NaiveDate, to: NaiveDate) -> Vec<i64> {
 }
 
 fn grouped_rows(shared: &Shared, date: NaiveDate) -> Vec<(String, Bar)> {
-    if !is_weekday(date) {
+    if !calendar::is_trading_day(date) {
         return Vec::new();
     }
     let day = ny_ms(date, 0, 0);
@@ -1294,9 +1274,31 @@ mod tests {
     }
 
     #[test]
+    fn no_bars_on_holidays_and_none_after_an_early_close() {
+        // Thanksgiving 2025 (Thu 27) closed; Fri 28 closes at 13:00.
+        let day = |y, m, dd| {
+            FakePolygon::expected_bars("AAPL", Timeframe::Minute, d(y, m, dd), d(y, m, dd))
+        };
+        assert!(day(2025, 11, 27).is_empty());
+        let friday = day(2025, 11, 28);
+        assert_eq!(friday.len(), 210);
+        assert_eq!(friday.last().unwrap().t, ny_ms(d(2025, 11, 28), 12, 59));
+        let hours =
+            FakePolygon::expected_bars("AAPL", Timeframe::Hour, d(2025, 11, 28), d(2025, 11, 28));
+        assert_eq!(hours.len(), 4, "09:00 .. 12:00");
+        assert!(FakePolygon::expected_bars(
+            "AAPL",
+            Timeframe::Day,
+            d(2025, 12, 25),
+            d(2025, 12, 25)
+        )
+        .is_empty());
+    }
+
+    #[test]
     fn daily_weekly_monthly_stamps_are_midnight_new_york() {
         let days = FakePolygon::expected_bars("SPY", Timeframe::Day, d(2024, 3, 1), d(2024, 3, 31));
-        assert_eq!(days.len(), 21);
+        assert_eq!(days.len(), 20, "21 weekdays, Good Friday (Mar 29) closed");
         assert!(days.iter().all(|b| ny_ms(b.ny_date(), 0, 0) == b.t));
         let weeks =
             FakePolygon::expected_bars("SPY", Timeframe::Week, d(2024, 3, 2), d(2024, 3, 12));
