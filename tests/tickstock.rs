@@ -724,8 +724,13 @@ async fn a_tickstock_submission_runs_on_tickstocks_database_in_its_environment()
             .await
             .unwrap();
     assert_eq!(symbols, ["TSTA", "TSTB"], "DEFAULT's members never load");
+    // `years: 0.02` is seven days back from today; a session still open is not final.
     let today = chrono::Utc::now().date_naive();
-    let (from, to) = (today - chrono::Duration::days(7), today);
+    let last_closed = tickstock_core::calendar::last_closed_session(
+        chrono::Utc::now(),
+        tickstock_core::loader::FINAL_BAR_DELAY,
+    );
+    let (from, to) = (today - chrono::Duration::days(7), today.min(last_closed));
     for symbol in ["TSTA", "TSTB"] {
         let want = FakePolygon::expected_bars(symbol, Timeframe::Day, from, to);
         let got: Vec<(NaiveDate, f64)> = sqlx::query_as(

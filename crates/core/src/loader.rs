@@ -15,10 +15,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{Datelike, NaiveDate, Utc, Weekday};
+use chrono::{NaiveDate, Utc};
 use futures_util::stream::{self, StreamExt};
 use tracing::{debug, info, warn};
 
+use crate::calendar;
 use crate::error::{Error, ErrorKind, Result};
 use crate::exec::{JobContext, JobRunner};
 use crate::job::{normalize_symbols, Job, JobSpec};
@@ -107,12 +108,26 @@ pub fn unit_key(symbol: &str, tf: Timeframe) -> String {
     format!("{symbol}|{}", tf.wire_name())
 }
 
-/// Weekdays in `[from, to]`: the trading days grouped daily would be asked for.
-pub fn weekdays(from: NaiveDate, to: NaiveDate) -> Vec<NaiveDate> {
-    from.iter_days()
-        .take_while(|d| *d <= to)
-        .filter(|d| !matches!(d.weekday(), Weekday::Sat | Weekday::Sun))
-        .collect()
+/// How long after a session's close its daily bar counts as final.
+pub const FINAL_BAR_DELAY: Duration = Duration::from_secs(15 * 60);
+
+/// Dated bars (day, week, month) are stored only once final: their sessions have all
+/// closed. Returns the last day to ask for and the first period start that is not final
+/// yet (bars of it and later are left out), given the last closed session.
+fn final_dated_range(
+    tf: Timeframe,
+    to: NaiveDate,
+    last_closed: NaiveDate,
+) -> (NaiveDate, NaiveDate) {
+    let next_session = last_closed
+        .iter_days()
+        .skip(1)
+        .find(|d| calendar::is_trading_day(*d))
+        .unwrap_or(NaiveDate::MAX);
+    (
+        to.min(last_closed),
+        calendar::period_start(tf, next_session),
+    )
 }
 
 /// How far `date` is through `[from, to]`, 0 to 1.
@@ -436,7 +451,8 @@ impl Loader {
             .filter(|(_, tf)| *tf == Timeframe::Day)
             .map(|(s, _)| s.clone())
             .collect();
-        let days = weekdays(from, to);
+        let last_closed = calendar::last_closed_session(Utc::now(), FINAL_BAR_DELAY);
+        let days = calendar::trading_days(from, to.min(last_closed));
         let limited = !self.polygon.rate_limiter().is_unlimited();
         if self.cfg.grouped_daily
             && limited
@@ -464,7 +480,9 @@ impl Loader {
                 let this = self.clone();
                 let ctx = ctx.clone();
                 async move {
-                    let r = this.load_unit(&ctx, &symbol, tf, from, to).await;
+                    let r = this
+                        .load_unit(&ctx, &symbol, tf, from, to, last_closed)
+                        .await;
                     (symbol, tf, r)
                 }
             })
@@ -575,17 +593,30 @@ impl Loader {
         tf: Timeframe,
         from: NaiveDate,
         to: NaiveDate,
+        last_closed: NaiveDate,
     ) -> Result<UnitResult> {
         ctx.check()?;
         let p = ctx.progress();
         p.set_current(symbol);
+        // A daily, weekly or monthly bar of a session still open is not final: not stored.
+        let (to, unfinished) = if tf.is_dated() {
+            final_dated_range(tf, to, last_closed)
+        } else {
+            (to, NaiveDate::MAX)
+        };
+        if to < from {
+            return Ok(UnitResult::Done(0));
+        }
         let mut pager = self.polygon.aggregates(symbol, tf, from, to);
         let mut rows = 0u64;
         loop {
             ctx.check()?;
             let page = ctx.unless_stopped(pager.next_page()).await?;
             match page {
-                Ok(Some(bars)) => {
+                Ok(Some(mut bars)) => {
+                    if tf.is_dated() {
+                        bars.retain(|b| calendar::period_start(tf, b.ny_date()) < unfinished);
+                    }
                     if bars.is_empty() {
                         continue;
                     }
@@ -680,11 +711,37 @@ impl JobRunner for Loader {
 mod tests {
     use super::*;
 
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
     #[test]
-    fn weekdays_skip_weekends() {
-        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
-        let w = weekdays(d("2024-03-08"), d("2024-03-12"));
-        assert_eq!(w, vec![d("2024-03-08"), d("2024-03-11"), d("2024-03-12")]);
+    fn unit_keys_name_symbol_and_timeframe() {
         assert_eq!(unit_key("AAPL", Timeframe::Minute), "AAPL|1min");
+    }
+
+    #[test]
+    fn only_closed_periods_are_final() {
+        // Last closed session Wednesday 2025-11-26 (Thanksgiving follows).
+        let last = d("2025-11-26");
+        assert_eq!(
+            final_dated_range(Timeframe::Day, d("2025-12-31"), last),
+            (last, d("2025-11-28"))
+        );
+        // The week of Nov 24 is not over (Friday Nov 28 still trades): not final.
+        assert_eq!(
+            final_dated_range(Timeframe::Week, d("2025-12-31"), last).1,
+            d("2025-11-24")
+        );
+        // A month is final once its last session closed: Friday 2025-10-31.
+        assert_eq!(
+            final_dated_range(Timeframe::Month, d("2025-12-31"), d("2025-10-31")).1,
+            d("2025-11-01")
+        );
+        // A range that ended before is untouched.
+        assert_eq!(
+            final_dated_range(Timeframe::Day, d("2024-12-31"), last).0,
+            d("2024-12-31")
+        );
     }
 }
