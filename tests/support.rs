@@ -177,3 +177,34 @@ pub async fn tickstock_view(
 pub fn is_naive_iso(s: &str) -> bool {
     chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").is_ok()
 }
+
+/// A Polygon client for the fake: unlimited requests, quick retries.
+pub fn fast_polygon_client(
+    fake: &tickstock_testkit::fake_polygon::FakePolygon,
+) -> tickstock_core::polygon::PolygonClient {
+    tickstock_core::polygon::PolygonClient::new(
+        tickstock_core::polygon::PolygonConfig::new(
+            fake.base_url(),
+            secrecy::SecretString::from(fake.api_key().to_string()),
+        )
+        .with_requests_per_minute(0)
+        .with_max_retries(2)
+        .with_request_timeout(Duration::from_secs(5))
+        .with_max_backoff(Duration::from_millis(20)),
+    )
+    .expect("a client for the fake")
+}
+
+/// Runs a job in this process (as `tickstock load` does) and returns its final status.
+pub async fn run_in_process(loader: &tickstock_core::loader::Loader, job: &Job) -> JobStatus {
+    let progress = tickstock_core::exec::ProgressHandle::new(
+        &job.id,
+        JobStatus::new(JobState::Running),
+        Arc::new(tickstock_core::exec::NoSink),
+        Duration::from_millis(100),
+        CancellationToken::new(),
+    );
+    tickstock_core::exec::run_to_end(loader, job, &progress, CancellationToken::new())
+        .await
+        .1
+}

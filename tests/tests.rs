@@ -8,6 +8,7 @@ mod support;
 
 mod bus;
 mod cli;
+mod completeness;
 mod loader;
 mod local;
 mod polygon;

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::{fast_polygon_client as polygon, run_in_process as run};
 use chrono::NaiveDate;
 use secrecy::SecretString;
 use sqlx::{Connection, Row};
@@ -78,33 +79,6 @@ async fn tickstock_shape(db: &TestDb) -> Vec<String> {
     out.extend(cons);
     out.extend(idx);
     out
-}
-
-fn polygon(fake: &FakePolygon) -> PolygonClient {
-    PolygonClient::new(
-        PolygonConfig::new(
-            fake.base_url(),
-            SecretString::from(fake.api_key().to_string()),
-        )
-        .with_requests_per_minute(0)
-        .with_max_retries(2)
-        .with_request_timeout(Duration::from_secs(5))
-        .with_max_backoff(Duration::from_millis(20)),
-    )
-    .unwrap()
-}
-
-async fn run(loader: &Loader, job: &Job) -> JobStatus {
-    let progress = ProgressHandle::new(
-        &job.id,
-        JobStatus::new(JobState::Running),
-        Arc::new(NoSink),
-        Duration::from_millis(100),
-        CancellationToken::new(),
-    );
-    run_to_end(loader, job, &progress, CancellationToken::new())
-        .await
-        .1
 }
 
 fn d(s: &str) -> NaiveDate {

@@ -19,7 +19,7 @@ use tickstock_core::polygon::{PolygonClient, PolygonConfig};
 use tickstock_core::status::{JobState, JobStatus};
 use tickstock_core::store::Store;
 use tickstock_core::worker::{Worker, WorkerConfig};
-use tickstock_core::{universe, Error, ErrorKind, Result};
+use tickstock_core::{universe, Error, ErrorKind, Result, Timeframe};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
@@ -356,11 +356,35 @@ pub async fn load(g: &Global, a: &LoadArgs) -> Result<ExitCode> {
 pub struct CoverageArgs {
     #[command(flatten)]
     pub data: DataArgs,
+    /// Per symbol: first, last, bars, expected bars, completeness and sessions behind
+    /// (comma-separated; `all` for every stored symbol). Without it, one row per table.
+    #[arg(long, value_delimiter = ',')]
+    pub symbols: Vec<String>,
+    /// Timeframes for the per-symbol view (default: day).
+    #[arg(long, value_delimiter = ',', default_value = "day")]
+    pub timeframes: Vec<String>,
     #[arg(long)]
     pub json: bool,
 }
 
+fn parse_timeframes(list: &[String]) -> Result<Vec<Timeframe>> {
+    list.iter()
+        .map(|t| {
+            t.trim()
+                .parse::<Timeframe>()
+                .map_err(|e| Error::invalid(format!("--timeframes: {e}")))
+        })
+        .collect()
+}
+
+fn parse_symbols(list: &[String]) -> Result<Vec<String>> {
+    tickstock_core::job::normalize_symbols(list).map_err(|e| Error::invalid(e.message))
+}
+
 pub async fn coverage(g: &Global, a: &CoverageArgs) -> Result<ExitCode> {
+    if !a.symbols.is_empty() {
+        return symbol_coverage(g, a).await;
+    }
     let store = a.data.store(g).await?;
     let cov = store.coverage().await?;
     if a.json {
@@ -379,6 +403,144 @@ pub async fn coverage(g: &Global, a: &CoverageArgs) -> Result<ExitCode> {
                 c.earliest.unwrap_or_else(|| "-".into()),
                 c.latest.unwrap_or_else(|| "-".into())
             );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn symbol_coverage(g: &Global, a: &CoverageArgs) -> Result<ExitCode> {
+    let tfs = parse_timeframes(&a.timeframes)?;
+    let all = a.symbols.len() == 1 && a.symbols[0].trim().eq_ignore_ascii_case("all");
+    let symbols = if all {
+        None
+    } else {
+        Some(parse_symbols(&a.symbols)?)
+    };
+    let store = a.data.store(g).await?;
+    let rows = tickstock_core::completeness::coverage(
+        &store,
+        symbols.as_deref(),
+        &tfs,
+        chrono::Utc::now(),
+    )
+    .await?;
+    if a.json {
+        output::json(&rows);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<8} {:<6} {:<22} {:<22} {:>10} {:>10} {:>7}  {:<8} {:>6}",
+        "SYMBOL", "TF", "FIRST", "LAST", "BARS", "EXPECTED", "COMPL", "RATING", "BEHIND"
+    );
+    for r in &rows {
+        println!(
+            "{:<8} {:<6} {:<22} {:<22} {:>10} {:>10} {:>6.1}%  {:<8} {:>6}",
+            r.symbol,
+            r.timeframe.wire_name(),
+            r.first,
+            r.last,
+            r.bars,
+            r.expected,
+            r.completeness * 100.0,
+            r.rating,
+            r.sessions_behind
+        );
+    }
+    if let Some(list) = &symbols {
+        for s in list {
+            for tf in &tfs {
+                if !rows.iter().any(|r| &r.symbol == s && r.timeframe == *tf) {
+                    println!("{s:<8} {:<6} no bars stored", tf.wire_name());
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Args)]
+pub struct GapsArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Comma-separated tickers.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub symbols: Vec<String>,
+    /// Comma-separated: 1min, hour, day, week, month.
+    #[arg(long, value_delimiter = ',', default_value = "day")]
+    pub timeframes: Vec<String>,
+    #[command(flatten)]
+    pub range: RangeArgs,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Missing sessions against the NYSE calendar, and the import check's rating.
+pub async fn gaps(g: &Global, a: &GapsArgs) -> Result<ExitCode> {
+    let tfs = parse_timeframes(&a.timeframes)?;
+    let symbols = parse_symbols(&a.symbols)?;
+    let today = chrono::Utc::now().date_naive();
+    let date = |s: &Option<String>, what: &str| -> Result<Option<chrono::NaiveDate>> {
+        s.as_deref()
+            .map(|v| {
+                chrono::NaiveDate::parse_from_str(v.trim(), "%Y-%m-%d").map_err(|_| {
+                    Error::invalid(format!(
+                        "--{what} `{}` is not a date (YYYY-MM-DD)",
+                        v.trim()
+                    ))
+                })
+            })
+            .transpose()
+    };
+    let to = date(&a.range.to, "to")?.unwrap_or(today);
+    let from = match date(&a.range.from, "from")? {
+        Some(f) => f,
+        None => to - chrono::Duration::days((a.range.years.unwrap_or(1.0) * 365.0).round() as i64),
+    };
+    if from > to {
+        return Err(Error::invalid(format!("--from {from} is after --to {to}")));
+    }
+    let store = a.data.store(g).await?;
+    let mut reports = Vec::new();
+    for s in &symbols {
+        for tf in &tfs {
+            reports.push(
+                tickstock_core::completeness::gaps(&store, s, *tf, from, to, chrono::Utc::now())
+                    .await?,
+            );
+        }
+    }
+    if a.json {
+        output::json(&reports);
+        return Ok(ExitCode::SUCCESS);
+    }
+    for r in &reports {
+        println!(
+            "{} {} {}..{}: {} of {} bars ({:.1}%, {}), {} gap{}{}",
+            r.symbol,
+            r.timeframe.wire_name(),
+            r.from,
+            r.to,
+            r.bars,
+            r.expected,
+            r.completeness * 100.0,
+            r.rating,
+            r.gaps.len(),
+            if r.gaps.len() == 1 { "" } else { "s" },
+            if r.partial_sessions.is_empty() {
+                String::new()
+            } else {
+                format!(", {} partial sessions", r.partial_sessions.len())
+            }
+        );
+        for gap in &r.gaps {
+            if gap.from == gap.to {
+                println!("  missing {}", gap.from);
+            } else {
+                println!(
+                    "  missing {} .. {} ({} sessions)",
+                    gap.from, gap.to, gap.sessions
+                );
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -7,7 +7,7 @@
 //! ## Layout
 //! - `main.rs`: argument parsing, logging, exit codes.
 //! - `jobs.rs`: submit, status, jobs, cancel, health.
-//! - `data.rs`: worker, load, coverage, universe (Polygon and the database).
+//! - `data.rs`: worker, load, coverage, gaps, universe (Polygon and the database).
 //! - `output.rs`: human and `--json` output.
 
 mod data;
@@ -84,8 +84,12 @@ pub enum Command {
     Worker(data::WorkerArgs),
     /// Run one load in this process, without Redis, and exit when it ends.
     Load(data::LoadArgs),
-    /// Rows, symbols and date range of each OHLCV table.
+    /// Rows, symbols and date range of each OHLCV table; with --symbols, completeness per
+    /// symbol against the NYSE calendar.
     Coverage(data::CoverageArgs),
+    /// Sessions missing from stored bars, against the NYSE calendar (holidays and the
+    /// afternoons of early closes are not gaps), rated as TickStock's import check.
+    Gaps(data::GapsArgs),
     /// List, show and import universes.
     Universe(data::UniverseArgs),
 }
@@ -127,6 +131,7 @@ async fn main() -> ExitCode {
         Command::Worker(a) => data::worker(&cli.global, a).await,
         Command::Load(a) => data::load(&cli.global, a).await,
         Command::Coverage(a) => data::coverage(&cli.global, a).await,
+        Command::Gaps(a) => data::gaps(&cli.global, a).await,
         Command::Universe(a) => data::universe_cmd(&cli.global, a).await,
     };
     match result {

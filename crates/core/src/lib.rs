@@ -8,6 +8,7 @@
 //! ## Layout
 //! - [`timeframe`]: bar sizes, their wire names, Polygon timespans and tables.
 //! - [`calendar`]: NYSE sessions, holidays, early closes and expected bars.
+//! - [`completeness`]: coverage per symbol, gaps against the calendar, the import check.
 //! - [`bars`]: the OHLCV bar type.
 //! - [`job`]: the job message model, parsing that keeps unknown fields, and validation.
 //! - [`status`]: the job status value (legacy JSON string or hash) and its states.
@@ -28,6 +29,7 @@
 pub mod bars;
 pub mod bus;
 pub mod calendar;
+pub mod completeness;
 pub mod error;
 pub mod exec;
 pub mod history;

@@ -206,6 +206,17 @@ pub struct TableCoverage {
     pub latest: Option<String>,
 }
 
+/// One symbol's stored span in one OHLCV table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SymbolSpan {
+    pub symbol: String,
+    pub timeframe: Timeframe,
+    /// First and last key, formatted as [`StoredBar::time`].
+    pub first: String,
+    pub last: String,
+    pub bars: i64,
+}
+
 /// A row of the `symbols` reference table (from Polygon's ticker reference).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SymbolRecord {
@@ -577,6 +588,49 @@ impl Store {
             });
         }
         Ok(out)
+    }
+
+    /// First, last and count of each symbol's bars in one table, by symbol: of `symbols`
+    /// only when given (an index range per symbol), else of every symbol in the table.
+    pub async fn symbol_spans(
+        &self,
+        tf: Timeframe,
+        symbols: Option<&[String]>,
+    ) -> Result<Vec<SymbolSpan>, StoreError> {
+        let symbols = symbols
+            .map(|list| {
+                list.iter()
+                    .map(|s| normalise_symbol(s))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?;
+        let mut out = match &self.pool {
+            Pool::Postgres(p, schema) => {
+                postgres::symbol_spans(self, p, schema.ohlcv[tf_index(tf)], tf, symbols.as_deref())
+                    .await?
+            }
+            Pool::Sqlite(p) => sqlite::symbol_spans(self, p, tf, symbols.as_deref()).await?,
+        };
+        out.sort_by(|a, b| a.symbol.cmp(&b.symbol));
+        Ok(out)
+    }
+
+    /// The keys of one symbol's bars whose New York trading date is in `[from, to]`, oldest
+    /// first, formatted as [`StoredBar::time`].
+    pub async fn bar_keys(
+        &self,
+        symbol: &str,
+        tf: Timeframe,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<String>, StoreError> {
+        let symbol = normalise_symbol(symbol)?;
+        match &self.pool {
+            Pool::Postgres(p, schema) => {
+                postgres::bar_keys(self, p, schema.ohlcv[tf_index(tf)], &symbol, tf, from, to).await
+            }
+            Pool::Sqlite(p) => sqlite::bar_keys(self, p, &symbol, tf, from, to).await,
+        }
     }
 
     /// Inserts or updates rows of the `symbols` table in one transaction. Optional fields
@@ -1022,6 +1076,16 @@ pub fn redact_url(url: &str) -> String {
 
 pub(crate) fn format_instant(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// The first instant of New York date `d` (its midnight), in UTC.
+pub(crate) fn ny_midnight(d: NaiveDate) -> DateTime<Utc> {
+    use chrono::TimeZone;
+    chrono_tz::America::New_York
+        .from_local_datetime(&d.and_hms_opt(0, 0, 0).expect("midnight"))
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(|| d.and_hms_opt(5, 0, 0).expect("05:00").and_utc())
 }
 
 pub(crate) fn format_date(d: NaiveDate) -> String {

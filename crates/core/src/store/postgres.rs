@@ -459,6 +459,73 @@ pub(super) async fn read_bars(
         .map_err(|e| store.err(e))
 }
 
+pub(super) async fn symbol_spans(
+    store: &Store,
+    pool: &PgPool,
+    shape: OhlcvShape,
+    tf: Timeframe,
+    symbols: Option<&[String]>,
+) -> Result<Vec<super::SymbolSpan>, StoreError> {
+    let (table, col) = (tf.table(), time_column(tf));
+    let filter = if symbols.is_some() {
+        "WHERE symbol = ANY($1)"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "SELECT symbol::text, min({col}), max({col}), count(*) FROM {table} {filter} GROUP BY symbol"
+    );
+    let mut q = sqlx::query(&sql);
+    if let Some(list) = symbols {
+        q = q.bind(list);
+    }
+    let rows = q.fetch_all(pool).await.map_err(|e| store.err(e))?;
+    rows.iter()
+        .map(|r| {
+            Ok(super::SymbolSpan {
+                symbol: r.try_get(0)?,
+                timeframe: tf,
+                first: decode_time(r, 1, tf, shape)?.unwrap_or_default(),
+                last: decode_time(r, 2, tf, shape)?.unwrap_or_default(),
+                bars: r.try_get(3)?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(|e| store.err(e))
+}
+
+pub(super) async fn bar_keys(
+    store: &Store,
+    pool: &PgPool,
+    shape: OhlcvShape,
+    symbol: &str,
+    tf: Timeframe,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<String>, StoreError> {
+    let (table, col) = (tf.table(), time_column(tf));
+    let sql = format!(
+        "SELECT {col} FROM {table} WHERE symbol = $1 AND {col} >= $2 AND {col} < $3 ORDER BY {col}"
+    );
+    let end = to.succ_opt().unwrap_or(to);
+    let q = sqlx::query(&sql).bind(symbol);
+    let q = if tf.is_dated() {
+        q.bind(from).bind(end)
+    } else {
+        let (a, b) = (super::ny_midnight(from), super::ny_midnight(end));
+        if shape.naive_time {
+            q.bind(a.naive_utc()).bind(b.naive_utc())
+        } else {
+            q.bind(a).bind(b)
+        }
+    };
+    let rows = q.fetch_all(pool).await.map_err(|e| store.err(e))?;
+    rows.iter()
+        .map(|r| Ok(decode_time(r, 0, tf, shape)?.unwrap_or_default()))
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(|e| store.err(e))
+}
+
 pub(super) async fn coverage(
     store: &Store,
     pool: &PgPool,

@@ -251,6 +251,74 @@ pub(super) async fn read_bars(
         .map_err(|e| store.err(e))
 }
 
+pub(super) async fn symbol_spans(
+    store: &Store,
+    pool: &SqlitePool,
+    tf: Timeframe,
+    symbols: Option<&[String]>,
+) -> Result<Vec<super::SymbolSpan>, StoreError> {
+    let (table, col) = (tf.table(), time_column(tf));
+    let mut qb = QueryBuilder::<Sqlite>::new(format!(
+        "SELECT symbol, min({col}), max({col}), count(*) FROM {table}"
+    ));
+    if let Some(list) = symbols {
+        if list.is_empty() {
+            return Ok(Vec::new());
+        }
+        qb.push(" WHERE symbol IN (");
+        let mut sep = qb.separated(", ");
+        for s in list {
+            sep.push_bind(s.clone());
+        }
+        qb.push(")");
+    }
+    qb.push(" GROUP BY symbol");
+    let rows: Vec<(String, String, String, i64)> = qb
+        .build_query_as()
+        .fetch_all(pool)
+        .await
+        .map_err(|e| store.err(e))?;
+    Ok(rows
+        .into_iter()
+        .map(|(symbol, first, last, bars)| super::SymbolSpan {
+            symbol,
+            timeframe: tf,
+            first,
+            last,
+            bars,
+        })
+        .collect())
+}
+
+pub(super) async fn bar_keys(
+    store: &Store,
+    pool: &SqlitePool,
+    symbol: &str,
+    tf: Timeframe,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<String>, StoreError> {
+    let (table, col) = (tf.table(), time_column(tf));
+    let end = to.succ_opt().unwrap_or(to);
+    let (a, b) = if tf.is_dated() {
+        (format_date(from), format_date(end))
+    } else {
+        (
+            format_instant(super::ny_midnight(from)),
+            format_instant(super::ny_midnight(end)),
+        )
+    };
+    sqlx::query_scalar(&format!(
+        "SELECT {col} FROM {table} WHERE symbol = ? AND {col} >= ? AND {col} < ? ORDER BY {col}"
+    ))
+    .bind(symbol)
+    .bind(a)
+    .bind(b)
+    .fetch_all(pool)
+    .await
+    .map_err(|e| store.err(e))
+}
+
 pub(super) async fn coverage(
     store: &Store,
     pool: &SqlitePool,
