@@ -176,3 +176,238 @@ async fn gaps_and_coverage_on_sqlite() {
     check(&store, Db::Sqlite(url)).await;
     store.close().await;
 }
+
+/// Aggregates requests the fake received, as (ticker, timespan, from, to) path parts.
+fn aggregate_requests(fake: &FakePolygon) -> Vec<(String, String, String, String)> {
+    fake.requests()
+        .into_iter()
+        .filter_map(|r| {
+            let parts: Vec<String> = r
+                .path
+                .trim_start_matches('/')
+                .split('/')
+                .map(str::to_string)
+                .collect();
+            (parts.len() == 9 && parts[1] == "aggs" && parts[2] == "ticker").then(|| {
+                (
+                    parts[3].clone(),
+                    parts[6].clone(),
+                    parts[7].clone(),
+                    parts[8].clone(),
+                )
+            })
+        })
+        .collect()
+}
+
+/// Top-up and fill as jobs through Redis and a worker: a top-up asks for one request per
+/// symbol and timeframe from the last stored session to the last closed one; a fill asks
+/// only for the runs of missing sessions; neither reaches TickStockPL's channel.
+#[tokio::test]
+async fn top_up_and_fill_load_only_what_is_missing() {
+    use futures_util::StreamExt;
+    use std::sync::Arc;
+    use tickstock_core::history::StoreHistory;
+    use tickstock_core::worker::Worker;
+    use tokio_util::sync::CancellationToken;
+
+    let db = fresh_database().await;
+    let store = Store::connect(&db.url).await.unwrap();
+    let fake = FakePolygon::start(FakePolygonConfig::default()).await;
+    let loader = Loader::new(
+        fast_polygon_client(&fake),
+        store.clone(),
+        LoaderConfig {
+            symbol_refresh: None,
+            ..LoaderConfig::default()
+        },
+    );
+    let last_closed = tickstock_core::calendar::last_closed_session(
+        Utc::now(),
+        tickstock_core::loader::FINAL_BAR_DELAY,
+    );
+    let sessions = tickstock_core::calendar::trading_days(
+        last_closed - chrono::Duration::days(40),
+        last_closed,
+    );
+    let n = sessions.len();
+    let (start, loaded_to) = (sessions[n - 20], sessions[n - 6]);
+    let symbols = ["AAPL".to_string(), "MSFT".to_string()];
+    let tfs = [Timeframe::Minute, Timeframe::Day];
+    let first = Job::new(
+        JobSpec::MultiTimeframe {
+            symbols: symbols.to_vec(),
+            timeframes: tfs.to_vec(),
+            range: DateRange {
+                start_date: Some(start),
+                end_date: Some(loaded_to),
+                ..Default::default()
+            },
+        },
+        "test",
+    );
+    assert_eq!(
+        run_in_process(&loader, &first).await.state,
+        JobState::Completed
+    );
+
+    let bus = crate::support::bus().await;
+    let mut legacy = redis::Client::open(tickstock_testkit::redis_server::shared_redis_url())
+        .unwrap()
+        .get_async_pubsub()
+        .await
+        .unwrap();
+    legacy
+        .subscribe(bus.keys().channel_data_load())
+        .await
+        .unwrap();
+    let stop = CancellationToken::new();
+    let w = Worker::with_history(
+        bus.clone(),
+        Arc::new(loader),
+        crate::support::fast_worker_config(),
+        stop.clone(),
+        Some(Arc::new(StoreHistory(store.clone()))),
+    );
+    let worker = tokio::spawn(async move { w.run().await });
+
+    // Top-up: from the last stored session (again) to the last closed one.
+    fake.clear_requests();
+    let top_up = Job::new(
+        JobSpec::TopUp {
+            symbols: symbols.to_vec(),
+            timeframes: tfs.to_vec(),
+            fill: false,
+            range: DateRange {
+                years: Some(1.0),
+                ..Default::default()
+            },
+        },
+        "scheduler:daily",
+    );
+    bus.submit(&top_up).await.unwrap();
+    let st = crate::support::wait_state(
+        &bus,
+        &top_up.id,
+        JobState::Completed,
+        std::time::Duration::from_secs(30),
+    )
+    .await;
+    let mut reqs = aggregate_requests(&fake);
+    reqs.sort();
+    let mut want = Vec::new();
+    for s in &symbols {
+        for span in ["day", "minute"] {
+            want.push((
+                s.clone(),
+                span.to_string(),
+                loaded_to.to_string(),
+                last_closed.to_string(),
+            ));
+        }
+    }
+    want.sort();
+    assert_eq!(
+        reqs, want,
+        "one request per symbol and timeframe, from the last bar"
+    );
+    let new_days = 5u64;
+    assert_eq!(
+        st.ohlcv_records_loaded,
+        Some(
+            2 * (new_days + 1)
+                + 2 * tickstock_core::calendar::expected_bars(
+                    Timeframe::Minute,
+                    loaded_to,
+                    last_closed
+                )
+        ),
+        "the last stored session again, then the five new ones"
+    );
+    for s in &symbols {
+        for tf in tfs {
+            let r = gaps(&store, s, tf, start, last_closed, Utc::now())
+                .await
+                .unwrap();
+            assert!(r.gaps.is_empty() && r.bars == r.expected, "{s} {tf}: {r:?}");
+        }
+    }
+
+    // Fill: two runs deleted from AAPL's daily bars, two requests, nothing else.
+    let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url)
+        .await
+        .unwrap();
+    let holes = [sessions[n - 18], sessions[n - 17], sessions[n - 10]];
+    for day in holes {
+        sqlx::query("DELETE FROM ohlcv_daily WHERE symbol = 'AAPL' AND date = $1")
+            .bind(day)
+            .execute(&mut c)
+            .await
+            .unwrap();
+    }
+    fake.clear_requests();
+    let fill = Job::new(
+        JobSpec::TopUp {
+            symbols: vec!["AAPL".into()],
+            timeframes: vec![Timeframe::Day],
+            fill: true,
+            range: DateRange {
+                start_date: Some(start),
+                end_date: Some(last_closed),
+                ..Default::default()
+            },
+        },
+        "test",
+    );
+    bus.submit(&fill).await.unwrap();
+    let st = crate::support::wait_state(
+        &bus,
+        &fill.id,
+        JobState::Completed,
+        std::time::Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(st.ohlcv_records_loaded, Some(3));
+    let reqs = aggregate_requests(&fake);
+    assert_eq!(
+        reqs,
+        [
+            (
+                "AAPL".into(),
+                "day".into(),
+                holes[0].to_string(),
+                holes[1].to_string()
+            ),
+            (
+                "AAPL".into(),
+                "day".into(),
+                holes[2].to_string(),
+                holes[2].to_string()
+            ),
+        ]
+    );
+    let r = gaps(
+        &store,
+        "AAPL",
+        Timeframe::Day,
+        start,
+        last_closed,
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert!(r.gaps.is_empty(), "{r:?}");
+
+    // Neither job went to TickStockPL's channel.
+    let mut messages = legacy.on_message();
+    let heard = tokio::time::timeout(std::time::Duration::from_millis(300), messages.next()).await;
+    assert!(
+        heard.is_err(),
+        "a top_up reached the legacy channel: {heard:?}"
+    );
+    drop(messages);
+    stop.cancel();
+    worker.await.unwrap().unwrap();
+    store.close().await;
+    db.drop_db().await;
+}

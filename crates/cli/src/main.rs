@@ -6,7 +6,7 @@
 //!
 //! ## Layout
 //! - `main.rs`: argument parsing, logging, exit codes.
-//! - `jobs.rs`: submit, status, jobs, cancel, health.
+//! - `jobs.rs`: submit, top-up, status, jobs, cancel, health.
 //! - `data.rs`: worker, load, coverage, gaps, universe (Polygon and the database).
 //! - `output.rs`: human and `--json` output.
 
@@ -87,6 +87,9 @@ pub enum Command {
     /// Rows, symbols and date range of each OHLCV table; with --symbols, completeness per
     /// symbol against the NYSE calendar.
     Coverage(data::CoverageArgs),
+    /// Submit a top-up: each symbol from its last stored bar to the last closed session
+    /// (or, with --fill, only the sessions missing in a range); prints the job's id.
+    TopUp(jobs::TopUpArgs),
     /// Sessions missing from stored bars, against the NYSE calendar (holidays and the
     /// afternoons of early closes are not gaps), rated as TickStock's import check.
     Gaps(data::GapsArgs),
@@ -132,6 +135,7 @@ async fn main() -> ExitCode {
         Command::Load(a) => data::load(&cli.global, a).await,
         Command::Coverage(a) => data::coverage(&cli.global, a).await,
         Command::Gaps(a) => data::gaps(&cli.global, a).await,
+        Command::TopUp(a) => jobs::top_up(&cli.global, a).await,
         Command::Universe(a) => data::universe_cmd(&cli.global, a).await,
     };
     match result {

@@ -593,7 +593,8 @@ impl Bus {
             .arg(0)
             .arg(-(INDEX_MAX_LEN + 1))
             .ignore();
-        if self.cfg.publish_legacy {
+        // Kinds of ours (top_up) are never sent to TickStockPL workers.
+        if self.cfg.publish_legacy && job.job_type().is_legacy() {
             pipe.cmd("PUBLISH")
                 .arg(self.keys.channel_data_load())
                 .arg(&json)

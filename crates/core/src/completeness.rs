@@ -51,7 +51,7 @@ pub struct SymbolCoverage {
 }
 
 /// The New York trading date of a stored key.
-fn key_date(key: &str) -> Option<NaiveDate> {
+pub fn key_date(key: &str) -> Option<NaiveDate> {
     if key.len() == 10 {
         return NaiveDate::parse_from_str(key, "%Y-%m-%d").ok();
     }

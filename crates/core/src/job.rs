@@ -22,7 +22,7 @@ pub const MAX_TICKER_LEN: usize = 10;
 /// Most years of history one job may ask for.
 pub const MAX_YEARS: f64 = 30.0;
 
-/// The four kinds of job the protocol knows.
+/// The four kinds of job the legacy protocol knows, and our `top_up`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobType {
@@ -30,15 +30,24 @@ pub enum JobType {
     UniverseSeed,
     MultiTimeframeLoad,
     CsvUniverseLoad,
+    /// Ours: load each symbol from its last stored bar to the last closed session, or
+    /// (`fill`) only the sessions missing in a range. Never published to TickStockPL.
+    TopUp,
 }
 
 impl JobType {
-    pub const ALL: [JobType; 4] = [
+    pub const ALL: [JobType; 5] = [
         JobType::HistoricalLoad,
         JobType::MultiTimeframeLoad,
         JobType::UniverseSeed,
         JobType::CsvUniverseLoad,
+        JobType::TopUp,
     ];
+
+    /// Whether TickStockPL workers know this kind (it goes on the legacy channel).
+    pub fn is_legacy(self) -> bool {
+        self != JobType::TopUp
+    }
 
     /// The wire name (`historical_load`, ...).
     pub fn as_str(self) -> &'static str {
@@ -47,6 +56,7 @@ impl JobType {
             JobType::UniverseSeed => "universe_seed",
             JobType::MultiTimeframeLoad => "multi_timeframe_load",
             JobType::CsvUniverseLoad => "csv_universe_load",
+            JobType::TopUp => "top_up",
         }
     }
 
@@ -117,6 +127,14 @@ pub enum JobSpec {
         source: Option<String>,
         range: DateRange,
     },
+    /// `top_up` (ours): `symbols`, `timeframes`, `fill`, and the range a fill checks (or a
+    /// top-up starts from for a symbol with no bars yet).
+    TopUp {
+        symbols: Vec<String>,
+        timeframes: Vec<Timeframe>,
+        fill: bool,
+        range: DateRange,
+    },
 }
 
 impl JobSpec {
@@ -126,6 +144,7 @@ impl JobSpec {
             JobSpec::MultiTimeframe { .. } => JobType::MultiTimeframeLoad,
             JobSpec::UniverseSeed { .. } => JobType::UniverseSeed,
             JobSpec::CsvUniverse { .. } => JobType::CsvUniverseLoad,
+            JobSpec::TopUp { .. } => JobType::TopUp,
         }
     }
 
@@ -134,16 +153,17 @@ impl JobSpec {
             JobSpec::Historical { range, .. }
             | JobSpec::MultiTimeframe { range, .. }
             | JobSpec::UniverseSeed { range, .. }
-            | JobSpec::CsvUniverse { range, .. } => range,
+            | JobSpec::CsvUniverse { range, .. }
+            | JobSpec::TopUp { range, .. } => range,
         }
     }
 
     /// The symbols named in the message itself (universe jobs resolve theirs later).
     pub fn symbols(&self) -> Option<&[String]> {
         match self {
-            JobSpec::Historical { symbols, .. } | JobSpec::MultiTimeframe { symbols, .. } => {
-                Some(symbols)
-            }
+            JobSpec::Historical { symbols, .. }
+            | JobSpec::MultiTimeframe { symbols, .. }
+            | JobSpec::TopUp { symbols, .. } => Some(symbols),
             JobSpec::CsvUniverse {
                 symbols: Some(s), ..
             } => Some(s),
@@ -156,7 +176,8 @@ impl JobSpec {
         match self {
             JobSpec::Historical { timespan, .. } => vec![*timespan],
             JobSpec::MultiTimeframe { timeframes, .. }
-            | JobSpec::CsvUniverse { timeframes, .. } => timeframes.clone(),
+            | JobSpec::CsvUniverse { timeframes, .. }
+            | JobSpec::TopUp { timeframes, .. } => timeframes.clone(),
             JobSpec::UniverseSeed { .. } => vec![Timeframe::Day],
         }
     }
@@ -325,7 +346,7 @@ impl Job {
         let job_type = match raw.get("job_type") {
             Some(Value::String(s)) => JobType::parse(s).ok_or_else(|| {
                 Error::invalid(format!(
-                    "unknown job_type `{s}` (expected historical_load, multi_timeframe_load, universe_seed or csv_universe_load)"
+                    "unknown job_type `{s}` (expected historical_load, multi_timeframe_load, universe_seed, csv_universe_load or top_up)"
                 ))
             })?,
             Some(other) => {
@@ -376,6 +397,14 @@ impl Job {
                 source: f.string("source")?,
                 range,
             },
+            JobType::TopUp => JobSpec::TopUp {
+                symbols: f.required_strings("symbols")?,
+                timeframes: f
+                    .timeframes("timeframes")?
+                    .unwrap_or_else(|| vec![Timeframe::Day]),
+                fill: f.boolean("fill")?.unwrap_or(false),
+                range,
+            },
         };
         Ok(Job {
             id,
@@ -396,7 +425,9 @@ impl Job {
         let mut errors = Vec::new();
         validate_range(self.spec.range(), &mut errors);
         match &self.spec {
-            JobSpec::Historical { symbols, .. } | JobSpec::MultiTimeframe { symbols, .. } => {
+            JobSpec::Historical { symbols, .. }
+            | JobSpec::MultiTimeframe { symbols, .. }
+            | JobSpec::TopUp { symbols, .. } => {
                 if let Err(e) = normalize_symbols(symbols) {
                     errors.push(e);
                 }
@@ -430,7 +461,8 @@ impl Job {
             }
         }
         if let JobSpec::MultiTimeframe { timeframes, .. }
-        | JobSpec::CsvUniverse { timeframes, .. } = &self.spec
+        | JobSpec::CsvUniverse { timeframes, .. }
+        | JobSpec::TopUp { timeframes, .. } = &self.spec
         {
             if timeframes.is_empty() {
                 errors.push(FieldError::new(
@@ -470,6 +502,11 @@ impl Job {
                 csv_file: Some(f), ..
             } => format!("file {f}"),
             JobSpec::CsvUniverse { .. } => "nothing".into(),
+            JobSpec::TopUp { symbols, fill, .. } => format!(
+                "{} {}",
+                if *fill { "fill" } else { "top-up" },
+                describe_symbols(symbols)
+            ),
         };
         let tfs: Vec<&str> = self
             .spec
@@ -706,6 +743,17 @@ fn write_spec_fields(spec: &JobSpec, raw: &mut Map<String, Value>) {
             range_fields(range, raw);
             raw.insert("include_ohlcv".into(), Value::from(*include_ohlcv));
         }
+        JobSpec::TopUp {
+            symbols,
+            timeframes,
+            fill,
+            range,
+        } => {
+            raw.insert("symbols".into(), Value::from(symbols.clone()));
+            raw.insert("timeframes".into(), tfs(timeframes));
+            range_fields(range, raw);
+            raw.insert("fill".into(), Value::from(*fill));
+        }
     }
 }
 
@@ -839,6 +887,8 @@ pub struct JobRequest {
     pub universe_key: Option<String>,
     pub csv_file: Option<String>,
     pub refresh: bool,
+    /// `top_up`: load only the sessions missing in the range, not from the last bar on.
+    pub fill: bool,
 }
 
 /// Symbols given as a list or as one string.
@@ -988,6 +1038,20 @@ impl JobRequest {
                     timeframes,
                     include_ohlcv: true,
                     source: None,
+                    range,
+                }
+            }
+            JobType::TopUp => {
+                let symbols = symbols();
+                let timeframes = if self.timeframes.is_empty() {
+                    vec![Timeframe::Day]
+                } else {
+                    parse_tfs(&mut errors)
+                };
+                JobSpec::TopUp {
+                    symbols,
+                    timeframes,
+                    fill: self.fill,
                     range,
                 }
             }

@@ -346,9 +346,9 @@ impl Loader {
         ctx: Option<&JobContext>,
     ) -> Result<Vec<String>> {
         let raw = match &job.spec {
-            JobSpec::Historical { symbols, .. } | JobSpec::MultiTimeframe { symbols, .. } => {
-                symbols.clone()
-            }
+            JobSpec::Historical { symbols, .. }
+            | JobSpec::MultiTimeframe { symbols, .. }
+            | JobSpec::TopUp { symbols, .. } => symbols.clone(),
             JobSpec::UniverseSeed { refresh: false, .. } if job.message_symbols().is_some() => {
                 job.message_symbols().unwrap_or_default()
             }
@@ -454,7 +454,9 @@ impl Loader {
         let last_closed = calendar::last_closed_session(Utc::now(), FINAL_BAR_DELAY);
         let days = calendar::trading_days(from, to.min(last_closed));
         let limited = !self.polygon.rate_limiter().is_unlimited();
+        let top_up = matches!(job.spec, JobSpec::TopUp { .. });
         if self.cfg.grouped_daily
+            && !top_up
             && limited
             && !day_pending.is_empty()
             && days.len() < day_pending.len()
@@ -473,6 +475,11 @@ impl Loader {
             pending.retain(|(_, tf)| *tf != Timeframe::Day);
         }
 
+        let plan = match &job.spec {
+            JobSpec::TopUp { fill: true, .. } => UnitPlan::Fill,
+            JobSpec::TopUp { fill: false, .. } => UnitPlan::TopUp,
+            _ => UnitPlan::Range,
+        };
         // Owned futures (nothing borrowed across the stream), run `concurrency` at a time.
         let units: Vec<_> = pending
             .into_iter()
@@ -480,9 +487,16 @@ impl Loader {
                 let this = self.clone();
                 let ctx = ctx.clone();
                 async move {
-                    let r = this
-                        .load_unit(&ctx, &symbol, tf, from, to, last_closed)
-                        .await;
+                    let r = match plan {
+                        UnitPlan::Range => {
+                            this.load_unit(&ctx, &symbol, tf, from, to, last_closed)
+                                .await
+                        }
+                        UnitPlan::TopUp | UnitPlan::Fill => {
+                            this.load_missing(&ctx, &symbol, tf, from, to, last_closed, plan)
+                                .await
+                        }
+                    };
                     (symbol, tf, r)
                 }
             })
@@ -639,6 +653,63 @@ impl Loader {
         Ok(UnitResult::Done(rows))
     }
 
+    /// A top-up or fill of one (symbol, timeframe): the ranges the stored bars lack, each
+    /// loaded as [`Loader::load_unit`] loads a range.
+    #[allow(clippy::too_many_arguments)]
+    async fn load_missing(
+        &self,
+        ctx: &JobContext,
+        symbol: &str,
+        tf: Timeframe,
+        from: NaiveDate,
+        to: NaiveDate,
+        last_closed: NaiveDate,
+        plan: UnitPlan,
+    ) -> Result<UnitResult> {
+        // Up to the last closed session, whatever the timeframe.
+        let to = to.min(last_closed);
+        let ranges: Vec<(NaiveDate, NaiveDate)> = if plan == UnitPlan::Fill {
+            crate::completeness::gaps(&self.store, symbol, tf, from, to, Utc::now())
+                .await?
+                .gaps
+                .iter()
+                .map(|g| {
+                    // A gap of weeks or months is a run of period starts: load to its end.
+                    let end = match tf {
+                        Timeframe::Week => g.to + chrono::Duration::days(6),
+                        Timeframe::Month => {
+                            g.to.checked_add_months(chrono::Months::new(1))
+                                .and_then(|d| d.pred_opt())
+                                .unwrap_or(g.to)
+                        }
+                        _ => g.to,
+                    };
+                    (g.from, end.min(to))
+                })
+                .collect()
+        } else {
+            let symbols = [symbol.to_string()];
+            let last = self
+                .store
+                .symbol_spans(tf, Some(&symbols))
+                .await?
+                .into_iter()
+                .next()
+                .and_then(|s| crate::completeness::key_date(&s.last));
+            // The last stored session again (it may have been partial), then the rest.
+            let start = last.map(|d| calendar::period_start(tf, d)).unwrap_or(from);
+            vec![(start, to.max(start))]
+        };
+        let mut rows = 0;
+        for (a, b) in ranges {
+            match self.load_unit(ctx, symbol, tf, a, b, last_closed).await? {
+                UnitResult::Done(n) => rows += n,
+                failed => return Ok(failed),
+            }
+        }
+        Ok(UnitResult::Done(rows))
+    }
+
     /// Daily bars of `symbols` through grouped daily, one request per day in `days`.
     /// Writes each symbol's bars and checkpoints its day unit; returns the symbols done.
     async fn load_grouped_daily(
@@ -698,6 +769,18 @@ impl Loader {
 enum UnitResult {
     Done(u64),
     Failed(String),
+}
+
+/// What one (symbol, timeframe) of a job loads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum UnitPlan {
+    /// The job's whole range.
+    Range,
+    /// From the last stored bar's session to the last closed one (the range's start for a
+    /// symbol with no bars yet).
+    TopUp,
+    /// Only the sessions of the range with no bar, one request per run of them.
+    Fill,
 }
 
 #[async_trait]
