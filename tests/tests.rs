@@ -12,6 +12,7 @@ mod completeness;
 mod loader;
 mod local;
 mod polygon;
+mod schedules;
 mod store;
 mod tickstock;
 mod vectors;

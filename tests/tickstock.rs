@@ -12,13 +12,10 @@ use std::time::Duration;
 
 use crate::support::{fast_polygon_client as polygon, run_in_process as run};
 use chrono::NaiveDate;
-use secrecy::SecretString;
 use sqlx::{Connection, Row};
-use tickstock_core::exec::{run_to_end, NoSink, ProgressHandle};
 use tickstock_core::job::{DateRange, Job, JobSpec};
 use tickstock_core::loader::{resolve_for_publish, Loader, LoaderConfig};
-use tickstock_core::polygon::{PolygonClient, PolygonConfig};
-use tickstock_core::status::{JobState, JobStatus};
+use tickstock_core::status::JobState;
 use tickstock_core::store::{Store, StoreOptions};
 use tickstock_core::Timeframe;
 use tickstock_testkit::fake_polygon::{FakePolygon, FakePolygonConfig};

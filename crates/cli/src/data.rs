@@ -16,6 +16,7 @@ use tickstock_core::history::StoreHistory;
 use tickstock_core::job::{field_errors_to_error, JobRequest, SymbolsInput};
 use tickstock_core::loader::{Loader, LoaderConfig};
 use tickstock_core::polygon::{PolygonClient, PolygonConfig};
+use tickstock_core::schedule::Scheduler;
 use tickstock_core::status::{JobState, JobStatus};
 use tickstock_core::store::Store;
 use tickstock_core::worker::{Worker, WorkerConfig};
@@ -150,6 +151,12 @@ pub struct WorkerArgs {
     /// Worker id (default host-pid-random).
     #[arg(long, env = "TICKSTOCK_WORKER_ID")]
     pub worker_id: Option<String>,
+    /// Fire due schedules (each due time fires once however many workers run).
+    #[arg(long, env = "TICKSTOCK_SCHEDULER", default_value_t = true, action = clap::ArgAction::Set)]
+    pub scheduler: bool,
+    /// Slack-compatible webhook called when a scheduled job fails (`{"text": ...}`).
+    #[arg(long, env = "TICKSTOCK_ALERT_WEBHOOK", hide_env_values = true)]
+    pub alert_webhook: Option<String>,
 }
 
 pub async fn worker(g: &Global, a: &WorkerArgs) -> Result<ExitCode> {
@@ -168,7 +175,35 @@ pub async fn worker(g: &Global, a: &WorkerArgs) -> Result<ExitCode> {
         listen_legacy: a.listen_legacy,
         ..WorkerConfig::default()
     };
-    let w = Worker::with_history(bus, Arc::new(loader.clone()), cfg, shutdown, Some(history));
+    let w = Worker::with_history(
+        bus.clone(),
+        Arc::new(loader.clone()),
+        cfg,
+        shutdown.clone(),
+        Some(history),
+    );
+    if a.scheduler {
+        let scheduler = Scheduler::new(
+            loader.store().clone(),
+            Arc::new(bus),
+            w.id(),
+            a.alert_webhook.clone(),
+        );
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            scheduler
+                .run(SCHEDULER_EVERY, stop, |f| {
+                    tracing::warn!(
+                        schedule = f.name,
+                        job_id = f.job_id,
+                        state = f.state,
+                        "scheduled job did not complete: {}",
+                        f.message
+                    )
+                })
+                .await
+        });
+    }
     info!(
         worker = w.id(),
         database = %loader.store().describe(),
@@ -181,6 +216,198 @@ pub async fn worker(g: &Global, a: &WorkerArgs) -> Result<ExitCode> {
         loader.store().describe()
     );
     w.run().await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// How often a worker looks for due schedules.
+const SCHEDULER_EVERY: Duration = Duration::from_secs(15);
+
+#[derive(Args)]
+pub struct ScheduleArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[command(subcommand)]
+    pub command: ScheduleCommand,
+}
+
+#[derive(Subcommand)]
+pub enum ScheduleCommand {
+    /// Every schedule with its next due time and its last job.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Adds a schedule: when (--cron, --every-trading-day or a --preset's) and what (a
+    /// submit command, e.g. `historical-load --symbols AAPL --years 1`, or the preset's job
+    /// over --symbols or --universe).
+    Add(Box<ScheduleAddArgs>),
+    /// Removes a schedule.
+    Rm { name: String },
+    /// Submits a schedule's job now.
+    Run { name: String },
+    /// Enables a schedule.
+    Enable { name: String },
+    /// Disables a schedule (it keeps its history).
+    Disable { name: String },
+}
+
+#[derive(Args)]
+pub struct ScheduleAddArgs {
+    #[arg(long)]
+    pub name: String,
+    /// A cron expression in America/New_York, e.g. '30 16 * * 1-5'.
+    #[arg(long, conflicts_with_all = ["every_trading_day", "preset"])]
+    pub cron: Option<String>,
+    /// Every NYSE trading day at this New York time (HH:MM).
+    #[arg(long, conflicts_with = "preset")]
+    pub every_trading_day: Option<String>,
+    /// daily-top-up, weekly-refresh or monthly-refresh (TickStock's refreshes).
+    #[arg(long)]
+    pub preset: Option<String>,
+    /// For a preset: the universe key.
+    #[arg(long, requires = "preset", conflicts_with = "symbols")]
+    pub universe: Option<String>,
+    /// For a preset: comma-separated tickers.
+    #[arg(long, value_delimiter = ',', requires = "preset")]
+    pub symbols: Vec<String>,
+    /// For a preset: timeframes (default day).
+    #[arg(long, value_delimiter = ',', requires = "preset")]
+    pub timeframes: Vec<String>,
+    #[command(subcommand)]
+    pub job: Option<crate::jobs::SubmitCommand>,
+}
+
+pub async fn schedule_cmd(g: &Global, a: &ScheduleArgs) -> Result<ExitCode> {
+    let store = a.data.store(g).await?;
+    let bus = || async { Bus::connect(g.bus_config()?).await };
+    let scheduler = |bus: Bus| Scheduler::new(store.clone(), Arc::new(bus), "cli", None);
+    let not_found = |name: &str| Error::new(ErrorKind::NotFound, format!("no schedule `{name}`"));
+    match &a.command {
+        ScheduleCommand::List { json } => {
+            let list = scheduler(bus().await?).list(chrono::Utc::now()).await?;
+            if *json {
+                output::json(&list);
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!(
+                "{:<18} {:<20} {:<8} {:<26} {:<26} LAST JOB",
+                "NAME", "WHEN", "ENABLED", "NEXT", "LAST DUE"
+            );
+            for s in list {
+                println!(
+                    "{:<18} {:<20} {:<8} {:<26} {:<26} {}",
+                    s.row.name,
+                    s.row.spec,
+                    if s.row.enabled { "yes" } else { "no" },
+                    s.next_due
+                        .map(tickstock_core::schedule::describe_due)
+                        .unwrap_or_else(|| "-".into()),
+                    s.row
+                        .last_due
+                        .map(tickstock_core::schedule::describe_due)
+                        .unwrap_or_else(|| "-".into()),
+                    match (&s.row.last_job_id, &s.last_status) {
+                        (Some(id), Some(st)) => format!("{id} {st}"),
+                        (Some(id), None) => id.clone(),
+                        _ => "-".into(),
+                    }
+                );
+            }
+        }
+        ScheduleCommand::Add(add) => {
+            let (spec, request) = match (&add.preset, &add.job) {
+                (Some(p), None) => {
+                    let preset = tickstock_core::schedule::PRESETS
+                        .iter()
+                        .find(|x| x.name == p.trim())
+                        .ok_or_else(|| {
+                            Error::invalid(format!(
+                                "unknown preset `{p}` (daily-top-up, weekly-refresh or monthly-refresh)"
+                            ))
+                        })?;
+                    let symbols = if add.symbols.is_empty() {
+                        Vec::new()
+                    } else {
+                        tickstock_core::job::normalize_symbols(&add.symbols)
+                            .map_err(|e| Error::invalid(e.message))?
+                    };
+                    let timeframes = if add.timeframes.is_empty() {
+                        vec!["day".to_string()]
+                    } else {
+                        add.timeframes.clone()
+                    };
+                    (
+                        preset.when.to_string(),
+                        tickstock_core::schedule::preset_request(
+                            preset,
+                            symbols,
+                            add.universe.clone(),
+                            timeframes,
+                        ),
+                    )
+                }
+                (None, Some(job)) => {
+                    let spec = match (&add.cron, &add.every_trading_day) {
+                        (Some(c), None) => c.clone(),
+                        (None, Some(t)) => format!("trading-days {}", t.trim()),
+                        _ => {
+                            return Err(Error::invalid(
+                                "give --cron 'EXPR' or --every-trading-day HH:MM",
+                            ))
+                        }
+                    };
+                    (spec, job.request())
+                }
+                (Some(_), Some(_)) => {
+                    return Err(Error::invalid(
+                        "give either --preset or a submit command, not both",
+                    ))
+                }
+                (None, None) => {
+                    return Err(Error::invalid(
+                        "give a submit command (e.g. `historical-load --symbols AAPL`) or --preset",
+                    ))
+                }
+            };
+            tickstock_core::schedule::validate(&add.name, &spec, &request)?;
+            // The job must build now, as it will at its due times.
+            let known = Loader::known_universes_of(&store).await?;
+            if request.kind != "top_up" {
+                request
+                    .build(&format!("scheduler:{}", add.name), &|k| known.contains(k))
+                    .map_err(|e| field_errors_to_error(&e))?;
+            }
+            let value = serde_json::to_value(&request)
+                .map_err(|e| Error::invalid(format!("the job cannot be stored: {e}")))?;
+            store
+                .add_schedule(add.name.trim(), spec.trim(), &value)
+                .await?;
+            let next = spec
+                .parse::<tickstock_core::schedule::When>()?
+                .next_due(chrono::Utc::now());
+            println!(
+                "schedule {} added; next due {}",
+                add.name.trim(),
+                next.map(tickstock_core::schedule::describe_due)
+                    .unwrap_or_else(|| "never".into())
+            );
+        }
+        ScheduleCommand::Rm { name } => {
+            if !store.remove_schedule(name.trim()).await? {
+                return Err(not_found(name));
+            }
+        }
+        ScheduleCommand::Enable { name } | ScheduleCommand::Disable { name } => {
+            let on = matches!(a.command, ScheduleCommand::Enable { .. });
+            if !store.enable_schedule(name.trim(), on).await? {
+                return Err(not_found(name));
+            }
+        }
+        ScheduleCommand::Run { name } => {
+            let id = scheduler(bus().await?).run_now(name.trim()).await?;
+            println!("{id}");
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -95,6 +95,8 @@ pub enum Command {
     Gaps(data::GapsArgs),
     /// List, show and import universes.
     Universe(data::UniverseArgs),
+    /// Recurring jobs: list, add, rm, run, enable, disable.
+    Schedule(data::ScheduleArgs),
 }
 
 fn init_logging(default: &str) {
@@ -137,6 +139,7 @@ async fn main() -> ExitCode {
         Command::Gaps(a) => data::gaps(&cli.global, a).await,
         Command::TopUp(a) => jobs::top_up(&cli.global, a).await,
         Command::Universe(a) => data::universe_cmd(&cli.global, a).await,
+        Command::Schedule(a) => data::schedule_cmd(&cli.global, a).await,
     };
     match result {
         Ok(code) => code,

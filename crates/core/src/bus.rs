@@ -711,6 +711,21 @@ impl Bus {
         })
     }
 
+    /// Claims a lease: true for the one caller that set `key` (it did not exist), which
+    /// then holds it for `ttl`.
+    pub async fn try_lease(&self, key: &str, holder: &str, ttl: Duration) -> Result<bool> {
+        let mut c = self.conn.clone();
+        let set: Option<String> = redis::cmd("SET")
+            .arg(key)
+            .arg(holder)
+            .arg("NX")
+            .arg("EX")
+            .arg(ttl.as_secs().max(1))
+            .query_async(&mut c)
+            .await?;
+        Ok(set.is_some())
+    }
+
     /// Whether cancel has been requested for a job (its durable cancel flag).
     pub async fn is_cancel_requested(&self, job_id: &str) -> Result<bool> {
         let mut c = self.conn.clone();

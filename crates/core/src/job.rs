@@ -906,7 +906,8 @@ impl Default for SymbolsInput {
 }
 
 impl SymbolsInput {
-    fn to_list(&self) -> Vec<String> {
+    /// The symbols as given, split on commas and white space.
+    pub fn to_list(&self) -> Vec<String> {
         match self {
             SymbolsInput::List(l) => l.iter().flat_map(|s| split_symbol_text(s)).collect(),
             SymbolsInput::Text(t) => split_symbol_text(t),

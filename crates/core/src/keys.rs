@@ -130,6 +130,12 @@ impl Keys {
         self.k(&format!("tickstock:job:cancel:{job_id}"))
     }
 
+    /// `tickstock:schedule:lease:{name}:{due}`: claimed (`SET NX`, 7 days) by the one worker
+    /// that submits a schedule's job for that due time (Unix seconds).
+    pub fn schedule_lease(&self, name: &str, due_unix: i64) -> String {
+        self.k(&format!("tickstock:schedule:lease:{name}:{due_unix}"))
+    }
+
     /// `tickstock:job:done:{id}`: set of finished `SYMBOL|timeframe` pairs of a job (the
     /// checkpoint a take-over resumes from); expires after 7 days.
     pub fn checkpoint(&self, job_id: &str) -> String {

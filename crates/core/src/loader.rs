@@ -203,8 +203,13 @@ impl Loader {
     /// The universe keys the database offers, as listed and in canonical form (a
     /// request asks about canonical keys).
     pub async fn known_universes(&self) -> Result<HashSet<String>> {
+        Self::known_universes_of(&self.store).await
+    }
+
+    /// [`Loader::known_universes`] of any store.
+    pub async fn known_universes_of(store: &Store) -> Result<HashSet<String>> {
         let mut known = HashSet::new();
-        for u in self.store.list_universes().await? {
+        for u in store.list_universes().await? {
             known.insert(universe::canonical_key(&u.key));
             known.insert(u.key);
         }

@@ -18,11 +18,15 @@
 //! - `pg_schema.rs`: the shape of an existing database's tables (TickStock's or ours).
 //! - `sqlite.rs`: the SQLite backend.
 //! - `seed.rs`: seeding of the built-in universes.
+//! - `schedules.rs`: the `schedules` table (recurring jobs).
 
 mod pg_schema;
 mod postgres;
+mod schedules;
 mod seed;
 mod sqlite;
+
+pub use schedules::ScheduleRow;
 
 use std::fmt;
 use std::time::Duration;
