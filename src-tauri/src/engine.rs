@@ -142,6 +142,13 @@ impl Engine {
             });
             if let (Some(q), Ok(store)) = (&queue, &store) {
                 resume_unfinished(q, store).await;
+                // The built-in worker fires the schedules in embedded mode.
+                spawn_scheduler(
+                    &tracker,
+                    store.clone(),
+                    Arc::new(q.clone()),
+                    shutdown.clone(),
+                );
             }
             info!(worker = queue.is_some(), "embedded mode");
             Mode::Embedded { queue }
@@ -163,6 +170,7 @@ impl Engine {
                             ..WorkerConfig::default()
                         },
                         shutdown.clone(),
+                        store.as_ref().ok().cloned(),
                     );
                     Some(id)
                 }
@@ -681,6 +689,7 @@ fn spawn_builtin_worker(
     history: Option<Arc<dyn JobHistory>>,
     wcfg: WorkerConfig,
     shutdown: CancellationToken,
+    scheduler_store: Option<Store>,
 ) {
     tracker.spawn(async move {
         // Redis may be down when the app starts: keep trying until it answers.
@@ -696,9 +705,56 @@ fn spawn_builtin_worker(
                 }
             }
         };
+        if let Some(store) = scheduler_store {
+            spawn_scheduler_now(store, Arc::new(bus.clone()), shutdown.clone());
+        }
         let worker = Worker::with_history(bus, Arc::new(loader), wcfg, shutdown, history);
         if let Err(e) = worker.run().await {
             warn!("built-in worker stopped: {}", e.message());
         }
     });
+}
+
+/// How often the built-in worker looks for due schedules.
+const SCHEDULER_EVERY: Duration = Duration::from_secs(15);
+
+/// Runs the schedules' passes beside the built-in worker; a failed scheduled job raises a
+/// desktop notification.
+fn spawn_scheduler(
+    tracker: &TaskTracker,
+    store: Store,
+    sink: Arc<dyn tickstock_core::schedule::JobSink>,
+    shutdown: CancellationToken,
+) {
+    tracker.spawn(run_scheduler(store, sink, shutdown));
+}
+
+/// [`spawn_scheduler`] from inside a task the tracker already holds.
+fn spawn_scheduler_now(
+    store: Store,
+    sink: Arc<dyn tickstock_core::schedule::JobSink>,
+    shutdown: CancellationToken,
+) {
+    tokio::spawn(run_scheduler(store, sink, shutdown));
+}
+
+async fn run_scheduler(
+    store: Store,
+    sink: Arc<dyn tickstock_core::schedule::JobSink>,
+    shutdown: CancellationToken,
+) {
+    let webhook = std::env::var("TICKSTOCK_ALERT_WEBHOOK").ok();
+    let scheduler = tickstock_core::schedule::Scheduler::new(store, sink, "app", webhook);
+    scheduler
+        .run(SCHEDULER_EVERY, shutdown, |f| {
+            crate::state::desktop_notification(
+                &format!("Scheduled load {} {}", f.name, f.state.replace('_', " ")),
+                &if f.message.is_empty() {
+                    format!("Job {}", f.job_id)
+                } else {
+                    f.message.clone()
+                },
+            )
+        })
+        .await
 }
