@@ -78,12 +78,14 @@ export const KIND_LABELS = {
   multi_timeframe_load: "Multi-timeframe",
   universe_seed: "Universe",
   csv_universe_load: "CSV / joined universes",
+  top_up: "Top-up / fill",
 };
 export const KIND_ICONS = {
   historical_load: "graph-up",
   multi_timeframe_load: "layers",
   universe_seed: "globe2",
   csv_universe_load: "filetype-csv",
+  top_up: "arrow-up-right-circle",
 };
 export const kindLabel = (kind) => KIND_LABELS[kind] || String(kind || "Job");
 
