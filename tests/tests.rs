@@ -8,6 +8,7 @@ mod support;
 
 mod bus;
 mod cli;
+mod faults;
 mod loader;
 mod local;
 mod polygon;

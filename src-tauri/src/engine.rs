@@ -112,7 +112,17 @@ impl Engine {
                 let cfg = PolygonConfig::new(settings.polygon_base_url.clone(), key.clone())
                     .with_requests_per_minute(settings.requests_per_minute);
                 match PolygonClient::new(cfg) {
-                    Ok(p) => Some(Loader::new(p, store.clone(), LoaderConfig::default())),
+                    Ok(p) => Some(Loader::new(
+                        p,
+                        store.clone(),
+                        LoaderConfig {
+                            // `csv_file` names are read from this folder only.
+                            csv_dir: std::env::var_os("TICKSTOCK_CSV_DIR")
+                                .filter(|d| !d.is_empty())
+                                .map(std::path::PathBuf::from),
+                            ..LoaderConfig::default()
+                        },
+                    )),
                     Err(e) => {
                         warn!("Polygon settings unusable: {e}");
                         None

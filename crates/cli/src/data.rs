@@ -243,6 +243,27 @@ impl StatusSink for BarSink {
 }
 
 pub async fn load(g: &Global, a: &LoadArgs) -> Result<ExitCode> {
+    // `--csv PATH` names the operator's own file: its folder becomes the CSV folder of
+    // this run and the job names the file alone (jobs only read inside the CSV folder).
+    let mut data = a.data.clone();
+    let csv_file = a.csv.as_deref().map(|given| {
+        let path = std::path::Path::new(given);
+        match (
+            path.parent().filter(|d| !d.as_os_str().is_empty()),
+            path.file_name().and_then(|f| f.to_str()),
+        ) {
+            (Some(dir), Some(file)) => {
+                data.csv_dir = Some(dir.to_path_buf());
+                file.to_string()
+            }
+            _ => {
+                if data.csv_dir.is_none() {
+                    data.csv_dir = Some(PathBuf::from("."));
+                }
+                given.to_string()
+            }
+        }
+    });
     let request = JobRequest {
         kind: if a.symbols.is_empty() {
             "csv_universe_load".into()
@@ -259,7 +280,7 @@ pub async fn load(g: &Global, a: &LoadArgs) -> Result<ExitCode> {
         end_date: a.range.to.clone(),
         timeframes: a.timeframes.clone(),
         universe_key: a.universe.clone(),
-        csv_file: a.csv.clone(),
+        csv_file,
         ..Default::default()
     };
     if a.symbols.is_empty() && a.universe.is_none() && a.csv.is_none() {
@@ -272,7 +293,7 @@ pub async fn load(g: &Global, a: &LoadArgs) -> Result<ExitCode> {
             return Err(field_errors_to_error(errors));
         }
     }
-    let loader = a.data.loader(g).await?;
+    let loader = data.loader(g).await?;
     let known = loader.known_universes().await?;
     let job = request
         .build(&g.requested_by, &|k| known.contains(k))

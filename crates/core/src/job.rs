@@ -21,6 +21,36 @@ pub const MAX_SYMBOLS: usize = 10_000;
 pub const MAX_TICKER_LEN: usize = 10;
 /// Most years of history one job may ask for.
 pub const MAX_YEARS: f64 = 30.0;
+/// Longest `csv_file` name accepted.
+pub const MAX_CSV_NAME_LEN: usize = 255;
+
+/// Checks a `csv_file` name: a relative path inside the CSV folder (no absolute path, no
+/// `..`, no control characters), at most [`MAX_CSV_NAME_LEN`] bytes. The message never
+/// repeats the name.
+pub fn check_csv_name(name: &str) -> std::result::Result<(), String> {
+    use std::path::{Component, Path};
+    let name = name.trim();
+    if name.is_empty() {
+        return Err("`csv_file` is empty".into());
+    }
+    if name.len() > MAX_CSV_NAME_LEN {
+        return Err(format!(
+            "`csv_file` is longer than {MAX_CSV_NAME_LEN} characters"
+        ));
+    }
+    if name.chars().any(|c| c.is_control()) {
+        return Err("`csv_file` contains control characters".into());
+    }
+    let inside = Path::new(name)
+        .components()
+        .all(|c| matches!(c, Component::Normal(_)));
+    if !inside || name.starts_with('/') || name.starts_with('\\') || name.contains(':') {
+        return Err(
+            "`csv_file` must name a file inside the CSV folder (no absolute path, no `..`)".into(),
+        );
+    }
+    Ok(())
+}
 
 /// The four kinds of job the protocol knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -420,11 +450,12 @@ impl Job {
                             "universe",
                             "a CSV universe load needs `csv_file`, `universe_key` or `symbols`",
                         )),
-                        (Some(file), _) if file.trim().is_empty() => {
-                            errors.push(FieldError::new("csvFile", "`csv_file` is empty"))
-                        }
                         (_, Some(key)) => validate_universe_key(key, known_universe, &mut errors),
-                        _ => {}
+                        (Some(file), None) => {
+                            if let Err(m) = check_csv_name(file) {
+                                errors.push(FieldError::new("csvFile", m));
+                            }
+                        }
                     }
                 }
             }
@@ -1198,6 +1229,26 @@ mod tests {
         let job = r.build("t", &builtin).unwrap();
         assert_eq!(job.raw()["universe_key"], "SPY:nasdaq100");
         assert_eq!(job.raw()["source"], "SPY:nasdaq100");
+    }
+
+    #[test]
+    fn csv_names_stay_inside_the_csv_folder() {
+        for ok in ["sp_500.csv", "lists/mine.csv", ".env"] {
+            assert_eq!(check_csv_name(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "/etc/passwd",
+            "../x.csv",
+            "a/../../x.csv",
+            "./x.csv",
+            "C:\\x.csv",
+            "a\nb.csv",
+            "",
+        ] {
+            let e = check_csv_name(bad).unwrap_err();
+            assert!(!bad.is_empty() && !e.contains(bad) || bad.is_empty(), "{e}");
+        }
+        assert!(check_csv_name(&"a".repeat(256)).is_err());
     }
 
     #[test]

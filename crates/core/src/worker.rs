@@ -490,28 +490,36 @@ impl Worker {
             });
         }
 
-        let job = match message.and_then(Job::from_value).and_then(|j| {
-            // Universe keys are checked by the runner against its database.
+        let parsed = message.and_then(Job::from_value);
+        // Universe keys are checked by the runner against its database.
+        let checked = parsed.as_ref().map_err(Clone::clone).and_then(|j| {
             let errs = j.validate(&|_| true);
             if errs.is_empty() {
-                Ok(j)
+                Ok(())
             } else {
                 Err(field_errors_to_error(&errs))
             }
-        }) {
-            Ok(j) => j,
-            Err(e) => {
+        });
+        let job = match (parsed, checked) {
+            (Ok(j), Ok(())) => j,
+            (parsed, Err(e)) => {
                 let reason = format!("rejected job message: {}", e.message());
                 warn!(entry = %entry.id, job_id = ?loose_id, "{reason}");
                 self.dead_letter(&entry, &reason).await?;
                 let st = Self::failed_status(loose_type, &reason);
-                self.finish_entry(&entry.id, loose_id.as_deref(), Some(&st))
+                let written = self
+                    .finish_entry(&entry.id, loose_id.as_deref(), Some(&st))
                     .await?;
+                // A message that parses as a job reaches the history too.
+                if let (Ok(j), Some(w)) = (parsed, written) {
+                    self.record(&j, &w).await;
+                }
                 return Ok(Outcome::Rejected {
                     job_id: loose_id,
                     reason,
                 });
             }
+            (Err(e), Ok(())) => return Err(e),
         };
 
         let previous = me.bus.status(&job.id).await?;

@@ -1,0 +1,201 @@
+//! Faults and hostile input: job messages that try to read files they should not, Redis
+//! losing its data, ranges and sizes at the edges. Each test names the failure it guards
+//! against; they run the release paths (the `tickstock` binary where the log matters).
+
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use tickstock_core::job::{DateRange, Job, JobSpec};
+use tickstock_core::status::JobState;
+use tickstock_core::store::Store;
+use tickstock_core::Timeframe;
+use tickstock_testkit::redis_server::shared_redis_url;
+
+use crate::support::{self, bin, wait_for};
+
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn csv_job(file: &str) -> Job {
+    Job::new(
+        JobSpec::CsvUniverse {
+            csv_file: Some(file.into()),
+            universe_key: None,
+            symbols: None,
+            timeframes: vec![Timeframe::Day],
+            include_ohlcv: true,
+            source: None,
+            range: DateRange {
+                years: Some(0.01),
+                ..Default::default()
+            },
+        },
+        "test",
+    )
+}
+
+const SECRET: &str = "sk_live_0123456789abcdefSECRET";
+
+/// Whether `text` holds the secret in any case (file contents are upper-cased as tickers).
+fn leaks(text: &str) -> bool {
+    text.to_ascii_uppercase()
+        .contains(&SECRET.to_ascii_uppercase())
+}
+
+/// `csv_file` is read only inside the CSV folder, only as a regular file of bounded size,
+/// and what it holds never reaches the status, the history or the log: an `.env` file, a
+/// FIFO (which used to wedge the worker), `/dev/zero` (which used to eat all memory), paths
+/// with `..` and absolute paths all end `failed` with a reason, quickly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csv_file_is_confined_to_the_csv_folder_and_never_echoed() {
+    let bus = support::bus().await;
+    let root = tempfile::tempdir().unwrap();
+    let csv_dir = root.path().join("csv");
+    std::fs::create_dir(&csv_dir).unwrap();
+    let env_text = format!("POLYGON_API_KEY={SECRET}\nDATABASE_URL=postgres://u:{SECRET}@h/db\n");
+    std::fs::write(root.path().join(".env"), &env_text).unwrap();
+    std::fs::write(csv_dir.join(".env"), &env_text).unwrap();
+    std::fs::write(
+        csv_dir.join("big.csv"),
+        "symbol\n".to_string() + &"AAPL\n".repeat(1_200_000),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("/dev/zero", csv_dir.join("zero.csv")).unwrap();
+    std::os::unix::fs::symlink(root.path().join(".env"), csv_dir.join("link.csv")).unwrap();
+    let fifo = csv_dir.join("fifo.csv");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let db = format!("sqlite://{}", root.path().join("ts.sqlite").display());
+    let log = root.path().join("worker.log");
+
+    let names = [
+        ".env",
+        "../.env",
+        &root.path().join(".env").display().to_string(),
+        "fifo.csv",
+        "zero.csv",
+        "link.csv",
+        "big.csv",
+        "/dev/zero",
+        "sub/../../.env",
+    ];
+    let jobs: Vec<Job> = names.iter().map(|n| csv_job(n)).collect();
+    for j in &jobs {
+        bus.submit(j).await.unwrap();
+    }
+    let child = std::process::Command::new(bin("tickstock"))
+        .arg("worker")
+        .env("REDIS_URL", shared_redis_url())
+        .env("TICKSTOCK_NAMESPACE", bus.keys().namespace())
+        .env("DATABASE_URL", &db)
+        .env("POLYGON_BASE_URL", "http://127.0.0.1:9")
+        .env("POLYGON_API_KEY", "k")
+        .env("TICKSTOCK_CSV_DIR", &csv_dir)
+        .env("TICKSTOCK_LISTEN_LEGACY", "false")
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("start tickstock worker");
+    let _child = KillOnDrop(child);
+    let mut reasons = Vec::new();
+    for (j, name) in jobs.iter().zip(names) {
+        let st = wait_for(
+            Duration::from_secs(20),
+            &format!("the job naming {name} to end"),
+            || async {
+                bus.status(&j.id)
+                    .await
+                    .ok()
+                    .flatten()
+                    .filter(|s| s.state.is_terminal())
+            },
+        )
+        .await;
+        assert_eq!(st.state, JobState::Failed, "{name}: {st:?}");
+        let text = serde_json::to_string(&st).unwrap();
+        assert!(!leaks(&text), "{name}: the status echoes the file: {text}");
+        assert!(!text.contains("AAPL"), "{name}: the status echoes the file");
+        reasons.push((name, st.error_message.unwrap_or_default()));
+    }
+    let reason = |n: &str| &reasons.iter().find(|(name, _)| *name == n).unwrap().1;
+    assert!(
+        reason("../.env").contains("inside the CSV folder"),
+        "{reasons:?}"
+    );
+    assert!(
+        reason("/dev/zero").contains("inside the CSV folder"),
+        "{reasons:?}"
+    );
+    assert!(
+        reason("fifo.csv").contains("not a regular file"),
+        "{reasons:?}"
+    );
+    assert!(
+        reason("zero.csv").contains("outside the CSV folder"),
+        "{reasons:?}"
+    );
+    assert!(
+        reason("link.csv").contains("outside the CSV folder"),
+        "{reasons:?}"
+    );
+    assert!(
+        reason("big.csv").contains("larger than the limit"),
+        "{reasons:?}"
+    );
+    assert!(reason(".env").contains("not valid tickers"), "{reasons:?}");
+
+    // The history holds the same reasons, nothing of the files.
+    let store = Store::connect(&db).await.unwrap();
+    for j in &jobs {
+        let run = store.job_run(&j.id).await.unwrap().expect("a job_runs row");
+        assert_eq!(run.status, "failed");
+        let text = format!("{run:?}");
+        assert!(!leaks(&text), "history echoes the file: {text}");
+    }
+    store.close().await;
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("job finished"), "{logged}");
+    assert!(!leaks(&logged), "the log echoes the file: {logged}");
+}
+
+/// `tickstock load --csv PATH` reads the operator's own file (its folder is the CSV folder
+/// of that run) and still never prints what a bad file holds.
+#[test]
+fn load_csv_reads_the_named_file_and_never_echoes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let env_file = dir.path().join("keys.env");
+    std::fs::write(&env_file, format!("name\nAPI_KEY={SECRET}\n")).unwrap();
+    let db = format!("sqlite://{}", dir.path().join("t.sqlite").display());
+    let o = std::process::Command::new(bin("tickstock"))
+        .args([
+            "load",
+            "--csv",
+            env_file.to_str().unwrap(),
+            "--years",
+            "0.01",
+        ])
+        .env("DATABASE_URL", &db)
+        .env("POLYGON_BASE_URL", "http://127.0.0.1:9")
+        .env("POLYGON_API_KEY", "k")
+        .env("RUST_LOG", "debug")
+        .output()
+        .unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_ne!(o.status.code(), Some(0), "{all}");
+    assert!(all.contains("not valid tickers"), "{all}");
+    assert!(!leaks(&all), "{all}");
+}
