@@ -199,3 +199,121 @@ fn load_csv_reads_the_named_file_and_never_echoes_it() {
     assert!(all.contains("not valid tickers"), "{all}");
     assert!(!leaks(&all), "{all}");
 }
+
+/// Redis restarting empty (no persistence, a failover, FLUSHALL) takes the stream and its
+/// consumer group away. The worker used to log NOGROUP every 5 s forever while its
+/// heartbeat kept every pill green; now it recreates both and takes the next job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_recreates_the_stream_and_group_redis_lost() {
+    use redis::AsyncCommands;
+    let bus = support::bus().await;
+    let (w, stop) = support::sim_worker(
+        &bus,
+        Duration::from_millis(10),
+        support::fast_worker_config(),
+    );
+    let handle = tokio::spawn({
+        let w = w.clone();
+        async move { w.run().await }
+    });
+    let first = support::job(&["AAPL"]);
+    bus.submit(&first).await.unwrap();
+    support::wait_state(
+        &bus,
+        &first.id,
+        JobState::Completed,
+        Duration::from_secs(10),
+    )
+    .await;
+
+    // Everything of ours in Redis is gone, as after FLUSHALL.
+    let mut c = bus.conn();
+    let _: () = c.del(bus.keys().stream()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let second = support::job(&["MSFT"]);
+    bus.submit(&second).await.unwrap();
+    support::wait_state(
+        &bus,
+        &second.id,
+        JobState::Completed,
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(w.consume_error(), None);
+    stop.cancel();
+    handle.await.unwrap().unwrap();
+}
+
+/// A worker that heartbeats but cannot take jobs is not counted as alive: health names
+/// the reason, and the legacy heartbeat is not refreshed meanwhile. Once the stream can
+/// be read again the worker is alive again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_says_when_a_worker_cannot_consume() {
+    use redis::AsyncCommands;
+    let bus = support::bus().await;
+    let (w, stop) = support::sim_worker(
+        &bus,
+        Duration::from_millis(10),
+        support::fast_worker_config(),
+    );
+    let handle = tokio::spawn({
+        let w = w.clone();
+        async move { w.run().await }
+    });
+    let stale = Duration::from_secs(60);
+    wait_for(Duration::from_secs(10), "the worker alive", || async {
+        let h = bus.health(stale).await;
+        h.workers.iter().any(|x| x.alive).then_some(())
+    })
+    .await;
+
+    // The stream key now holds something that is not a stream: every read fails.
+    let mut c = bus.conn();
+    let _: () = c.del(bus.keys().stream()).await.unwrap();
+    let _: () = c.set(bus.keys().stream(), "not a stream").await.unwrap();
+    let _: () = c.del(bus.keys().legacy_heartbeat()).await.unwrap();
+    let info = wait_for(Duration::from_secs(10), "health to report it", || async {
+        let h = bus.health(stale).await;
+        h.workers.into_iter().find(|x| {
+            x.id == w.id()
+                && x.cannot_consume
+                    .as_deref()
+                    .is_some_and(|e| e.contains("WRONGTYPE"))
+        })
+    })
+    .await;
+    assert!(!info.alive, "{info:?}");
+    assert!(
+        info.cannot_consume
+            .as_deref()
+            .unwrap()
+            .contains("WRONGTYPE"),
+        "{info:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let h = bus.health(stale).await;
+    assert!(
+        !h.legacy_heartbeat.as_ref().is_some_and(|l| l.present),
+        "the legacy heartbeat says nothing while no job can be taken"
+    );
+    assert!(!h.any_worker_alive());
+
+    let _: () = c.del(bus.keys().stream()).await.unwrap();
+    let job = support::job(&["AAPL"]);
+    bus.submit(&job).await.unwrap();
+    support::wait_state(&bus, &job.id, JobState::Completed, Duration::from_secs(15)).await;
+    wait_for(
+        Duration::from_secs(10),
+        "the worker alive again",
+        || async {
+            let h = bus.health(stale).await;
+            h.workers
+                .iter()
+                .any(|x| x.id == w.id() && x.alive)
+                .then_some(())
+        },
+    )
+    .await;
+    stop.cancel();
+    handle.await.unwrap().unwrap();
+}

@@ -261,6 +261,7 @@ impl Engine {
                         age_seconds: 0.0,
                         current_job: None,
                         alive: !self.shutdown.is_cancelled(),
+                        cannot_consume: None,
                         builtin: true,
                     })
                     .collect(),

@@ -153,6 +153,8 @@ pub struct WorkerView {
     pub age_seconds: f64,
     pub current_job: Option<String>,
     pub alive: bool,
+    /// Why the worker cannot take jobs although it heartbeats, if so.
+    pub cannot_consume: Option<String>,
     pub builtin: bool,
 }
 
@@ -209,6 +211,7 @@ impl HealthView {
                     age_seconds: (w.age_seconds * 10.0).round() / 10.0,
                     current_job: w.current_jobs.first().cloned(),
                     alive: w.alive,
+                    cannot_consume: w.cannot_consume.clone(),
                     builtin: Some(w.id.as_str()) == builtin,
                 })
                 .collect(),

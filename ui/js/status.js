@@ -48,7 +48,7 @@ export function workerState(h) {
   }
   const lines = workers.map(
     (w) =>
-      `${w.builtin ? "built-in " : ""}${w.id}${w.host ? " @ " + w.host : ""}: ${w.alive ? "alive" : "stale"}, ${fmtAge(w.ageSeconds)}` +
+      `${w.builtin ? "built-in " : ""}${w.id}${w.host ? " @ " + w.host : ""}: ${w.alive ? "alive" : w.cannotConsume ? "cannot take jobs (" + w.cannotConsume + ")" : "stale"}, ${fmtAge(w.ageSeconds)}` +
       (w.currentJob ? `, job ${String(w.currentJob).slice(0, 8)}` : ""),
   );
   if (legacy && (legacy.alive || legacy.key)) {

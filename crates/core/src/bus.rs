@@ -242,6 +242,9 @@ pub struct WorkerInfo {
     pub concurrency: Option<u32>,
     /// Stopped cleanly (not crashed).
     pub stopped: bool,
+    /// Why the worker cannot take jobs (it heartbeats but every attempt fails), if so.
+    pub cannot_consume: Option<String>,
+    /// Heartbeating, not stopped, and able to take jobs.
     pub alive: bool,
 }
 
@@ -1096,15 +1099,21 @@ impl Bus {
             let legacy = self.heartbeat(&self.keys.legacy_heartbeat()).await?;
             let producer = self.heartbeat(&self.keys.producer_heartbeat()).await?;
             let workers = self.workers(stale_after).await?;
-            let queue = self.queue_depth().await?;
-            Ok::<_, Error>((legacy, producer, workers, queue))
+            Ok::<_, Error>((legacy, producer, workers))
         };
         match rest.await {
-            Ok((legacy, producer, workers, queue)) => {
+            Ok((legacy, producer, workers)) => {
                 health.legacy_heartbeat = Some(legacy);
                 health.producer_heartbeat = Some(producer);
                 health.workers = workers;
-                health.queue = Some(queue);
+                // A queue that cannot be read does not hide the workers.
+                match self.queue_depth().await {
+                    Ok(q) => health.queue = Some(q),
+                    Err(e) => {
+                        warn!("queue depth unavailable: {e}");
+                        health.redis.error = Some(format!("job queue unreadable: {}", e.message()));
+                    }
+                }
             }
             Err(e) => {
                 warn!("health details unavailable: {e}");
@@ -1130,6 +1139,7 @@ fn worker_from_fields(
         .or(score)?;
     let age = (now - last_seen).max(0.0);
     let stopped = f.get("state").is_some_and(|s| s == "stopped");
+    let cannot_consume = f.get("consume_error").filter(|e| !e.is_empty()).cloned();
     Some(WorkerInfo {
         id: id.to_string(),
         host: f.get("host").cloned(),
@@ -1148,7 +1158,8 @@ fn worker_from_fields(
             .unwrap_or_default(),
         concurrency: f.get("concurrency").and_then(|p| p.parse().ok()),
         stopped,
-        alive: !stopped && !f.is_empty() && age < stale_after,
+        alive: !stopped && !f.is_empty() && age < stale_after && cannot_consume.is_none(),
+        cannot_consume,
     })
 }
 

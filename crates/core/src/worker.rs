@@ -117,6 +117,9 @@ struct Inner {
     running: Mutex<HashMap<String, CancellationToken>>,
     history: Option<Arc<dyn JobHistory>>,
     step_conn: tokio::sync::Mutex<Option<ConnectionManager>>,
+    /// Why the last attempt to take a job failed (cleared by the next that works):
+    /// published in the heartbeat so health shows a worker that cannot consume.
+    consume_error: Mutex<Option<String>>,
 }
 
 /// A worker. Cheap to clone; clones are the same worker.
@@ -210,6 +213,7 @@ impl Worker {
                 running: Mutex::new(HashMap::new()),
                 history,
                 step_conn: tokio::sync::Mutex::new(None),
+                consume_error: Mutex::new(None),
             }),
         }
     }
@@ -278,6 +282,7 @@ impl Worker {
                     Ok(c) => conn = Some(c),
                     Err(e) => {
                         warn!(slot, "Redis unavailable, retrying: {e}");
+                        self.set_consume_error(Some(e.message().to_string())).await;
                         self.pause(backoff).await;
                         backoff = (backoff * 2).min(Duration::from_secs(5));
                         continue;
@@ -288,17 +293,41 @@ impl Worker {
             match self.step(c).await {
                 Ok(outcome) => {
                     backoff = Duration::from_millis(250);
+                    self.set_consume_error(None).await;
                     if outcome != Outcome::Idle {
                         debug!(slot, ?outcome, "step");
                     }
                 }
                 Err(e) => {
                     warn!(slot, "worker step failed, retrying: {e}");
+                    self.set_consume_error(Some(e.message().to_string())).await;
                     self.pause(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
             }
         }
+    }
+
+    /// Records whether this worker can take jobs; a change is published at once.
+    async fn set_consume_error(&self, error: Option<String>) {
+        let changed = {
+            let mut cur = self.inner.consume_error.lock().expect("consume lock");
+            let changed = *cur != error;
+            *cur = error;
+            changed
+        };
+        if changed {
+            let _ = self.heartbeat(false).await;
+        }
+    }
+
+    /// Why this worker cannot take jobs now, if it cannot.
+    pub fn consume_error(&self) -> Option<String> {
+        self.inner
+            .consume_error
+            .lock()
+            .expect("consume lock")
+            .clone()
     }
 
     async fn pause(&self, d: Duration) {
@@ -339,7 +368,7 @@ impl Worker {
     async fn take_over(&self, conn: &mut ConnectionManager) -> Result<Option<Entry>> {
         let me = &self.inner;
         let keys = me.bus.keys();
-        let reply: redis::streams::StreamAutoClaimReply = conn
+        let reply: redis::streams::StreamAutoClaimReply = match conn
             .xautoclaim_options(
                 keys.stream(),
                 keys.group(),
@@ -348,7 +377,15 @@ impl Worker {
                 "0-0",
                 StreamAutoClaimOptions::default().count(1),
             )
-            .await?;
+            .await
+        {
+            Ok(r) => r,
+            Err(e) if e.code() == Some("NOGROUP") => {
+                self.recreate_group().await?;
+                return Ok(None);
+            }
+            Err(e) => return Err(e.into()),
+        };
         let Some(sid) = reply.claimed.into_iter().next() else {
             return Ok(None);
         };
@@ -373,6 +410,16 @@ impl Worker {
         }))
     }
 
+    /// Redis lost the stream or its group (a restart without persistence, a failover,
+    /// FLUSHALL): both are created again, and jobs added since are read from the start.
+    async fn recreate_group(&self) -> Result<()> {
+        warn!(
+            worker = %self.inner.id,
+            "the job stream or its consumer group is gone (Redis restarted empty?); recreating it"
+        );
+        self.inner.bus.ensure_group().await
+    }
+
     async fn read_new(&self, conn: &mut ConnectionManager) -> Result<Option<Entry>> {
         let me = &self.inner;
         let keys = me.bus.keys();
@@ -383,8 +430,9 @@ impl Worker {
         let reply: Option<StreamReadReply> =
             match conn.xread_options(&[keys.stream()], &[">"], &opts).await {
                 Ok(r) => r,
-                Err(e) if e.code() == Some("NOGROUP") => {
-                    me.bus.ensure_group().await?;
+                // UNBLOCKED: the stream was deleted while this read waited on it.
+                Err(e) if matches!(e.code(), Some("NOGROUP" | "UNBLOCKED")) => {
+                    self.recreate_group().await?;
                     return Ok(None);
                 }
                 Err(e) => return Err(e.into()),
@@ -785,8 +833,10 @@ impl Worker {
         let ttl = (me.cfg.heartbeat_every.as_secs() * 3).max(15);
         let jobs = self.current_jobs().join(",");
         let wkey = keys.worker(&me.id);
+        let consume_error = self.consume_error();
         let mut pipe = redis::pipe();
-        if !stopped {
+        // The legacy key says "a worker takes jobs": not refreshed while this one cannot.
+        if !stopped && consume_error.is_none() {
             pipe.cmd("SET")
                 .arg(keys.legacy_heartbeat())
                 .arg(format!("{now:.6}"))
@@ -809,6 +859,7 @@ impl Worker {
                     if stopped { "stopped" } else { "running" }.to_string(),
                 ),
                 ("version", env!("CARGO_PKG_VERSION").to_string()),
+                ("consume_error", consume_error.unwrap_or_default()),
             ],
         )
         .ignore()
