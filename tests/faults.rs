@@ -317,3 +317,32 @@ async fn health_says_when_a_worker_cannot_consume() {
     stop.cancel();
     handle.await.unwrap().unwrap();
 }
+
+/// `--from D --to D` was accepted at submit and always failed on the worker (the
+/// message said `years: 0`): a single day now runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_day_range_runs_on_the_worker() {
+    let bus = support::bus().await;
+    let request = tickstock_core::job::JobRequest {
+        kind: "historical_load".into(),
+        symbols: tickstock_core::job::SymbolsInput::Text("AAPL".into()),
+        start_date: Some("2024-03-04".into()),
+        end_date: Some("2024-03-04".into()),
+        ..Default::default()
+    };
+    let job = request.build_builtin("test").unwrap();
+    bus.submit(&job).await.unwrap();
+    let (w, _stop) = support::sim_worker(
+        &bus,
+        Duration::from_millis(1),
+        support::fast_worker_config(),
+    );
+    let outcome = w.try_execute_next().await.unwrap();
+    assert_eq!(
+        outcome,
+        tickstock_core::worker::Outcome::Executed {
+            job_id: job.id.clone(),
+            state: JobState::Completed
+        }
+    );
+}

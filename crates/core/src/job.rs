@@ -527,7 +527,8 @@ fn describe_symbols(symbols: &[String]) -> String {
 }
 
 fn validate_range(range: &DateRange, errors: &mut Vec<FieldError>) {
-    if let Some(y) = range.years {
+    // Dates win over `years`, which then only informs legacy workers.
+    if let Some(y) = range.years.filter(|_| range.start_date.is_none()) {
         if !(y.is_finite() && y > 0.0 && y <= MAX_YEARS) {
             errors.push(FieldError::new(
                 "years",
@@ -670,9 +671,11 @@ fn write_spec_fields(spec: &JobSpec, raw: &mut Map<String, Value>) {
     }
     fn range_fields(r: &DateRange, raw: &mut Map<String, Value>) {
         let years = r.years.unwrap_or_else(|| {
-            // Keep `years` meaningful for legacy workers that only read it.
+            // Keep `years` meaningful for legacy workers that only read it: the inclusive
+            // day count, so a single day is 0.003 (never 0, which no worker accepts).
             let (from, to) = r.resolve(Utc::now().date_naive());
-            (((to - from).num_days() as f64) / 365.0 * 1000.0).ceil() / 1000.0
+            let days = ((to - from).num_days() + 1).max(1) as f64;
+            ((days / 365.0 * 1000.0).ceil() / 1000.0).max(0.003)
         });
         raw.insert("years".into(), Value::from(years));
         if let Some(s) = r.start_date {
@@ -1229,6 +1232,20 @@ mod tests {
         let job = r.build("t", &builtin).unwrap();
         assert_eq!(job.raw()["universe_key"], "SPY:nasdaq100");
         assert_eq!(job.raw()["source"], "SPY:nasdaq100");
+    }
+
+    #[test]
+    fn a_single_day_range_survives_the_wire() {
+        let mut r = request("AAPL");
+        r.start_date = Some("2024-03-04".into());
+        r.end_date = Some("2024-03-04".into());
+        let job = r.build("t", &builtin).unwrap();
+        assert_eq!(job.raw()["years"], 0.003);
+        let back = Job::from_json(&job.to_json()).unwrap();
+        assert_eq!(back.validate(&builtin), vec![]);
+        // As old submitters wrote it: dates with `years` 0.
+        let old = r#"{"job_id":"a","job_type":"historical_load","symbols":["AAPL"],"years":0.0,"start_date":"2024-03-04","end_date":"2024-03-04"}"#;
+        assert_eq!(Job::from_json(old).unwrap().validate(&builtin), vec![]);
     }
 
     #[test]
