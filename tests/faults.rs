@@ -346,3 +346,118 @@ async fn a_single_day_range_runs_on_the_worker() {
         }
     );
 }
+
+/// Adds a raw entry to the job stream, as any Redis client could.
+async fn add_raw(bus: &tickstock_core::bus::Bus, job_id: &str, message: &str) {
+    let mut c = bus.conn();
+    bus.ensure_group().await.unwrap();
+    let _: String = redis::cmd("XADD")
+        .arg(bus.keys().stream())
+        .arg("*")
+        .arg("job")
+        .arg(message)
+        .arg("job_id")
+        .arg(job_id)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+}
+
+/// Hostile messages are rejected by name without repeating them: a 5 MB symbol, more
+/// symbols than the limit, a message over the size limit, a symbol with a line break
+/// (which used to load as `AB`), a 1 MB job type. Each ends `failed` with a short reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_messages_are_rejected_without_echoing_them() {
+    use tickstock_core::job::{MAX_MESSAGE_BYTES, MAX_SYMBOLS};
+    let bus = support::bus().await;
+    let (w, _stop) = support::sim_worker(
+        &bus,
+        Duration::from_millis(1),
+        support::fast_worker_config(),
+    );
+    let huge = "A".repeat(5 * 1024 * 1024);
+    let many: Vec<String> = (0..MAX_SYMBOLS + 1).map(|i| format!("S{i}")).collect();
+    let cases: Vec<(&str, serde_json::Value, &str)> = vec![
+        (
+            "huge-symbol",
+            serde_json::json!({"job_type": "historical_load", "symbols": [huge.as_str()], "years": 1}),
+            "more than the limit",
+        ),
+        (
+            "small-huge-symbol",
+            serde_json::json!({"job_type": "historical_load", "symbols": ["A".repeat(5000)], "years": 1}),
+            "longer than 10 characters",
+        ),
+        (
+            "many",
+            serde_json::json!({"job_type": "historical_load", "symbols": many, "years": 1}),
+            "more than the limit of 10000",
+        ),
+        (
+            "newline",
+            serde_json::json!({"job_type": "historical_load", "symbols": ["A\nB"], "years": 1}),
+            "not a valid ticker",
+        ),
+        (
+            "job-type",
+            serde_json::json!({"job_type": "x".repeat(100_000), "symbols": ["AAPL"], "years": 1}),
+            "unknown job_type",
+        ),
+    ];
+    for (id, mut message, _) in cases.clone() {
+        message["job_id"] = serde_json::Value::from(format!("{id}-{}", bus.keys().namespace()));
+        add_raw(
+            &bus,
+            &format!("{id}-{}", bus.keys().namespace()),
+            &message.to_string(),
+        )
+        .await;
+    }
+    for (id, _, why) in &cases {
+        let id = format!("{id}-{}", bus.keys().namespace());
+        let outcome = w.try_execute_next().await.unwrap();
+        assert!(
+            matches!(&outcome, tickstock_core::worker::Outcome::Rejected { .. }),
+            "{id}: {outcome:?}"
+        );
+        let st = bus.status(&id).await.unwrap();
+        if *why == "more than the limit" {
+            // Too big to read, so its id is unknown: only the dead letter tells.
+            assert!(st.is_none() || st.as_ref().unwrap().state == JobState::Failed);
+            continue;
+        }
+        let st = st.expect("a status");
+        assert_eq!(st.state, JobState::Failed, "{id}");
+        let e = st.error_message.unwrap_or_default();
+        assert!(e.contains(why), "{id}: {e}");
+        assert!(
+            e.len() < 300,
+            "{id}: the error repeats the input: {} bytes",
+            e.len()
+        );
+        assert!(
+            !e.contains("AAAAAAAAAAAAAAAAAAAA") && !e.contains("xxxxxxxxxxxxxxxxxxxx"),
+            "{id}: {e}"
+        );
+    }
+    // Nothing over the limit is copied into the dead letters either.
+    let mut c = bus.conn();
+    let dead: redis::streams::StreamRangeReply =
+        redis::AsyncCommands::xrange_all(&mut c, bus.keys().dead_letters())
+            .await
+            .unwrap();
+    for entry in dead.ids {
+        let job: String = entry.get("job").unwrap_or_default();
+        assert!(job.len() <= MAX_MESSAGE_BYTES, "{} bytes kept", job.len());
+    }
+    // And nothing over the limit can be submitted.
+    let mut big = support::job(&["AAPL"]);
+    big = Job::from_value({
+        let mut v = big.to_value();
+        v["note"] = serde_json::Value::from("n".repeat(MAX_MESSAGE_BYTES));
+        v
+    })
+    .unwrap();
+    let e = bus.submit(&big).await.unwrap_err();
+    assert!(e.message().contains("more than the limit"), "{e}");
+}

@@ -559,6 +559,13 @@ impl Bus {
     /// legacy pub/sub message in one atomic round trip.
     pub async fn submit(&self, job: &Job) -> Result<()> {
         let json = job.to_json();
+        if json.len() > crate::job::MAX_MESSAGE_BYTES {
+            return Err(Error::invalid(format!(
+                "the job message would be {} bytes, more than the limit of {}",
+                json.len(),
+                crate::job::MAX_MESSAGE_BYTES
+            )));
+        }
         let status = Bus::initial_status(job).to_json();
         let now_ms = (unix_now() * 1000.0) as i64;
         let mut pipe = redis::pipe();

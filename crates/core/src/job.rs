@@ -11,7 +11,7 @@ use chrono::{NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::error::{Error, Result};
+use crate::error::{quote_input, Error, Result};
 use crate::timeframe::Timeframe;
 use crate::universe;
 
@@ -21,6 +21,16 @@ pub const MAX_SYMBOLS: usize = 10_000;
 pub const MAX_TICKER_LEN: usize = 10;
 /// Most years of history one job may ask for.
 pub const MAX_YEARS: f64 = 30.0;
+/// Largest job message accepted, in bytes (10,000 symbols take about 140 KB).
+pub const MAX_MESSAGE_BYTES: usize = 512 * 1024;
+/// Longest `job_id` accepted.
+pub const MAX_JOB_ID_LEN: usize = 128;
+
+/// Whether a job id read from anywhere may be used as one (in a key, a status, a log).
+pub fn usable_id(id: &str) -> bool {
+    !id.trim().is_empty() && id.len() <= MAX_JOB_ID_LEN && !id.chars().any(char::is_control)
+}
+
 /// Longest `csv_file` name accepted.
 pub const MAX_CSV_NAME_LEN: usize = 255;
 
@@ -210,6 +220,12 @@ impl FieldError {
 
 /// Reads a message's JSON text (any JSON; [`Job::from_value`] checks its shape).
 pub fn parse_message(text: &str) -> Result<Value> {
+    if text.len() > MAX_MESSAGE_BYTES {
+        return Err(Error::invalid(format!(
+            "job message is {} bytes, more than the limit of {MAX_MESSAGE_BYTES}",
+            text.len()
+        )));
+    }
     serde_json::from_str(text)
         .map_err(|e| Error::invalid(format!("job message is not valid JSON: {e}")))
 }
@@ -222,6 +238,7 @@ pub fn string_field(message: &Result<Value>, name: &str) -> Option<String> {
         .ok()
         .and_then(|v| v.get(name))
         .and_then(Value::as_str)
+        .filter(|s| name != "job_id" || usable_id(s))
         .map(str::to_string)
 }
 
@@ -341,7 +358,10 @@ impl Job {
             return Err(Error::invalid("job message must be a JSON object"));
         };
         let id = match raw.get("job_id") {
-            Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
+            Some(Value::String(s)) if usable_id(s) => s.clone(),
+            Some(Value::String(s)) if !s.trim().is_empty() => return Err(Error::invalid(format!(
+                "`job_id` must be at most {MAX_JOB_ID_LEN} characters without control characters"
+            ))),
             Some(Value::String(_)) | None => {
                 return Err(Error::invalid("job message has no `job_id`"))
             }
@@ -355,7 +375,8 @@ impl Job {
         let job_type = match raw.get("job_type") {
             Some(Value::String(s)) => JobType::parse(s).ok_or_else(|| {
                 Error::invalid(format!(
-                    "unknown job_type `{s}` (expected historical_load, multi_timeframe_load, universe_seed or csv_universe_load)"
+                    "unknown job_type {} (expected historical_load, multi_timeframe_load, universe_seed or csv_universe_load)",
+                    quote_input(s)
                 ))
             })?,
             Some(other) => {
@@ -424,6 +445,13 @@ impl Job {
     /// (canonical) universe key exists.
     pub fn validate(&self, known_universe: &dyn Fn(&str) -> bool) -> Vec<FieldError> {
         let mut errors = Vec::new();
+        let size = self.to_json().len();
+        if size > MAX_MESSAGE_BYTES {
+            errors.push(FieldError::new(
+                "message",
+                format!("the job message would be {size} bytes, more than the limit of {MAX_MESSAGE_BYTES}"),
+            ));
+        }
         validate_range(self.spec.range(), &mut errors);
         match &self.spec {
             JobSpec::Historical { symbols, .. } | JobSpec::MultiTimeframe { symbols, .. } => {
@@ -581,7 +609,10 @@ fn validate_universe_key(
         if !universe::is_valid_key_syntax(part) {
             errors.push(FieldError::new(
                 "universe",
-                format!("`{part}` is not a valid universe key (letters, digits, `_`, `-`, joined by `:`)"),
+                format!(
+                    "{} is not a valid universe key (letters, digits, `_`, `-`, joined by `:`)",
+                    quote_input(part)
+                ),
             ));
             return;
         }
@@ -607,7 +638,8 @@ pub fn check_ticker(t: &str) -> std::result::Result<(), String> {
     }
     if t.len() > MAX_TICKER_LEN {
         return Err(format!(
-            "symbol `{t}` is longer than {MAX_TICKER_LEN} characters"
+            "symbol {} is longer than {MAX_TICKER_LEN} characters",
+            quote_input(t)
         ));
     }
     let first_ok = t.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
@@ -617,7 +649,8 @@ pub fn check_ticker(t: &str) -> std::result::Result<(), String> {
             .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '.' || c == '-')
     {
         return Err(format!(
-            "symbol `{t}` is not a valid ticker (letters, digits, `.` and `-` only)"
+            "symbol {} is not a valid ticker (letters, digits, `.` and `-` only)",
+            quote_input(t)
         ));
     }
     Ok(())
@@ -629,11 +662,18 @@ pub fn normalize_symbols(symbols: &[String]) -> std::result::Result<Vec<String>,
     let mut out = Vec::with_capacity(symbols.len());
     let mut seen = std::collections::HashSet::with_capacity(symbols.len());
     for s in symbols {
-        let t: String = s
-            .split_whitespace()
-            .collect::<String>()
-            .to_ascii_uppercase();
+        // Only the ends are trimmed: `A\nB` is no ticker (it used to load as `AB`).
+        let t = s.trim().to_ascii_uppercase();
         check_ticker(&t).map_err(|m| FieldError::new("symbols", m))?;
+        if out.len() >= MAX_SYMBOLS {
+            return Err(FieldError::new(
+                "symbols",
+                format!(
+                    "{} symbols is more than the limit of {MAX_SYMBOLS}",
+                    symbols.len()
+                ),
+            ));
+        }
         if !seen.insert(t.clone()) {
             return Err(FieldError::new(
                 "symbols",
@@ -800,7 +840,8 @@ impl Fields<'_> {
                 .map(Some)
                 .map_err(|_| {
                     Error::invalid(format!(
-                        "field `{name}` must be a date YYYY-MM-DD, got `{s}`"
+                        "field `{name}` must be a date YYYY-MM-DD, got {}",
+                        quote_input(&s)
                     ))
                 }),
         }

@@ -489,7 +489,15 @@ impl Worker {
                 redis::streams::StreamMaxlen::Approx(10_000),
                 "*",
                 &[
-                    ("job", entry.fields.get("job").cloned().unwrap_or_default()),
+                    ("job", {
+                        // An oversized message is not copied a second time.
+                        let job = entry.fields.get("job").cloned().unwrap_or_default();
+                        if job.len() > crate::job::MAX_MESSAGE_BYTES {
+                            format!("({} bytes, over the message limit: not kept)", job.len())
+                        } else {
+                            job
+                        }
+                    }),
                     ("entry_id", entry.id.clone()),
                     ("reason", reason.to_string()),
                     ("deliveries", entry.deliveries.to_string()),
@@ -518,9 +526,13 @@ impl Worker {
         let loose_id = entry
             .fields
             .get("job_id")
+            .filter(|id| crate::job::usable_id(id))
             .cloned()
             .or_else(|| string_field(&message, "job_id"));
-        let loose_type = string_field(&message, "job_type");
+        // Only a known type is repeated into the status.
+        let loose_type = string_field(&message, "job_type")
+            .and_then(|t| crate::job::JobType::parse(&t))
+            .map(|t| t.as_str().to_string());
 
         if entry.deliveries > me.cfg.max_deliveries {
             let reason = format!(

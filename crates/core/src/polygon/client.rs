@@ -505,7 +505,7 @@ impl PolygonClient {
                 other => Err(PolygonError::Decode {
                     message: format!(
                         "{what}: unexpected status `{}` in a {status} answer",
-                        self.scrub(&truncate(other, 40))
+                        truncate(&self.scrub(other), 40)
                     ),
                 }
                 .into()),
@@ -543,14 +543,14 @@ impl PolygonClient {
         }
         if let Ok(eb) = serde_json::from_slice::<ErrorBody>(body) {
             if let Some(t) = eb.error.or(eb.message).filter(|t| !t.trim().is_empty()) {
-                return self.scrub(&truncate(t.trim(), 300));
+                return truncate(&self.scrub(t.trim()), 300);
             }
             if let Some(s) = eb.status {
-                return format!("status {}", self.scrub(&truncate(&s, 40)));
+                return format!("status {}", truncate(&self.scrub(&s), 40));
             }
         }
         let text = String::from_utf8_lossy(body);
-        self.scrub(&truncate(text.trim(), 200))
+        truncate(&self.scrub(text.trim()), 200)
     }
 
     fn network_error(&self, e: reqwest::Error, what: &str) -> Failure {
@@ -584,15 +584,30 @@ impl PolygonClient {
         .into()
     }
 
-    /// Replaces the API key with `[REDACTED]` wherever it appears in `text`.
+    /// Replaces the API key with `[REDACTED]` wherever it appears in `text`, in any
+    /// letter case. Runs before any truncation, so no part of a key survives a cut.
     fn scrub(&self, text: &str) -> String {
-        let key = self.inner.api_key.expose_secret();
-        if key.len() >= 4 && text.contains(key) {
-            text.replace(key, "[REDACTED]")
-        } else {
-            text.to_string()
-        }
+        scrub_key(text, self.inner.api_key.expose_secret())
     }
+}
+
+/// `text` with every occurrence of `key` (ASCII case ignored) replaced by `[REDACTED]`.
+fn scrub_key(text: &str, key: &str) -> String {
+    if key.len() < 4 {
+        return text.to_string();
+    }
+    let hay = text.to_ascii_lowercase();
+    let needle = key.to_ascii_lowercase();
+    // ASCII lower-casing keeps byte offsets, so matches index `text` directly.
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    while let Some(pos) = hay[at..].find(&needle) {
+        out.push_str(&text[at..at + pos]);
+        out.push_str("[REDACTED]");
+        at += pos + needle.len();
+    }
+    out.push_str(&text[at..]);
+    out
 }
 
 fn looks_like_html(body: &[u8]) -> bool {
@@ -618,6 +633,27 @@ mod tests {
 
     fn client(base: &str) -> PolygonClient {
         PolygonClient::new(PolygonConfig::new(base, SecretString::from("sekrit-key"))).unwrap()
+    }
+
+    #[test]
+    fn the_key_is_scrubbed_in_any_case_before_truncation() {
+        let c = client("http://127.0.0.1:9/");
+        let key = "sekrit-key";
+        for echoed in [
+            key.to_string(),
+            key.to_ascii_uppercase(),
+            "SeKrIt-KeY".into(),
+        ] {
+            let body = format!(r#"{{"error":"bad key {echoed} given"}}"#);
+            let text = c.server_text(body.as_bytes(), false);
+            assert!(text.contains("[REDACTED]"), "{text}");
+            assert!(!text.to_ascii_lowercase().contains("sekrit"), "{text}");
+        }
+        // The key straddling the cut: nothing of it may be left.
+        let body = format!("{}{key}", "x".repeat(195));
+        let text = c.server_text(body.as_bytes(), false);
+        assert!(!text.contains("sekr"), "{text}");
+        assert_eq!(scrub_key("a ÄÖ KEYX b", "keyx"), "a ÄÖ [REDACTED] b");
     }
 
     #[test]
