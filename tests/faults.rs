@@ -461,3 +461,190 @@ async fn hostile_messages_are_rejected_without_echoing_them() {
     let e = bus.submit(&big).await.unwrap_err();
     assert!(e.message().contains("more than the limit"), "{e}");
 }
+
+// ----- Polygon down, a refused key, every symbol failing -----
+
+/// A loader on an SQLite file, run through a worker that records history.
+struct LoadEnv {
+    bus: tickstock_core::bus::Bus,
+    store: Store,
+    _dir: tempfile::TempDir,
+}
+
+impl LoadEnv {
+    async fn new() -> LoadEnv {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(&format!("sqlite://{}/ts.db", dir.path().display()))
+            .await
+            .unwrap();
+        LoadEnv {
+            bus: support::bus().await,
+            store,
+            _dir: dir,
+        }
+    }
+
+    fn client(base: &str, key: &str) -> tickstock_core::polygon::PolygonClient {
+        tickstock_core::polygon::PolygonClient::new(
+            tickstock_core::polygon::PolygonConfig::new(
+                base,
+                secrecy::SecretString::from(key.to_string()),
+            )
+            .with_requests_per_minute(0)
+            .with_max_retries(5)
+            .with_request_timeout(Duration::from_secs(5))
+            .with_max_backoff(Duration::from_millis(300)),
+        )
+        .unwrap()
+    }
+
+    /// Runs `job` to its end on a worker around `client`; the final status.
+    async fn run(
+        &self,
+        client: tickstock_core::polygon::PolygonClient,
+        job: &Job,
+    ) -> tickstock_core::status::JobStatus {
+        use tickstock_core::loader::{Loader, LoaderConfig};
+        let loader = Loader::new(
+            client,
+            self.store.clone(),
+            LoaderConfig {
+                concurrency: 4,
+                symbol_refresh: None,
+                ..LoaderConfig::default()
+            },
+        );
+        self.bus.submit(job).await.unwrap();
+        let w = tickstock_core::worker::Worker::with_history(
+            self.bus.clone(),
+            std::sync::Arc::new(loader),
+            support::fast_worker_config(),
+            tokio_util::sync::CancellationToken::new(),
+            Some(std::sync::Arc::new(tickstock_core::history::StoreHistory(
+                self.store.clone(),
+            ))),
+        );
+        loop {
+            match w.try_execute_next().await.unwrap() {
+                tickstock_core::worker::Outcome::Idle => continue,
+                tickstock_core::worker::Outcome::Executed { job_id, .. } if job_id == job.id => {
+                    break
+                }
+                other => panic!("unexpected step: {other:?}"),
+            }
+        }
+        self.bus.status(&job.id).await.unwrap().unwrap()
+    }
+
+    async fn history_error(&self, id: &str) -> (String, Option<String>) {
+        let run = self
+            .store
+            .job_run(id)
+            .await
+            .unwrap()
+            .expect("a job_runs row");
+        (run.status.clone(), run.error.clone())
+    }
+}
+
+fn day_job(symbols: &[&str]) -> Job {
+    Job::new(
+        JobSpec::Historical {
+            symbols: symbols.iter().map(|s| s.to_string()).collect(),
+            timespan: Timeframe::Day,
+            range: DateRange {
+                years: None,
+                start_date: chrono::NaiveDate::from_ymd_opt(2024, 3, 4),
+                end_date: chrono::NaiveDate::from_ymd_opt(2024, 3, 8),
+            },
+        },
+        "test",
+    )
+}
+
+const EIGHT: [&str; 8] = [
+    "AAPL", "MSFT", "NVDA", "AMZN", "META", "TSLA", "GOOG", "AMD",
+];
+
+/// Polygon down: the job used to retry each symbol six times for minutes and end
+/// "completed with errors" with one long error per symbol. It now stops after a few
+/// connection failures with one reason, in the status and the history alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polygon_unreachable_fails_the_job_fast_with_one_reason() {
+    let env = LoadEnv::new().await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let client = LoadEnv::client(&base, "key-1234");
+    let job = day_job(&EIGHT);
+    let started = std::time::Instant::now();
+    let st = env.run(client.clone(), &job).await;
+    assert_eq!(st.state, JobState::Failed, "{st:?}");
+    let e = st.error_message.clone().unwrap();
+    assert!(e.starts_with("Polygon unreachable since "), "{e}");
+    assert!(e.ends_with("(connection refused)"), "{e}");
+    assert_eq!(e.matches("unreachable").count(), 1, "{e}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        client.requests_sent() <= 8,
+        "{} requests for a Polygon that is down",
+        client.requests_sent()
+    );
+    assert_eq!(env.history_error(&job.id).await, ("failed".into(), Some(e)));
+}
+
+/// A refused key stops the job at the first answer: `failed`, not "completed with
+/// errors", and no request per remaining symbol.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_api_key_fails_the_job_at_once() {
+    use tickstock_testkit::fake_polygon::{FakePolygon, FakePolygonConfig};
+    let env = LoadEnv::new().await;
+    let fake = FakePolygon::start(FakePolygonConfig::default()).await;
+    let client = LoadEnv::client(&fake.base_url(), "wrong-key");
+    let job = day_job(&EIGHT);
+    let st = env.run(client, &job).await;
+    assert_eq!(st.state, JobState::Failed, "{st:?}");
+    let e = st.error_message.clone().unwrap();
+    assert!(e.contains("rejected the API key"), "{e}");
+    assert!(!e.contains("wrong-key"), "{e}");
+    assert!(
+        fake.request_count() <= 4,
+        "{} requests",
+        fake.request_count()
+    );
+    assert_eq!(env.history_error(&job.id).await.0, "failed");
+}
+
+/// Every symbol failing is `failed`; failures are grouped by reason, not repeated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_symbol_failing_is_failed_and_reasons_are_grouped() {
+    use tickstock_testkit::fake_polygon::{FakePolygon, FakePolygonConfig, Fault};
+    let env = LoadEnv::new().await;
+    let fake = FakePolygon::start(FakePolygonConfig::default()).await;
+    for s in ["AAPL", "MSFT", "NVDA"] {
+        fake.inject_always(s, Fault::NotFound);
+    }
+    let client = LoadEnv::client(&fake.base_url(), fake.api_key());
+    let job = day_job(&["AAPL", "MSFT", "NVDA"]);
+    let st = env.run(client.clone(), &job).await;
+    assert_eq!(st.state, JobState::Failed, "{st:?}");
+    let e = st.error_message.clone().unwrap();
+    assert!(e.starts_with("every symbol failed: 3 symbols ("), "{e}");
+    assert_eq!(e.matches("HTTP 404").count(), 1, "{e}");
+    assert_eq!(env.history_error(&job.id).await, ("failed".into(), Some(e)));
+
+    // Some failing: completed with errors, the reason said once for both.
+    let job = day_job(&["AAPL", "MSFT", "AMD"]);
+    let st = env.run(client, &job).await;
+    assert_eq!(st.state, JobState::CompletedWithErrors, "{st:?}");
+    let e = st.error_message.unwrap();
+    assert!(
+        e.starts_with("2 symbols (AAPL, MSFT): ") || e.starts_with("2 symbols (MSFT, AAPL): "),
+        "{e}"
+    );
+    assert_eq!(e.matches("HTTP 404").count(), 1, "{e}");
+}

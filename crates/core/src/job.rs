@@ -359,9 +359,11 @@ impl Job {
         };
         let id = match raw.get("job_id") {
             Some(Value::String(s)) if usable_id(s) => s.clone(),
-            Some(Value::String(s)) if !s.trim().is_empty() => return Err(Error::invalid(format!(
+            Some(Value::String(s)) if !s.trim().is_empty() => {
+                return Err(Error::invalid(format!(
                 "`job_id` must be at most {MAX_JOB_ID_LEN} characters without control characters"
-            ))),
+            )))
+            }
             Some(Value::String(_)) | None => {
                 return Err(Error::invalid("job message has no `job_id`"))
             }

@@ -544,7 +544,14 @@ impl Loader {
                     ctx.mark_done(&unit_key(&symbol, tf)).await?;
                     p.unit_done(0);
                 }
-                Ok(UnitResult::Failed(reason)) => {
+                Ok(UnitResult::Failed(e)) if e.stops_the_job() => {
+                    // A refused key or an unreachable Polygon fails every symbol alike:
+                    // the job stops with that one reason instead of trying each.
+                    warn!(symbol, timeframe = %tf, "stopping the job: {e}");
+                    return Err(Error::from(e));
+                }
+                Ok(UnitResult::Failed(e)) => {
+                    let reason = polygon_reason(&e);
                     warn!(symbol, timeframe = %tf, "{reason}");
                     failures
                         .entry(symbol.clone())
@@ -666,7 +673,7 @@ impl Loader {
                     p.publish().await?;
                 }
                 Ok(None) => break,
-                Err(e) => return Ok(UnitResult::Failed(polygon_reason(&e))),
+                Err(e) => return Ok(UnitResult::Failed(e)),
             }
         }
         debug!(symbol, timeframe = %tf, rows, "unit loaded");
@@ -699,6 +706,7 @@ impl Loader {
             let fetched = ctx.unless_stopped(self.polygon.grouped_daily(day)).await?;
             let rows = match fetched {
                 Ok(rows) => rows,
+                Err(e) if e.stops_the_job() => return Err(Error::from(e)),
                 Err(e) => {
                     return Err(Error::new(
                         ErrorKind::Polygon,
@@ -731,7 +739,7 @@ impl Loader {
 
 enum UnitResult {
     Done(u64),
-    Failed(String),
+    Failed(PolygonError),
 }
 
 #[async_trait]

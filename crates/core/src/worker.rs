@@ -723,16 +723,11 @@ impl Worker {
             }
         } else {
             let fin = match &result {
-                Ok(()) => {
-                    let state = if progress.snapshot().failed_symbols.is_empty() {
-                        JobState::Completed
-                    } else {
-                        JobState::CompletedWithErrors
-                    };
-                    progress.finish(state, started, None)
-                }
                 Err(_) if stopped_early => progress.finish(JobState::Cancelled, started, None),
-                Err(e) => progress.finish(JobState::Failed, started, Some(e.message().to_string())),
+                _ => {
+                    let (state, error) = crate::exec::finished_state(&result, &progress.snapshot());
+                    progress.finish(state, started, error)
+                }
             };
             // A final state someone else wrote meanwhile (TickStock's cancel, its stale-job
             // cleanup) stands: `fin` becomes that state with our counts.

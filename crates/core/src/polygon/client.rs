@@ -104,6 +104,37 @@ struct Inner {
     request_timeout: Duration,
     max_backoff: Duration,
     sent: AtomicU64,
+    outage: std::sync::Mutex<Option<Outage>>,
+}
+
+/// Connection failures in a row (any request of this client), with the first one's time.
+#[derive(Debug, Clone)]
+struct Outage {
+    since: chrono::DateTime<chrono::Local>,
+    cause: String,
+    failures: u32,
+}
+
+/// Consecutive connection failures after which Polygon counts as unreachable: requests
+/// then fail at once with [`PolygonError::Unreachable`] instead of retrying, until one
+/// gets an answer again.
+pub const UNREACHABLE_AFTER: u32 = 3;
+
+/// A short cause for a connection failure, from its message.
+fn network_cause(message: &str) -> String {
+    let m = message.to_ascii_lowercase();
+    if m.contains("refused") {
+        "connection refused"
+    } else if m.contains("timed out") || m.contains("timeout") {
+        "timed out"
+    } else if m.contains("dns") || m.contains("lookup") || m.contains("resolve") {
+        "host name not resolved"
+    } else if m.contains("reset") || m.contains("broke") {
+        "connection reset"
+    } else {
+        "could not connect"
+    }
+    .to_string()
 }
 
 impl fmt::Debug for PolygonClient {
@@ -215,6 +246,7 @@ impl PolygonClient {
                 request_timeout: cfg.request_timeout,
                 max_backoff: cfg.max_backoff,
                 sent: AtomicU64::new(0),
+                outage: std::sync::Mutex::new(None),
             }),
         })
     }
@@ -405,10 +437,22 @@ impl PolygonClient {
         let mut server_failures = 0u32;
         loop {
             let failure = match self.attempt::<T>(url, what).await {
-                Ok(v) => return Ok(v),
+                Ok(v) => {
+                    self.note_reached();
+                    return Ok(v);
+                }
                 Err(f) => f,
             };
             let err = failure.error;
+            if let PolygonError::Network { message } = &err {
+                if let Some(down) = self.note_unreachable(message) {
+                    tracing::warn!(path = url.path(), error = %down, "Polygon request failed");
+                    return Err(down);
+                }
+            } else {
+                // Any answer, even an error page, means Polygon can be reached.
+                self.note_reached();
+            }
             if !err.is_retryable() || retries >= self.inner.max_retries {
                 let attempts = retries + 1;
                 let err = if attempts > 1 {
@@ -443,6 +487,29 @@ impl PolygonClient {
             );
             tokio::time::sleep(delay).await;
         }
+    }
+
+    fn note_reached(&self) {
+        let mut o = self.inner.outage.lock().expect("outage lock");
+        if o.take().is_some() {
+            tracing::info!("Polygon reachable again");
+        }
+    }
+
+    /// Counts a connection failure; once [`UNREACHABLE_AFTER`] happened in a row, the
+    /// error that ends the job.
+    fn note_unreachable(&self, message: &str) -> Option<PolygonError> {
+        let mut guard = self.inner.outage.lock().expect("outage lock");
+        let o = guard.get_or_insert_with(|| Outage {
+            since: chrono::Local::now(),
+            cause: network_cause(message),
+            failures: 0,
+        });
+        o.failures += 1;
+        (o.failures >= UNREACHABLE_AFTER).then(|| PolygonError::Unreachable {
+            since: o.since.format("%H:%M:%S").to_string(),
+            cause: o.cause.clone(),
+        })
     }
 
     /// One HTTP exchange: rate limit, send, read, classify, decode.
