@@ -648,3 +648,75 @@ async fn every_symbol_failing_is_failed_and_reasons_are_grouped() {
     );
     assert_eq!(e.matches("HTTP 404").count(), 1, "{e}");
 }
+
+// ----- worker lifecycle -----
+
+/// SIGTERM (what systemd and containers send) used to kill the worker without
+/// deregistering, and our own legacy heartbeat then counted as a TickStockPL worker for a
+/// minute. Now SIGTERM stops it like Ctrl-C, and health shows no live worker at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_a_worker_cleanly_and_it_deregisters_at_once() {
+    use redis::AsyncCommands;
+    let bus = support::bus().await;
+    let dir = tempfile::tempdir().unwrap();
+    let child = std::process::Command::new(bin("tickstock"))
+        .arg("worker")
+        .env("REDIS_URL", shared_redis_url())
+        .env("TICKSTOCK_NAMESPACE", bus.keys().namespace())
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}/t.sqlite", dir.path().display()),
+        )
+        .env("POLYGON_BASE_URL", "http://127.0.0.1:9")
+        .env("POLYGON_API_KEY", "k")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = KillOnDrop(child);
+    let stale = Duration::from_secs(60);
+    let h = wait_for(Duration::from_secs(20), "the worker alive", || async {
+        let h = bus.health(stale).await;
+        h.workers.iter().any(|w| w.alive).then_some(h)
+    })
+    .await;
+    let legacy = h.legacy_heartbeat.expect("the legacy heartbeat");
+    assert!(legacy.present && legacy.ours, "{legacy:?}");
+
+    // A TickStockPL worker writing the legacy key is told apart from ours.
+    let mut c = bus.conn();
+    let now = tickstock_core::bus::unix_now();
+    let _: () = c
+        .set(bus.keys().legacy_heartbeat(), format!("{:.6}", now + 0.5))
+        .await
+        .unwrap();
+    let h = bus.health(stale).await;
+    assert!(!h.legacy_heartbeat.unwrap().ours);
+    let _: () = c.del(bus.keys().legacy_heartbeat()).await.unwrap();
+    wait_for(Duration::from_secs(10), "our heartbeat again", || async {
+        let h = bus.health(stale).await;
+        h.legacy_heartbeat.filter(|l| l.ours).map(|_| ())
+    })
+    .await;
+
+    let pid = child.0.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = wait_for(Duration::from_secs(10), "the worker to exit", || {
+        let s = child.0.try_wait().unwrap();
+        async move { s }
+    })
+    .await;
+    assert!(status.success(), "SIGTERM is a clean stop: {status:?}");
+    let h = bus.health(stale).await;
+    assert!(!h.any_worker_alive(), "{h:?}");
+    assert!(h.workers.iter().all(|w| w.stopped), "{:?}", h.workers);
+    assert!(
+        !h.legacy_heartbeat.unwrap().present,
+        "our legacy heartbeat is gone"
+    );
+}

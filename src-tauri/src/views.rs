@@ -178,10 +178,10 @@ impl HealthView {
     /// From the bus's health; `builtin` is the id of the app's own worker, if it runs.
     pub fn from_health(h: &Health, builtin: Option<&str>) -> HealthView {
         // Our own workers refresh `tickstockpl:heartbeat` too: it speaks for a TickStockPL
-        // worker only when none of ours is alive (TickStockPL's producer key is never ours).
-        let ours_alive = h.workers.iter().any(|w| w.alive);
+        // worker only when its value is not the one ours wrote last (TickStockPL's
+        // producer key is never ours).
         let legacy = [
-            h.legacy_heartbeat.as_ref().filter(|_| !ours_alive),
+            h.legacy_heartbeat.as_ref().filter(|l| !l.ours),
             h.producer_heartbeat.as_ref(),
         ]
         .into_iter()

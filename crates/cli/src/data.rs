@@ -117,16 +117,41 @@ impl DataArgs {
     }
 }
 
+/// Waits for Ctrl-C or SIGTERM (what systemd, Docker and Kubernetes send); the exit
+/// code a second one forces.
+async fn stop_signal() -> i32 {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = tokio::signal::ctrl_c() => 130,
+                _ = term.recv() => 143,
+            },
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                130
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        130
+    }
+}
+
+/// A token cancelled by the first Ctrl-C or SIGTERM (finish the current chunk, release
+/// or record the job, deregister); a second one exits at once.
 fn ctrl_c_token() -> CancellationToken {
     let token = CancellationToken::new();
     let t = token.clone();
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("stopping: finishing the current chunk (Ctrl-C again to force)");
-            t.cancel();
-            let _ = tokio::signal::ctrl_c().await;
-            std::process::exit(130);
-        }
+        stop_signal().await;
+        eprintln!("stopping: finishing the current chunk (Ctrl-C again to force)");
+        t.cancel();
+        let code = stop_signal().await;
+        std::process::exit(code);
     });
     token
 }

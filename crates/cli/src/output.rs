@@ -108,7 +108,12 @@ pub fn health_text(h: &Health) -> String {
             (true, true) => format!("alive, {age}"),
             (true, false) => format!("stale, {age}"),
         };
-        out += &format!("heartbeat {}: {state}\n", hb.key);
+        let whose = if hb.ours {
+            " (written by our workers)"
+        } else {
+            ""
+        };
+        out += &format!("heartbeat {}: {state}{whose}\n", hb.key);
     }
     if h.workers.is_empty() {
         out += "workers  none\n";

@@ -226,6 +226,9 @@ pub struct HeartbeatView {
     /// Seconds since the time the value holds; `None` when it holds no time.
     pub age_seconds: Option<f64>,
     pub alive: bool,
+    /// The value was written by one of our workers (they keep the legacy key fresh for
+    /// TickStock's page), so it says nothing about a TickStockPL worker.
+    pub ours: bool,
 }
 
 /// A worker's own heartbeat entry.
@@ -282,7 +285,10 @@ impl Health {
     /// Whether any worker (ours or a legacy one) looks alive.
     pub fn any_worker_alive(&self) -> bool {
         self.workers.iter().any(|w| w.alive)
-            || self.legacy_heartbeat.as_ref().is_some_and(|h| h.alive)
+            || self
+                .legacy_heartbeat
+                .as_ref()
+                .is_some_and(|h| h.alive && !h.ours)
             || self.producer_heartbeat.as_ref().is_some_and(|h| h.alive)
     }
 }
@@ -1041,6 +1047,7 @@ impl Bus {
             present,
             age_seconds: age,
             alive,
+            ours: false,
         })
     }
 
@@ -1103,7 +1110,16 @@ impl Bus {
         health.redis.connected = true;
         health.redis.rtt_ms = Some(rtt);
         let rest = async {
-            let legacy = self.heartbeat(&self.keys.legacy_heartbeat()).await?;
+            let mut legacy = self.heartbeat(&self.keys.legacy_heartbeat()).await?;
+            if legacy.present {
+                let mut c = self.conn.clone();
+                let (value, ours): (Option<String>, Option<String>) = redis::pipe()
+                    .get(self.keys.legacy_heartbeat())
+                    .get(self.keys.legacy_heartbeat_ours())
+                    .query_async(&mut c)
+                    .await?;
+                legacy.ours = value.is_some() && value == ours;
+            }
             let producer = self.heartbeat(&self.keys.producer_heartbeat()).await?;
             let workers = self.workers(stale_after).await?;
             Ok::<_, Error>((legacy, producer, workers))

@@ -844,11 +844,31 @@ impl Worker {
         let mut pipe = redis::pipe();
         // The legacy key says "a worker takes jobs": not refreshed while this one cannot.
         if !stopped && consume_error.is_none() {
+            let value = format!("{now:.6}");
             pipe.cmd("SET")
                 .arg(keys.legacy_heartbeat())
-                .arg(format!("{now:.6}"))
+                .arg(&value)
                 .arg("EX")
                 .arg(ttl)
+                .ignore()
+                .cmd("SET")
+                .arg(keys.legacy_heartbeat_ours())
+                .arg(&value)
+                .arg("EX")
+                .arg(ttl)
+                .ignore();
+        }
+        if stopped {
+            // Deregister at once: our last legacy heartbeat goes too (unless someone,
+            // e.g. a TickStockPL worker, wrote it since), and the worker leaves the list.
+            pipe.cmd("EVAL")
+                .arg(
+                    "if redis.call('GET', KEYS[1]) == redis.call('GET', KEYS[2]) then \
+                     redis.call('DEL', KEYS[1]) end return 0",
+                )
+                .arg(2)
+                .arg(keys.legacy_heartbeat())
+                .arg(keys.legacy_heartbeat_ours())
                 .ignore();
         }
         pipe.hset_multiple(
