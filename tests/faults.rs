@@ -720,3 +720,41 @@ async fn sigterm_stops_a_worker_cleanly_and_it_deregisters_at_once() {
         "our legacy heartbeat is gone"
     );
 }
+
+// ----- statuses that lie -----
+
+/// `cancel --all` reported 0 while 3 jobs were cancelled: the workers heard the message
+/// and cancelled them first, and those were counted as "already final".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_all_counts_jobs_their_workers_cancelled_first() {
+    let bus = support::bus().await;
+    let cfg = tickstock_core::worker::WorkerConfig {
+        concurrency: 3,
+        ..support::fast_worker_config()
+    };
+    let (w, stop) = support::sim_worker(&bus, Duration::from_millis(500), cfg);
+    let handle = tokio::spawn({
+        let w = w.clone();
+        async move { w.run().await }
+    });
+    let jobs: Vec<Job> = (0..3)
+        .map(|_| {
+            let symbols = support::symbols(100);
+            let refs: Vec<&str> = symbols.iter().map(String::as_str).collect();
+            support::job(&refs)
+        })
+        .collect();
+    for j in &jobs {
+        bus.submit(j).await.unwrap();
+    }
+    for j in &jobs {
+        support::wait_state(&bus, &j.id, JobState::Running, Duration::from_secs(10)).await;
+    }
+    let n = bus.cancel_all("test", "test").await.unwrap();
+    for j in &jobs {
+        support::wait_state(&bus, &j.id, JobState::Cancelled, Duration::from_secs(10)).await;
+    }
+    assert_eq!(n, 3);
+    stop.cancel();
+    handle.await.unwrap().unwrap();
+}

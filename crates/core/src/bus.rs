@@ -905,12 +905,26 @@ impl Bus {
     pub async fn cancel_all(&self, reason: &str, requested_by: &str) -> Result<usize> {
         let msg =
             json!({"command": "cancel_all", "reason": reason, "timestamp": iso_now()}).to_string();
+        // The active jobs are listed before the message goes out: workers that hear it
+        // cancel their jobs at once, and those count as cancelled by this call too (they
+        // used to be seen as "already final" and left out of the count).
+        let active = self.active_jobs(INDEX_MAX_LEN as usize).await?;
         let mut c = self.conn.clone();
         let _: i64 = c.publish(self.keys.channel_control(), msg).await?;
         let mut n = 0;
-        for entry in self.active_jobs(INDEX_MAX_LEN as usize).await? {
+        for entry in active {
+            let was_cancelling = entry
+                .status
+                .as_ref()
+                .is_some_and(|s| s.state == JobState::Cancelling);
             match self.cancel(&entry.job_id, requested_by).await {
-                Ok(o) if o.changed => n += 1,
+                Ok(o)
+                    if o.changed
+                        || (!was_cancelling
+                            && matches!(o.state, JobState::Cancelled | JobState::Cancelling)) =>
+                {
+                    n += 1
+                }
                 Ok(_) => {}
                 Err(e) if e.kind() == ErrorKind::NotFound => {}
                 Err(e) => return Err(e),
