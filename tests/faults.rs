@@ -758,3 +758,86 @@ async fn cancel_all_counts_jobs_their_workers_cancelled_first() {
     stop.cancel();
     handle.await.unwrap().unwrap();
 }
+
+/// After a resume the bar count used to cover only the resumed part: the checkpoints now
+/// keep each finished unit's rows and the count is cumulative.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bar_counts_are_cumulative_across_a_resume() {
+    use tickstock_core::loader::{Loader, LoaderConfig};
+    use tickstock_testkit::fake_polygon::{FakePolygon, FakePolygonConfig};
+    let env = LoadEnv::new().await;
+    let fake = FakePolygon::start(FakePolygonConfig {
+        latency: Duration::from_millis(150),
+        ..FakePolygonConfig::default()
+    })
+    .await;
+    let loader = || {
+        Loader::new(
+            LoadEnv::client(&fake.base_url(), fake.api_key()),
+            env.store.clone(),
+            LoaderConfig {
+                concurrency: 1,
+                symbol_refresh: None,
+                ..LoaderConfig::default()
+            },
+        )
+    };
+    let job = day_job(&EIGHT);
+    env.bus.submit(&job).await.unwrap();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let first = tickstock_core::worker::Worker::new(
+        env.bus.clone(),
+        std::sync::Arc::new(loader()),
+        support::fast_worker_config(),
+        stop.clone(),
+    );
+    let handle = tokio::spawn({
+        let w = first.clone();
+        async move { w.run().await }
+    });
+    let key = env.bus.keys().checkpoint(&job.id);
+    wait_for(Duration::from_secs(20), "three finished units", || async {
+        let mut c = env.bus.conn();
+        let n: usize = redis::AsyncCommands::scard(&mut c, &key).await.unwrap();
+        (n >= 3).then_some(())
+    })
+    .await;
+    stop.cancel();
+    handle.await.unwrap().unwrap();
+    let st = env.bus.status(&job.id).await.unwrap().unwrap();
+    assert_eq!(st.state, JobState::Queued, "released: {st:?}");
+
+    let cfg = tickstock_core::worker::WorkerConfig {
+        claim_idle: Duration::from_millis(100),
+        ..support::fast_worker_config()
+    };
+    let second = tickstock_core::worker::Worker::new(
+        env.bus.clone(),
+        std::sync::Arc::new(loader()),
+        cfg,
+        tokio_util::sync::CancellationToken::new(),
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let outcome = second.try_execute_next().await.unwrap();
+    assert!(
+        matches!(
+            outcome,
+            tickstock_core::worker::Outcome::Executed {
+                state: JobState::Completed,
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
+    let (from, to) = (
+        chrono::NaiveDate::from_ymd_opt(2024, 3, 4).unwrap(),
+        chrono::NaiveDate::from_ymd_opt(2024, 3, 8).unwrap(),
+    );
+    let total: usize = EIGHT
+        .iter()
+        .map(|s| FakePolygon::expected_bars(s, Timeframe::Day, from, to).len())
+        .sum();
+    let st = env.bus.status(&job.id).await.unwrap().unwrap();
+    assert_eq!(st.ohlcv_records_loaded, Some(total as u64), "{st:?}");
+    assert_eq!(st.successful_symbols.len(), 8);
+}

@@ -956,6 +956,8 @@ impl Bus {
                 .del(self.keys.status_alt(id))
                 .ignore()
                 .del(self.keys.checkpoint(id))
+                .ignore()
+                .del(format!("{}:rows", self.keys.checkpoint(id)))
                 .ignore();
         }
         let mut c = self.conn.clone();

@@ -37,6 +37,15 @@ pub trait StatusSink: Send + Sync + 'static {
 pub trait Checkpoints: Send + Sync + 'static {
     async fn done(&self, job_id: &str) -> Result<HashSet<String>>;
     async fn mark(&self, job_id: &str, unit: &str) -> Result<()>;
+    /// Records a finished unit with the rows it wrote, so a resumed job's counts include
+    /// what earlier runs loaded.
+    async fn mark_rows(&self, job_id: &str, unit: &str, _rows: u64) -> Result<()> {
+        self.mark(job_id, unit).await
+    }
+    /// Rows written by the finished units (0 where rows are not kept).
+    async fn done_rows(&self, _job_id: &str) -> Result<u64> {
+        Ok(0)
+    }
 }
 
 /// Durable history of jobs (outlives Redis expiry): told when a job starts and ends.
@@ -180,6 +189,16 @@ impl JobContext {
     /// Records a finished unit.
     pub async fn mark_done(&self, unit: &str) -> Result<()> {
         self.checkpoints.mark(&self.job_id, unit).await
+    }
+
+    /// Records a finished unit and the rows it wrote.
+    pub async fn mark_done_rows(&self, unit: &str, rows: u64) -> Result<()> {
+        self.checkpoints.mark_rows(&self.job_id, unit, rows).await
+    }
+
+    /// Rows written by the units finished in earlier runs of this job.
+    pub async fn done_rows(&self) -> Result<u64> {
+        self.checkpoints.done_rows(&self.job_id).await
     }
 }
 

@@ -464,6 +464,10 @@ impl Loader {
         }
 
         let done = ctx.done_units().await?;
+        if !done.is_empty() {
+            // A resumed job counts what its earlier runs loaded too.
+            p.add_records(ctx.done_rows().await?);
+        }
         let mut pending: Vec<(String, Timeframe)> = Vec::new();
         let mut remaining: HashMap<String, usize> = HashMap::new();
         for s in &symbols {
@@ -540,8 +544,8 @@ impl Loader {
         while let Some((symbol, tf, r)) = results.next().await {
             p.unit_settled(&unit_key(&symbol, tf));
             match r {
-                Ok(UnitResult::Done(_rows)) => {
-                    ctx.mark_done(&unit_key(&symbol, tf)).await?;
+                Ok(UnitResult::Done(rows)) => {
+                    ctx.mark_done_rows(&unit_key(&symbol, tf), rows).await?;
                     p.unit_done(0);
                 }
                 Ok(UnitResult::Failed(e)) if e.stops_the_job() => {
@@ -727,7 +731,8 @@ impl Loader {
             if !list.is_empty() {
                 self.store.write_bars(&s, Timeframe::Day, &list).await?;
             }
-            ctx.mark_done(&unit_key(&s, Timeframe::Day)).await?;
+            ctx.mark_done_rows(&unit_key(&s, Timeframe::Day), list.len() as u64)
+                .await?;
             p.add_records(list.len() as u64);
             p.unit_done(0);
             done.push(s);

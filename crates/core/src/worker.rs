@@ -175,6 +175,31 @@ impl Checkpoints for RedisCheckpoints {
             .await?;
         Ok(())
     }
+    async fn mark_rows(&self, job_id: &str, unit: &str, rows: u64) -> Result<()> {
+        let key = self.0.keys().checkpoint(job_id);
+        let rows_key = format!("{key}:rows");
+        let mut c = self.0.conn();
+        redis::pipe()
+            .atomic()
+            .hset(&rows_key, unit, rows)
+            .ignore()
+            .expire(&rows_key, 7 * 86_400)
+            .ignore()
+            .sadd(&key, unit)
+            .ignore()
+            .expire(&key, 7 * 86_400)
+            .ignore()
+            .query_async::<()>(&mut c)
+            .await?;
+        Ok(())
+    }
+    async fn done_rows(&self, job_id: &str) -> Result<u64> {
+        let mut c = self.0.conn();
+        let rows: Vec<u64> = c
+            .hvals(format!("{}:rows", self.0.keys().checkpoint(job_id)))
+            .await?;
+        Ok(rows.iter().sum())
+    }
 }
 
 fn value_to_string(v: &redis::Value) -> Option<String> {
