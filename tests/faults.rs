@@ -841,3 +841,239 @@ async fn bar_counts_are_cumulative_across_a_resume() {
     assert_eq!(st.ohlcv_records_loaded, Some(total as u64), "{st:?}");
     assert_eq!(st.successful_symbols.len(), 8);
 }
+
+/// A stream entry carrying another job's id (junk, or a message under a re-used id)
+/// used to fail that job: a running job was stopped by it. Now only the entry a job is
+/// run from, for a job not final, changes its status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_junk_entry_never_changes_another_jobs_status() {
+    let bus = support::bus().await;
+    let (w1, stop1) = support::sim_worker(
+        &bus,
+        Duration::from_millis(10),
+        support::fast_worker_config(),
+    );
+    // A finished job, and junk under its id.
+    let done = support::job(&["AAPL"]);
+    bus.submit(&done).await.unwrap();
+    w1.try_execute_next().await.unwrap();
+    let before = bus.status(&done.id).await.unwrap().unwrap();
+    assert_eq!(before.state, JobState::Completed);
+    add_raw(
+        &bus,
+        &done.id,
+        &format!(r#"{{"job_id":"{}","job_type":"bogus"}}"#, done.id),
+    )
+    .await;
+    let out = w1.try_execute_next().await.unwrap();
+    assert!(
+        matches!(out, tickstock_core::worker::Outcome::Rejected { .. }),
+        "{out:?}"
+    );
+    assert_eq!(bus.status(&done.id).await.unwrap().unwrap(), before);
+
+    // A running job, and junk under its id taken by another worker.
+    let symbols = support::symbols(20);
+    let refs: Vec<&str> = symbols.iter().map(String::as_str).collect();
+    let running = support::job(&refs);
+    bus.submit(&running).await.unwrap();
+    let (slow, stop2) = support::sim_worker(
+        &bus,
+        Duration::from_millis(100),
+        support::fast_worker_config(),
+    );
+    let h = tokio::spawn({
+        let w = slow.clone();
+        async move { w.run().await }
+    });
+    support::wait_state(
+        &bus,
+        &running.id,
+        JobState::Running,
+        Duration::from_secs(10),
+    )
+    .await;
+    add_raw(&bus, &running.id, "{not json").await;
+    let out = w1.try_execute_next().await.unwrap();
+    assert!(
+        matches!(out, tickstock_core::worker::Outcome::Rejected { .. }),
+        "{out:?}"
+    );
+    let st = support::wait_status(&bus, &running.id, Duration::from_secs(20), |s| {
+        s.state.is_terminal()
+    })
+    .await;
+    assert_eq!(st.state, JobState::Completed, "{st:?}");
+    stop1.cancel();
+    stop2.cancel();
+    h.await.unwrap().unwrap();
+}
+
+/// A re-used `job_id` ran beside the first and took over its checkpoints ("completed,
+/// 0 bars" for a range never loaded). Submit refuses it; an entry re-using a running id
+/// is not run; after the first job's status expired, a new message under the id starts
+/// from nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reused_job_id_never_runs_twice_or_shares_checkpoints() {
+    use redis::AsyncCommands;
+    use tickstock_testkit::sim::executions_key;
+    let bus = support::bus().await;
+    let first = support::job(&["AAPL", "MSFT", "NVDA"]);
+    bus.submit(&first).await.unwrap();
+    let e = bus.submit(&first).await.unwrap_err();
+    assert!(e.message().contains("already in use"), "{e}");
+
+    let (w, stop) = support::sim_worker(
+        &bus,
+        Duration::from_millis(300),
+        support::fast_worker_config(),
+    );
+    let h = tokio::spawn({
+        let w = w.clone();
+        async move { w.run().await }
+    });
+    support::wait_state(&bus, &first.id, JobState::Running, Duration::from_secs(10)).await;
+    let mut other = support::job(&["TSLA"]).to_value();
+    other["job_id"] = first.id.clone().into();
+    add_raw(&bus, &first.id, &other.to_string()).await;
+    let (w2, _stop2) = support::sim_worker(
+        &bus,
+        Duration::from_millis(10),
+        support::fast_worker_config(),
+    );
+    let out = w2.try_execute_next().await.unwrap();
+    assert!(
+        matches!(&out, tickstock_core::worker::Outcome::Rejected { reason, .. } if reason.contains("already running")),
+        "{out:?}"
+    );
+    let st = support::wait_status(&bus, &first.id, Duration::from_secs(20), |s| {
+        s.state.is_terminal()
+    })
+    .await;
+    assert_eq!(st.state, JobState::Completed);
+    assert_eq!(st.successful_symbols.len(), 3);
+    stop.cancel();
+    h.await.unwrap().unwrap();
+    let mut c = bus.conn();
+    let runs: Vec<String> = c
+        .lrange(executions_key(bus.keys().namespace()), 0, -1)
+        .await
+        .unwrap();
+    assert_eq!(runs, vec![first.id.clone()], "run once");
+
+    // Its status expired; the id comes back with other symbols: they are all loaded.
+    let _: () = c.del(bus.keys().status(&first.id)).await.unwrap();
+    let _: () = c.del(bus.keys().status_alt(&first.id)).await.unwrap();
+    let mut again = support::job(&["AAPL", "AMD"]).to_value();
+    again["job_id"] = first.id.clone().into();
+    add_raw(&bus, &first.id, &again.to_string()).await;
+    let out = w2.try_execute_next().await.unwrap();
+    assert!(
+        matches!(
+            out,
+            tickstock_core::worker::Outcome::Executed {
+                state: JobState::Completed,
+                ..
+            }
+        ),
+        "{out:?}"
+    );
+    let st = bus.status(&first.id).await.unwrap().unwrap();
+    assert_eq!(
+        st.ohlcv_records_loaded,
+        Some(2 * tickstock_testkit::sim::SIM_ROWS_PER_SYMBOL)
+    );
+}
+
+/// A dead-lettered job stayed "running" in the history; now it ends there as in Redis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_lettered_job_is_failed_in_the_history_too() {
+    let env = LoadEnv::new().await;
+    let bus = &env.bus;
+    let job = support::job(&["AAPL"]);
+    bus.submit(&job).await.unwrap();
+    // A worker takes it and dies.
+    let mut c = bus.conn();
+    let _: redis::Value = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg(bus.keys().group())
+        .arg("ghost")
+        .arg("COUNT")
+        .arg(1)
+        .arg("STREAMS")
+        .arg(bus.keys().stream())
+        .arg(">")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let history = tickstock_core::history::StoreHistory(env.store.clone());
+    let mut running = tickstock_core::status::JobStatus::new(JobState::Running);
+    running.job_type = Some("historical_load".into());
+    tickstock_core::exec::JobHistory::record(&history, &job, &running)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let cfg = tickstock_core::worker::WorkerConfig {
+        claim_idle: Duration::from_millis(100),
+        max_deliveries: 1,
+        ..support::fast_worker_config()
+    };
+    let w = tickstock_core::worker::Worker::with_history(
+        bus.clone(),
+        std::sync::Arc::new(tickstock_testkit::sim::SimRunner::new(
+            Duration::from_millis(1),
+        )),
+        cfg,
+        tokio_util::sync::CancellationToken::new(),
+        Some(std::sync::Arc::new(history)),
+    );
+    let out = w.try_execute_next().await.unwrap();
+    assert!(
+        matches!(out, tickstock_core::worker::Outcome::DeadLettered { .. }),
+        "{out:?}"
+    );
+    assert_eq!(
+        bus.status(&job.id).await.unwrap().unwrap().state,
+        JobState::Failed
+    );
+    let (status, error) = env.history_error(&job.id).await;
+    assert_eq!(status, "failed");
+    assert!(error.unwrap().contains("dead-letter"));
+}
+
+/// A message on the legacy channel that is not valid JSON (TickStock's Python writes
+/// `NaN`) left its "submitted" status for two hours; its id is now found and it fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_legacy_message_fails_its_submitted_status() {
+    use redis::AsyncCommands;
+    let bus = support::bus().await;
+    let id = format!("legacy-{}", bus.keys().namespace());
+    let mut st = tickstock_core::status::JobStatus::new(JobState::Submitted);
+    st.job_type = Some("historical_load".into());
+    bus.put_status(&id, &st).await.unwrap();
+    let (w, stop) = support::sim_worker(
+        &bus,
+        Duration::from_millis(1),
+        support::fast_worker_config(),
+    );
+    let h = tokio::spawn({
+        let w = w.clone();
+        async move { w.run().await }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut c = bus.conn();
+    let message = format!(
+        r#"{{"job_id": "{id}", "job_type": "historical_load", "symbols": ["AAPL"], "years": NaN}}"#
+    );
+    let _: i64 = c
+        .publish(bus.keys().channel_data_load(), message)
+        .await
+        .unwrap();
+    let st = support::wait_state(&bus, &id, JobState::Failed, Duration::from_secs(10)).await;
+    assert!(
+        st.error_message.unwrap().contains("not valid JSON"),
+        "the reason names the problem"
+    );
+    stop.cancel();
+    h.await.unwrap().unwrap();
+}

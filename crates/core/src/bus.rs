@@ -444,6 +444,28 @@ pub fn settle_final(
     st
 }
 
+/// Status field: the [`crate::job::message_digest`] of the message the status belongs to.
+pub const MESSAGE_DIGEST: &str = "message_digest";
+/// Status field: the stream entry being run (written by the worker that runs it).
+pub const STREAM_ENTRY: &str = "stream_entry";
+
+/// Whether a stream entry (with its message's digest) may change a job's status: never
+/// a final one; a running one only when that entry is the one being run; a waiting one
+/// only when it was submitted with this message (or by a writer that kept no digest).
+pub fn entry_may_change(status: Option<&JobStatus>, entry_id: &str, digest: &str) -> bool {
+    let Some(st) = status else {
+        return true;
+    };
+    let field = |k: &str| st.extra.get(k).and_then(|v| v.as_str());
+    if st.state.is_terminal() {
+        return false;
+    }
+    if matches!(st.state, JobState::Running | JobState::Cancelling) {
+        return field(STREAM_ENTRY) == Some(entry_id);
+    }
+    field(MESSAGE_DIGEST).is_none_or(|d| d == digest)
+}
+
 /// Of a job's two status values, the one further along (ours on a tie).
 fn merge(primary: Option<JobStatus>, alt: Option<JobStatus>) -> Option<JobStatus> {
     match (primary, alt) {
@@ -558,6 +580,10 @@ impl Bus {
         st.set_time("submitted_at", Stamp::now());
         st.total_symbols = job.spec.symbols().map(|s| s.len() as u64);
         st.extra.insert("description".into(), job.describe().into());
+        st.extra.insert(
+            MESSAGE_DIGEST.into(),
+            crate::job::message_digest(&job.to_json()).into(),
+        );
         st
     }
 
@@ -565,6 +591,14 @@ impl Bus {
     /// legacy pub/sub message in one atomic round trip.
     pub async fn submit(&self, job: &Job) -> Result<()> {
         let json = job.to_json();
+        // A job id is never reused: a second job under it would run beside the first
+        // and take over its checkpoints.
+        if self.status(&job.id).await?.is_some() {
+            return Err(Error::invalid(format!(
+                "job id {} is already in use",
+                crate::error::quote_input(&job.id)
+            )));
+        }
         if json.len() > crate::job::MAX_MESSAGE_BYTES {
             return Err(Error::invalid(format!(
                 "the job message would be {} bytes, more than the limit of {}",

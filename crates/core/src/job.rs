@@ -31,6 +31,37 @@ pub fn usable_id(id: &str) -> bool {
     !id.trim().is_empty() && id.len() <= MAX_JOB_ID_LEN && !id.chars().any(char::is_control)
 }
 
+/// A stable fingerprint of a job message's text (FNV-1a, 64 bits, hex): the status of a
+/// job and its checkpoints remember it, so an entry or a run carrying another message
+/// under the same `job_id` is told apart.
+pub fn message_digest(text: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+/// The `job_id` of a message even when it is not valid JSON (TickStock's Python writes
+/// `NaN`, a message may be cut short): read as JSON when it parses, else found in the
+/// text as `"job_id": "..."`. Only a usable id is returned.
+pub fn loose_job_id(text: &str) -> Option<String> {
+    if let Ok(v) = serde_json::from_str::<Value>(text) {
+        return v
+            .get("job_id")
+            .and_then(Value::as_str)
+            .filter(|s| usable_id(s))
+            .map(str::to_string);
+    }
+    let at = text.find("\"job_id\"")? + "\"job_id\"".len();
+    let rest = text[at..].trim_start().strip_prefix(':')?.trim_start();
+    let rest = rest.strip_prefix('"')?;
+    let end = rest.find('"')?;
+    let id = &rest[..end];
+    (usable_id(id) && !id.contains('\\')).then(|| id.to_string())
+}
+
 /// Longest `csv_file` name accepted.
 pub const MAX_CSV_NAME_LEN: usize = 255;
 
@@ -1275,6 +1306,19 @@ mod tests {
         let job = r.build("t", &builtin).unwrap();
         assert_eq!(job.raw()["universe_key"], "SPY:nasdaq100");
         assert_eq!(job.raw()["source"], "SPY:nasdaq100");
+    }
+
+    #[test]
+    fn ids_are_found_in_unreadable_messages() {
+        assert_eq!(
+            loose_job_id(r#"{"job_id": "abc-1", "years": NaN}"#).as_deref(),
+            Some("abc-1")
+        );
+        assert_eq!(loose_job_id(r#"{"job_id":"x""#).as_deref(), Some("x"));
+        assert_eq!(loose_job_id(r#"{"job_type":"x"}"#), None);
+        assert_eq!(loose_job_id("garbage"), None);
+        assert_ne!(message_digest("a"), message_digest("b"));
+        assert_eq!(message_digest(""), "cbf29ce484222325");
     }
 
     #[test]

@@ -553,7 +553,18 @@ impl Worker {
             .get("job_id")
             .filter(|id| crate::job::usable_id(id))
             .cloned()
-            .or_else(|| string_field(&message, "job_id"));
+            .or_else(|| crate::job::loose_job_id(&text));
+        let digest = crate::job::message_digest(&text);
+        // This entry may change the status of the job it names only when that job is
+        // not final, not run from another entry, and was submitted with this message: a
+        // junk entry carrying another job's id leaves that job alone.
+        let may_change = match &loose_id {
+            Some(id) => {
+                crate::bus::entry_may_change(me.bus.status(id).await?.as_ref(), &entry.id, &digest)
+            }
+            None => false,
+        };
+        let status_id = loose_id.as_deref().filter(|_| may_change);
         // Only a known type is repeated into the status.
         let loose_type = string_field(&message, "job_type")
             .and_then(|t| crate::job::JobType::parse(&t))
@@ -567,8 +578,11 @@ impl Worker {
             error!(entry = %entry.id, job_id = ?loose_id, "{reason}");
             self.dead_letter(&entry, &reason).await?;
             let st = Self::failed_status(loose_type, &reason);
-            self.finish_entry(&entry.id, loose_id.as_deref(), Some(&st))
-                .await?;
+            let written = self.finish_entry(&entry.id, status_id, Some(&st)).await?;
+            // The history learns the end too (it used to stay "running" there).
+            if let (Ok(j), Some(w)) = (message.and_then(Job::from_value), written) {
+                self.record(&j, &w).await;
+            }
             return Ok(Outcome::DeadLettered {
                 job_id: loose_id,
                 deliveries: entry.deliveries,
@@ -592,9 +606,7 @@ impl Worker {
                 warn!(entry = %entry.id, job_id = ?loose_id, "{reason}");
                 self.dead_letter(&entry, &reason).await?;
                 let st = Self::failed_status(loose_type, &reason);
-                let written = self
-                    .finish_entry(&entry.id, loose_id.as_deref(), Some(&st))
-                    .await?;
+                let written = self.finish_entry(&entry.id, status_id, Some(&st)).await?;
                 // A message that parses as a job reaches the history too.
                 if let (Ok(j), Some(w)) = (parsed, written) {
                     self.record(&j, &w).await;
@@ -608,6 +620,39 @@ impl Worker {
         };
 
         let previous = me.bus.status(&job.id).await?;
+        if !may_change {
+            // Another entry runs this job, or it was submitted with another message under
+            // the same id: a job id is never run twice at once.
+            let reason = match &previous {
+                Some(p) if p.state.is_terminal() => format!(
+                    "job id already used by a job that ended {}; this entry was not run",
+                    p.state
+                ),
+                Some(p) if matches!(p.state, JobState::Running | JobState::Cancelling) => {
+                    "job id is already running from another stream entry; this entry was not run"
+                        .to_string()
+                }
+                _ => {
+                    "job id belongs to a job submitted with another message; this entry was not run"
+                        .to_string()
+                }
+            };
+            let ended_here = previous.as_ref().is_some_and(|p| p.state.is_terminal())
+                && previous
+                    .as_ref()
+                    .and_then(|p| p.extra.get(crate::bus::MESSAGE_DIGEST))
+                    .and_then(|d| d.as_str())
+                    .is_none_or(|d| d == digest);
+            if !ended_here {
+                warn!(entry = %entry.id, job_id = %job.id, "{reason}");
+                self.dead_letter(&entry, &reason).await?;
+                self.finish_entry(&entry.id, None, None).await?;
+                return Ok(Outcome::Rejected {
+                    job_id: Some(job.id),
+                    reason,
+                });
+            }
+        }
         // Cancelled before it started, or already ended by someone else (TickStock's page
         // cancelled it, or its stale-job cleanup marked it): acknowledged without running.
         let ended = previous.as_ref().is_some_and(|p| p.state.is_terminal());
@@ -661,6 +706,18 @@ impl Worker {
         if let Some(d) = previous.as_ref().and_then(|p| p.extra.get("description")) {
             st.extra.insert("description".into(), d.clone());
         }
+        let digest = crate::job::message_digest(
+            entry
+                .fields
+                .get("job")
+                .map(String::as_str)
+                .unwrap_or_default(),
+        );
+        st.extra
+            .insert(crate::bus::MESSAGE_DIGEST.into(), digest.clone().into());
+        st.extra
+            .insert(crate::bus::STREAM_ENTRY.into(), entry.id.clone().into());
+        self.bind_checkpoints(&job.id, &digest).await?;
 
         let cancel = CancellationToken::new();
         let stop = me.shutdown.child_token();
@@ -769,6 +826,33 @@ impl Worker {
         };
         let _ = self.heartbeat(false).await;
         Ok(outcome)
+    }
+
+    /// Checkpoints belong to the message they were made for: a job id reused for other
+    /// parameters (after its status expired) starts from nothing, not from the old
+    /// job's finished units.
+    async fn bind_checkpoints(&self, job_id: &str, digest: &str) -> Result<()> {
+        let key = self.inner.bus.keys().checkpoint(job_id);
+        let digest_key = format!("{key}:digest");
+        let mut c = self.inner.bus.conn();
+        let old: Option<String> = c.get(&digest_key).await?;
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        if old.as_deref().is_some_and(|o| o != digest) {
+            info!(
+                job_id,
+                "checkpoints were made for another message under this id; starting over"
+            );
+            pipe.del(&key).ignore().del(format!("{key}:rows")).ignore();
+        }
+        pipe.cmd("SET")
+            .arg(&digest_key)
+            .arg(digest)
+            .arg("EX")
+            .arg(7 * 86_400)
+            .ignore();
+        pipe.query_async::<()>(&mut c).await?;
+        Ok(())
     }
 
     /// Makes a held entry immediately available to other workers.
@@ -967,7 +1051,9 @@ impl Worker {
     async fn on_legacy_job(&self, payload: &str) {
         let me = &self.inner;
         let message = parse_message(payload);
-        let id = string_field(&message, "job_id");
+        // Even an unreadable message's id is found, so its "submitted" status does not
+        // linger for two hours.
+        let id = crate::job::loose_job_id(payload);
         match message.and_then(Job::from_value) {
             Ok(job) => match me.bus.ingest_legacy(&job).await {
                 Ok(true) => {
@@ -978,7 +1064,14 @@ impl Worker {
             },
             Err(e) => {
                 warn!(job_id = ?id, "rejected a message on the legacy channel: {}", e.message());
-                if let Some(id) = id {
+                let waiting =
+                    match &id {
+                        Some(id) => me.bus.status(id).await.ok().flatten().is_none_or(|s| {
+                            matches!(s.state, JobState::Submitted | JobState::Queued)
+                        }),
+                        None => false,
+                    };
+                if let Some(id) = id.filter(|_| waiting) {
                     let reason = format!("rejected job message: {}", e.message());
                     // Never over a final state (settled by `finish_status`).
                     let st = Self::failed_status(None, &reason);
