@@ -1077,3 +1077,97 @@ async fn an_unreadable_legacy_message_fails_its_submitted_status() {
     stop.cancel();
     h.await.unwrap().unwrap();
 }
+
+// ----- the database -----
+
+/// A PostgreSQL server that accepts the connection and never answers used to hang the
+/// connect forever; it is now reported after the connect time-out.
+#[tokio::test]
+async fn a_database_that_never_answers_times_out() {
+    use tickstock_core::store::StoreOptions;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hold = tokio::spawn(async move {
+        let mut held = Vec::new();
+        loop {
+            if let Ok((s, _)) = listener.accept().await {
+                held.push(s);
+            }
+        }
+    });
+    let started = std::time::Instant::now();
+    let r = Store::connect_with(
+        &format!("postgres://u:pw-secret@127.0.0.1:{port}/db"),
+        &StoreOptions {
+            connect_timeout: Duration::from_secs(1),
+            ..StoreOptions::default()
+        },
+    )
+    .await;
+    let e = r.err().expect("no store from a silent server").to_string();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(e.contains("no answer within 1 s"), "{e}");
+    assert!(!e.contains("pw-secret"), "{e}");
+    hold.abort();
+}
+
+/// `postgres://` without a database created our tables in a database named after the OS
+/// user; such a URL is refused.
+#[tokio::test]
+async fn a_postgres_url_without_a_database_is_refused() {
+    for url in [
+        "postgres://",
+        "postgres://postgres@127.0.0.1:5432",
+        "postgresql://h/",
+    ] {
+        let e = Store::connect(url).await.err().expect(url).to_string();
+        assert!(e.contains("names no database"), "{url}: {e}");
+    }
+}
+
+/// Read-only commands (coverage, universe list/show, submit's universe check) ran the
+/// migrations: they now change nothing in the database. `universe show ""` exits 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_commands_run_no_migrations() {
+    let db = tickstock_testkit::pg::fresh_database().await;
+    let run = |args: &[&str]| {
+        std::process::Command::new(bin("tickstock"))
+            .args(args)
+            .env("DATABASE_URL", &db.url)
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap()
+    };
+    for args in [&["coverage", "--json"][..], &["universe", "list"]] {
+        let _ = run(args);
+    }
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url)
+        .await
+        .unwrap();
+    let tables: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(tables, 0, "a read-only command created tables");
+    // Once the schema exists they read it as it is.
+    Store::connect(&db.url).await.unwrap().close().await;
+    let o = run(&["coverage", "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = run(&["universe", "show", "dow30", "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = run(&["universe", "show", ""]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    drop(conn);
+    db.drop_db().await;
+}

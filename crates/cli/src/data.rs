@@ -84,6 +84,11 @@ impl DataArgs {
         Ok(Store::connect_with(&self.database_url(), &g.store_options()?).await?)
     }
 
+    /// The store for a command that only reads: no migrations run.
+    pub async fn read_store(&self, g: &Global) -> Result<Store> {
+        Ok(Store::connect_with(&self.database_url(), &g.read_only_store_options()?).await?)
+    }
+
     pub fn polygon(&self) -> Result<PolygonClient> {
         let key = self
             .api_key
@@ -407,7 +412,7 @@ pub struct CoverageArgs {
 }
 
 pub async fn coverage(g: &Global, a: &CoverageArgs) -> Result<ExitCode> {
-    let store = a.data.store(g).await?;
+    let store = a.data.read_store(g).await?;
     let cov = store.coverage().await?;
     if a.json {
         output::json(&cov);
@@ -462,7 +467,17 @@ pub enum UniverseCommand {
 }
 
 pub async fn universe_cmd(g: &Global, a: &UniverseArgs) -> Result<ExitCode> {
-    let store = a.data.store(g).await?;
+    if let UniverseCommand::Show { key, .. } = &a.command {
+        if universe::split_keys(key).is_empty() {
+            return Err(Error::invalid(
+                "give a universe key (e.g. sp500, or SPY:nasdaq100)",
+            ));
+        }
+    }
+    let store = match &a.command {
+        UniverseCommand::Import { .. } => a.data.store(g).await?,
+        _ => a.data.read_store(g).await?,
+    };
     match &a.command {
         UniverseCommand::List { json } => {
             let list = store.list_universes().await?;
