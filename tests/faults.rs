@@ -1171,3 +1171,53 @@ async fn read_only_commands_run_no_migrations() {
     drop(conn);
     db.drop_db().await;
 }
+
+/// `--claim-idle-secs` huge made every step fail, so no job ever ran: the CLI refuses it
+/// and a worker built with it clamps it to a day.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_claim_idle_still_runs_jobs() {
+    let bus = support::bus().await;
+    let dir = tempfile::tempdir().unwrap();
+    let child = std::process::Command::new(bin("tickstock"))
+        .args(["worker", "--claim-idle-secs", "99999999999"])
+        .env("REDIS_URL", shared_redis_url())
+        .env("TICKSTOCK_NAMESPACE", bus.keys().namespace())
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}/t.sqlite", dir.path().display()),
+        )
+        .env("POLYGON_API_KEY", "k")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = KillOnDrop(child);
+    let status = wait_for(Duration::from_secs(10), "the worker to refuse", || {
+        let s = child.0.try_wait().unwrap();
+        async move { s }
+    })
+    .await;
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.0.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(2), "{err}");
+    assert!(err.contains("--claim-idle-secs"), "{err}");
+    let cfg = tickstock_core::worker::WorkerConfig {
+        claim_idle: Duration::from_secs(u64::MAX / 4),
+        ..support::fast_worker_config()
+    };
+    let (w, _stop) = support::sim_worker(&bus, Duration::from_millis(1), cfg);
+    let job = support::job(&["AAPL"]);
+    bus.submit(&job).await.unwrap();
+    let out = w.try_execute_next().await.unwrap();
+    assert!(
+        matches!(
+            out,
+            tickstock_core::worker::Outcome::Executed {
+                state: JobState::Completed,
+                ..
+            }
+        ),
+        "{out:?}"
+    );
+}

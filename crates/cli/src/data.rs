@@ -182,9 +182,17 @@ pub struct WorkerArgs {
     pub worker_id: Option<String>,
 }
 
+/// Longest take-over delay accepted (one day).
+const MAX_CLAIM_IDLE_SECS: u64 = 86_400;
+
 pub async fn worker(g: &Global, a: &WorkerArgs) -> Result<ExitCode> {
     if a.concurrency == 0 || a.concurrency > 64 {
         return Err(Error::invalid("--concurrency must be between 1 and 64"));
+    }
+    if a.claim_idle_secs == 0 || a.claim_idle_secs > MAX_CLAIM_IDLE_SECS {
+        return Err(Error::invalid(format!(
+            "--claim-idle-secs must be between 1 and {MAX_CLAIM_IDLE_SECS}"
+        )));
     }
     let loader = a.data.loader(g).await?;
     let history: Arc<dyn JobHistory> = Arc::new(StoreHistory(loader.store().clone()));

@@ -77,6 +77,9 @@ impl Default for WorkerConfig {
     }
 }
 
+/// Longest take-over delay a worker uses (one day).
+pub const MAX_CLAIM_IDLE: Duration = Duration::from_secs(86_400);
+
 /// What one step did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
@@ -226,6 +229,12 @@ impl Worker {
     ) -> Worker {
         let host = host_name();
         let id = cfg.id.clone().unwrap_or_else(|| new_worker_id(None));
+        // Redis refuses idle times past its range; a huge setting used to make every
+        // step fail, so no job ever ran.
+        let mut cfg = cfg;
+        cfg.claim_idle = cfg
+            .claim_idle
+            .clamp(Duration::from_millis(1), MAX_CLAIM_IDLE);
         Worker {
             inner: Arc::new(Inner {
                 bus,
