@@ -1221,3 +1221,69 @@ async fn a_huge_claim_idle_still_runs_jobs() {
         "{out:?}"
     );
 }
+
+// ----- the rate limit -----
+
+/// At the free plan's rate a job showed 0 %, "0.0 bars/s" and no ETA, then an ETA that
+/// swung: nothing said it was waiting. The status now says so, with the plan's rate and
+/// the seconds to the next request, an ETA from the requests left, and a recent rate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_for_the_rate_limit_is_shown_with_a_steady_eta() {
+    use tickstock_core::loader::{Loader, LoaderConfig};
+    use tickstock_testkit::fake_polygon::{FakePolygon, FakePolygonConfig};
+    let env = LoadEnv::new().await;
+    let fake = FakePolygon::start(FakePolygonConfig::default()).await;
+    let mut cfg = tickstock_core::polygon::PolygonConfig::new(
+        fake.base_url(),
+        secrecy::SecretString::from(fake.api_key().to_string()),
+    )
+    .with_requests_per_minute(1);
+    cfg.rate_window = Duration::from_secs(4);
+    let loader = Loader::new(
+        tickstock_core::polygon::PolygonClient::new(cfg).unwrap(),
+        env.store.clone(),
+        LoaderConfig {
+            concurrency: 1,
+            symbol_refresh: None,
+            grouped_daily: false,
+            ..LoaderConfig::default()
+        },
+    );
+    let job = day_job(&["AAPL", "MSFT", "NVDA"]);
+    env.bus.submit(&job).await.unwrap();
+    let (w, stop) = {
+        let stop = tokio_util::sync::CancellationToken::new();
+        (
+            tickstock_core::worker::Worker::new(
+                env.bus.clone(),
+                std::sync::Arc::new(loader),
+                support::fast_worker_config(),
+                stop.clone(),
+            ),
+            stop,
+        )
+    };
+    let h = tokio::spawn({
+        let w = w.clone();
+        async move { w.run().await }
+    });
+    let st = support::wait_status(&env.bus, &job.id, Duration::from_secs(15), |s| {
+        s.message.as_deref().is_some_and(|m| {
+            m.starts_with("waiting for the Polygon rate limit (1 per 4 s), next request in ")
+        })
+    })
+    .await;
+    let eta = st.extra["eta_seconds"]
+        .as_f64()
+        .expect("an ETA while waiting");
+    // Two requests left at 4 s each, the next one at most 4 s away.
+    assert!((4.0..=9.0).contains(&eta), "{eta}: {st:?}");
+    assert_eq!(st.extra["rate_limited"], true);
+    let fin = support::wait_status(&env.bus, &job.id, Duration::from_secs(20), |s| {
+        s.state.is_terminal()
+    })
+    .await;
+    assert_eq!(fin.state, JobState::Completed, "{fin:?}");
+    stop.cancel();
+    h.await.unwrap().unwrap();
+}

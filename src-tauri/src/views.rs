@@ -45,11 +45,16 @@ impl JobView {
         let bars = st.ohlcv_records_loaded.unwrap_or(0);
         let running = st.state == JobState::Running;
         let elapsed = elapsed_since(st.started_at.as_deref());
+        // The worker's own figures when it sends them: the rate over the last minute and
+        // an ETA from the requests left at the plan's rate (steady while it waits).
+        let extra = |k: &str| st.extra.get(k).and_then(|v| v.as_f64());
         let rate = match (running, elapsed) {
+            (true, _) if extra("bars_per_second").is_some() => extra("bars_per_second"),
             (true, Some(e)) if e >= 1.0 => Some((bars as f64 / e * 10.0).round() / 10.0),
             _ => None,
         };
         let eta = match (running, elapsed) {
+            (true, _) if extra("eta_seconds").is_some() => extra("eta_seconds"),
             (true, Some(e)) if st.progress > 0 && st.progress < 100 => {
                 Some((e * (100.0 - st.progress as f64) / st.progress as f64).round())
             }

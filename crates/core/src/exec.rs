@@ -284,6 +284,14 @@ impl ProgressHandle {
         self.with(|s| s.progress = pct);
     }
 
+    /// Units of work not finished yet.
+    pub fn units_left(&self) -> u64 {
+        self.inner
+            .units_total
+            .load(Ordering::SeqCst)
+            .saturating_sub(self.inner.units_done.load(Ordering::SeqCst))
+    }
+
     pub fn set_current(&self, symbol: &str) {
         self.with(|s| s.current_symbol = Some(symbol.to_string()));
     }
