@@ -1287,3 +1287,30 @@ async fn waiting_for_the_rate_limit_is_shown_with_a_steady_eta() {
     stop.cancel();
     h.await.unwrap().unwrap();
 }
+
+/// Submit in Redis mode with no live worker said "queued" and nothing warned.
+#[test]
+fn submit_warns_when_no_live_worker_will_take_the_job() {
+    let ns = tickstock_testkit::redis_server::unique_namespace();
+    let o = std::process::Command::new(bin("tickstock"))
+        .args([
+            "submit",
+            "historical-load",
+            "--symbols",
+            "AAPL",
+            "--years",
+            "1",
+        ])
+        .env("REDIS_URL", shared_redis_url())
+        .env("TICKSTOCK_NAMESPACE", &ns)
+        .env_remove("RUST_LOG")
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("warning: no live worker is listening"),
+        "{err}"
+    );
+}

@@ -62,8 +62,8 @@ pub async fn validate_job(
 pub async fn submit_job(state: State<'_, AppState>, request: JobRequest) -> CmdResult<Value> {
     let job = build_job(&state, &request).await?;
     let id = job.id.clone();
-    state.engine().await.submit(job).await?;
-    Ok(json!({ "jobId": id }))
+    let warning = state.engine().await.submit(job).await?;
+    Ok(json!({ "jobId": id, "warning": warning }))
 }
 
 /// Every active job in one call; jobs that just finished are announced as `job-finished`.
@@ -187,8 +187,8 @@ pub async fn retry_job(state: State<'_, AppState>, job_id: String) -> CmdResult<
         return Err(errors.into());
     }
     let id = job.id.clone();
-    engine.submit(job).await?;
-    Ok(json!({ "jobId": id }))
+    let warning = engine.submit(job).await?;
+    Ok(json!({ "jobId": id, "warning": warning }))
 }
 
 #[tauri::command]

@@ -320,7 +320,8 @@ impl Engine {
     }
 
     /// Submits a validated job: to the in-process queue or to the bus, recorded in history.
-    pub async fn submit(&self, job: Job) -> CmdResult<()> {
+    /// Submits a job; in Redis mode, returns a warning when no live worker will take it.
+    pub async fn submit(&self, job: Job) -> CmdResult<Option<String>> {
         match &self.mode {
             Mode::Embedded { queue } => {
                 let q = queue.as_ref().ok_or_else(|| {
@@ -346,9 +347,10 @@ impl Engine {
                         warn!("could not record job {}: {e}", job.id);
                     }
                 }
+                return Ok(bus.no_worker_warning().await);
             }
         }
-        Ok(())
+        Ok(None)
     }
 
     /// Active jobs (one call for all), recording changes in history and reporting the jobs

@@ -233,6 +233,9 @@ pub async fn submit(g: &Global, cmd: &SubmitCommand) -> Result<ExitCode> {
     let bus = connect(g).await?;
     bus.submit(&job).await?;
     println!("{}", job.id);
+    if let Some(w) = bus.no_worker_warning().await {
+        eprintln!("warning: {w}");
+    }
     Ok(ExitCode::SUCCESS)
 }
 

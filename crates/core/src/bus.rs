@@ -1135,6 +1135,25 @@ impl Bus {
         Ok(depth)
     }
 
+    /// A warning for a job just submitted when no live worker (ours or TickStockPL's)
+    /// would take it: it then waits in the queue. `None` when one would, or when that
+    /// cannot be told.
+    pub async fn no_worker_warning(&self) -> Option<String> {
+        let h = self
+            .health(Duration::from_secs_f64(HEARTBEAT_STALE_SECS))
+            .await;
+        if !h.redis.connected || h.any_worker_alive() {
+            return None;
+        }
+        let unable = h.workers.iter().find_map(|w| w.cannot_consume.clone());
+        Some(match unable {
+            Some(e) => format!(
+                "no worker can take this job now (a worker reports: {e}); it waits in the queue"
+            ),
+            None => "no live worker is listening: the job waits in the queue until one starts (tickstock worker, or the app's built-in worker)".to_string(),
+        })
+    }
+
     /// Everything the status bar shows. Never fails: an unreachable Redis is reported.
     pub async fn health(&self, stale_after: Duration) -> Health {
         let started = Instant::now();
