@@ -408,13 +408,18 @@ impl PolygonClient {
         };
         let _ = url.set_username("");
         let _ = url.set_password(None);
-        if url
-            .query_pairs()
-            .any(|(k, _)| k.eq_ignore_ascii_case("apikey"))
-        {
+        // Any pair that names the key (however oddly spelled: `?apiKey` after a stray
+        // `?`) or carries its value is dropped.
+        let key = self.inner.api_key.expose_secret().to_string();
+        let is_key = |k: &str, v: &str| {
+            k.to_ascii_lowercase().contains("apikey")
+                || v.to_ascii_lowercase().contains("apikey")
+                || (key.len() >= 4 && (k.contains(&key) || v.contains(&key)))
+        };
+        if url.query_pairs().any(|(k, v)| is_key(&k, &v)) {
             let kept: Vec<(String, String)> = url
                 .query_pairs()
-                .filter(|(k, _)| !k.eq_ignore_ascii_case("apikey"))
+                .filter(|(k, v)| !is_key(k, v))
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
                 .collect();
             if kept.is_empty() {
@@ -601,7 +606,7 @@ impl PolygonClient {
 
     /// The server's own words from an error body: `error` or `message` of a JSON body,
     /// a note for an HTML page, or the start of any other text. The key is scrubbed.
-    fn server_text(&self, body: &[u8], is_html: bool) -> String {
+    pub(crate) fn server_text(&self, body: &[u8], is_html: bool) -> String {
         if body.iter().all(u8::is_ascii_whitespace) {
             return "empty body".to_string();
         }
