@@ -1036,8 +1036,8 @@ async fn polygon_faults_are_retried_or_fail_only_their_symbol() {
         ("GOOGL", Fault::TruncatedJson),
         ("META", Fault::Slow(Duration::from_secs(3))),
     ];
-    let permanent: [(&str, Fault, &str); 3] = [
-        ("TSLA", Fault::Unauthorized, "Unknown API Key"),
+    // A refused key (401) stops the whole job instead: `faults.rs`.
+    let permanent: [(&str, Fault, &str); 2] = [
         (
             "JPM",
             Fault::NotEntitled,
@@ -1106,7 +1106,7 @@ async fn polygon_faults_are_retried_or_fail_only_their_symbol() {
     }
     let run = env.store.job_run(&job.id).await.unwrap().unwrap();
     assert_eq!(run.status, "completed_with_errors");
-    assert_eq!((run.symbols_ok, run.symbols_failed), (6, 3));
+    assert_eq!((run.symbols_ok, run.symbols_failed), (6, 2));
     assert_eq!(run.bars_loaded, bars as i64);
 
     // The key went only in the Authorization header and is written nowhere.
@@ -1120,7 +1120,7 @@ async fn polygon_faults_are_retried_or_fail_only_their_symbol() {
     ] {
         assert!(!text.contains(KEY), "the API key leaked: {text}");
     }
-    assert!(st.error_message.unwrap().contains("TSLA"));
+    assert!(st.error_message.unwrap().contains("JPM"));
     env.finish().await;
 }
 

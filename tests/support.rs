@@ -132,37 +132,48 @@ pub fn read_vectors(name: &str) -> Vec<serde_json::Value> {
 
 /// Reads a status key the way TickStock's page does: `TYPE` first, then `GET` (a JSON
 /// string) or `HGETALL` (a hash of strings). Returns the type and the fields, or `None`
-/// when the key is missing.
+/// when the key is missing. A key whose type changed between the two commands (our worker
+/// replacing TickStock's hash with its string) is read again, as a reader polling it would
+/// on its next poll.
 pub async fn read_like_tickstock(
     bus: &Bus,
     key: &str,
 ) -> Option<(String, serde_json::Map<String, serde_json::Value>)> {
     use redis::AsyncCommands;
     let mut c = bus.conn();
-    let kind: String = redis::cmd("TYPE")
-        .arg(key)
-        .query_async(&mut c)
-        .await
-        .expect("TYPE");
-    match kind.as_str() {
-        "string" => {
-            let text: String = c.get(key).await.expect("GET");
-            let v: serde_json::Value = serde_json::from_str(&text).expect("status is JSON");
-            Some((kind, v.as_object().expect("a JSON object").clone()))
+    for _ in 0..5 {
+        let kind: String = redis::cmd("TYPE")
+            .arg(key)
+            .query_async(&mut c)
+            .await
+            .expect("TYPE");
+        match kind.as_str() {
+            "string" => {
+                let Ok(text) = c.get::<_, String>(key).await else {
+                    continue;
+                };
+                let v: serde_json::Value = serde_json::from_str(&text).expect("status is JSON");
+                return Some((kind, v.as_object().expect("a JSON object").clone()));
+            }
+            "hash" => {
+                let Ok(h) = c
+                    .hgetall::<_, std::collections::HashMap<String, String>>(key)
+                    .await
+                else {
+                    continue;
+                };
+                return Some((
+                    kind,
+                    h.into_iter()
+                        .map(|(k, v)| (k, serde_json::Value::from(v)))
+                        .collect(),
+                ));
+            }
+            "none" => return None,
+            other => panic!("{key} holds a {other}"),
         }
-        "hash" => {
-            let h: std::collections::HashMap<String, String> =
-                c.hgetall(key).await.expect("HGETALL");
-            Some((
-                kind,
-                h.into_iter()
-                    .map(|(k, v)| (k, serde_json::Value::from(v)))
-                    .collect(),
-            ))
-        }
-        "none" => None,
-        other => panic!("{key} holds a {other}"),
     }
+    panic!("{key} kept changing type between TYPE and the read")
 }
 
 /// `tickstock.jobs.status:{id}` of a job, read the way TickStock's page reads it.

@@ -9,6 +9,7 @@ mod support;
 mod bus;
 mod cli;
 mod completeness;
+mod faults;
 mod loader;
 mod local;
 mod polygon;

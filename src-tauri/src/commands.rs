@@ -62,8 +62,8 @@ pub async fn validate_job(
 pub async fn submit_job(state: State<'_, AppState>, request: JobRequest) -> CmdResult<Value> {
     let job = build_job(&state, &request).await?;
     let id = job.id.clone();
-    state.engine().await.submit(job).await?;
-    Ok(json!({ "jobId": id }))
+    let warning = state.engine().await.submit(job).await?;
+    Ok(json!({ "jobId": id, "warning": warning }))
 }
 
 /// Every active job in one call; jobs that just finished are announced as `job-finished`.
@@ -187,8 +187,8 @@ pub async fn retry_job(state: State<'_, AppState>, job_id: String) -> CmdResult<
         return Err(errors.into());
     }
     let id = job.id.clone();
-    engine.submit(job).await?;
-    Ok(json!({ "jobId": id }))
+    let warning = engine.submit(job).await?;
+    Ok(json!({ "jobId": id, "warning": warning }))
 }
 
 #[tauri::command]
@@ -211,9 +211,61 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-/// Every job matching the filter (all pages) as CSV.
+/// Exports every job matching the filter (all pages) as CSV through the system's Save
+/// dialog: `{"path"}` where the file went, or `{"cancelled": true}`. A file that cannot be
+/// written is an error naming the path and the reason (nothing is written anywhere else).
 #[tauri::command]
-pub async fn export_jobs_csv(state: State<'_, AppState>, filter: ListFilter) -> CmdResult<String> {
+pub async fn export_jobs_csv<R: tauri::Runtime>(
+    app: tauri::AppHandle<R>,
+    state: State<'_, AppState>,
+    filter: ListFilter,
+) -> CmdResult<Value> {
+    use tauri_plugin_dialog::DialogExt;
+    let text = jobs_csv(&state, filter).await?;
+    let name = format!(
+        "tickstock-jobs-{}.csv",
+        chrono::Local::now().format("%Y%m%d-%H%M")
+    );
+    // Scripted runs and tests name the file instead of answering a dialog.
+    if let Some(path) = std::env::var_os("TICKSTOCK_EXPORT_PATH").filter(|p| !p.is_empty()) {
+        let path = std::path::PathBuf::from(path);
+        write_export(&path, &text).await?;
+        return Ok(json!({ "path": path.display().to_string() }));
+    }
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    app.dialog()
+        .file()
+        .set_title("Export jobs as CSV")
+        .add_filter("CSV", &["csv"])
+        .set_file_name(&name)
+        .save_file(move |picked| {
+            let _ = tx.send(picked);
+        });
+    let Some(picked) = rx.await.ok().flatten() else {
+        return Ok(json!({ "cancelled": true }));
+    };
+    let path = picked.into_path().map_err(|e| {
+        CommandError::new(
+            ErrorKind::InvalidInput,
+            format!("the chosen location is not a file path: {e}"),
+        )
+    })?;
+    write_export(&path, &text).await?;
+    Ok(json!({ "path": path.display().to_string() }))
+}
+
+/// Writes an export, naming the path and the reason when it cannot be written.
+pub async fn write_export(path: &std::path::Path, text: &str) -> CmdResult<()> {
+    tokio::fs::write(path, text).await.map_err(|e| {
+        CommandError::new(
+            ErrorKind::Internal,
+            format!("could not write {}: {e}", path.display()),
+        )
+    })
+}
+
+/// Every job matching the filter (all pages) as CSV text.
+pub async fn jobs_csv(state: &AppState, filter: ListFilter) -> CmdResult<String> {
     let engine = state.engine().await;
     let store = engine.store()?;
     let mut out = String::from("job_id,kind,status,progress,symbols,bars_loaded,failed_symbols,submitted_at,started_at,completed_at,error\n");

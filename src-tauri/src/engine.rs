@@ -112,7 +112,17 @@ impl Engine {
                 let cfg = PolygonConfig::new(settings.polygon_base_url.clone(), key.clone())
                     .with_requests_per_minute(settings.requests_per_minute);
                 match PolygonClient::new(cfg) {
-                    Ok(p) => Some(Loader::new(p, store.clone(), LoaderConfig::default())),
+                    Ok(p) => Some(Loader::new(
+                        p,
+                        store.clone(),
+                        LoaderConfig {
+                            // `csv_file` names are read from this folder only.
+                            csv_dir: std::env::var_os("TICKSTOCK_CSV_DIR")
+                                .filter(|d| !d.is_empty())
+                                .map(std::path::PathBuf::from),
+                            ..LoaderConfig::default()
+                        },
+                    )),
                     Err(e) => {
                         warn!("Polygon settings unusable: {e}");
                         None
@@ -259,6 +269,7 @@ impl Engine {
                         age_seconds: 0.0,
                         current_job: None,
                         alive: !self.shutdown.is_cancelled(),
+                        cannot_consume: None,
                         builtin: true,
                     })
                     .collect(),
@@ -317,7 +328,8 @@ impl Engine {
     }
 
     /// Submits a validated job: to the in-process queue or to the bus, recorded in history.
-    pub async fn submit(&self, job: Job) -> CmdResult<()> {
+    /// Submits a job; in Redis mode, returns a warning when no live worker will take it.
+    pub async fn submit(&self, job: Job) -> CmdResult<Option<String>> {
         match &self.mode {
             Mode::Embedded { queue } => {
                 let q = queue.as_ref().ok_or_else(|| {
@@ -343,9 +355,10 @@ impl Engine {
                         warn!("could not record job {}: {e}", job.id);
                     }
                 }
+                return Ok(bus.no_worker_warning().await);
             }
         }
-        Ok(())
+        Ok(None)
     }
 
     /// Active jobs (one call for all), recording changes in history and reporting the jobs

@@ -65,6 +65,9 @@ fn init_logging(log_dir: &std::path::Path) {
 pub fn run_app<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
     builder
         .plugin(tauri_plugin_store::Builder::default().build())
+        // The Save dialog of Export CSV, opened from Rust only (the page gets no
+        // dialog permission).
+        .plugin(tauri_plugin_dialog::init())
         .invoke_handler(tauri::generate_handler![
             commands::health,
             commands::validate_job,

@@ -173,6 +173,38 @@ impl AppSettings {
         s
     }
 
+    /// `self` with every field named in `overridden` (environment variables that win over
+    /// stored settings) put back to its stored value: the page shows the variable's value
+    /// read only, and it is never written into the settings file.
+    pub fn keep_stored(mut self, stored: &AppSettings, overridden: &[&str]) -> AppSettings {
+        for var in overridden {
+            match *var {
+                "TICKSTOCK_REDIS_URL" => self.redis_url = stored.redis_url.clone(),
+                "TICKSTOCK_NAMESPACE" => self.namespace = stored.namespace.clone(),
+                "TICKSTOCK_DATABASE_URL" => self.database_url = stored.database_url.clone(),
+                "POLYGON_BASE_URL" => self.polygon_base_url = stored.polygon_base_url.clone(),
+                "POLYGON_RPM" => self.requests_per_minute = stored.requests_per_minute,
+                "TICKSTOCK_WORKER" => self.worker_enabled = stored.worker_enabled,
+                "TICKSTOCK_WORKER_CONCURRENCY" => {
+                    self.worker_concurrency = stored.worker_concurrency
+                }
+                "TICKSTOCK_PUBLISH_LEGACY" => self.publish_legacy = stored.publish_legacy,
+                "TICKSTOCK_ENVIRONMENT" => self.environment = stored.environment.clone(),
+                _ => {}
+            }
+        }
+        self
+    }
+
+    /// The environment variables in [`ENV_OVERRIDES`] that are set now.
+    pub fn overridden_now() -> Vec<&'static str> {
+        ENV_OVERRIDES
+            .iter()
+            .copied()
+            .filter(|v| std::env::var_os(v).is_some())
+            .collect()
+    }
+
     /// Takes edited settings from the page: a URL whose password reads `***` keeps the
     /// stored password (the page never sees it).
     pub fn merge_from_page(&self, mut incoming: AppSettings) -> AppSettings {
@@ -214,6 +246,28 @@ mod tests {
         assert_eq!(
             s.validate().unwrap_err().field.as_deref(),
             Some("polygonBaseUrl")
+        );
+    }
+
+    #[test]
+    fn overridden_values_are_never_stored() {
+        let stored = AppSettings {
+            redis_url: "redis://stored:6379".into(),
+            requests_per_minute: 5,
+            ..AppSettings::default()
+        };
+        let from_page = AppSettings {
+            redis_url: "redis://from-env:6379".into(),
+            requests_per_minute: 100,
+            database_url: "sqlite:///tmp/x.db".into(),
+            ..AppSettings::default()
+        };
+        let kept = from_page.keep_stored(&stored, &["TICKSTOCK_REDIS_URL", "POLYGON_RPM"]);
+        assert_eq!(kept.redis_url, "redis://stored:6379");
+        assert_eq!(kept.requests_per_minute, 5);
+        assert_eq!(
+            kept.database_url, "sqlite:///tmp/x.db",
+            "not overridden: edited"
         );
     }
 

@@ -15,7 +15,7 @@ use crate::commands::SettingsInput;
 use crate::engine::Engine;
 use crate::error::{CmdResult, CommandError};
 use crate::secrets::{hint, KeyStore};
-use crate::settings::{AppSettings, ENV_OVERRIDES};
+use crate::settings::AppSettings;
 use crate::views::{JobView, SettingsView};
 
 type Persist = Box<dyn Fn(&AppSettings) -> Result<(), String> + Send + Sync>;
@@ -91,18 +91,18 @@ impl AppState {
             api_key_hint: key.as_ref().map(hint),
             api_key_storage: Some(self.keys.storage()),
             mode: engine.mode_name(),
-            overridden: ENV_OVERRIDES
-                .iter()
-                .copied()
-                .filter(|v| std::env::var_os(v).is_some())
-                .collect(),
+            overridden: AppSettings::overridden_now(),
         }
     }
 
     /// Validates, stores, and restarts the engine on the new settings.
     pub async fn save_settings(&self, input: SettingsInput) -> CmdResult<SettingsView> {
         let mut stored = self.stored.lock().await;
-        let next = stored.merge_from_page(input.settings);
+        // Values set by environment variables stay as stored: they are shown read only and
+        // never written into the settings file.
+        let next = stored
+            .merge_from_page(input.settings)
+            .keep_stored(&stored, &AppSettings::overridden_now());
         next.validate()?;
         if let Some(key) = input
             .api_key

@@ -45,11 +45,16 @@ impl JobView {
         let bars = st.ohlcv_records_loaded.unwrap_or(0);
         let running = st.state == JobState::Running;
         let elapsed = elapsed_since(st.started_at.as_deref());
+        // The worker's own figures when it sends them: the rate over the last minute and
+        // an ETA from the requests left at the plan's rate (steady while it waits).
+        let extra = |k: &str| st.extra.get(k).and_then(|v| v.as_f64());
         let rate = match (running, elapsed) {
+            (true, _) if extra("bars_per_second").is_some() => extra("bars_per_second"),
             (true, Some(e)) if e >= 1.0 => Some((bars as f64 / e * 10.0).round() / 10.0),
             _ => None,
         };
         let eta = match (running, elapsed) {
+            (true, _) if extra("eta_seconds").is_some() => extra("eta_seconds"),
             (true, Some(e)) if st.progress > 0 && st.progress < 100 => {
                 Some((e * (100.0 - st.progress as f64) / st.progress as f64).round())
             }
@@ -153,6 +158,8 @@ pub struct WorkerView {
     pub age_seconds: f64,
     pub current_job: Option<String>,
     pub alive: bool,
+    /// Why the worker cannot take jobs although it heartbeats, if so.
+    pub cannot_consume: Option<String>,
     pub builtin: bool,
 }
 
@@ -176,10 +183,10 @@ impl HealthView {
     /// From the bus's health; `builtin` is the id of the app's own worker, if it runs.
     pub fn from_health(h: &Health, builtin: Option<&str>) -> HealthView {
         // Our own workers refresh `tickstockpl:heartbeat` too: it speaks for a TickStockPL
-        // worker only when none of ours is alive (TickStockPL's producer key is never ours).
-        let ours_alive = h.workers.iter().any(|w| w.alive);
+        // worker only when its value is not the one ours wrote last (TickStockPL's
+        // producer key is never ours).
         let legacy = [
-            h.legacy_heartbeat.as_ref().filter(|_| !ours_alive),
+            h.legacy_heartbeat.as_ref().filter(|l| !l.ours),
             h.producer_heartbeat.as_ref(),
         ]
         .into_iter()
@@ -209,6 +216,7 @@ impl HealthView {
                     age_seconds: (w.age_seconds * 10.0).round() / 10.0,
                     current_job: w.current_jobs.first().cloned(),
                     alive: w.alive,
+                    cannot_consume: w.cannot_consume.clone(),
                     builtin: Some(w.id.as_str()) == builtin,
                 })
                 .collect(),

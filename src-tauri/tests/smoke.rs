@@ -155,14 +155,26 @@ fn commands_answer_through_the_core_in_embedded_mode() {
     assert_eq!(list["items"][0]["status"], "completed");
     let list = call(&w, "list_jobs", json!({"filter": {"query": &id[..8]}})).unwrap();
     assert_eq!(list["items"][0]["jobId"], id.as_str());
-    let csv = call(&w, "export_jobs_csv", json!({"filter": {}})).unwrap();
-    assert!(csv
-        .as_str()
-        .unwrap()
-        .lines()
-        .nth(1)
-        .unwrap()
-        .starts_with(&id));
+    // Export CSV reports where the file went (the Save dialog's answer comes from
+    // TICKSTOCK_EXPORT_PATH here), or why it could not be written.
+    let out = tempfile::tempdir().unwrap();
+    let file = out.path().join("jobs.csv");
+    std::env::set_var("TICKSTOCK_EXPORT_PATH", &file);
+    let res = call(&w, "export_jobs_csv", json!({"filter": {}})).unwrap();
+    assert_eq!(res["path"], file.display().to_string());
+    let csv = std::fs::read_to_string(&file).unwrap();
+    assert!(csv.lines().nth(1).unwrap().starts_with(&id));
+    let bad = out.path().join("missing").join("jobs.csv");
+    std::env::set_var("TICKSTOCK_EXPORT_PATH", &bad);
+    let e = call(&w, "export_jobs_csv", json!({"filter": {}})).unwrap_err();
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("could not write {}", bad.display())),
+        "{e}"
+    );
+    std::env::remove_var("TICKSTOCK_EXPORT_PATH");
     let e = call(&w, "clear_jobs", json!({"prefix": "ab"})).unwrap_err();
     assert_eq!(e["field"], "prefix");
     let retry = call(&w, "retry_job", json!({"jobId": id})).unwrap();

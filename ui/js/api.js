@@ -65,13 +65,20 @@ function backend() {
   return backendPromise;
 }
 
+const redisErrorHooks = [];
+/** Called with the error whenever any command fails because of Redis (the status bar
+ * re-checks health at once, so its pill agrees with the panel that saw the failure). */
+export const onRedisError = (cb) => redisErrorHooks.push(cb);
+
 /** Calls a backend command with one argument object. Throws ApiError. */
 export async function invoke(cmd, args) {
   const b = await backend();
   try {
     return await b.invoke(cmd, args === undefined ? {} : args);
   } catch (err) {
-    throw normaliseError(err);
+    const e = normaliseError(err);
+    if (e.kind === "redis" && cmd !== "health") redisErrorHooks.forEach((cb) => cb(e));
+    throw e;
   }
 }
 

@@ -108,19 +108,14 @@ async function exportCsv() {
   const btn = $("#btn-export-csv");
   btn.disabled = true;
   try {
-    // Same filter shape as list_jobs; the backend exports every matching job, not one page.
-    const text = await api.exportJobsCsv(currentFilter());
-    const blob = new Blob([typeof text === "string" ? text : String(text ?? "")], { type: "text/csv;charset=utf-8" });
-    const url = URL.createObjectURL(blob);
-    const d = new Date();
-    const p = (n) => String(n).padStart(2, "0");
-    const name = `tickstock-jobs-${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}.csv`;
-    const a = el("a", { href: url, download: name, class: "d-none" });
-    document.body.append(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 10000);
-    toast({ title: "Jobs exported", body: `Saved as ${name}.`, variant: "success" });
+    // Same filter shape as list_jobs; the backend exports every matching job, not one
+    // page, through the system's Save dialog, and says where the file went.
+    const res = await api.exportJobsCsv(currentFilter());
+    if (res && res.path) {
+      toast({ title: "Jobs exported", body: `Saved to ${res.path}.`, variant: "success" });
+    } else if (res && res.cancelled) {
+      toast({ title: "Export cancelled", body: "No file was written.", variant: "info" });
+    }
   } catch (err) {
     errorToast("Could not export jobs", err);
   } finally {

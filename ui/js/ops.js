@@ -32,6 +32,7 @@ async function runSeed(button, { title, body, request }) {
   try {
     const res = await api.submitJob(request);
     toast({ title: "Job submitted", mono: shortId(res && res.jobId), body: title, variant: "success" });
+    if (res && res.warning) toast({ title: "No worker will take it yet", mono: shortId(res.jobId), body: res.warning, variant: "warning" });
     hooks.onSubmitted(res && res.jobId);
     hooks.onChanged();
   } catch (err) {

@@ -436,7 +436,8 @@ export function createPreviewBackend() {
         const syms = Array.isArray(j.params.symbols) ? j.params.symbols.join(" ") : j.params.universe_key || j.params.universe_type || "";
         lines.push([j.jobId, j.jobType, j.status, j.progress, syms, j.ohlcvRecordsLoaded, j.submittedAt, j.completedAt, j.durationSeconds, j.errorMessage].map(csvCell).join(","));
       }
-      return lines.join("\n") + "\n";
+      // The app writes through a Save dialog; the preview only says where it would go.
+      return { path: `~/tickstock-jobs.csv (preview: ${lines.length - 1} jobs, not written)` };
     },
     list_universes: () => UNIVERSES.map(({ key, name, kind, members, asOf }) => ({ key, name, kind, members, asOf })),
     universe_preview({ key }) {

@@ -120,6 +120,43 @@ function renderKeyState() {
   $("#btn-undo-remove-key").classList.toggle("d-none", !removeKey);
 }
 
+// Settings an environment variable sets: shown read only with the variable's name.
+const OVERRIDE_FIELDS = {
+  TICKSTOCK_REDIS_URL: "#set-redis-url",
+  TICKSTOCK_DATABASE_URL: "#set-database-url",
+  TICKSTOCK_ENVIRONMENT: "#set-environment",
+  POLYGON_BASE_URL: "#set-polygon-url",
+  POLYGON_RPM: "#set-rpm",
+  TICKSTOCK_PUBLISH_LEGACY: "#set-publish-legacy",
+  TICKSTOCK_WORKER: "#set-worker-enabled",
+  TICKSTOCK_WORKER_CONCURRENCY: "#set-worker-concurrency",
+};
+
+function markOverridden(vars) {
+  for (const [name, sel] of Object.entries(OVERRIDE_FIELDS)) {
+    const input = $(sel);
+    if (!input) continue;
+    const on = vars.includes(name);
+    const noteId = `${input.id}-env`;
+    let note = document.getElementById(noteId);
+    if (on) {
+      input.disabled = true;
+      input.dataset.overridden = name;
+      if (!note) {
+        note = document.createElement("div");
+        note.id = noteId;
+        note.className = "form-text text-warning";
+        input.closest(".mb-3, .form-check, div")?.appendChild(note);
+      }
+      note.textContent = `Set by the environment variable ${name}: read only here, and not saved.`;
+    } else {
+      if (input.dataset.overridden) input.disabled = false;
+      delete input.dataset.overridden;
+      note?.remove();
+    }
+  }
+}
+
 function fill(view) {
   current = view;
   removeKey = false;
@@ -135,6 +172,7 @@ function fill(view) {
   $("#set-worker-enabled").checked = Boolean(view.workerEnabled);
   $("#set-worker-concurrency").value = view.workerConcurrency ?? 1;
   $("#set-worker-concurrency").disabled = !view.workerEnabled;
+  markOverridden(view.overridden || []);
   $("#settings-mode").textContent = view.mode ? `Running in ${view.mode === "embedded" ? "embedded mode" : "Redis mode"}` : "";
   renderKeyState();
 }

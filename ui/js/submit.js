@@ -263,6 +263,7 @@ async function onSubmit(event) {
       const res = await api.submitJob(request);
       const id = res && res.jobId;
       toast({ title: "Job submitted", mono: shortId(id), body: `${kindLabel(request.kind)} load queued.`, variant: "success" });
+      if (res && res.warning) toast({ title: "No worker will take it yet", mono: shortId(id), body: res.warning, variant: "warning" });
       state.onSubmitted(id);
     } catch (err) {
       if (err.kind === "invalid_input" && err.field) {

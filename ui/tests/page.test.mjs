@@ -116,6 +116,6 @@ test("preview backend validates like the app and simulates jobs", async () => {
   assert.deepEqual(preview.unknown, ["nope"]);
   assert.ok(preview.count > 500);
   await assert.rejects(b.invoke("clear_jobs", { prefix: "ab" }), (e) => e.kind === "invalid_input");
-  const csv = await b.invoke("export_jobs_csv", { filter: { query: "", page: 1, pageSize: 20 } });
-  assert.match(csv, /^job_id,job_type,status/);
+  const exported = await b.invoke("export_jobs_csv", { filter: { query: "", page: 1, pageSize: 20 } });
+  assert.match(exported.path, /tickstock-jobs\.csv/, "Export CSV says where the file went");
 });

@@ -85,6 +85,11 @@ impl DataArgs {
         Ok(Store::connect_with(&self.database_url(), &g.store_options()?).await?)
     }
 
+    /// The store for a command that only reads: no migrations run.
+    pub async fn read_store(&self, g: &Global) -> Result<Store> {
+        Ok(Store::connect_with(&self.database_url(), &g.read_only_store_options()?).await?)
+    }
+
     pub fn polygon(&self) -> Result<PolygonClient> {
         let key = self
             .api_key
@@ -118,16 +123,41 @@ impl DataArgs {
     }
 }
 
+/// Waits for Ctrl-C or SIGTERM (what systemd, Docker and Kubernetes send); the exit
+/// code a second one forces.
+async fn stop_signal() -> i32 {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = tokio::signal::ctrl_c() => 130,
+                _ = term.recv() => 143,
+            },
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                130
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        130
+    }
+}
+
+/// A token cancelled by the first Ctrl-C or SIGTERM (finish the current chunk, release
+/// or record the job, deregister); a second one exits at once.
 fn ctrl_c_token() -> CancellationToken {
     let token = CancellationToken::new();
     let t = token.clone();
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("stopping: finishing the current chunk (Ctrl-C again to force)");
-            t.cancel();
-            let _ = tokio::signal::ctrl_c().await;
-            std::process::exit(130);
-        }
+        stop_signal().await;
+        eprintln!("stopping: finishing the current chunk (Ctrl-C again to force)");
+        t.cancel();
+        let code = stop_signal().await;
+        std::process::exit(code);
     });
     token
 }
@@ -159,9 +189,17 @@ pub struct WorkerArgs {
     pub alert_webhook: Option<String>,
 }
 
+/// Longest take-over delay accepted (one day).
+const MAX_CLAIM_IDLE_SECS: u64 = 86_400;
+
 pub async fn worker(g: &Global, a: &WorkerArgs) -> Result<ExitCode> {
     if a.concurrency == 0 || a.concurrency > 64 {
         return Err(Error::invalid("--concurrency must be between 1 and 64"));
+    }
+    if a.claim_idle_secs == 0 || a.claim_idle_secs > MAX_CLAIM_IDLE_SECS {
+        return Err(Error::invalid(format!(
+            "--claim-idle-secs must be between 1 and {MAX_CLAIM_IDLE_SECS}"
+        )));
     }
     let loader = a.data.loader(g).await?;
     let history: Arc<dyn JobHistory> = Arc::new(StoreHistory(loader.store().clone()));
@@ -470,6 +508,27 @@ impl StatusSink for BarSink {
 }
 
 pub async fn load(g: &Global, a: &LoadArgs) -> Result<ExitCode> {
+    // `--csv PATH` names the operator's own file: its folder becomes the CSV folder of
+    // this run and the job names the file alone (jobs only read inside the CSV folder).
+    let mut data = a.data.clone();
+    let csv_file = a.csv.as_deref().map(|given| {
+        let path = std::path::Path::new(given);
+        match (
+            path.parent().filter(|d| !d.as_os_str().is_empty()),
+            path.file_name().and_then(|f| f.to_str()),
+        ) {
+            (Some(dir), Some(file)) => {
+                data.csv_dir = Some(dir.to_path_buf());
+                file.to_string()
+            }
+            _ => {
+                if data.csv_dir.is_none() {
+                    data.csv_dir = Some(PathBuf::from("."));
+                }
+                given.to_string()
+            }
+        }
+    });
     let request = JobRequest {
         kind: if a.symbols.is_empty() {
             "csv_universe_load".into()
@@ -486,7 +545,7 @@ pub async fn load(g: &Global, a: &LoadArgs) -> Result<ExitCode> {
         end_date: a.range.to.clone(),
         timeframes: a.timeframes.clone(),
         universe_key: a.universe.clone(),
-        csv_file: a.csv.clone(),
+        csv_file,
         ..Default::default()
     };
     if a.symbols.is_empty() && a.universe.is_none() && a.csv.is_none() {
@@ -499,7 +558,7 @@ pub async fn load(g: &Global, a: &LoadArgs) -> Result<ExitCode> {
             return Err(field_errors_to_error(errors));
         }
     }
-    let loader = a.data.loader(g).await?;
+    let loader = data.loader(g).await?;
     let known = loader.known_universes().await?;
     let job = request
         .build(&g.requested_by, &|k| known.contains(k))
@@ -612,7 +671,7 @@ pub async fn coverage(g: &Global, a: &CoverageArgs) -> Result<ExitCode> {
     if !a.symbols.is_empty() {
         return symbol_coverage(g, a).await;
     }
-    let store = a.data.store(g).await?;
+    let store = a.data.read_store(g).await?;
     let cov = store.coverage().await?;
     if a.json {
         output::json(&cov);
@@ -643,7 +702,7 @@ async fn symbol_coverage(g: &Global, a: &CoverageArgs) -> Result<ExitCode> {
     } else {
         Some(parse_symbols(&a.symbols)?)
     };
-    let store = a.data.store(g).await?;
+    let store = a.data.read_store(g).await?;
     let rows = tickstock_core::completeness::coverage(
         &store,
         symbols.as_deref(),
@@ -726,7 +785,7 @@ pub async fn gaps(g: &Global, a: &GapsArgs) -> Result<ExitCode> {
     if from > to {
         return Err(Error::invalid(format!("--from {from} is after --to {to}")));
     }
-    let store = a.data.store(g).await?;
+    let store = a.data.read_store(g).await?;
     let mut reports = Vec::new();
     for s in &symbols {
         for tf in &tfs {
@@ -805,7 +864,17 @@ pub enum UniverseCommand {
 }
 
 pub async fn universe_cmd(g: &Global, a: &UniverseArgs) -> Result<ExitCode> {
-    let store = a.data.store(g).await?;
+    if let UniverseCommand::Show { key, .. } = &a.command {
+        if universe::split_keys(key).is_empty() {
+            return Err(Error::invalid(
+                "give a universe key (e.g. sp500, or SPY:nasdaq100)",
+            ));
+        }
+    }
+    let store = match &a.command {
+        UniverseCommand::Import { .. } => a.data.store(g).await?,
+        _ => a.data.read_store(g).await?,
+    };
     match &a.command {
         UniverseCommand::List { json } => {
             let list = store.list_universes().await?;

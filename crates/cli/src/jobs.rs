@@ -188,7 +188,7 @@ async fn submit_store(g: &Global) -> Result<Option<tickstock_core::store::Store>
         .filter(|u| !u.trim().is_empty())
     {
         Some(url) => Ok(Some(
-            tickstock_core::store::Store::connect_with(&url, &g.store_options()?).await?,
+            tickstock_core::store::Store::connect_with(&url, &g.read_only_store_options()?).await?,
         )),
         None => Ok(None),
     }
@@ -233,6 +233,9 @@ pub async fn submit(g: &Global, cmd: &SubmitCommand) -> Result<ExitCode> {
     let bus = connect(g).await?;
     bus.submit(&job).await?;
     println!("{}", job.id);
+    if let Some(w) = bus.no_worker_warning().await {
+        eprintln!("warning: {w}");
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -59,6 +59,14 @@ impl Global {
     }
 
     /// Store settings: the environment universes live in.
+    /// Store options for commands that only read: no migrations, nothing seeded.
+    pub fn read_only_store_options(&self) -> Result<tickstock_core::store::StoreOptions, Error> {
+        Ok(tickstock_core::store::StoreOptions {
+            migrate: false,
+            ..self.store_options()?
+        })
+    }
+
     pub fn store_options(&self) -> Result<tickstock_core::store::StoreOptions, Error> {
         Ok(tickstock_core::store::StoreOptions {
             environment: tickstock_core::store::normalise_environment(&self.environment)?,

@@ -108,18 +108,25 @@ pub fn health_text(h: &Health) -> String {
             (true, true) => format!("alive, {age}"),
             (true, false) => format!("stale, {age}"),
         };
-        out += &format!("heartbeat {}: {state}\n", hb.key);
+        let whose = if hb.ours {
+            " (written by our workers)"
+        } else {
+            ""
+        };
+        out += &format!("heartbeat {}: {state}{whose}\n", hb.key);
     }
     if h.workers.is_empty() {
         out += "workers  none\n";
     }
     for w in &h.workers {
         let state = if w.alive {
-            "alive"
+            "alive".to_string()
         } else if w.stopped {
-            "stopped"
+            "stopped".to_string()
+        } else if let Some(e) = w.cannot_consume.as_ref().filter(|_| w.age_seconds < 60.0) {
+            format!("cannot consume ({e})")
         } else {
-            "dead"
+            "dead".to_string()
         };
         out += &format!(
             "worker   {} on {} {state}, last seen {:.1} s ago{}\n",

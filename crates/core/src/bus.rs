@@ -226,6 +226,9 @@ pub struct HeartbeatView {
     /// Seconds since the time the value holds; `None` when it holds no time.
     pub age_seconds: Option<f64>,
     pub alive: bool,
+    /// The value was written by one of our workers (they keep the legacy key fresh for
+    /// TickStock's page), so it says nothing about a TickStockPL worker.
+    pub ours: bool,
 }
 
 /// A worker's own heartbeat entry.
@@ -242,6 +245,9 @@ pub struct WorkerInfo {
     pub concurrency: Option<u32>,
     /// Stopped cleanly (not crashed).
     pub stopped: bool,
+    /// Why the worker cannot take jobs (it heartbeats but every attempt fails), if so.
+    pub cannot_consume: Option<String>,
+    /// Heartbeating, not stopped, and able to take jobs.
     pub alive: bool,
 }
 
@@ -279,7 +285,10 @@ impl Health {
     /// Whether any worker (ours or a legacy one) looks alive.
     pub fn any_worker_alive(&self) -> bool {
         self.workers.iter().any(|w| w.alive)
-            || self.legacy_heartbeat.as_ref().is_some_and(|h| h.alive)
+            || self
+                .legacy_heartbeat
+                .as_ref()
+                .is_some_and(|h| h.alive && !h.ours)
             || self.producer_heartbeat.as_ref().is_some_and(|h| h.alive)
     }
 }
@@ -435,6 +444,28 @@ pub fn settle_final(
     st
 }
 
+/// Status field: the [`crate::job::message_digest`] of the message the status belongs to.
+pub const MESSAGE_DIGEST: &str = "message_digest";
+/// Status field: the stream entry being run (written by the worker that runs it).
+pub const STREAM_ENTRY: &str = "stream_entry";
+
+/// Whether a stream entry (with its message's digest) may change a job's status: never
+/// a final one; a running one only when that entry is the one being run; a waiting one
+/// only when it was submitted with this message (or by a writer that kept no digest).
+pub fn entry_may_change(status: Option<&JobStatus>, entry_id: &str, digest: &str) -> bool {
+    let Some(st) = status else {
+        return true;
+    };
+    let field = |k: &str| st.extra.get(k).and_then(|v| v.as_str());
+    if st.state.is_terminal() {
+        return false;
+    }
+    if matches!(st.state, JobState::Running | JobState::Cancelling) {
+        return field(STREAM_ENTRY) == Some(entry_id);
+    }
+    field(MESSAGE_DIGEST).is_none_or(|d| d == digest)
+}
+
 /// Of a job's two status values, the one further along (ours on a tie).
 fn merge(primary: Option<JobStatus>, alt: Option<JobStatus>) -> Option<JobStatus> {
     match (primary, alt) {
@@ -549,6 +580,10 @@ impl Bus {
         st.set_time("submitted_at", Stamp::now());
         st.total_symbols = job.spec.symbols().map(|s| s.len() as u64);
         st.extra.insert("description".into(), job.describe().into());
+        st.extra.insert(
+            MESSAGE_DIGEST.into(),
+            crate::job::message_digest(&job.to_json()).into(),
+        );
         st
     }
 
@@ -556,6 +591,21 @@ impl Bus {
     /// legacy pub/sub message in one atomic round trip.
     pub async fn submit(&self, job: &Job) -> Result<()> {
         let json = job.to_json();
+        // A job id is never reused: a second job under it would run beside the first
+        // and take over its checkpoints.
+        if self.status(&job.id).await?.is_some() {
+            return Err(Error::invalid(format!(
+                "job id {} is already in use",
+                crate::error::quote_input(&job.id)
+            )));
+        }
+        if json.len() > crate::job::MAX_MESSAGE_BYTES {
+            return Err(Error::invalid(format!(
+                "the job message would be {} bytes, more than the limit of {}",
+                json.len(),
+                crate::job::MAX_MESSAGE_BYTES
+            )));
+        }
         let status = Bus::initial_status(job).to_json();
         let now_ms = (unix_now() * 1000.0) as i64;
         let mut pipe = redis::pipe();
@@ -905,12 +955,26 @@ impl Bus {
     pub async fn cancel_all(&self, reason: &str, requested_by: &str) -> Result<usize> {
         let msg =
             json!({"command": "cancel_all", "reason": reason, "timestamp": iso_now()}).to_string();
+        // The active jobs are listed before the message goes out: workers that hear it
+        // cancel their jobs at once, and those count as cancelled by this call too (they
+        // used to be seen as "already final" and left out of the count).
+        let active = self.active_jobs(INDEX_MAX_LEN as usize).await?;
         let mut c = self.conn.clone();
         let _: i64 = c.publish(self.keys.channel_control(), msg).await?;
         let mut n = 0;
-        for entry in self.active_jobs(INDEX_MAX_LEN as usize).await? {
+        for entry in active {
+            let was_cancelling = entry
+                .status
+                .as_ref()
+                .is_some_and(|s| s.state == JobState::Cancelling);
             match self.cancel(&entry.job_id, requested_by).await {
-                Ok(o) if o.changed => n += 1,
+                Ok(o)
+                    if o.changed
+                        || (!was_cancelling
+                            && matches!(o.state, JobState::Cancelled | JobState::Cancelling)) =>
+                {
+                    n += 1
+                }
                 Ok(_) => {}
                 Err(e) if e.kind() == ErrorKind::NotFound => {}
                 Err(e) => return Err(e),
@@ -942,6 +1006,8 @@ impl Bus {
                 .del(self.keys.status_alt(id))
                 .ignore()
                 .del(self.keys.checkpoint(id))
+                .ignore()
+                .del(format!("{}:rows", self.keys.checkpoint(id)))
                 .ignore();
         }
         let mut c = self.conn.clone();
@@ -1047,6 +1113,7 @@ impl Bus {
             present,
             age_seconds: age,
             alive,
+            ours: false,
         })
     }
 
@@ -1084,6 +1151,25 @@ impl Bus {
         Ok(depth)
     }
 
+    /// A warning for a job just submitted when no live worker (ours or TickStockPL's)
+    /// would take it: it then waits in the queue. `None` when one would, or when that
+    /// cannot be told.
+    pub async fn no_worker_warning(&self) -> Option<String> {
+        let h = self
+            .health(Duration::from_secs_f64(HEARTBEAT_STALE_SECS))
+            .await;
+        if !h.redis.connected || h.any_worker_alive() {
+            return None;
+        }
+        let unable = h.workers.iter().find_map(|w| w.cannot_consume.clone());
+        Some(match unable {
+            Some(e) => format!(
+                "no worker can take this job now (a worker reports: {e}); it waits in the queue"
+            ),
+            None => "no live worker is listening: the job waits in the queue until one starts (tickstock worker, or the app's built-in worker)".to_string(),
+        })
+    }
+
     /// Everything the status bar shows. Never fails: an unreachable Redis is reported.
     pub async fn health(&self, stale_after: Duration) -> Health {
         let started = Instant::now();
@@ -1109,18 +1195,33 @@ impl Bus {
         health.redis.connected = true;
         health.redis.rtt_ms = Some(rtt);
         let rest = async {
-            let legacy = self.heartbeat(&self.keys.legacy_heartbeat()).await?;
+            let mut legacy = self.heartbeat(&self.keys.legacy_heartbeat()).await?;
+            if legacy.present {
+                let mut c = self.conn.clone();
+                let (value, ours): (Option<String>, Option<String>) = redis::pipe()
+                    .get(self.keys.legacy_heartbeat())
+                    .get(self.keys.legacy_heartbeat_ours())
+                    .query_async(&mut c)
+                    .await?;
+                legacy.ours = value.is_some() && value == ours;
+            }
             let producer = self.heartbeat(&self.keys.producer_heartbeat()).await?;
             let workers = self.workers(stale_after).await?;
-            let queue = self.queue_depth().await?;
-            Ok::<_, Error>((legacy, producer, workers, queue))
+            Ok::<_, Error>((legacy, producer, workers))
         };
         match rest.await {
-            Ok((legacy, producer, workers, queue)) => {
+            Ok((legacy, producer, workers)) => {
                 health.legacy_heartbeat = Some(legacy);
                 health.producer_heartbeat = Some(producer);
                 health.workers = workers;
-                health.queue = Some(queue);
+                // A queue that cannot be read does not hide the workers.
+                match self.queue_depth().await {
+                    Ok(q) => health.queue = Some(q),
+                    Err(e) => {
+                        warn!("queue depth unavailable: {e}");
+                        health.redis.error = Some(format!("job queue unreadable: {}", e.message()));
+                    }
+                }
             }
             Err(e) => {
                 warn!("health details unavailable: {e}");
@@ -1146,6 +1247,7 @@ fn worker_from_fields(
         .or(score)?;
     let age = (now - last_seen).max(0.0);
     let stopped = f.get("state").is_some_and(|s| s == "stopped");
+    let cannot_consume = f.get("consume_error").filter(|e| !e.is_empty()).cloned();
     Some(WorkerInfo {
         id: id.to_string(),
         host: f.get("host").cloned(),
@@ -1164,7 +1266,8 @@ fn worker_from_fields(
             .unwrap_or_default(),
         concurrency: f.get("concurrency").and_then(|p| p.parse().ok()),
         stopped,
-        alive: !stopped && !f.is_empty() && age < stale_after,
+        alive: !stopped && !f.is_empty() && age < stale_after && cannot_consume.is_none(),
+        cannot_consume,
     })
 }
 

@@ -37,6 +37,15 @@ pub trait StatusSink: Send + Sync + 'static {
 pub trait Checkpoints: Send + Sync + 'static {
     async fn done(&self, job_id: &str) -> Result<HashSet<String>>;
     async fn mark(&self, job_id: &str, unit: &str) -> Result<()>;
+    /// Records a finished unit with the rows it wrote, so a resumed job's counts include
+    /// what earlier runs loaded.
+    async fn mark_rows(&self, job_id: &str, unit: &str, _rows: u64) -> Result<()> {
+        self.mark(job_id, unit).await
+    }
+    /// Rows written by the finished units (0 where rows are not kept).
+    async fn done_rows(&self, _job_id: &str) -> Result<u64> {
+        Ok(0)
+    }
 }
 
 /// Durable history of jobs (outlives Redis expiry): told when a job starts and ends.
@@ -181,6 +190,16 @@ impl JobContext {
     pub async fn mark_done(&self, unit: &str) -> Result<()> {
         self.checkpoints.mark(&self.job_id, unit).await
     }
+
+    /// Records a finished unit and the rows it wrote.
+    pub async fn mark_done_rows(&self, unit: &str, rows: u64) -> Result<()> {
+        self.checkpoints.mark_rows(&self.job_id, unit, rows).await
+    }
+
+    /// Rows written by the units finished in earlier runs of this job.
+    pub async fn done_rows(&self) -> Result<u64> {
+        self.checkpoints.done_rows(&self.job_id).await
+    }
 }
 
 struct ProgressInner {
@@ -263,6 +282,14 @@ impl ProgressHandle {
                 .min(99.0) as u8
         };
         self.with(|s| s.progress = pct);
+    }
+
+    /// Units of work not finished yet.
+    pub fn units_left(&self) -> u64 {
+        self.inner
+            .units_total
+            .load(Ordering::SeqCst)
+            .saturating_sub(self.inner.units_done.load(Ordering::SeqCst))
     }
 
     pub fn set_current(&self, symbol: &str) {
@@ -393,13 +420,7 @@ impl ProgressHandle {
                     "{ok} of {} symbols loaded, {failed} failed",
                     ok + failed
                 ));
-                st.error_message = Some(
-                    st.failures
-                        .iter()
-                        .map(|f| format!("{}: {}", f.symbol, f.reason))
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                );
+                st.error_message = Some(group_failures(&st.failures));
             }
             JobState::Cancelled => {
                 st.message = Some(format!("Cancelled after {ok} symbols, {bars} bars"));
@@ -415,11 +436,58 @@ impl ProgressHandle {
     }
 }
 
-/// The end state of a run: `Ok` is completed (with errors when a symbol failed), an
-/// error of kind `Cancelled` is cancelled, any other error is failed with its message.
+/// Failures grouped by reason, most common first: `3 symbols (AAPL, MSFT, NVDA): not
+/// found on Polygon ...`. A reason is compared with its own symbol's name taken out, so
+/// the same refusal of many symbols is said once; at most 5 symbols are named per reason.
+pub fn group_failures(failures: &[crate::status::SymbolFailure]) -> String {
+    let mut groups: Vec<(String, Vec<&str>)> = Vec::new();
+    for f in failures {
+        let reason = if f.symbol.is_empty() {
+            f.reason.clone()
+        } else {
+            f.reason.replace(&f.symbol, "…")
+        };
+        match groups.iter_mut().find(|(r, _)| *r == reason) {
+            Some((_, symbols)) => symbols.push(&f.symbol),
+            None => groups.push((reason, vec![&f.symbol])),
+        }
+    }
+    groups.sort_by_key(|g| std::cmp::Reverse(g.1.len()));
+    groups
+        .iter()
+        .map(|(reason, symbols)| {
+            let mut named = symbols
+                .iter()
+                .take(5)
+                .copied()
+                .collect::<Vec<_>>()
+                .join(", ");
+            if symbols.len() > 5 {
+                named += &format!(" and {} more", symbols.len() - 5);
+            }
+            let n = symbols.len();
+            format!(
+                "{n} symbol{} ({named}): {reason}",
+                if n == 1 { "" } else { "s" }
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The end state of a run: `Ok` is completed (with errors when a symbol failed, failed
+/// when every symbol did), an error of kind `Cancelled` is cancelled, any other error is
+/// failed with its message.
 pub fn finished_state(result: &Result<()>, status: &JobStatus) -> (JobState, Option<String>) {
     match result {
         Ok(()) if status.failed_symbols.is_empty() => (JobState::Completed, None),
+        Ok(()) if status.successful_symbols.is_empty() => (
+            JobState::Failed,
+            Some(format!(
+                "every symbol failed: {}",
+                group_failures(&status.failures)
+            )),
+        ),
         Ok(()) => (JobState::CompletedWithErrors, None),
         Err(e) if e.kind() == crate::ErrorKind::Cancelled => (JobState::Cancelled, None),
         Err(e) => (JobState::Failed, Some(e.message().to_string())),
@@ -488,8 +556,40 @@ mod tests {
         assert_eq!(sink.0.lock().unwrap().len(), 1);
         let fin = p.finish(JobState::CompletedWithErrors, Instant::now(), None);
         assert_eq!(fin.progress, 100);
-        assert_eq!(fin.error_message.as_deref(), Some("MSFT: HTTP 403"));
+        assert_eq!(
+            fin.error_message.as_deref(),
+            Some("1 symbol (MSFT): HTTP 403")
+        );
         assert!(!cancel.is_cancelled());
+    }
+
+    #[test]
+    fn failures_are_grouped_by_reason() {
+        let f = |symbol: &str, reason: &str| crate::status::SymbolFailure {
+            symbol: symbol.into(),
+            reason: reason.into(),
+        };
+        let mut list: Vec<_> = (0..7)
+            .map(|i| {
+                let s = format!("S{i}");
+                f(&s, &format!("not found on Polygon (HTTP 404): {s} day"))
+            })
+            .collect();
+        list.push(f("X", "HTTP 403"));
+        assert_eq!(
+            group_failures(&list),
+            "7 symbols (S0, S1, S2, S3, S4 and 2 more): not found on Polygon (HTTP 404): … day; \
+             1 symbol (X): HTTP 403"
+        );
+        let mut st = JobStatus::new(JobState::Running);
+        st.failed_symbols = vec!["X".into()];
+        st.failures = vec![f("X", "HTTP 403")];
+        let (state, e) = finished_state(&Ok(()), &st);
+        assert_eq!(state, JobState::Failed);
+        assert_eq!(
+            e.as_deref(),
+            Some("every symbol failed: 1 symbol (X): HTTP 403")
+        );
     }
 
     #[tokio::test]

@@ -77,6 +77,27 @@ impl Checkpoints for StoreCheckpoints {
         self.0.mark_pair_done(job_id, symbol, tf, 0).await?;
         Ok(())
     }
+
+    async fn mark_rows(&self, job_id: &str, unit: &str, rows: u64) -> Result<()> {
+        let (symbol, tf) = unit
+            .split_once('|')
+            .and_then(|(s, t)| t.parse::<Timeframe>().ok().map(|tf| (s, tf)))
+            .ok_or_else(|| {
+                crate::Error::invalid(format!("unit `{unit}` is not SYMBOL|timeframe"))
+            })?;
+        self.0.mark_pair_done(job_id, symbol, tf, rows).await?;
+        Ok(())
+    }
+
+    async fn done_rows(&self, job_id: &str) -> Result<u64> {
+        Ok(self
+            .0
+            .done_pairs(job_id)
+            .await?
+            .into_iter()
+            .map(|(_, _, rows)| rows)
+            .sum())
+    }
 }
 
 #[cfg(test)]

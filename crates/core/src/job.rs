@@ -11,7 +11,7 @@ use chrono::{NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::error::{Error, Result};
+use crate::error::{quote_input, Error, Result};
 use crate::timeframe::Timeframe;
 use crate::universe;
 
@@ -21,6 +21,77 @@ pub const MAX_SYMBOLS: usize = 10_000;
 pub const MAX_TICKER_LEN: usize = 10;
 /// Most years of history one job may ask for.
 pub const MAX_YEARS: f64 = 30.0;
+/// Largest job message accepted, in bytes (10,000 symbols take about 140 KB).
+pub const MAX_MESSAGE_BYTES: usize = 512 * 1024;
+/// Longest `job_id` accepted.
+pub const MAX_JOB_ID_LEN: usize = 128;
+
+/// Whether a job id read from anywhere may be used as one (in a key, a status, a log).
+pub fn usable_id(id: &str) -> bool {
+    !id.trim().is_empty() && id.len() <= MAX_JOB_ID_LEN && !id.chars().any(char::is_control)
+}
+
+/// A stable fingerprint of a job message's text (FNV-1a, 64 bits, hex): the status of a
+/// job and its checkpoints remember it, so an entry or a run carrying another message
+/// under the same `job_id` is told apart.
+pub fn message_digest(text: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+/// The `job_id` of a message even when it is not valid JSON (TickStock's Python writes
+/// `NaN`, a message may be cut short): read as JSON when it parses, else found in the
+/// text as `"job_id": "..."`. Only a usable id is returned.
+pub fn loose_job_id(text: &str) -> Option<String> {
+    if let Ok(v) = serde_json::from_str::<Value>(text) {
+        return v
+            .get("job_id")
+            .and_then(Value::as_str)
+            .filter(|s| usable_id(s))
+            .map(str::to_string);
+    }
+    let at = text.find("\"job_id\"")? + "\"job_id\"".len();
+    let rest = text[at..].trim_start().strip_prefix(':')?.trim_start();
+    let rest = rest.strip_prefix('"')?;
+    let end = rest.find('"')?;
+    let id = &rest[..end];
+    (usable_id(id) && !id.contains('\\')).then(|| id.to_string())
+}
+
+/// Longest `csv_file` name accepted.
+pub const MAX_CSV_NAME_LEN: usize = 255;
+
+/// Checks a `csv_file` name: a relative path inside the CSV folder (no absolute path, no
+/// `..`, no control characters), at most [`MAX_CSV_NAME_LEN`] bytes. The message never
+/// repeats the name.
+pub fn check_csv_name(name: &str) -> std::result::Result<(), String> {
+    use std::path::{Component, Path};
+    let name = name.trim();
+    if name.is_empty() {
+        return Err("`csv_file` is empty".into());
+    }
+    if name.len() > MAX_CSV_NAME_LEN {
+        return Err(format!(
+            "`csv_file` is longer than {MAX_CSV_NAME_LEN} characters"
+        ));
+    }
+    if name.chars().any(|c| c.is_control()) {
+        return Err("`csv_file` contains control characters".into());
+    }
+    let inside = Path::new(name)
+        .components()
+        .all(|c| matches!(c, Component::Normal(_)));
+    if !inside || name.starts_with('/') || name.starts_with('\\') || name.contains(':') {
+        return Err(
+            "`csv_file` must name a file inside the CSV folder (no absolute path, no `..`)".into(),
+        );
+    }
+    Ok(())
+}
 
 /// The four kinds of job the legacy protocol knows, and our `top_up`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -201,6 +272,12 @@ impl FieldError {
 
 /// Reads a message's JSON text (any JSON; [`Job::from_value`] checks its shape).
 pub fn parse_message(text: &str) -> Result<Value> {
+    if text.len() > MAX_MESSAGE_BYTES {
+        return Err(Error::invalid(format!(
+            "job message is {} bytes, more than the limit of {MAX_MESSAGE_BYTES}",
+            text.len()
+        )));
+    }
     serde_json::from_str(text)
         .map_err(|e| Error::invalid(format!("job message is not valid JSON: {e}")))
 }
@@ -213,6 +290,7 @@ pub fn string_field(message: &Result<Value>, name: &str) -> Option<String> {
         .ok()
         .and_then(|v| v.get(name))
         .and_then(Value::as_str)
+        .filter(|s| name != "job_id" || usable_id(s))
         .map(str::to_string)
 }
 
@@ -332,7 +410,12 @@ impl Job {
             return Err(Error::invalid("job message must be a JSON object"));
         };
         let id = match raw.get("job_id") {
-            Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
+            Some(Value::String(s)) if usable_id(s) => s.clone(),
+            Some(Value::String(s)) if !s.trim().is_empty() => {
+                return Err(Error::invalid(format!(
+                "`job_id` must be at most {MAX_JOB_ID_LEN} characters without control characters"
+            )))
+            }
             Some(Value::String(_)) | None => {
                 return Err(Error::invalid("job message has no `job_id`"))
             }
@@ -346,7 +429,8 @@ impl Job {
         let job_type = match raw.get("job_type") {
             Some(Value::String(s)) => JobType::parse(s).ok_or_else(|| {
                 Error::invalid(format!(
-                    "unknown job_type `{s}` (expected historical_load, multi_timeframe_load, universe_seed, csv_universe_load or top_up)"
+                    "unknown job_type {} (expected historical_load, multi_timeframe_load, universe_seed, csv_universe_load or top_up)",
+                    quote_input(s)
                 ))
             })?,
             Some(other) => {
@@ -423,6 +507,13 @@ impl Job {
     /// (canonical) universe key exists.
     pub fn validate(&self, known_universe: &dyn Fn(&str) -> bool) -> Vec<FieldError> {
         let mut errors = Vec::new();
+        let size = self.to_json().len();
+        if size > MAX_MESSAGE_BYTES {
+            errors.push(FieldError::new(
+                "message",
+                format!("the job message would be {size} bytes, more than the limit of {MAX_MESSAGE_BYTES}"),
+            ));
+        }
         validate_range(self.spec.range(), &mut errors);
         match &self.spec {
             JobSpec::Historical { symbols, .. }
@@ -451,11 +542,12 @@ impl Job {
                             "universe",
                             "a CSV universe load needs `csv_file`, `universe_key` or `symbols`",
                         )),
-                        (Some(file), _) if file.trim().is_empty() => {
-                            errors.push(FieldError::new("csvFile", "`csv_file` is empty"))
-                        }
                         (_, Some(key)) => validate_universe_key(key, known_universe, &mut errors),
-                        _ => {}
+                        (Some(file), None) => {
+                            if let Err(m) = check_csv_name(file) {
+                                errors.push(FieldError::new("csvFile", m));
+                            }
+                        }
                     }
                 }
             }
@@ -533,7 +625,8 @@ fn describe_symbols(symbols: &[String]) -> String {
 }
 
 fn validate_range(range: &DateRange, errors: &mut Vec<FieldError>) {
-    if let Some(y) = range.years {
+    // Dates win over `years`, which then only informs legacy workers.
+    if let Some(y) = range.years.filter(|_| range.start_date.is_none()) {
         if !(y.is_finite() && y > 0.0 && y <= MAX_YEARS) {
             errors.push(FieldError::new(
                 "years",
@@ -586,7 +679,10 @@ fn validate_universe_key(
         if !universe::is_valid_key_syntax(part) {
             errors.push(FieldError::new(
                 "universe",
-                format!("`{part}` is not a valid universe key (letters, digits, `_`, `-`, joined by `:`)"),
+                format!(
+                    "{} is not a valid universe key (letters, digits, `_`, `-`, joined by `:`)",
+                    quote_input(part)
+                ),
             ));
             return;
         }
@@ -612,7 +708,8 @@ pub fn check_ticker(t: &str) -> std::result::Result<(), String> {
     }
     if t.len() > MAX_TICKER_LEN {
         return Err(format!(
-            "symbol `{t}` is longer than {MAX_TICKER_LEN} characters"
+            "symbol {} is longer than {MAX_TICKER_LEN} characters",
+            quote_input(t)
         ));
     }
     let first_ok = t.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
@@ -622,7 +719,8 @@ pub fn check_ticker(t: &str) -> std::result::Result<(), String> {
             .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '.' || c == '-')
     {
         return Err(format!(
-            "symbol `{t}` is not a valid ticker (letters, digits, `.` and `-` only)"
+            "symbol {} is not a valid ticker (letters, digits, `.` and `-` only)",
+            quote_input(t)
         ));
     }
     Ok(())
@@ -634,11 +732,18 @@ pub fn normalize_symbols(symbols: &[String]) -> std::result::Result<Vec<String>,
     let mut out = Vec::with_capacity(symbols.len());
     let mut seen = std::collections::HashSet::with_capacity(symbols.len());
     for s in symbols {
-        let t: String = s
-            .split_whitespace()
-            .collect::<String>()
-            .to_ascii_uppercase();
+        // Only the ends are trimmed: `A\nB` is no ticker (it used to load as `AB`).
+        let t = s.trim().to_ascii_uppercase();
         check_ticker(&t).map_err(|m| FieldError::new("symbols", m))?;
+        if out.len() >= MAX_SYMBOLS {
+            return Err(FieldError::new(
+                "symbols",
+                format!(
+                    "{} symbols is more than the limit of {MAX_SYMBOLS}",
+                    symbols.len()
+                ),
+            ));
+        }
         if !seen.insert(t.clone()) {
             return Err(FieldError::new(
                 "symbols",
@@ -676,9 +781,11 @@ fn write_spec_fields(spec: &JobSpec, raw: &mut Map<String, Value>) {
     }
     fn range_fields(r: &DateRange, raw: &mut Map<String, Value>) {
         let years = r.years.unwrap_or_else(|| {
-            // Keep `years` meaningful for legacy workers that only read it.
+            // Keep `years` meaningful for legacy workers that only read it: the inclusive
+            // day count, so a single day is 0.003 (never 0, which no worker accepts).
             let (from, to) = r.resolve(Utc::now().date_naive());
-            (((to - from).num_days() as f64) / 365.0 * 1000.0).ceil() / 1000.0
+            let days = ((to - from).num_days() + 1).max(1) as f64;
+            ((days / 365.0 * 1000.0).ceil() / 1000.0).max(0.003)
         });
         raw.insert("years".into(), Value::from(years));
         if let Some(s) = r.start_date {
@@ -814,7 +921,8 @@ impl Fields<'_> {
                 .map(Some)
                 .map_err(|_| {
                     Error::invalid(format!(
-                        "field `{name}` must be a date YYYY-MM-DD, got `{s}`"
+                        "field `{name}` must be a date YYYY-MM-DD, got {}",
+                        quote_input(&s)
                     ))
                 }),
         }
@@ -1263,6 +1371,53 @@ mod tests {
         let job = r.build("t", &builtin).unwrap();
         assert_eq!(job.raw()["universe_key"], "SPY:nasdaq100");
         assert_eq!(job.raw()["source"], "SPY:nasdaq100");
+    }
+
+    #[test]
+    fn ids_are_found_in_unreadable_messages() {
+        assert_eq!(
+            loose_job_id(r#"{"job_id": "abc-1", "years": NaN}"#).as_deref(),
+            Some("abc-1")
+        );
+        assert_eq!(loose_job_id(r#"{"job_id":"x""#).as_deref(), Some("x"));
+        assert_eq!(loose_job_id(r#"{"job_type":"x"}"#), None);
+        assert_eq!(loose_job_id("garbage"), None);
+        assert_ne!(message_digest("a"), message_digest("b"));
+        assert_eq!(message_digest(""), "cbf29ce484222325");
+    }
+
+    #[test]
+    fn a_single_day_range_survives_the_wire() {
+        let mut r = request("AAPL");
+        r.start_date = Some("2024-03-04".into());
+        r.end_date = Some("2024-03-04".into());
+        let job = r.build("t", &builtin).unwrap();
+        assert_eq!(job.raw()["years"], 0.003);
+        let back = Job::from_json(&job.to_json()).unwrap();
+        assert_eq!(back.validate(&builtin), vec![]);
+        // As old submitters wrote it: dates with `years` 0.
+        let old = r#"{"job_id":"a","job_type":"historical_load","symbols":["AAPL"],"years":0.0,"start_date":"2024-03-04","end_date":"2024-03-04"}"#;
+        assert_eq!(Job::from_json(old).unwrap().validate(&builtin), vec![]);
+    }
+
+    #[test]
+    fn csv_names_stay_inside_the_csv_folder() {
+        for ok in ["sp_500.csv", "lists/mine.csv", ".env"] {
+            assert_eq!(check_csv_name(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "/etc/passwd",
+            "../x.csv",
+            "a/../../x.csv",
+            "./x.csv",
+            "C:\\x.csv",
+            "a\nb.csv",
+            "",
+        ] {
+            let e = check_csv_name(bad).unwrap_err();
+            assert!(!bad.is_empty() && !e.contains(bad) || bad.is_empty(), "{e}");
+        }
+        assert!(check_csv_name(&"a".repeat(256)).is_err());
     }
 
     #[test]

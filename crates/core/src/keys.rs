@@ -93,6 +93,12 @@ impl Keys {
         self.k(LEGACY_HEARTBEAT)
     }
 
+    /// `tickstock:heartbeat:ours`: the last value one of our workers wrote into the legacy
+    /// heartbeat, so health can tell our writes from a TickStockPL worker's.
+    pub fn legacy_heartbeat_ours(&self) -> String {
+        self.k("tickstock:heartbeat:ours")
+    }
+
     /// `tickstock:producer:heartbeat`: TickStockPL's own heartbeat; read only.
     pub fn producer_heartbeat(&self) -> String {
         self.k(PRODUCER_HEARTBEAT)

@@ -48,6 +48,9 @@ pub mod timeframe;
 pub mod universe;
 pub mod worker;
 
+#[cfg(test)]
+mod fuzz;
+
 pub use bars::Bar;
 pub use error::{Error, ErrorKind, Result};
 pub use timeframe::Timeframe;

@@ -22,7 +22,7 @@ use tracing::{debug, info, warn};
 use crate::calendar;
 use crate::error::{Error, ErrorKind, Result};
 use crate::exec::{JobContext, JobRunner};
-use crate::job::{normalize_symbols, Job, JobSpec};
+use crate::job::{check_csv_name, normalize_symbols, Job, JobSpec};
 use crate::polygon::{PolygonClient, PolygonError, TickerDetails, TickerInfo, TickerQuery};
 use crate::store::{Store, SymbolRecord};
 use crate::timeframe::Timeframe;
@@ -34,7 +34,7 @@ use crate::Bar;
 pub struct LoaderConfig {
     /// Units (symbol x timeframe) in flight at once.
     pub concurrency: usize,
-    /// Where `csv_file` names are looked up when they are not absolute paths.
+    /// The only folder `csv_file` names are read from (none: no file is read).
     pub csv_dir: Option<PathBuf>,
     /// Use grouped daily for daily bars when it needs fewer requests.
     pub grouped_daily: bool,
@@ -101,6 +101,42 @@ pub async fn resolve_for_publish(job: Job, store: Option<&Store>) -> Result<Job>
         Some(_) => Err(Error::invalid(format!("universe `{key}` has no members"))),
         None => Err(Error::invalid(format!("unknown universe key `{key}`"))),
     }
+}
+
+/// Largest CSV file a job may name (4 MiB: some 400,000 tickers).
+pub const MAX_CSV_BYTES: u64 = 4 * 1024 * 1024;
+
+fn too_big(name: &str) -> Error {
+    Error::invalid(format!(
+        "CSV file `{name}` is larger than the limit of {} MiB and was not read",
+        MAX_CSV_BYTES / (1024 * 1024)
+    ))
+}
+
+/// Reads at most [`MAX_CSV_BYTES`] of a regular file (checked again on the open handle,
+/// in case the path changed since it was looked at), as UTF-8 text.
+async fn read_csv_capped(path: &Path, name: &str) -> Result<String> {
+    use tokio::io::AsyncReadExt;
+    let unreadable = || Error::invalid(format!("cannot read CSV file `{name}`"));
+    let file = tokio::fs::File::open(path)
+        .await
+        .map_err(|_| unreadable())?;
+    let meta = file.metadata().await.map_err(|_| unreadable())?;
+    if !meta.is_file() {
+        return Err(Error::invalid(format!(
+            "CSV file `{name}` is not a regular file and was not read"
+        )));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_CSV_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .await
+        .map_err(|_| unreadable())?;
+    if bytes.len() as u64 > MAX_CSV_BYTES {
+        return Err(too_big(name));
+    }
+    String::from_utf8(bytes)
+        .map_err(|_| Error::invalid(format!("CSV file `{name}` is not UTF-8 text")))
 }
 
 /// The unit key used in checkpoints: `SYMBOL|timeframe`.
@@ -246,31 +282,61 @@ impl Loader {
         Ok(out)
     }
 
-    fn find_csv(&self, name: &str) -> Option<PathBuf> {
-        let p = Path::new(name);
-        if p.is_absolute() {
-            return p.exists().then(|| p.to_path_buf());
+    /// The file a `csv_file` name means: inside the configured CSV folder only (after
+    /// resolving symbolic links), a regular file of at most [`MAX_CSV_BYTES`]. `Ok(None)`
+    /// when there is no such file (or no folder); an error when the name or the file may
+    /// not be read. Messages name the file as given, never its contents.
+    fn find_csv(&self, name: &str) -> Result<Option<PathBuf>> {
+        check_csv_name(name).map_err(Error::invalid)?;
+        let Some(dir) = self.cfg.csv_dir.as_ref() else {
+            return Ok(None);
+        };
+        let path = dir.join(name.trim());
+        if std::fs::symlink_metadata(&path).is_err() {
+            return Ok(None);
         }
-        if p.exists() {
-            return Some(p.to_path_buf());
+        let outside = || {
+            Error::invalid(format!(
+                "CSV file `{name}` is outside the CSV folder and was not read"
+            ))
+        };
+        let dir = std::fs::canonicalize(dir).map_err(|_| outside())?;
+        let real = std::fs::canonicalize(&path).map_err(|_| outside())?;
+        if !real.starts_with(&dir) {
+            return Err(outside());
         }
-        self.cfg
-            .csv_dir
-            .as_ref()
-            .map(|d| d.join(name))
-            .filter(|p| p.exists())
+        let meta = std::fs::metadata(&real).map_err(|_| outside())?;
+        if !meta.is_file() {
+            return Err(Error::invalid(format!(
+                "CSV file `{name}` is not a regular file and was not read"
+            )));
+        }
+        if meta.len() > MAX_CSV_BYTES {
+            return Err(too_big(name));
+        }
+        Ok(Some(real))
     }
 
     async fn symbols_from_csv(&self, name: &str) -> Result<Vec<String>> {
-        if let Some(path) = self.find_csv(name) {
-            let text = tokio::fs::read_to_string(&path).await.map_err(|e| {
-                Error::invalid(format!("cannot read CSV file `{}`: {e}", path.display()))
-            })?;
+        if let Some(path) = self.find_csv(name)? {
+            let text = read_csv_capped(&path, name).await?;
             let members = universe::parse_members(&text);
             if members.is_empty() {
                 return Err(Error::invalid(format!(
-                    "CSV file `{}` lists no symbols",
-                    path.display()
+                    "CSV file `{name}` lists no symbols"
+                )));
+            }
+            // Report bad rows by count and position only: the file may hold anything.
+            let bad: Vec<usize> = members
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| crate::job::check_ticker(m).is_err())
+                .map(|(i, _)| i + 1)
+                .collect();
+            if let Some(first) = bad.first() {
+                return Err(Error::invalid(format!(
+                    "CSV file `{name}` has {} entries that are not valid tickers (the first is entry {first}); it was not loaded",
+                    bad.len()
                 )));
             }
             return Ok(members);
@@ -285,11 +351,11 @@ impl Loader {
         }
         Err(Error::invalid(format!(
             "CSV file `{name}` not found{}",
-            self.cfg
-                .csv_dir
-                .as_ref()
-                .map(|d| format!(" (looked in {})", d.display()))
-                .unwrap_or_default()
+            if self.cfg.csv_dir.is_some() {
+                " in the CSV folder"
+            } else {
+                " (no CSV folder is configured: --csv-dir or TICKSTOCK_CSV_DIR)"
+            }
         )))
     }
 
@@ -418,6 +484,10 @@ impl Loader {
         }
 
         let done = ctx.done_units().await?;
+        if !done.is_empty() {
+            // A resumed job counts what its earlier runs loaded too.
+            p.add_records(ctx.done_rows().await?);
+        }
         let mut pending: Vec<(String, Timeframe)> = Vec::new();
         let mut remaining: HashMap<String, usize> = HashMap::new();
         for s in &symbols {
@@ -441,12 +511,16 @@ impl Loader {
                 p.symbol_ok(s);
             }
         }
-        p.set_message(format!(
+        let loading = format!(
             "Loading {} symbols x {} timeframes, {from} to {to}",
             symbols.len(),
             timeframes.len()
-        ));
+        );
+        p.set_message(loading.clone());
         p.flush().await?;
+        // Says when the job waits for the plan's rate limit, and keeps a recent-window
+        // rate and an ETA from the requests left, until the job ends.
+        let _pace = PaceReporter::start(self.polygon.clone(), ctx.clone(), loading);
 
         let mut failures: HashMap<String, String> = HashMap::new();
 
@@ -511,11 +585,18 @@ impl Loader {
         while let Some((symbol, tf, r)) = results.next().await {
             p.unit_settled(&unit_key(&symbol, tf));
             match r {
-                Ok(UnitResult::Done(_rows)) => {
-                    ctx.mark_done(&unit_key(&symbol, tf)).await?;
+                Ok(UnitResult::Done(rows)) => {
+                    ctx.mark_done_rows(&unit_key(&symbol, tf), rows).await?;
                     p.unit_done(0);
                 }
-                Ok(UnitResult::Failed(reason)) => {
+                Ok(UnitResult::Failed(e)) if e.stops_the_job() => {
+                    // A refused key or an unreachable Polygon fails every symbol alike:
+                    // the job stops with that one reason instead of trying each.
+                    warn!(symbol, timeframe = %tf, "stopping the job: {e}");
+                    return Err(Error::from(e));
+                }
+                Ok(UnitResult::Failed(e)) => {
+                    let reason = polygon_reason(&e);
                     warn!(symbol, timeframe = %tf, "{reason}");
                     failures
                         .entry(symbol.clone())
@@ -651,7 +732,7 @@ impl Loader {
                     p.publish().await?;
                 }
                 Ok(None) => break,
-                Err(e) => return Ok(UnitResult::Failed(polygon_reason(&e))),
+                Err(e) => return Ok(UnitResult::Failed(e)),
             }
         }
         debug!(symbol, timeframe = %tf, rows, "unit loaded");
@@ -741,6 +822,7 @@ impl Loader {
             let fetched = ctx.unless_stopped(self.polygon.grouped_daily(day)).await?;
             let rows = match fetched {
                 Ok(rows) => rows,
+                Err(e) if e.stops_the_job() => return Err(Error::from(e)),
                 Err(e) => {
                     return Err(Error::new(
                         ErrorKind::Polygon,
@@ -761,7 +843,8 @@ impl Loader {
             if !list.is_empty() {
                 self.store.write_bars(&s, Timeframe::Day, &list).await?;
             }
-            ctx.mark_done(&unit_key(&s, Timeframe::Day)).await?;
+            ctx.mark_done_rows(&unit_key(&s, Timeframe::Day), list.len() as u64)
+                .await?;
             p.add_records(list.len() as u64);
             p.unit_done(0);
             done.push(s);
@@ -771,9 +854,100 @@ impl Loader {
     }
 }
 
+/// While a job runs: every second, the bars/s of the last minute (`bars_per_second`),
+/// an ETA (`eta_seconds`) and, while a request waits for the plan's rate limit, a message
+/// that says so ("waiting for the Polygon rate limit (5/min), next request in 23 s"). On a
+/// limited plan the ETA is the requests left (at least one per unit) at the plan's rate;
+/// otherwise it is the units left at the recent pace of units.
+struct PaceReporter {
+    _stop: tokio_util::sync::DropGuard,
+}
+
+/// The window over which the shown rate is measured.
+const RATE_WINDOW: Duration = Duration::from_secs(60);
+
+impl PaceReporter {
+    fn start(polygon: PolygonClient, ctx: JobContext, loading: String) -> PaceReporter {
+        let stop = tokio_util::sync::CancellationToken::new();
+        let guard = stop.clone().drop_guard();
+        tokio::spawn(async move {
+            let p = ctx.progress().clone();
+            let limiter = polygon.rate_limiter();
+            let mut samples: std::collections::VecDeque<(std::time::Instant, u64, u64)> =
+                std::collections::VecDeque::new();
+            let mut waiting_shown = false;
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tick.tick() => {}
+                }
+                let now = std::time::Instant::now();
+                let snap = p.snapshot();
+                let bars = snap.ohlcv_records_loaded.unwrap_or(0);
+                let left = p.units_left();
+                samples.push_back((now, bars, left));
+                while samples
+                    .front()
+                    .is_some_and(|(t, ..)| now.duration_since(*t) > RATE_WINDOW)
+                {
+                    samples.pop_front();
+                }
+                let (t0, bars0, left0) = samples[0];
+                let span = now.duration_since(t0).as_secs_f64();
+                let rate = (span >= 1.0).then(|| bars.saturating_sub(bars0) as f64 / span);
+                let wait = limiter
+                    .waiting_for()
+                    .filter(|w| *w >= Duration::from_secs(1));
+                let eta = if limiter.is_unlimited() {
+                    let units_rate =
+                        (span >= 1.0).then(|| left0.saturating_sub(left) as f64 / span);
+                    units_rate.filter(|r| *r > 0.0).map(|r| left as f64 / r)
+                } else {
+                    let per_request =
+                        limiter.window().as_secs_f64() / f64::from(limiter.limit().max(1));
+                    let next = wait.map(|w| w.as_secs_f64()).unwrap_or(0.0);
+                    Some(next + left.saturating_sub(1) as f64 * per_request)
+                };
+                p.update(|s| {
+                    match rate {
+                        Some(r) => s
+                            .extra
+                            .insert("bars_per_second".into(), ((r * 10.0).round() / 10.0).into()),
+                        None => s.extra.remove("bars_per_second"),
+                    };
+                    match eta.filter(|_| left > 0) {
+                        Some(e) => s.extra.insert("eta_seconds".into(), e.round().into()),
+                        None => s.extra.remove("eta_seconds"),
+                    };
+                    match wait {
+                        Some(w) => {
+                            s.extra.insert("rate_limited".into(), true.into());
+                            s.message = Some(format!(
+                                "waiting for the Polygon rate limit ({}), next request in {} s",
+                                limiter.describe(),
+                                w.as_secs_f64().ceil() as u64
+                            ));
+                        }
+                        None => {
+                            s.extra.remove("rate_limited");
+                            if waiting_shown {
+                                s.message = Some(loading.clone());
+                            }
+                        }
+                    }
+                });
+                waiting_shown = wait.is_some();
+                let _ = p.publish().await;
+            }
+        });
+        PaceReporter { _stop: guard }
+    }
+}
+
 enum UnitResult {
     Done(u64),
-    Failed(String),
+    Failed(PolygonError),
 }
 
 /// What one (symbol, timeframe) of a job loads.

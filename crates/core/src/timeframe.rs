@@ -85,7 +85,7 @@ impl fmt::Display for Timeframe {
 
 /// A timeframe name that is not one the protocol allows.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown timeframe `{0}` (allowed: 1min, minute, hour, day, week, month)")]
+#[error("unknown timeframe {0} (allowed: 1min, minute, hour, day, week, month)")]
 pub struct UnknownTimeframe(pub String);
 
 impl FromStr for Timeframe {
@@ -98,7 +98,7 @@ impl FromStr for Timeframe {
             "day" => Ok(Timeframe::Day),
             "week" => Ok(Timeframe::Week),
             "month" => Ok(Timeframe::Month),
-            _ => Err(UnknownTimeframe(s.to_string())),
+            _ => Err(UnknownTimeframe(crate::error::quote_input(s))),
         }
     }
 }

@@ -77,6 +77,9 @@ impl Default for WorkerConfig {
     }
 }
 
+/// Longest take-over delay a worker uses (one day).
+pub const MAX_CLAIM_IDLE: Duration = Duration::from_secs(86_400);
+
 /// What one step did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
@@ -117,6 +120,9 @@ struct Inner {
     running: Mutex<HashMap<String, CancellationToken>>,
     history: Option<Arc<dyn JobHistory>>,
     step_conn: tokio::sync::Mutex<Option<ConnectionManager>>,
+    /// Why the last attempt to take a job failed (cleared by the next that works):
+    /// published in the heartbeat so health shows a worker that cannot consume.
+    consume_error: Mutex<Option<String>>,
 }
 
 /// A worker. Cheap to clone; clones are the same worker.
@@ -172,6 +178,31 @@ impl Checkpoints for RedisCheckpoints {
             .await?;
         Ok(())
     }
+    async fn mark_rows(&self, job_id: &str, unit: &str, rows: u64) -> Result<()> {
+        let key = self.0.keys().checkpoint(job_id);
+        let rows_key = format!("{key}:rows");
+        let mut c = self.0.conn();
+        redis::pipe()
+            .atomic()
+            .hset(&rows_key, unit, rows)
+            .ignore()
+            .expire(&rows_key, 7 * 86_400)
+            .ignore()
+            .sadd(&key, unit)
+            .ignore()
+            .expire(&key, 7 * 86_400)
+            .ignore()
+            .query_async::<()>(&mut c)
+            .await?;
+        Ok(())
+    }
+    async fn done_rows(&self, job_id: &str) -> Result<u64> {
+        let mut c = self.0.conn();
+        let rows: Vec<u64> = c
+            .hvals(format!("{}:rows", self.0.keys().checkpoint(job_id)))
+            .await?;
+        Ok(rows.iter().sum())
+    }
 }
 
 fn value_to_string(v: &redis::Value) -> Option<String> {
@@ -198,6 +229,12 @@ impl Worker {
     ) -> Worker {
         let host = host_name();
         let id = cfg.id.clone().unwrap_or_else(|| new_worker_id(None));
+        // Redis refuses idle times past its range; a huge setting used to make every
+        // step fail, so no job ever ran.
+        let mut cfg = cfg;
+        cfg.claim_idle = cfg
+            .claim_idle
+            .clamp(Duration::from_millis(1), MAX_CLAIM_IDLE);
         Worker {
             inner: Arc::new(Inner {
                 bus,
@@ -210,6 +247,7 @@ impl Worker {
                 running: Mutex::new(HashMap::new()),
                 history,
                 step_conn: tokio::sync::Mutex::new(None),
+                consume_error: Mutex::new(None),
             }),
         }
     }
@@ -278,6 +316,7 @@ impl Worker {
                     Ok(c) => conn = Some(c),
                     Err(e) => {
                         warn!(slot, "Redis unavailable, retrying: {e}");
+                        self.set_consume_error(Some(e.message().to_string())).await;
                         self.pause(backoff).await;
                         backoff = (backoff * 2).min(Duration::from_secs(5));
                         continue;
@@ -288,17 +327,41 @@ impl Worker {
             match self.step(c).await {
                 Ok(outcome) => {
                     backoff = Duration::from_millis(250);
+                    self.set_consume_error(None).await;
                     if outcome != Outcome::Idle {
                         debug!(slot, ?outcome, "step");
                     }
                 }
                 Err(e) => {
                     warn!(slot, "worker step failed, retrying: {e}");
+                    self.set_consume_error(Some(e.message().to_string())).await;
                     self.pause(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
             }
         }
+    }
+
+    /// Records whether this worker can take jobs; a change is published at once.
+    async fn set_consume_error(&self, error: Option<String>) {
+        let changed = {
+            let mut cur = self.inner.consume_error.lock().expect("consume lock");
+            let changed = *cur != error;
+            *cur = error;
+            changed
+        };
+        if changed {
+            let _ = self.heartbeat(false).await;
+        }
+    }
+
+    /// Why this worker cannot take jobs now, if it cannot.
+    pub fn consume_error(&self) -> Option<String> {
+        self.inner
+            .consume_error
+            .lock()
+            .expect("consume lock")
+            .clone()
     }
 
     async fn pause(&self, d: Duration) {
@@ -339,7 +402,7 @@ impl Worker {
     async fn take_over(&self, conn: &mut ConnectionManager) -> Result<Option<Entry>> {
         let me = &self.inner;
         let keys = me.bus.keys();
-        let reply: redis::streams::StreamAutoClaimReply = conn
+        let reply: redis::streams::StreamAutoClaimReply = match conn
             .xautoclaim_options(
                 keys.stream(),
                 keys.group(),
@@ -348,7 +411,15 @@ impl Worker {
                 "0-0",
                 StreamAutoClaimOptions::default().count(1),
             )
-            .await?;
+            .await
+        {
+            Ok(r) => r,
+            Err(e) if e.code() == Some("NOGROUP") => {
+                self.recreate_group().await?;
+                return Ok(None);
+            }
+            Err(e) => return Err(e.into()),
+        };
         let Some(sid) = reply.claimed.into_iter().next() else {
             return Ok(None);
         };
@@ -373,6 +444,16 @@ impl Worker {
         }))
     }
 
+    /// Redis lost the stream or its group (a restart without persistence, a failover,
+    /// FLUSHALL): both are created again, and jobs added since are read from the start.
+    async fn recreate_group(&self) -> Result<()> {
+        warn!(
+            worker = %self.inner.id,
+            "the job stream or its consumer group is gone (Redis restarted empty?); recreating it"
+        );
+        self.inner.bus.ensure_group().await
+    }
+
     async fn read_new(&self, conn: &mut ConnectionManager) -> Result<Option<Entry>> {
         let me = &self.inner;
         let keys = me.bus.keys();
@@ -383,8 +464,9 @@ impl Worker {
         let reply: Option<StreamReadReply> =
             match conn.xread_options(&[keys.stream()], &[">"], &opts).await {
                 Ok(r) => r,
-                Err(e) if e.code() == Some("NOGROUP") => {
-                    me.bus.ensure_group().await?;
+                // UNBLOCKED: the stream was deleted while this read waited on it.
+                Err(e) if matches!(e.code(), Some("NOGROUP" | "UNBLOCKED")) => {
+                    self.recreate_group().await?;
                     return Ok(None);
                 }
                 Err(e) => return Err(e.into()),
@@ -441,7 +523,15 @@ impl Worker {
                 redis::streams::StreamMaxlen::Approx(10_000),
                 "*",
                 &[
-                    ("job", entry.fields.get("job").cloned().unwrap_or_default()),
+                    ("job", {
+                        // An oversized message is not copied a second time.
+                        let job = entry.fields.get("job").cloned().unwrap_or_default();
+                        if job.len() > crate::job::MAX_MESSAGE_BYTES {
+                            format!("({} bytes, over the message limit: not kept)", job.len())
+                        } else {
+                            job
+                        }
+                    }),
                     ("entry_id", entry.id.clone()),
                     ("reason", reason.to_string()),
                     ("deliveries", entry.deliveries.to_string()),
@@ -470,9 +560,24 @@ impl Worker {
         let loose_id = entry
             .fields
             .get("job_id")
+            .filter(|id| crate::job::usable_id(id))
             .cloned()
-            .or_else(|| string_field(&message, "job_id"));
-        let loose_type = string_field(&message, "job_type");
+            .or_else(|| crate::job::loose_job_id(&text));
+        let digest = crate::job::message_digest(&text);
+        // This entry may change the status of the job it names only when that job is
+        // not final, not run from another entry, and was submitted with this message: a
+        // junk entry carrying another job's id leaves that job alone.
+        let may_change = match &loose_id {
+            Some(id) => {
+                crate::bus::entry_may_change(me.bus.status(id).await?.as_ref(), &entry.id, &digest)
+            }
+            None => false,
+        };
+        let status_id = loose_id.as_deref().filter(|_| may_change);
+        // Only a known type is repeated into the status.
+        let loose_type = string_field(&message, "job_type")
+            .and_then(|t| crate::job::JobType::parse(&t))
+            .map(|t| t.as_str().to_string());
 
         if entry.deliveries > me.cfg.max_deliveries {
             let reason = format!(
@@ -482,39 +587,81 @@ impl Worker {
             error!(entry = %entry.id, job_id = ?loose_id, "{reason}");
             self.dead_letter(&entry, &reason).await?;
             let st = Self::failed_status(loose_type, &reason);
-            self.finish_entry(&entry.id, loose_id.as_deref(), Some(&st))
-                .await?;
+            let written = self.finish_entry(&entry.id, status_id, Some(&st)).await?;
+            // The history learns the end too (it used to stay "running" there).
+            if let (Ok(j), Some(w)) = (message.and_then(Job::from_value), written) {
+                self.record(&j, &w).await;
+            }
             return Ok(Outcome::DeadLettered {
                 job_id: loose_id,
                 deliveries: entry.deliveries,
             });
         }
 
-        let job = match message.and_then(Job::from_value).and_then(|j| {
-            // Universe keys are checked by the runner against its database.
+        let parsed = message.and_then(Job::from_value);
+        // Universe keys are checked by the runner against its database.
+        let checked = parsed.as_ref().map_err(Clone::clone).and_then(|j| {
             let errs = j.validate(&|_| true);
             if errs.is_empty() {
-                Ok(j)
+                Ok(())
             } else {
                 Err(field_errors_to_error(&errs))
             }
-        }) {
-            Ok(j) => j,
-            Err(e) => {
+        });
+        let job = match (parsed, checked) {
+            (Ok(j), Ok(())) => j,
+            (parsed, Err(e)) => {
                 let reason = format!("rejected job message: {}", e.message());
                 warn!(entry = %entry.id, job_id = ?loose_id, "{reason}");
                 self.dead_letter(&entry, &reason).await?;
                 let st = Self::failed_status(loose_type, &reason);
-                self.finish_entry(&entry.id, loose_id.as_deref(), Some(&st))
-                    .await?;
+                let written = self.finish_entry(&entry.id, status_id, Some(&st)).await?;
+                // A message that parses as a job reaches the history too.
+                if let (Ok(j), Some(w)) = (parsed, written) {
+                    self.record(&j, &w).await;
+                }
                 return Ok(Outcome::Rejected {
                     job_id: loose_id,
                     reason,
                 });
             }
+            (Err(e), Ok(())) => return Err(e),
         };
 
         let previous = me.bus.status(&job.id).await?;
+        if !may_change {
+            // Another entry runs this job, or it was submitted with another message under
+            // the same id: a job id is never run twice at once.
+            let reason = match &previous {
+                Some(p) if p.state.is_terminal() => format!(
+                    "job id already used by a job that ended {}; this entry was not run",
+                    p.state
+                ),
+                Some(p) if matches!(p.state, JobState::Running | JobState::Cancelling) => {
+                    "job id is already running from another stream entry; this entry was not run"
+                        .to_string()
+                }
+                _ => {
+                    "job id belongs to a job submitted with another message; this entry was not run"
+                        .to_string()
+                }
+            };
+            let ended_here = previous.as_ref().is_some_and(|p| p.state.is_terminal())
+                && previous
+                    .as_ref()
+                    .and_then(|p| p.extra.get(crate::bus::MESSAGE_DIGEST))
+                    .and_then(|d| d.as_str())
+                    .is_none_or(|d| d == digest);
+            if !ended_here {
+                warn!(entry = %entry.id, job_id = %job.id, "{reason}");
+                self.dead_letter(&entry, &reason).await?;
+                self.finish_entry(&entry.id, None, None).await?;
+                return Ok(Outcome::Rejected {
+                    job_id: Some(job.id),
+                    reason,
+                });
+            }
+        }
         // Cancelled before it started, or already ended by someone else (TickStock's page
         // cancelled it, or its stale-job cleanup marked it): acknowledged without running.
         let ended = previous.as_ref().is_some_and(|p| p.state.is_terminal());
@@ -568,6 +715,18 @@ impl Worker {
         if let Some(d) = previous.as_ref().and_then(|p| p.extra.get("description")) {
             st.extra.insert("description".into(), d.clone());
         }
+        let digest = crate::job::message_digest(
+            entry
+                .fields
+                .get("job")
+                .map(String::as_str)
+                .unwrap_or_default(),
+        );
+        st.extra
+            .insert(crate::bus::MESSAGE_DIGEST.into(), digest.clone().into());
+        st.extra
+            .insert(crate::bus::STREAM_ENTRY.into(), entry.id.clone().into());
+        self.bind_checkpoints(&job.id, &digest).await?;
 
         let cancel = CancellationToken::new();
         let stop = me.shutdown.child_token();
@@ -655,16 +814,11 @@ impl Worker {
             }
         } else {
             let fin = match &result {
-                Ok(()) => {
-                    let state = if progress.snapshot().failed_symbols.is_empty() {
-                        JobState::Completed
-                    } else {
-                        JobState::CompletedWithErrors
-                    };
-                    progress.finish(state, started, None)
-                }
                 Err(_) if stopped_early => progress.finish(JobState::Cancelled, started, None),
-                Err(e) => progress.finish(JobState::Failed, started, Some(e.message().to_string())),
+                _ => {
+                    let (state, error) = crate::exec::finished_state(&result, &progress.snapshot());
+                    progress.finish(state, started, error)
+                }
             };
             // A final state someone else wrote meanwhile (TickStock's cancel, its stale-job
             // cleanup) stands: `fin` becomes that state with our counts.
@@ -681,6 +835,33 @@ impl Worker {
         };
         let _ = self.heartbeat(false).await;
         Ok(outcome)
+    }
+
+    /// Checkpoints belong to the message they were made for: a job id reused for other
+    /// parameters (after its status expired) starts from nothing, not from the old
+    /// job's finished units.
+    async fn bind_checkpoints(&self, job_id: &str, digest: &str) -> Result<()> {
+        let key = self.inner.bus.keys().checkpoint(job_id);
+        let digest_key = format!("{key}:digest");
+        let mut c = self.inner.bus.conn();
+        let old: Option<String> = c.get(&digest_key).await?;
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        if old.as_deref().is_some_and(|o| o != digest) {
+            info!(
+                job_id,
+                "checkpoints were made for another message under this id; starting over"
+            );
+            pipe.del(&key).ignore().del(format!("{key}:rows")).ignore();
+        }
+        pipe.cmd("SET")
+            .arg(&digest_key)
+            .arg(digest)
+            .arg("EX")
+            .arg(7 * 86_400)
+            .ignore();
+        pipe.query_async::<()>(&mut c).await?;
+        Ok(())
     }
 
     /// Makes a held entry immediately available to other workers.
@@ -777,13 +958,35 @@ impl Worker {
         let ttl = (me.cfg.heartbeat_every.as_secs() * 3).max(15);
         let jobs = self.current_jobs().join(",");
         let wkey = keys.worker(&me.id);
+        let consume_error = self.consume_error();
         let mut pipe = redis::pipe();
-        if !stopped {
+        // The legacy key says "a worker takes jobs": not refreshed while this one cannot.
+        if !stopped && consume_error.is_none() {
+            let value = format!("{now:.6}");
             pipe.cmd("SET")
                 .arg(keys.legacy_heartbeat())
-                .arg(format!("{now:.6}"))
+                .arg(&value)
                 .arg("EX")
                 .arg(ttl)
+                .ignore()
+                .cmd("SET")
+                .arg(keys.legacy_heartbeat_ours())
+                .arg(&value)
+                .arg("EX")
+                .arg(ttl)
+                .ignore();
+        }
+        if stopped {
+            // Deregister at once: our last legacy heartbeat goes too (unless someone,
+            // e.g. a TickStockPL worker, wrote it since), and the worker leaves the list.
+            pipe.cmd("EVAL")
+                .arg(
+                    "if redis.call('GET', KEYS[1]) == redis.call('GET', KEYS[2]) then \
+                     redis.call('DEL', KEYS[1]) end return 0",
+                )
+                .arg(2)
+                .arg(keys.legacy_heartbeat())
+                .arg(keys.legacy_heartbeat_ours())
                 .ignore();
         }
         pipe.hset_multiple(
@@ -801,6 +1004,7 @@ impl Worker {
                     if stopped { "stopped" } else { "running" }.to_string(),
                 ),
                 ("version", env!("CARGO_PKG_VERSION").to_string()),
+                ("consume_error", consume_error.unwrap_or_default()),
             ],
         )
         .ignore()
@@ -856,7 +1060,9 @@ impl Worker {
     async fn on_legacy_job(&self, payload: &str) {
         let me = &self.inner;
         let message = parse_message(payload);
-        let id = string_field(&message, "job_id");
+        // Even an unreadable message's id is found, so its "submitted" status does not
+        // linger for two hours.
+        let id = crate::job::loose_job_id(payload);
         match message.and_then(Job::from_value) {
             Ok(job) => match me.bus.ingest_legacy(&job).await {
                 Ok(true) => {
@@ -867,7 +1073,14 @@ impl Worker {
             },
             Err(e) => {
                 warn!(job_id = ?id, "rejected a message on the legacy channel: {}", e.message());
-                if let Some(id) = id {
+                let waiting =
+                    match &id {
+                        Some(id) => me.bus.status(id).await.ok().flatten().is_none_or(|s| {
+                            matches!(s.state, JobState::Submitted | JobState::Queued)
+                        }),
+                        None => false,
+                    };
+                if let Some(id) = id.filter(|_| waiting) {
                     let reason = format!("rejected job message: {}", e.message());
                     // Never over a final state (settled by `finish_status`).
                     let st = Self::failed_status(None, &reason);

@@ -104,6 +104,37 @@ struct Inner {
     request_timeout: Duration,
     max_backoff: Duration,
     sent: AtomicU64,
+    outage: std::sync::Mutex<Option<Outage>>,
+}
+
+/// Connection failures in a row (any request of this client), with the first one's time.
+#[derive(Debug, Clone)]
+struct Outage {
+    since: chrono::DateTime<chrono::Local>,
+    cause: String,
+    failures: u32,
+}
+
+/// Consecutive connection failures after which Polygon counts as unreachable: requests
+/// then fail at once with [`PolygonError::Unreachable`] instead of retrying, until one
+/// gets an answer again.
+pub const UNREACHABLE_AFTER: u32 = 3;
+
+/// A short cause for a connection failure, from its message.
+fn network_cause(message: &str) -> String {
+    let m = message.to_ascii_lowercase();
+    if m.contains("refused") {
+        "connection refused"
+    } else if m.contains("timed out") || m.contains("timeout") {
+        "timed out"
+    } else if m.contains("dns") || m.contains("lookup") || m.contains("resolve") {
+        "host name not resolved"
+    } else if m.contains("reset") || m.contains("broke") {
+        "connection reset"
+    } else {
+        "could not connect"
+    }
+    .to_string()
 }
 
 impl fmt::Debug for PolygonClient {
@@ -215,6 +246,7 @@ impl PolygonClient {
                 request_timeout: cfg.request_timeout,
                 max_backoff: cfg.max_backoff,
                 sent: AtomicU64::new(0),
+                outage: std::sync::Mutex::new(None),
             }),
         })
     }
@@ -376,13 +408,18 @@ impl PolygonClient {
         };
         let _ = url.set_username("");
         let _ = url.set_password(None);
-        if url
-            .query_pairs()
-            .any(|(k, _)| k.eq_ignore_ascii_case("apikey"))
-        {
+        // Any pair that names the key (however oddly spelled: `?apiKey` after a stray
+        // `?`) or carries its value is dropped.
+        let key = self.inner.api_key.expose_secret().to_string();
+        let is_key = |k: &str, v: &str| {
+            k.to_ascii_lowercase().contains("apikey")
+                || v.to_ascii_lowercase().contains("apikey")
+                || (key.len() >= 4 && (k.contains(&key) || v.contains(&key)))
+        };
+        if url.query_pairs().any(|(k, v)| is_key(&k, &v)) {
             let kept: Vec<(String, String)> = url
                 .query_pairs()
-                .filter(|(k, _)| !k.eq_ignore_ascii_case("apikey"))
+                .filter(|(k, v)| !is_key(k, v))
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
                 .collect();
             if kept.is_empty() {
@@ -405,10 +442,22 @@ impl PolygonClient {
         let mut server_failures = 0u32;
         loop {
             let failure = match self.attempt::<T>(url, what).await {
-                Ok(v) => return Ok(v),
+                Ok(v) => {
+                    self.note_reached();
+                    return Ok(v);
+                }
                 Err(f) => f,
             };
             let err = failure.error;
+            if let PolygonError::Network { message } = &err {
+                if let Some(down) = self.note_unreachable(message) {
+                    tracing::warn!(path = url.path(), error = %down, "Polygon request failed");
+                    return Err(down);
+                }
+            } else {
+                // Any answer, even an error page, means Polygon can be reached.
+                self.note_reached();
+            }
             if !err.is_retryable() || retries >= self.inner.max_retries {
                 let attempts = retries + 1;
                 let err = if attempts > 1 {
@@ -443,6 +492,29 @@ impl PolygonClient {
             );
             tokio::time::sleep(delay).await;
         }
+    }
+
+    fn note_reached(&self) {
+        let mut o = self.inner.outage.lock().expect("outage lock");
+        if o.take().is_some() {
+            tracing::info!("Polygon reachable again");
+        }
+    }
+
+    /// Counts a connection failure; once [`UNREACHABLE_AFTER`] happened in a row, the
+    /// error that ends the job.
+    fn note_unreachable(&self, message: &str) -> Option<PolygonError> {
+        let mut guard = self.inner.outage.lock().expect("outage lock");
+        let o = guard.get_or_insert_with(|| Outage {
+            since: chrono::Local::now(),
+            cause: network_cause(message),
+            failures: 0,
+        });
+        o.failures += 1;
+        (o.failures >= UNREACHABLE_AFTER).then(|| PolygonError::Unreachable {
+            since: o.since.format("%H:%M:%S").to_string(),
+            cause: o.cause.clone(),
+        })
     }
 
     /// One HTTP exchange: rate limit, send, read, classify, decode.
@@ -505,7 +577,7 @@ impl PolygonClient {
                 other => Err(PolygonError::Decode {
                     message: format!(
                         "{what}: unexpected status `{}` in a {status} answer",
-                        self.scrub(&truncate(other, 40))
+                        truncate(&self.scrub(other), 40)
                     ),
                 }
                 .into()),
@@ -534,7 +606,7 @@ impl PolygonClient {
 
     /// The server's own words from an error body: `error` or `message` of a JSON body,
     /// a note for an HTML page, or the start of any other text. The key is scrubbed.
-    fn server_text(&self, body: &[u8], is_html: bool) -> String {
+    pub(crate) fn server_text(&self, body: &[u8], is_html: bool) -> String {
         if body.iter().all(u8::is_ascii_whitespace) {
             return "empty body".to_string();
         }
@@ -543,14 +615,14 @@ impl PolygonClient {
         }
         if let Ok(eb) = serde_json::from_slice::<ErrorBody>(body) {
             if let Some(t) = eb.error.or(eb.message).filter(|t| !t.trim().is_empty()) {
-                return self.scrub(&truncate(t.trim(), 300));
+                return truncate(&self.scrub(t.trim()), 300);
             }
             if let Some(s) = eb.status {
-                return format!("status {}", self.scrub(&truncate(&s, 40)));
+                return format!("status {}", truncate(&self.scrub(&s), 40));
             }
         }
         let text = String::from_utf8_lossy(body);
-        self.scrub(&truncate(text.trim(), 200))
+        truncate(&self.scrub(text.trim()), 200)
     }
 
     fn network_error(&self, e: reqwest::Error, what: &str) -> Failure {
@@ -584,15 +656,30 @@ impl PolygonClient {
         .into()
     }
 
-    /// Replaces the API key with `[REDACTED]` wherever it appears in `text`.
+    /// Replaces the API key with `[REDACTED]` wherever it appears in `text`, in any
+    /// letter case. Runs before any truncation, so no part of a key survives a cut.
     fn scrub(&self, text: &str) -> String {
-        let key = self.inner.api_key.expose_secret();
-        if key.len() >= 4 && text.contains(key) {
-            text.replace(key, "[REDACTED]")
-        } else {
-            text.to_string()
-        }
+        scrub_key(text, self.inner.api_key.expose_secret())
     }
+}
+
+/// `text` with every occurrence of `key` (ASCII case ignored) replaced by `[REDACTED]`.
+fn scrub_key(text: &str, key: &str) -> String {
+    if key.len() < 4 {
+        return text.to_string();
+    }
+    let hay = text.to_ascii_lowercase();
+    let needle = key.to_ascii_lowercase();
+    // ASCII lower-casing keeps byte offsets, so matches index `text` directly.
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    while let Some(pos) = hay[at..].find(&needle) {
+        out.push_str(&text[at..at + pos]);
+        out.push_str("[REDACTED]");
+        at += pos + needle.len();
+    }
+    out.push_str(&text[at..]);
+    out
 }
 
 fn looks_like_html(body: &[u8]) -> bool {
@@ -618,6 +705,27 @@ mod tests {
 
     fn client(base: &str) -> PolygonClient {
         PolygonClient::new(PolygonConfig::new(base, SecretString::from("sekrit-key"))).unwrap()
+    }
+
+    #[test]
+    fn the_key_is_scrubbed_in_any_case_before_truncation() {
+        let c = client("http://127.0.0.1:9/");
+        let key = "sekrit-key";
+        for echoed in [
+            key.to_string(),
+            key.to_ascii_uppercase(),
+            "SeKrIt-KeY".into(),
+        ] {
+            let body = format!(r#"{{"error":"bad key {echoed} given"}}"#);
+            let text = c.server_text(body.as_bytes(), false);
+            assert!(text.contains("[REDACTED]"), "{text}");
+            assert!(!text.to_ascii_lowercase().contains("sekrit"), "{text}");
+        }
+        // The key straddling the cut: nothing of it may be left.
+        let body = format!("{}{key}", "x".repeat(195));
+        let text = c.server_text(body.as_bytes(), false);
+        assert!(!text.contains("sekr"), "{text}");
+        assert_eq!(scrub_key("a ÄÖ KEYX b", "keyx"), "a ÄÖ [REDACTED] b");
     }
 
     #[test]

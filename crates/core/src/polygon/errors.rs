@@ -28,6 +28,11 @@ pub enum PolygonError {
     /// Connection refused or reset, DNS failure, timeout.
     #[error("could not reach Polygon: {message}")]
     Network { message: String },
+    /// Several requests in a row could not reach Polygon: it is down or cut off, and a
+    /// job stops rather than retrying each symbol. `since` is the local time of the first
+    /// failure of the run, `cause` a short reason ("connection refused").
+    #[error("Polygon unreachable since {since} ({cause})")]
+    Unreachable { since: String, cause: String },
     /// A body that is not the expected JSON (truncated, malformed, unknown status).
     #[error("unreadable Polygon response: {message}")]
     Decode { message: String },
@@ -43,6 +48,15 @@ pub enum PolygonError {
 }
 
 impl PolygonError {
+    /// Whether this error ends a whole job, not one symbol: the key was refused, or
+    /// Polygon cannot be reached at all.
+    pub fn stops_the_job(&self) -> bool {
+        matches!(
+            self,
+            PolygonError::Unauthorized { .. } | PolygonError::Unreachable { .. }
+        )
+    }
+
     /// Whether the same request may succeed if sent again later.
     pub fn is_retryable(&self) -> bool {
         match self {
@@ -55,6 +69,7 @@ impl PolygonError {
             | PolygonError::NotFound { .. }
             | PolygonError::Rejected { .. }
             | PolygonError::PagingLoop { .. }
+            | PolygonError::Unreachable { .. }
             | PolygonError::InvalidConfig { .. } => false,
         }
     }
@@ -69,6 +84,7 @@ impl PolygonError {
             PolygonError::Server { .. } => "server",
             PolygonError::Rejected { .. } => "rejected",
             PolygonError::Network { .. } => "network",
+            PolygonError::Unreachable { .. } => "unreachable",
             PolygonError::Decode { .. } => "decode",
             PolygonError::PagingLoop { .. } => "paging_loop",
             PolygonError::InvalidConfig { .. } => "invalid_config",
@@ -102,6 +118,7 @@ impl PolygonError {
             | PolygonError::Decode { message }
             | PolygonError::InvalidConfig { message }
             | PolygonError::PagingLoop { message, .. } => message.push_str(suffix),
+            PolygonError::Unreachable { .. } => {}
         }
         self
     }

@@ -18,6 +18,8 @@ pub struct RateLimiter {
     limit: usize,
     window: Duration,
     granted: Mutex<VecDeque<Instant>>,
+    /// When the request now waiting for the window will be let through, if one waits.
+    next_at: std::sync::Mutex<Option<Instant>>,
 }
 
 impl RateLimiter {
@@ -32,6 +34,7 @@ impl RateLimiter {
             limit: limit as usize,
             window,
             granted: Mutex::new(VecDeque::with_capacity(limit.min(1024) as usize)),
+            next_at: std::sync::Mutex::new(None),
         }
     }
 
@@ -67,6 +70,7 @@ impl RateLimiter {
             }
             if granted.len() < self.limit {
                 granted.push_back(now);
+                *self.next_at.lock().expect("next lock") = None;
                 return;
             }
             // Full: the oldest grant leaves the window at `oldest + window`.
@@ -76,7 +80,26 @@ impl RateLimiter {
                 limit = self.limit,
                 "rate limit reached; waiting for the window to move"
             );
+            *self.next_at.lock().expect("next lock") = Some(until);
             tokio::time::sleep_until(until).await;
+        }
+    }
+
+    /// How long the request now held back by the limit still waits (`None`: no request
+    /// waits). Never blocks.
+    pub fn waiting_for(&self) -> Option<Duration> {
+        self.next_at
+            .lock()
+            .expect("next lock")
+            .map(|t| t.saturating_duration_since(Instant::now()))
+    }
+
+    /// The plan's rate as people say it: `5/min`, or `2 per 3 s`.
+    pub fn describe(&self) -> String {
+        if self.window == Duration::from_secs(60) {
+            format!("{}/min", self.limit)
+        } else {
+            format!("{} per {} s", self.limit, self.window.as_secs_f64())
         }
     }
 
@@ -99,6 +122,20 @@ impl RateLimiter {
 mod tests {
     use super::*;
     use std::sync::Arc;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_waiting_request_is_visible() {
+        let rl = Arc::new(RateLimiter::per_minute(1));
+        rl.acquire().await;
+        assert_eq!(rl.waiting_for(), None);
+        let r = rl.clone();
+        let waiter = tokio::spawn(async move { r.acquire().await });
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        assert_eq!(rl.waiting_for(), Some(Duration::from_secs(40)));
+        assert_eq!(rl.describe(), "1/min");
+        waiter.await.unwrap();
+        assert_eq!(rl.waiting_for(), None);
+    }
 
     #[tokio::test(start_paused = true)]
     async fn unlimited_never_waits() {

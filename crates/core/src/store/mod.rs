@@ -395,6 +395,12 @@ pub struct StoreOptions {
     /// How long an operation waits for a connection before it fails with
     /// [`StoreError::Connect`] (a stopped server is reported after this long).
     pub acquire_timeout: Duration,
+    /// How long opening the database may take (a server that accepts the connection
+    /// and never answers is reported after this long instead of hanging).
+    pub connect_timeout: Duration,
+    /// Create and update tables (our migrations and the built-in universes). Off for
+    /// read-only commands: they use the database as it is and change nothing.
+    pub migrate: bool,
     /// TickStock's environment (`DEFAULT`, `TEST`, `UAT`, `PROD`): universes are read and
     /// written in this one only. An SQLite file holds one environment.
     pub environment: String,
@@ -408,6 +414,8 @@ impl Default for StoreOptions {
         StoreOptions {
             max_connections: 8,
             acquire_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(10),
+            migrate: true,
             environment: DEFAULT_ENVIRONMENT.to_string(),
         }
     }

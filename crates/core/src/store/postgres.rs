@@ -30,9 +30,21 @@ const PG_EPOCH_UNIX_SECS: i64 = 946_684_800;
 const PG_EPOCH_UNIX_DAYS: i64 = 10_957;
 
 pub(super) async fn connect(url: &str, options: &StoreOptions) -> Result<Store, StoreError> {
-    let secret = url::Url::parse(url)
-        .ok()
+    let parsed = url::Url::parse(url).ok();
+    let secret = parsed
+        .as_ref()
         .and_then(|u| u.password().map(str::to_string));
+    // A URL without a database would use one named after the OS user (and create our
+    // tables there): the database must be named.
+    let names_db = parsed.as_ref().is_some_and(|u| {
+        !u.path().trim_matches('/').is_empty() || u.query_pairs().any(|(k, _)| k == "dbname")
+    });
+    if !names_db {
+        return Err(StoreError::invalid(format!(
+            "the PostgreSQL URL `{}` names no database: add /DBNAME (postgres://user@host:5432/tickstock)",
+            redact_url(url)
+        )));
+    }
     let opts = PgConnectOptions::from_str(url)
         .map_err(|e| {
             let mut msg = e.to_string();
@@ -51,11 +63,21 @@ pub(super) async fn connect(url: &str, options: &StoreOptions) -> Result<Store, 
 
     // One direct attempt first: the pool would retry a refused connection until its
     // timeout and then report only that it timed out.
-    match PgConnection::connect_with(&opts).await {
-        Ok(conn) => {
+    let attempt = tokio::time::timeout(options.connect_timeout, PgConnection::connect_with(&opts));
+    match attempt.await {
+        Err(_) => {
+            return Err(StoreError::Connect {
+                target,
+                message: format!(
+                    "no answer within {} s",
+                    options.connect_timeout.as_secs_f64()
+                ),
+            })
+        }
+        Ok(Ok(conn)) => {
             let _ = conn.close().await;
         }
-        Err(e) => {
+        Ok(Err(e)) => {
             let message = match StoreError::from_sqlx(e, &target, secret.as_deref()) {
                 StoreError::Connect { message, .. } => message,
                 StoreError::Query { message, .. } => message
@@ -78,7 +100,9 @@ pub(super) async fn connect(url: &str, options: &StoreOptions) -> Result<Store, 
         environment: Arc::from(super::normalise_environment(&options.environment)?.as_str()),
         read_only_schema: false,
     };
-    if let Err(e) = store.migrate().await {
+    if !options.migrate {
+        store.read_only_schema = true;
+    } else if let Err(e) = store.migrate().await {
         // A role that may read (and perhaps write bars) but not create tables still loads
         // and reads what exists.
         if may_create(&pool).await == Some(false) {

@@ -99,14 +99,32 @@ pub(super) async fn connect(url: &str, options: &StoreOptions) -> Result<Store, 
             (pool, target)
         }
     };
-    let store = Store {
+    let mut store = Store {
         pool: Pool::Sqlite(pool),
         target: Arc::from(target.as_str()),
         secret: None,
         environment: Arc::from(super::normalise_environment(&options.environment)?.as_str()),
         read_only_schema: false,
     };
-    store.migrate().await?;
+    // Without migrations (read-only commands) a file that has our tables is used as it
+    // is; a new or empty one still gets them, as there is nothing to read otherwise.
+    let has_tables = !options.migrate && {
+        let Pool::Sqlite(p) = &store.pool else {
+            unreachable!()
+        };
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        )
+        .fetch_one(p)
+        .await
+        .map(|n| n > 0)
+        .unwrap_or(false)
+    };
+    if has_tables {
+        store.read_only_schema = true;
+    } else {
+        store.migrate().await?;
+    }
     Ok(store)
 }
 
