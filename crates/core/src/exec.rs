@@ -452,7 +452,7 @@ pub fn group_failures(failures: &[crate::status::SymbolFailure]) -> String {
             None => groups.push((reason, vec![&f.symbol])),
         }
     }
-    groups.sort_by(|a, b| b.1.len().cmp(&a.1.len()));
+    groups.sort_by_key(|g| std::cmp::Reverse(g.1.len()));
     groups
         .iter()
         .map(|(reason, symbols)| {
