@@ -9,6 +9,10 @@ cd "$ROOT"
 ensure_build_deps
 ensure_test_deps
 ensure_tauri_driver
+# The tests' Redis namespaces start with this run's prefix; their keys are deleted at the
+# end, and the services this run started are stopped (TICKSTOCK_KEEP_SERVICES=1 keeps them).
+export TICKSTOCK_TEST_NS_PREFIX="${TICKSTOCK_TEST_NS_PREFIX:-test-run$(date +%s)p$$}"
+trap 'clean_test_keys; stop_started_services' EXIT
 ensure_redis
 ensure_postgres
 export TEST_REDIS_URL="${TEST_REDIS_URL:-redis://127.0.0.1:6379}"
