@@ -117,18 +117,42 @@ impl DataArgs {
     }
 }
 
+/// Cancelled on Ctrl-C (SIGINT) or SIGTERM, as sent by systemd, `docker stop` and
+/// Kubernetes: the current chunk finishes and a worker's job is released. A second signal
+/// exits at once.
 fn ctrl_c_token() -> CancellationToken {
     let token = CancellationToken::new();
     let t = token.clone();
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("stopping: finishing the current chunk (Ctrl-C again to force)");
+        if stop_signal().await {
+            eprintln!(
+                "stopping: finishing the current chunk (a second Ctrl-C or SIGTERM forces it)"
+            );
             t.cancel();
-            let _ = tokio::signal::ctrl_c().await;
+            stop_signal().await;
             std::process::exit(130);
         }
     });
     token
+}
+
+/// Waits for SIGINT or SIGTERM; false when no handler could be installed.
+async fn stop_signal() -> bool {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            return tokio::signal::ctrl_c().await.is_ok();
+        };
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.is_ok(),
+            _ = term.recv() => true,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await.is_ok()
+    }
 }
 
 #[derive(Args)]
