@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of TickStock Admin: formatting, lints, unit and integration tests against
-# real Redis and real PostgreSQL, the fake Polygon server, and the desktop app end to end.
+# real Redis and real PostgreSQL, the fake Polygon server, the desktop app end to end, and
+# the release .deb (built, unpacked into a clean root, run from there).
 # Installs and starts what is missing; uses what already runs.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -28,3 +29,8 @@ log "building binaries"
 cargo build --workspace --bins
 log "cargo test"
 cargo test --workspace --no-fail-fast "$@"
+# The release .deb, built and checked from a clean root (TICKSTOCK_PACKAGE_CHECK=0 skips it).
+if [ "${TICKSTOCK_PACKAGE_CHECK:-1}" = "1" ]; then
+  log "packages (scripts/package.sh --deb --check)"
+  ./scripts/package.sh --deb --check
+fi
