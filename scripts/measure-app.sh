@@ -19,9 +19,15 @@ build_ui
 
 out="$(mktemp)"
 trap 'rm -f "$out"' EXIT
-log "building and launching the app (release: ${MEASURE_RELEASE:-0})"
 profile=()
 [ "${MEASURE_RELEASE:-0}" = "1" ] && profile=(--release)
+# MEASURE_APP_BIN: measure that app binary (e.g. a package's /usr/bin/tickstock-admin,
+# unpacked by `scripts/package.sh --check`) with the debug test harness.
+if [ -n "${MEASURE_APP_BIN:-}" ]; then
+  export E2E_APP_BIN="$MEASURE_APP_BIN"
+  log "measuring $MEASURE_APP_BIN"
+fi
+log "building and launching the app (release: ${MEASURE_RELEASE:-0})"
 cargo test -p tickstock-app "${profile[@]}" --test e2e -- --ignored --exact measure_app --nocapture 2>&1 | tee "$out"
 
 ms="$(sed -n 's/^MEASURE time_to_interactive_ms=//p' "$out" | tail -1)"

@@ -24,6 +24,7 @@ const COMMANDS: &[&str] = &[
     "test_polygon",
     "open_log_dir",
     "notify",
+    "about",
 ];
 
 fn main() {

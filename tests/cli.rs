@@ -409,3 +409,58 @@ async fn tickstock_reads_the_right_age_from_our_times_in_the_writers_zone() {
         }
     }
 }
+
+#[test]
+fn worker_stops_cleanly_on_sigterm() {
+    // systemd's and docker's stop: the worker leaves the worker list as stopped and exits 0.
+    let ns = unique_namespace();
+    let dir = tempfile::tempdir().unwrap();
+    let mut worker = Command::new(bin("tickstock"))
+        .args(["worker", "--worker-id", "sigterm-test"])
+        .env("REDIS_URL", shared_redis_url())
+        .env("TICKSTOCK_NAMESPACE", &ns)
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}", dir.path().join("w.sqlite").display()),
+        )
+        .env("POLYGON_API_KEY", "unused")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let listed = |stopped: bool| {
+        let o = run(&ns, &["health", "--json"]);
+        let h: Value = serde_json::from_str(&stdout(&o)).unwrap_or_default();
+        h["workers"].as_array().is_some_and(|ws| {
+            ws.iter()
+                .any(|w| w["id"] == "sigterm-test" && w["stopped"] == stopped)
+        })
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !listed(false) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker never registered"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let killed = Command::new("kill")
+        .args(["-TERM", &worker.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(s) = worker.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker did not stop within 15 s of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "exit after SIGTERM: {status}");
+    assert!(listed(true), "the worker is not listed as stopped");
+}

@@ -91,6 +91,7 @@ pub fn run_app<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
             commands::test_polygon,
             commands::open_log_dir,
             commands::notify,
+            commands::about,
         ])
         .setup(|app| {
             let paths = app.path();

@@ -256,3 +256,19 @@ pub struct SettingsView {
     /// Settings fixed by environment variables (the page shows them read-only).
     pub overridden: Vec<&'static str>,
 }
+
+/// What the About dialog shows: the version and where the app keeps its files. Removing the
+/// package leaves these folders (the user's jobs, bars, settings and logs).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AboutView {
+    pub name: String,
+    pub version: String,
+    pub identifier: String,
+    pub tauri_version: &'static str,
+    /// Settings, job history and the default SQLite database.
+    pub data_dir: String,
+    /// The API key file when no OS keyring runs.
+    pub config_dir: String,
+    pub log_dir: String,
+}

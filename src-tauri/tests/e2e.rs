@@ -536,6 +536,37 @@ async fn bad_symbols_are_reported_and_block_the_submit() {
     app.close().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn about_shows_the_version_and_the_folders_of_the_users_data() {
+    let _serial = support::serial_guard().await;
+    let app = App::launch(
+        "about",
+        AppEnv::new()
+            .embedded()
+            .polygon("http://127.0.0.1:9", "e2e-unused-key"),
+    )
+    .await;
+    let data_dir = app.default_sqlite().parent().unwrap().display().to_string();
+    app.click("#btn-about").await;
+    let shown = app
+        .wait_js(
+            "the About dialog with the version and the folders",
+            Duration::from_secs(10),
+            "const m = document.getElementById('about-modal');
+             const v = document.getElementById('about-version').textContent.trim();
+             const d = document.getElementById('about-data-dir').textContent.trim();
+             const l = document.getElementById('about-log-dir').textContent.trim();
+             return m.classList.contains('show') && /^v\\d/.test(v) && d && l ? [v, d, l] : null;",
+        )
+        .await;
+    eprintln!("about: {shown}");
+    assert_eq!(shown[1], json!(data_dir));
+    tokio::time::sleep(Duration::from_millis(400)).await; // the modal's fade-in
+    let png = app.screenshot().await;
+    save_screenshot(&app, &png, "about.png");
+    app.close().await;
+}
+
 /// Proportional set size (kB) of a process, from /proc/PID/smaps_rollup.
 fn pss_kb(pid: u32) -> Option<u64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;

@@ -181,5 +181,15 @@ fn commands_answer_through_the_core_in_embedded_mode() {
     assert_ne!(retry["jobId"], id.as_str());
     let c = call(&w, "cancel_job", json!({"jobId": "not-a-job"})).unwrap_err();
     assert_eq!(c["kind"], "not_found");
+
+    // About: the version and the folders the user's data is kept in.
+    let about = call(&w, "about", json!({})).unwrap();
+    assert!(!about["version"].as_str().unwrap().is_empty());
+    let data_home = dir.path().join("data");
+    assert!(about["dataDir"]
+        .as_str()
+        .unwrap()
+        .starts_with(data_home.to_str().unwrap()));
+    assert!(!about["logDir"].as_str().unwrap().is_empty());
     drop(fake);
 }

@@ -112,4 +112,5 @@ export const testDatabase = (url) => invoke("test_database", { url });
 export const testPolygon = (baseUrl, apiKey) => invoke("test_polygon", { baseUrl, apiKey });
 export const openLogDir = () => invoke("open_log_dir");
 export const notify = (title, body) => invoke("notify", { title, body });
+export const about = () => invoke("about");
 export const onJobFinished = (cb) => listen("job-finished", cb);

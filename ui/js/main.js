@@ -10,6 +10,7 @@ import { initHistory, loadHistory, openJobDetail } from "./history.js";
 import { initOps } from "./ops.js";
 import { initSummary, loadSummary } from "./summary.js";
 import { initSettings, checkFirstRun } from "./settings.js";
+import { initAbout } from "./about.js";
 
 function jobsChanged() {
   // After a submit, retry, cancel or cleanup: refresh everything that shows jobs.
@@ -30,6 +31,7 @@ async function start() {
   });
 
   initSettings({ onSaved: () => jobsChanged() });
+  initAbout();
   initOps({ onChanged: jobsChanged, onSubmitted: trackJob });
   const ready = Promise.all([
     initStatus(),

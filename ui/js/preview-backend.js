@@ -488,6 +488,17 @@ export function createPreviewBackend() {
       console.info("[preview] notify:", title, body);
       return null;
     },
+    about() {
+      return {
+        name: "TickStock Admin",
+        version: "0.1.0 (preview)",
+        identifier: "io.tickstock.admin",
+        tauriVersion: "2",
+        dataDir: "~/.local/share/io.tickstock.admin",
+        configDir: "~/.config/io.tickstock.admin",
+        logDir: "~/.local/share/io.tickstock.admin/logs",
+      };
+    },
   };
 
   seed();

@@ -119,3 +119,17 @@ test("preview backend validates like the app and simulates jobs", async () => {
   const exported = await b.invoke("export_jobs_csv", { filter: { query: "", page: 1, pageSize: 20 } });
   assert.match(exported.path, /tickstock-jobs\.csv/, "Export CSV says where the file went");
 });
+
+test("about: the preview answers with the version and the app's folders", async () => {
+  globalThis.location = { search: "" };
+  const { createPreviewBackend } = await import("../js/preview-backend.js");
+  const info = await createPreviewBackend().invoke("about");
+  for (const k of ["name", "version", "dataDir", "logDir", "configDir"]) assert.ok(info[k], k);
+  const { showAbout } = await import("../js/about.js");
+  const nodes = {};
+  const root = { querySelector: (sel) => (nodes[sel] ??= { textContent: "" }) };
+  showAbout(info, root);
+  assert.equal(nodes["#about-version"].textContent, `v${info.version}`);
+  assert.equal(nodes["#about-data-dir"].textContent, info.dataDir);
+  assert.equal(nodes["#about-log-dir"].textContent, info.logDir);
+});

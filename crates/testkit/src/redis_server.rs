@@ -11,9 +11,18 @@ pub fn shared_redis_url() -> String {
     std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
-/// A namespace no other test uses, so tests share one Redis without FLUSHDB.
+/// A namespace no other test uses, so tests share one Redis without FLUSHDB:
+/// `PREFIX-` + 12 hex digits, where PREFIX is `TICKSTOCK_TEST_NS_PREFIX` (default `test`).
+/// `scripts/test.sh` gives each run a prefix of its own and deletes its keys at the end.
 pub fn unique_namespace() -> String {
-    format!("test-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+    let prefix = std::env::var("TICKSTOCK_TEST_NS_PREFIX")
+        .ok()
+        .filter(|p| !p.is_empty() && !p.contains([':', '*', '?', '[', ']', ' ']))
+        .unwrap_or_else(|| "test".into());
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
 }
 
 /// A port that was free a moment ago.

@@ -26,6 +26,15 @@ use serde_json::{json, Value};
 
 /// The app binary cargo built for this test.
 pub const APP_BIN: &str = env!("CARGO_BIN_EXE_tickstock-admin");
+
+/// The app under test: `$E2E_APP_BIN` when set (such as the release binary a package
+/// installs, `scripts/package.sh --check`), else the one cargo built.
+pub fn app_bin() -> String {
+    std::env::var("E2E_APP_BIN")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| APP_BIN.to_string())
+}
 /// Repository root.
 pub const REPO_ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 
@@ -385,7 +394,8 @@ impl App {
         }
 
         let mut caps = serde_json::Map::new();
-        caps.insert("tauri:options".into(), json!({ "application": APP_BIN }));
+        let app_bin = app_bin();
+        caps.insert("tauri:options".into(), json!({ "application": app_bin }));
         caps.insert("browserName".into(), json!("wry"));
         let started = Instant::now();
         let mut builder =
@@ -395,7 +405,7 @@ impl App {
             Ok(c) => c,
             Err(e) => {
                 panic!(
-                    "no WebDriver session with the app ({APP_BIN}): {e}\n{}",
+                    "no WebDriver session with the app ({app_bin}): {e}\n{}",
                     tail(&driver_log)
                 );
             }

@@ -1,0 +1,217 @@
+//! `xtask bundle`: packages the release binaries with Tauri's bundler.
+//!
+//! The tauri CLI reads `tauri.conf.json` from the crate folder (`src-tauri/`) only, and this
+//! project keeps it at the top (read by `src-tauri/build.rs`), so the CLI cannot bundle it.
+//! This calls the same bundler the CLI calls (the `tauri-bundler` crate), with settings taken
+//! from the top-level `tauri.conf.json`: product, version, identifier, icons, and the
+//! `bundle` section (category, descriptions, `linux.deb`, `linux.appimage`).
+//!
+//! ```text
+//! xtask bundle --root DIR --bin-dir DIR --out DIR --format deb|appimage [--tools-dir DIR]
+//! ```
+//! `--bin-dir` holds the built `tickstock-admin` and `tickstock` (`target/release`);
+//! the artifacts are copied into `--out`. Exit 0 when the package was written.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use tauri_bundler::{
+    AppCategory, AppImageSettings, BundleBinary, BundleSettings, DebianSettings, PackageSettings,
+    PackageType, SettingsBuilder,
+};
+use tauri_utils::config::Config;
+
+/// The package (and main binary) name: lowercase, as Debian requires; the desktop entry
+/// shows the product name from its template.
+const PACKAGE: &str = "tickstock-admin";
+/// The second binary the package installs.
+const CLI: &str = "tickstock";
+
+struct Args {
+    root: PathBuf,
+    bin_dir: PathBuf,
+    out: PathBuf,
+    format: PackageType,
+    tools_dir: Option<PathBuf>,
+}
+
+fn parse_args() -> Result<Args> {
+    let mut it = std::env::args().skip(1);
+    match it.next().as_deref() {
+        Some("bundle") => {}
+        _ => bail!("usage: xtask bundle --root DIR --bin-dir DIR --out DIR --format deb|appimage [--tools-dir DIR]"),
+    }
+    let (mut root, mut bin_dir, mut out, mut format, mut tools_dir) =
+        (None, None, None, None, None);
+    while let Some(flag) = it.next() {
+        let value = it.next().with_context(|| format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--root" => root = Some(PathBuf::from(value)),
+            "--bin-dir" => bin_dir = Some(PathBuf::from(value)),
+            "--out" => out = Some(PathBuf::from(value)),
+            "--tools-dir" => tools_dir = Some(PathBuf::from(value)),
+            "--format" => {
+                format = Some(match value.as_str() {
+                    "deb" => PackageType::Deb,
+                    "appimage" => PackageType::AppImage,
+                    other => bail!("unknown format {other} (deb or appimage)"),
+                })
+            }
+            other => bail!("unknown option {other}"),
+        }
+    }
+    let root = std::fs::canonicalize(root.context("--root is required")?)?;
+    Ok(Args {
+        bin_dir: std::fs::canonicalize(bin_dir.context("--bin-dir is required")?)?,
+        out: out.context("--out is required")?,
+        format: format.context("--format is required")?,
+        tools_dir,
+        root,
+    })
+}
+
+/// A path from the config, relative to the folder of `tauri.conf.json`.
+fn rooted(root: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        root.join(p)
+    }
+}
+
+fn rooted_map(root: &Path, m: &HashMap<PathBuf, PathBuf>) -> HashMap<PathBuf, PathBuf> {
+    m.iter()
+        .map(|(dest, src)| (dest.clone(), rooted(root, src)))
+        .collect()
+}
+
+fn settings(args: &Args, config: &Config) -> Result<tauri_bundler::Settings> {
+    let root = &args.root;
+    let b = &config.bundle;
+    let deb = &b.linux.deb;
+    let version = config
+        .version
+        .clone()
+        .context("tauri.conf.json has no version")?;
+    let description = b.short_description.clone().unwrap_or_default();
+    let category = match &b.category {
+        Some(c) => Some(
+            c.parse::<AppCategory>()
+                .map_err(|e| anyhow::anyhow!("bundle.category: {e:?}"))?,
+        ),
+        None => None,
+    };
+    let bundle = BundleSettings {
+        identifier: Some(config.identifier.clone()),
+        publisher: b.publisher.clone(),
+        homepage: b.homepage.clone(),
+        icon: Some(
+            b.icon
+                .iter()
+                .map(|i| rooted(root, Path::new(i)).display().to_string())
+                .collect(),
+        ),
+        copyright: b.copyright.clone(),
+        license: b.license.clone(),
+        license_file: b.license_file.as_deref().map(|p| rooted(root, p)),
+        category,
+        short_description: b.short_description.clone(),
+        long_description: b.long_description.clone(),
+        deb: DebianSettings {
+            depends: deb.depends.clone(),
+            recommends: deb.recommends.clone(),
+            provides: deb.provides.clone(),
+            conflicts: deb.conflicts.clone(),
+            replaces: deb.replaces.clone(),
+            files: rooted_map(root, &deb.files),
+            desktop_template: deb.desktop_template.as_deref().map(|p| rooted(root, p)),
+            section: deb.section.clone(),
+            priority: deb.priority.clone(),
+            changelog: deb.changelog.as_deref().map(|p| rooted(root, p)),
+            pre_install_script: deb.pre_install_script.as_deref().map(|p| rooted(root, p)),
+            post_install_script: deb.post_install_script.as_deref().map(|p| rooted(root, p)),
+            pre_remove_script: deb.pre_remove_script.as_deref().map(|p| rooted(root, p)),
+            post_remove_script: deb.post_remove_script.as_deref().map(|p| rooted(root, p)),
+        },
+        #[allow(deprecated)]
+        appimage: AppImageSettings {
+            files: rooted_map(root, &b.linux.appimage.files),
+            bundle_media_framework: b.linux.appimage.bundle_media_framework,
+            bundle_xdg_open: false,
+        },
+        ..Default::default()
+    };
+    for bin in [PACKAGE, CLI] {
+        let path = args.bin_dir.join(bin);
+        if !path.is_file() {
+            bail!(
+                "{} is missing: build the release binaries first",
+                path.display()
+            );
+        }
+    }
+    let mut builder = SettingsBuilder::new()
+        .project_out_directory(&args.bin_dir)
+        .package_types(vec![args.format])
+        .package_settings(PackageSettings {
+            product_name: PACKAGE.into(),
+            version,
+            description,
+            homepage: b.homepage.clone(),
+            authors: None,
+            default_run: Some(PACKAGE.into()),
+        })
+        .bundle_settings(bundle)
+        .binaries(vec![
+            BundleBinary::new(PACKAGE.into(), true),
+            BundleBinary::new(CLI.into(), false),
+        ])
+        .binary_patching(true)
+        .log_level(log::Level::Info);
+    if let Some(dir) = &args.tools_dir {
+        builder = builder.local_tools_directory(dir);
+    }
+    Ok(builder.build()?)
+}
+
+/// Prints the bundler's `log` records on stderr.
+struct Logger;
+
+impl log::Log for Logger {
+    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+        m.level() <= log::Level::Info
+    }
+    fn log(&self, r: &log::Record<'_>) {
+        if self.enabled(r.metadata()) {
+            eprintln!("    {:>8} {}", r.level(), r.args());
+        }
+    }
+    fn flush(&self) {}
+}
+
+fn main() -> Result<()> {
+    log::set_logger(&Logger).ok();
+    log::set_max_level(log::LevelFilter::Info);
+    let args = parse_args()?;
+    let conf = args.root.join("tauri.conf.json");
+    let text =
+        std::fs::read_to_string(&conf).with_context(|| format!("reading {}", conf.display()))?;
+    let config: Config =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", conf.display()))?;
+    let settings = settings(&args, &config)?;
+    let bundles = tauri_bundler::bundle_project(&settings)
+        .with_context(|| format!("bundling {}", args.format.short_name()))?;
+    std::fs::create_dir_all(&args.out)?;
+    for bundle in bundles {
+        for path in bundle.bundle_paths {
+            let dest = args
+                .out
+                .join(path.file_name().context("bundle without a name")?);
+            std::fs::copy(&path, &dest)
+                .with_context(|| format!("copying {} to {}", path.display(), dest.display()))?;
+            println!("{}", dest.display());
+        }
+    }
+    Ok(())
+}
