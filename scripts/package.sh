@@ -65,6 +65,7 @@ if [ $want_deb -eq 1 ]; then
 fi
 
 appimage_failed=0
+trap 'rm -rf "$DIST"/.stage-*' EXIT
 if [ $want_appimage -eq 1 ]; then
   tools="${TICKSTOCK_APPIMAGE_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/tauri}"
   log "bundling the AppImage (tools in $tools)"
@@ -218,7 +219,7 @@ check_deb() {
 
 if [ $check -eq 1 ]; then
   CHECK_DIR="$(mktemp -d)"
-  trap 'rm -rf "$CHECK_DIR"' EXIT
+  trap 'rm -rf "$CHECK_DIR" "$DIST"/.stage-*' EXIT
   check_deb
 fi
 

@@ -9,8 +9,9 @@
 //! ```text
 //! xtask bundle --root DIR --bin-dir DIR --out DIR --format deb|appimage [--tools-dir DIR]
 //! ```
-//! `--bin-dir` holds the built `tickstock-admin` and `tickstock` (`target/release`);
-//! the artifacts are copied into `--out`. Exit 0 when the package was written.
+//! `--bin-dir` holds the built `tickstock-admin` and `tickstock` (`target/release`); they
+//! are bundled from copies in `--out/.stage-FORMAT`, and the package is written into
+//! `--out`. Exit 0 when the package was written.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -86,7 +87,9 @@ fn rooted_map(root: &Path, m: &HashMap<PathBuf, PathBuf>) -> HashMap<PathBuf, Pa
         .collect()
 }
 
-fn settings(args: &Args, config: &Config) -> Result<tauri_bundler::Settings> {
+/// `stage` holds copies of the binaries: the bundler patches the main binary with the
+/// package type and leaves it so when a step fails, so it never sees the build's own.
+fn settings(args: &Args, config: &Config, stage: &Path) -> Result<tauri_bundler::Settings> {
     let root = &args.root;
     let b = &config.bundle;
     let deb = &b.linux.deb;
@@ -150,9 +153,11 @@ fn settings(args: &Args, config: &Config) -> Result<tauri_bundler::Settings> {
                 path.display()
             );
         }
+        std::fs::copy(&path, stage.join(bin))
+            .with_context(|| format!("copying {} to {}", path.display(), stage.display()))?;
     }
     let mut builder = SettingsBuilder::new()
-        .project_out_directory(&args.bin_dir)
+        .project_out_directory(stage)
         .package_types(vec![args.format])
         .package_settings(PackageSettings {
             product_name: PACKAGE.into(),
@@ -199,10 +204,18 @@ fn main() -> Result<()> {
         std::fs::read_to_string(&conf).with_context(|| format!("reading {}", conf.display()))?;
     let config: Config =
         serde_json::from_str(&text).with_context(|| format!("parsing {}", conf.display()))?;
-    let settings = settings(&args, &config)?;
+    std::fs::create_dir_all(&args.out)?;
+    let stage = args
+        .out
+        .join(format!(".stage-{}", args.format.short_name()));
+    if stage.exists() {
+        std::fs::remove_dir_all(&stage)?;
+    }
+    std::fs::create_dir_all(&stage)?;
+    let stage = std::fs::canonicalize(&stage)?;
+    let settings = settings(&args, &config, &stage)?;
     let bundles = tauri_bundler::bundle_project(&settings)
         .with_context(|| format!("bundling {}", args.format.short_name()))?;
-    std::fs::create_dir_all(&args.out)?;
     for bundle in bundles {
         for path in bundle.bundle_paths {
             let dest = args
@@ -213,5 +226,6 @@ fn main() -> Result<()> {
             println!("{}", dest.display());
         }
     }
+    std::fs::remove_dir_all(&stage)?;
     Ok(())
 }
