@@ -1199,9 +1199,10 @@ impl Bus {
             let mut legacy = self.heartbeat(&self.keys.legacy_heartbeat()).await?;
             if legacy.present {
                 let mut c = self.conn.clone();
-                let (value, ours): (Option<String>, Option<String>) = redis::pipe()
-                    .get(self.keys.legacy_heartbeat())
-                    .get(self.keys.legacy_heartbeat_ours())
+                // One MGET: both values as of the same moment.
+                let (value, ours): (Option<String>, Option<String>) = redis::cmd("MGET")
+                    .arg(self.keys.legacy_heartbeat())
+                    .arg(self.keys.legacy_heartbeat_ours())
                     .query_async(&mut c)
                     .await?;
                 legacy.ours = value.is_some() && value == ours;
