@@ -681,6 +681,7 @@ async fn sigterm_stops_a_worker_cleanly_and_it_deregisters_at_once() {
         h.workers.iter().any(|w| w.alive).then_some(h)
     })
     .await;
+    assert!(h.any_worker_alive(), "our worker counts");
     let legacy = h.legacy_heartbeat.expect("the legacy heartbeat");
     assert!(legacy.present && legacy.ours, "{legacy:?}");
 

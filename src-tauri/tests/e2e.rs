@@ -473,6 +473,12 @@ async fn redis_pill_follows_redis_going_down_and_coming_back() {
         )
         .await;
     eprintln!("red after {:?}: {text}", stopped.elapsed());
+    // Within 2 s of Redis going away (plus the driver's own polling).
+    assert!(
+        stopped.elapsed() < Duration::from_millis(2500),
+        "the Redis pill stayed green {:?} after Redis stopped",
+        stopped.elapsed()
+    );
 
     tokio::task::block_in_place(|| redis.restart());
     let started = Instant::now();

@@ -1,10 +1,11 @@
-// The system status bar: Redis, workers and queue depth, from `health` every 1.5 s, at once when another call fails on Redis, and on demand.
+// The system status bar: Redis, workers and queue depth, from `health` every second, at once when another call fails on Redis, and on demand.
 import * as api from "./api.js";
 import { $, el, fmtAge, fmtTime } from "./util.js";
 import { toast } from "./toasts.js";
 
-// Often enough that the Redis pill turns red within 2 s of Redis going away.
-const POLL_MS = 1500;
+// Often enough that the Redis pill turns red within 2 s of Redis going away (health
+// itself gives up on a silent Redis after 1 s).
+const POLL_MS = 1000;
 const STALE_AGE_S = 60;
 const PILL_CLASSES = ["pill-ok", "pill-warn", "pill-bad", "pill-muted", "pill-info"];
 

@@ -444,6 +444,9 @@ pub fn settle_final(
     st
 }
 
+/// How long health waits for Redis to answer PING before it reports Redis down.
+pub const HEALTH_PING_TIMEOUT: Duration = Duration::from_millis(1000);
+
 /// Status field: the [`crate::job::message_digest`] of the message the status belongs to.
 pub const MESSAGE_DIGEST: &str = "message_digest";
 /// Status field: the stream entry being run (written by the worker that runs it).
@@ -1174,8 +1177,6 @@ impl Bus {
     pub async fn health(&self, stale_after: Duration) -> Health {
         let started = Instant::now();
         let mut c = self.conn.clone();
-        let ping: redis::RedisResult<String> = redis::cmd("PING").query_async(&mut c).await;
-        let rtt = started.elapsed().as_secs_f64() * 1000.0;
         let mut health = Health {
             redis: RedisHealth {
                 url: self.redacted_url(),
@@ -1188,6 +1189,22 @@ impl Bus {
             workers: Vec::new(),
             queue: None,
         };
+        // A dropped connection makes the client reconnect with back-off for seconds: health
+        // says at once that Redis does not answer instead of waiting that out.
+        let ping: redis::RedisResult<String> =
+            match tokio::time::timeout(HEALTH_PING_TIMEOUT, redis::cmd("PING").query_async(&mut c))
+                .await
+            {
+                Ok(r) => r,
+                Err(_) => {
+                    health.redis.error = Some(format!(
+                        "Redis: no answer within {} ms",
+                        HEALTH_PING_TIMEOUT.as_millis()
+                    ));
+                    return health;
+                }
+            };
+        let rtt = started.elapsed().as_secs_f64() * 1000.0;
         if let Err(e) = ping {
             health.redis.error = Some(Error::from(e).message().to_string());
             return health;
@@ -1198,9 +1215,10 @@ impl Bus {
             let mut legacy = self.heartbeat(&self.keys.legacy_heartbeat()).await?;
             if legacy.present {
                 let mut c = self.conn.clone();
-                let (value, ours): (Option<String>, Option<String>) = redis::pipe()
-                    .get(self.keys.legacy_heartbeat())
-                    .get(self.keys.legacy_heartbeat_ours())
+                // One MGET: both values as of the same moment.
+                let (value, ours): (Option<String>, Option<String>) = redis::cmd("MGET")
+                    .arg(self.keys.legacy_heartbeat())
+                    .arg(self.keys.legacy_heartbeat_ours())
                     .query_async(&mut c)
                     .await?;
                 legacy.ours = value.is_some() && value == ours;

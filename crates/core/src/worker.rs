@@ -960,6 +960,8 @@ impl Worker {
         let wkey = keys.worker(&me.id);
         let consume_error = self.consume_error();
         let mut pipe = redis::pipe();
+        // Atomic: the legacy heartbeat and our record of it change together.
+        pipe.atomic();
         // The legacy key says "a worker takes jobs": not refreshed while this one cannot.
         if !stopped && consume_error.is_none() {
             let value = format!("{now:.6}");
