@@ -19,7 +19,6 @@ use chrono::{NaiveDate, SecondsFormat};
 use redis::AsyncCommands;
 use secrecy::SecretString;
 use tickstock_core::bus::Bus;
-use tickstock_core::exec::{run_to_end, NoSink, ProgressHandle};
 use tickstock_core::history::StoreHistory;
 use tickstock_core::job::{DateRange, Job, JobSpec};
 use tickstock_core::loader::{unit_key, Loader, LoaderConfig};
@@ -35,7 +34,7 @@ use tickstock_testkit::pg::{fresh_database, PrivatePostgres, TestDb};
 use tickstock_testkit::redis_server::shared_redis_url;
 use tokio_util::sync::CancellationToken;
 
-use crate::support::{self, bin, fast_worker_config, wait_for};
+use crate::support::{self, bin, fast_worker_config, run_in_process, wait_for};
 
 // ----- fixtures -----
 
@@ -1345,20 +1344,6 @@ async fn a_job_respects_the_plan_rate_limit() {
     assert!(took >= Duration::from_millis(1900), "{took:?}");
     assert!(took < Duration::from_millis(3500), "{took:?}");
     env.finish().await;
-}
-
-/// Runs a job in this process (as `tickstock load` does) and returns its final status.
-async fn run_in_process(loader: &Loader, job: &Job) -> JobStatus {
-    let progress = ProgressHandle::new(
-        &job.id,
-        JobStatus::new(JobState::Running),
-        Arc::new(NoSink),
-        Duration::from_millis(100),
-        CancellationToken::new(),
-    );
-    run_to_end(loader, job, &progress, CancellationToken::new())
-        .await
-        .1
 }
 
 // ----- 8. the CLI -----

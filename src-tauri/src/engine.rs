@@ -319,12 +319,7 @@ impl Engine {
 
     /// Universe keys the database offers, as listed and in canonical form.
     pub async fn known_universes(&self) -> CmdResult<std::collections::HashSet<String>> {
-        let mut known = std::collections::HashSet::new();
-        for u in self.store()?.list_universes().await? {
-            known.insert(tickstock_core::universe::canonical_key(&u.key));
-            known.insert(u.key);
-        }
-        Ok(known)
+        Ok(Loader::known_universes_of(self.store()?).await?)
     }
 
     /// Submits a validated job: to the in-process queue or to the bus, recorded in history.

@@ -199,17 +199,14 @@ async fn submit_store(g: &Global) -> Result<Option<tickstock_core::store::Store>
 async fn known_universes(
     store: Option<&tickstock_core::store::Store>,
 ) -> Result<std::collections::HashSet<String>> {
-    let mut known: std::collections::HashSet<String> = tickstock_core::universe::builtin()
-        .iter()
-        .map(|u| u.key.to_string())
-        .collect();
-    if let Some(store) = store {
-        for u in store.list_universes().await? {
-            known.insert(tickstock_core::universe::canonical_key(&u.key));
-            known.insert(u.key);
-        }
+    match store {
+        // A store lists the built-in universes too (offered where it has no such group).
+        Some(store) => tickstock_core::loader::Loader::known_universes_of(store).await,
+        None => Ok(tickstock_core::universe::builtin()
+            .iter()
+            .map(|u| u.key.to_string())
+            .collect()),
     }
-    Ok(known)
 }
 
 pub async fn submit(g: &Global, cmd: &SubmitCommand) -> Result<ExitCode> {

@@ -331,13 +331,7 @@ impl Scheduler {
                 request.symbols = SymbolsInput::List(members);
             }
         }
-        let known: std::collections::HashSet<String> = self
-            .store
-            .list_universes()
-            .await?
-            .into_iter()
-            .flat_map(|u| [crate::universe::canonical_key(&u.key), u.key])
-            .collect();
+        let known = crate::loader::Loader::known_universes_of(&self.store).await?;
         let job = request
             .build(&requested_by, &|k| known.contains(k))
             .map_err(|e| crate::job::field_errors_to_error(&e))?;
