@@ -208,14 +208,17 @@ pub fn fast_polygon_client(
 
 /// Runs a job in this process (as `tickstock load` does) and returns its final status.
 pub async fn run_in_process(loader: &tickstock_core::loader::Loader, job: &Job) -> JobStatus {
-    let progress = tickstock_core::exec::ProgressHandle::new(
-        &job.id,
-        JobStatus::new(JobState::Running),
-        Arc::new(tickstock_core::exec::NoSink),
-        Duration::from_millis(100),
-        CancellationToken::new(),
+    use tickstock_core::lifecycle::{run_job, ForegroundHost, RunEnv};
+    let env = RunEnv::new(
+        Arc::new(tickstock_core::exec::MemoryCheckpoints::default()),
+        None,
     );
-    tickstock_core::exec::run_to_end(loader, job, &progress, CancellationToken::new())
+    let host = Arc::new(ForegroundHost::new(Arc::new(tickstock_core::exec::NoSink)));
+    let mut start = JobStatus::new(JobState::Running);
+    start.worker_id = Some("tests".into());
+    run_job(job, start, Arc::new(loader.clone()), host, env)
         .await
-        .1
+        .expect("a foreground run cannot fail to write")
+        .status()
+        .clone()
 }

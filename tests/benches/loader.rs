@@ -20,8 +20,9 @@ use std::time::{Duration, Instant};
 use chrono::NaiveDate;
 use secrecy::SecretString;
 use sqlx::{Connection, PgConnection};
-use tickstock_core::exec::{run_to_end, NoSink, ProgressHandle};
+use tickstock_core::exec::{MemoryCheckpoints, NoSink};
 use tickstock_core::job::{DateRange, Job, JobSpec};
+use tickstock_core::lifecycle::{ForegroundHost, RunEnv};
 use tickstock_core::loader::{Loader, LoaderConfig};
 use tickstock_core::polygon::{PolygonClient, PolygonConfig};
 use tickstock_core::status::{JobState, JobStatus};
@@ -29,7 +30,6 @@ use tickstock_core::store::Store;
 use tickstock_core::Timeframe;
 use tickstock_testkit::fake_polygon::{FakePolygon, FakePolygonConfig};
 use tickstock_testkit::pg::fresh_database;
-use tokio_util::sync::CancellationToken;
 
 const SYMBOLS: usize = 20;
 const FROM: &str = "2024-01-01";
@@ -149,16 +149,19 @@ async fn run_job(loader: &Loader) -> (JobStatus, Duration) {
         },
         "bench",
     );
-    let progress = ProgressHandle::new(
-        &job.id,
-        JobStatus::new(JobState::Running),
-        Arc::new(NoSink),
-        Duration::from_millis(250),
-        CancellationToken::new(),
-    );
+    let env = RunEnv::new(Arc::new(MemoryCheckpoints::default()), None);
+    let host = Arc::new(ForegroundHost::new(Arc::new(NoSink)));
     let started = Instant::now();
-    let (_, fin) = run_to_end(loader, &job, &progress, CancellationToken::new()).await;
-    (fin, started.elapsed())
+    let end = tickstock_core::lifecycle::run_job(
+        &job,
+        JobStatus::new(JobState::Running),
+        Arc::new(loader.clone()),
+        host,
+        env,
+    )
+    .await
+    .expect("a foreground run");
+    (end.status().clone(), started.elapsed())
 }
 
 async fn count_rows(url: &str, table: &str) -> i64 {

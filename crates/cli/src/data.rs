@@ -11,9 +11,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use secrecy::SecretString;
 use serde::Serialize;
 use tickstock_core::bus::Bus;
-use tickstock_core::exec::{run_to_end, JobHistory, ProgressHandle, StatusSink};
+use tickstock_core::exec::{JobHistory, MemoryCheckpoints, StatusSink};
 use tickstock_core::history::StoreHistory;
 use tickstock_core::job::{field_errors_to_error, JobRequest, SymbolsInput};
+use tickstock_core::lifecycle::{run_job, ForegroundHost, RunEnd, RunEnv};
 use tickstock_core::loader::{Loader, LoaderConfig};
 use tickstock_core::polygon::{PolygonClient, PolygonConfig};
 use tickstock_core::schedule::Scheduler;
@@ -575,19 +576,24 @@ pub async fn load(g: &Global, a: &LoadArgs) -> Result<ExitCode> {
     status.submitted_at = job.timestamp.clone();
     status.started_at = Some(tickstock_core::bus::iso_now());
     status.worker_id = Some("tickstock load".into());
-    let progress = ProgressHandle::new(
-        &job.id,
-        status,
-        Arc::new(BarSink(bar.clone())),
-        Duration::from_millis(100),
-        CancellationToken::new(),
-    );
-    let history = StoreHistory(loader.store().clone());
-    let _ = history.record(&job, &progress.snapshot()).await;
+    let history: Arc<dyn JobHistory> = Arc::new(StoreHistory(loader.store().clone()));
+    let env = RunEnv {
+        checkpoints: Arc::new(MemoryCheckpoints::default()),
+        history: Some(history),
+        // Ctrl-C cancels the load after its current chunk.
+        cancel: ctrl_c_token(),
+        shutdown: CancellationToken::new(),
+        progress_every: Duration::from_millis(100),
+        history_every: tickstock_core::lifecycle::HISTORY_EVERY,
+    };
     let started = Instant::now();
-    let (result, fin) = run_to_end(&loader, &job, &progress, ctrl_c_token()).await;
+    let host = Arc::new(ForegroundHost::new(Arc::new(BarSink(bar.clone()))));
+    let end = run_job(&job, status, Arc::new(loader.clone()), host, env).await?;
     bar.finish_and_clear();
-    let _ = history.record(&job, &fin).await;
+    let (fin, result) = match end {
+        RunEnd::Finished { status, error } => (status, error.map_or(Ok(()), Err)),
+        RunEnd::Released(status) => (status, Ok(())),
+    };
     let state = fin.state;
     let error = result
         .as_ref()

@@ -4,8 +4,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
+use std::sync::Arc;
+
 use tickstock_core::bus::{Bus, HEARTBEAT_STALE_SECS};
 use tickstock_core::job::{JobRequest, SymbolsInput};
+use tickstock_core::service::JobService;
 use tickstock_core::status::JobState;
 use tickstock_core::{Error, ErrorKind, Result};
 
@@ -225,13 +228,86 @@ pub async fn submit(g: &Global, cmd: &SubmitCommand) -> Result<ExitCode> {
     let job = request
         .build(&g.requested_by, &|k| known.contains(k))
         .map_err(|e| tickstock_core::job::field_errors_to_error(&e))?;
-    // TickStockPL workers load only the message's `symbols`: resolve universes here.
-    let job = tickstock_core::loader::resolve_for_publish(job, store.as_ref()).await?;
-    let bus = connect(g).await?;
-    bus.submit(&job).await?;
-    println!("{}", job.id);
-    if let Some(w) = bus.no_worker_warning().await {
+    let store = match store {
+        Some(s) => Some(s),
+        None => history_store(g).await?,
+    };
+    // The service resolves universes (TickStockPL workers load only the message's
+    // `symbols`) and records the job in the history of `DATABASE_URL`, when set.
+    let service = JobService::new(Arc::new(connect(g).await?), store);
+    let submitted = service.submit(job).await?;
+    println!("{}", submitted.job.id);
+    if let Some(w) = submitted.warning {
         eprintln!("warning: {w}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The job history's database (`DATABASE_URL`), if set.
+async fn history_store(g: &Global) -> Result<Option<tickstock_core::store::Store>> {
+    match std::env::var("DATABASE_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+    {
+        Some(url) => Ok(Some(
+            tickstock_core::store::Store::connect_with(&url, &g.store_options()?).await?,
+        )),
+        None => Ok(None),
+    }
+}
+
+async fn service(g: &Global) -> Result<JobService> {
+    let bus = connect(g).await?;
+    Ok(JobService::new(Arc::new(bus), history_store(g).await?))
+}
+
+#[derive(Args)]
+pub struct CleanupArgs {
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Marks stale jobs failed: active with no live worker and no progress for 10 minutes,
+/// and history rows (of `DATABASE_URL`) left active by a worker that is gone.
+pub async fn cleanup(g: &Global, a: &CleanupArgs) -> Result<ExitCode> {
+    let service = service(g).await?;
+    let marked = if service.store().is_some() {
+        service.cleanup_stale().await?
+    } else {
+        service.cleanup_stale_on_queue().await?
+    };
+    if a.json {
+        output::json(&serde_json::json!({ "marked": marked }));
+    } else {
+        println!(
+            "{marked} stale job{} marked failed",
+            if marked == 1 { "" } else { "s" }
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Args)]
+pub struct ClearArgs {
+    /// The first characters of the job ids to clear (at least 4).
+    #[arg(long)]
+    pub prefix: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Deletes finished jobs whose id starts with the prefix from Redis and from the history
+/// of `DATABASE_URL`, when set; active jobs are left alone.
+pub async fn clear(g: &Global, a: &ClearArgs) -> Result<ExitCode> {
+    let service = service(g).await?;
+    let cleared = service.clear(&a.prefix).await?;
+    if a.json {
+        output::json(&serde_json::json!({ "cleared": cleared }));
+    } else {
+        println!(
+            "{cleared} finished job{} cleared",
+            if cleared == 1 { "" } else { "s" }
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -403,11 +479,9 @@ pub async fn list(g: &Global, a: &JobsArgs) -> Result<ExitCode> {
 }
 
 pub async fn cancel(g: &Global, a: &CancelArgs) -> Result<ExitCode> {
-    let bus = connect(g).await?;
+    let service = service(g).await?;
     if a.all {
-        let n = bus
-            .cancel_all("cancelled from the command line", &g.requested_by)
-            .await?;
+        let n = service.cancel_all(&g.requested_by).await?;
         if a.json {
             output::json(&serde_json::json!({"cancelled": n}));
         } else {
@@ -416,7 +490,7 @@ pub async fn cancel(g: &Global, a: &CancelArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let id = a.job_id.as_deref().unwrap_or_default();
-    let outcome = bus.cancel(id, &g.requested_by).await?;
+    let outcome = service.cancel(id, &g.requested_by).await?;
     if a.json {
         output::json(&outcome);
     } else if outcome.changed {

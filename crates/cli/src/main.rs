@@ -6,7 +6,7 @@
 //!
 //! ## Layout
 //! - `main.rs`: argument parsing, logging, exit codes.
-//! - `jobs.rs`: submit, top-up, status, jobs, cancel, health.
+//! - `jobs.rs`: submit, top-up, status, jobs, cancel, cleanup, clear, health.
 //! - `data.rs`: worker, load, coverage, gaps, universe (Polygon and the database).
 //! - `output.rs`: human and `--json` output.
 
@@ -88,6 +88,10 @@ pub enum Command {
     Cancel(jobs::CancelArgs),
     /// Redis, workers and queue at a glance.
     Health(jobs::HealthArgs),
+    /// Mark stale jobs failed (no progress for 10 minutes and no live worker).
+    Cleanup(jobs::CleanupArgs),
+    /// Delete finished jobs whose id starts with --prefix (Redis and history).
+    Clear(jobs::ClearArgs),
     /// Run a worker: take jobs from the bus and load them from Polygon into the database.
     Worker(data::WorkerArgs),
     /// Run one load in this process, without Redis, and exit when it ends.
@@ -145,6 +149,8 @@ async fn main() -> ExitCode {
         Command::Load(a) => data::load(&cli.global, a).await,
         Command::Coverage(a) => data::coverage(&cli.global, a).await,
         Command::Gaps(a) => data::gaps(&cli.global, a).await,
+        Command::Cleanup(a) => jobs::cleanup(&cli.global, a).await,
+        Command::Clear(a) => jobs::clear(&cli.global, a).await,
         Command::TopUp(a) => jobs::top_up(&cli.global, a).await,
         Command::Universe(a) => data::universe_cmd(&cli.global, a).await,
         Command::Schedule(a) => data::schedule_cmd(&cli.global, a).await,

@@ -1,7 +1,8 @@
 //! What a running job sees, wherever it runs (Redis worker, `tickstock load`, the app's
 //! built-in worker): the [`JobRunner`] trait the loading code implements, and the
 //! [`JobContext`] it is handed: a [`ProgressHandle`] to report through, cancellation to
-//! check between chunks, and checkpoints of finished work.
+//! check between chunks, and checkpoints of finished work. The lifecycle around a run is
+//! [`crate::lifecycle::run_job`].
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -492,30 +493,6 @@ pub fn finished_state(result: &Result<()>, status: &JobStatus) -> (JobState, Opt
         Err(e) if e.kind() == crate::ErrorKind::Cancelled => (JobState::Cancelled, None),
         Err(e) => (JobState::Failed, Some(e.message().to_string())),
     }
-}
-
-/// Runs a job in this process to its end, with in-memory checkpoints, as `tickstock load`
-/// does: the job reports through `progress` (whose cancel token cancels it) and stops after
-/// its current chunk once `shutdown` is cancelled. Returns the run's result and the final
-/// status (state, message and timings filled in).
-pub async fn run_to_end(
-    runner: &dyn JobRunner,
-    job: &Job,
-    progress: &ProgressHandle,
-    shutdown: CancellationToken,
-) -> (Result<()>, JobStatus) {
-    let ctx = JobContext::new(
-        &job.id,
-        progress.inner.cancel.clone(),
-        shutdown,
-        progress.clone(),
-        Arc::new(MemoryCheckpoints::default()),
-    );
-    let started = Instant::now();
-    let result = runner.run(job, &ctx).await;
-    let (state, error) = finished_state(&result, &progress.snapshot());
-    let fin = progress.finish(state, started, error);
-    (result, fin)
 }
 
 #[cfg(test)]

@@ -15,9 +15,12 @@
 //! - [`keys`]: every Redis key and channel name, legacy and durable, with its meaning.
 //! - [`bus`]: the Redis job bus: submit, status, list, cancel, health.
 //! - [`exec`]: what a running job sees: progress handle, cancellation, checkpoints.
+//! - [`lifecycle`]: [`lifecycle::run_job`], the one place a job runs, on any queue.
 //! - [`worker`]: the worker runtime: consumer group, claims, heartbeats, take-over, dead letters.
 //! - [`loader`]: the Polygon-to-database job runner for every job kind.
 //! - [`local`]: the in-process job queue of the app's embedded mode (no Redis).
+//! - [`queue`]: the job-queue seam, [`queue::JobQueue`], over the bus and the local queue.
+//! - [`service`]: the job service: submit, watch, cancel, clean up, clear, resume, retry.
 //! - [`history`]: job history in the database (`job_runs`).
 //! - [`polygon`]: the Polygon (Massive) REST client with rate limit and retries.
 //! - [`store`]: PostgreSQL and SQLite storage with migrations.
@@ -36,10 +39,13 @@ pub mod exec;
 pub mod history;
 pub mod job;
 pub mod keys;
+pub mod lifecycle;
 pub mod loader;
 pub mod local;
 pub mod polygon;
+pub mod queue;
 pub mod schedule;
+pub mod service;
 pub mod settings;
 pub mod sic;
 pub mod status;

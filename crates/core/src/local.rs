@@ -5,21 +5,19 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{info, warn};
+use tracing::warn;
 
 use crate::bus::{unix_now, CancelOutcome, JobEntry};
 use crate::error::{Error, ErrorKind, Result};
-use crate::exec::{
-    finished_state, Checkpoints, JobContext, JobHistory, JobRunner, MemoryCheckpoints,
-    ProgressHandle, StatusSink,
-};
+use crate::exec::{Checkpoints, JobHistory, JobRunner, MemoryCheckpoints};
 use crate::job::Job;
+use crate::lifecycle::{run_job, JobHost, RunEnv};
 use crate::status::{JobState, JobStatus, Stamp};
 
 struct LocalJob {
@@ -50,13 +48,23 @@ pub struct LocalQueue {
 /// How many finished jobs are kept in memory (history keeps them all).
 const KEEP_FINISHED: usize = 500;
 
-struct LocalSink(Arc<Inner>);
+/// Jobs of this queue: statuses kept in memory; an interrupted job waits as `queued` for
+/// the next start when checkpoints are durable.
+struct LocalHost(Arc<Inner>);
+
+impl LocalHost {
+    fn set(&self, job_id: &str, status: &JobStatus) {
+        if let Some(j) = self.0.jobs.lock().expect("jobs lock").get_mut(job_id) {
+            j.status = status.clone();
+        }
+    }
+}
 
 #[async_trait]
-impl StatusSink for LocalSink {
-    async fn progress(&self, job_id: &str, status: &JobStatus) -> Result<bool> {
+impl JobHost for LocalHost {
+    async fn progress(&self, job: &Job, status: &JobStatus) -> Result<bool> {
         let mut jobs = self.0.jobs.lock().expect("jobs lock");
-        if let Some(j) = jobs.get_mut(job_id) {
+        if let Some(j) = jobs.get_mut(&job.id) {
             let cancelling = j.cancel.is_cancelled();
             j.status = status.clone();
             if cancelling {
@@ -65,6 +73,24 @@ impl StatusSink for LocalSink {
             return Ok(cancelling);
         }
         Ok(false)
+    }
+
+    async fn finish(&self, job: &Job, status: &JobStatus) -> Result<JobStatus> {
+        self.set(&job.id, status);
+        Ok(status.clone())
+    }
+
+    async fn release(&self, job: &Job, status: &JobStatus) -> Result<Option<JobState>> {
+        self.set(&job.id, status);
+        Ok(None)
+    }
+
+    fn resumable(&self) -> bool {
+        self.0.checkpoints.is_some()
+    }
+
+    fn release_message(&self) -> String {
+        "Interrupted when the app closed; resumes from its checkpoint on the next start".into()
     }
 }
 
@@ -110,34 +136,52 @@ impl LocalQueue {
         q
     }
 
-    async fn record(&self, job: &Job, st: &JobStatus) {
-        if let Some(h) = &self.inner.history {
-            if let Err(e) = h.record(job, st).await {
-                warn!(job_id = %job.id, "could not record job history: {e}");
-            }
-        }
-    }
-
     /// Queues a job.
     pub async fn submit(&self, job: Job) -> Result<()> {
+        let mut st = crate::bus::Bus::initial_status(&job);
+        st.state = JobState::Queued;
+        st.message = Some("Queued for the built-in worker".into());
+        self.enqueue(job, st).await
+    }
+
+    /// Queues a job interrupted when the app last closed, keeping the times it was
+    /// submitted and started; it resumes from its checkpoints with its totals.
+    pub async fn resume(
+        &self,
+        job: Job,
+        submitted_at: Option<chrono::DateTime<chrono::Utc>>,
+        started_at: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<()> {
+        let mut st = crate::bus::Bus::initial_status(&job);
+        st.state = JobState::Queued;
+        if let Some(t) = submitted_at {
+            st.set_time("submitted_at", Stamp(t));
+        }
+        if let Some(t) = started_at {
+            st.set_time("started_at", Stamp(t));
+        }
+        st.message = Some("Interrupted when the app closed; queued to resume".into());
+        self.enqueue(job, st).await
+    }
+
+    async fn enqueue(&self, job: Job, st: JobStatus) -> Result<()> {
         if self.inner.shutdown.is_cancelled() {
             return Err(Error::new(
                 ErrorKind::Internal,
                 "the built-in worker is stopping",
             ));
         }
-        let mut st = crate::bus::Bus::initial_status(&job);
-        st.state = JobState::Queued;
-        st.message = Some("Queued for the built-in worker".into());
-        self.record(&job, &st).await;
         {
             let mut jobs = self.inner.jobs.lock().expect("jobs lock");
             jobs.insert(
                 job.id.clone(),
                 LocalJob {
                     job: job.clone(),
+                    submitted_ms: st
+                        .time("submitted_at")
+                        .map(|t| t.timestamp_millis())
+                        .unwrap_or_else(|| (unix_now() * 1000.0) as i64),
                     status: st,
-                    submitted_ms: (unix_now() * 1000.0) as i64,
                     cancel: CancellationToken::new(),
                 },
             );
@@ -187,6 +231,28 @@ impl LocalQueue {
         out
     }
 
+    /// Ends a job with a final status unless it has ended already; returns what stands.
+    pub fn force_end(&self, id: &str, status: &JobStatus) -> JobStatus {
+        let mut jobs = self.inner.jobs.lock().expect("jobs lock");
+        match jobs.get_mut(id) {
+            Some(j) if j.status.state.is_terminal() => j.status.clone(),
+            Some(j) => {
+                j.cancel.cancel();
+                j.status = status.clone();
+                status.clone()
+            }
+            None => status.clone(),
+        }
+    }
+
+    /// Forgets finished jobs whose id starts with `prefix`; returns how many.
+    pub fn forget_finished(&self, prefix: &str) -> usize {
+        let mut jobs = self.inner.jobs.lock().expect("jobs lock");
+        let before = jobs.len();
+        jobs.retain(|id, j| !(id.starts_with(prefix) && j.status.state.is_terminal()));
+        before - jobs.len()
+    }
+
     /// Jobs queued but not started.
     pub fn waiting(&self) -> usize {
         self.inner.queue.lock().expect("queue lock").len()
@@ -194,7 +260,7 @@ impl LocalQueue {
 
     /// Cancels a job: at once if it has not started, after its current chunk if it runs.
     pub async fn cancel(&self, id: &str) -> Result<CancelOutcome> {
-        let (job, st, changed) = {
+        let (st, changed) = {
             let mut jobs = self.inner.jobs.lock().expect("jobs lock");
             let Some(j) = jobs.get_mut(id) else {
                 return Err(Error::new(
@@ -225,11 +291,8 @@ impl LocalQueue {
                 j.status.message =
                     Some("Cancel requested; stopping after the current chunk".into());
             }
-            (j.job.clone(), j.status.clone(), true)
+            (j.status.clone(), true)
         };
-        if st.state.is_terminal() {
-            self.record(&job, &st).await;
-        }
         Ok(CancelOutcome {
             job_id: id.into(),
             state: st.state,
@@ -305,80 +368,36 @@ impl LocalQueue {
         if cancel.is_cancelled() {
             return;
         }
-        let started = Instant::now();
         st.state = JobState::Running;
-        st.set_time("started_at", Stamp::now());
+        if st.started_at.is_none() {
+            st.set_time("started_at", Stamp::now());
+        }
         st.worker_id = Some("built-in".into());
         st.message = Some("Running on the built-in worker".into());
-        let progress = ProgressHandle::new(
-            &job.id,
-            st,
-            Arc::new(LocalSink(self.inner.clone())),
-            self.inner.progress_every,
-            cancel.clone(),
-        );
-        let _ = progress.flush().await;
-        self.record(&job, &progress.snapshot()).await;
-        info!(job_id = %job.id, "job started on the built-in worker");
-        let ctx = JobContext::new(
-            &job.id,
-            cancel.clone(),
-            self.inner.shutdown.child_token(),
-            progress.clone(),
-            self.inner
+        let env = RunEnv {
+            checkpoints: self
+                .inner
                 .checkpoints
                 .clone()
                 .unwrap_or_else(|| Arc::new(MemoryCheckpoints::default())),
-        );
-        let runner = self.inner.runner.clone();
-        let job2 = job.clone();
-        let result = tokio::spawn(async move { runner.run(&job2, &ctx).await })
-            .await
-            .unwrap_or_else(|e| {
-                Err(Error::new(
-                    ErrorKind::Internal,
-                    if e.is_panic() {
-                        "the job's code panicked"
-                    } else {
-                        "the job's task was aborted"
-                    },
-                ))
-            });
-        let (mut state, error) = finished_state(&result, &progress.snapshot());
-        let interrupted = state == JobState::Cancelled && !cancel.is_cancelled();
-        let fin = if interrupted && self.inner.checkpoints.is_some() {
-            let mut st = progress.snapshot();
-            st.state = JobState::Queued;
-            st.current_symbol = None;
-            st.message = Some(
-                "Interrupted when the app closed; resumes from its checkpoint on the next start"
-                    .into(),
-            );
-            st
-        } else if interrupted {
-            state = JobState::Failed;
-            progress.finish(
-                state,
-                started,
-                Some("interrupted: the app was closed while the job ran".into()),
-            )
-        } else {
-            progress.finish(state, started, error)
+            history: self.inner.history.clone(),
+            cancel,
+            shutdown: self.inner.shutdown.child_token(),
+            progress_every: self.inner.progress_every,
+            history_every: crate::lifecycle::HISTORY_EVERY,
         };
-        {
-            let mut jobs = self.inner.jobs.lock().expect("jobs lock");
-            if let Some(j) = jobs.get_mut(&job.id) {
-                j.status = fin.clone();
-            }
+        let host = Arc::new(LocalHost(self.inner.clone()));
+        // The local host's writes cannot fail; an error here is the history's, logged there.
+        if let Err(e) = run_job(&job, st, self.inner.runner.clone(), host, env).await {
+            warn!(job_id = %job.id, "job ended with an error of its queue: {e}");
         }
-        self.record(&job, &fin).await;
-        info!(job_id = %job.id, state = %fin.state, "job finished on the built-in worker");
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exec::JobContext;
     use crate::job::{DateRange, JobSpec};
     use crate::timeframe::Timeframe;
 

@@ -34,8 +34,9 @@ use tracing::{debug, error, info, warn};
 
 use crate::bus::{unix_now, Bus, ProgressWrite};
 use crate::error::{Error, Result};
-use crate::exec::{Checkpoints, JobContext, JobHistory, JobRunner, ProgressHandle, StatusSink};
+use crate::exec::{Checkpoints, JobHistory, JobRunner};
 use crate::job::{field_errors_to_error, parse_message, string_field, Job};
+use crate::lifecycle::{run_job, JobHost, RunEnd, RunEnv};
 use crate::status::{JobState, JobStatus, Stamp};
 
 /// How a worker behaves.
@@ -146,14 +147,44 @@ pub fn new_worker_id(label: Option<&str>) -> String {
     format!("{}-{label}{}-{short}", host_name(), std::process::id())
 }
 
-/// Progress goes to the job's two status keys (the write respects the cancel flag and any
-/// final state already written; either makes the job stop).
-struct RedisSink(Bus);
+/// A job taken from the stream: progress to both status keys (the write respects the
+/// cancel flag and any final state already written; either makes the job stop), the final
+/// status written and the entry acknowledged in one atomic step, a released entry left for
+/// the next worker.
+struct StreamHost {
+    worker: Worker,
+    entry_id: String,
+}
 
 #[async_trait]
-impl StatusSink for RedisSink {
-    async fn progress(&self, job_id: &str, status: &JobStatus) -> Result<bool> {
-        self.0.put_progress(job_id, status).await
+impl JobHost for StreamHost {
+    async fn progress(&self, job: &Job, status: &JobStatus) -> Result<bool> {
+        self.worker.inner.bus.put_progress(&job.id, status).await
+    }
+
+    async fn finish(&self, job: &Job, status: &JobStatus) -> Result<JobStatus> {
+        Ok(self
+            .worker
+            .finish_entry(&self.entry_id, Some(&job.id), Some(status))
+            .await?
+            .unwrap_or_else(|| status.clone()))
+    }
+
+    async fn release(&self, job: &Job, status: &JobStatus) -> Result<Option<JobState>> {
+        let bus = &self.worker.inner.bus;
+        if let ProgressWrite::Final(state) = bus.put_progress_checked(&job.id, status).await? {
+            return Ok(Some(state));
+        }
+        self.worker.release(&self.entry_id).await?;
+        Ok(None)
+    }
+
+    fn resumable(&self) -> bool {
+        true
+    }
+
+    fn release_message(&self) -> String {
+        "Interrupted by a worker shutdown; will resume from its checkpoint".into()
     }
 }
 
@@ -691,7 +722,6 @@ impl Worker {
         previous: Option<JobStatus>,
     ) -> Result<Outcome> {
         let me = &self.inner;
-        let started = Instant::now();
         let mut st = JobStatus::new(JobState::Running);
         st.job_type = Some(job.job_type().as_str().into());
         if let Some(p) = &previous {
@@ -729,22 +759,14 @@ impl Worker {
         self.bind_checkpoints(&job.id, &digest).await?;
 
         let cancel = CancellationToken::new();
-        let stop = me.shutdown.child_token();
-        let progress = ProgressHandle::new(
-            &job.id,
-            st,
-            Arc::new(RedisSink(me.bus.clone())),
-            me.cfg.progress_every,
-            cancel.clone(),
-        );
-        progress.flush().await?;
-        self.record(&job, &progress.snapshot()).await;
         me.running
             .lock()
             .expect("running lock")
             .insert(job.id.clone(), cancel.clone());
         let _ = self.heartbeat(false).await;
-        info!(job_id = %job.id, kind = %job.job_type(), resumed, "job started");
+        if resumed {
+            info!(job_id = %job.id, deliveries = entry.deliveries, "job resumed");
+        }
 
         // Keep the claim fresh and watch the cancel flag while the job runs.
         let guard_done = CancellationToken::new();
@@ -756,85 +778,30 @@ impl Worker {
             let done = guard_done.clone();
             tokio::spawn(async move { w.guard_job(&entry_id, &job_id, cancel, done).await })
         };
-
-        let ctx = JobContext::new(
-            &job.id,
-            cancel.clone(),
-            stop.clone(),
-            progress.clone(),
-            Arc::new(RedisCheckpoints(me.bus.clone())),
-        );
-        let runner = me.runner.clone();
-        let job_for_run = job.clone();
-        let result = tokio::spawn(async move { runner.run(&job_for_run, &ctx).await })
-            .await
-            .unwrap_or_else(|e| {
-                Err(Error::new(
-                    crate::ErrorKind::Internal,
-                    if e.is_panic() {
-                        "the job's code panicked".to_string()
-                    } else {
-                        "the job's task was aborted".to_string()
-                    },
-                ))
-            });
+        let host = Arc::new(StreamHost {
+            worker: self.clone(),
+            entry_id: entry.id.clone(),
+        });
+        let env = RunEnv {
+            checkpoints: Arc::new(RedisCheckpoints(me.bus.clone())),
+            history: me.history.clone(),
+            cancel: cancel.clone(),
+            shutdown: me.shutdown.child_token(),
+            progress_every: me.cfg.progress_every,
+            history_every: crate::lifecycle::HISTORY_EVERY,
+        };
+        let end = run_job(&job, st, me.runner.clone(), host, env).await;
         guard_done.cancel();
         let _ = guard.await;
         me.running.lock().expect("running lock").remove(&job.id);
-
-        let stopped_early = matches!(&result, Err(e) if e.kind() == crate::ErrorKind::Cancelled);
-        let outcome = if stopped_early && !cancel.is_cancelled() && stop.is_cancelled() {
-            // The worker is stopping: leave the job for the next worker, which resumes it
-            // from its checkpoint.
-            let mut st = progress.snapshot();
-            st.state = JobState::Queued;
-            st.current_symbol = None;
-            st.message =
-                Some("Interrupted by a worker shutdown; will resume from its checkpoint".into());
-            if let ProgressWrite::Final(state) = me.bus.put_progress_checked(&job.id, &st).await? {
-                // Ended by someone else meanwhile: nothing to resume.
-                let fin = progress.finish(state, started, None);
-                let fin = self
-                    .finish_entry(&entry.id, Some(&job.id), Some(&fin))
-                    .await?
-                    .unwrap_or(fin);
-                self.record(&job, &fin).await;
-                info!(job_id = %job.id, state = %fin.state, "job ended by someone else");
-                let _ = self.heartbeat(false).await;
-                return Ok(Outcome::Executed {
-                    job_id: job.id.clone(),
-                    state: fin.state,
-                });
-            }
-            self.release(&entry.id).await?;
-            self.record(&job, &st).await;
-            info!(job_id = %job.id, "job released for another worker");
-            Outcome::Released {
-                job_id: job.id.clone(),
-            }
-        } else {
-            let fin = match &result {
-                Err(_) if stopped_early => progress.finish(JobState::Cancelled, started, None),
-                _ => {
-                    let (state, error) = crate::exec::finished_state(&result, &progress.snapshot());
-                    progress.finish(state, started, error)
-                }
-            };
-            // A final state someone else wrote meanwhile (TickStock's cancel, its stale-job
-            // cleanup) stands: `fin` becomes that state with our counts.
-            let fin = self
-                .finish_entry(&entry.id, Some(&job.id), Some(&fin))
-                .await?
-                .unwrap_or(fin);
-            self.record(&job, &fin).await;
-            info!(job_id = %job.id, state = %fin.state, "job finished");
-            Outcome::Executed {
-                job_id: job.id.clone(),
-                state: fin.state,
-            }
-        };
         let _ = self.heartbeat(false).await;
-        Ok(outcome)
+        Ok(match end? {
+            RunEnd::Released(_) => Outcome::Released { job_id: job.id },
+            RunEnd::Finished { status, .. } => Outcome::Executed {
+                job_id: job.id,
+                state: status.state,
+            },
+        })
     }
 
     /// Checkpoints belong to the message they were made for: a job id reused for other

@@ -1,0 +1,415 @@
+//! The job service: everything done *to* jobs, over any [`JobQueue`] and the job history
+//! of one database. The app and the CLI call it; neither keeps job rules of its own.
+//! - [`JobService::submit`] resolves universe jobs for the bus, queues the job and records
+//!   it in history (the history's first row of the job);
+//! - [`JobService::changes`] tells what changed since it was last asked (the app turns it
+//!   into events for the page) and records jobs it sees finish, so a job ended by a worker
+//!   that writes another database, or by TickStockPL, is final in this history too; it is
+//!   the only call that writes, and only final states; reads ([`JobService::active`],
+//!   [`JobService::detail`]) never write;
+//! - [`JobService::cleanup_stale`], [`JobService::clear`], [`JobService::resume_unfinished`]
+//!   and [`JobService::retry`] are the maintenance the app's buttons and `tickstock cleanup`
+//!   / `tickstock clear` share.
+//!
+//! Progress and finishes of the jobs themselves are recorded by the lifecycle
+//! ([`crate::lifecycle::run_job`]) where they run.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Serialize;
+use tracing::{info, warn};
+
+use crate::bus::{Bus, CancelOutcome, JobEntry};
+use crate::error::{Error, ErrorKind, Result};
+use crate::history::job_run;
+use crate::job::Job;
+use crate::local::LocalQueue;
+use crate::queue::{JobQueue, QueueKind};
+use crate::status::{JobState, JobStatus, Stamp};
+use crate::store::{JobRun, JobRunFilter, Store};
+
+/// A running job with no progress for this long, and no live worker, is stale.
+pub const STALE_AFTER: Duration = Duration::from_secs(600);
+
+/// Why cleanup marked a job failed.
+pub const STALE_REASON: &str =
+    "Marked failed by cleanup: no progress for 10 minutes and no live worker";
+
+/// What changed of one job since the last [`JobService::changes`].
+#[derive(Debug, Clone, Serialize)]
+pub struct JobChange {
+    pub job_id: String,
+    pub status: JobStatus,
+    /// The job left the active set with this (final) status.
+    pub finished: bool,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+struct Seen {
+    state: JobState,
+    progress: u8,
+    bars: u64,
+}
+
+impl Seen {
+    fn of(st: &JobStatus) -> Seen {
+        Seen {
+            state: st.state,
+            progress: st.progress,
+            bars: st.ohlcv_records_loaded.unwrap_or(0),
+        }
+    }
+}
+
+/// A submitted job and what the operator should know about it.
+#[derive(Debug, Clone)]
+pub struct Submitted {
+    pub job: Job,
+    /// Set when no live worker will take it.
+    pub warning: Option<String>,
+}
+
+/// The job service for one queue and one history database. Cheap to share behind `Arc`.
+pub struct JobService {
+    queue: Arc<dyn JobQueue>,
+    store: Option<Store>,
+    seen: Mutex<HashMap<String, Seen>>,
+}
+
+impl JobService {
+    pub fn new(queue: Arc<dyn JobQueue>, store: Option<Store>) -> JobService {
+        JobService {
+            queue,
+            store,
+            seen: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn queue(&self) -> &Arc<dyn JobQueue> {
+        &self.queue
+    }
+
+    /// The history's database, when it could be opened.
+    pub fn store(&self) -> Option<&Store> {
+        self.store.as_ref()
+    }
+
+    fn history(&self) -> Result<&Store> {
+        self.store.as_ref().ok_or_else(|| {
+            Error::new(
+                ErrorKind::Database,
+                "the job history's database is unavailable",
+            )
+        })
+    }
+
+    async fn record(&self, job: &Job, st: &JobStatus) {
+        if let Some(store) = &self.store {
+            if let Err(e) = store.upsert_job_run(&job_run(job, st)).await {
+                warn!(job_id = %job.id, "could not record job history: {e}");
+            }
+        }
+    }
+
+    /// Records a status in the history row of a job already there.
+    async fn record_known(&self, id: &str, st: &JobStatus) {
+        let Some(store) = &self.store else { return };
+        if let Ok(Some(run)) = store.job_run(id).await {
+            if let Ok(job) = Job::from_value(run.params) {
+                self.record(&job, st).await;
+            }
+        }
+    }
+
+    /// Queues a validated job and records it. Universe jobs for the bus carry their
+    /// resolved `symbols` (TickStockPL workers load only those).
+    pub async fn submit(&self, job: Job) -> Result<Submitted> {
+        let job = if self.queue.kind() == QueueKind::Redis {
+            crate::loader::resolve_for_publish(job, self.store.as_ref()).await?
+        } else {
+            job
+        };
+        self.queue.submit(&job).await?;
+        let mut st = Bus::initial_status(&job);
+        if self.queue.kind() == QueueKind::Embedded {
+            st.state = JobState::Queued;
+        }
+        self.record(&job, &st).await;
+        Ok(Submitted {
+            warning: self.queue.no_worker_warning().await,
+            job,
+        })
+    }
+
+    /// Jobs waiting or running, newest first. Reads only.
+    pub async fn active(&self) -> Result<Vec<JobEntry>> {
+        self.queue.active().await
+    }
+
+    /// What changed since the last call: jobs whose state, progress or bars moved, and jobs
+    /// that left the active set (with their final status, recorded in history).
+    pub async fn changes(&self) -> Result<Vec<JobChange>> {
+        let entries = self.queue.active().await?;
+        let mut out = Vec::new();
+        let gone: Vec<String> = {
+            let mut seen = self.seen.lock().expect("seen lock");
+            for e in &entries {
+                let Some(st) = &e.status else { continue };
+                let now = Seen::of(st);
+                if seen.insert(e.job_id.clone(), now) != Some(now) {
+                    out.push(JobChange {
+                        job_id: e.job_id.clone(),
+                        status: st.clone(),
+                        finished: false,
+                    });
+                }
+            }
+            let gone: Vec<String> = seen
+                .keys()
+                .filter(|id| !entries.iter().any(|e| &e.job_id == *id))
+                .cloned()
+                .collect();
+            for id in &gone {
+                seen.remove(id);
+            }
+            gone
+        };
+        if gone.is_empty() {
+            return Ok(out);
+        }
+        let statuses = self.queue.statuses(&gone).await?;
+        for (id, st) in gone.into_iter().zip(statuses) {
+            let Some(st) = st else { continue };
+            if st.state.is_terminal() {
+                self.record_known(&id, &st).await;
+            }
+            out.push(JobChange {
+                job_id: id,
+                status: st,
+                finished: true,
+            });
+        }
+        Ok(out)
+    }
+
+    /// A job's live status when its queue still has it, else its history row.
+    pub async fn detail(&self, id: &str) -> Result<Detail> {
+        if let Ok(Some(st)) = self.queue.status(id).await {
+            let params = match self.queue.job(id).await? {
+                Some(j) => Some(j.to_value()),
+                None => match &self.store {
+                    Some(s) => s.job_run(id).await?.map(|r| r.params),
+                    None => None,
+                },
+            };
+            return Ok(Detail::Live {
+                status: Box::new(st),
+                params,
+            });
+        }
+        let run = self.history()?.job_run(id).await?.ok_or_else(|| {
+            Error::new(ErrorKind::NotFound, format!("no job `{id}` in the history"))
+        })?;
+        Ok(Detail::History(Box::new(run)))
+    }
+
+    /// Cancels a job; a job cancelled before it started is final in history at once.
+    pub async fn cancel(&self, id: &str, who: &str) -> Result<CancelOutcome> {
+        let out = self.queue.cancel(id, who).await?;
+        if out.changed && out.state.is_terminal() {
+            if let Ok(Some(st)) = self.queue.status(id).await {
+                self.record_known(id, &st).await;
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn cancel_all(&self, who: &str) -> Result<usize> {
+        self.queue.cancel_all(who).await
+    }
+
+    /// Marks stale jobs failed: active with no live worker and no progress for
+    /// [`STALE_AFTER`], and history rows left active by a worker or app that is gone (not
+    /// active on the queue, and started or submitted that long ago; in embedded mode every
+    /// such row, since nothing else runs its jobs). Returns how many.
+    pub async fn cleanup_stale(&self) -> Result<usize> {
+        let mut marked = self.cleanup_stale_on_queue().await?;
+        marked += self.cleanup_history().await?;
+        Ok(marked)
+    }
+
+    /// The queue's part of [`JobService::cleanup_stale`]: active jobs with no live worker
+    /// and no progress for [`STALE_AFTER`] are ended as failed (and so recorded).
+    pub async fn cleanup_stale_on_queue(&self) -> Result<usize> {
+        let mut marked = 0;
+        for s in self.queue.stale(STALE_AFTER).await? {
+            let mut fin = s.status.clone();
+            fin.state = JobState::Failed;
+            fin.message = Some(STALE_REASON.into());
+            fin.error_message = Some(STALE_REASON.into());
+            fin.set_time("completed_at", Stamp::now());
+            let fin = self.queue.end(&s.job_id, &fin).await?;
+            self.record_known(&s.job_id, &fin).await;
+            info!(job_id = %s.job_id, "stale job marked failed");
+            marked += 1;
+        }
+        Ok(marked)
+    }
+
+    /// History rows that say active but are active nowhere, left by a worker or app that
+    /// is gone.
+    async fn cleanup_history(&self) -> Result<usize> {
+        let mut marked = 0;
+        let live: Vec<String> = self
+            .queue
+            .active()
+            .await?
+            .into_iter()
+            .map(|e| e.job_id)
+            .collect();
+        let store = self.history()?;
+        let now = chrono::Utc::now();
+        for status in ["running", "queued", "submitted", "cancelling"] {
+            let page = store
+                .list_job_runs(&JobRunFilter {
+                    status: Some(status.into()),
+                    page_size: 1000,
+                    ..JobRunFilter::default()
+                })
+                .await?;
+            for mut run in page.items {
+                if live.contains(&run.id) {
+                    continue;
+                }
+                let is_old = run
+                    .started_at
+                    .or(run.submitted_at)
+                    .is_some_and(|t| (now - t).num_seconds() as u64 >= STALE_AFTER.as_secs());
+                if self.queue.kind() == QueueKind::Embedded || is_old {
+                    run.status = JobState::Failed.as_str().into();
+                    run.message = Some(STALE_REASON.into());
+                    run.error = Some(STALE_REASON.into());
+                    run.completed_at = Some(now);
+                    store.upsert_job_run(&run).await?;
+                    marked += 1;
+                }
+            }
+        }
+        Ok(marked)
+    }
+
+    /// Deletes finished jobs whose id starts with `prefix` (at least 4 characters) from
+    /// the history and the queue; active jobs are left alone. Returns how many.
+    pub async fn clear(&self, prefix: &str) -> Result<u64> {
+        let prefix = prefix.trim().to_ascii_lowercase();
+        if prefix.chars().count() < 4 {
+            return Err(Error::invalid(
+                "enter at least 4 characters of the job id to clear",
+            ));
+        }
+        let mut n = 0;
+        if let Some(store) = &self.store {
+            let page = store
+                .list_job_runs(&JobRunFilter {
+                    id_prefix: Some(prefix.clone()),
+                    page_size: 1000,
+                    ..JobRunFilter::default()
+                })
+                .await?;
+            for run in page.items {
+                if JobState::parse(&run.status).is_some_and(|s| s.is_terminal()) {
+                    n += store.delete_job_runs_by_prefix(&run.id).await?;
+                }
+            }
+        }
+        let on_queue = self.queue.clear_finished(&prefix).await? as u64;
+        Ok(n.max(on_queue))
+    }
+
+    /// Jobs a local queue was running or holding when the app last closed: queued again
+    /// with their submit and start times (they resume from their checkpoints with their
+    /// totals); ones being cancelled are recorded as cancelled. Returns how many resumed.
+    pub async fn resume_unfinished(&self, queue: &LocalQueue) -> usize {
+        let Some(store) = &self.store else { return 0 };
+        let mut resumed = 0;
+        for status in ["queued", "running", "submitted", "cancelling"] {
+            let Ok(page) = store
+                .list_job_runs(&JobRunFilter {
+                    status: Some(status.into()),
+                    page_size: 1000,
+                    ..JobRunFilter::default()
+                })
+                .await
+            else {
+                continue;
+            };
+            for run in page.items {
+                resumed += self.resume_one(queue, store, status, run).await as usize;
+            }
+        }
+        resumed
+    }
+
+    async fn resume_one(
+        &self,
+        queue: &LocalQueue,
+        store: &Store,
+        status: &str,
+        mut run: JobRun,
+    ) -> bool {
+        match Job::from_value(run.params.clone()) {
+            Ok(job) if status != "cancelling" => {
+                info!(job_id = %job.id, "resuming a job interrupted when the app closed");
+                match queue.resume(job, run.submitted_at, run.started_at).await {
+                    Ok(()) => return true,
+                    Err(e) => warn!("could not resume {}: {}", run.id, e.message()),
+                }
+            }
+            _ => {
+                run.status = if status == "cancelling" {
+                    "cancelled"
+                } else {
+                    "failed"
+                }
+                .into();
+                run.message = Some("Ended when the app closed".into());
+                run.completed_at = Some(chrono::Utc::now());
+                let _ = store.upsert_job_run(&run).await;
+            }
+        }
+        false
+    }
+
+    /// Submits a job from the history again (same parameters, new id, `who` as the
+    /// requester), validated against the universes `known` accepts.
+    pub async fn retry(
+        &self,
+        id: &str,
+        who: &str,
+        known: &(dyn Fn(&str) -> bool + Sync),
+    ) -> Result<Submitted> {
+        let run = self.history()?.job_run(id).await?.ok_or_else(|| {
+            Error::new(ErrorKind::NotFound, format!("no job `{id}` in the history"))
+        })?;
+        let job = Job::from_value(run.params)?.resubmission(who);
+        let errors = job.validate(known);
+        if !errors.is_empty() {
+            return Err(crate::job::field_errors_to_error(&errors));
+        }
+        self.submit(job).await
+    }
+}
+
+/// A job as [`JobService::detail`] found it.
+#[derive(Debug, Clone)]
+pub enum Detail {
+    /// Still on its queue: the live status and the job's parameters when known.
+    Live {
+        status: Box<JobStatus>,
+        params: Option<serde_json::Value>,
+    },
+    /// Only in the history.
+    History(Box<JobRun>),
+}
