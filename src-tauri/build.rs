@@ -19,6 +19,7 @@ const COMMANDS: &[&str] = &[
     "data_summary",
     "get_settings",
     "save_settings",
+    "settings_impact",
     "test_redis",
     "test_database",
     "test_polygon",

@@ -17,7 +17,7 @@ use tickstock_core::{universe, ErrorKind};
 use crate::error::{CmdResult, CommandError};
 use crate::settings::{keep_password, AppSettings};
 use crate::state::AppState;
-use crate::views::{HealthView, JobView, SettingsView, TestResult};
+use crate::views::{HealthView, JobView, SettingsView, SubmitView, TestResult};
 
 const USER: &str = "admin_ui";
 
@@ -59,21 +59,15 @@ pub async fn validate_job(
 }
 
 #[tauri::command]
-pub async fn submit_job(state: State<'_, AppState>, request: JobRequest) -> CmdResult<Value> {
+pub async fn submit_job(state: State<'_, AppState>, request: JobRequest) -> CmdResult<SubmitView> {
     let job = build_job(&state, &request).await?;
-    let id = job.id.clone();
-    let warning = state.engine().await.submit(job).await?;
-    Ok(json!({ "jobId": id, "warning": warning }))
+    Ok(state.engine().await.submit(job).await?.into())
 }
 
-/// Every active job in one call; jobs that just finished are announced as `job-finished`.
+/// Every active job in one call (read only; changes reach the page as `job-events`).
 #[tauri::command]
 pub async fn active_jobs(state: State<'_, AppState>) -> CmdResult<Vec<JobView>> {
-    let (active, finished) = state.engine().await.active_jobs().await?;
-    for f in &finished {
-        state.announce(f);
-    }
-    Ok(active)
+    state.engine().await.active_jobs().await
 }
 
 /// The history's search box and filters.
@@ -167,28 +161,13 @@ pub async fn cancel_all(state: State<'_, AppState>) -> CmdResult<Value> {
 
 /// Submits a failed or cancelled job again (same parameters, new id).
 #[tauri::command]
-pub async fn retry_job(state: State<'_, AppState>, job_id: String) -> CmdResult<Value> {
-    let engine = state.engine().await;
-    let run = engine
-        .store()?
-        .job_run(job_id.trim())
+pub async fn retry_job(state: State<'_, AppState>, job_id: String) -> CmdResult<SubmitView> {
+    Ok(state
+        .engine()
+        .await
+        .retry(job_id.trim(), USER)
         .await?
-        .ok_or_else(|| {
-            CommandError::new(
-                ErrorKind::NotFound,
-                format!("no job `{}` in the history", job_id.trim()),
-            )
-        })?;
-    let old = Job::from_value(run.params)?;
-    let job = old.resubmission(USER);
-    let known = engine.known_universes().await.unwrap_or_default();
-    let errors = job.validate(&|k| known.contains(k) || universe::find_builtin(k).is_some());
-    if !errors.is_empty() {
-        return Err(errors.into());
-    }
-    let id = job.id.clone();
-    let warning = engine.submit(job).await?;
-    Ok(json!({ "jobId": id, "warning": warning }))
+        .into())
 }
 
 #[tauri::command]
@@ -387,8 +366,17 @@ pub async fn get_settings(state: State<'_, AppState>) -> CmdResult<SettingsView>
     Ok(state.settings_view().await)
 }
 
+/// What saving these settings would do (restart or live), before saving.
+#[tauri::command]
+pub async fn settings_impact(
+    state: State<'_, AppState>,
+    settings: SettingsInput,
+) -> CmdResult<crate::views::SettingsImpact> {
+    state.settings_impact(&settings).await
+}
+
 /// Settings as the page sends them: the key only when changed.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SettingsInput {
     #[serde(flatten)]

@@ -7,13 +7,16 @@
 //!
 //! ## Layout
 //! - [`commands`]: the `#[tauri::command]`s, thin.
-//! - [`engine`]: the backend for one set of settings; rebuilt when settings change.
+//! - [`engine`]: the backend for one set of settings over the core's job service; rebuilt
+//!   when a setting that needs it changes.
+//! - [`background`]: the built-in worker, the schedules' passes, job events for the page.
 //! - [`state`]: the managed state.
 //! - [`settings`]: settings kept with tauri-plugin-store, environment overrides, validation.
 //! - [`secrets`]: where the Polygon API key is kept.
 //! - [`views`]: what commands return to the page.
 //! - [`error`]: `{kind, message, field}` errors.
 
+pub mod background;
 pub mod commands;
 pub mod engine;
 pub mod error;
@@ -86,6 +89,7 @@ pub fn run_app<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
             commands::data_summary,
             commands::get_settings,
             commands::save_settings,
+            commands::settings_impact,
             commands::test_redis,
             commands::test_database,
             commands::test_polygon,
@@ -110,19 +114,43 @@ pub fn run_app<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
                 );
                 persist_store.save().map_err(|e| e.to_string())
             });
-            let handle = app.handle().clone();
-            let announce = Box::new(move |job: &views::JobView| {
-                let _ = handle.emit("job-finished", job);
-            });
             // The keyring is probed here, outside async code (its calls block).
             let keys = secrets::KeyStore::open(&config_dir);
             let state = tauri::async_runtime::block_on(AppState::start(
-                stored, &data_dir, keys, log_dir, persist, announce,
+                stored, &data_dir, keys, log_dir, persist,
             ));
             tracing::info!(data = %data_dir.display(), "TickStock Admin started");
             app.manage(state);
+            spawn_job_watcher(app.handle().clone());
             Ok(())
         })
+}
+
+/// Tells the page of every job change, in one `job-events` batch per pass: the page keeps
+/// one model per job from them and coalesces the announcements of finished jobs.
+fn spawn_job_watcher<R: Runtime>(handle: tauri::AppHandle<R>) {
+    tauri::async_runtime::spawn(async move {
+        let mut ticker = tokio::time::interval(background::WATCH_EVERY);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            let Some(state) = handle.try_state::<AppState>() else {
+                continue;
+            };
+            let engine = state.engine().await;
+            match engine.changes().await {
+                Ok(changes) if !changes.is_empty() => {
+                    let events: Vec<background::JobEvent> = changes
+                        .into_iter()
+                        .map(|(job, finished)| background::JobEvent { job, finished })
+                        .collect();
+                    let _ = handle.emit("job-events", &events);
+                }
+                Ok(_) => {}
+                Err(e) => tracing::debug!("job watcher: {}", e.message),
+            }
+        }
+    });
 }
 
 /// Starts the desktop app; the built-in worker stops cleanly when it quits.

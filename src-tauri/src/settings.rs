@@ -71,6 +71,38 @@ fn flag(v: &str) -> Option<bool> {
 }
 
 impl AppSettings {
+    /// The settings that change live, without restarting the backend: running jobs go on.
+    pub const LIVE: &'static [&'static str] = &["requestsPerMinute", "publishLegacy"];
+
+    /// The fields (as the page names them) whose change from `self` to `next` needs the
+    /// backend restarted: running jobs then stop after their current chunk and resume from
+    /// their checkpoints with their totals.
+    pub fn restart_needed(&self, next: &AppSettings) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        let mut check = |name: &'static str, changed: bool| {
+            if changed {
+                out.push(name);
+            }
+        };
+        check("redisUrl", self.redis_url.trim() != next.redis_url.trim());
+        check("namespace", self.namespace.trim() != next.namespace.trim());
+        check(
+            "databaseUrl",
+            self.database_url.trim() != next.database_url.trim(),
+        );
+        check(
+            "polygonBaseUrl",
+            self.polygon_base_url.trim() != next.polygon_base_url.trim(),
+        );
+        check("workerEnabled", self.worker_enabled != next.worker_enabled);
+        check(
+            "workerConcurrency",
+            self.worker_concurrency != next.worker_concurrency,
+        );
+        check("environment", self.environment != next.environment);
+        out
+    }
+
     /// These settings with the environment's overrides applied.
     pub fn with_env(mut self) -> AppSettings {
         if let Some(v) = env("TICKSTOCK_REDIS_URL") {

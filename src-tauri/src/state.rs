@@ -16,10 +16,9 @@ use crate::engine::Engine;
 use crate::error::{CmdResult, CommandError};
 use crate::secrets::{hint, KeyStore};
 use crate::settings::AppSettings;
-use crate::views::{JobView, SettingsView};
+use crate::views::{SettingsImpact, SettingsView};
 
 type Persist = Box<dyn Fn(&AppSettings) -> Result<(), String> + Send + Sync>;
-type Announce = Box<dyn Fn(&JobView) + Send + Sync>;
 
 /// Managed by Tauri; commands borrow it.
 pub struct AppState {
@@ -29,7 +28,6 @@ pub struct AppState {
     default_db: String,
     log_dir: PathBuf,
     persist: Persist,
-    announce: Announce,
 }
 
 impl AppState {
@@ -40,7 +38,6 @@ impl AppState {
         keys: KeyStore,
         log_dir: PathBuf,
         persist: Persist,
-        announce: Announce,
     ) -> AppState {
         let keys = Arc::new(keys);
         let default_db = format!("sqlite://{}", data_dir.join("tickstock.sqlite").display());
@@ -53,7 +50,6 @@ impl AppState {
             default_db,
             log_dir,
             persist,
-            announce,
         }
     }
 
@@ -78,15 +74,11 @@ impl AppState {
         self.keys.load()
     }
 
-    pub fn announce(&self, job: &JobView) {
-        (self.announce)(job)
-    }
-
     pub async fn settings_view(&self) -> SettingsView {
         let engine = self.engine().await;
         let key = self.keys.load();
         SettingsView {
-            settings: engine.settings.redacted(),
+            settings: engine.settings().redacted(),
             api_key_set: key.is_some(),
             api_key_hint: key.as_ref().map(hint),
             api_key_storage: Some(self.keys.storage()),
@@ -95,7 +87,38 @@ impl AppState {
         }
     }
 
-    /// Validates, stores, and restarts the engine on the new settings.
+    /// What saving `input` would do: the fields whose change restarts the backend (empty:
+    /// everything changes live), and how many jobs are active now.
+    pub async fn settings_impact(&self, input: &SettingsInput) -> CmdResult<SettingsImpact> {
+        let stored = self.stored.lock().await.clone();
+        let next = stored
+            .merge_from_page(input.settings.clone())
+            .keep_stored(&stored, &AppSettings::overridden_now())
+            .with_env();
+        let engine = self.engine().await;
+        let mut restart = engine.settings().restart_needed(&next);
+        if input
+            .api_key
+            .as_deref()
+            .is_some_and(|k| !k.trim().is_empty())
+            || input.remove_api_key
+        {
+            restart.push("apiKey");
+        }
+        let active = engine
+            .active_jobs()
+            .await
+            .map(|v| v.iter().filter(|j| j.active).count())
+            .unwrap_or(0);
+        Ok(SettingsImpact {
+            restart,
+            active_jobs: active,
+        })
+    }
+
+    /// Validates and stores the settings; applies them live when it can, else restarts the
+    /// engine on them (running jobs stop after their current chunk and resume from their
+    /// checkpoints with their totals).
     pub async fn save_settings(&self, input: SettingsInput) -> CmdResult<SettingsView> {
         let mut stored = self.stored.lock().await;
         // Values set by environment variables stay as stored: they are shown read only and
@@ -104,6 +127,12 @@ impl AppState {
             .merge_from_page(input.settings)
             .keep_stored(&stored, &AppSettings::overridden_now());
         next.validate()?;
+        let key_changed = (input
+            .api_key
+            .as_deref()
+            .is_some_and(|k| !k.trim().is_empty())
+            || input.remove_api_key)
+            .then_some(());
         if let Some(key) = input
             .api_key
             .as_deref()
@@ -126,7 +155,15 @@ impl AppState {
         })?;
         *stored = next.clone();
         drop(stored);
-        let fresh = Engine::start(next.with_env(), self.default_db.clone(), self.keys.load()).await;
+        let engine = self.engine().await;
+        let next = next.with_env();
+        if key_changed.is_none() && engine.settings().restart_needed(&next).is_empty() {
+            engine.apply_live(&next).await;
+            info!("settings saved; applied live");
+            return Ok(self.settings_view().await);
+        }
+        drop(engine);
+        let fresh = Engine::start(next, self.default_db.clone(), self.keys.load()).await;
         let old = std::mem::replace(&mut *self.engine.write().await, Arc::new(fresh));
         info!("settings saved; backend restarted");
         old.stop(Duration::from_secs(10)).await;

@@ -171,6 +171,16 @@ pub struct HeartbeatView {
     pub key: Option<String>,
 }
 
+impl HeartbeatView {
+    fn none() -> HeartbeatView {
+        HeartbeatView {
+            alive: false,
+            age_seconds: None,
+            key: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct QueueView {
@@ -180,6 +190,59 @@ pub struct QueueView {
 }
 
 impl HealthView {
+    /// Embedded mode: the built-in worker (when it runs) and its queue.
+    pub fn embedded(
+        worker: bool,
+        alive: bool,
+        depth: Option<tickstock_core::bus::QueueDepth>,
+    ) -> HealthView {
+        HealthView {
+            mode: "embedded",
+            redis: RedisView {
+                configured: false,
+                connected: false,
+                rtt_ms: None,
+                error: None,
+            },
+            workers: worker
+                .then(|| WorkerView {
+                    id: "built-in".into(),
+                    host: Some(tickstock_core::worker::host_name()),
+                    started_at: None,
+                    last_seen: tickstock_core::bus::unix_now(),
+                    age_seconds: 0.0,
+                    current_job: None,
+                    alive,
+                    cannot_consume: None,
+                    builtin: true,
+                })
+                .into_iter()
+                .collect(),
+            legacy_heartbeat: HeartbeatView::none(),
+            queue: depth.map(|q| QueueView {
+                waiting: q.waiting,
+                in_flight: q.in_flight,
+                dead: q.dead,
+            }),
+        }
+    }
+
+    /// Redis mode with Redis unreachable: why.
+    pub fn redis_down(error: &str) -> HealthView {
+        HealthView {
+            mode: "redis",
+            redis: RedisView {
+                configured: true,
+                connected: false,
+                rtt_ms: None,
+                error: Some(error.to_string()),
+            },
+            workers: Vec::new(),
+            legacy_heartbeat: HeartbeatView::none(),
+            queue: None,
+        }
+    }
+
     /// From the bus's health; `builtin` is the id of the app's own worker, if it runs.
     pub fn from_health(h: &Health, builtin: Option<&str>) -> HealthView {
         // Our own workers refresh `tickstockpl:heartbeat` too: it speaks for a TickStockPL
@@ -230,6 +293,33 @@ impl HealthView {
                 in_flight: q.in_flight,
                 dead: q.dead,
             }),
+        }
+    }
+}
+
+/// What saving settings would do.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SettingsImpact {
+    /// Fields whose change restarts the backend; empty: all changes apply live.
+    pub restart: Vec<&'static str>,
+    /// Jobs active now (they would stop after their current chunk and resume).
+    pub active_jobs: usize,
+}
+
+/// A submitted job: its id, and a warning when no live worker will take it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubmitView {
+    pub job_id: String,
+    pub warning: Option<String>,
+}
+
+impl From<tickstock_core::service::Submitted> for SubmitView {
+    fn from(s: tickstock_core::service::Submitted) -> SubmitView {
+        SubmitView {
+            job_id: s.job.id,
+            warning: s.warning,
         }
     }
 }

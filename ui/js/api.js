@@ -107,10 +107,12 @@ export const universePreview = (key) => invoke("universe_preview", { key });
 export const dataSummary = () => invoke("data_summary");
 export const getSettings = () => invoke("get_settings");
 export const saveSettings = (settings) => invoke("save_settings", { settings });
+export const settingsImpact = (settings) => invoke("settings_impact", { settings });
 export const testRedis = (url) => invoke("test_redis", { url });
 export const testDatabase = (url) => invoke("test_database", { url });
 export const testPolygon = (baseUrl, apiKey) => invoke("test_polygon", { baseUrl, apiKey });
 export const openLogDir = () => invoke("open_log_dir");
 export const notify = (title, body) => invoke("notify", { title, body });
 export const about = () => invoke("about");
-export const onJobFinished = (cb) => listen("job-finished", cb);
+/** Every change of every job, in batches: [{job, finished}]. */
+export const onJobEvents = (cb) => listen("job-events", cb);

@@ -6,6 +6,7 @@ import {
   symbolsSummary, fmtInt, fmtDuration, fmtDateTime,
 } from "./util.js";
 import { toast, errorToast } from "./toasts.js";
+import { jobModel } from "./jobs.js";
 
 const PAGE_SIZE = 20;
 const REFRESH_MS = 5000;
@@ -46,7 +47,7 @@ function row(job) {
   const summary = symbolsSummary(job);
   const tr = el(
     "tr",
-    { tabIndex: 0, dataset: { jobId: job.jobId, status: job.status || "" }, attrs: { "aria-label": `Job ${shortId(job.jobId)}, ${kindLabel(job.jobType)}, ${statusInfo(job.status).label}. Press Enter for details.` } },
+    { tabIndex: 0, dataset: { jobId: job.jobId, status: job.status || "", submittedAt: job.submittedAt || "" }, attrs: { "aria-label": `Job ${shortId(job.jobId)}, ${kindLabel(job.jobType)}, ${statusInfo(job.status).label}. Press Enter for details.` } },
     el("td", {}, el("code", { text: shortId(job.jobId), title: job.jobId })),
     el("td", { text: kindLabel(job.jobType) }),
     el("td", { class: "col-symbols font-monospace small", text: summary, title: summary }),
@@ -57,6 +58,23 @@ function row(job) {
     el("td", { class: "text-end num small col-duration", text: fmtDuration(job.durationSeconds) }),
   );
   return tr;
+}
+
+function liveOr(job) {
+  const live = jobModel(job.jobId);
+  return live ? { ...job, ...live, submittedAt: job.submittedAt || live.submittedAt } : job;
+}
+
+/** Brings the row of a job in view up to date with the page's model of it. */
+export function updateRow(job) {
+  const tbody = $("#history-table tbody");
+  const old = tbody && tbody.querySelector(`tr[data-job-id="${CSS.escape(job.jobId)}"]`);
+  if (!old) return;
+  const hadFocus = old === document.activeElement;
+  const submittedAt = old.dataset.submittedAt;
+  const fresh = row({ ...job, submittedAt: submittedAt || job.submittedAt });
+  old.replaceWith(fresh);
+  if (hadFocus) fresh.focus();
 }
 
 /** Loads the current page of history and renders it. */
@@ -86,7 +104,8 @@ export async function loadHistory() {
           icon("inbox", "me-2"), filtered ? "No jobs match these filters." : "No jobs yet. Submitted loads are listed here.")),
     );
   }
-  for (const job of items) tbody.append(row(job));
+  // A job the page follows live is shown from the same model as its card.
+  for (const job of items) tbody.append(row(liveOr(job)));
   if (focusedId) {
     const again = tbody.querySelector(`tr[data-job-id="${CSS.escape(focusedId)}"]`);
     if (again) again.focus();

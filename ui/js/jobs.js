@@ -1,7 +1,9 @@
-// Active jobs: one card per job, refreshed from ONE `active_jobs` call per second, updated
-// in place (so focus and the progress animation survive). Announces jobs that finish, from
-// the poll or from the backend's "job-finished" event, once each: a toast, a native
-// notification when the window is hidden, and the onFinished callbacks.
+// Active jobs: one model per job, fed by the backend's `job-events` (every change of every
+// job, as it happens) and by a read-only `active_jobs` poll every two seconds; cards are
+// updated in place (so focus and the progress animation survive), and the history row of
+// the same job is updated from the same model. Finishes come from the backend's events
+// only, once each; finishes close together are coalesced into one summary toast (and one
+// native notification when the window is hidden).
 import * as api from "./api.js";
 import {
   $, el, icon, clear, kindLabel, KIND_ICONS, statusInfo, isTerminal, isRunning,
@@ -9,17 +11,15 @@ import {
 } from "./util.js";
 import { toast, errorToast } from "./toasts.js";
 
-const POLL_MS = 1000;
+// The backend's job events carry every change at once; the poll only keeps the list whole
+// (after a reload, or a change of settings).
+const POLL_MS = 2000;
 const GROUP_CLASSES = ["st-running", "st-queued", "st-done", "st-warn", "st-bad"];
 
 const cards = new Map(); // jobId -> {node, refs}
-const seenLive = new Set(); // ids seen in a non-terminal state during this session
-const announced = new Set();
-let previousIds = new Set();
-const watched = new Set(); // ids to look up if they are missing from the active list
 let inFlight = null;
 let timer = null;
-let hooks = { onFinished: () => {}, openDetail: () => {} };
+let hooks = { onFinished: () => {}, openDetail: () => {}, onChange: () => {} };
 
 function buildCard(job) {
   const id = job.jobId;
@@ -159,49 +159,102 @@ const FINISH = {
   cancelled: { title: "Job cancelled", variant: "warning" },
 };
 
-/** Announces a finished job once (toast, native notification when hidden, callbacks). */
-export function announceFinished(job) {
-  if (!job || !job.jobId || announced.has(job.jobId)) return;
-  announced.add(job.jobId);
-  const f = FINISH[job.status] || { title: "Job left the active list", variant: "info" };
+/** Finishes arriving within this long are announced together. */
+const COALESCE_MS = 800;
+/** More finishes than this at once give one summary toast. */
+const MAX_SINGLE_TOASTS = 3;
+/** How long a finished job's card keeps showing its final state. */
+const FINISHED_CARD_MS = 10000;
+
+// One model per job: the card and the history row both render from it.
+const models = new Map(); // jobId -> job view
+const finishedAt = new Map(); // jobId -> time its final state arrived
+const announced = new Set();
+let pendingFinished = [];
+let flushTimer = null;
+
+function jobSummary(job) {
   const parts = [kindLabel(job.jobType)];
   if (job.ohlcvRecordsLoaded) parts.push(`${fmtInt(job.ohlcvRecordsLoaded)} bars`);
   const failed = Array.isArray(job.failedSymbols) ? job.failedSymbols.length : 0;
   if (failed) parts.push(`${failed} symbol${failed === 1 ? "" : "s"} failed`);
   const text = job.errorMessage || job.message || "";
-  const body = parts.join(" · ") + (text ? `\n${text}` : "");
-  toast({ title: f.title, mono: shortId(job.jobId), body, variant: f.variant });
-  if (document.hidden) {
-    api.notify(`${f.title} (${shortId(job.jobId)})`, body).catch(() => {});
-  }
-  hooks.onFinished(job);
+  return parts.join(" · ") + (text ? `\n${text}` : "");
 }
 
-async function announceVanished(id) {
-  try {
-    const job = await api.jobDetail(id);
-    if (job && !isTerminal(job.status)) {
-      watched.add(id); // not in the active list yet (or any more) but not finished: look again later
-      return;
+function flushFinished() {
+  flushTimer = null;
+  const jobs = pendingFinished;
+  pendingFinished = [];
+  if (!jobs.length) return;
+  if (jobs.length <= MAX_SINGLE_TOASTS) {
+    for (const job of jobs) {
+      const f = FINISH[job.status] || { title: "Job left the active list", variant: "info" };
+      const body = jobSummary(job);
+      toast({ title: f.title, mono: shortId(job.jobId), body, variant: f.variant });
+      if (document.hidden) api.notify(`${f.title} (${shortId(job.jobId)})`, body).catch(() => {});
     }
-    announceFinished(job);
-  } catch (err) {
-    if (err && err.kind !== "not_found") {
-      watched.add(id);
-      return;
+  } else {
+    const counts = new Map();
+    for (const job of jobs) {
+      const label = statusInfo(job.status).label;
+      counts.set(label, (counts.get(label) || 0) + 1);
     }
-    announceFinished({ jobId: id, status: "unknown", jobType: "" });
+    const body = [...counts].sort((a, b) => b[1] - a[1]).map(([label, n]) => `${fmtInt(n)} ${label.toLowerCase()}`).join(" · ");
+    const bad = jobs.some((j) => j.status === "failed" || j.status === "error");
+    const warn = jobs.some((j) => j.status !== "completed");
+    const title = `${fmtInt(jobs.length)} jobs finished`;
+    toast({ title, body, variant: bad ? "danger" : warn ? "warning" : "success" });
+    if (document.hidden) api.notify(title, body).catch(() => {});
   }
+  hooks.onFinished(jobs);
 }
 
-/** Follows a job this page just submitted, so it is announced even if it finishes between polls. */
+/** Announces a finished job once; finishes close together are coalesced. */
+export function announceFinished(job) {
+  if (!job || !job.jobId || announced.has(job.jobId)) return;
+  announced.add(job.jobId);
+  pendingFinished.push(job);
+  if (!flushTimer) flushTimer = setTimeout(flushFinished, COALESCE_MS);
+}
+
+function renderModels() {
+  const now = Date.now();
+  for (const [id, t] of finishedAt) {
+    if (now - t > FINISHED_CARD_MS) {
+      finishedAt.delete(id);
+      models.delete(id);
+    }
+  }
+  const jobs = [...models.values()].sort((a, b) => String(b.submittedAt || "").localeCompare(String(a.submittedAt || "")));
+  render(jobs);
+}
+
+/** The page's model of a job, when it is active or finished moments ago. */
+export const jobModel = (jobId) => models.get(jobId);
+
+/** Applies the backend's job events: one model per job, card and history row updated from it. */
+function applyEvents(events) {
+  if (!Array.isArray(events)) return;
+  for (const ev of events) {
+    const job = ev && ev.job;
+    if (!job || !job.jobId) continue;
+    models.set(job.jobId, job);
+    if (ev.finished || isTerminal(job.status)) {
+      if (!finishedAt.has(job.jobId)) finishedAt.set(job.jobId, Date.now());
+      announceFinished(job);
+    }
+    hooks.onChange(job);
+  }
+  renderModels();
+}
+
+/** Follows a job this page just submitted (kept for callers; events announce it). */
 export function trackJob(jobId) {
-  if (!jobId) return;
-  seenLive.add(jobId);
-  watched.add(jobId);
+  return jobId;
 }
 
-/** Fetches active jobs once (one call for all) and renders them. */
+/** Fetches active jobs once (one call for all, read only) and renders them. */
 export function pollActive() {
   if (inFlight) return inFlight;
   inFlight = api
@@ -209,19 +262,17 @@ export function pollActive() {
     .then((list) => {
       const jobs = Array.isArray(list) ? list : [];
       $("#active-error").textContent = "";
-      render(jobs);
-      const ids = new Set();
+      const ids = new Set(jobs.map((j) => j.jobId));
+      for (const id of [...models.keys()]) {
+        if (!ids.has(id) && !finishedAt.has(id)) models.delete(id);
+      }
       for (const job of jobs) {
-        ids.add(job.jobId);
-        if (!isTerminal(job.status)) seenLive.add(job.jobId);
-        else if (seenLive.has(job.jobId)) announceFinished(job);
+        // A model already final stays final: a poll never moves a job back.
+        const known = models.get(job.jobId);
+        if (!(known && isTerminal(known.status) && !isTerminal(job.status))) models.set(job.jobId, job);
+        if (isTerminal(job.status) && !finishedAt.has(job.jobId)) finishedAt.set(job.jobId, Date.now());
       }
-      const missing = new Set([...previousIds, ...watched]);
-      watched.clear();
-      for (const id of missing) {
-        if (!ids.has(id) && seenLive.has(id) && !announced.has(id)) announceVanished(id);
-      }
-      previousIds = ids;
+      renderModels();
       return jobs;
     })
     .catch((err) => {
@@ -234,14 +285,14 @@ export function pollActive() {
   return inFlight;
 }
 
-export function initJobs({ onFinished, openDetail } = {}) {
-  hooks = { onFinished: onFinished || hooks.onFinished, openDetail: openDetail || hooks.openDetail };
+export function initJobs({ onFinished, openDetail, onChange } = {}) {
+  hooks = {
+    onFinished: onFinished || hooks.onFinished,
+    openDetail: openDetail || hooks.openDetail,
+    onChange: onChange || hooks.onChange,
+  };
   clear($("#active-jobs"));
-  api.onJobFinished((job) => {
-    if (job && job.jobId) seenLive.add(job.jobId);
-    announceFinished(job);
-    pollActive();
-  }).catch(() => {});
+  api.onJobEvents(applyEvents).catch(() => {});
   const first = pollActive();
   timer = setInterval(pollActive, POLL_MS);
   return first;

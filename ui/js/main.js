@@ -6,7 +6,7 @@ import { errorToast } from "./toasts.js";
 import { initStatus, refreshHealth } from "./status.js";
 import { initSubmit } from "./submit.js";
 import { initJobs, pollActive, trackJob } from "./jobs.js";
-import { initHistory, loadHistory, openJobDetail } from "./history.js";
+import { initHistory, loadHistory, openJobDetail, updateRow } from "./history.js";
 import { initOps } from "./ops.js";
 import { initSummary, loadSummary } from "./summary.js";
 import { initSettings, checkFirstRun } from "./settings.js";
@@ -37,6 +37,7 @@ async function start() {
     initStatus(),
     initJobs({
       openDetail: openJobDetail,
+      onChange: updateRow,
       onFinished: () => {
         loadHistory();
         loadSummary();

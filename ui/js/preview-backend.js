@@ -164,7 +164,7 @@ export function createPreviewBackend() {
       status === "cancelled" ? "Cancelled by the operator"
         : status === "failed" ? "Load failed"
           : `Loaded ${job.ohlcvRecordsLoaded.toLocaleString()} bars for ${job.successfulSymbols.length} symbols`;
-    emit("job-finished", view(job));
+    emit("job-events", [{ job: view(job), finished: true }]);
   }
 
   function tick() {
@@ -452,6 +452,12 @@ export function createPreviewBackend() {
       ["ohlcv_monthly", "month", 545, "2020-01-01"],
     ].map(([table, timeframe, symbols, earliest]) => ({ table, timeframe, rows: stored[table], symbols, earliest, latest: new Date().toISOString().slice(0, 10) })),
     get_settings: () => ({ ...settings, mode: mode() }),
+    settings_impact({ settings: s }) {
+      const restart = ["redisUrl", "databaseUrl", "environment", "polygonBaseUrl", "workerEnabled", "workerConcurrency"]
+        .filter((k) => s[k] !== undefined && s[k] !== settings[k]);
+      if (s.apiKey || s.removeApiKey) restart.push("apiKey");
+      return { restart, activeJobs: [...jobs.values()].filter((j) => j.active).length };
+    },
     save_settings({ settings: s }) {
       if (s.requestsPerMinute < 0) fail("invalid_input", "Requests per minute cannot be negative.", "requestsPerMinute");
       if (s.polygonBaseUrl && !/^https?:\/\//.test(s.polygonBaseUrl)) fail("invalid_input", "The Polygon base URL must start with https://.", "polygonBaseUrl");

@@ -208,6 +208,33 @@ async function runTest(button, resultId, call) {
   }
 }
 
+const FIELD_NAMES = {
+  redisUrl: "Redis URL",
+  namespace: "namespace",
+  databaseUrl: "database",
+  polygonBaseUrl: "Polygon base URL",
+  workerEnabled: "built-in worker",
+  workerConcurrency: "worker concurrency",
+  environment: "environment",
+  apiKey: "API key",
+};
+let restartAcknowledged = null;
+
+function showRestartNote(fields, active) {
+  const note = $("#settings-restart-note");
+  const names = fields.map((f) => FIELD_NAMES[f] || f).join(", ");
+  const jobs = `${active} active job${active === 1 ? "" : "s"}`;
+  note.textContent = `Saving restarts the backend (changed: ${names}). ${jobs} will stop after the current chunk and resume from ${active === 1 ? "its" : "their"} checkpoint with ${active === 1 ? "its" : "their"} totals. Click “Save and restart” to go on.`;
+  note.classList.remove("d-none");
+  $("#btn-save-settings .save-label").textContent = "Save and restart";
+}
+
+function hideRestartNote() {
+  restartAcknowledged = null;
+  $("#settings-restart-note").classList.add("d-none");
+  $("#btn-save-settings .save-label").textContent = "Save settings";
+}
+
 async function save(event) {
   event.preventDefault();
   if (saving) return;
@@ -224,21 +251,35 @@ async function save(event) {
   const btn = $("#btn-save-settings");
   btn.disabled = true;
   btn.querySelector(".spinner-border").classList.remove("d-none");
+  const payload = {
+    redisUrl: s.redisUrl,
+    databaseUrl: s.databaseUrl,
+    environment: s.environment,
+    polygonBaseUrl: s.polygonBaseUrl,
+    apiKey: s.apiKey,
+    removeApiKey: s.removeApiKey,
+    requestsPerMinute: s.requestsPerMinute,
+    publishLegacy: s.publishLegacy,
+    workerEnabled: s.workerEnabled,
+    workerConcurrency: s.workerConcurrency,
+  };
   try {
-    const view = await api.saveSettings({
-      redisUrl: s.redisUrl,
-      databaseUrl: s.databaseUrl,
-      environment: s.environment,
-      polygonBaseUrl: s.polygonBaseUrl,
-      apiKey: s.apiKey,
-      removeApiKey: s.removeApiKey,
-      requestsPerMinute: s.requestsPerMinute,
-      publishLegacy: s.publishLegacy,
-      workerEnabled: s.workerEnabled,
-      workerConcurrency: s.workerConcurrency,
-    });
+    // Say before saving what a restart means for running jobs; a second click saves.
+    const key = JSON.stringify(payload);
+    const impact = await api.settingsImpact(payload);
+    const restart = impact && Array.isArray(impact.restart) ? impact.restart : [];
+    if (restart.length && impact.activeJobs > 0 && restartAcknowledged !== key) {
+      restartAcknowledged = key;
+      showRestartNote(restart, impact.activeJobs);
+      return;
+    }
+    const view = await api.saveSettings(payload);
     if (view) fill(view);
-    toast({ title: "Settings saved", variant: "success" });
+    toast({
+      title: "Settings saved",
+      body: restart.length ? "The backend restarted with them." : "Applied at once; running jobs go on.",
+      variant: "success",
+    });
     modal().hide();
     hooks.onSaved(view);
   } catch (err) {
@@ -260,6 +301,7 @@ async function save(event) {
 /** Opens the settings modal (welcome: show the first-run note). */
 export async function openSettings({ welcome = false } = {}) {
   clearErrors();
+  hideRestartNote();
   $$("#settings-modal .test-result").forEach((n) => clear(n));
   $("#settings-welcome").classList.toggle("d-none", !welcome);
   try {

@@ -194,3 +194,97 @@ impl JobQueue for LocalQueue {
         Ok(self.forget_finished(prefix))
     }
 }
+
+/// The bus, connected on first use and again after a failed connect: the app starts while
+/// Redis may be down, and its commands report Redis errors until it answers.
+pub struct LazyBus {
+    cfg: std::sync::Mutex<crate::settings::BusConfig>,
+    bus: tokio::sync::Mutex<Option<Bus>>,
+    /// How long a connect may take before the caller hears Redis is unavailable.
+    quick: Duration,
+}
+
+impl LazyBus {
+    pub fn new(cfg: crate::settings::BusConfig, quick: Duration) -> LazyBus {
+        LazyBus {
+            cfg: std::sync::Mutex::new(cfg),
+            bus: tokio::sync::Mutex::new(None),
+            quick,
+        }
+    }
+
+    pub fn config(&self) -> crate::settings::BusConfig {
+        self.cfg.lock().expect("config lock").clone()
+    }
+
+    /// Changes whether submits are also published on the legacy channel, from the next
+    /// submit on (the connection is made again with the new setting).
+    pub async fn set_publish_legacy(&self, publish: bool) {
+        let changed = {
+            let mut cfg = self.cfg.lock().expect("config lock");
+            let changed = cfg.publish_legacy != publish;
+            cfg.publish_legacy = publish;
+            changed
+        };
+        if changed {
+            *self.bus.lock().await = None;
+        }
+    }
+
+    /// The connected bus, connecting now if it is not.
+    pub async fn get(&self) -> Result<Bus> {
+        let mut slot = self.bus.lock().await;
+        if let Some(b) = slot.as_ref() {
+            return Ok(b.clone());
+        }
+        let mut cfg = self.config();
+        cfg.connect_timeout = self.quick;
+        cfg.response_timeout = self.quick;
+        let b = Bus::connect(cfg).await?;
+        *slot = Some(b.clone());
+        Ok(b)
+    }
+}
+
+#[async_trait]
+impl JobQueue for LazyBus {
+    fn kind(&self) -> QueueKind {
+        QueueKind::Redis
+    }
+    async fn submit(&self, job: &Job) -> Result<()> {
+        JobQueue::submit(&self.get().await?, job).await
+    }
+    async fn status(&self, id: &str) -> Result<Option<JobStatus>> {
+        self.get().await?.status(id).await
+    }
+    async fn statuses(&self, ids: &[String]) -> Result<Vec<Option<JobStatus>>> {
+        self.get().await?.statuses(ids).await
+    }
+    async fn active(&self) -> Result<Vec<JobEntry>> {
+        JobQueue::active(&self.get().await?).await
+    }
+    async fn job(&self, id: &str) -> Result<Option<Job>> {
+        JobQueue::job(&self.get().await?, id).await
+    }
+    async fn cancel(&self, id: &str, who: &str) -> Result<CancelOutcome> {
+        self.get().await?.cancel(id, who).await
+    }
+    async fn cancel_all(&self, who: &str) -> Result<usize> {
+        JobQueue::cancel_all(&self.get().await?, who).await
+    }
+    async fn depth(&self) -> Result<QueueDepth> {
+        self.get().await?.queue_depth().await
+    }
+    async fn stale(&self, idle: Duration) -> Result<Vec<StaleJob>> {
+        self.get().await?.stale(idle).await
+    }
+    async fn end(&self, id: &str, status: &JobStatus) -> Result<JobStatus> {
+        JobQueue::end(&self.get().await?, id, status).await
+    }
+    async fn clear_finished(&self, prefix: &str) -> Result<usize> {
+        self.get().await?.clear_finished(prefix).await
+    }
+    async fn no_worker_warning(&self) -> Option<String> {
+        self.get().await.ok()?.no_worker_warning().await
+    }
+}

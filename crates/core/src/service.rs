@@ -137,6 +137,11 @@ impl JobService {
             st.state = JobState::Queued;
         }
         self.record(&job, &st).await;
+        // Followed from now on, so a job that ends before the next look is still told.
+        self.seen
+            .lock()
+            .expect("seen lock")
+            .insert(job.id.clone(), Seen::of(&st));
         Ok(Submitted {
             warning: self.queue.no_worker_warning().await,
             job,

@@ -261,6 +261,11 @@ impl PolygonClient {
         &self.inner.limiter
     }
 
+    /// Changes the plan's rate for every request from now on, running jobs included.
+    pub fn set_requests_per_minute(&self, per_minute: u32) {
+        self.inner.limiter.set_limit(per_minute);
+    }
+
     /// The base URL in use (it never carries secrets: [`PolygonClient::new`] refuses those).
     pub fn base_url(&self) -> &str {
         self.inner.base.as_str()

@@ -15,7 +15,8 @@ use tokio::time::Instant;
 /// `Arc`) between everything that spends the same plan's budget.
 #[derive(Debug)]
 pub struct RateLimiter {
-    limit: usize,
+    /// Changes live ([`RateLimiter::set_limit`]): read at every acquire.
+    limit: std::sync::atomic::AtomicUsize,
     window: Duration,
     granted: Mutex<VecDeque<Instant>>,
     /// When the request now waiting for the window will be let through, if one waits.
@@ -31,7 +32,7 @@ impl RateLimiter {
     /// `limit` requests in any `window`; 0 = unlimited.
     pub fn with_window(limit: u32, window: Duration) -> Self {
         RateLimiter {
-            limit: limit as usize,
+            limit: std::sync::atomic::AtomicUsize::new(limit as usize),
             window,
             granted: Mutex::new(VecDeque::with_capacity(limit.min(1024) as usize)),
             next_at: std::sync::Mutex::new(None),
@@ -40,7 +41,18 @@ impl RateLimiter {
 
     /// The configured limit (0 = unlimited).
     pub fn limit(&self) -> u32 {
-        self.limit as u32
+        self.current() as u32
+    }
+
+    fn current(&self) -> usize {
+        self.limit.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Changes the limit for every request from now on (a plan changed; 0 = unlimited).
+    /// A request waiting for the window looks again once its wait ends.
+    pub fn set_limit(&self, limit: u32) {
+        self.limit
+            .store(limit as usize, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The window the limit applies to.
@@ -50,16 +62,17 @@ impl RateLimiter {
 
     /// Whether the limiter never waits.
     pub fn is_unlimited(&self) -> bool {
-        self.limit == 0
+        self.current() == 0
     }
 
     /// Waits until one more request fits in the window, then counts it.
     pub async fn acquire(&self) {
-        if self.limit == 0 {
-            return;
-        }
         let mut granted = self.granted.lock().await;
         loop {
+            let limit = self.current();
+            if limit == 0 {
+                return;
+            }
             let now = Instant::now();
             while let Some(&oldest) = granted.front() {
                 if now.duration_since(oldest) >= self.window {
@@ -68,16 +81,16 @@ impl RateLimiter {
                     break;
                 }
             }
-            if granted.len() < self.limit {
+            if granted.len() < limit {
                 granted.push_back(now);
                 *self.next_at.lock().expect("next lock") = None;
                 return;
             }
-            // Full: the oldest grant leaves the window at `oldest + window`.
-            let until = granted[0] + self.window;
+            // Full: the oldest grant (of the last `limit`) leaves the window then.
+            let until = granted[granted.len() - limit] + self.window;
             tracing::debug!(
                 wait_ms = until.saturating_duration_since(now).as_millis() as u64,
-                limit = self.limit,
+                limit,
                 "rate limit reached; waiting for the window to move"
             );
             *self.next_at.lock().expect("next lock") = Some(until);
@@ -97,15 +110,15 @@ impl RateLimiter {
     /// The plan's rate as people say it: `5/min`, or `2 per 3 s`.
     pub fn describe(&self) -> String {
         if self.window == Duration::from_secs(60) {
-            format!("{}/min", self.limit)
+            format!("{}/min", self.current())
         } else {
-            format!("{} per {} s", self.limit, self.window.as_secs_f64())
+            format!("{} per {} s", self.current(), self.window.as_secs_f64())
         }
     }
 
     /// How many more requests would be let through right now without waiting.
     pub async fn available(&self) -> Option<u32> {
-        if self.limit == 0 {
+        if self.current() == 0 {
             return None;
         }
         let granted = self.granted.lock().await;
@@ -114,7 +127,7 @@ impl RateLimiter {
             .iter()
             .filter(|&&t| now.duration_since(t) < self.window)
             .count();
-        Some(self.limit.saturating_sub(in_window) as u32)
+        Some(self.current().saturating_sub(in_window) as u32)
     }
 }
 
@@ -135,6 +148,26 @@ mod tests {
         assert_eq!(rl.describe(), "1/min");
         waiter.await.unwrap();
         assert_eq!(rl.waiting_for(), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_new_limit_applies_to_the_next_request() {
+        let rl = RateLimiter::per_minute(5);
+        let start = Instant::now();
+        for _ in 0..5 {
+            rl.acquire().await;
+        }
+        // The plan grew: the next five go at once instead of waiting a minute.
+        rl.set_limit(10);
+        for _ in 0..5 {
+            rl.acquire().await;
+        }
+        assert_eq!(Instant::now(), start);
+        assert_eq!(rl.describe(), "10/min");
+        // It shrank to 2: the next waits until the 9th and 10th grants leave the window.
+        rl.set_limit(2);
+        rl.acquire().await;
+        assert_eq!(Instant::now() - start, Duration::from_secs(60));
     }
 
     #[tokio::test(start_paused = true)]

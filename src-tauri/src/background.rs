@@ -1,0 +1,109 @@
+//! What runs beside the page: the built-in worker in Redis mode, the schedules' passes,
+//! and the job watcher that tells the page of every job change as a typed `job-event`
+//! (one model per job on the page, which coalesces the announcements: many jobs finishing
+//! together give one summary, never a column of toasts).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use tickstock_core::bus::Bus;
+use tickstock_core::exec::JobHistory;
+use tickstock_core::loader::Loader;
+use tickstock_core::settings::BusConfig;
+use tickstock_core::store::Store;
+use tickstock_core::worker::{Worker, WorkerConfig};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::warn;
+
+use crate::views::JobView;
+
+/// One change of one job, as the page receives it (`job-event`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobEvent {
+    pub job: JobView,
+    /// The job left the active set with this final status.
+    pub finished: bool,
+}
+
+/// How often the watcher looks for changes.
+pub const WATCH_EVERY: Duration = Duration::from_millis(500);
+
+pub fn spawn_builtin_worker(
+    tracker: &TaskTracker,
+    cfg: BusConfig,
+    loader: Loader,
+    history: Option<Arc<dyn JobHistory>>,
+    wcfg: WorkerConfig,
+    shutdown: CancellationToken,
+    scheduler_store: Option<Store>,
+) {
+    tracker.spawn(async move {
+        // Redis may be down when the app starts: keep trying until it answers.
+        let bus = loop {
+            match Bus::connect(cfg.clone()).await {
+                Ok(b) => break b,
+                Err(e) => {
+                    warn!("built-in worker waiting for Redis: {}", e.message());
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                    }
+                }
+            }
+        };
+        if let Some(store) = scheduler_store {
+            spawn_scheduler_now(store, Arc::new(bus.clone()), shutdown.clone());
+        }
+        let worker = Worker::with_history(bus, Arc::new(loader), wcfg, shutdown, history);
+        if let Err(e) = worker.run().await {
+            warn!("built-in worker stopped: {}", e.message());
+        }
+    });
+}
+
+/// How often the built-in worker looks for due schedules.
+const SCHEDULER_EVERY: Duration = Duration::from_secs(15);
+
+/// Runs the schedules' passes beside the built-in worker; a failed scheduled job raises a
+/// desktop notification.
+pub fn spawn_scheduler(
+    tracker: &TaskTracker,
+    store: Store,
+    sink: Arc<dyn tickstock_core::schedule::JobSink>,
+    shutdown: CancellationToken,
+) {
+    tracker.spawn(run_scheduler(store, sink, shutdown));
+}
+
+/// [`spawn_scheduler`] from inside a task the tracker already holds.
+fn spawn_scheduler_now(
+    store: Store,
+    sink: Arc<dyn tickstock_core::schedule::JobSink>,
+    shutdown: CancellationToken,
+) {
+    tokio::spawn(run_scheduler(store, sink, shutdown));
+}
+
+async fn run_scheduler(
+    store: Store,
+    sink: Arc<dyn tickstock_core::schedule::JobSink>,
+    shutdown: CancellationToken,
+) {
+    let webhook = std::env::var("TICKSTOCK_ALERT_WEBHOOK").ok();
+    let scheduler = tickstock_core::schedule::Scheduler::new(store, sink, "app", webhook);
+    scheduler
+        .run(SCHEDULER_EVERY, shutdown, |f| {
+            crate::state::desktop_notification(
+                &format!("Scheduled load {} {}", f.name, f.state.replace('_', " ")),
+                &if f.message.is_empty() {
+                    format!("Job {}", f.job_id)
+                } else {
+                    f.message.clone()
+                },
+            )
+        })
+        .await
+}
