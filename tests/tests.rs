@@ -10,6 +10,7 @@ mod bus;
 mod cli;
 mod completeness;
 mod faults;
+mod lifecycle;
 mod loader;
 mod local;
 mod polygon;
