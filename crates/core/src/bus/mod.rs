@@ -116,10 +116,6 @@ impl Bus {
         self.conn.clone()
     }
 
-    pub(crate) fn client(&self) -> &redis::Client {
-        &self.client
-    }
-
     /// Claims a lease: true for the one caller that set `key` (it did not exist), which
     /// then holds it for `ttl`.
     pub async fn try_lease(&self, key: &str, holder: &str, ttl: Duration) -> Result<bool> {
