@@ -1,6 +1,6 @@
 //! A job's checkpoints on the bus: the set of finished `SYMBOL|timeframe` units a
 //! take-over resumes from, the rows each loaded, and the digest of the message they were
-//! made for. All expire after [`CHECKPOINT_TTL_SECS`].
+//! made for. All expire after 7 days.
 
 use std::collections::HashSet;
 
@@ -11,7 +11,7 @@ use super::Bus;
 use crate::error::Result;
 
 /// Seconds a job's checkpoints live (7 days).
-pub const CHECKPOINT_TTL_SECS: i64 = 7 * 86_400;
+const CHECKPOINT_TTL_SECS: i64 = 7 * 86_400;
 
 impl Bus {
     /// Binds a job's checkpoints to the message (its digest) they are made for: a job id

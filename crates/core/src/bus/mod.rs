@@ -48,7 +48,6 @@ mod stream;
 mod submit;
 
 pub use cancel::{CancelOutcome, CANCEL_TTL_SECS};
-pub use checkpoints::CHECKPOINT_TTL_SECS;
 pub use error::BusError;
 pub use health::{
     judge_heartbeat, Health, HeartbeatView, QueueDepth, RedisHealth, WorkerBeat, WorkerInfo,
@@ -57,7 +56,7 @@ pub use health::{
 pub use legacy::LegacyMessage;
 pub use list::JobEntry;
 pub use status::{entry_may_change, settle_final, ProgressWrite, MESSAGE_DIGEST, STREAM_ENTRY};
-pub use stream::{StreamEntry, DEAD_LETTER_MAX_LEN};
+pub use stream::StreamEntry;
 
 /// Stream entries kept (approximately) before the oldest are trimmed.
 pub const STREAM_MAX_LEN: usize = 100_000;

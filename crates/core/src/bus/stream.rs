@@ -21,7 +21,7 @@ use crate::error::Result;
 use crate::status::Stamp;
 
 /// Dead-letter entries kept (approximately) before the oldest are trimmed.
-pub const DEAD_LETTER_MAX_LEN: usize = 10_000;
+const DEAD_LETTER_MAX_LEN: usize = 10_000;
 
 /// An entry of the job stream as a worker receives it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,7 +5,7 @@ use chrono::Utc;
 use serde::Serialize;
 
 use super::{DateRange, Job, JobSpec};
-use crate::error::{quote_input, Error, Result};
+use crate::error::{quote_input, Error};
 use crate::universe;
 
 /// Most symbols one job may name.
@@ -136,16 +136,6 @@ impl Job {
             }
         }
         errors
-    }
-
-    /// [`Job::validate`] against the built-in universes, as one error.
-    pub fn validate_builtin(&self) -> Result<()> {
-        let errors = self.validate(&|k| universe::find_builtin(k).is_some());
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(field_errors_to_error(&errors))
-        }
     }
 }
 
