@@ -51,36 +51,31 @@ impl Bus {
 
     /// Records a unit of a job as finished.
     pub async fn mark_checkpoint(&self, job_id: &str, unit: &str) -> Result<()> {
-        let key = self.keys.checkpoint(job_id);
-        let mut c = self.conn();
-        redis::pipe()
-            .atomic()
-            .sadd(&key, unit)
-            .ignore()
-            .expire(&key, CHECKPOINT_TTL_SECS)
-            .ignore()
-            .query_async::<()>(&mut c)
-            .await?;
-        Ok(())
+        self.mark(job_id, unit, None).await
     }
 
     /// Records a unit of a job as finished with the rows it loaded, in one atomic step.
     pub async fn mark_checkpoint_rows(&self, job_id: &str, unit: &str, rows: u64) -> Result<()> {
+        self.mark(job_id, unit, Some(rows)).await
+    }
+
+    async fn mark(&self, job_id: &str, unit: &str, rows: Option<u64>) -> Result<()> {
         let key = self.keys.checkpoint(job_id);
-        let rows_key = self.keys.checkpoint_rows(job_id);
-        let mut c = self.conn();
-        redis::pipe()
-            .atomic()
-            .hset(&rows_key, unit, rows)
-            .ignore()
-            .expire(&rows_key, CHECKPOINT_TTL_SECS)
-            .ignore()
-            .sadd(&key, unit)
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        if let Some(rows) = rows {
+            let rows_key = self.keys.checkpoint_rows(job_id);
+            pipe.hset(&rows_key, unit, rows)
+                .ignore()
+                .expire(&rows_key, CHECKPOINT_TTL_SECS)
+                .ignore();
+        }
+        pipe.sadd(&key, unit)
             .ignore()
             .expire(&key, CHECKPOINT_TTL_SECS)
-            .ignore()
-            .query_async::<()>(&mut c)
-            .await?;
+            .ignore();
+        let mut c = self.conn();
+        pipe.query_async::<()>(&mut c).await?;
         Ok(())
     }
 

@@ -115,17 +115,7 @@ impl Bus {
     /// Keeps `consumer`'s claim on an entry fresh (resets its idle time), so a long job is
     /// never taken over while its worker is alive.
     pub async fn refresh_claim(&self, consumer: &str, entry_id: &str) -> Result<()> {
-        let mut c = self.conn();
-        let _: redis::Value = redis::cmd("XCLAIM")
-            .arg(self.keys.stream())
-            .arg(self.keys.group())
-            .arg(consumer)
-            .arg(0)
-            .arg(entry_id)
-            .arg("JUSTID")
-            .query_async(&mut c)
-            .await?;
-        Ok(())
+        self.claim(consumer, entry_id, None).await
     }
 
     /// Makes an entry `consumer` holds available to other workers at once: it stays
@@ -137,18 +127,24 @@ impl Bus {
         entry_id: &str,
         claim_idle: Duration,
     ) -> Result<()> {
-        let mut c = self.conn();
-        let _: redis::Value = redis::cmd("XCLAIM")
-            .arg(self.keys.stream())
+        let idle_ms = claim_idle.as_millis() as u64 * 1000;
+        self.claim(consumer, entry_id, Some(idle_ms)).await
+    }
+
+    /// `XCLAIM` of one entry for `consumer`, with its idle time reset or set to `idle_ms`.
+    async fn claim(&self, consumer: &str, entry_id: &str, idle_ms: Option<u64>) -> Result<()> {
+        let mut cmd = redis::cmd("XCLAIM");
+        cmd.arg(self.keys.stream())
             .arg(self.keys.group())
             .arg(consumer)
             .arg(0)
-            .arg(entry_id)
-            .arg("IDLE")
-            .arg(claim_idle.as_millis() as u64 * 1000)
-            .arg("JUSTID")
-            .query_async(&mut c)
-            .await?;
+            .arg(entry_id);
+        if let Some(ms) = idle_ms {
+            cmd.arg("IDLE").arg(ms);
+        }
+        cmd.arg("JUSTID");
+        let mut c = self.conn();
+        let _: redis::Value = cmd.query_async(&mut c).await?;
         Ok(())
     }
 
