@@ -229,7 +229,22 @@ async fn a_worker_recreates_the_stream_and_group_redis_lost() {
     // Everything of ours in Redis is gone, as after FLUSHALL.
     let mut c = bus.conn();
     let _: () = c.del(bus.keys().stream()).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The worker notices and creates both again (a submit adds no group).
+    wait_for(
+        Duration::from_secs(10),
+        "the worker to recreate the stream and its group",
+        || async {
+            let mut c = bus.conn();
+            let groups: Vec<std::collections::HashMap<String, redis::Value>> = redis::cmd("XINFO")
+                .arg("GROUPS")
+                .arg(bus.keys().stream())
+                .query_async(&mut c)
+                .await
+                .ok()?;
+            (!groups.is_empty()).then_some(())
+        },
+    )
+    .await;
     let second = support::job(&["MSFT"]);
     bus.submit(&second).await.unwrap();
     support::wait_state(
@@ -1061,7 +1076,7 @@ async fn an_unreadable_legacy_message_fails_its_submitted_status() {
         let w = w.clone();
         async move { w.run().await }
     });
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    support::wait_subscribed(&bus).await;
     let mut c = bus.conn();
     let message = format!(
         r#"{{"job_id": "{id}", "job_type": "historical_load", "symbols": ["AAPL"], "years": NaN}}"#

@@ -113,6 +113,7 @@ on_both!(
     universes_are_seeded_and_resolve_aliases,
     replace_universe_replaces_members,
     job_runs_upsert_get_list_and_delete,
+    a_finished_run_never_goes_back_to_running,
     checkpoints_record_done_pairs,
     coverage_counts_rows_symbols_and_span,
     symbols_upsert_keeps_known_fields,
@@ -607,6 +608,62 @@ async fn job_runs_upsert_get_list_and_delete(ctx: &Ctx) {
             .total,
         2
     );
+}
+
+async fn a_finished_run_never_goes_back_to_running(ctx: &Ctx) {
+    let s = &ctx.store;
+    let mut done = run(
+        "dddd0000-0000-4000-8000-000000000001",
+        "historical_load",
+        "completed",
+        &["AAPL"],
+        0,
+    );
+    done.progress = 100;
+    done.bars_loaded = 50_000;
+    done.started_at = at(1);
+    done.completed_at = at(60);
+    s.upsert_job_run(&done).await.unwrap();
+    // A late progress write and an old poll's "submitted" both arrive after the end.
+    for late in ["running", "submitted", "queued", "cancelling"] {
+        let mut stale = done.clone();
+        stale.status = late.into();
+        stale.progress = 49;
+        stale.bars_loaded = 0;
+        stale.completed_at = None;
+        s.upsert_job_run(&stale).await.unwrap();
+        assert_eq!(
+            s.job_run(&done.id).await.unwrap().as_ref(),
+            Some(&done),
+            "{late} must not overwrite completed"
+        );
+    }
+    // Another final state may still be written (a later, truer ending).
+    let mut cancelled = done.clone();
+    cancelled.status = "cancelled".into();
+    cancelled.message = Some("Cancelled by admin".into());
+    s.upsert_job_run(&cancelled).await.unwrap();
+    assert_eq!(
+        s.job_run(&done.id).await.unwrap().unwrap().status,
+        "cancelled"
+    );
+    // Every final state holds, not only `completed`.
+    for fin in ["completed_with_errors", "failed", "cancelled"] {
+        let mut r = run(
+            &format!("dddd1111-{fin}"),
+            "historical_load",
+            fin,
+            &["MSFT"],
+            5,
+        );
+        r.progress = 100;
+        s.upsert_job_run(&r).await.unwrap();
+        r.status = "running".into();
+        r.progress = 3;
+        s.upsert_job_run(&r).await.unwrap();
+        let got = s.job_run(&r.id).await.unwrap().unwrap();
+        assert_eq!((got.status.as_str(), got.progress), (fin, 100));
+    }
 }
 
 async fn checkpoints_record_done_pairs(ctx: &Ctx) {

@@ -85,6 +85,27 @@ where
     }
 }
 
+/// Waits until something (a worker's legacy listener) is subscribed to both legacy
+/// channels of `bus`'s namespace, so a message published next is heard.
+pub async fn wait_subscribed(bus: &Bus) {
+    let channels = [bus.keys().channel_data_load(), bus.keys().channel_control()];
+    wait_for(
+        Duration::from_secs(10),
+        "the legacy channels to be subscribed",
+        || async {
+            let mut c = bus.conn();
+            let counts: Vec<(String, i64)> = redis::cmd("PUBSUB")
+                .arg("NUMSUB")
+                .arg(&channels)
+                .query_async(&mut c)
+                .await
+                .ok()?;
+            (counts.len() == channels.len() && counts.iter().all(|(_, n)| *n > 0)).then_some(())
+        },
+    )
+    .await
+}
+
 /// Waits for a job to reach a state matching `pred`.
 pub async fn wait_status(
     bus: &Bus,

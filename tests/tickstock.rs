@@ -618,7 +618,7 @@ async fn a_tickstock_submission_runs_on_tickstocks_database_in_its_environment()
         Some(Arc::new(StoreHistory(store.clone()))),
     );
     let worker = tokio::spawn(async move { w.run().await });
-    tokio::time::sleep(Duration::from_millis(400)).await; // subscribed
+    crate::support::wait_subscribed(&bus).await;
 
     // TickStockAppV2's submit: the hash of strings first, then the message.
     let id = uuid::Uuid::new_v4().to_string();

@@ -232,8 +232,8 @@ async fn a_legacy_cancel_message_stops_the_job_it_names() {
         s.state == JobState::Running
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await; // subscription is up
-                                                          // Exactly what an old admin page publishes (vectors/control.jsonl).
+    support::wait_subscribed(&bus).await;
+    // Exactly what an old admin page publishes (vectors/control.jsonl).
     let msg = serde_json::json!({"job_id": j.id, "action": "cancel", "requested_by": "admin", "timestamp": "2025-12-27T18:05:00.000001"});
     let mut c = bus.conn();
     let _: i64 = c
@@ -365,7 +365,7 @@ async fn bad_messages_on_the_channel_and_the_stream_are_failed_and_the_worker_go
     let bus = support::bus().await;
     let (w, stop) = sim_worker(&bus, Duration::from_millis(5), fast_worker_config());
     let h = tokio::spawn(async move { w.run().await });
-    tokio::time::sleep(Duration::from_millis(400)).await; // subscribed
+    support::wait_subscribed(&bus).await;
     let mut c = bus.conn();
     let chan = bus.keys().channel_data_load();
     let raw = [
@@ -717,7 +717,7 @@ async fn a_job_submitted_the_way_tickstockappv2_does_runs_and_its_status_becomes
     let bus = support::bus().await;
     let (w, stop) = sim_worker(&bus, Duration::from_millis(100), fast_worker_config());
     let h = tokio::spawn(async move { w.run().await });
-    tokio::time::sleep(Duration::from_millis(400)).await; // subscribed
+    support::wait_subscribed(&bus).await;
     let syms = symbols(5);
     let (id, message, hash) = tickstock_app_submission(&syms);
     submit_like_tickstock_app(&bus, &message, &hash).await;

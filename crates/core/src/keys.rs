@@ -148,13 +148,25 @@ impl Keys {
         self.k(&format!("tickstock:job:done:{job_id}"))
     }
 
+    /// `tickstock:job:done:{id}:rows`: hash of the rows each finished unit of a job loaded.
+    pub fn checkpoint_rows(&self, job_id: &str) -> String {
+        format!("{}:rows", self.checkpoint(job_id))
+    }
+
+    /// `tickstock:job:done:{id}:digest`: the digest of the message a job's checkpoints
+    /// were made for.
+    pub fn checkpoint_digest(&self, job_id: &str) -> String {
+        format!("{}:digest", self.checkpoint(job_id))
+    }
+
     /// `tickstock:workers`: sorted set of worker ids scored by last heartbeat (Unix ms).
     pub fn workers(&self) -> String {
         self.k("tickstock:workers")
     }
 
     /// `tickstock:worker:{id}`: hash of one worker (`id, host, pid, started_at, last_seen,
-    /// current_job, concurrency, version`), expiring shortly after its heartbeats stop.
+    /// current_jobs, concurrency, state, version, consume_error`), expiring a day after its
+    /// last heartbeat.
     pub fn worker(&self, worker_id: &str) -> String {
         self.k(&format!("tickstock:worker:{worker_id}"))
     }

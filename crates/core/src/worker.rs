@@ -25,14 +25,12 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use redis::aio::ConnectionManager;
-use redis::streams::{StreamAutoClaimOptions, StreamReadOptions, StreamReadReply};
-use redis::AsyncCommands;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, error, info, warn};
 
-use crate::bus::{unix_now, Bus, ProgressWrite};
+use crate::bus::{Bus, BusError, LegacyMessage, ProgressWrite, StreamEntry, WorkerBeat};
 use crate::error::{Error, Result};
 use crate::exec::{Checkpoints, JobHistory, JobRunner};
 use crate::job::{field_errors_to_error, parse_message, string_field, Job};
@@ -104,11 +102,7 @@ pub enum Outcome {
     },
 }
 
-struct Entry {
-    id: String,
-    fields: HashMap<String, String>,
-    deliveries: u64,
-}
+type Entry = StreamEntry;
 
 struct Inner {
     bus: Bus,
@@ -194,50 +188,17 @@ struct RedisCheckpoints(Bus);
 #[async_trait]
 impl Checkpoints for RedisCheckpoints {
     async fn done(&self, job_id: &str) -> Result<HashSet<String>> {
-        let mut c = self.0.conn();
-        Ok(c.smembers(self.0.keys().checkpoint(job_id)).await?)
+        self.0.checkpoints_done(job_id).await
     }
     async fn mark(&self, job_id: &str, unit: &str) -> Result<()> {
-        let key = self.0.keys().checkpoint(job_id);
-        let mut c = self.0.conn();
-        redis::pipe()
-            .sadd(&key, unit)
-            .ignore()
-            .expire(&key, 7 * 86_400)
-            .ignore()
-            .query_async::<()>(&mut c)
-            .await?;
-        Ok(())
+        self.0.mark_checkpoint(job_id, unit).await
     }
     async fn mark_rows(&self, job_id: &str, unit: &str, rows: u64) -> Result<()> {
-        let key = self.0.keys().checkpoint(job_id);
-        let rows_key = format!("{key}:rows");
-        let mut c = self.0.conn();
-        redis::pipe()
-            .atomic()
-            .hset(&rows_key, unit, rows)
-            .ignore()
-            .expire(&rows_key, 7 * 86_400)
-            .ignore()
-            .sadd(&key, unit)
-            .ignore()
-            .expire(&key, 7 * 86_400)
-            .ignore()
-            .query_async::<()>(&mut c)
-            .await?;
-        Ok(())
+        self.0.mark_checkpoint_rows(job_id, unit, rows).await
     }
     async fn done_rows(&self, job_id: &str) -> Result<u64> {
-        let mut c = self.0.conn();
-        let rows: Vec<u64> = c
-            .hvals(format!("{}:rows", self.0.keys().checkpoint(job_id)))
-            .await?;
-        Ok(rows.iter().sum())
+        self.0.checkpoint_rows(job_id).await
     }
-}
-
-fn value_to_string(v: &redis::Value) -> Option<String> {
-    redis::from_redis_value(v).ok()
 }
 
 impl Worker {
@@ -432,47 +393,17 @@ impl Worker {
 
     async fn take_over(&self, conn: &mut ConnectionManager) -> Result<Option<Entry>> {
         let me = &self.inner;
-        let keys = me.bus.keys();
-        let reply: redis::streams::StreamAutoClaimReply = match conn
-            .xautoclaim_options(
-                keys.stream(),
-                keys.group(),
-                &me.id,
-                me.cfg.claim_idle.as_millis() as u64,
-                "0-0",
-                StreamAutoClaimOptions::default().count(1),
-            )
-            .await
-        {
-            Ok(r) => r,
-            Err(e) if e.code() == Some("NOGROUP") => {
+        let entry = match me.bus.take_over_idle(conn, &me.id, me.cfg.claim_idle).await {
+            Ok(Some(entry)) => entry,
+            Ok(None) => return Ok(None),
+            Err(BusError::GroupGone) => {
                 self.recreate_group().await?;
                 return Ok(None);
             }
             Err(e) => return Err(e.into()),
         };
-        let Some(sid) = reply.claimed.into_iter().next() else {
-            return Ok(None);
-        };
-        let pending: redis::streams::StreamPendingCountReply = conn
-            .xpending_count(keys.stream(), keys.group(), &sid.id, &sid.id, 1)
-            .await?;
-        let deliveries = pending
-            .ids
-            .first()
-            .map(|p| p.times_delivered as u64)
-            .unwrap_or(1);
-        let fields = sid
-            .map
-            .iter()
-            .filter_map(|(k, v)| value_to_string(v).map(|s| (k.clone(), s)))
-            .collect();
-        info!(worker = %me.id, entry = %sid.id, deliveries, "taking over a job whose worker went silent");
-        Ok(Some(Entry {
-            id: sid.id,
-            fields,
-            deliveries,
-        }))
+        info!(worker = %me.id, entry = %entry.id, deliveries = entry.deliveries, "taking over a job whose worker went silent");
+        Ok(Some(entry))
     }
 
     /// Redis lost the stream or its group (a restart without persistence, a failover,
@@ -487,37 +418,14 @@ impl Worker {
 
     async fn read_new(&self, conn: &mut ConnectionManager) -> Result<Option<Entry>> {
         let me = &self.inner;
-        let keys = me.bus.keys();
-        let opts = StreamReadOptions::default()
-            .group(keys.group(), &me.id)
-            .count(1)
-            .block(me.cfg.block.as_millis() as usize);
-        let reply: Option<StreamReadReply> =
-            match conn.xread_options(&[keys.stream()], &[">"], &opts).await {
-                Ok(r) => r,
-                // UNBLOCKED: the stream was deleted while this read waited on it.
-                Err(e) if matches!(e.code(), Some("NOGROUP" | "UNBLOCKED")) => {
-                    self.recreate_group().await?;
-                    return Ok(None);
-                }
-                Err(e) => return Err(e.into()),
-            };
-        let Some(sid) = reply
-            .and_then(|r| r.keys.into_iter().next())
-            .and_then(|k| k.ids.into_iter().next())
-        else {
-            return Ok(None);
-        };
-        let fields = sid
-            .map
-            .iter()
-            .filter_map(|(k, v)| value_to_string(v).map(|s| (k.clone(), s)))
-            .collect();
-        Ok(Some(Entry {
-            id: sid.id,
-            fields,
-            deliveries: 1,
-        }))
+        match me.bus.read_new_entry(conn, &me.id, me.cfg.block).await {
+            Ok(entry) => Ok(entry),
+            Err(BusError::GroupGone) => {
+                self.recreate_group().await?;
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Acknowledges and deletes an entry, writing a final status to both status keys in
@@ -533,45 +441,15 @@ impl Worker {
             let written = self.inner.bus.finish_status(id, st, Some(entry_id)).await?;
             return Ok(Some(written));
         }
-        let keys = self.inner.bus.keys();
-        let mut pipe = redis::pipe();
-        pipe.atomic()
-            .xack(keys.stream(), keys.group(), &[entry_id])
-            .ignore()
-            .xdel(keys.stream(), &[entry_id])
-            .ignore();
-        let mut c = self.inner.bus.conn();
-        pipe.query_async::<()>(&mut c).await?;
+        self.inner.bus.ack_entry(entry_id).await?;
         Ok(None)
     }
 
     async fn dead_letter(&self, entry: &Entry, reason: &str) -> Result<()> {
-        let keys = self.inner.bus.keys();
-        let mut c = self.inner.bus.conn();
-        let _: String = c
-            .xadd_maxlen(
-                keys.dead_letters(),
-                redis::streams::StreamMaxlen::Approx(10_000),
-                "*",
-                &[
-                    ("job", {
-                        // An oversized message is not copied a second time.
-                        let job = entry.fields.get("job").cloned().unwrap_or_default();
-                        if job.len() > crate::job::MAX_MESSAGE_BYTES {
-                            format!("({} bytes, over the message limit: not kept)", job.len())
-                        } else {
-                            job
-                        }
-                    }),
-                    ("entry_id", entry.id.clone()),
-                    ("reason", reason.to_string()),
-                    ("deliveries", entry.deliveries.to_string()),
-                    ("failed_at", Stamp::now().utc()),
-                    ("worker_id", self.inner.id.clone()),
-                ],
-            )
-            .await?;
-        Ok(())
+        self.inner
+            .bus
+            .dead_letter(entry, reason, &self.inner.id)
+            .await
     }
 
     fn failed_status(job_type: Option<String>, reason: &str) -> JobStatus {
@@ -808,45 +686,15 @@ impl Worker {
     /// parameters (after its status expired) starts from nothing, not from the old
     /// job's finished units.
     async fn bind_checkpoints(&self, job_id: &str, digest: &str) -> Result<()> {
-        let key = self.inner.bus.keys().checkpoint(job_id);
-        let digest_key = format!("{key}:digest");
-        let mut c = self.inner.bus.conn();
-        let old: Option<String> = c.get(&digest_key).await?;
-        let mut pipe = redis::pipe();
-        pipe.atomic();
-        if old.as_deref().is_some_and(|o| o != digest) {
-            info!(
-                job_id,
-                "checkpoints were made for another message under this id; starting over"
-            );
-            pipe.del(&key).ignore().del(format!("{key}:rows")).ignore();
-        }
-        pipe.cmd("SET")
-            .arg(&digest_key)
-            .arg(digest)
-            .arg("EX")
-            .arg(7 * 86_400)
-            .ignore();
-        pipe.query_async::<()>(&mut c).await?;
-        Ok(())
+        self.inner.bus.bind_checkpoints(job_id, digest).await
     }
 
     /// Makes a held entry immediately available to other workers.
     async fn release(&self, entry_id: &str) -> Result<()> {
-        let keys = self.inner.bus.keys();
-        let mut c = self.inner.bus.conn();
-        let _: redis::Value = redis::cmd("XCLAIM")
-            .arg(keys.stream())
-            .arg(keys.group())
-            .arg(&self.inner.id)
-            .arg(0)
-            .arg(entry_id)
-            .arg("IDLE")
-            .arg(self.inner.cfg.claim_idle.as_millis() as u64 * 1000)
-            .arg("JUSTID")
-            .query_async(&mut c)
-            .await?;
-        Ok(())
+        let me = &self.inner;
+        me.bus
+            .release_entry(&me.id, entry_id, me.cfg.claim_idle)
+            .await
     }
 
     async fn guard_job(
@@ -857,7 +705,6 @@ impl Worker {
         done: CancellationToken,
     ) {
         let me = &self.inner;
-        let keys = me.bus.keys();
         let refresh_every = (me.cfg.claim_idle / 4).max(Duration::from_millis(100));
         let mut last_refresh = Instant::now();
         let mut ticker = tokio::time::interval(me.cfg.cancel_poll);
@@ -884,17 +731,7 @@ impl Worker {
                 }
             }
             if last_refresh.elapsed() >= refresh_every {
-                let mut c = me.bus.conn();
-                let r: redis::RedisResult<redis::Value> = redis::cmd("XCLAIM")
-                    .arg(keys.stream())
-                    .arg(keys.group())
-                    .arg(&me.id)
-                    .arg(0)
-                    .arg(entry_id)
-                    .arg("JUSTID")
-                    .query_async(&mut c)
-                    .await;
-                match r {
+                match me.bus.refresh_claim(&me.id, entry_id).await {
                     Ok(_) => last_refresh = Instant::now(),
                     Err(e) => debug!("claim refresh failed: {e}"),
                 }
@@ -920,70 +757,18 @@ impl Worker {
     /// Refreshes the legacy heartbeat and this worker's entry (`stopped` on the way out).
     async fn heartbeat(&self, stopped: bool) -> Result<()> {
         let me = &self.inner;
-        let keys = me.bus.keys();
-        let now = unix_now();
-        let ttl = (me.cfg.heartbeat_every.as_secs() * 3).max(15);
-        let jobs = self.current_jobs().join(",");
-        let wkey = keys.worker(&me.id);
-        let consume_error = self.consume_error();
-        let mut pipe = redis::pipe();
-        // Atomic: the legacy heartbeat and our record of it change together.
-        pipe.atomic();
-        // The legacy key says "a worker takes jobs": not refreshed while this one cannot.
-        if !stopped && consume_error.is_none() {
-            let value = format!("{now:.6}");
-            pipe.cmd("SET")
-                .arg(keys.legacy_heartbeat())
-                .arg(&value)
-                .arg("EX")
-                .arg(ttl)
-                .ignore()
-                .cmd("SET")
-                .arg(keys.legacy_heartbeat_ours())
-                .arg(&value)
-                .arg("EX")
-                .arg(ttl)
-                .ignore();
-        }
-        if stopped {
-            // Deregister at once: our last legacy heartbeat goes too (unless someone,
-            // e.g. a TickStockPL worker, wrote it since), and the worker leaves the list.
-            pipe.cmd("EVAL")
-                .arg(
-                    "if redis.call('GET', KEYS[1]) == redis.call('GET', KEYS[2]) then \
-                     redis.call('DEL', KEYS[1]) end return 0",
-                )
-                .arg(2)
-                .arg(keys.legacy_heartbeat())
-                .arg(keys.legacy_heartbeat_ours())
-                .ignore();
-        }
-        pipe.hset_multiple(
-            &wkey,
-            &[
-                ("id", me.id.clone()),
-                ("host", me.host.clone()),
-                ("pid", std::process::id().to_string()),
-                ("started_at", me.started_at.clone()),
-                ("last_seen", format!("{now:.3}")),
-                ("current_jobs", jobs),
-                ("concurrency", me.cfg.concurrency.to_string()),
-                (
-                    "state",
-                    if stopped { "stopped" } else { "running" }.to_string(),
-                ),
-                ("version", env!("CARGO_PKG_VERSION").to_string()),
-                ("consume_error", consume_error.unwrap_or_default()),
-            ],
-        )
-        .ignore()
-        .expire(&wkey, 86_400)
-        .ignore()
-        .zadd(keys.workers(), &me.id, (now * 1000.0) as i64)
-        .ignore();
-        let mut c = me.bus.conn();
-        pipe.query_async::<()>(&mut c).await?;
-        Ok(())
+        let beat = WorkerBeat {
+            id: me.id.clone(),
+            host: me.host.clone(),
+            pid: std::process::id(),
+            started_at: me.started_at.clone(),
+            current_jobs: self.current_jobs(),
+            concurrency: me.cfg.concurrency,
+            stopped,
+            consume_error: self.consume_error(),
+            legacy_ttl: Duration::from_secs((me.cfg.heartbeat_every.as_secs() * 3).max(15)),
+        };
+        me.bus.write_worker_heartbeat(&beat).await
     }
 
     async fn legacy_listener(&self) {
@@ -1003,25 +788,16 @@ impl Worker {
 
     async fn listen_once(&self) -> Result<()> {
         let me = &self.inner;
-        let keys = me.bus.keys();
-        let mut pubsub = me.bus.client().get_async_pubsub().await?;
-        pubsub.subscribe(keys.channel_data_load()).await?;
-        pubsub.subscribe(keys.channel_control()).await?;
-        let data_channel = keys.channel_data_load();
-        let mut stream = pubsub.on_message();
+        let mut messages = me.bus.legacy_messages().await?;
         loop {
             let msg = tokio::select! {
                 _ = me.shutdown.cancelled() => return Ok(()),
-                m = stream.next() => m,
+                m = messages.next() => m,
             };
-            let Some(msg) = msg else {
-                return Err(Error::new(crate::ErrorKind::Redis, "subscription closed").retryable());
-            };
-            let payload: String = msg.get_payload().unwrap_or_default();
-            if msg.get_channel_name() == data_channel {
-                self.on_legacy_job(&payload).await;
-            } else {
-                self.on_control(&payload).await;
+            match msg {
+                Some(LegacyMessage::DataLoad(payload)) => self.on_legacy_job(&payload).await,
+                Some(LegacyMessage::Control(payload)) => self.on_control(&payload).await,
+                None => return Err(BusError::SubscriptionClosed.into()),
             }
         }
     }

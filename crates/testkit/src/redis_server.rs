@@ -205,10 +205,6 @@ impl RedisServer {
         self.stop();
         self.spawn();
     }
-
-    pub fn is_running(&self) -> bool {
-        self.child.is_some()
-    }
 }
 
 impl Drop for RedisServer {

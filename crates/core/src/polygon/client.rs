@@ -21,7 +21,7 @@ use super::types::{
     TickerDetails, TickerInfo, TickerQuery, TickersResponse,
 };
 use crate::bars::Bar;
-use crate::settings::{redact_url, DEFAULT_POLYGON_URL};
+use crate::settings::redact_url;
 use crate::timeframe::Timeframe;
 
 /// The `limit` sent with every aggregates request (Polygon's maximum).
@@ -60,11 +60,6 @@ impl PolygonConfig {
             request_timeout: Duration::from_secs(30),
             max_backoff: Duration::from_secs(60),
         }
-    }
-
-    /// The production URL with this key.
-    pub fn production(api_key: SecretString) -> Self {
-        Self::new(DEFAULT_POLYGON_URL, api_key)
     }
 
     pub fn with_requests_per_minute(mut self, rpm: u32) -> Self {

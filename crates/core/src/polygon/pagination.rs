@@ -173,12 +173,10 @@ impl PageGuard {
 #[derive(Debug)]
 pub struct AggregatesPager {
     client: PolygonClient,
-    ticker: String,
     what: String,
     next: Option<Url>,
     guard: PageGuard,
     pages: u32,
-    bars: u64,
 }
 
 impl AggregatesPager {
@@ -194,27 +192,10 @@ impl AggregatesPager {
         AggregatesPager {
             client,
             guard: PageGuard::new(&first, &ticker, &subject),
-            ticker,
             what,
             next: Some(first),
             pages: 0,
-            bars: 0,
         }
-    }
-
-    /// The ticker being listed.
-    pub fn ticker(&self) -> &str {
-        &self.ticker
-    }
-
-    /// Pages returned so far.
-    pub fn pages_fetched(&self) -> u32 {
-        self.pages
-    }
-
-    /// Bars returned so far.
-    pub fn bars_fetched(&self) -> u64 {
-        self.bars
     }
 
     /// Whether every page has been returned.
@@ -257,7 +238,6 @@ impl AggregatesPager {
             self.next = Some(n);
         }
         self.pages += 1;
-        self.bars += bars.len() as u64;
         Ok(Some(bars))
     }
 }

@@ -20,6 +20,7 @@
 //! - `seed.rs`: seeding of the built-in universes.
 //! - `schedules.rs`: the `schedules` table (recurring jobs).
 
+mod job_runs;
 mod pg_schema;
 mod postgres;
 mod schedules;
@@ -33,7 +34,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::{PgPool, SqlitePool};
+use sqlx::{PgPool, Postgres, Sqlite, SqlitePool};
+
+use job_runs::Dialect as _;
 
 use crate::bars::Bar;
 use crate::error::{Error, ErrorKind};
@@ -807,32 +810,37 @@ impl Store {
     }
 
     /// Inserts or replaces a job's record. `submitted_at` and `started_at` once set are
-    /// kept when a later write leaves them empty, and so is `worker`.
+    /// kept when a later write leaves them empty, and so is `worker`. A record in a final
+    /// state (completed, completed_with_errors, failed, cancelled) takes only another
+    /// final state: a late progress write or an old poll is ignored.
     pub async fn upsert_job_run(&self, run: &JobRun) -> Result<(), StoreError> {
         if run.id.trim().is_empty() {
             return Err(StoreError::invalid("a job run needs an id"));
         }
         match &self.pool {
-            Pool::Postgres(p, _) => postgres::upsert_job_run(self, p, run).await,
-            Pool::Sqlite(p) => sqlite::upsert_job_run(self, p, run).await,
+            Pool::Postgres(p, _) => Postgres::upsert_job_run(p, run).await,
+            Pool::Sqlite(p) => Sqlite::upsert_job_run(p, run).await,
         }
+        .map_err(|e| self.err(e))
     }
 
     /// One job's record, if it exists.
     pub async fn job_run(&self, id: &str) -> Result<Option<JobRun>, StoreError> {
         match &self.pool {
-            Pool::Postgres(p, _) => postgres::job_run(self, p, id.trim()).await,
-            Pool::Sqlite(p) => sqlite::job_run(self, p, id.trim()).await,
+            Pool::Postgres(p, _) => Postgres::job_run(p, id.trim()).await,
+            Pool::Sqlite(p) => Sqlite::job_run(p, id.trim()).await,
         }
+        .map_err(|e| self.err(e))
     }
 
     /// A page of job runs matching the filter, newest first (by `submitted_at`).
     pub async fn list_job_runs(&self, filter: &JobRunFilter) -> Result<JobRunPage, StoreError> {
         let f = filter.normalised();
         match &self.pool {
-            Pool::Postgres(p, _) => postgres::list_job_runs(self, p, &f).await,
-            Pool::Sqlite(p) => sqlite::list_job_runs(self, p, &f).await,
+            Pool::Postgres(p, _) => Postgres::list_job_runs(p, &f).await,
+            Pool::Sqlite(p) => Sqlite::list_job_runs(p, &f).await,
         }
+        .map_err(|e| self.err(e))
     }
 
     /// Deletes the job runs (and their checkpoints) whose id starts with `prefix`
@@ -845,9 +853,10 @@ impl Store {
             )));
         }
         match &self.pool {
-            Pool::Postgres(p, _) => postgres::delete_job_runs_by_prefix(self, p, &prefix).await,
-            Pool::Sqlite(p) => sqlite::delete_job_runs_by_prefix(self, p, &prefix).await,
+            Pool::Postgres(p, _) => Postgres::delete_job_runs_by_prefix(p, &prefix).await,
+            Pool::Sqlite(p) => Sqlite::delete_job_runs_by_prefix(p, &prefix).await,
         }
+        .map_err(|e| self.err(e))
     }
 
     /// Records that a job finished one (symbol, timeframe) pair with this many rows.
@@ -861,11 +870,10 @@ impl Store {
         let symbol = normalise_symbol(symbol)?;
         let rows = i64::try_from(rows).unwrap_or(i64::MAX);
         match &self.pool {
-            Pool::Postgres(p, _) => {
-                postgres::mark_pair_done(self, p, job_id, &symbol, tf, rows).await
-            }
-            Pool::Sqlite(p) => sqlite::mark_pair_done(self, p, job_id, &symbol, tf, rows).await,
+            Pool::Postgres(p, _) => Postgres::mark_pair_done(p, job_id, &symbol, tf, rows).await,
+            Pool::Sqlite(p) => Sqlite::mark_pair_done(p, job_id, &symbol, tf, rows).await,
         }
+        .map_err(|e| self.err(e))
     }
 
     /// The pairs a job has finished, by symbol then timeframe.
@@ -874,9 +882,10 @@ impl Store {
         job_id: &str,
     ) -> Result<Vec<(String, Timeframe, u64)>, StoreError> {
         let raw = match &self.pool {
-            Pool::Postgres(p, _) => postgres::done_pairs(self, p, job_id).await?,
-            Pool::Sqlite(p) => sqlite::done_pairs(self, p, job_id).await?,
-        };
+            Pool::Postgres(p, _) => Postgres::done_pairs(p, job_id).await,
+            Pool::Sqlite(p) => Sqlite::done_pairs(p, job_id).await,
+        }
+        .map_err(|e| self.err(e))?;
         let mut out = Vec::with_capacity(raw.len());
         for (symbol, tf, rows) in raw {
             let tf: Timeframe = tf.parse().map_err(|e| StoreError::Query {

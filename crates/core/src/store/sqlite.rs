@@ -11,14 +11,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row as _, Sqlite, SqlitePool};
 
 use super::{
-    format_date, format_instant, time_column, GroupRow, JobRun, JobRunFilter, JobRunPage, Pool,
-    Row, Store, StoreError, StoreOptions, StoredBar, SymbolRecord, TableCoverage, UniverseDef,
+    format_date, format_instant, time_column, GroupRow, Pool, Row, Store, StoreError, StoreOptions,
+    StoredBar, SymbolRecord, TableCoverage, UniverseDef,
 };
 use crate::timeframe::Timeframe;
 
@@ -33,7 +31,7 @@ const MEMBER_CHUNK: usize = 1000;
 const _: () =
     assert!(BAR_CHUNK * 7 < 32766 && SYMBOL_CHUNK * 21 < 32766 && MEMBER_CHUNK * 2 < 32766);
 
-const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
+pub(super) const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 
 /// Where a `sqlite:` URL points.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,11 +152,14 @@ fn connect_error(e: sqlx::Error, target: &str) -> StoreError {
     }
 }
 
-fn format_stamp(t: DateTime<Utc>) -> String {
+pub(super) fn format_stamp(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
-fn parse_stamp(s: Option<String>, index: usize) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+pub(super) fn parse_stamp(
+    s: Option<String>,
+    index: usize,
+) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
     s.filter(|s| !s.is_empty())
         .map(|s| {
             DateTime::parse_from_rfc3339(&s)
@@ -581,205 +582,6 @@ pub(super) async fn replace_universe(
         Ok(true)
     }
     run(pool, def, members, replace)
-        .await
-        .map_err(|e| store.err(e))
-}
-
-pub(super) async fn upsert_job_run(
-    store: &Store,
-    pool: &SqlitePool,
-    run: &JobRun,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO job_runs (id, kind, params, status, progress, message, symbols_total, symbols_ok,
-                               symbols_failed, bars_loaded, failed_symbols, error, submitted_at,
-                               started_at, completed_at, worker)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (id) DO UPDATE SET
-            kind = excluded.kind, params = excluded.params, status = excluded.status,
-            progress = excluded.progress, message = excluded.message,
-            symbols_total = excluded.symbols_total, symbols_ok = excluded.symbols_ok,
-            symbols_failed = excluded.symbols_failed, bars_loaded = excluded.bars_loaded,
-            failed_symbols = excluded.failed_symbols, error = excluded.error,
-            submitted_at = COALESCE(excluded.submitted_at, job_runs.submitted_at),
-            started_at = COALESCE(excluded.started_at, job_runs.started_at),
-            completed_at = excluded.completed_at,
-            worker = COALESCE(excluded.worker, job_runs.worker)",
-    )
-    .bind(run.id.trim())
-    .bind(&run.kind)
-    .bind(run.params.to_string())
-    .bind(&run.status)
-    .bind(run.progress)
-    .bind(&run.message)
-    .bind(run.symbols_total)
-    .bind(run.symbols_ok)
-    .bind(run.symbols_failed)
-    .bind(run.bars_loaded)
-    .bind(run.failed_symbols.to_string())
-    .bind(&run.error)
-    .bind(run.submitted_at.map(format_stamp))
-    .bind(run.started_at.map(format_stamp))
-    .bind(run.completed_at.map(format_stamp))
-    .bind(&run.worker)
-    .execute(pool)
-    .await
-    .map(|_| ())
-    .map_err(|e| store.err(e))
-}
-
-const JOB_COLUMNS: &str = "id, kind, params, status, progress, message, symbols_total, symbols_ok, \
-     symbols_failed, bars_loaded, failed_symbols, error, submitted_at, started_at, completed_at, worker";
-
-fn job_from_row(r: &SqliteRow) -> Result<JobRun, sqlx::Error> {
-    let json = |i: usize| -> Result<serde_json::Value, sqlx::Error> {
-        let text: String = r.try_get(i)?;
-        serde_json::from_str(&text).map_err(|e| sqlx::Error::ColumnDecode {
-            index: i.to_string(),
-            source: Box::new(e),
-        })
-    };
-    Ok(JobRun {
-        id: r.try_get(0)?,
-        kind: r.try_get(1)?,
-        params: json(2)?,
-        status: r.try_get(3)?,
-        progress: r.try_get(4)?,
-        message: r.try_get(5)?,
-        symbols_total: r.try_get(6)?,
-        symbols_ok: r.try_get(7)?,
-        symbols_failed: r.try_get(8)?,
-        bars_loaded: r.try_get(9)?,
-        failed_symbols: json(10)?,
-        error: r.try_get(11)?,
-        submitted_at: parse_stamp(r.try_get(12)?, 12)?,
-        started_at: parse_stamp(r.try_get(13)?, 13)?,
-        completed_at: parse_stamp(r.try_get(14)?, 14)?,
-        worker: r.try_get(15)?,
-    })
-}
-
-pub(super) async fn job_run(
-    store: &Store,
-    pool: &SqlitePool,
-    id: &str,
-) -> Result<Option<JobRun>, StoreError> {
-    let row = sqlx::query(&format!("SELECT {JOB_COLUMNS} FROM job_runs WHERE id = ?"))
-        .bind(id)
-        .fetch_optional(pool)
-        .await
-        .map_err(|e| store.err(e))?;
-    row.as_ref()
-        .map(job_from_row)
-        .transpose()
-        .map_err(|e| store.err(e))
-}
-
-fn push_prefix(qb: &mut QueryBuilder<'_, Sqlite>, column: &str, prefix: &str) {
-    qb.push(format!(" lower(substr({column}, 1, "))
-        .push_bind(prefix.chars().count() as i64)
-        .push(")) = ")
-        .push_bind(prefix.to_string());
-}
-
-fn push_filter(qb: &mut QueryBuilder<'_, Sqlite>, f: &JobRunFilter) {
-    qb.push(" WHERE 1");
-    if let Some(p) = &f.id_prefix {
-        qb.push(" AND");
-        push_prefix(qb, "id", p);
-    }
-    if let Some(s) = &f.symbol {
-        qb.push(
-            " AND EXISTS (SELECT 1 FROM json_each(job_runs.params, '$.symbols') AS j WHERE j.value = ",
-        )
-        .push_bind(s.clone())
-        .push(")");
-    }
-    if let Some(k) = &f.kind {
-        qb.push(" AND kind = ").push_bind(k.clone());
-    }
-    if let Some(s) = &f.status {
-        qb.push(" AND status = ").push_bind(s.clone());
-    }
-}
-
-pub(super) async fn list_job_runs(
-    store: &Store,
-    pool: &SqlitePool,
-    f: &JobRunFilter,
-) -> Result<JobRunPage, StoreError> {
-    let mut count = QueryBuilder::<Sqlite>::new("SELECT count(*) FROM job_runs");
-    push_filter(&mut count, f);
-    let total: i64 = count
-        .build_query_scalar()
-        .fetch_one(pool)
-        .await
-        .map_err(|e| store.err(e))?;
-    let mut qb = QueryBuilder::<Sqlite>::new(format!("SELECT {JOB_COLUMNS} FROM job_runs"));
-    push_filter(&mut qb, f);
-    qb.push(" ORDER BY submitted_at DESC NULLS LAST, id DESC LIMIT ")
-        .push_bind(f.limit())
-        .push(" OFFSET ")
-        .push_bind(f.offset());
-    let rows = qb.build().fetch_all(pool).await.map_err(|e| store.err(e))?;
-    let items = rows
-        .iter()
-        .map(job_from_row)
-        .collect::<Result<_, _>>()
-        .map_err(|e| store.err(e))?;
-    Ok(JobRunPage { items, total })
-}
-
-pub(super) async fn delete_job_runs_by_prefix(
-    store: &Store,
-    pool: &SqlitePool,
-    prefix: &str,
-) -> Result<u64, StoreError> {
-    async fn run(pool: &SqlitePool, prefix: &str) -> Result<u64, sqlx::Error> {
-        let mut tx = pool.begin_with(BEGIN_WRITE).await?;
-        let mut qb = QueryBuilder::<Sqlite>::new("DELETE FROM job_checkpoints WHERE");
-        push_prefix(&mut qb, "job_id", prefix);
-        qb.build().execute(&mut *tx).await?;
-        let mut qb = QueryBuilder::<Sqlite>::new("DELETE FROM job_runs WHERE");
-        push_prefix(&mut qb, "id", prefix);
-        let n = qb.build().execute(&mut *tx).await?.rows_affected();
-        tx.commit().await?;
-        Ok(n)
-    }
-    run(pool, prefix).await.map_err(|e| store.err(e))
-}
-
-pub(super) async fn mark_pair_done(
-    store: &Store,
-    pool: &SqlitePool,
-    job_id: &str,
-    symbol: &str,
-    tf: Timeframe,
-    rows: i64,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO job_checkpoints (job_id, symbol, timeframe, rows) VALUES (?, ?, ?, ?)
-         ON CONFLICT (job_id, symbol, timeframe) DO UPDATE
-            SET rows = excluded.rows, done_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
-    )
-    .bind(job_id)
-    .bind(symbol)
-    .bind(tf.wire_name())
-    .bind(rows)
-    .execute(pool)
-    .await
-    .map(|_| ())
-    .map_err(|e| store.err(e))
-}
-
-pub(super) async fn done_pairs(
-    store: &Store,
-    pool: &SqlitePool,
-    job_id: &str,
-) -> Result<Vec<(String, String, i64)>, StoreError> {
-    sqlx::query_as("SELECT symbol, timeframe, rows FROM job_checkpoints WHERE job_id = ?")
-        .bind(job_id)
-        .fetch_all(pool)
         .await
         .map_err(|e| store.err(e))
 }

@@ -1,0 +1,88 @@
+//! A job's checkpoints on the bus: the set of finished `SYMBOL|timeframe` units a
+//! take-over resumes from, the rows each loaded, and the digest of the message they were
+//! made for. All expire after 7 days.
+
+use std::collections::HashSet;
+
+use redis::AsyncCommands;
+use tracing::info;
+
+use super::Bus;
+use crate::error::Result;
+
+/// Seconds a job's checkpoints live (7 days).
+const CHECKPOINT_TTL_SECS: i64 = 7 * 86_400;
+
+impl Bus {
+    /// Binds a job's checkpoints to the message (its digest) they are made for: a job id
+    /// reused for other parameters (after its status expired) starts from nothing, not from
+    /// the old job's finished units.
+    pub async fn bind_checkpoints(&self, job_id: &str, digest: &str) -> Result<()> {
+        let digest_key = self.keys.checkpoint_digest(job_id);
+        let mut c = self.conn();
+        let old: Option<String> = c.get(&digest_key).await?;
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        if old.as_deref().is_some_and(|o| o != digest) {
+            info!(
+                job_id,
+                "checkpoints were made for another message under this id; starting over"
+            );
+            pipe.del(self.keys.checkpoint(job_id))
+                .ignore()
+                .del(self.keys.checkpoint_rows(job_id))
+                .ignore();
+        }
+        pipe.cmd("SET")
+            .arg(&digest_key)
+            .arg(digest)
+            .arg("EX")
+            .arg(CHECKPOINT_TTL_SECS)
+            .ignore();
+        pipe.query_async::<()>(&mut c).await?;
+        Ok(())
+    }
+
+    /// The units of a job already finished.
+    pub async fn checkpoints_done(&self, job_id: &str) -> Result<HashSet<String>> {
+        let mut c = self.conn();
+        Ok(c.smembers(self.keys.checkpoint(job_id)).await?)
+    }
+
+    /// Records a unit of a job as finished.
+    pub async fn mark_checkpoint(&self, job_id: &str, unit: &str) -> Result<()> {
+        self.mark(job_id, unit, None).await
+    }
+
+    /// Records a unit of a job as finished with the rows it loaded, in one atomic step.
+    pub async fn mark_checkpoint_rows(&self, job_id: &str, unit: &str, rows: u64) -> Result<()> {
+        self.mark(job_id, unit, Some(rows)).await
+    }
+
+    async fn mark(&self, job_id: &str, unit: &str, rows: Option<u64>) -> Result<()> {
+        let key = self.keys.checkpoint(job_id);
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        if let Some(rows) = rows {
+            let rows_key = self.keys.checkpoint_rows(job_id);
+            pipe.hset(&rows_key, unit, rows)
+                .ignore()
+                .expire(&rows_key, CHECKPOINT_TTL_SECS)
+                .ignore();
+        }
+        pipe.sadd(&key, unit)
+            .ignore()
+            .expire(&key, CHECKPOINT_TTL_SECS)
+            .ignore();
+        let mut c = self.conn();
+        pipe.query_async::<()>(&mut c).await?;
+        Ok(())
+    }
+
+    /// The rows loaded by a job's finished units, summed.
+    pub async fn checkpoint_rows(&self, job_id: &str) -> Result<u64> {
+        let mut c = self.conn();
+        let rows: Vec<u64> = c.hvals(self.keys.checkpoint_rows(job_id)).await?;
+        Ok(rows.iter().sum())
+    }
+}
