@@ -31,7 +31,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, error, info, warn};
 
 use crate::bus::{Bus, BusError, LegacyMessage, ProgressWrite, StreamEntry, WorkerBeat};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::exec::{Checkpoints, JobHistory, JobRunner};
 use crate::job::{field_errors_to_error, parse_message, string_field, Job};
 use crate::lifecycle::{run_job, JobHost, RunEnd, RunEnv};
