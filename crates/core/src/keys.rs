@@ -170,6 +170,22 @@ impl Keys {
     pub fn worker(&self, worker_id: &str) -> String {
         self.k(&format!("tickstock:worker:{worker_id}"))
     }
+
+    /// `tickstock:queue:paused`: present while the queue is paused (JSON `{requested_by,
+    /// paused_at}`, no expiry). Every worker of ours checks it before it takes a job:
+    /// running jobs finish, nothing new starts (take-overs included) until it is deleted.
+    pub fn queue_paused(&self) -> String {
+        self.k("tickstock:queue:paused")
+    }
+
+    /// `tickstock:worker:{id}:control`: an operator's command to one worker (JSON
+    /// `{command: "quiet"|"stop", requested_by, requested_at}`), expiring after a day.
+    /// `quiet`: finish current jobs, take no more; `stop`: stop as on SIGTERM (the current
+    /// chunk finishes, the job is handed back for another worker to resume). Read by the
+    /// worker before each job it would take and with each heartbeat.
+    pub fn worker_control(&self, worker_id: &str) -> String {
+        self.k(&format!("tickstock:worker:{worker_id}:control"))
+    }
 }
 
 #[cfg(test)]

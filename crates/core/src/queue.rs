@@ -73,6 +73,18 @@ pub trait JobQueue: Send + Sync + 'static {
     async fn no_worker_warning(&self) -> Option<String> {
         None
     }
+
+    /// The messages of the active jobs the queue still holds (what a new submit is
+    /// compared with to refuse a duplicate).
+    async fn active_messages(&self) -> Result<Vec<Job>> {
+        let mut out = Vec::new();
+        for e in self.active().await? {
+            if let Some(j) = self.job(&e.job_id).await? {
+                out.push(j);
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// Seconds since a status last changed (its `timestamp`, else started or submitted).
@@ -146,6 +158,9 @@ impl JobQueue for Bus {
     }
     async fn no_worker_warning(&self) -> Option<String> {
         Bus::no_worker_warning(self).await
+    }
+    async fn active_messages(&self) -> Result<Vec<Job>> {
+        Bus::active_messages(self).await
     }
 }
 
@@ -286,5 +301,8 @@ impl JobQueue for LazyBus {
     }
     async fn no_worker_warning(&self) -> Option<String> {
         self.get().await.ok()?.no_worker_warning().await
+    }
+    async fn active_messages(&self) -> Result<Vec<Job>> {
+        self.get().await?.active_messages().await
     }
 }

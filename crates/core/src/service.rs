@@ -63,6 +63,35 @@ impl Seen {
     }
 }
 
+/// How [`JobService::submit_with`] submits.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SubmitOptions {
+    /// Queue the job even when an identical one (same kind and parameters) is active.
+    pub allow_duplicate: bool,
+}
+
+/// Message fields that do not make two jobs different: who asked, when, and the id.
+const IDENTITY_FIELDS: [&str; 3] = ["job_id", "timestamp", "requested_by"];
+
+/// Whether two jobs would do the same work: the same kind and parameters, whoever asked
+/// and whenever. A universe seed's resolved `symbols` do not count (they follow from the
+/// universe).
+pub fn same_work(a: &Job, b: &Job) -> bool {
+    let strip = |j: &Job| {
+        let mut v = j.to_value();
+        if let Some(m) = v.as_object_mut() {
+            for k in IDENTITY_FIELDS {
+                m.remove(k);
+            }
+            if j.job_type() == crate::job::JobType::UniverseSeed {
+                m.remove("symbols");
+            }
+        }
+        v
+    };
+    a.job_type() == b.job_type() && strip(a) == strip(b)
+}
+
 /// A submitted job and what the operator should know about it.
 #[derive(Debug, Clone)]
 pub struct Submitted {
@@ -123,14 +152,40 @@ impl JobService {
         }
     }
 
-    /// Queues a validated job and records it. Universe jobs for the bus carry their
-    /// resolved `symbols` (TickStockPL workers load only those).
+    /// Queues a validated job and records it, refusing one identical to an active job
+    /// (see [`JobService::submit_with`]).
     pub async fn submit(&self, job: Job) -> Result<Submitted> {
+        self.submit_with(job, SubmitOptions::default()).await
+    }
+
+    /// The id of an active job doing the same work as `job` ([`same_work`]), if any.
+    pub async fn find_duplicate(&self, job: &Job) -> Result<Option<String>> {
+        Ok(self
+            .queue
+            .active_messages()
+            .await?
+            .into_iter()
+            .find(|a| a.id != job.id && same_work(a, job))
+            .map(|a| a.id))
+    }
+
+    /// Queues a validated job and records it. Universe jobs for the bus carry their
+    /// resolved `symbols` (TickStockPL workers load only those). A job identical to an
+    /// active one is refused, naming the active job, unless `opts.allow_duplicate`.
+    pub async fn submit_with(&self, job: Job, opts: SubmitOptions) -> Result<Submitted> {
         let job = if self.queue.kind() == QueueKind::Redis {
             crate::loader::resolve_for_publish(job, self.store.as_ref()).await?
         } else {
             job
         };
+        if !opts.allow_duplicate {
+            if let Some(active) = self.find_duplicate(&job).await? {
+                return Err(Error::invalid(format!(
+                    "An identical job is already active: {active} (same kind and parameters); \
+                     submit with allow-duplicate to queue another"
+                )));
+            }
+        }
         self.queue.submit(&job).await?;
         let mut st = Bus::initial_status(&job);
         if self.queue.kind() == QueueKind::Embedded {

@@ -41,6 +41,8 @@ pub struct WorkerInfo {
     pub age_seconds: f64,
     pub current_jobs: Vec<String>,
     pub concurrency: Option<u32>,
+    /// The version of TickStock Admin it runs (absent for workers of other programs).
+    pub version: Option<String>,
     /// Stopped cleanly (not crashed).
     pub stopped: bool,
     /// Why the worker cannot take jobs (it heartbeats but every attempt fails), if so.
@@ -424,6 +426,7 @@ fn worker_from_fields(
             })
             .unwrap_or_default(),
         concurrency: f.get("concurrency").and_then(|p| p.parse().ok()),
+        version: f.get("version").filter(|v| !v.is_empty()).cloned(),
         stopped,
         alive: !stopped && !f.is_empty() && age < stale_after && cannot_consume.is_none(),
         cannot_consume,

@@ -16,6 +16,9 @@
 //!   and a compare-and-set status change that never overwrites a finished job;
 //! - `health`: round-trip time, legacy heartbeats, per-worker entries and queue depth, and
 //!   the worker's own heartbeat write;
+//! - `control`: the queue's pause, commands to one worker (quiet, stop), the queue's
+//!   waiting and in-flight jobs with their ages, and the workers as an operator reads them;
+//! - `dead`: the dead letters: list, requeue, delete, purge;
 //! - `stream`, `checkpoints`, `legacy`: what a worker does with the stream (read, take
 //!   over, refresh, release, acknowledge, dead-letter), its checkpoints, and the legacy
 //!   channels, as typed operations so no caller sends raw commands.
@@ -38,6 +41,8 @@ use crate::status::Stamp;
 mod cancel;
 mod checkpoints;
 mod connect;
+mod control;
+mod dead;
 mod error;
 mod health;
 mod legacy;
@@ -48,6 +53,11 @@ mod stream;
 mod submit;
 
 pub use cancel::{CancelOutcome, CANCEL_TTL_SECS};
+pub use control::{
+    Gate, InFlightJob, PauseInfo, QueueView, QueuedJob, WorkerCommand, WorkerOrder, WorkerRow,
+    WorkerState, QUEUE_VIEW_LIMIT,
+};
+pub use dead::DeadLetter;
 pub use error::BusError;
 pub use health::{
     judge_heartbeat, Health, HeartbeatView, QueueDepth, RedisHealth, WorkerBeat, WorkerInfo,

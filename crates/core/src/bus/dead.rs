@@ -1,0 +1,177 @@
+//! The dead letters: jobs a worker gave up on (delivered too many times, or a message it
+//! could not run), kept in [`Keys::dead_letters`] with why. An operator lists them,
+//! requeues one (a new stream entry for the same job, its status back to `queued`, the
+//! dead entry removed, all in one script so two requeues never queue it twice), deletes
+//! one, or purges them all.
+//!
+//! [`Keys::dead_letters`]: crate::keys::Keys::dead_letters
+
+use redis::AsyncCommands;
+use serde::Serialize;
+
+use super::control::{entry_ms, message_fields};
+use super::{unix_now, Bus, INDEX_MAX_LEN, STREAM_MAX_LEN};
+use crate::error::{quote_input, Error, ErrorKind, Result};
+use crate::job::{parse_message, Job};
+use crate::keys::{STATUS_ALT_TTL_SECS, STATUS_TTL_SECS};
+use crate::status::{JobState, JobStatus};
+
+/// One dead letter.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeadLetter {
+    /// Its id in the dead-letter stream (what requeue and delete take).
+    pub id: String,
+    pub job_id: Option<String>,
+    pub kind: Option<String>,
+    pub requested_by: Option<String>,
+    pub reason: String,
+    pub deliveries: u64,
+    /// When it was given up on (UTC).
+    pub failed_at: Option<String>,
+    pub age_seconds: f64,
+    /// The worker that gave up on it.
+    pub worker_id: Option<String>,
+    /// Its message is a job that can be queued again.
+    pub requeueable: bool,
+}
+
+/// Queues a dead letter's job again, atomically, only if the dead entry is still there.
+/// KEYS = [dead, stream, status, status_alt, index, cancel flag];
+/// ARGV = [dead entry id, job json, job id, status json, status ttl, alt ttl, now ms,
+/// stream max len, index max len]. Returns the new stream entry id, or false.
+const REQUEUE: &str = r"
+if redis.call('XDEL', KEYS[1], ARGV[1]) == 0 then return false end
+redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[5])
+redis.call('SET', KEYS[4], ARGV[4], 'EX', ARGV[6])
+redis.call('DEL', KEYS[6])
+local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[8], '*', 'job', ARGV[2], 'job_id', ARGV[3])
+redis.call('ZADD', KEYS[5], ARGV[7], ARGV[3])
+redis.call('ZREMRANGEBYRANK', KEYS[5], 0, -(tonumber(ARGV[9]) + 1))
+return id
+";
+
+fn not_found(id: &str) -> Error {
+    Error::new(
+        ErrorKind::NotFound,
+        format!("No dead letter {}", quote_input(id)),
+    )
+}
+
+impl Bus {
+    /// The dead letters, newest first (at most `limit`).
+    pub async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>> {
+        let mut c = self.conn();
+        let reply: redis::streams::StreamRangeReply = c
+            .xrevrange_count(self.keys.dead_letters(), "+", "-", limit.max(1))
+            .await?;
+        let now_ms = (unix_now() * 1000.0) as i64;
+        Ok(reply
+            .ids
+            .iter()
+            .map(|sid| {
+                let f = |k: &str| {
+                    sid.map
+                        .get(k)
+                        .and_then(|v| redis::from_redis_value::<String>(v).ok())
+                };
+                let job = f("job");
+                let (kind, requested_by) = message_fields(job.as_ref());
+                let parsed = job
+                    .as_deref()
+                    .map(|j| parse_message(j).and_then(Job::from_value));
+                let ms = entry_ms(&sid.id).unwrap_or(now_ms);
+                DeadLetter {
+                    id: sid.id.clone(),
+                    job_id: match &parsed {
+                        Some(Ok(j)) => Some(j.id.clone()),
+                        _ => job.as_deref().and_then(crate::job::loose_job_id),
+                    },
+                    kind,
+                    requested_by,
+                    reason: f("reason").unwrap_or_default(),
+                    deliveries: f("deliveries").and_then(|d| d.parse().ok()).unwrap_or(0),
+                    failed_at: f("failed_at"),
+                    age_seconds: ((now_ms - ms).max(0)) as f64 / 1000.0,
+                    worker_id: f("worker_id"),
+                    requeueable: matches!(parsed, Some(Ok(_))),
+                }
+            })
+            .collect())
+    }
+
+    /// Queues a dead letter's job again: a new stream entry for the same job (it resumes
+    /// from its checkpoints), its status back to `queued`, any cancel flag cleared and the
+    /// dead letter removed. Returns the job.
+    pub async fn requeue_dead_letter(&self, dead_id: &str, requested_by: &str) -> Result<Job> {
+        let dead_id = dead_id.trim();
+        let mut c = self.conn();
+        let reply: redis::streams::StreamRangeReply = c
+            .xrange_count(self.keys.dead_letters(), dead_id, dead_id, 1)
+            .await
+            .map_err(|_| not_found(dead_id))?;
+        let sid = reply.ids.first().ok_or_else(|| not_found(dead_id))?;
+        let text: String = sid
+            .map
+            .get("job")
+            .and_then(|v| redis::from_redis_value(v).ok())
+            .unwrap_or_default();
+        let job = parse_message(&text)
+            .and_then(Job::from_value)
+            .map_err(|e| {
+                Error::invalid(format!(
+                    "Dead letter {} cannot be requeued: its message is not a job ({})",
+                    quote_input(dead_id),
+                    e.message()
+                ))
+            })?;
+        let mut st: JobStatus = Bus::initial_status(&job);
+        st.state = JobState::Queued;
+        st.message = Some(format!("Requeued from the dead letters by {requested_by}"));
+        let queued: Option<String> = redis::Script::new(REQUEUE)
+            .key(self.keys.dead_letters())
+            .key(self.keys.stream())
+            .key(self.keys.status(&job.id))
+            .key(self.keys.status_alt(&job.id))
+            .key(self.keys.index())
+            .key(self.keys.cancel_flag(&job.id))
+            .arg(dead_id)
+            .arg(job.to_json())
+            .arg(&job.id)
+            .arg(st.to_json())
+            .arg(STATUS_TTL_SECS)
+            .arg(STATUS_ALT_TTL_SECS)
+            .arg((unix_now() * 1000.0) as i64)
+            .arg(STREAM_MAX_LEN)
+            .arg(INDEX_MAX_LEN)
+            .invoke_async(&mut c)
+            .await?;
+        match queued {
+            Some(_) => Ok(job),
+            // Requeued or deleted by someone else meanwhile.
+            None => Err(not_found(dead_id)),
+        }
+    }
+
+    /// Deletes one dead letter; returns false when it was not there.
+    pub async fn delete_dead_letter(&self, dead_id: &str) -> Result<bool> {
+        let mut c = self.conn();
+        let n: i64 = c
+            .xdel(self.keys.dead_letters(), &[dead_id.trim()])
+            .await
+            .map_err(|_| not_found(dead_id))?;
+        Ok(n > 0)
+    }
+
+    /// Deletes every dead letter; returns how many there were.
+    pub async fn purge_dead_letters(&self) -> Result<u64> {
+        let key = self.keys.dead_letters();
+        let mut c = self.conn();
+        let (n, _): (u64, i64) = redis::pipe()
+            .atomic()
+            .xlen(&key)
+            .del(&key)
+            .query_async(&mut c)
+            .await?;
+        Ok(n)
+    }
+}
