@@ -21,7 +21,9 @@
 //! - [`local`]: the in-process job queue of the app's embedded mode (no Redis).
 //! - [`queue`]: the job-queue seam, [`queue::JobQueue`], over the bus and the local queue.
 //! - [`service`]: the job service: submit, watch, cancel, clean up, clear, resume, retry.
+//! - [`console`]: the operations console's actions over both the bus and the history.
 //! - [`history`]: job history in the database (`job_runs`).
+//! - [`history_query`]: reading history at scale: filters, search, keyset pages, counts.
 //! - [`polygon`]: the Polygon (Massive) REST client with rate limit and retries.
 //! - [`store`]: PostgreSQL and SQLite storage with migrations.
 //! - [`universe`]: universe keys, aliases and the built-in member lists.
@@ -34,9 +36,11 @@ pub mod bars;
 pub mod bus;
 pub mod calendar;
 pub mod completeness;
+pub mod console;
 pub mod error;
 pub mod exec;
 pub mod history;
+pub mod history_query;
 pub mod job;
 pub mod keys;
 pub mod lifecycle;

@@ -19,7 +19,16 @@ use sqlx::{
 };
 
 use super::{JobRun, JobRunFilter, JobRunPage};
+
+mod page;
 use crate::timeframe::Timeframe;
+
+/// Escapes `%`, `_` and `\\` for a `LIKE` pattern with `ESCAPE '\\'`.
+fn like_escape(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
 
 /// The `job_runs` states that are final, as stored (`JobState::as_str`).
 pub(crate) const FINAL_STATES: [&str; 4] =
@@ -84,8 +93,19 @@ where
     /// The current time as the `job_checkpoints.done_at` column holds it.
     const NOW: &'static str;
 
+    /// The sort key of [`HistorySort::Submitted`]: never NULL (the epoch for none).
+    const SUBMITTED_KEY: &'static str;
+    /// The sort key of [`HistorySort::Duration`]: milliseconds, -1 while not finished.
+    const DURATION_KEY: &'static str;
+
     /// The placeholder of the `n`th value (from 1).
     fn placeholder(n: usize) -> String;
+    /// A top-level text field of `params`.
+    fn param_text(field: &str) -> String;
+    /// ` <lower(id) starts with lower>`, as an index can serve it.
+    fn push_id_starts(stmt: &mut Stmt, lower: &str);
+    /// ` <one of the job's joined universe keys is lower>`.
+    fn push_names_universe_key(stmt: &mut Stmt, lower: &str);
     /// ` <column> starts with <prefix>`, case-insensitive (`prefix` is lower case).
     fn push_prefix(stmt: &mut Stmt, column: &str, prefix: &str);
     /// ` <the job's params.symbols holds symbol>`.
@@ -185,6 +205,16 @@ where
     /// Inserts or updates a job's row. `submitted_at`, `started_at` and `worker` once set
     /// are kept when a later write leaves them empty; a final row takes only a final write.
     async fn upsert_job_run(pool: &Pool<Self>, run: &JobRun) -> Result<(), sqlx::Error> {
+        Self::write_job_run(pool, run, false).await
+    }
+
+    /// [`Dialect::upsert_job_run`]; with `reopen`, a final row takes a non-final state
+    /// too (a job queued again by the operator).
+    async fn write_job_run(
+        pool: &Pool<Self>,
+        run: &JobRun,
+        reopen: bool,
+    ) -> Result<(), sqlx::Error> {
         let mut s = Self::stmt(
             "INSERT INTO job_runs (id, kind, params, status, progress, message, symbols_total, \
              symbols_ok, symbols_failed, bars_loaded, failed_symbols, error, submitted_at, \
@@ -230,11 +260,13 @@ where
                 completed_at = excluded.completed_at,
                 worker = COALESCE(excluded.worker, job_runs.worker)",
         );
-        // A final row is never moved back to a non-final state.
-        let finals = FINAL_STATES.map(|s| format!("'{s}'")).join(", ");
-        s.push(&format!(
-            " WHERE job_runs.status NOT IN ({finals}) OR excluded.status IN ({finals})"
-        ));
+        // A final row is never moved back to a non-final state (unless reopened).
+        if !reopen {
+            let finals = FINAL_STATES.map(|s| format!("'{s}'")).join(", ");
+            s.push(&format!(
+                " WHERE job_runs.status NOT IN ({finals}) OR excluded.status IN ({finals})"
+            ));
+        }
         Self::query(&s).execute(pool).await.map(|_| ())
     }
 
@@ -329,9 +361,28 @@ impl Dialect for Postgres {
     const JSON_PARAM: &'static str = "::jsonb";
     const AS_TEXT: &'static str = "::text";
     const NOW: &'static str = "now()";
+    const SUBMITTED_KEY: &'static str = "COALESCE(submitted_at, to_timestamp(0))";
+    const DURATION_KEY: &'static str =
+        "COALESCE((EXTRACT(EPOCH FROM (completed_at - started_at)) * 1000)::bigint, -1)";
 
     fn placeholder(n: usize) -> String {
         format!("${n}")
+    }
+
+    fn param_text(field: &str) -> String {
+        format!("(params->>'{field}')")
+    }
+
+    fn push_id_starts(stmt: &mut Stmt, lower: &str) {
+        stmt.push(" lower(id) LIKE ")
+            .bind(Stmt::text(format!("{}%", like_escape(lower))))
+            .push(" ESCAPE '\\'");
+    }
+
+    fn push_names_universe_key(stmt: &mut Stmt, lower: &str) {
+        stmt.push(" string_to_array(lower(params->>'universe_key'), ':') @> ARRAY[")
+            .bind(Stmt::text(lower))
+            .push("::text]");
     }
 
     fn push_prefix(stmt: &mut Stmt, column: &str, prefix: &str) {
@@ -369,9 +420,26 @@ impl Dialect for Sqlite {
     const JSON_PARAM: &'static str = "";
     const AS_TEXT: &'static str = "";
     const NOW: &'static str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
+    const SUBMITTED_KEY: &'static str = "COALESCE(submitted_at, '1970-01-01T00:00:00.000000Z')";
+    const DURATION_KEY: &'static str = "COALESCE(CAST((julianday(completed_at) - \
+        julianday(started_at)) * 86400000 AS INTEGER), -1)";
 
     fn placeholder(_: usize) -> String {
         "?".into()
+    }
+
+    fn param_text(field: &str) -> String {
+        format!("json_extract(params, '$.{field}')")
+    }
+
+    fn push_id_starts(stmt: &mut Stmt, lower: &str) {
+        Self::push_prefix(stmt, "id", lower);
+    }
+
+    fn push_names_universe_key(stmt: &mut Stmt, lower: &str) {
+        stmt.push(" (':' || lower(json_extract(params, '$.universe_key')) || ':') LIKE ")
+            .bind(Stmt::text(format!("%:{}:%", like_escape(lower))))
+            .push(" ESCAPE '\\'");
     }
 
     fn push_prefix(stmt: &mut Stmt, column: &str, prefix: &str) {
