@@ -31,6 +31,9 @@
 //! - [`schedule`]: recurring jobs, fired exactly once per due time across workers.
 //! - [`settings`]: typed settings with secrets that cannot be printed.
 //! - [`error`]: the error type every public function returns.
+//! - [`estimate`]: Polygon requests and time a job will need, before it is submitted.
+//! - [`metrics`]: Prometheus counters of jobs, bars and Polygon requests, and their endpoint.
+//! - [`text`]: counts and durations in words for messages ("1 symbol", "4 min 12 s").
 
 pub mod bars;
 pub mod bus;
@@ -38,6 +41,7 @@ pub mod calendar;
 pub mod completeness;
 pub mod console;
 pub mod error;
+pub mod estimate;
 pub mod exec;
 pub mod history;
 pub mod history_query;
@@ -46,6 +50,7 @@ pub mod keys;
 pub mod lifecycle;
 pub mod loader;
 pub mod local;
+pub mod metrics;
 pub mod polygon;
 pub mod queue;
 pub mod schedule;
@@ -54,6 +59,7 @@ pub mod settings;
 pub mod sic;
 pub mod status;
 pub mod store;
+pub mod text;
 pub mod timeframe;
 pub mod universe;
 pub mod worker;
