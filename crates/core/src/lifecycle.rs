@@ -11,7 +11,7 @@
 //!   by a shutdown (not by a cancel) is released back to its queue when the host can resume
 //!   it from checkpoints, and failed with a clear reason when it cannot;
 //! - the final status is settled through the host (a final state someone else wrote
-//!   meanwhile stands) and recorded in history.
+//!   meanwhile stands), recorded in history and counted in [`crate::metrics`].
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -217,6 +217,7 @@ pub async fn run_job(
     };
     let fin = host.finish(job, &fin).await?;
     record(&env.history, job, &fin).await;
+    crate::metrics::job_ended(&fin);
     info!(job_id = %job.id, state = %fin.state, "job finished");
     Ok(RunEnd::Finished {
         status: fin,
