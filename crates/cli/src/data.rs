@@ -188,6 +188,9 @@ pub struct WorkerArgs {
     /// Slack-compatible webhook called when a scheduled job fails (`{"text": ...}`).
     #[arg(long, env = "TICKSTOCK_ALERT_WEBHOOK", hide_env_values = true)]
     pub alert_webhook: Option<String>,
+    /// Serve Prometheus metrics at http://HOST:PORT/metrics (e.g. 127.0.0.1:9464).
+    #[arg(long, env = "TICKSTOCK_METRICS_ADDR")]
+    pub metrics_addr: Option<String>,
 }
 
 /// Longest take-over delay accepted (one day).
@@ -205,7 +208,25 @@ pub async fn worker(g: &Global, a: &WorkerArgs) -> Result<ExitCode> {
     let loader = a.data.loader(g).await?;
     let history: Arc<dyn JobHistory> = Arc::new(StoreHistory(loader.store().clone()));
     let bus = Bus::connect(g.bus_config()?).await?;
+    let metrics = match &a.metrics_addr {
+        Some(addr) => Some(tickstock_core::metrics::bind(addr).await?),
+        None => None,
+    };
     let shutdown = ctrl_c_token();
+    if let Some(listener) = metrics {
+        if let Ok(addr) = listener.local_addr() {
+            eprintln!("metrics at http://{addr}/metrics");
+        }
+        let sources = tickstock_core::metrics::Sources {
+            polygon: Some(loader.polygon().clone()),
+            bus: Some(bus.clone()),
+        };
+        tokio::spawn(tickstock_core::metrics::serve(
+            listener,
+            sources,
+            shutdown.clone(),
+        ));
+    }
     let cfg = WorkerConfig {
         id: a.worker_id.clone(),
         concurrency: a.concurrency,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use tickstock_core::bus::{Bus, HEARTBEAT_STALE_SECS};
 use tickstock_core::job::{JobRequest, SymbolsInput};
-use tickstock_core::service::JobService;
+use tickstock_core::service::{JobService, SubmitOptions};
 use tickstock_core::status::JobState;
 use tickstock_core::{Error, ErrorKind, Result};
 
@@ -27,6 +27,26 @@ pub struct RangeArgs {
     /// Last date to load (YYYY-MM-DD); default today.
     #[arg(long, requires = "from")]
     pub to: Option<String>,
+}
+
+/// `tickstock submit`: the job, and how to submit it.
+#[derive(Args)]
+pub struct SubmitArgs {
+    #[command(subcommand)]
+    pub job: SubmitCommand,
+    /// Queue the job even when an identical one (same kind and parameters) is active.
+    #[arg(long, global = true)]
+    pub allow_duplicate: bool,
+    /// Print the Polygon requests and time the job would need at the plan's rate, and
+    /// submit nothing.
+    #[arg(long, global = true)]
+    pub estimate: bool,
+    /// The plan's requests per minute for --estimate (0 = unlimited).
+    #[arg(long, global = true, env = "POLYGON_RPM", default_value_t = 5)]
+    pub requests_per_minute: u32,
+    /// With --estimate, print it as JSON.
+    #[arg(long, global = true)]
+    pub json: bool,
 }
 
 #[derive(Subcommand)]
@@ -212,8 +232,8 @@ async fn known_universes(
     }
 }
 
-pub async fn submit(g: &Global, cmd: &SubmitCommand) -> Result<ExitCode> {
-    let request = cmd.request();
+pub async fn submit(g: &Global, a: &SubmitArgs) -> Result<ExitCode> {
+    let request = a.job.request();
     let needs_universes = request.universe_type.is_some() || request.universe_key.is_some();
     let store = if needs_universes {
         submit_store(g).await?
@@ -228,6 +248,27 @@ pub async fn submit(g: &Global, cmd: &SubmitCommand) -> Result<ExitCode> {
     let job = request
         .build(&g.requested_by, &|k| known.contains(k))
         .map_err(|e| tickstock_core::job::field_errors_to_error(&e))?;
+    if a.estimate {
+        let job = tickstock_core::loader::resolve_for_publish(job, store.as_ref()).await?;
+        let symbols = job
+            .message_symbols()
+            .or_else(|| job.spec.symbols().map(<[String]>::to_vec))
+            .map(|s| s.len())
+            .unwrap_or(0);
+        let e = tickstock_core::estimate::estimate(
+            &job,
+            symbols,
+            a.requests_per_minute,
+            true,
+            chrono::Local::now().date_naive(),
+        );
+        if a.json {
+            output::json(&e);
+        } else {
+            println!("{}", e.summary());
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let store = match store {
         Some(s) => Some(s),
         None => history_store(g).await?,
@@ -235,7 +276,26 @@ pub async fn submit(g: &Global, cmd: &SubmitCommand) -> Result<ExitCode> {
     // The service resolves universes (TickStockPL workers load only the message's
     // `symbols`) and records the job in the history of `DATABASE_URL`, when set.
     let service = JobService::new(Arc::new(connect(g).await?), store);
-    let submitted = service.submit(job).await?;
+    let submitted = service
+        .submit_with(
+            job,
+            SubmitOptions {
+                allow_duplicate: a.allow_duplicate,
+            },
+        )
+        .await
+        .map_err(|e| {
+            // The core names the option; the command line names its flag.
+            if e.message().contains("allow-duplicate") {
+                Error::new(
+                    e.kind(),
+                    e.message()
+                        .replace("submit with allow-duplicate", "pass --allow-duplicate"),
+                )
+            } else {
+                e
+            }
+        })?;
     println!("{}", submitted.job.id);
     if let Some(w) = submitted.warning {
         eprintln!("warning: {w}");

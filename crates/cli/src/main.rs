@@ -8,8 +8,10 @@
 //! - `main.rs`: argument parsing, logging, exit codes.
 //! - `jobs.rs`: submit, top-up, status, jobs, cancel, cleanup, clear, health.
 //! - `data.rs`: worker, load, coverage, gaps, universe (Polygon and the database).
+//! - `console.rs`: queue, workers, dead letters and history (the operations console).
 //! - `output.rs`: human and `--json` output.
 
+mod console;
 mod data;
 mod jobs;
 mod output;
@@ -42,12 +44,25 @@ pub struct Global {
     /// Also publish jobs on the legacy pub/sub channel for TickStockPL workers.
     #[arg(long, global = true, env = "TICKSTOCK_PUBLISH_LEGACY", default_value_t = true, action = clap::ArgAction::Set)]
     pub publish_legacy: bool,
-    /// Who submits or cancels (written into job messages).
-    #[arg(long, global = true, env = "TICKSTOCK_USER", default_value = "cli")]
+    /// Who submits or cancels (written into job messages and history): the operator,
+    /// by default the OS user name.
+    #[arg(long, global = true, env = "TICKSTOCK_USER", default_value_t = operator())]
     pub requested_by: String,
     /// TickStock environment whose universes are read and written (DEFAULT, TEST, UAT, PROD).
     #[arg(long, global = true, env = "TICKSTOCK_ENVIRONMENT", default_value = tickstock_core::store::DEFAULT_ENVIRONMENT)]
     pub environment: String,
+}
+
+/// The operator's name: the OS user (`USER`, `USERNAME`, else the account's name).
+pub fn operator() -> String {
+    ["USER", "USERNAME"]
+        .iter()
+        .filter_map(|k| std::env::var(k).ok())
+        .map(|u| u.trim().to_string())
+        .find(|u| !u.is_empty())
+        .or_else(|| whoami::fallible::username().ok())
+        .filter(|u| !u.trim().is_empty())
+        .unwrap_or_else(|| "cli".into())
 }
 
 impl Global {
@@ -77,9 +92,8 @@ impl Global {
 
 #[derive(Subcommand)]
 pub enum Command {
-    /// Submit a job to the bus; prints its id.
-    #[command(subcommand)]
-    Submit(jobs::SubmitCommand),
+    /// Submit a job to the bus; prints its id (or, with --estimate, what it would cost).
+    Submit(jobs::SubmitArgs),
     /// Show one job's status.
     Status(jobs::StatusArgs),
     /// List active and recent jobs.
@@ -109,6 +123,14 @@ pub enum Command {
     Universe(data::UniverseArgs),
     /// Recurring jobs: list, add, rm, run, enable, disable.
     Schedule(data::ScheduleArgs),
+    /// Waiting and in-flight jobs with their ages, dead letters, pause; pause or resume.
+    Queue(console::QueueArgs),
+    /// Workers with their state; tell one to be quiet, stop, or take jobs again.
+    Workers(console::WorkersArgs),
+    /// Dead letters: list, requeue, rm, purge.
+    Dead(console::DeadArgs),
+    /// The job history of DATABASE_URL: search, filter, sort and page.
+    History(console::HistoryArgs),
 }
 
 fn init_logging(default: &str) {
@@ -122,9 +144,18 @@ fn init_logging(default: &str) {
         .init();
 }
 
+/// A message as a sentence: its first letter in upper case.
+fn sentence(message: &str) -> String {
+    let mut chars = message.chars();
+    match chars.next() {
+        Some(c) => c.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
 /// Maps an error to the process exit code and prints its one-line reason.
 pub fn fail(e: &Error) -> ExitCode {
-    eprintln!("error: {}", e.message());
+    eprintln!("error: {}", sentence(e.message()));
     match e.kind() {
         ErrorKind::InvalidInput | ErrorKind::Config => ExitCode::from(2),
         _ => ExitCode::from(1),
@@ -154,6 +185,10 @@ async fn main() -> ExitCode {
         Command::TopUp(a) => jobs::top_up(&cli.global, a).await,
         Command::Universe(a) => data::universe_cmd(&cli.global, a).await,
         Command::Schedule(a) => data::schedule_cmd(&cli.global, a).await,
+        Command::Queue(a) => console::queue(&cli.global, a).await,
+        Command::Workers(a) => console::workers(&cli.global, a).await,
+        Command::Dead(a) => console::dead(&cli.global, a).await,
+        Command::History(a) => console::history(&cli.global, a).await,
     };
     match result {
         Ok(code) => code,

@@ -148,3 +148,84 @@ pub fn health_text(h: &Health) -> String {
     }
     out
 }
+
+/// What a job loads, from its message: its universe or symbols, timeframes and range.
+fn job_scope(params: &serde_json::Value) -> (String, String, String) {
+    let s = |k: &str| params.get(k).and_then(|v| v.as_str()).map(str::to_string);
+    let list = |k: &str| {
+        params.get(k).and_then(|v| v.as_array()).map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str())
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+    };
+    let what = match (s("universe_type").or(s("universe_key")), list("symbols")) {
+        (Some(u), _) => u,
+        (None, Some(syms)) if syms.len() > 24 => {
+            format!("{}…", syms.chars().take(23).collect::<String>())
+        }
+        (None, Some(syms)) => syms,
+        (None, None) => s("csv_file").unwrap_or_else(|| "-".into()),
+    };
+    let tfs = list("timeframes")
+        .or(s("timespan"))
+        .unwrap_or_else(|| "day".into());
+    let range = match (s("start_date"), s("end_date")) {
+        (Some(a), Some(b)) => format!("{a}..{b}"),
+        (Some(a), None) => format!("{a}.."),
+        _ => params
+            .get("years")
+            .and_then(|y| y.as_f64())
+            .map(|y| format!("{y} y"))
+            .unwrap_or_else(|| "-".into()),
+    };
+    (what, tfs, range)
+}
+
+/// History rows as a table.
+pub fn history_table(runs: &[tickstock_core::store::JobRun]) -> String {
+    let mut out = format!(
+        "{:<36}  {:<20}  {:<24}  {:<10}  {:<22}  {:<10}  {:<21}  {:>10}  {:<16}  {}\n",
+        "JOB",
+        "KIND",
+        "SYMBOLS/UNIVERSE",
+        "TIMEFRAMES",
+        "RANGE",
+        "BY",
+        "STATUS",
+        "BARS",
+        "SUBMITTED",
+        "DURATION"
+    );
+    for r in runs {
+        let (what, tfs, range) = job_scope(&r.params);
+        let by = r
+            .params
+            .get("requested_by")
+            .and_then(|v| v.as_str())
+            .unwrap_or("-");
+        let took = match (r.started_at, r.completed_at) {
+            (Some(a), Some(b)) => {
+                tickstock_core::text::duration((b - a).num_milliseconds() as f64 / 1000.0)
+            }
+            _ => "-".into(),
+        };
+        out += &format!(
+            "{:<36}  {:<20}  {:<24}  {:<10}  {:<22}  {:<10}  {:<21}  {:>10}  {:<16}  {}\n",
+            r.id,
+            r.kind,
+            what,
+            tfs,
+            range,
+            by,
+            r.status,
+            tickstock_core::text::number(r.bars_loaded.max(0) as u64),
+            r.submitted_at
+                .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+                .unwrap_or_else(|| "-".into()),
+            took
+        );
+    }
+    out
+}
