@@ -406,7 +406,7 @@ async fn bad_messages_on_the_channel_and_the_stream_are_failed_and_the_worker_go
     assert!(st
         .error_message
         .unwrap()
-        .contains("unknown timeframe `5min`"));
+        .contains("unknown timeframe \"5min\""));
     // Still working.
     let good = job(&["AAPL"]);
     bus.submit(&good).await.unwrap();

@@ -111,13 +111,17 @@ impl From<serde_json::Error> for Error {
     }
 }
 
-/// How a piece of input appears in a message: `` `AAPL` `` when it is short and plain,
-/// else only its length, so an error never repeats a long or odd input (a 5 MB symbol, a
-/// line of a file, control characters).
+/// How a piece of input appears in a message: `"AAPL"` when it is short and plain (in
+/// double quotes, as an operator would write it; never Markdown backticks), else only its
+/// length, so an error never repeats a long or odd input (a 5 MB symbol, a line of a
+/// file, control characters).
 pub fn quote_input(s: &str) -> String {
     const MAX: usize = 32;
-    if s.len() <= MAX && s.chars().all(|c| c.is_ascii_graphic() || c == ' ') {
-        format!("`{s}`")
+    if s.len() <= MAX
+        && s.chars()
+            .all(|c| (c.is_ascii_graphic() && c != '"') || c == ' ')
+    {
+        format!("\"{s}\"")
     } else {
         format!("({} characters, not shown)", s.chars().count())
     }

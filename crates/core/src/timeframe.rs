@@ -115,7 +115,7 @@ mod tests {
         assert_eq!("1min".parse::<Timeframe>().unwrap(), Timeframe::Minute);
         assert_eq!("minute".parse::<Timeframe>().unwrap(), Timeframe::Minute);
         let err = "5min".parse::<Timeframe>().unwrap_err();
-        assert!(err.to_string().contains("`5min`"));
+        assert!(err.to_string().contains("\"5min\""));
         assert!("daily".parse::<Timeframe>().is_err());
     }
 

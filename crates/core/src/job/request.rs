@@ -317,7 +317,7 @@ mod tests {
             timeframes: vec!["hour".into(), "fortnight".into()],
             ..Default::default()
         };
-        assert!(first_error(&r).message.contains("`fortnight`"));
+        assert!(first_error(&r).message.contains("\"fortnight\""));
         let r = JobRequest {
             kind: "universe_seed".into(),
             universe_type: Some("SP501".into()),

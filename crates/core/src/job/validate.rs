@@ -234,7 +234,7 @@ pub fn check_ticker(t: &str) -> std::result::Result<(), String> {
             .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '.' || c == '-')
     {
         return Err(format!(
-            "symbol {} is not a valid ticker (letters, digits, `.` and `-` only)",
+            "Symbol {} is not a valid ticker (letters, digits, \".\" and \"-\" only)",
             quote_input(t)
         ));
     }

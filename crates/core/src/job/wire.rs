@@ -416,7 +416,7 @@ mod tests {
         assert!(e.message().contains("`years` must be a number"), "{e}");
         let e = Job::from_json(r#"{"job_id":"a","job_type":"mystery_load"}"#).unwrap_err();
         assert!(
-            e.message().contains("unknown job_type `mystery_load`"),
+            e.message().contains("unknown job_type \"mystery_load\""),
             "{e}"
         );
         let e = Job::from_json("{not json").unwrap_err();
