@@ -172,6 +172,30 @@ where
             .collect()
     }
 
+    /// The cursor of the row `offset` rows into `q`'s order, read from the sort key's
+    /// index (its key, the id and the columns the key is made of) without the rows.
+    async fn history_boundary(
+        pool: &Pool<Self>,
+        q: &HistoryQuery,
+        search: Option<&Search>,
+        offset: i64,
+    ) -> Result<Option<Cursor>, sqlx::Error> {
+        let key = Self::sort_key(q.sort);
+        let mut s = Self::stmt(format!("SELECT {key}, id FROM job_runs"));
+        Self::push_history_filter(&mut s, q, search, true);
+        let dir = if q.ascending { "ASC" } else { "DESC" };
+        s.push(&format!(" ORDER BY {key} {dir}, id {dir} LIMIT 1 OFFSET "))
+            .bind(Arg::Int(offset));
+        let row = Self::query(&s).fetch_optional(pool).await?;
+        row.map(|r| {
+            Ok(Cursor {
+                key: Self::row_key(&r, q.sort, 0)?,
+                id: r.try_get(1)?,
+            })
+        })
+        .transpose()
+    }
+
     /// Rows matching `q` that come before `first` in its order.
     async fn history_rows_before(
         pool: &Pool<Self>,
@@ -207,10 +231,24 @@ where
         };
         let (fwd, back) = if q.ascending { (">", "<") } else { ("<", ">") };
         let (rows, offset) = match at {
-            Resolved::Offset(n) => (
-                Self::history_rows(pool, q, search, None, false, *n).await?,
-                Some(*n),
+            Resolved::Offset(0) => (
+                Self::history_rows(pool, q, search, None, false, 0).await?,
+                Some(0),
             ),
+            // A far page: its first row found from the key index alone, then the page
+            // read by keyset from there (an OFFSET over whole rows reads every row it
+            // skips).
+            Resolved::Offset(n) => match Self::history_boundary(pool, q, search, *n).await? {
+                Some(c) => {
+                    let op = if q.ascending { ">=" } else { "<=" };
+                    let k = (op, key_arg(q.sort, c.key), c.id);
+                    (
+                        Self::history_rows(pool, q, search, Some(k), false, 0).await?,
+                        Some(*n),
+                    )
+                }
+                None => (Vec::new(), Some(*n)),
+            },
             Resolved::After(c) => {
                 let k = (fwd, key_arg(q.sort, c.key), c.id.clone());
                 let rows = Self::history_rows(pool, q, search, Some(k), false, 0).await?;
