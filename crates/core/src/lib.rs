@@ -22,6 +22,7 @@
 //! - [`queue`]: the job-queue seam, [`queue::JobQueue`], over the bus and the local queue.
 //! - [`service`]: the job service: submit, watch, cancel, clean up, clear, resume, retry.
 //! - [`history`]: job history in the database (`job_runs`).
+//! - [`export`]: the job history as CSV.
 //! - [`polygon`]: the Polygon (Massive) REST client with rate limit and retries.
 //! - [`store`]: PostgreSQL and SQLite storage with migrations.
 //! - [`universe`]: universe keys, aliases and the built-in member lists.
@@ -36,6 +37,7 @@ pub mod calendar;
 pub mod completeness;
 pub mod error;
 pub mod exec;
+pub mod export;
 pub mod history;
 pub mod job;
 pub mod keys;
