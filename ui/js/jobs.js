@@ -269,7 +269,10 @@ export function pollActive() {
       for (const job of jobs) {
         // A model already final stays final: a poll never moves a job back.
         const known = models.get(job.jobId);
-        if (!(known && isTerminal(known.status) && !isTerminal(job.status))) models.set(job.jobId, job);
+        if (!(known && isTerminal(known.status) && !isTerminal(job.status))) {
+          models.set(job.jobId, job);
+          hooks.onChange(job);
+        }
         if (isTerminal(job.status) && !finishedAt.has(job.jobId)) finishedAt.set(job.jobId, Date.now());
       }
       renderModels();

@@ -131,12 +131,21 @@ impl JobService {
         } else {
             job
         };
-        self.queue.submit(&job).await?;
+        // Recorded before it is queued: a worker that takes it at once records its start
+        // after this, never before.
         let mut st = Bus::initial_status(&job);
         if self.queue.kind() == QueueKind::Embedded {
             st.state = JobState::Queued;
         }
         self.record(&job, &st).await;
+        if let Err(e) = self.queue.submit(&job).await {
+            st.state = JobState::Failed;
+            st.message = Some(format!("Failed: not queued: {}", e.message()));
+            st.error_message = Some(format!("not queued: {}", e.message()));
+            st.set_time("completed_at", Stamp::now());
+            self.record(&job, &st).await;
+            return Err(e);
+        }
         // Followed from now on, so a job that ends before the next look is still told.
         self.seen
             .lock()
