@@ -117,7 +117,9 @@ export async function loadHistory() {
   }
   const from = total ? (filter.page - 1) * filter.pageSize + 1 : 0;
   const to = Math.min(total, (filter.page - 1) * filter.pageSize + items.length);
-  $("#history-summary").textContent = total ? `Showing ${fmtInt(from)}–${fmtInt(to)} of ${fmtInt(total)} jobs` : "";
+  const where = result && result.database ? ` · history in ${result.database}` : "";
+  $("#history-summary").textContent = (total ? `Showing ${fmtInt(from)}–${fmtInt(to)} of ${fmtInt(total)} ${total === 1 ? "job" : "jobs"}` : "") + where;
+  $("#history-summary").title = result && result.database ? `The job history shown is kept in ${result.database}` : "";
   $("#history-page").textContent = `${filter.page} / ${pages}`;
   $("#history-prev").disabled = filter.page <= 1;
   $("#history-next").disabled = filter.page >= pages;

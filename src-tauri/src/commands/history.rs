@@ -79,6 +79,7 @@ pub async fn list_jobs(state: State<'_, AppState>, filter: ListFilter) -> CmdRes
         total: page.total,
         page: filters[0].page + 1,
         page_size: filters[0].page_size,
+        database: store.describe(),
     })
 }
 

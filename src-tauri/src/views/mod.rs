@@ -166,6 +166,9 @@ pub struct JobListView {
     /// 1-based.
     pub page: u32,
     pub page_size: u32,
+    /// The database the history is read from (in Redis mode, the history every worker
+    /// writing that database shares), without secrets.
+    pub database: String,
 }
 
 /// Where an export went, or that the operator cancelled the Save dialog.
