@@ -3,7 +3,7 @@
 import * as api from "./api.js";
 import {
   $, el, icon, clear, debounce, kindLabel, statusInfo, statusBadge, isTerminal, isRunning, shortId,
-  symbolsSummary, fmtInt, fmtDuration, fmtDateTime,
+  symbolsSummary, fmtInt, fmtDuration, fmtDateTime, count,
 } from "./util.js";
 import { toast, errorToast } from "./toasts.js";
 import { jobModel } from "./jobs.js";
@@ -54,7 +54,7 @@ function row(job) {
     el("td", {}, statusBadge(job.status)),
     progressCell(job),
     el("td", { class: "text-end num", text: fmtInt(job.ohlcvRecordsLoaded || 0) }),
-    el("td", { class: "small", text: fmtDateTime(job.submittedAt, { seconds: false }), title: job.submittedAt || "" }),
+    el("td", { class: "small", text: fmtDateTime(job.submittedAt, { seconds: false }), title: job.submittedAt ? fmtDateTime(job.submittedAt, { alwaysDate: true }) : "" }),
     el("td", { class: "text-end num small col-duration", text: fmtDuration(job.durationSeconds) }),
   );
   return tr;
@@ -117,8 +117,9 @@ export async function loadHistory() {
   }
   const from = total ? (filter.page - 1) * filter.pageSize + 1 : 0;
   const to = Math.min(total, (filter.page - 1) * filter.pageSize + items.length);
-  const where = result && result.database ? ` · history in ${result.database}` : "";
-  $("#history-summary").textContent = (total ? `Showing ${fmtInt(from)}–${fmtInt(to)} of ${fmtInt(total)} ${total === 1 ? "job" : "jobs"}` : "") + where;
+  const db = result && result.database;
+  const shown = total ? `Showing ${fmtInt(from)}–${fmtInt(to)} of ${count(total, "job")}` : "";
+  $("#history-summary").textContent = db ? (shown ? `${shown} · history in ${db}` : `History in ${db}`) : shown;
   $("#history-summary").title = result && result.database ? `The job history shown is kept in ${result.database}` : "";
   $("#history-page").textContent = `${filter.page} / ${pages}`;
   $("#history-prev").disabled = filter.page <= 1;

@@ -7,7 +7,7 @@
 import * as api from "./api.js";
 import {
   $, el, icon, clear, kindLabel, KIND_ICONS, statusInfo, isTerminal, isRunning,
-  shortId, fmtInt, fmtRate, fmtDuration,
+  shortId, fmtInt, fmtRate, fmtDuration, count,
 } from "./util.js";
 import { toast, errorToast } from "./toasts.js";
 
@@ -175,7 +175,7 @@ let flushTimer = null;
 
 function jobSummary(job) {
   const parts = [kindLabel(job.jobType)];
-  if (job.ohlcvRecordsLoaded) parts.push(`${fmtInt(job.ohlcvRecordsLoaded)} bars`);
+  if (job.ohlcvRecordsLoaded) parts.push(count(job.ohlcvRecordsLoaded, "bar"));
   const failed = Array.isArray(job.failedSymbols) ? job.failedSymbols.length : 0;
   if (failed) parts.push(`${failed} symbol${failed === 1 ? "" : "s"} failed`);
   const text = job.errorMessage || job.message || "";

@@ -413,18 +413,26 @@ impl ProgressHandle {
         match state {
             JobState::Completed => {
                 st.progress = 100;
-                st.message = Some(format!("Completed: {ok} symbols, {bars} bars"));
+                st.message = Some(format!(
+                    "Completed: {}, {}",
+                    count(ok as u64, "symbol"),
+                    count(bars, "bar")
+                ));
             }
             JobState::CompletedWithErrors => {
                 st.progress = 100;
                 st.message = Some(format!(
-                    "{ok} of {} symbols loaded, {failed} failed",
-                    ok + failed
+                    "{ok} of {} loaded, {failed} failed",
+                    count((ok + failed) as u64, "symbol")
                 ));
                 st.error_message = Some(group_failures(&st.failures));
             }
             JobState::Cancelled => {
-                st.message = Some(format!("Cancelled after {ok} symbols, {bars} bars"));
+                st.message = Some(format!(
+                    "Cancelled after {}, {}",
+                    count(ok as u64, "symbol"),
+                    count(bars, "bar")
+                ));
             }
             JobState::Failed => {
                 let e = error.unwrap_or_else(|| "failed".into());
@@ -434,6 +442,15 @@ impl ProgressHandle {
             _ => {}
         }
         st
+    }
+}
+
+/// `1 symbol`, `2 symbols`: a count with its noun in the right number.
+pub fn count(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
     }
 }
 

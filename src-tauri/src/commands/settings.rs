@@ -49,10 +49,14 @@ pub async fn test_redis(state: State<'_, AppState>, url: String) -> CmdResult<Te
     let stored = state.stored_settings().await.redis_url;
     let url = keep_password(&url, &stored);
     if url.trim().is_empty() {
-        return Err(CommandError::field(
-            "redisUrl",
-            "enter a Redis URL to test (empty means embedded mode)",
-        ));
+        // Empty is a valid choice, not an error: the app runs without Redis.
+        return Ok(TestResult {
+            ok: true,
+            message:
+                "No Redis URL: the app runs in embedded mode, with its built-in worker and no Redis"
+                    .into(),
+            latency_ms: None,
+        });
     }
     tickstock_core::settings::validate_redis_url(&url)
         .map_err(|e| CommandError::field("redisUrl", e.message()))?;
