@@ -18,8 +18,13 @@ use sqlx::{
     Transaction, Type,
 };
 
-use super::{JobRun, JobRunFilter, JobRunPage};
+use super::{
+    normalise_symbol, JobRun, JobRunFilter, JobRunPage, Pool as StorePool, Store, StoreError,
+};
 use crate::timeframe::Timeframe;
+
+/// Shortest job id prefix [`Store::delete_job_runs_by_prefix`] accepts.
+pub const MIN_DELETE_PREFIX: usize = 4;
 
 /// The `job_runs` states that are final, as stored (`JobState::as_str`).
 pub(crate) const FINAL_STATES: [&str; 4] =
@@ -405,5 +410,100 @@ impl Dialect for Sqlite {
         pool: &Pool<Self>,
     ) -> impl Future<Output = Result<Transaction<'static, Self>, sqlx::Error>> + Send {
         pool.begin_with(super::sqlite::BEGIN_WRITE)
+    }
+}
+
+/// The job history as [`Store`] methods: each checks its input and runs the one SQL on
+/// the store's database.
+impl Store {
+    /// Inserts or replaces a job's record. `submitted_at` and `started_at` once set are
+    /// kept when a later write leaves them empty, and so is `worker`. A record in a final
+    /// state (completed, completed_with_errors, failed, cancelled) takes only another
+    /// final state: a late progress write or an old poll is ignored.
+    pub async fn upsert_job_run(&self, run: &JobRun) -> Result<(), StoreError> {
+        if run.id.trim().is_empty() {
+            return Err(StoreError::invalid("a job run needs an id"));
+        }
+        match &self.pool {
+            StorePool::Postgres(p, _) => Postgres::upsert_job_run(p, run).await,
+            StorePool::Sqlite(p) => Sqlite::upsert_job_run(p, run).await,
+        }
+        .map_err(|e| self.err(e))
+    }
+
+    /// One job's record, if it exists.
+    pub async fn job_run(&self, id: &str) -> Result<Option<JobRun>, StoreError> {
+        match &self.pool {
+            StorePool::Postgres(p, _) => Postgres::job_run(p, id.trim()).await,
+            StorePool::Sqlite(p) => Sqlite::job_run(p, id.trim()).await,
+        }
+        .map_err(|e| self.err(e))
+    }
+
+    /// A page of job runs matching the filter, newest first (by `submitted_at`).
+    pub async fn list_job_runs(&self, filter: &JobRunFilter) -> Result<JobRunPage, StoreError> {
+        let f = filter.normalised();
+        match &self.pool {
+            StorePool::Postgres(p, _) => Postgres::list_job_runs(p, &f).await,
+            StorePool::Sqlite(p) => Sqlite::list_job_runs(p, &f).await,
+        }
+        .map_err(|e| self.err(e))
+    }
+
+    /// Deletes the job runs (and their checkpoints) whose id starts with `prefix`
+    /// (case-insensitive, at least 4 characters). Returns how many runs were deleted.
+    pub async fn delete_job_runs_by_prefix(&self, prefix: &str) -> Result<u64, StoreError> {
+        let prefix = prefix.trim().to_lowercase();
+        if prefix.chars().count() < MIN_DELETE_PREFIX {
+            return Err(StoreError::invalid(format!(
+                "job id prefix `{prefix}` is too short: give at least {MIN_DELETE_PREFIX} characters"
+            )));
+        }
+        match &self.pool {
+            StorePool::Postgres(p, _) => Postgres::delete_job_runs_by_prefix(p, &prefix).await,
+            StorePool::Sqlite(p) => Sqlite::delete_job_runs_by_prefix(p, &prefix).await,
+        }
+        .map_err(|e| self.err(e))
+    }
+
+    /// Records that a job finished one (symbol, timeframe) pair with this many rows.
+    pub async fn mark_pair_done(
+        &self,
+        job_id: &str,
+        symbol: &str,
+        tf: Timeframe,
+        rows: u64,
+    ) -> Result<(), StoreError> {
+        let symbol = normalise_symbol(symbol)?;
+        let rows = i64::try_from(rows).unwrap_or(i64::MAX);
+        match &self.pool {
+            StorePool::Postgres(p, _) => {
+                Postgres::mark_pair_done(p, job_id, &symbol, tf, rows).await
+            }
+            StorePool::Sqlite(p) => Sqlite::mark_pair_done(p, job_id, &symbol, tf, rows).await,
+        }
+        .map_err(|e| self.err(e))
+    }
+
+    /// The pairs a job has finished, by symbol then timeframe.
+    pub async fn done_pairs(
+        &self,
+        job_id: &str,
+    ) -> Result<Vec<(String, Timeframe, u64)>, StoreError> {
+        let raw = match &self.pool {
+            StorePool::Postgres(p, _) => Postgres::done_pairs(p, job_id).await,
+            StorePool::Sqlite(p) => Sqlite::done_pairs(p, job_id).await,
+        }
+        .map_err(|e| self.err(e))?;
+        let mut out = Vec::with_capacity(raw.len());
+        for (symbol, tf, rows) in raw {
+            let tf: Timeframe = tf.parse().map_err(|e| StoreError::Query {
+                message: format!("{}: job_checkpoints holds {e}", self.target),
+                retryable: false,
+            })?;
+            out.push((symbol, tf, rows.max(0) as u64));
+        }
+        out.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+        Ok(out)
     }
 }
