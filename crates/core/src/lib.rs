@@ -10,6 +10,8 @@
 //! - [`calendar`]: NYSE sessions, holidays, early closes and expected bars.
 //! - [`completeness`]: coverage per symbol, gaps against the calendar, the import check.
 //! - [`bars`]: the OHLCV bar type.
+//! - [`unit`]: a [`Ticker`] and a [`Unit`] (symbol, timeframe), with the unit's stored
+//!   `SYMBOL|timeframe` form.
 //! - [`job`]: the job message model, parsing that keeps unknown fields, and validation
 //!   (`job/`: `wire`, `validate`, `request`).
 //! - [`status`]: the job status value (legacy JSON string or hash) and its states.
@@ -56,6 +58,7 @@ pub mod sic;
 pub mod status;
 pub mod store;
 pub mod timeframe;
+pub mod unit;
 pub mod universe;
 pub mod worker;
 
@@ -65,3 +68,4 @@ mod fuzz;
 pub use bars::Bar;
 pub use error::{Error, ErrorKind, Result};
 pub use timeframe::Timeframe;
+pub use unit::{Ticker, Unit};

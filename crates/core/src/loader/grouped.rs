@@ -6,11 +6,11 @@ use std::collections::{HashMap, HashSet};
 use chrono::NaiveDate;
 use tracing::info;
 
-use super::units::unit_key;
 use super::Loader;
 use crate::error::{Error, ErrorKind, Result};
 use crate::exec::JobContext;
 use crate::timeframe::Timeframe;
+use crate::unit::{Ticker, Unit};
 use crate::Bar;
 
 impl Loader {
@@ -19,11 +19,11 @@ impl Loader {
     pub(super) async fn load_grouped_daily(
         self,
         ctx: JobContext,
-        symbols: Vec<String>,
+        symbols: Vec<Ticker>,
         days: Vec<NaiveDate>,
-    ) -> Result<Vec<String>> {
+    ) -> Result<Vec<Ticker>> {
         let p = ctx.progress().clone();
-        let wanted: HashSet<String> = symbols.iter().cloned().collect();
+        let wanted: HashSet<Ticker> = symbols.iter().cloned().collect();
         let mut bars: HashMap<String, Vec<Bar>> = HashMap::new();
         info!(
             days = days.len(),
@@ -49,7 +49,7 @@ impl Loader {
                 }
             };
             for g in rows {
-                if wanted.contains(&g.ticker) {
+                if wanted.contains(g.ticker.as_str()) {
                     bars.entry(g.ticker).or_default().push(g.bar);
                 }
             }
@@ -57,15 +57,15 @@ impl Loader {
         let mut done = Vec::with_capacity(symbols.len());
         for s in symbols {
             ctx.check()?;
-            let list = bars.remove(&s).unwrap_or_default();
+            let list = bars.remove(s.as_str()).unwrap_or_default();
             if !list.is_empty() {
                 self.store.write_bars(&s, Timeframe::Day, &list).await?;
             }
-            ctx.mark_done_rows(&unit_key(&s, Timeframe::Day), list.len() as u64)
-                .await?;
+            let unit = Unit::new(s, Timeframe::Day);
+            ctx.mark_done_rows(&unit, list.len() as u64).await?;
             p.add_records(list.len() as u64);
             p.unit_done(0);
-            done.push(s);
+            done.push(unit.symbol);
         }
         p.publish().await?;
         Ok(done)

@@ -37,7 +37,7 @@ use crate::universe;
 
 pub use csv::MAX_CSV_BYTES;
 pub use symbols::resolve_for_publish;
-pub use units::{unit_key, FINAL_BAR_DELAY};
+pub use units::FINAL_BAR_DELAY;
 
 /// How the loader behaves.
 #[derive(Debug, Clone)]

@@ -10,7 +10,7 @@ use futures_util::stream::{self, StreamExt};
 use tracing::warn;
 
 use super::pace::PaceReporter;
-use super::units::{unit_key, FINAL_BAR_DELAY};
+use super::units::FINAL_BAR_DELAY;
 use super::Loader;
 use crate::calendar;
 use crate::error::{Error, Result};
@@ -18,6 +18,7 @@ use crate::exec::JobContext;
 use crate::job::{Job, JobSpec};
 use crate::polygon::PolygonError;
 use crate::timeframe::Timeframe;
+use crate::unit::{Ticker, Unit};
 
 pub(super) enum UnitResult {
     Done(u64),
@@ -71,13 +72,14 @@ impl Loader {
             // A resumed job counts what its earlier runs loaded too.
             p.add_records(ctx.done_rows().await?);
         }
-        let mut pending: Vec<(String, Timeframe)> = Vec::new();
-        let mut remaining: HashMap<String, usize> = HashMap::new();
+        let mut pending: Vec<Unit> = Vec::new();
+        let mut remaining: HashMap<Ticker, usize> = HashMap::new();
         for s in &symbols {
             let mut left = 0;
             for tf in &timeframes {
-                if !done.contains(&unit_key(s, *tf)) {
-                    pending.push((s.clone(), *tf));
+                let unit = Unit::new(s.clone(), *tf);
+                if !done.contains(&unit) {
+                    pending.push(unit);
                     left += 1;
                 }
             }
@@ -105,13 +107,13 @@ impl Loader {
         // rate and an ETA from the requests left, until the job ends.
         let _pace = PaceReporter::start(self.polygon.clone(), ctx.clone(), loading);
 
-        let mut failures: HashMap<String, String> = HashMap::new();
+        let mut failures: HashMap<Ticker, String> = HashMap::new();
 
         // Daily bars through grouped daily when that needs fewer requests.
-        let day_pending: Vec<String> = pending
+        let day_pending: Vec<Ticker> = pending
             .iter()
-            .filter(|(_, tf)| *tf == Timeframe::Day)
-            .map(|(s, _)| s.clone())
+            .filter(|u| u.timeframe == Timeframe::Day)
+            .map(|u| u.symbol.clone())
             .collect();
         let last_closed = calendar::last_closed_session(Utc::now(), FINAL_BAR_DELAY);
         let days = calendar::trading_days(from, to.min(last_closed));
@@ -134,7 +136,7 @@ impl Loader {
                     p.symbol_ok(&s);
                 }
             }
-            pending.retain(|(_, tf)| *tf != Timeframe::Day);
+            pending.retain(|u| u.timeframe != Timeframe::Day);
         }
 
         let plan = match &job.spec {
@@ -145,42 +147,40 @@ impl Loader {
         // Owned futures (nothing borrowed across the stream), run `concurrency` at a time.
         let units: Vec<_> = pending
             .into_iter()
-            .map(|(symbol, tf)| {
+            .map(|unit| {
                 let this = self.clone();
                 let ctx = ctx.clone();
                 async move {
                     let r = match plan {
-                        UnitPlan::Range => {
-                            this.load_unit(&ctx, &symbol, tf, from, to, last_closed)
-                                .await
-                        }
+                        UnitPlan::Range => this.load_unit(&ctx, &unit, from, to, last_closed).await,
                         UnitPlan::TopUp | UnitPlan::Fill => {
-                            this.load_missing(&ctx, &symbol, tf, from, to, last_closed, plan)
+                            this.load_missing(&ctx, &unit, from, to, last_closed, plan)
                                 .await
                         }
                     };
-                    (symbol, tf, r)
+                    (unit, r)
                 }
             })
             .collect();
         let results = stream::iter(units).buffer_unordered(self.cfg.concurrency.max(1));
         tokio::pin!(results);
-        while let Some((symbol, tf, r)) = results.next().await {
-            p.unit_settled(&unit_key(&symbol, tf));
+        while let Some((unit, r)) = results.next().await {
+            p.unit_settled(&unit);
+            let (symbol, tf) = (&unit.symbol, unit.timeframe);
             match r {
                 Ok(UnitResult::Done(rows)) => {
-                    ctx.mark_done_rows(&unit_key(&symbol, tf), rows).await?;
+                    ctx.mark_done_rows(&unit, rows).await?;
                     p.unit_done(0);
                 }
                 Ok(UnitResult::Failed(e)) if e.stops_the_job() => {
                     // A refused key or an unreachable Polygon fails every symbol alike:
                     // the job stops with that one reason instead of trying each.
-                    warn!(symbol, timeframe = %tf, "stopping the job: {e}");
+                    warn!(%symbol, timeframe = %tf, "stopping the job: {e}");
                     return Err(Error::from(e));
                 }
                 Ok(UnitResult::Failed(e)) => {
                     let reason = polygon_reason(&e);
-                    warn!(symbol, timeframe = %tf, "{reason}");
+                    warn!(%symbol, timeframe = %tf, "{reason}");
                     failures
                         .entry(symbol.clone())
                         .or_insert_with(|| format!("{tf}: {reason}"));
@@ -188,18 +188,18 @@ impl Loader {
                 }
                 Err(e) => return Err(e),
             }
-            let left = remaining.get_mut(&symbol).expect("planned symbol");
+            let left = remaining.get_mut(symbol).expect("planned symbol");
             *left -= 1;
             if *left == 0 {
-                match failures.get(&symbol) {
-                    Some(reason) => p.symbol_failed(&symbol, reason),
-                    None => p.symbol_ok(&symbol),
+                match failures.get(symbol) {
+                    Some(reason) => p.symbol_failed(symbol, reason),
+                    None => p.symbol_ok(symbol),
                 }
             }
             p.publish().await?;
         }
         ctx.check()?;
-        let loaded: Vec<String> = symbols
+        let loaded: Vec<Ticker> = symbols
             .iter()
             .filter(|s| !failures.contains_key(*s))
             .cloned()

@@ -11,9 +11,10 @@ use tracing::{info, warn};
 use super::Loader;
 use crate::error::{Error, ErrorKind, Result};
 use crate::exec::JobContext;
-use crate::job::{normalize_symbols, Job, JobSpec};
+use crate::job::{normalize_tickers, Job, JobSpec};
 use crate::polygon::{TickerDetails, TickerInfo, TickerQuery};
 use crate::store::{Store, SymbolRecord};
+use crate::unit::Ticker;
 use crate::universe;
 
 /// A universe job with its members resolved into the message's `symbols` before it is
@@ -184,7 +185,7 @@ impl Loader {
         &self,
         job: &Job,
         ctx: Option<&JobContext>,
-    ) -> Result<Vec<String>> {
+    ) -> Result<Vec<Ticker>> {
         let raw = match &job.spec {
             JobSpec::Historical { symbols, .. }
             | JobSpec::MultiTimeframe { symbols, .. }
@@ -224,7 +225,7 @@ impl Loader {
                 ))
             }
         };
-        normalize_symbols(&raw).map_err(|e| Error::invalid(e.message))
+        normalize_tickers(&raw).map_err(|e| Error::invalid(e.message))
     }
 
     /// Registers loaded symbols in `symbols` from Polygon's ticker details, as TickStock's
@@ -233,12 +234,13 @@ impl Loader {
     pub(super) async fn register_symbols(
         &self,
         ctx: &JobContext,
-        symbols: &[String],
+        symbols: &[Ticker],
     ) -> Result<()> {
         let Some(max_age) = self.cfg.symbol_refresh else {
             return Ok(());
         };
-        let stale = match self.store.symbols_to_refresh(symbols, max_age).await {
+        let names: Vec<String> = symbols.iter().map(Ticker::to_string).collect();
+        let stale = match self.store.symbols_to_refresh(&names, max_age).await {
             Ok(s) => s,
             Err(e) => {
                 warn!("cannot tell which symbols need registering: {e}");

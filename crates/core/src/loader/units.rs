@@ -1,6 +1,6 @@
 //! One unit, a (symbol, timeframe): every page of a range fetched and written as it
 //! arrives, only final dated bars kept; a top-up or fill loads just the ranges the stored
-//! bars lack. Also the unit's checkpoint key.
+//! bars lack.
 
 use std::time::Duration;
 
@@ -13,11 +13,7 @@ use crate::calendar;
 use crate::error::Result;
 use crate::exec::JobContext;
 use crate::timeframe::Timeframe;
-
-/// The unit key used in checkpoints: `SYMBOL|timeframe`.
-pub fn unit_key(symbol: &str, tf: Timeframe) -> String {
-    format!("{symbol}|{}", tf.wire_name())
-}
+use crate::unit::Unit;
 
 /// How long after a session's close its daily bar counts as final.
 pub const FINAL_BAR_DELAY: Duration = Duration::from_secs(15 * 60);
@@ -48,17 +44,17 @@ fn span_fraction(date: NaiveDate, from: NaiveDate, to: NaiveDate) -> f64 {
 }
 
 impl Loader {
-    /// One (symbol, timeframe): every page fetched and written as it arrives.
+    /// One unit: every page fetched and written as it arrives.
     pub(super) async fn load_unit(
         &self,
         ctx: &JobContext,
-        symbol: &str,
-        tf: Timeframe,
+        unit: &Unit,
         from: NaiveDate,
         to: NaiveDate,
         last_closed: NaiveDate,
     ) -> Result<UnitResult> {
         ctx.check()?;
+        let (symbol, tf) = (unit.symbol.as_str(), unit.timeframe);
         let p = ctx.progress();
         p.set_current(symbol);
         // A daily, weekly or monthly bar of a session still open is not final: not stored.
@@ -87,10 +83,7 @@ impl Loader {
                     rows += bars.len() as u64;
                     p.add_records(bars.len() as u64);
                     if let Some(last) = bars.last() {
-                        p.unit_progress(
-                            &unit_key(symbol, tf),
-                            span_fraction(last.ny_date(), from, to),
-                        );
+                        p.unit_progress(unit, span_fraction(last.ny_date(), from, to));
                     }
                     p.publish().await?;
                 }
@@ -102,14 +95,12 @@ impl Loader {
         Ok(UnitResult::Done(rows))
     }
 
-    /// A top-up or fill of one (symbol, timeframe): the ranges the stored bars lack, each
-    /// loaded as [`Loader::load_unit`] loads a range.
-    #[allow(clippy::too_many_arguments)]
+    /// A top-up or fill of one unit: the ranges the stored bars lack, each loaded as
+    /// [`Loader::load_unit`] loads a range.
     pub(super) async fn load_missing(
         &self,
         ctx: &JobContext,
-        symbol: &str,
-        tf: Timeframe,
+        unit: &Unit,
         from: NaiveDate,
         to: NaiveDate,
         last_closed: NaiveDate,
@@ -117,6 +108,7 @@ impl Loader {
     ) -> Result<UnitResult> {
         // Up to the last closed session, whatever the timeframe.
         let to = to.min(last_closed);
+        let (symbol, tf) = (unit.symbol.as_str(), unit.timeframe);
         let ranges: Vec<(NaiveDate, NaiveDate)> = if plan == UnitPlan::Fill {
             crate::completeness::gaps(&self.store, symbol, tf, from, to, Utc::now())
                 .await?
@@ -151,7 +143,7 @@ impl Loader {
         };
         let mut rows = 0;
         for (a, b) in ranges {
-            match self.load_unit(ctx, symbol, tf, a, b, last_closed).await? {
+            match self.load_unit(ctx, unit, a, b, last_closed).await? {
                 UnitResult::Done(n) => rows += n,
                 failed => return Ok(failed),
             }
@@ -166,11 +158,6 @@ mod tests {
 
     fn d(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
-    }
-
-    #[test]
-    fn unit_keys_name_symbol_and_timeframe() {
-        assert_eq!(unit_key("AAPL", Timeframe::Minute), "AAPL|1min");
     }
 
     #[test]

@@ -18,6 +18,7 @@ use crate::exec::Checkpoints;
 use crate::job::Job;
 use crate::lifecycle::{run_job, JobHost, RunEnd, RunEnv};
 use crate::status::{JobState, JobStatus, Stamp};
+use crate::unit::Unit;
 
 /// A job taken from the stream: progress to both status keys (the write respects the
 /// cancel flag and any final state already written; either makes the job stop), the final
@@ -65,13 +66,13 @@ struct RedisCheckpoints(Bus);
 
 #[async_trait]
 impl Checkpoints for RedisCheckpoints {
-    async fn done(&self, job_id: &str) -> Result<HashSet<String>> {
+    async fn done(&self, job_id: &str) -> Result<HashSet<Unit>> {
         self.0.checkpoints_done(job_id).await
     }
-    async fn mark(&self, job_id: &str, unit: &str) -> Result<()> {
+    async fn mark(&self, job_id: &str, unit: &Unit) -> Result<()> {
         self.0.mark_checkpoint(job_id, unit).await
     }
-    async fn mark_rows(&self, job_id: &str, unit: &str, rows: u64) -> Result<()> {
+    async fn mark_rows(&self, job_id: &str, unit: &Unit, rows: u64) -> Result<()> {
         self.0.mark_checkpoint_rows(job_id, unit, rows).await
     }
     async fn done_rows(&self, job_id: &str) -> Result<u64> {
