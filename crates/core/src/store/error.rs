@@ -122,12 +122,7 @@ impl From<StoreError> for Error {
             StoreError::Invalid { .. } => ErrorKind::InvalidInput,
             _ => ErrorKind::Database,
         };
-        let err = Error::new(kind, e.to_string());
-        if retryable {
-            err.retryable()
-        } else {
-            err
-        }
+        Error::new(kind, e.to_string()).retryable_if(retryable)
     }
 }
 

@@ -3,7 +3,8 @@
 //! small [`Dialect`]: placeholders, JSON and text casts, a case-insensitive id prefix,
 //! "the job names this symbol", how a time is bound and read, "now", how a writing
 //! transaction starts and how many rows a statement changed. The upsert's
-//! `ON CONFLICT ... DO UPDATE` with `excluded` is the same on both.
+//! `ON CONFLICT ... DO UPDATE` with `excluded` is the same on both. The `schedules`
+//! statements (`schedules.rs`) are written on the same dialect.
 //!
 //! One rule holds for every write: a row in a final state (completed,
 //! completed_with_errors, failed, cancelled) never goes back to a non-final one, so a
@@ -36,6 +37,7 @@ pub(crate) enum Arg {
     Text(Option<String>),
     Int(i64),
     Small(i32),
+    Bool(bool),
     Time(Option<DateTime<Utc>>),
 }
 
@@ -49,19 +51,19 @@ pub(crate) struct Stmt {
 }
 
 impl Stmt {
-    fn push(&mut self, sql: &str) -> &mut Stmt {
+    pub(super) fn push(&mut self, sql: &str) -> &mut Stmt {
         self.sql.push_str(sql);
         self
     }
 
     /// Appends a placeholder for `arg` in the dialect's spelling.
-    fn bind(&mut self, arg: Arg) -> &mut Stmt {
+    pub(super) fn bind(&mut self, arg: Arg) -> &mut Stmt {
         self.args.push(arg);
         self.sql.push_str(&(self.placeholder)(self.args.len()));
         self
     }
 
-    fn text(s: impl Into<String>) -> Arg {
+    pub(super) fn text(s: impl Into<String>) -> Arg {
         Arg::Text(Some(s.into()))
     }
 }
@@ -80,6 +82,7 @@ where
     for<'q> Option<String>: Encode<'q, Self>,
     for<'q> i32: Encode<'q, Self> + Decode<'q, Self> + Type<Self>,
     for<'q> i64: Encode<'q, Self> + Decode<'q, Self> + Type<Self>,
+    for<'q> bool: Encode<'q, Self> + Decode<'q, Self> + Type<Self>,
     usize: ColumnIndex<<Self as Database>::Row>,
 {
     /// Appended to a bound JSON text so the column takes it (`::jsonb`).
@@ -123,6 +126,7 @@ where
                 Arg::Text(s) => q.bind(s),
                 Arg::Int(n) => q.bind(n),
                 Arg::Small(n) => q.bind(n),
+                Arg::Bool(b) => q.bind(b),
                 Arg::Time(t) => Self::bind_time(q, t),
             };
         }
