@@ -10,7 +10,7 @@
 //! - [`calendar`]: NYSE sessions, holidays, early closes and expected bars.
 //! - [`completeness`]: coverage per symbol, gaps against the calendar, the import check.
 //! - [`bars`]: the OHLCV bar type.
-//! - [`unit`]: a [`Ticker`] and a [`Unit`] (symbol, timeframe), with the unit's stored
+//! - [`unit`](mod@unit): a [`Ticker`] and a [`Unit`] (symbol, timeframe), with the unit's stored
 //!   `SYMBOL|timeframe` form.
 //! - [`job`]: the job message model, parsing that keeps unknown fields, and validation
 //!   (`job/`: `wire`, `validate`, `request`).
