@@ -47,12 +47,16 @@ fn init_logging(log_dir: &std::path::Path) {
         .filename_suffix("log")
         .build(log_dir)
         .ok();
-    let registry = tracing_subscriber::registry().with(filter).with(
-        tracing_subscriber::fmt::layer()
-            .with_writer(std::io::stderr)
-            .with_target(false)
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
-    );
+    // Each job's own lines (inside its span) are kept with its history too.
+    let registry = tracing_subscriber::registry()
+        .with(filter)
+        .with(tickstock_core::joblog::layer())
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_target(false)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
+        );
     let _ = match file {
         Some(f) => registry
             .with(

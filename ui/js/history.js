@@ -240,6 +240,18 @@ function renderDetail(job) {
     const shown = ok.slice(0, 200).join(", ") + (ok.length > 200 ? ` … +${fmtInt(ok.length - 200)} more` : "");
     body.append(section(`Loaded symbols (${fmtInt(ok.length)})`, el("p", { class: "font-monospace small mb-0 text-break", text: shown })));
   }
+  const log = Array.isArray(job.log) ? job.log : [];
+  if (log.length) {
+    const lines = el("div", { class: "job-log font-monospace small", attrs: { role: "log", "aria-label": "The job's log" } });
+    for (const l of log) {
+      const level = String(l.level || "INFO").toUpperCase();
+      lines.append(el("div", { class: `log-line log-${level.toLowerCase()}` },
+        el("span", { class: "log-time text-body-secondary", text: fmtDateTime(l.at), title: fmtDateTime(l.at, { alwaysDate: true }) }), " ",
+        el("span", { class: "log-level", text: level.padEnd(5) }), " ",
+        el("span", { class: "log-message", text: l.message || "" })));
+    }
+    body.append(section(`Log (${count(log.length, "line")})`, lines));
+  }
   const params = job.params && typeof job.params === "object" ? Object.entries(job.params) : [];
   body.append(
     section(

@@ -54,6 +54,11 @@ pub trait Checkpoints: Send + Sync + 'static {
 #[async_trait]
 pub trait JobHistory: Send + Sync + 'static {
     async fn record(&self, job: &Job, status: &JobStatus) -> Result<()>;
+
+    /// Keeps a job's log lines (see [`crate::joblog`]) after those kept before.
+    async fn log(&self, _job_id: &str, _lines: &[crate::joblog::LogLine]) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// A sink that keeps progress in memory only (the [`ProgressHandle`] still holds it).

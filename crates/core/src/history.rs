@@ -49,6 +49,11 @@ impl JobHistory for StoreHistory {
         self.0.upsert_job_run(&job_run(job, status)).await?;
         Ok(())
     }
+
+    async fn log(&self, job_id: &str, lines: &[crate::joblog::LogLine]) -> Result<()> {
+        self.0.append_job_log(job_id, lines).await?;
+        Ok(())
+    }
 }
 
 /// [`Checkpoints`] kept in the store's `job_checkpoints` table: a job interrupted by the app

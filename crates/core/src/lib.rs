@@ -19,6 +19,7 @@
 //! - [`bus`]: the Redis job bus: submit, status, list, cancel, health.
 //! - [`exec`]: what a running job sees: progress handle, cancellation, checkpoints.
 //! - [`lifecycle`]: [`lifecycle::run_job`], the one place a job runs, on any queue.
+//! - [`joblog`]: each job's own log lines, captured from its tracing span.
 //! - [`worker`]: the worker runtime: consumer group, claims, heartbeats, take-over, dead letters
 //!   (`worker/`: `step` takes an entry, `execute` runs it, `heartbeat`, `legacy` channels).
 //! - [`loader`]: the Polygon-to-database job runner for every job kind (`loader/`: `plan`,
@@ -47,6 +48,7 @@ pub mod exec;
 pub mod export;
 pub mod history;
 pub mod job;
+pub mod joblog;
 pub mod keys;
 pub mod lifecycle;
 pub mod loader;

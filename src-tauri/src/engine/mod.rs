@@ -246,12 +246,18 @@ impl Engine {
                 }
             },
         };
-        Ok(match detail {
+        let mut view = match detail {
             Detail::Live { status, params } => {
                 JobView::from_status(id, &status, params.unwrap_or(Value::Null))
             }
             Detail::History(run) => JobView::from_run(&run),
-        })
+        };
+        // Kept lines, then those of a run still going in this process.
+        if let Ok(store) = self.store() {
+            view.log = store.job_log(id).await.unwrap_or_default();
+        }
+        view.log.extend(tickstock_core::joblog::peek(id));
+        Ok(view)
     }
 
     pub async fn cancel(&self, id: &str, who: &str) -> CmdResult<CancelOutcome> {

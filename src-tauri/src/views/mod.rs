@@ -34,6 +34,9 @@ pub struct JobView {
     pub error_message: Option<String>,
     pub params: Value,
     pub active: bool,
+    /// The job's own log lines (the detail only; empty in lists).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub log: Vec<tickstock_core::joblog::LogLine>,
 }
 
 fn elapsed_since(iso: Option<&str>) -> Option<f64> {
@@ -94,6 +97,7 @@ impl JobView {
             error_message: st.error_message.clone(),
             params,
             active: st.state.is_active(),
+            log: Vec::new(),
         }
     }
 
@@ -127,6 +131,7 @@ impl JobView {
             error_message: run.error.clone(),
             params: run.params.clone(),
             active,
+            log: Vec::new(),
         }
     }
 }

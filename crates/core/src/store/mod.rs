@@ -20,6 +20,7 @@
 //! - `bars.rs`: writing and reading bars, and the row helpers both backends share.
 //! - `universes.rs`: the `symbols` table and universes (groups and their members).
 //! - `job_runs.rs`: the job history's SQL for both databases, and its [`Store`] methods.
+//! - `job_logs.rs`: each job's own log lines (`job_logs`).
 //! - `postgres.rs`: the PostgreSQL backend's connection and `symbols`/universe SQL.
 //! - `postgres_bars.rs`: the PostgreSQL bar reads and writes (COPY bulk path).
 //! - `pg_schema.rs`: the shape of an existing database's tables (TickStock's or ours).
@@ -29,6 +30,7 @@
 
 mod bars;
 mod error;
+mod job_logs;
 mod job_runs;
 mod pg_schema;
 mod postgres;
