@@ -107,7 +107,19 @@ fn month_job(symbols: &[&str]) -> Job {
     )
 }
 
+/// Job logs are captured by the layer the CLI and the app install; so does this test.
+fn capture_job_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        use tracing_subscriber::prelude::*;
+        let _ = tracing::subscriber::set_global_default(
+            tracing_subscriber::registry().with(tickstock_core::joblog::layer()),
+        );
+    });
+}
+
 async fn the_lifecycle_on(kind: QueueKind) {
+    capture_job_logs();
     // Each request takes a while: the job runs for seconds, long enough to watch.
     let fake = FakePolygon::start(FakePolygonConfig {
         latency: Duration::from_millis(500),
@@ -184,6 +196,19 @@ async fn the_lifecycle_on(kind: QueueKind) {
     assert_eq!(run.bars_loaded, stored, "{run:?}");
     assert_eq!(fin.ohlcv_records_loaded, Some(stored as u64));
     assert_eq!(run.symbols_ok, 8);
+    // The job's own log is kept with it: its start, its end, nothing of other jobs.
+    let log = rig.store.job_log(&id).await.unwrap();
+    let text: Vec<&str> = log.iter().map(|l| l.message.as_str()).collect();
+    assert!(
+        text.iter().any(|m| m.starts_with("job started")),
+        "{text:?}"
+    );
+    assert!(
+        text.iter()
+            .any(|m| m.starts_with("job finished") && m.contains("completed")),
+        "{text:?}"
+    );
+    assert!(log.iter().all(|l| l.level != "DEBUG"), "{text:?}");
 
     // A cancel ends a running job as cancelled, in the queue and in history.
     let job = month_job(&["AAPL", "MSFT", "NVDA", "AMZN", "META", "TSLA"]);

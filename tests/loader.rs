@@ -21,12 +21,12 @@ use secrecy::SecretString;
 use tickstock_core::bus::Bus;
 use tickstock_core::history::StoreHistory;
 use tickstock_core::job::{DateRange, Job, JobSpec};
-use tickstock_core::loader::{unit_key, Loader, LoaderConfig};
+use tickstock_core::loader::{Loader, LoaderConfig};
 use tickstock_core::polygon::{PolygonClient, PolygonConfig, RateLimiter};
 use tickstock_core::status::{JobState, JobStatus};
 use tickstock_core::store::{Store, StoreOptions, StoredBar, TableCoverage};
 use tickstock_core::worker::{Outcome, Worker, WorkerConfig};
-use tickstock_core::{Bar, Timeframe};
+use tickstock_core::{Bar, Ticker, Timeframe, Unit};
 use tickstock_testkit::fake_polygon::{
     FakePolygon, FakePolygonConfig, Fault, RecordedRequest, GROUPED, REFERENCE,
 };
@@ -707,7 +707,9 @@ fn assert_no_redownload(
     for s in symbols {
         for tf in tfs {
             let unit = (s.clone(), tf.polygon_timespan().to_string());
-            if done_before.contains(&unit_key(s, *tf)) {
+            // The checkpoint set holds units in their stored form, `SYMBOL|timeframe`.
+            let stored = Unit::new(s.parse::<Ticker>().unwrap(), *tf).to_string();
+            if done_before.contains(&stored) {
                 assert!(
                     !fetched.contains(&unit),
                     "{s} {tf} was finished before the interruption but downloaded again"

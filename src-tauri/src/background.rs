@@ -96,7 +96,7 @@ async fn run_scheduler(
     let scheduler = tickstock_core::schedule::Scheduler::new(store, sink, "app", webhook);
     scheduler
         .run(SCHEDULER_EVERY, shutdown, |f| {
-            crate::state::desktop_notification(
+            crate::notify::desktop_notification(
                 &format!("Scheduled load {} {}", f.name, f.state.replace('_', " ")),
                 &if f.message.is_empty() {
                     format!("Job {}", f.job_id)

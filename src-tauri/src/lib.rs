@@ -11,6 +11,7 @@
 //!   when a setting that needs it changes.
 //! - [`background`]: the built-in worker, the schedules' passes, job events for the page.
 //! - [`state`]: the managed state.
+//! - [`notify`]: native desktop notifications (D-Bus).
 //! - [`settings`]: settings kept with tauri-plugin-store, environment overrides, validation.
 //! - [`secrets`]: where the Polygon API key is kept.
 //! - [`views`]: what commands return to the page.
@@ -20,6 +21,7 @@ pub mod background;
 pub mod commands;
 pub mod engine;
 pub mod error;
+pub mod notify;
 pub mod secrets;
 pub mod settings;
 pub mod state;
@@ -45,12 +47,16 @@ fn init_logging(log_dir: &std::path::Path) {
         .filename_suffix("log")
         .build(log_dir)
         .ok();
-    let registry = tracing_subscriber::registry().with(filter).with(
-        tracing_subscriber::fmt::layer()
-            .with_writer(std::io::stderr)
-            .with_target(false)
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
-    );
+    // Each job's own lines (inside its span) are kept with its history too.
+    let registry = tracing_subscriber::registry()
+        .with(filter)
+        .with(tickstock_core::joblog::layer())
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_target(false)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
+        );
     let _ = match file {
         Some(f) => registry
             .with(
@@ -72,30 +78,30 @@ pub fn run_app<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
         // dialog permission).
         .plugin(tauri_plugin_dialog::init())
         .invoke_handler(tauri::generate_handler![
-            commands::health,
-            commands::validate_job,
-            commands::submit_job,
-            commands::active_jobs,
-            commands::list_jobs,
-            commands::job_detail,
-            commands::cancel_job,
-            commands::cancel_all,
-            commands::retry_job,
-            commands::cleanup_stale,
-            commands::clear_jobs,
-            commands::export_jobs_csv,
-            commands::list_universes,
-            commands::universe_preview,
-            commands::data_summary,
-            commands::get_settings,
-            commands::save_settings,
-            commands::settings_impact,
-            commands::test_redis,
-            commands::test_database,
-            commands::test_polygon,
-            commands::open_log_dir,
-            commands::notify,
-            commands::about,
+            commands::jobs::health,
+            commands::jobs::validate_job,
+            commands::jobs::submit_job,
+            commands::jobs::active_jobs,
+            commands::history::list_jobs,
+            commands::jobs::job_detail,
+            commands::jobs::cancel_job,
+            commands::jobs::cancel_all,
+            commands::jobs::retry_job,
+            commands::jobs::cleanup_stale,
+            commands::jobs::clear_jobs,
+            commands::history::export_jobs_csv,
+            commands::data::list_universes,
+            commands::data::universe_preview,
+            commands::data::data_summary,
+            commands::settings::get_settings,
+            commands::settings::save_settings,
+            commands::settings::settings_impact,
+            commands::settings::test_redis,
+            commands::settings::test_database,
+            commands::settings::test_polygon,
+            commands::system::open_log_dir,
+            commands::system::notify,
+            commands::system::about,
         ])
         .setup(|app| {
             let paths = app.path();

@@ -257,6 +257,18 @@ pub fn keep_password(new: &str, old: &str) -> String {
     n.to_string()
 }
 
+/// Settings as the page sends them: the key only when changed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SettingsInput {
+    #[serde(flatten)]
+    pub settings: AppSettings,
+    #[serde(default)]
+    pub api_key: Option<String>,
+    #[serde(default)]
+    pub remove_api_key: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

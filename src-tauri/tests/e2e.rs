@@ -440,6 +440,162 @@ async fn redis_mode_cancels_a_running_job_from_its_card() {
     drop(redis);
 }
 
+/// Card and history row of a running job, read in one go: `[card status, card progress,
+/// card bars, row status, row progress, row bars]`, or null while either is missing.
+const CARD_AND_ROW: &str = r#"
+const id = arguments[0];
+const card = document.querySelector(`#active-jobs .job-card[data-job-id="${id}"]`);
+const row = document.querySelector(`#history-table tbody tr[data-job-id="${id}"]`);
+if (!card || !row) return null;
+const cb = card.querySelector('.job-status');
+const cp = card.querySelector('.progress-bar');
+const rb = row.querySelector('.job-status');
+const rp = row.querySelector('[role=progressbar]');
+return [cb.dataset.status, Number(cp.getAttribute('aria-valuenow')), card.querySelector('.job-bars').textContent.trim(),
+        rb.dataset.status, Number(rp.getAttribute('aria-valuenow')), row.cells[5].textContent.trim()];
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn card_and_history_row_agree_while_a_job_runs() {
+    let _serial = support::serial_guard().await;
+    // Slow enough to watch: each request takes a while.
+    let polygon = FakePolygon::start(FakePolygonConfig {
+        latency: Duration::from_millis(400),
+        ..FakePolygonConfig::default()
+    })
+    .await;
+    let app = App::launch(
+        "card_and_row",
+        AppEnv::new().polygon(&polygon.base_url(), polygon.api_key()),
+    )
+    .await;
+    watch_cards(&app).await;
+    let symbols = [
+        "AAPL", "MSFT", "NVDA", "AMZN", "GOOGL", "META", "TSLA", "JPM", "AMD", "INTC", "ORCL",
+        "IBM",
+    ];
+    fill_historical(
+        &app,
+        &symbols.join(", "),
+        Some(("2024-01-02", "2024-06-28")),
+    )
+    .await;
+    app.click("#btn-submit").await;
+    let id = submitted_job_id(&app).await;
+    let mut samples = 0;
+    let mut moving = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let v = app.js_args(CARD_AND_ROW, vec![json!(id)]).await;
+        if let Some(a) = v.as_array() {
+            let (card, row) = (&a[..3], &a[3..]);
+            if a[0] == json!("running") && a[1].as_i64().unwrap_or(0) > 0 {
+                moving += 1;
+            }
+            assert_eq!(card, row, "card and history row of {id} disagree");
+            samples += 1;
+            if a[0] == json!("completed") {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "job {id} did not complete: {v}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        moving >= 3,
+        "saw the job move only {moving} times ({samples} samples)"
+    );
+    app.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_jobs_finishing_at_once_raise_one_summary() {
+    use tickstock_core::bus::Bus;
+    use tickstock_core::settings::BusConfig;
+    use tickstock_core::status::{JobState, JobStatus, Stamp};
+    let _serial = support::serial_guard().await;
+    let redis = RedisServer::start();
+    let namespace = unique_namespace();
+    let app = App::launch(
+        "two_hundred",
+        AppEnv::new()
+            .var("TICKSTOCK_REDIS_URL", redis.url())
+            .var("TICKSTOCK_NAMESPACE", &namespace)
+            .var("TICKSTOCK_WORKER", "off"),
+    )
+    .await;
+    watch_cards(&app).await;
+    let bus = Bus::connect(BusConfig::new(redis.url()).with_namespace(&namespace))
+        .await
+        .expect("the test's Redis");
+    // 200 jobs running on a worker elsewhere.
+    let mut ids = Vec::new();
+    for i in 0..200 {
+        let job = tickstock_core::job::Job::new(
+            tickstock_core::job::JobSpec::Historical {
+                symbols: vec![format!("S{i}")],
+                timespan: Timeframe::Day,
+                range: tickstock_core::job::DateRange {
+                    years: Some(1.0),
+                    ..Default::default()
+                },
+            },
+            "e2e",
+        );
+        bus.submit(&job).await.unwrap();
+        let mut st = JobStatus::new(JobState::Running);
+        st.worker_id = Some("elsewhere".into());
+        st.progress = 50;
+        bus.put_status(&job.id, &st).await.unwrap();
+        ids.push(job.id);
+    }
+    app.wait_js(
+        "200 running cards",
+        Duration::from_secs(30),
+        "return document.querySelectorAll('#active-jobs .job-card[data-status=\"running\"]').length === 200;",
+    )
+    .await;
+    // Let the watcher see them all running once.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    for id in &ids {
+        let mut st = JobStatus::new(JobState::Completed);
+        st.progress = 100;
+        st.ohlcv_records_loaded = Some(250);
+        st.set_time("completed_at", Stamp::now());
+        bus.put_status(id, &st).await.unwrap();
+    }
+    let toast = app
+        .wait_js(
+            "one summary toast",
+            Duration::from_secs(15),
+            "return (window.__e2eToasts || []).find((t) => t.title === '200 jobs finished') || null;",
+        )
+        .await;
+    assert!(
+        toast["body"]
+            .as_str()
+            .unwrap_or("")
+            .contains("200 completed"),
+        "{toast}"
+    );
+    // Nothing else follows: no toast per job.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let toasts = app.js("return window.__e2eToasts;").await;
+    let finished: Vec<&Value> = toasts
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| {
+            t["title"]
+                .as_str()
+                .is_some_and(|s| s.contains("finished") || s.starts_with("Job "))
+        })
+        .collect();
+    assert_eq!(finished.len(), 1, "{toasts}");
+    app.close().await;
+    drop(redis);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_pill_follows_redis_going_down_and_coming_back() {
     let _serial = support::serial_guard().await;

@@ -98,3 +98,150 @@ async fn cleanup_fails_only_jobs_with_no_progress_for_ten_minutes_and_no_live_wo
     );
     engine.stop(Duration::from_secs(5)).await;
 }
+
+mod settings_mid_job {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use chrono::NaiveDate;
+    use tickstock_app::secrets::KeyStore;
+    use tickstock_app::settings::{AppSettings, SettingsInput};
+    use tickstock_app::state::AppState;
+    use tickstock_core::job::{DateRange, Job, JobSpec};
+    use tickstock_core::Timeframe;
+    use tickstock_testkit::fake_polygon::{FakePolygon, FakePolygonConfig};
+
+    const SYMBOLS: [&str; 10] = [
+        "AAPL", "MSFT", "NVDA", "AMZN", "META", "TSLA", "AMD", "INTC", "ORCL", "IBM",
+    ];
+
+    fn input(settings: AppSettings) -> SettingsInput {
+        SettingsInput {
+            settings,
+            api_key: None,
+            remove_api_key: false,
+        }
+    }
+
+    async fn wait_run(
+        state: &AppState,
+        id: &str,
+        what: &str,
+        pred: impl Fn(&tickstock_core::store::JobRun) -> bool,
+    ) -> tickstock_core::store::JobRun {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let engine = state.engine().await;
+            let last = engine.store().unwrap().job_run(id).await;
+            if let Ok(Some(run)) = &last {
+                if pred(run) {
+                    return run.clone();
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}: {last:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// A live setting changes nothing of a running job; a setting that needs a restart
+    /// stops it after its chunk and it resumes with its submit time and totals intact.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn settings_saved_mid_job_keep_the_jobs_totals() {
+        let fake = FakePolygon::start(FakePolygonConfig {
+            latency: Duration::from_millis(700),
+            ..FakePolygonConfig::default()
+        })
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let keys = KeyStore::open(&dir.path().join("config"));
+        keys.save(fake.api_key()).unwrap();
+        let settings = AppSettings {
+            polygon_base_url: fake.base_url(),
+            requests_per_minute: 0,
+            ..AppSettings::default()
+        };
+        let state = AppState::start(
+            settings.clone(),
+            dir.path(),
+            keys,
+            dir.path().join("logs"),
+            Box::new(|_| Ok(())),
+        )
+        .await;
+        let (from, to) = (
+            NaiveDate::from_ymd_opt(2024, 3, 1).unwrap(),
+            NaiveDate::from_ymd_opt(2024, 3, 31).unwrap(),
+        );
+        let job = Job::new(
+            JobSpec::Historical {
+                symbols: SYMBOLS.iter().map(|s| s.to_string()).collect(),
+                timespan: Timeframe::Day,
+                range: DateRange {
+                    years: None,
+                    start_date: Some(from),
+                    end_date: Some(to),
+                },
+            },
+            "test",
+        );
+        let id = job.id.clone();
+        state.engine().await.submit(job).await.unwrap();
+        let first = wait_run(&state, &id, "the job to be running", |r| {
+            r.status == "running"
+        })
+        .await;
+
+        // The rate limit changes live: same engine, the job goes on.
+        let before = state.engine().await;
+        let live = AppSettings {
+            requests_per_minute: 600,
+            ..settings.clone()
+        };
+        let impact = state.settings_impact(&input(live.clone())).await.unwrap();
+        assert!(impact.restart.is_empty(), "{:?}", impact.restart);
+        state.save_settings(input(live.clone())).await.unwrap();
+        assert!(Arc::ptr_eq(&before, &state.engine().await), "no restart");
+        assert_eq!(state.engine().await.settings().requests_per_minute, 600);
+        drop(before);
+
+        // Concurrency needs a restart, and says so while a job is active.
+        wait_run(&state, &id, "some symbols loaded", |r| r.bars_loaded > 40).await;
+        let restart = AppSettings {
+            worker_concurrency: 2,
+            ..live
+        };
+        let impact = state
+            .settings_impact(&input(restart.clone()))
+            .await
+            .unwrap();
+        assert_eq!(impact.restart, vec!["workerConcurrency"]);
+        assert_eq!(impact.active_jobs, 1);
+        state.save_settings(input(restart)).await.unwrap();
+
+        let run = wait_run(&state, &id, "the resumed job to finish", |r| {
+            r.status != "running" && r.status != "queued" && r.status != "submitted"
+        })
+        .await;
+        let sessions = FakePolygon::expected_bars("AAPL", Timeframe::Day, from, to).len() as i64;
+        assert_eq!(run.status, "completed", "{run:?}");
+        assert_eq!(run.bars_loaded, SYMBOLS.len() as i64 * sessions, "{run:?}");
+        assert_eq!(run.symbols_ok, SYMBOLS.len() as i64, "{run:?}");
+        assert_eq!(run.submitted_at, first.submitted_at, "submit time kept");
+        assert_eq!(run.started_at, first.started_at, "start time kept");
+        // Bars of each symbol downloaded once, apart from those in flight at the restart
+        // (the loader runs a few symbols at once).
+        let bar_requests = fake
+            .requests()
+            .iter()
+            .filter(|r| r.path.contains("/v2/aggs/"))
+            .count();
+        assert!(
+            (SYMBOLS.len()..=SYMBOLS.len() + 4).contains(&bar_requests),
+            "{bar_requests} bar requests"
+        );
+        state.shutdown().await;
+    }
+}

@@ -3,7 +3,7 @@
 import * as api from "./api.js";
 import {
   $, el, icon, clear, debounce, kindLabel, statusInfo, statusBadge, isTerminal, isRunning, shortId,
-  symbolsSummary, fmtInt, fmtDuration, fmtDateTime,
+  symbolsSummary, fmtInt, fmtDuration, fmtDateTime, count,
 } from "./util.js";
 import { toast, errorToast } from "./toasts.js";
 import { jobModel } from "./jobs.js";
@@ -54,7 +54,7 @@ function row(job) {
     el("td", {}, statusBadge(job.status)),
     progressCell(job),
     el("td", { class: "text-end num", text: fmtInt(job.ohlcvRecordsLoaded || 0) }),
-    el("td", { class: "small", text: fmtDateTime(job.submittedAt, { seconds: false }), title: job.submittedAt || "" }),
+    el("td", { class: "small", text: fmtDateTime(job.submittedAt, { seconds: false }), title: job.submittedAt ? fmtDateTime(job.submittedAt, { alwaysDate: true }) : "" }),
     el("td", { class: "text-end num small col-duration", text: fmtDuration(job.durationSeconds) }),
   );
   return tr;
@@ -117,7 +117,10 @@ export async function loadHistory() {
   }
   const from = total ? (filter.page - 1) * filter.pageSize + 1 : 0;
   const to = Math.min(total, (filter.page - 1) * filter.pageSize + items.length);
-  $("#history-summary").textContent = total ? `Showing ${fmtInt(from)}–${fmtInt(to)} of ${fmtInt(total)} jobs` : "";
+  const db = result && result.database;
+  const shown = total ? `Showing ${fmtInt(from)}–${fmtInt(to)} of ${count(total, "job")}` : "";
+  $("#history-summary").textContent = db ? (shown ? `${shown} · history in ${db}` : `History in ${db}`) : shown;
+  $("#history-summary").title = result && result.database ? `The job history shown is kept in ${result.database}` : "";
   $("#history-page").textContent = `${filter.page} / ${pages}`;
   $("#history-prev").disabled = filter.page <= 1;
   $("#history-next").disabled = filter.page >= pages;
@@ -236,6 +239,18 @@ function renderDetail(job) {
   if (ok.length) {
     const shown = ok.slice(0, 200).join(", ") + (ok.length > 200 ? ` … +${fmtInt(ok.length - 200)} more` : "");
     body.append(section(`Loaded symbols (${fmtInt(ok.length)})`, el("p", { class: "font-monospace small mb-0 text-break", text: shown })));
+  }
+  const log = Array.isArray(job.log) ? job.log : [];
+  if (log.length) {
+    const lines = el("div", { class: "job-log font-monospace small", attrs: { role: "log", "aria-label": "The job's log" } });
+    for (const l of log) {
+      const level = String(l.level || "INFO").toUpperCase();
+      lines.append(el("div", { class: `log-line log-${level.toLowerCase()}` },
+        el("span", { class: "log-time text-body-secondary", text: fmtDateTime(l.at), title: fmtDateTime(l.at, { alwaysDate: true }) }), " ",
+        el("span", { class: "log-level", text: level.padEnd(5) }), " ",
+        el("span", { class: "log-message", text: l.message || "" })));
+    }
+    body.append(section(`Log (${count(log.length, "line")})`, lines));
   }
   const params = job.params && typeof job.params === "object" ? Object.entries(job.params) : [];
   body.append(

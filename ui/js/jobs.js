@@ -7,7 +7,7 @@
 import * as api from "./api.js";
 import {
   $, el, icon, clear, kindLabel, KIND_ICONS, statusInfo, isTerminal, isRunning,
-  shortId, fmtInt, fmtRate, fmtDuration,
+  shortId, fmtInt, fmtRate, fmtDuration, count,
 } from "./util.js";
 import { toast, errorToast } from "./toasts.js";
 
@@ -175,7 +175,7 @@ let flushTimer = null;
 
 function jobSummary(job) {
   const parts = [kindLabel(job.jobType)];
-  if (job.ohlcvRecordsLoaded) parts.push(`${fmtInt(job.ohlcvRecordsLoaded)} bars`);
+  if (job.ohlcvRecordsLoaded) parts.push(count(job.ohlcvRecordsLoaded, "bar"));
   const failed = Array.isArray(job.failedSymbols) ? job.failedSymbols.length : 0;
   if (failed) parts.push(`${failed} symbol${failed === 1 ? "" : "s"} failed`);
   const text = job.errorMessage || job.message || "";
@@ -269,7 +269,10 @@ export function pollActive() {
       for (const job of jobs) {
         // A model already final stays final: a poll never moves a job back.
         const known = models.get(job.jobId);
-        if (!(known && isTerminal(known.status) && !isTerminal(job.status))) models.set(job.jobId, job);
+        if (!(known && isTerminal(known.status) && !isTerminal(job.status))) {
+          models.set(job.jobId, job);
+          hooks.onChange(job);
+        }
         if (isTerminal(job.status) && !finishedAt.has(job.jobId)) finishedAt.set(job.jobId, Date.now());
       }
       renderModels();

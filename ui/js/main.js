@@ -10,7 +10,28 @@ import { initHistory, loadHistory, openJobDetail, updateRow } from "./history.js
 import { initOps } from "./ops.js";
 import { initSummary, loadSummary } from "./summary.js";
 import { initSettings, checkFirstRun } from "./settings.js";
-import { initAbout } from "./about.js";
+import { initAbout, openLogs } from "./about.js";
+
+const THEME_LABELS = {
+  auto: ["circle-half", "Colour scheme: follows the system"],
+  light: ["sun", "Colour scheme: light"],
+  dark: ["moon-stars", "Colour scheme: dark"],
+};
+
+/** The header's light/dark toggle: auto → light → dark. */
+function initThemeToggle() {
+  const btn = $("#btn-theme");
+  const theme = window.tickstockTheme;
+  if (!btn || !theme) return;
+  const show = (c) => {
+    const [name, label] = THEME_LABELS[c] || THEME_LABELS.auto;
+    btn.querySelector("i").className = `bi bi-${name}`;
+    btn.title = label;
+    btn.setAttribute("aria-label", label);
+  };
+  show(theme.choice());
+  btn.addEventListener("click", () => show(theme.cycle()));
+}
 
 function jobsChanged() {
   // After a submit, retry, cancel or cleanup: refresh everything that shows jobs.
@@ -22,13 +43,8 @@ function jobsChanged() {
 async function start() {
   if (api.isPreview) $("#preview-badge").classList.remove("d-none");
 
-  $("#btn-open-logs").addEventListener("click", async () => {
-    try {
-      await api.openLogDir();
-    } catch (err) {
-      errorToast("Could not open the log folder", err);
-    }
-  });
+  $("#btn-open-logs").addEventListener("click", openLogs);
+  initThemeToggle();
 
   initSettings({ onSaved: () => jobsChanged() });
   initAbout();

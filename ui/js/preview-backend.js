@@ -380,7 +380,7 @@ export function createPreviewBackend() {
       const all = matching(filter);
       const size = Math.max(1, Number(filter.pageSize) || 20);
       const page = Math.max(1, Number(filter.page) || 1);
-      return { items: all.slice((page - 1) * size, page * size).map(view), total: all.length, page, pageSize: size };
+      return { items: all.slice((page - 1) * size, page * size).map(view), total: all.length, page, pageSize: size, database: "SQLite at ~/.local/share/io.tickstock.admin/tickstock.sqlite (preview)" };
     },
     job_detail: ({ jobId }) => view(find(jobId)),
     cancel_job({ jobId }) {

@@ -14,6 +14,12 @@ let inFlight = null;
 let lastHealth = null;
 const listeners = [];
 
+/** "Built-in worker" for the app's own (its id says nothing more in embedded mode). */
+function workerName(w) {
+  if (!w.builtin) return `Worker ${w.id}`;
+  return w.id === "built-in" ? "Built-in worker" : `Built-in worker ${w.id}`;
+}
+
 function setPill(node, cls, text, title) {
   node.classList.remove(...PILL_CLASSES);
   node.classList.add(cls);
@@ -50,7 +56,7 @@ export function workerState(h) {
   }
   const lines = workers.map(
     (w) =>
-      `${w.builtin ? "built-in " : ""}${w.id}${w.host ? " @ " + w.host : ""}: ${w.alive ? "alive" : w.cannotConsume ? "cannot take jobs (" + w.cannotConsume + ")" : "stale"}, ${fmtAge(w.ageSeconds)}` +
+      `${workerName(w)}${w.host ? " on " + w.host : ""}: ${w.alive ? "alive" : w.cannotConsume ? "cannot take jobs (" + w.cannotConsume + ")" : "stale"}, ${fmtAge(w.ageSeconds)}` +
       (w.currentJob ? `, job ${String(w.currentJob).slice(0, 8)}` : ""),
   );
   if (legacy && (legacy.alive || legacy.key)) {

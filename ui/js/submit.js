@@ -2,7 +2,7 @@
 // backend as the user types (debounced) and shows each error under its field, exactly as the
 // backend words it. Submits once (the button is disabled while invalid or in flight).
 import * as api from "./api.js";
-import { $, $$, el, clear, debounce, kindLabel, shortId, splitSymbols, fmtInt } from "./util.js";
+import { $, $$, el, clear, debounce, kindLabel, shortId, splitSymbols, fmtInt, count } from "./util.js";
 import { toast, errorToast } from "./toasts.js";
 
 const VALIDATE_MS = 250;
@@ -217,7 +217,7 @@ async function loadUniverses() {
     const list = await api.listUniverses();
     while (select.options.length > 1) select.remove(1);
     for (const u of Array.isArray(list) ? list : []) {
-      const label = `${u.name || u.key} (${u.key}) · ${fmtInt(u.members)} symbols${u.asOf ? ` · as of ${u.asOf}` : ""}`;
+      const label = `${u.name || u.key} (${u.key}) · ${count(u.members, "symbol")}${u.asOf ? ` · as of ${u.asOf}` : ""}`;
       select.append(el("option", { value: u.key, text: label }));
     }
   } catch (err) {

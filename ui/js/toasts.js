@@ -51,3 +51,23 @@ export function toast({ title, body = "", variant = "info", mono = "", delay }) 
 export function errorToast(title, err) {
   return toast({ title, body: err && err.message ? err.message : String(err), variant: "danger" });
 }
+
+// While a dialog is open, toasts show inside it above its footer, so they never cover the
+// dialog's buttons; they go back to the corner when it closes.
+const CORNER = "toast-container position-fixed bottom-0 end-0 p-3";
+function placeToasts() {
+  const container = document.getElementById("toasts");
+  if (!container) return;
+  const open = document.querySelector(".modal.show .modal-footer");
+  if (open) {
+    if (container.nextElementSibling !== open) open.before(container);
+    container.className = "toast-container toast-in-modal px-3 pb-2";
+  } else if (container.parentElement !== document.body) {
+    document.body.append(container);
+    container.className = CORNER;
+  }
+}
+if (typeof document !== "undefined") {
+  document.addEventListener("shown.bs.modal", placeToasts);
+  document.addEventListener("hidden.bs.modal", placeToasts);
+}

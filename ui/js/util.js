@@ -136,16 +136,27 @@ export function symbolsSummary(job) {
     return universe ? `${universe}: ${head}${more}` : head + more;
   }
   if (universe) return String(universe);
-  if (job.totalSymbols) return `${job.totalSymbols} symbols`;
+  if (job.totalSymbols) return count(job.totalSymbols, "symbol");
   return "—";
 }
 
 // Formatting ----------------------------------------------------------------------------
 
-const nf = new Intl.NumberFormat();
+// Grouped digits always: a locale that groups nothing (POSIX/C, as WebKit may report)
+// falls back to en-US grouping.
+const nf = (() => {
+  const local = new Intl.NumberFormat();
+  return /\d[^\d]\d{3}$/.test(local.format(1234)) ? local : new Intl.NumberFormat("en-US");
+})();
 export function fmtInt(n) {
   if (n === null || n === undefined || Number.isNaN(Number(n))) return "—";
   return nf.format(Math.round(Number(n)));
+}
+
+/** "1 symbol", "1,000 symbols": a grouped count with its noun in the right number. */
+export function count(n, noun) {
+  const v = Math.round(Number(n) || 0);
+  return `${fmtInt(v)} ${v === 1 ? noun : noun + "s"}`;
 }
 
 export function fmtRate(n) {

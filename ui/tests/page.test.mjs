@@ -133,3 +133,20 @@ test("about: the preview answers with the version and the app's folders", async 
   assert.equal(nodes["#about-data-dir"].textContent, info.dataDir);
   assert.equal(nodes["#about-log-dir"].textContent, info.logDir);
 });
+
+test("counts agree in number and numbers are grouped", async () => {
+  const { count, fmtInt } = await import("../js/util.js");
+  assert.equal(count(1, "symbol"), "1 symbol");
+  assert.equal(count(2, "symbol"), "2 symbols");
+  assert.equal(count(0, "job"), "0 jobs");
+  assert.match(fmtInt(1234567), /^1\D234\D567$/, "thousands are grouped whatever the locale");
+});
+
+test("the built-in worker is named once in the tooltip", () => {
+  const w = workerState({
+    workers: [{ id: "built-in", host: "vm", alive: true, ageSeconds: 0, builtin: true }],
+    legacyHeartbeat: null,
+  });
+  assert.ok(w.title.startsWith("Built-in worker on vm: alive"), w.title);
+  assert.ok(!/built-in built-in/i.test(w.title), w.title);
+});

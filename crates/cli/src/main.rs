@@ -133,14 +133,23 @@ pub enum Command {
     History(console::HistoryArgs),
 }
 
+/// Logs to stderr filtered by `RUST_LOG` (else `default`); each job's own lines (INFO and
+/// up inside its span) are captured for its history whatever the filter says.
 fn init_logging(default: &str) {
+    use tracing_subscriber::prelude::*;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
+    let console = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
-        .with_env_filter(filter)
         .with_target(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_filter(filter);
+    tracing_subscriber::registry()
+        .with(console)
+        .with(
+            tickstock_core::joblog::layer()
+                .with_filter(tracing_subscriber::filter::LevelFilter::INFO),
+        )
         .init();
 }
 

@@ -74,6 +74,15 @@ impl Error {
         self
     }
 
+    /// [`Error::retryable`] when `yes`, else the error as it is.
+    pub fn retryable_if(self, yes: bool) -> Self {
+        if yes {
+            self.retryable()
+        } else {
+            self
+        }
+    }
+
     pub fn kind(&self) -> ErrorKind {
         self.kind
     }
@@ -96,12 +105,7 @@ impl From<redis::RedisError> for Error {
             || e.is_connection_refusal()
             || e.is_timeout()
             || e.is_cluster_error();
-        let err = Error::new(ErrorKind::Redis, format!("Redis: {e}"));
-        if retryable {
-            err.retryable()
-        } else {
-            err
-        }
+        Error::new(ErrorKind::Redis, format!("Redis: {e}")).retryable_if(retryable)
     }
 }
 

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::Result;
 use crate::job::Job;
 use crate::status::{JobState, JobStatus, Stamp, SymbolFailure};
+use crate::unit::Unit;
 
 /// The code that actually does a job. Failures of single symbols are recorded through
 /// the context and do not fail the job; an `Err` fails the whole job. A runner that stops
@@ -32,15 +33,15 @@ pub trait StatusSink: Send + Sync + 'static {
     async fn progress(&self, job_id: &str, status: &JobStatus) -> Result<bool>;
 }
 
-/// Durable record of finished units of a job (`SYMBOL|timeframe`), so a job resumed after
-/// a crash does not redo them.
+/// Durable record of finished [`Unit`]s of a job, so a job resumed after a crash does not
+/// redo them.
 #[async_trait]
 pub trait Checkpoints: Send + Sync + 'static {
-    async fn done(&self, job_id: &str) -> Result<HashSet<String>>;
-    async fn mark(&self, job_id: &str, unit: &str) -> Result<()>;
+    async fn done(&self, job_id: &str) -> Result<HashSet<Unit>>;
+    async fn mark(&self, job_id: &str, unit: &Unit) -> Result<()>;
     /// Records a finished unit with the rows it wrote, so a resumed job's counts include
     /// what earlier runs loaded.
-    async fn mark_rows(&self, job_id: &str, unit: &str, _rows: u64) -> Result<()> {
+    async fn mark_rows(&self, job_id: &str, unit: &Unit, _rows: u64) -> Result<()> {
         self.mark(job_id, unit).await
     }
     /// Rows written by the finished units (0 where rows are not kept).
@@ -53,6 +54,11 @@ pub trait Checkpoints: Send + Sync + 'static {
 #[async_trait]
 pub trait JobHistory: Send + Sync + 'static {
     async fn record(&self, job: &Job, status: &JobStatus) -> Result<()>;
+
+    /// Keeps a job's log lines (see [`crate::joblog`]) after those kept before.
+    async fn log(&self, _job_id: &str, _lines: &[crate::joblog::LogLine]) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// A sink that keeps progress in memory only (the [`ProgressHandle`] still holds it).
@@ -67,18 +73,15 @@ impl StatusSink for NoSink {
 
 /// Checkpoints kept in memory (for one-shot runs that are not resumed elsewhere).
 #[derive(Default)]
-pub struct MemoryCheckpoints(Mutex<HashSet<String>>);
+pub struct MemoryCheckpoints(Mutex<HashSet<Unit>>);
 
 #[async_trait]
 impl Checkpoints for MemoryCheckpoints {
-    async fn done(&self, _job_id: &str) -> Result<HashSet<String>> {
+    async fn done(&self, _job_id: &str) -> Result<HashSet<Unit>> {
         Ok(self.0.lock().expect("checkpoint lock").clone())
     }
-    async fn mark(&self, _job_id: &str, unit: &str) -> Result<()> {
-        self.0
-            .lock()
-            .expect("checkpoint lock")
-            .insert(unit.to_string());
+    async fn mark(&self, _job_id: &str, unit: &Unit) -> Result<()> {
+        self.0.lock().expect("checkpoint lock").insert(unit.clone());
         Ok(())
     }
 }
@@ -183,17 +186,17 @@ impl JobContext {
     }
 
     /// Units already finished by an earlier run of this job.
-    pub async fn done_units(&self) -> Result<HashSet<String>> {
+    pub async fn done_units(&self) -> Result<HashSet<Unit>> {
         self.checkpoints.done(&self.job_id).await
     }
 
     /// Records a finished unit.
-    pub async fn mark_done(&self, unit: &str) -> Result<()> {
+    pub async fn mark_done(&self, unit: &Unit) -> Result<()> {
         self.checkpoints.mark(&self.job_id, unit).await
     }
 
     /// Records a finished unit and the rows it wrote.
-    pub async fn mark_done_rows(&self, unit: &str, rows: u64) -> Result<()> {
+    pub async fn mark_done_rows(&self, unit: &Unit, rows: u64) -> Result<()> {
         self.checkpoints.mark_rows(&self.job_id, unit, rows).await
     }
 
@@ -209,7 +212,7 @@ struct ProgressInner {
     units_total: AtomicU64,
     units_done: AtomicU64,
     /// Fractions of units in progress (a long unit moves the bar before it is done).
-    partial: Mutex<std::collections::HashMap<String, f64>>,
+    partial: Mutex<std::collections::HashMap<Unit, f64>>,
     sink: Arc<dyn StatusSink>,
     last_write: Mutex<Option<Instant>>,
     every: Duration,
@@ -303,18 +306,18 @@ impl ProgressHandle {
     }
 
     /// How far a unit in progress is (0 to 1), e.g. from the dates its pages have reached.
-    pub fn unit_progress(&self, unit: &str, fraction: f64) {
+    pub fn unit_progress(&self, unit: &Unit, fraction: f64) {
         let f = fraction.clamp(0.0, 0.999);
         self.inner
             .partial
             .lock()
             .expect("partial lock")
-            .insert(unit.to_string(), f);
+            .insert(unit.clone(), f);
         self.recompute();
     }
 
     /// Forgets a unit's partial progress (it finished or failed).
-    pub fn unit_settled(&self, unit: &str) {
+    pub fn unit_settled(&self, unit: &Unit) {
         self.inner
             .partial
             .lock()
@@ -413,18 +416,26 @@ impl ProgressHandle {
         match state {
             JobState::Completed => {
                 st.progress = 100;
-                st.message = Some(format!("Completed: {ok} symbols, {bars} bars"));
+                st.message = Some(format!(
+                    "Completed: {}, {}",
+                    count(ok as u64, "symbol"),
+                    count(bars, "bar")
+                ));
             }
             JobState::CompletedWithErrors => {
                 st.progress = 100;
                 st.message = Some(format!(
-                    "{ok} of {} symbols loaded, {failed} failed",
-                    ok + failed
+                    "{ok} of {} loaded, {failed} failed",
+                    count((ok + failed) as u64, "symbol")
                 ));
                 st.error_message = Some(group_failures(&st.failures));
             }
             JobState::Cancelled => {
-                st.message = Some(format!("Cancelled after {ok} symbols, {bars} bars"));
+                st.message = Some(format!(
+                    "Cancelled after {}, {}",
+                    count(ok as u64, "symbol"),
+                    count(bars, "bar")
+                ));
             }
             JobState::Failed => {
                 let e = error.unwrap_or_else(|| "failed".into());
@@ -436,6 +447,9 @@ impl ProgressHandle {
         st
     }
 }
+
+/// `1 symbol`, `2 symbols`: a count with its noun in the right number.
+pub use crate::text::count;
 
 /// Failures grouped by reason, most common first: `3 symbols (AAPL, MSFT, NVDA): not
 /// found on Polygon ...`. A reason is compared with its own symbol's name taken out, so

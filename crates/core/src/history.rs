@@ -2,6 +2,7 @@
 //! `job_runs`, so history outlives Redis expiry and app restarts.
 
 use async_trait::async_trait;
+use tracing::warn;
 
 use crate::error::Result;
 use std::collections::HashSet;
@@ -10,7 +11,7 @@ use crate::exec::{Checkpoints, JobHistory};
 use crate::job::Job;
 use crate::status::JobStatus;
 use crate::store::{JobRun, Store};
-use crate::timeframe::Timeframe;
+use crate::unit::{Ticker, Unit};
 
 /// Parses the ISO 8601 times status fields carry: with an offset, or naive, which is local
 /// time (TickStock writes `datetime.now().isoformat()`). Prefer [`JobStatus::time`] for a
@@ -48,6 +49,11 @@ impl JobHistory for StoreHistory {
         self.0.upsert_job_run(&job_run(job, status)).await?;
         Ok(())
     }
+
+    async fn log(&self, job_id: &str, lines: &[crate::joblog::LogLine]) -> Result<()> {
+        self.0.append_job_log(job_id, lines).await?;
+        Ok(())
+    }
 }
 
 /// [`Checkpoints`] kept in the store's `job_checkpoints` table: a job interrupted by the app
@@ -57,35 +63,28 @@ pub struct StoreCheckpoints(pub Store);
 
 #[async_trait]
 impl Checkpoints for StoreCheckpoints {
-    async fn done(&self, job_id: &str) -> Result<HashSet<String>> {
-        Ok(self
-            .0
-            .done_pairs(job_id)
-            .await?
-            .into_iter()
-            .map(|(symbol, tf, _)| crate::loader::unit_key(&symbol, tf))
-            .collect())
+    async fn done(&self, job_id: &str) -> Result<HashSet<Unit>> {
+        let mut out = HashSet::new();
+        for (symbol, tf, _) in self.0.done_pairs(job_id).await? {
+            match Ticker::parse(&symbol) {
+                Ok(t) => {
+                    out.insert(Unit::new(t, tf));
+                }
+                // Not a unit this app would run: left out, so it cannot be skipped.
+                Err(e) => warn!(job_id, "ignored a checkpoint: {e}"),
+            }
+        }
+        Ok(out)
     }
 
-    async fn mark(&self, job_id: &str, unit: &str) -> Result<()> {
-        let (symbol, tf) = unit
-            .split_once('|')
-            .and_then(|(s, t)| t.parse::<Timeframe>().ok().map(|tf| (s, tf)))
-            .ok_or_else(|| {
-                crate::Error::invalid(format!("unit `{unit}` is not SYMBOL|timeframe"))
-            })?;
-        self.0.mark_pair_done(job_id, symbol, tf, 0).await?;
-        Ok(())
+    async fn mark(&self, job_id: &str, unit: &Unit) -> Result<()> {
+        self.mark_rows(job_id, unit, 0).await
     }
 
-    async fn mark_rows(&self, job_id: &str, unit: &str, rows: u64) -> Result<()> {
-        let (symbol, tf) = unit
-            .split_once('|')
-            .and_then(|(s, t)| t.parse::<Timeframe>().ok().map(|tf| (s, tf)))
-            .ok_or_else(|| {
-                crate::Error::invalid(format!("unit `{unit}` is not SYMBOL|timeframe"))
-            })?;
-        self.0.mark_pair_done(job_id, symbol, tf, rows).await?;
+    async fn mark_rows(&self, job_id: &str, unit: &Unit, rows: u64) -> Result<()> {
+        self.0
+            .mark_pair_done(job_id, &unit.symbol, unit.timeframe, rows)
+            .await?;
         Ok(())
     }
 

@@ -10,22 +10,31 @@
 //! - [`calendar`]: NYSE sessions, holidays, early closes and expected bars.
 //! - [`completeness`]: coverage per symbol, gaps against the calendar, the import check.
 //! - [`bars`]: the OHLCV bar type.
-//! - [`job`]: the job message model, parsing that keeps unknown fields, and validation.
+//! - [`unit`](mod@unit): a [`Ticker`] and a [`Unit`] (symbol, timeframe), with the unit's stored
+//!   `SYMBOL|timeframe` form.
+//! - [`job`]: the job message model, parsing that keeps unknown fields, and validation
+//!   (`job/`: `wire`, `validate`, `request`).
 //! - [`status`]: the job status value (legacy JSON string or hash) and its states.
 //! - [`keys`]: every Redis key and channel name, legacy and durable, with its meaning.
 //! - [`bus`]: the Redis job bus: submit, status, list, cancel, health.
 //! - [`exec`]: what a running job sees: progress handle, cancellation, checkpoints.
 //! - [`lifecycle`]: [`lifecycle::run_job`], the one place a job runs, on any queue.
-//! - [`worker`]: the worker runtime: consumer group, claims, heartbeats, take-over, dead letters.
-//! - [`loader`]: the Polygon-to-database job runner for every job kind.
+//! - [`joblog`]: each job's own log lines, captured from its tracing span.
+//! - [`worker`]: the worker runtime: consumer group, claims, heartbeats, take-over, dead letters
+//!   (`worker/`: `step` takes an entry, `execute` runs it, `heartbeat`, `legacy` channels).
+//! - [`loader`]: the Polygon-to-database job runner for every job kind (`loader/`: `plan`,
+//!   `units`, `grouped` daily, `symbols` and `csv` resolution, `pace` reporting).
 //! - [`local`]: the in-process job queue of the app's embedded mode (no Redis).
 //! - [`queue`]: the job-queue seam, [`queue::JobQueue`], over the bus and the local queue.
 //! - [`service`]: the job service: submit, watch, cancel, clean up, clear, resume, retry.
 //! - [`console`]: the operations console's actions over both the bus and the history.
 //! - [`history`]: job history in the database (`job_runs`).
 //! - [`history_query`]: reading history at scale: filters, search, keyset pages, counts.
-//! - [`polygon`]: the Polygon (Massive) REST client with rate limit and retries.
-//! - [`store`]: PostgreSQL and SQLite storage with migrations.
+//! - [`export`]: the job history as CSV.
+//! - [`polygon`]: the Polygon (Massive) REST client with rate limit and retries (`client/`:
+//!   the client and endpoints, `request` the request and retry loop).
+//! - [`store`]: PostgreSQL and SQLite storage with migrations (`store/`: `types`, `error`,
+//!   `bars`, `universes`, `job_runs`, one file per backend plus `postgres_bars`).
 //! - [`universe`]: universe keys, aliases and the built-in member lists.
 //! - [`sic`]: sector from a SIC code, for the `symbols` table.
 //! - [`schedule`]: recurring jobs, fired exactly once per due time across workers.
@@ -43,9 +52,11 @@ pub mod console;
 pub mod error;
 pub mod estimate;
 pub mod exec;
+pub mod export;
 pub mod history;
 pub mod history_query;
 pub mod job;
+pub mod joblog;
 pub mod keys;
 pub mod lifecycle;
 pub mod loader;
@@ -61,6 +72,7 @@ pub mod status;
 pub mod store;
 pub mod text;
 pub mod timeframe;
+pub mod unit;
 pub mod universe;
 pub mod worker;
 
@@ -70,3 +82,4 @@ mod fuzz;
 pub use bars::Bar;
 pub use error::{Error, ErrorKind, Result};
 pub use timeframe::Timeframe;
+pub use unit::{Ticker, Unit};

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{info, warn, Instrument};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::exec::{
@@ -145,12 +145,37 @@ impl StatusSink for LifecycleSink {
 /// Runs `job` from its starting status (state `running`, with its times and worker) to
 /// its end. An `Err` is a failure of the host (Redis or the database went away while
 /// writing a status): the job is then left as it stands on its queue, which retries it.
+///
+/// Everything logged while it runs is the job's own log ([`crate::joblog`]), kept in its
+/// history when it ends or is released.
 pub async fn run_job(
     job: &Job,
     start: JobStatus,
     runner: Arc<dyn JobRunner>,
     host: Arc<dyn JobHost>,
     env: RunEnv,
+) -> Result<RunEnd> {
+    let span = crate::joblog::span(&job.id);
+    let history = env.history.clone();
+    let end = run(job, start, runner, host, env, span.clone())
+        .instrument(span)
+        .await;
+    let lines = crate::joblog::take(&job.id);
+    if let (Some(h), false) = (&history, lines.is_empty()) {
+        if let Err(e) = h.log(&job.id, &lines).await {
+            warn!(job_id = %job.id, "could not keep the job's log: {e}");
+        }
+    }
+    end
+}
+
+async fn run(
+    job: &Job,
+    start: JobStatus,
+    runner: Arc<dyn JobRunner>,
+    host: Arc<dyn JobHost>,
+    env: RunEnv,
+    span: tracing::Span,
 ) -> Result<RunEnd> {
     let started = Instant::now();
     let sink = Arc::new(LifecycleSink {
@@ -174,7 +199,7 @@ pub async fn run_job(
         env.checkpoints.clone(),
     );
     let job2 = job.clone();
-    let result = tokio::spawn(async move { runner.run(&job2, &ctx).await })
+    let result = tokio::spawn(async move { runner.run(&job2, &ctx).await }.instrument(span))
         .await
         .unwrap_or_else(|e| {
             Err(Error::new(

@@ -186,12 +186,21 @@ impl JobService {
                 )));
             }
         }
-        self.queue.submit(&job).await?;
+        // Recorded before it is queued: a worker that takes it at once records its start
+        // after this, never before.
         let mut st = Bus::initial_status(&job);
         if self.queue.kind() == QueueKind::Embedded {
             st.state = JobState::Queued;
         }
         self.record(&job, &st).await;
+        if let Err(e) = self.queue.submit(&job).await {
+            st.state = JobState::Failed;
+            st.message = Some(format!("Failed: not queued: {}", e.message()));
+            st.error_message = Some(format!("not queued: {}", e.message()));
+            st.set_time("completed_at", Stamp::now());
+            self.record(&job, &st).await;
+            return Err(e);
+        }
         // Followed from now on, so a job that ends before the next look is still told.
         self.seen
             .lock()
@@ -381,6 +390,7 @@ impl JobService {
             for run in page.items {
                 if JobState::parse(&run.status).is_some_and(|s| s.is_terminal()) {
                     n += store.delete_job_runs_by_prefix(&run.id).await?;
+                    store.delete_job_logs_by_prefix(&run.id).await?;
                 }
             }
         }

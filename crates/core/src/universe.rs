@@ -169,6 +169,43 @@ pub fn is_valid_key_syntax(part: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
+/// What a universe key (or joined keys `A:B`) holds in a database: how many members,
+/// the first few, and the parts it does not know.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct UniversePreview {
+    pub count: usize,
+    pub sample: Vec<String>,
+    pub unknown: Vec<String>,
+}
+
+/// Previews a universe key or joined keys against `store` (members of the union, in order,
+/// each once; at most `sample` of them named).
+pub async fn preview(
+    store: &crate::store::Store,
+    key: &str,
+    sample: usize,
+) -> crate::error::Result<UniversePreview> {
+    let mut all: Vec<String> = Vec::new();
+    let mut unknown = Vec::new();
+    for part in split_keys(key) {
+        match store.universe_members(&part).await? {
+            Some(m) => {
+                for s in m {
+                    if !all.contains(&s) {
+                        all.push(s);
+                    }
+                }
+            }
+            None => unknown.push(part),
+        }
+    }
+    Ok(UniversePreview {
+        count: all.len(),
+        sample: all.into_iter().take(sample).collect(),
+        unknown,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

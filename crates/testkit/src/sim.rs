@@ -10,7 +10,7 @@ use redis::aio::ConnectionManager;
 use redis::AsyncCommands;
 use tickstock_core::exec::{JobContext, JobRunner};
 use tickstock_core::job::{Job, JobSpec};
-use tickstock_core::{Error, ErrorKind, Result};
+use tickstock_core::{Error, ErrorKind, Result, Ticker, Timeframe, Unit};
 
 /// Rows the simulation "writes" per symbol.
 pub const SIM_ROWS_PER_SYMBOL: u64 = 10;
@@ -68,12 +68,23 @@ impl JobRunner for SimRunner {
             let mut c = conn.clone();
             let _: i64 = c.rpush(executions_key(ns), &job.id).await?;
         }
+        // One unit per symbol, in the job's first timeframe.
+        let tf = job
+            .spec
+            .timeframes()
+            .first()
+            .copied()
+            .unwrap_or(Timeframe::Day);
+        let units = symbols
+            .iter()
+            .map(|s| Ok(Unit::new(s.parse::<Ticker>()?, tf)))
+            .collect::<Result<Vec<_>>>()?;
         let done = ctx.done_units().await?;
         let p = ctx.progress();
-        let already = symbols.iter().filter(|s| done.contains(*s)).count() as u64;
+        let already = units.iter().filter(|u| done.contains(*u)).count() as u64;
         p.set_plan(symbols.len() as u64, symbols.len() as u64, already);
-        for s in &symbols {
-            if done.contains(s) {
+        for (s, unit) in symbols.iter().zip(&units) {
+            if done.contains(unit) {
                 p.symbol_ok(s);
                 continue;
             }
@@ -92,7 +103,7 @@ impl JobRunner for SimRunner {
                 p.unit_done(SIM_ROWS_PER_SYMBOL);
                 p.symbol_ok(s);
             }
-            ctx.mark_done(s).await?;
+            ctx.mark_done(unit).await?;
             if let Some((conn, ns)) = &self.log {
                 let mut c = conn.clone();
                 let _: i64 = c.rpush(units_key(ns), format!("{}|{s}", job.id)).await?;

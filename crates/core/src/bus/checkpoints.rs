@@ -1,14 +1,15 @@
-//! A job's checkpoints on the bus: the set of finished `SYMBOL|timeframe` units a
-//! take-over resumes from, the rows each loaded, and the digest of the message they were
-//! made for. All expire after 7 days.
+//! A job's checkpoints on the bus: the set of finished units a take-over resumes from
+//! (each in its stored form `SYMBOL|timeframe`, see [`Unit`]), the rows each loaded, and
+//! the digest of the message they were made for. All expire after 7 days.
 
 use std::collections::HashSet;
 
 use redis::AsyncCommands;
-use tracing::info;
+use tracing::{info, warn};
 
 use super::Bus;
 use crate::error::Result;
+use crate::unit::Unit;
 
 /// Seconds a job's checkpoints live (7 days).
 const CHECKPOINT_TTL_SECS: i64 = 7 * 86_400;
@@ -43,34 +44,46 @@ impl Bus {
         Ok(())
     }
 
-    /// The units of a job already finished.
-    pub async fn checkpoints_done(&self, job_id: &str) -> Result<HashSet<String>> {
+    /// The units of a job already finished. A member that is not a unit is left out (that
+    /// unit, if it is one, runs again) and logged.
+    pub async fn checkpoints_done(&self, job_id: &str) -> Result<HashSet<Unit>> {
         let mut c = self.conn();
-        Ok(c.smembers(self.keys.checkpoint(job_id)).await?)
+        let members: Vec<String> = c.smembers(self.keys.checkpoint(job_id)).await?;
+        Ok(members
+            .iter()
+            .filter_map(|m| match m.parse::<Unit>() {
+                Ok(u) => Some(u),
+                Err(e) => {
+                    warn!(job_id, "ignored a checkpoint: {e}");
+                    None
+                }
+            })
+            .collect())
     }
 
     /// Records a unit of a job as finished.
-    pub async fn mark_checkpoint(&self, job_id: &str, unit: &str) -> Result<()> {
+    pub async fn mark_checkpoint(&self, job_id: &str, unit: &Unit) -> Result<()> {
         self.mark(job_id, unit, None).await
     }
 
     /// Records a unit of a job as finished with the rows it loaded, in one atomic step.
-    pub async fn mark_checkpoint_rows(&self, job_id: &str, unit: &str, rows: u64) -> Result<()> {
+    pub async fn mark_checkpoint_rows(&self, job_id: &str, unit: &Unit, rows: u64) -> Result<()> {
         self.mark(job_id, unit, Some(rows)).await
     }
 
-    async fn mark(&self, job_id: &str, unit: &str, rows: Option<u64>) -> Result<()> {
+    async fn mark(&self, job_id: &str, unit: &Unit, rows: Option<u64>) -> Result<()> {
         let key = self.keys.checkpoint(job_id);
+        let unit = unit.to_string();
         let mut pipe = redis::pipe();
         pipe.atomic();
         if let Some(rows) = rows {
             let rows_key = self.keys.checkpoint_rows(job_id);
-            pipe.hset(&rows_key, unit, rows)
+            pipe.hset(&rows_key, &unit, rows)
                 .ignore()
                 .expire(&rows_key, CHECKPOINT_TTL_SECS)
                 .ignore();
         }
-        pipe.sadd(&key, unit)
+        pipe.sadd(&key, &unit)
             .ignore()
             .expire(&key, CHECKPOINT_TTL_SECS)
             .ignore();

@@ -79,12 +79,7 @@ impl From<BusError> for Error {
             | BusError::SubscriptionClosed => (ErrorKind::Redis, true),
             BusError::CancelContended { .. } => (ErrorKind::Redis, false),
         };
-        let err = Error::new(kind, e.to_string());
-        if retryable {
-            err.retryable()
-        } else {
-            err
-        }
+        Error::new(kind, e.to_string()).retryable_if(retryable)
     }
 }
 

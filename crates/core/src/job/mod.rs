@@ -20,8 +20,9 @@ mod wire;
 
 pub use request::{JobRequest, SymbolsInput};
 pub use validate::{
-    check_csv_name, check_ticker, field_errors_to_error, normalize_symbols, split_symbol_text,
-    FieldError, MAX_CSV_NAME_LEN, MAX_MESSAGE_BYTES, MAX_SYMBOLS, MAX_TICKER_LEN, MAX_YEARS,
+    check_csv_name, check_ticker, field_errors_to_error, normalize_symbols, normalize_tickers,
+    split_symbol_text, FieldError, MAX_CSV_NAME_LEN, MAX_MESSAGE_BYTES, MAX_SYMBOLS,
+    MAX_TICKER_LEN, MAX_YEARS,
 };
 pub use wire::{
     loose_job_id, message_digest, parse_message, string_field, usable_id, MAX_JOB_ID_LEN,

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::{DateRange, Job, JobSpec};
 use crate::error::{quote_input, Error};
+use crate::unit::Ticker;
 use crate::universe;
 
 /// Most symbols one job may name.
@@ -244,12 +245,16 @@ pub fn check_ticker(t: &str) -> std::result::Result<(), String> {
 /// Normalises symbols (trim, upper case) and checks them: syntax, 1 to 10,000 of them, no
 /// duplicates. Returns the normalised list in input order.
 pub fn normalize_symbols(symbols: &[String]) -> std::result::Result<Vec<String>, FieldError> {
+    normalize_tickers(symbols).map(|list| list.into_iter().map(Ticker::into_string).collect())
+}
+
+/// [`normalize_symbols`] as [`Ticker`]s.
+pub fn normalize_tickers(symbols: &[String]) -> std::result::Result<Vec<Ticker>, FieldError> {
     let mut out = Vec::with_capacity(symbols.len());
     let mut seen = std::collections::HashSet::with_capacity(symbols.len());
     for s in symbols {
         // Only the ends are trimmed: `A\nB` is no ticker (it used to load as `AB`).
-        let t = s.trim().to_ascii_uppercase();
-        check_ticker(&t).map_err(|m| FieldError::new("symbols", m))?;
+        let t = Ticker::parse(s).map_err(|m| FieldError::new("symbols", m))?;
         if out.len() >= MAX_SYMBOLS {
             return Err(FieldError::new(
                 "symbols",

@@ -130,12 +130,7 @@ impl From<PolygonError> for Error {
             PolygonError::InvalidConfig { .. } => ErrorKind::Config,
             _ => ErrorKind::Polygon,
         };
-        let err = Error::new(kind, e.to_string());
-        if e.is_retryable() {
-            err.retryable()
-        } else {
-            err
-        }
+        Error::new(kind, e.to_string()).retryable_if(e.is_retryable())
     }
 }
 

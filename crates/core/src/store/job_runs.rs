@@ -3,7 +3,8 @@
 //! small [`Dialect`]: placeholders, JSON and text casts, a case-insensitive id prefix,
 //! "the job names this symbol", how a time is bound and read, "now", how a writing
 //! transaction starts and how many rows a statement changed. The upsert's
-//! `ON CONFLICT ... DO UPDATE` with `excluded` is the same on both.
+//! `ON CONFLICT ... DO UPDATE` with `excluded` is the same on both. The `schedules`
+//! statements (`schedules.rs`) are written on the same dialect.
 //!
 //! One rule holds for every write: a row in a final state (completed,
 //! completed_with_errors, failed, cancelled) never goes back to a non-final one, so a
@@ -18,10 +19,15 @@ use sqlx::{
     Transaction, Type,
 };
 
-use super::{JobRun, JobRunFilter, JobRunPage};
+use super::{
+    normalise_symbol, JobRun, JobRunFilter, JobRunPage, Pool as StorePool, Store, StoreError,
+};
+use crate::timeframe::Timeframe;
 
 mod page;
-use crate::timeframe::Timeframe;
+
+/// Shortest job id prefix [`Store::delete_job_runs_by_prefix`] accepts.
+pub const MIN_DELETE_PREFIX: usize = 4;
 
 /// Escapes `%`, `_` and `\\` for a `LIKE` pattern with `ESCAPE '\\'`.
 fn like_escape(s: &str) -> String {
@@ -40,6 +46,7 @@ pub(crate) enum Arg {
     Text(Option<String>),
     Int(i64),
     Small(i32),
+    Bool(bool),
     Time(Option<DateTime<Utc>>),
 }
 
@@ -53,19 +60,19 @@ pub(crate) struct Stmt {
 }
 
 impl Stmt {
-    fn push(&mut self, sql: &str) -> &mut Stmt {
+    pub(super) fn push(&mut self, sql: &str) -> &mut Stmt {
         self.sql.push_str(sql);
         self
     }
 
     /// Appends a placeholder for `arg` in the dialect's spelling.
-    fn bind(&mut self, arg: Arg) -> &mut Stmt {
+    pub(super) fn bind(&mut self, arg: Arg) -> &mut Stmt {
         self.args.push(arg);
         self.sql.push_str(&(self.placeholder)(self.args.len()));
         self
     }
 
-    fn text(s: impl Into<String>) -> Arg {
+    pub(super) fn text(s: impl Into<String>) -> Arg {
         Arg::Text(Some(s.into()))
     }
 }
@@ -84,6 +91,7 @@ where
     for<'q> Option<String>: Encode<'q, Self>,
     for<'q> i32: Encode<'q, Self> + Decode<'q, Self> + Type<Self>,
     for<'q> i64: Encode<'q, Self> + Decode<'q, Self> + Type<Self>,
+    for<'q> bool: Encode<'q, Self> + Decode<'q, Self> + Type<Self>,
     usize: ColumnIndex<<Self as Database>::Row>,
 {
     /// Appended to a bound JSON text so the column takes it (`::jsonb`).
@@ -138,6 +146,7 @@ where
                 Arg::Text(s) => q.bind(s),
                 Arg::Int(n) => q.bind(n),
                 Arg::Small(n) => q.bind(n),
+                Arg::Bool(b) => q.bind(b),
                 Arg::Time(t) => Self::bind_time(q, t),
             };
         }
@@ -473,5 +482,100 @@ impl Dialect for Sqlite {
         pool: &Pool<Self>,
     ) -> impl Future<Output = Result<Transaction<'static, Self>, sqlx::Error>> + Send {
         pool.begin_with(super::sqlite::BEGIN_WRITE)
+    }
+}
+
+/// The job history as [`Store`] methods: each checks its input and runs the one SQL on
+/// the store's database.
+impl Store {
+    /// Inserts or replaces a job's record. `submitted_at` and `started_at` once set are
+    /// kept when a later write leaves them empty, and so is `worker`. A record in a final
+    /// state (completed, completed_with_errors, failed, cancelled) takes only another
+    /// final state: a late progress write or an old poll is ignored.
+    pub async fn upsert_job_run(&self, run: &JobRun) -> Result<(), StoreError> {
+        if run.id.trim().is_empty() {
+            return Err(StoreError::invalid("a job run needs an id"));
+        }
+        match &self.pool {
+            StorePool::Postgres(p, _) => Postgres::upsert_job_run(p, run).await,
+            StorePool::Sqlite(p) => Sqlite::upsert_job_run(p, run).await,
+        }
+        .map_err(|e| self.err(e))
+    }
+
+    /// One job's record, if it exists.
+    pub async fn job_run(&self, id: &str) -> Result<Option<JobRun>, StoreError> {
+        match &self.pool {
+            StorePool::Postgres(p, _) => Postgres::job_run(p, id.trim()).await,
+            StorePool::Sqlite(p) => Sqlite::job_run(p, id.trim()).await,
+        }
+        .map_err(|e| self.err(e))
+    }
+
+    /// A page of job runs matching the filter, newest first (by `submitted_at`).
+    pub async fn list_job_runs(&self, filter: &JobRunFilter) -> Result<JobRunPage, StoreError> {
+        let f = filter.normalised();
+        match &self.pool {
+            StorePool::Postgres(p, _) => Postgres::list_job_runs(p, &f).await,
+            StorePool::Sqlite(p) => Sqlite::list_job_runs(p, &f).await,
+        }
+        .map_err(|e| self.err(e))
+    }
+
+    /// Deletes the job runs (and their checkpoints) whose id starts with `prefix`
+    /// (case-insensitive, at least 4 characters). Returns how many runs were deleted.
+    pub async fn delete_job_runs_by_prefix(&self, prefix: &str) -> Result<u64, StoreError> {
+        let prefix = prefix.trim().to_lowercase();
+        if prefix.chars().count() < MIN_DELETE_PREFIX {
+            return Err(StoreError::invalid(format!(
+                "job id prefix `{prefix}` is too short: give at least {MIN_DELETE_PREFIX} characters"
+            )));
+        }
+        match &self.pool {
+            StorePool::Postgres(p, _) => Postgres::delete_job_runs_by_prefix(p, &prefix).await,
+            StorePool::Sqlite(p) => Sqlite::delete_job_runs_by_prefix(p, &prefix).await,
+        }
+        .map_err(|e| self.err(e))
+    }
+
+    /// Records that a job finished one (symbol, timeframe) pair with this many rows.
+    pub async fn mark_pair_done(
+        &self,
+        job_id: &str,
+        symbol: &str,
+        tf: Timeframe,
+        rows: u64,
+    ) -> Result<(), StoreError> {
+        let symbol = normalise_symbol(symbol)?;
+        let rows = i64::try_from(rows).unwrap_or(i64::MAX);
+        match &self.pool {
+            StorePool::Postgres(p, _) => {
+                Postgres::mark_pair_done(p, job_id, &symbol, tf, rows).await
+            }
+            StorePool::Sqlite(p) => Sqlite::mark_pair_done(p, job_id, &symbol, tf, rows).await,
+        }
+        .map_err(|e| self.err(e))
+    }
+
+    /// The pairs a job has finished, by symbol then timeframe.
+    pub async fn done_pairs(
+        &self,
+        job_id: &str,
+    ) -> Result<Vec<(String, Timeframe, u64)>, StoreError> {
+        let raw = match &self.pool {
+            StorePool::Postgres(p, _) => Postgres::done_pairs(p, job_id).await,
+            StorePool::Sqlite(p) => Sqlite::done_pairs(p, job_id).await,
+        }
+        .map_err(|e| self.err(e))?;
+        let mut out = Vec::with_capacity(raw.len());
+        for (symbol, tf, rows) in raw {
+            let tf: Timeframe = tf.parse().map_err(|e| StoreError::Query {
+                message: format!("{}: job_checkpoints holds {e}", self.target),
+                retryable: false,
+            })?;
+            out.push((symbol, tf, rows.max(0) as u64));
+        }
+        out.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+        Ok(out)
     }
 }

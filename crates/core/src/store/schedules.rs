@@ -1,11 +1,16 @@
 //! The `schedules` table: recurring jobs kept in the database, on both backends. Times are
-//! `TIMESTAMPTZ` on PostgreSQL and RFC 3339 text on SQLite; the few statements differ only
-//! in their placeholders, so each is written once and numbered for PostgreSQL.
+//! `TIMESTAMPTZ` on PostgreSQL and RFC 3339 text on SQLite; each statement is written once
+//! with the job history's [`Dialect`](super::job_runs::Dialect), which spells the
+//! placeholders and binds and reads the times.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::Row as _;
+use sqlx::{
+    ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Postgres, Row as _, Sqlite,
+    Type,
+};
 
+use super::job_runs::{Arg, Dialect, Stmt};
 use super::{Pool, Store, StoreError};
 
 /// One stored schedule.
@@ -25,73 +30,74 @@ pub struct ScheduleRow {
     pub last_alerted: Option<String>,
 }
 
-/// `$1, $2, ...` for PostgreSQL become SQLite's numbered `?1, ?2, ...`.
-fn sql(pg: bool, text: &str) -> String {
-    if pg {
-        text.to_string()
-    } else {
-        text.replace('$', "?")
+const COLUMNS: &str =
+    "name, spec, request, enabled, created_at, last_due, last_job_id, last_alerted";
+
+/// The schedule statements, on top of the [`Dialect`] (its bounds repeated: a trait's
+/// `where` clauses are not implied for its users).
+trait ScheduleSql: Dialect
+where
+    for<'c> &'c mut <Self as Database>::Connection: Executor<'c, Database = Self>,
+    for<'a> <Self as Database>::Arguments<'a>: IntoArguments<'a, Self>,
+    for<'q> String: Encode<'q, Self> + Decode<'q, Self> + Type<Self>,
+    for<'q> Option<String>: Encode<'q, Self>,
+    for<'q> i32: Encode<'q, Self> + Decode<'q, Self> + Type<Self>,
+    for<'q> i64: Encode<'q, Self> + Decode<'q, Self> + Type<Self>,
+    for<'q> bool: Encode<'q, Self> + Decode<'q, Self> + Type<Self>,
+    usize: ColumnIndex<<Self as Database>::Row>,
+{
+    async fn list(pool: &sqlx::Pool<Self>) -> Result<Vec<ScheduleRow>, sqlx::Error> {
+        let s = Self::stmt(format!("SELECT {COLUMNS} FROM schedules ORDER BY name"));
+        let rows = Self::query(&s).fetch_all(pool).await?;
+        rows.iter()
+            .map(|r| {
+                let request: String = r.try_get(2)?;
+                Ok(ScheduleRow {
+                    name: r.try_get(0)?,
+                    spec: r.try_get(1)?,
+                    request: serde_json::from_str(&request).unwrap_or(serde_json::Value::Null),
+                    enabled: r.try_get(3)?,
+                    created_at: Self::time(r, 4)?.unwrap_or_default(),
+                    last_due: Self::time(r, 5)?,
+                    last_job_id: r.try_get(6)?,
+                    last_alerted: r.try_get(7)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Runs a statement; how many rows it changed.
+    async fn run(pool: &sqlx::Pool<Self>, s: &Stmt) -> Result<u64, sqlx::Error> {
+        let done = Self::query(s).execute(pool).await?;
+        Ok(Self::rows_affected(&done))
     }
 }
 
-fn stamp(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-}
-
-fn parse_stamp(s: Option<String>) -> Option<DateTime<Utc>> {
-    s.and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
-        .map(|t| t.with_timezone(&Utc))
-}
-
-const COLUMNS: &str =
-    "name, spec, request, enabled, created_at, last_due, last_job_id, last_alerted";
+impl ScheduleSql for Postgres {}
+impl ScheduleSql for Sqlite {}
 
 impl Store {
     /// Every schedule, by name.
     pub async fn schedules(&self) -> Result<Vec<ScheduleRow>, StoreError> {
-        let text = format!("SELECT {COLUMNS} FROM schedules ORDER BY name");
+        match &self.pool {
+            Pool::Postgres(p, _) => Postgres::list(p).await,
+            Pool::Sqlite(p) => Sqlite::list(p).await,
+        }
+        .map_err(|e| self.err(e))
+    }
+
+    /// Runs the statement `build` writes in the store's dialect; how many rows it changed.
+    async fn schedule_run(&self, build: impl Fn(&mut Stmt)) -> Result<u64, sqlx::Error> {
         match &self.pool {
             Pool::Postgres(p, _) => {
-                let rows = sqlx::query(&text)
-                    .fetch_all(p)
-                    .await
-                    .map_err(|e| self.err(e))?;
-                rows.iter()
-                    .map(|r| {
-                        Ok(ScheduleRow {
-                            name: r.try_get(0)?,
-                            spec: r.try_get(1)?,
-                            request: parse_json(r.try_get(2)?),
-                            enabled: r.try_get(3)?,
-                            created_at: r.try_get(4)?,
-                            last_due: r.try_get(5)?,
-                            last_job_id: r.try_get(6)?,
-                            last_alerted: r.try_get(7)?,
-                        })
-                    })
-                    .collect::<Result<_, sqlx::Error>>()
-                    .map_err(|e| self.err(e))
+                let mut s = Postgres::stmt("");
+                build(&mut s);
+                Postgres::run(p, &s).await
             }
             Pool::Sqlite(p) => {
-                let rows = sqlx::query(&text)
-                    .fetch_all(p)
-                    .await
-                    .map_err(|e| self.err(e))?;
-                rows.iter()
-                    .map(|r| {
-                        Ok(ScheduleRow {
-                            name: r.try_get(0)?,
-                            spec: r.try_get(1)?,
-                            request: parse_json(r.try_get(2)?),
-                            enabled: r.try_get(3)?,
-                            created_at: parse_stamp(r.try_get(4)?).unwrap_or_default(),
-                            last_due: parse_stamp(r.try_get(5)?),
-                            last_job_id: r.try_get(6)?,
-                            last_alerted: r.try_get(7)?,
-                        })
-                    })
-                    .collect::<Result<_, sqlx::Error>>()
-                    .map_err(|e| self.err(e))
+                let mut s = Sqlite::stmt("");
+                build(&mut s);
+                Sqlite::run(p, &s).await
             }
         }
     }
@@ -103,26 +109,20 @@ impl Store {
         spec: &str,
         request: &serde_json::Value,
     ) -> Result<(), StoreError> {
-        let text = "INSERT INTO schedules (name, spec, request, enabled, created_at) VALUES ($1, $2, $3, TRUE, $4)";
         let now = Utc::now();
-        let r = match &self.pool {
-            Pool::Postgres(p, _) => sqlx::query(text)
-                .bind(name)
-                .bind(spec)
-                .bind(request.to_string())
-                .bind(now)
-                .execute(p)
-                .await
-                .map(|r| r.rows_affected()),
-            Pool::Sqlite(p) => sqlx::query(&sql(false, text))
-                .bind(name)
-                .bind(spec)
-                .bind(request.to_string())
-                .bind(stamp(now))
-                .execute(p)
-                .await
-                .map(|r| r.rows_affected()),
-        };
+        let r = self
+            .schedule_run(|s| {
+                s.push("INSERT INTO schedules (name, spec, request, enabled, created_at) VALUES (")
+                    .bind(Stmt::text(name))
+                    .push(", ")
+                    .bind(Stmt::text(spec))
+                    .push(", ")
+                    .bind(Stmt::text(request.to_string()))
+                    .push(", TRUE, ")
+                    .bind(Arg::Time(Some(now)))
+                    .push(")");
+            })
+            .await;
         match r {
             Ok(_) => Ok(()),
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StoreError::invalid(
@@ -134,28 +134,22 @@ impl Store {
 
     /// Removes a schedule; whether there was one.
     pub async fn remove_schedule(&self, name: &str) -> Result<bool, StoreError> {
-        self.schedule_exec("DELETE FROM schedules WHERE name = $1", name, None)
-            .await
+        self.schedule_changed(|s| {
+            s.push("DELETE FROM schedules WHERE name = ")
+                .bind(Stmt::text(name));
+        })
+        .await
     }
 
     /// Enables or disables a schedule; whether there was one.
     pub async fn enable_schedule(&self, name: &str, enabled: bool) -> Result<bool, StoreError> {
-        let text = "UPDATE schedules SET enabled = $2 WHERE name = $1";
-        let r = match &self.pool {
-            Pool::Postgres(p, _) => sqlx::query(text)
-                .bind(name)
-                .bind(enabled)
-                .execute(p)
-                .await
-                .map(|r| r.rows_affected()),
-            Pool::Sqlite(p) => sqlx::query(&sql(false, text))
-                .bind(name)
-                .bind(enabled)
-                .execute(p)
-                .await
-                .map(|r| r.rows_affected()),
-        };
-        r.map(|n| n > 0).map_err(|e| self.err(e))
+        self.schedule_changed(|s| {
+            s.push("UPDATE schedules SET enabled = ")
+                .bind(Arg::Bool(enabled))
+                .push(" WHERE name = ")
+                .bind(Stmt::text(name));
+        })
+        .await
     }
 
     /// Claims due time `due` of a schedule: true for the one caller that moves its
@@ -165,32 +159,26 @@ impl Store {
         name: &str,
         due: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let text = "UPDATE schedules SET last_due = $2
-                     WHERE name = $1 AND enabled AND (last_due IS NULL OR last_due < $2)";
-        let r = match &self.pool {
-            Pool::Postgres(p, _) => sqlx::query(text)
-                .bind(name)
-                .bind(due)
-                .execute(p)
-                .await
-                .map(|r| r.rows_affected()),
-            Pool::Sqlite(p) => sqlx::query(&sql(false, text))
-                .bind(name)
-                .bind(stamp(due))
-                .execute(p)
-                .await
-                .map(|r| r.rows_affected()),
-        };
-        r.map(|n| n > 0).map_err(|e| self.err(e))
+        self.schedule_changed(|s| {
+            s.push("UPDATE schedules SET last_due = ")
+                .bind(Arg::Time(Some(due)))
+                .push(" WHERE name = ")
+                .bind(Stmt::text(name))
+                .push(" AND enabled AND (last_due IS NULL OR last_due < ")
+                .bind(Arg::Time(Some(due)))
+                .push(")");
+        })
+        .await
     }
 
     /// Records the job a schedule submitted last.
     pub async fn set_schedule_job(&self, name: &str, job_id: &str) -> Result<(), StoreError> {
-        self.schedule_exec(
-            "UPDATE schedules SET last_job_id = $2 WHERE name = $1",
-            name,
-            Some(job_id),
-        )
+        self.schedule_changed(|s| {
+            s.push("UPDATE schedules SET last_job_id = ")
+                .bind(Stmt::text(job_id))
+                .push(" WHERE name = ")
+                .bind(Stmt::text(name));
+        })
         .await
         .map(|_| ())
     }
@@ -201,53 +189,21 @@ impl Store {
         name: &str,
         job_id: &str,
     ) -> Result<(), StoreError> {
-        self.schedule_exec(
-            "UPDATE schedules SET last_alerted = $2 WHERE name = $1",
-            name,
-            Some(job_id),
-        )
+        self.schedule_changed(|s| {
+            s.push("UPDATE schedules SET last_alerted = ")
+                .bind(Stmt::text(job_id))
+                .push(" WHERE name = ")
+                .bind(Stmt::text(name));
+        })
         .await
         .map(|_| ())
     }
 
-    async fn schedule_exec(
-        &self,
-        text: &str,
-        name: &str,
-        second: Option<&str>,
-    ) -> Result<bool, StoreError> {
-        let r = match &self.pool {
-            Pool::Postgres(p, _) => {
-                let mut q = sqlx::query(text).bind(name);
-                if let Some(s) = second {
-                    q = q.bind(s);
-                }
-                q.execute(p).await.map(|r| r.rows_affected())
-            }
-            Pool::Sqlite(p) => {
-                let text = sql(false, text);
-                let mut q = sqlx::query(&text).bind(name);
-                if let Some(s) = second {
-                    q = q.bind(s);
-                }
-                q.execute(p).await.map(|r| r.rows_affected())
-            }
-        };
-        r.map(|n| n > 0).map_err(|e| self.err(e))
-    }
-}
-
-fn parse_json(text: String) -> serde_json::Value {
-    serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn placeholders_become_question_marks_for_sqlite() {
-        assert_eq!(
-            super::sql(false, "UPDATE t SET a = $2 WHERE b = $1 AND c < $2"),
-            "UPDATE t SET a = ?2 WHERE b = ?1 AND c < ?2"
-        );
+    /// [`Store::schedule_run`]: whether any row changed.
+    async fn schedule_changed(&self, build: impl Fn(&mut Stmt)) -> Result<bool, StoreError> {
+        self.schedule_run(build)
+            .await
+            .map(|n| n > 0)
+            .map_err(|e| self.err(e))
     }
 }

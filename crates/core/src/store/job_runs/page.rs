@@ -38,6 +38,7 @@ where
     for<'q> Option<String>: Encode<'q, Self>,
     for<'q> i32: Encode<'q, Self> + Decode<'q, Self> + Type<Self>,
     for<'q> i64: Encode<'q, Self> + Decode<'q, Self> + Type<Self>,
+    for<'q> bool: Encode<'q, Self> + Decode<'q, Self> + Type<Self>,
     usize: ColumnIndex<<Self as Database>::Row>,
 {
     /// The expression a page is ordered by.
@@ -318,6 +319,7 @@ where
     for<'q> Option<String>: Encode<'q, D>,
     for<'q> i32: Encode<'q, D> + Decode<'q, D> + Type<D>,
     for<'q> i64: Encode<'q, D> + Decode<'q, D> + Type<D>,
+    for<'q> bool: Encode<'q, D> + Decode<'q, D> + Type<D>,
     usize: ColumnIndex<<D as Database>::Row>,
 {
 }

@@ -3,31 +3,29 @@
 //! A settings change that needs it builds a new engine and stops the old one cleanly
 //! (running jobs resume from their checkpoints with their totals). Commands ask the
 //! engine; the job rules live in the core's service; the engine owns no UI.
+//!
+//! [`start`] builds one from settings.
+
+mod start;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use secrecy::SecretString;
 use serde_json::Value;
 use tickstock_core::bus::{CancelOutcome, HEARTBEAT_STALE_SECS};
-use tickstock_core::exec::{Checkpoints, JobHistory};
-use tickstock_core::history::{StoreCheckpoints, StoreHistory};
 use tickstock_core::job::Job;
-use tickstock_core::loader::{Loader, LoaderConfig};
+use tickstock_core::loader::Loader;
 use tickstock_core::local::LocalQueue;
-use tickstock_core::polygon::{PolygonClient, PolygonConfig};
+use tickstock_core::polygon::PolygonClient;
 use tickstock_core::queue::{JobQueue, LazyBus};
 use tickstock_core::service::{Detail, JobService, Submitted};
-use tickstock_core::settings::BusConfig;
-use tickstock_core::store::{Store, StoreOptions};
-use tickstock_core::worker::{new_worker_id, WorkerConfig};
+use tickstock_core::store::Store;
 use tickstock_core::{Error, ErrorKind};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{info, warn};
+use tracing::warn;
 
-use crate::background;
 use crate::error::{CmdResult, CommandError};
 use crate::settings::AppSettings;
 use crate::views::{HealthView, JobView};
@@ -35,7 +33,7 @@ use crate::views::{HealthView, JobView};
 /// How long a finished job's card stays up with its final state.
 pub const FINISHED_CARD_SECS: u64 = 10;
 
-enum Mode {
+pub(super) enum Mode {
     Embedded { queue: Option<LocalQueue> },
     Redis { bus: Arc<LazyBus> },
 }
@@ -43,23 +41,23 @@ enum Mode {
 /// The backend for one set of settings.
 pub struct Engine {
     /// The settings it runs on (the live ones change in place).
-    settings: Mutex<AppSettings>,
-    store: Result<Store, Error>,
-    has_key: bool,
-    mode: Mode,
+    pub(super) settings: Mutex<AppSettings>,
+    pub(super) store: Result<Store, Error>,
+    pub(super) has_key: bool,
+    pub(super) mode: Mode,
     /// The job service; `None` in embedded mode while there is no worker (no key or no
     /// database).
-    service: Option<JobService>,
+    pub(super) service: Option<JobService>,
     /// The built-in worker's id in Redis mode, when it runs.
-    worker_id: Option<String>,
+    pub(super) worker_id: Option<String>,
     /// The Polygon client of the built-in worker, whose rate limit changes live.
-    polygon: Option<PolygonClient>,
-    shutdown: CancellationToken,
-    tracker: TaskTracker,
+    pub(super) polygon: Option<PolygonClient>,
+    pub(super) shutdown: CancellationToken,
+    pub(super) tracker: TaskTracker,
     /// The job messages of the jobs shown as active (looked up once each).
-    params: Mutex<HashMap<String, Value>>,
+    pub(super) params: Mutex<HashMap<String, Value>>,
     /// Jobs that finished moments ago: their cards show the final state for a while.
-    recently_finished: Mutex<Vec<(Instant, JobView)>>,
+    pub(super) recently_finished: Mutex<Vec<(Instant, JobView)>>,
 }
 
 fn no_key() -> CommandError {
@@ -74,133 +72,6 @@ fn db_unavailable(e: &Error) -> CommandError {
 }
 
 impl Engine {
-    /// Builds and starts the backend: opens the database and starts the built-in worker (in
-    /// embedded mode always; in Redis mode when enabled).
-    pub async fn start(
-        settings: AppSettings,
-        default_db: String,
-        api_key: Option<SecretString>,
-    ) -> Engine {
-        let db_url = match settings.database_url.trim() {
-            "" => default_db,
-            url => url.to_string(),
-        };
-        let options = StoreOptions {
-            environment: settings.environment.clone(),
-            ..StoreOptions::default()
-        };
-        let store = Store::connect_with(&db_url, &options)
-            .await
-            .map_err(Error::from);
-        if let Err(e) = &store {
-            warn!("database unavailable: {}", e.message());
-        }
-        let shutdown = CancellationToken::new();
-        let tracker = TaskTracker::new();
-        let polygon = match (&store, &api_key) {
-            (Ok(_), Some(key)) => {
-                let cfg = PolygonConfig::new(settings.polygon_base_url.clone(), key.clone())
-                    .with_requests_per_minute(settings.requests_per_minute);
-                PolygonClient::new(cfg)
-                    .map_err(|e| warn!("Polygon settings unusable: {e}"))
-                    .ok()
-            }
-            _ => None,
-        };
-        let loader = match (&store, &polygon) {
-            (Ok(store), Some(p)) => Some(Loader::new(
-                p.clone(),
-                store.clone(),
-                LoaderConfig {
-                    // `csv_file` names are read from this folder only.
-                    csv_dir: std::env::var_os("TICKSTOCK_CSV_DIR")
-                        .filter(|d| !d.is_empty())
-                        .map(std::path::PathBuf::from),
-                    ..LoaderConfig::default()
-                },
-            )),
-            _ => None,
-        };
-        let history: Option<Arc<dyn JobHistory>> = store
-            .as_ref()
-            .ok()
-            .map(|s| Arc::new(StoreHistory(s.clone())) as Arc<dyn JobHistory>);
-        let concurrency = settings.worker_concurrency.clamp(1, 16) as usize;
-        let history_store = store.as_ref().ok().cloned();
-        let (mode, service, worker_id) = if settings.redis_url.trim().is_empty() {
-            let checkpoints: Option<Arc<dyn Checkpoints>> = store
-                .as_ref()
-                .ok()
-                .map(|s| Arc::new(StoreCheckpoints(s.clone())) as Arc<dyn Checkpoints>);
-            let queue = loader.map(|l| {
-                LocalQueue::start(
-                    Arc::new(l),
-                    history,
-                    checkpoints,
-                    concurrency,
-                    shutdown.clone(),
-                )
-            });
-            let service = queue
-                .as_ref()
-                .map(|q| JobService::new(Arc::new(q.clone()), history_store.clone()));
-            if let (Some(q), Some(service), Ok(store)) = (&queue, &service, &store) {
-                service.resume_unfinished(q).await;
-                // The built-in worker fires the schedules in embedded mode.
-                background::spawn_scheduler(
-                    &tracker,
-                    store.clone(),
-                    Arc::new(q.clone()),
-                    shutdown.clone(),
-                );
-            }
-            info!(worker = queue.is_some(), "embedded mode");
-            (Mode::Embedded { queue }, service, None)
-        } else {
-            let cfg = BusConfig::new(settings.redis_url.trim())
-                .with_namespace(settings.namespace.trim())
-                .with_publish_legacy(settings.publish_legacy);
-            let bus = Arc::new(LazyBus::new(cfg.clone(), Duration::from_millis(1500)));
-            let worker_id = match (settings.worker_enabled, loader) {
-                (true, Some(loader)) => {
-                    let id = new_worker_id(Some("app"));
-                    background::spawn_builtin_worker(
-                        &tracker,
-                        cfg,
-                        loader,
-                        history,
-                        WorkerConfig {
-                            id: Some(id.clone()),
-                            concurrency,
-                            ..WorkerConfig::default()
-                        },
-                        shutdown.clone(),
-                        history_store.clone(),
-                    );
-                    Some(id)
-                }
-                _ => None,
-            };
-            info!(builtin_worker = worker_id.is_some(), "Redis mode");
-            let service = JobService::new(bus.clone(), history_store);
-            (Mode::Redis { bus }, Some(service), worker_id)
-        };
-        tracker.close();
-        Engine {
-            settings: Mutex::new(settings),
-            store,
-            has_key: api_key.is_some(),
-            mode,
-            service,
-            worker_id,
-            polygon,
-            shutdown,
-            tracker,
-            params: Mutex::new(HashMap::new()),
-            recently_finished: Mutex::new(Vec::new()),
-        }
-    }
-
     /// Stops the built-in worker: running jobs stop after their current chunk (in Redis
     /// mode they are released for another worker). Waits at most `grace`.
     pub async fn stop(&self, grace: Duration) {
@@ -375,12 +246,18 @@ impl Engine {
                 }
             },
         };
-        Ok(match detail {
+        let mut view = match detail {
             Detail::Live { status, params } => {
                 JobView::from_status(id, &status, params.unwrap_or(Value::Null))
             }
             Detail::History(run) => JobView::from_run(&run),
-        })
+        };
+        // Kept lines, then those of a run still going in this process.
+        if let Ok(store) = self.store() {
+            view.log = store.job_log(id).await.unwrap_or_default();
+        }
+        view.log.extend(tickstock_core::joblog::peek(id));
+        Ok(view)
     }
 
     pub async fn cancel(&self, id: &str, who: &str) -> CmdResult<CancelOutcome> {

@@ -1,0 +1,229 @@
+//! Running one job taken from the stream: its `running` status, checkpoints bound to the
+//! message they were made for, [`crate::lifecycle::run_job`] with a host that writes both
+//! status keys and acknowledges or releases the entry, and a guard that keeps the claim
+//! fresh and stops the job when a cancel or someone else's final state appears.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info};
+
+use super::{Entry, Outcome, Worker};
+use crate::bus::{Bus, ProgressWrite};
+use crate::error::Result;
+use crate::exec::Checkpoints;
+use crate::job::Job;
+use crate::lifecycle::{run_job, JobHost, RunEnd, RunEnv};
+use crate::status::{JobState, JobStatus, Stamp};
+use crate::unit::Unit;
+
+/// A job taken from the stream: progress to both status keys (the write respects the
+/// cancel flag and any final state already written; either makes the job stop), the final
+/// status written and the entry acknowledged in one atomic step, a released entry left for
+/// the next worker.
+struct StreamHost {
+    worker: Worker,
+    entry_id: String,
+}
+
+#[async_trait]
+impl JobHost for StreamHost {
+    async fn progress(&self, job: &Job, status: &JobStatus) -> Result<bool> {
+        self.worker.inner.bus.put_progress(&job.id, status).await
+    }
+
+    async fn finish(&self, job: &Job, status: &JobStatus) -> Result<JobStatus> {
+        Ok(self
+            .worker
+            .finish_entry(&self.entry_id, Some(&job.id), Some(status))
+            .await?
+            .unwrap_or_else(|| status.clone()))
+    }
+
+    async fn release(&self, job: &Job, status: &JobStatus) -> Result<Option<JobState>> {
+        let bus = &self.worker.inner.bus;
+        if let ProgressWrite::Final(state) = bus.put_progress_checked(&job.id, status).await? {
+            return Ok(Some(state));
+        }
+        self.worker.release(&self.entry_id).await?;
+        Ok(None)
+    }
+
+    fn resumable(&self) -> bool {
+        true
+    }
+
+    fn release_message(&self) -> String {
+        "Interrupted by a worker shutdown; will resume from its checkpoint".into()
+    }
+}
+
+/// Checkpoints in a Redis set per job (expires after 7 days).
+struct RedisCheckpoints(Bus);
+
+#[async_trait]
+impl Checkpoints for RedisCheckpoints {
+    async fn done(&self, job_id: &str) -> Result<HashSet<Unit>> {
+        self.0.checkpoints_done(job_id).await
+    }
+    async fn mark(&self, job_id: &str, unit: &Unit) -> Result<()> {
+        self.0.mark_checkpoint(job_id, unit).await
+    }
+    async fn mark_rows(&self, job_id: &str, unit: &Unit, rows: u64) -> Result<()> {
+        self.0.mark_checkpoint_rows(job_id, unit, rows).await
+    }
+    async fn done_rows(&self, job_id: &str) -> Result<u64> {
+        self.0.checkpoint_rows(job_id).await
+    }
+}
+
+impl Worker {
+    pub(super) async fn execute(
+        &self,
+        entry: Entry,
+        job: Job,
+        previous: Option<JobStatus>,
+    ) -> Result<Outcome> {
+        let me = &self.inner;
+        let mut st = JobStatus::new(JobState::Running);
+        st.job_type = Some(job.job_type().as_str().into());
+        if let Some(p) = &previous {
+            st.copy_time(p, "submitted_at");
+        }
+        st.worker_id = Some(me.id.clone());
+        st.total_symbols = job.spec.symbols().map(|s| s.len() as u64);
+        let resumed = entry.deliveries > 1;
+        match previous
+            .as_ref()
+            .filter(|p| resumed && p.started_at.is_some())
+        {
+            Some(p) => st.copy_time(p, "started_at"),
+            None => st.set_time("started_at", Stamp::now()),
+        }
+        st.message = Some(if resumed {
+            format!("Resumed by {} (delivery {})", me.id, entry.deliveries)
+        } else {
+            format!("Running on {}", me.id)
+        });
+        if let Some(d) = previous.as_ref().and_then(|p| p.extra.get("description")) {
+            st.extra.insert("description".into(), d.clone());
+        }
+        let digest = crate::job::message_digest(
+            entry
+                .fields
+                .get("job")
+                .map(String::as_str)
+                .unwrap_or_default(),
+        );
+        st.extra
+            .insert(crate::bus::MESSAGE_DIGEST.into(), digest.clone().into());
+        st.extra
+            .insert(crate::bus::STREAM_ENTRY.into(), entry.id.clone().into());
+        self.bind_checkpoints(&job.id, &digest).await?;
+
+        let cancel = CancellationToken::new();
+        me.running
+            .lock()
+            .expect("running lock")
+            .insert(job.id.clone(), cancel.clone());
+        let _ = self.heartbeat(false).await;
+        if resumed {
+            info!(job_id = %job.id, deliveries = entry.deliveries, "job resumed");
+        }
+
+        // Keep the claim fresh and watch the cancel flag while the job runs.
+        let guard_done = CancellationToken::new();
+        let guard = {
+            let w = self.clone();
+            let entry_id = entry.id.clone();
+            let job_id = job.id.clone();
+            let cancel = cancel.clone();
+            let done = guard_done.clone();
+            tokio::spawn(async move { w.guard_job(&entry_id, &job_id, cancel, done).await })
+        };
+        let host = Arc::new(StreamHost {
+            worker: self.clone(),
+            entry_id: entry.id.clone(),
+        });
+        let env = RunEnv {
+            checkpoints: Arc::new(RedisCheckpoints(me.bus.clone())),
+            history: me.history.clone(),
+            cancel: cancel.clone(),
+            shutdown: me.shutdown.child_token(),
+            progress_every: me.cfg.progress_every,
+            history_every: crate::lifecycle::HISTORY_EVERY,
+        };
+        let end = run_job(&job, st, me.runner.clone(), host, env).await;
+        guard_done.cancel();
+        let _ = guard.await;
+        me.running.lock().expect("running lock").remove(&job.id);
+        let _ = self.heartbeat(false).await;
+        Ok(match end? {
+            RunEnd::Released(_) => Outcome::Released { job_id: job.id },
+            RunEnd::Finished { status, .. } => Outcome::Executed {
+                job_id: job.id,
+                state: status.state,
+            },
+        })
+    }
+
+    /// Checkpoints belong to the message they were made for: a job id reused for other
+    /// parameters (after its status expired) starts from nothing, not from the old
+    /// job's finished units.
+    pub(super) async fn bind_checkpoints(&self, job_id: &str, digest: &str) -> Result<()> {
+        self.inner.bus.bind_checkpoints(job_id, digest).await
+    }
+
+    /// Makes a held entry immediately available to other workers.
+    pub(super) async fn release(&self, entry_id: &str) -> Result<()> {
+        let me = &self.inner;
+        me.bus
+            .release_entry(&me.id, entry_id, me.cfg.claim_idle)
+            .await
+    }
+
+    pub(super) async fn guard_job(
+        &self,
+        entry_id: &str,
+        job_id: &str,
+        cancel: CancellationToken,
+        done: CancellationToken,
+    ) {
+        let me = &self.inner;
+        let refresh_every = (me.cfg.claim_idle / 4).max(Duration::from_millis(100));
+        let mut last_refresh = Instant::now();
+        let mut ticker = tokio::time::interval(me.cfg.cancel_poll);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = done.cancelled() => return,
+                _ = ticker.tick() => {}
+            }
+            if !cancel.is_cancelled() {
+                // The cancel flag, or a final state (or `cancelling`) someone else wrote on
+                // either status key, e.g. TickStock's page or its stale-job cleanup.
+                match me.bus.stop_requested(job_id).await {
+                    Ok(Some(why)) => {
+                        info!(
+                            job_id,
+                            reason = %why,
+                            "stop requested; stopping after the current chunk"
+                        );
+                        cancel.cancel();
+                    }
+                    Ok(None) => {}
+                    Err(e) => debug!("cancel check failed: {e}"),
+                }
+            }
+            if last_refresh.elapsed() >= refresh_every {
+                match me.bus.refresh_claim(&me.id, entry_id).await {
+                    Ok(_) => last_refresh = Instant::now(),
+                    Err(e) => debug!("claim refresh failed: {e}"),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,44 @@
+//! The worker's heartbeat: the legacy heartbeat key and this worker's own entry, refreshed
+//! every `heartbeat_every` and at once when its jobs or its ability to consume change.
+
+use std::time::Duration;
+
+use tracing::debug;
+
+use super::Worker;
+use crate::bus::WorkerBeat;
+use crate::error::Result;
+
+impl Worker {
+    pub(super) async fn heartbeat_loop(&self) {
+        let me = &self.inner;
+        let mut ticker = tokio::time::interval(me.cfg.heartbeat_every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = me.shutdown.cancelled() => return,
+                _ = ticker.tick() => {}
+            }
+            if let Err(e) = self.heartbeat(false).await {
+                debug!("heartbeat failed: {e}");
+            }
+        }
+    }
+
+    /// Refreshes the legacy heartbeat and this worker's entry (`stopped` on the way out).
+    pub(super) async fn heartbeat(&self, stopped: bool) -> Result<()> {
+        let me = &self.inner;
+        let beat = WorkerBeat {
+            id: me.id.clone(),
+            host: me.host.clone(),
+            pid: std::process::id(),
+            started_at: me.started_at.clone(),
+            current_jobs: self.current_jobs(),
+            concurrency: me.cfg.concurrency,
+            stopped,
+            consume_error: self.consume_error(),
+            legacy_ttl: Duration::from_secs((me.cfg.heartbeat_every.as_secs() * 3).max(15)),
+        };
+        me.bus.write_worker_heartbeat(&beat).await
+    }
+}

@@ -1,0 +1,18 @@
+//! The `#[tauri::command]`s the page calls: thin, each one a call into the engine or the
+//! core with a typed response ([`crate::views`]), errors as `{kind, message, field?}`.
+//!
+//! ## Layout
+//! - [`jobs`]: health, validate, submit, active jobs, detail, cancel, retry, cleanup, clear.
+//! - [`history`]: the history list and its CSV export.
+//! - [`data`]: universes and the OHLCV tables.
+//! - [`settings`]: settings, what saving would do, the Test buttons.
+//! - [`system`]: the log folder, notifications, About.
+
+pub mod data;
+pub mod history;
+pub mod jobs;
+pub mod settings;
+pub mod system;
+
+/// Who the page's requests are from, in job messages.
+pub const USER: &str = "admin_ui";

@@ -1,0 +1,156 @@
+//! Building an engine from settings: the database, the Polygon client and loader, the
+//! queue (embedded or Redis) behind the job service, the built-in worker and the
+//! schedules' passes.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use secrecy::SecretString;
+use tickstock_core::exec::{Checkpoints, JobHistory};
+use tickstock_core::history::{StoreCheckpoints, StoreHistory};
+use tickstock_core::loader::{Loader, LoaderConfig};
+use tickstock_core::local::LocalQueue;
+use tickstock_core::polygon::{PolygonClient, PolygonConfig};
+use tickstock_core::queue::LazyBus;
+use tickstock_core::service::JobService;
+use tickstock_core::settings::BusConfig;
+use tickstock_core::store::{Store, StoreOptions};
+use tickstock_core::worker::{new_worker_id, WorkerConfig};
+use tickstock_core::Error;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+use super::{Engine, Mode};
+use crate::background;
+use crate::settings::AppSettings;
+
+impl Engine {
+    /// Builds and starts the backend: opens the database and starts the built-in worker (in
+    /// embedded mode always; in Redis mode when enabled).
+    pub async fn start(
+        settings: AppSettings,
+        default_db: String,
+        api_key: Option<SecretString>,
+    ) -> Engine {
+        let db_url = match settings.database_url.trim() {
+            "" => default_db,
+            url => url.to_string(),
+        };
+        let options = StoreOptions {
+            environment: settings.environment.clone(),
+            ..StoreOptions::default()
+        };
+        let store = Store::connect_with(&db_url, &options)
+            .await
+            .map_err(Error::from);
+        if let Err(e) = &store {
+            warn!("database unavailable: {}", e.message());
+        }
+        let shutdown = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let polygon = match (&store, &api_key) {
+            (Ok(_), Some(key)) => {
+                let cfg = PolygonConfig::new(settings.polygon_base_url.clone(), key.clone())
+                    .with_requests_per_minute(settings.requests_per_minute);
+                PolygonClient::new(cfg)
+                    .map_err(|e| warn!("Polygon settings unusable: {e}"))
+                    .ok()
+            }
+            _ => None,
+        };
+        let loader = match (&store, &polygon) {
+            (Ok(store), Some(p)) => Some(Loader::new(
+                p.clone(),
+                store.clone(),
+                LoaderConfig {
+                    // `csv_file` names are read from this folder only.
+                    csv_dir: std::env::var_os("TICKSTOCK_CSV_DIR")
+                        .filter(|d| !d.is_empty())
+                        .map(std::path::PathBuf::from),
+                    ..LoaderConfig::default()
+                },
+            )),
+            _ => None,
+        };
+        let history: Option<Arc<dyn JobHistory>> = store
+            .as_ref()
+            .ok()
+            .map(|s| Arc::new(StoreHistory(s.clone())) as Arc<dyn JobHistory>);
+        let concurrency = settings.worker_concurrency.clamp(1, 16) as usize;
+        let history_store = store.as_ref().ok().cloned();
+        let (mode, service, worker_id) = if settings.redis_url.trim().is_empty() {
+            let checkpoints: Option<Arc<dyn Checkpoints>> = store
+                .as_ref()
+                .ok()
+                .map(|s| Arc::new(StoreCheckpoints(s.clone())) as Arc<dyn Checkpoints>);
+            let queue = loader.map(|l| {
+                LocalQueue::start(
+                    Arc::new(l),
+                    history,
+                    checkpoints,
+                    concurrency,
+                    shutdown.clone(),
+                )
+            });
+            let service = queue
+                .as_ref()
+                .map(|q| JobService::new(Arc::new(q.clone()), history_store.clone()));
+            if let (Some(q), Some(service), Ok(store)) = (&queue, &service, &store) {
+                service.resume_unfinished(q).await;
+                // The built-in worker fires the schedules in embedded mode.
+                background::spawn_scheduler(
+                    &tracker,
+                    store.clone(),
+                    Arc::new(q.clone()),
+                    shutdown.clone(),
+                );
+            }
+            info!(worker = queue.is_some(), "embedded mode");
+            (Mode::Embedded { queue }, service, None)
+        } else {
+            let cfg = BusConfig::new(settings.redis_url.trim())
+                .with_namespace(settings.namespace.trim())
+                .with_publish_legacy(settings.publish_legacy);
+            let bus = Arc::new(LazyBus::new(cfg.clone(), Duration::from_millis(1500)));
+            let worker_id = match (settings.worker_enabled, loader) {
+                (true, Some(loader)) => {
+                    let id = new_worker_id(Some("app"));
+                    background::spawn_builtin_worker(
+                        &tracker,
+                        cfg,
+                        loader,
+                        history,
+                        WorkerConfig {
+                            id: Some(id.clone()),
+                            concurrency,
+                            ..WorkerConfig::default()
+                        },
+                        shutdown.clone(),
+                        history_store.clone(),
+                    );
+                    Some(id)
+                }
+                _ => None,
+            };
+            info!(builtin_worker = worker_id.is_some(), "Redis mode");
+            let service = JobService::new(bus.clone(), history_store);
+            (Mode::Redis { bus }, Some(service), worker_id)
+        };
+        tracker.close();
+        Engine {
+            settings: Mutex::new(settings),
+            store,
+            has_key: api_key.is_some(),
+            mode,
+            service,
+            worker_id,
+            polygon,
+            shutdown,
+            tracker,
+            params: Mutex::new(HashMap::new()),
+            recently_finished: Mutex::new(Vec::new()),
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! The status bar's data: Redis, workers, the legacy heartbeat and the queue.
+
+use serde::Serialize;
+use tickstock_core::bus::Health;
+
+/// The status bar's data.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthView {
+    pub mode: &'static str,
+    pub redis: RedisView,
+    pub workers: Vec<WorkerView>,
+    pub legacy_heartbeat: HeartbeatView,
+    pub queue: Option<QueueView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RedisView {
+    pub configured: bool,
+    pub connected: bool,
+    pub rtt_ms: Option<f64>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkerView {
+    pub id: String,
+    pub host: Option<String>,
+    pub started_at: Option<String>,
+    pub last_seen: f64,
+    pub age_seconds: f64,
+    pub current_job: Option<String>,
+    pub alive: bool,
+    /// Why the worker cannot take jobs although it heartbeats, if so.
+    pub cannot_consume: Option<String>,
+    pub builtin: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HeartbeatView {
+    pub alive: bool,
+    pub age_seconds: Option<f64>,
+    pub key: Option<String>,
+}
+
+impl HeartbeatView {
+    fn none() -> HeartbeatView {
+        HeartbeatView {
+            alive: false,
+            age_seconds: None,
+            key: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueView {
+    pub waiting: u64,
+    pub in_flight: u64,
+    pub dead: u64,
+}
+
+impl HealthView {
+    /// Embedded mode: the built-in worker (when it runs) and its queue.
+    pub fn embedded(
+        worker: bool,
+        alive: bool,
+        depth: Option<tickstock_core::bus::QueueDepth>,
+    ) -> HealthView {
+        HealthView {
+            mode: "embedded",
+            redis: RedisView {
+                configured: false,
+                connected: false,
+                rtt_ms: None,
+                error: None,
+            },
+            workers: worker
+                .then(|| WorkerView {
+                    id: "built-in".into(),
+                    host: Some(tickstock_core::worker::host_name()),
+                    started_at: None,
+                    last_seen: tickstock_core::bus::unix_now(),
+                    age_seconds: 0.0,
+                    current_job: None,
+                    alive,
+                    cannot_consume: None,
+                    builtin: true,
+                })
+                .into_iter()
+                .collect(),
+            legacy_heartbeat: HeartbeatView::none(),
+            queue: depth.map(|q| QueueView {
+                waiting: q.waiting,
+                in_flight: q.in_flight,
+                dead: q.dead,
+            }),
+        }
+    }
+
+    /// Redis mode with Redis unreachable: why.
+    pub fn redis_down(error: &str) -> HealthView {
+        HealthView {
+            mode: "redis",
+            redis: RedisView {
+                configured: true,
+                connected: false,
+                rtt_ms: None,
+                error: Some(error.to_string()),
+            },
+            workers: Vec::new(),
+            legacy_heartbeat: HeartbeatView::none(),
+            queue: None,
+        }
+    }
+
+    /// From the bus's health; `builtin` is the id of the app's own worker, if it runs.
+    pub fn from_health(h: &Health, builtin: Option<&str>) -> HealthView {
+        // Our own workers refresh `tickstockpl:heartbeat` too: it speaks for a TickStockPL
+        // worker only when its value is not the one ours wrote last (TickStockPL's
+        // producer key is never ours).
+        let legacy = [
+            h.legacy_heartbeat.as_ref().filter(|l| !l.ours),
+            h.producer_heartbeat.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|hb| hb.present)
+        .min_by(|a, b| {
+            a.age_seconds
+                .unwrap_or(f64::MAX)
+                .total_cmp(&b.age_seconds.unwrap_or(f64::MAX))
+        });
+        HealthView {
+            mode: "redis",
+            redis: RedisView {
+                configured: true,
+                connected: h.redis.connected,
+                rtt_ms: h.redis.rtt_ms.map(|r| (r * 100.0).round() / 100.0),
+                error: h.redis.error.clone(),
+            },
+            workers: h
+                .workers
+                .iter()
+                .map(|w| WorkerView {
+                    id: w.id.clone(),
+                    host: w.host.clone(),
+                    started_at: w.started_at.clone(),
+                    last_seen: w.last_seen,
+                    age_seconds: (w.age_seconds * 10.0).round() / 10.0,
+                    current_job: w.current_jobs.first().cloned(),
+                    alive: w.alive,
+                    cannot_consume: w.cannot_consume.clone(),
+                    builtin: Some(w.id.as_str()) == builtin,
+                })
+                .collect(),
+            legacy_heartbeat: HeartbeatView {
+                alive: legacy.is_some_and(|l| l.alive),
+                age_seconds: legacy.and_then(|l| l.age_seconds),
+                key: legacy.map(|l| l.key.clone()),
+            },
+            queue: h.queue.map(|q| QueueView {
+                waiting: q.waiting,
+                in_flight: q.in_flight,
+                dead: q.dead,
+            }),
+        }
+    }
+}
