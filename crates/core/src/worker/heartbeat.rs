@@ -1,5 +1,6 @@
 //! The worker's heartbeat: the legacy heartbeat key and this worker's own entry, refreshed
-//! every `heartbeat_every` and at once when its jobs or its ability to consume change.
+//! every `heartbeat_every` and at once when its jobs or its ability to consume change; a
+//! busy worker also heeds an operator's stop command here.
 
 use std::time::Duration;
 
@@ -22,7 +23,20 @@ impl Worker {
             if let Err(e) = self.heartbeat(false).await {
                 debug!("heartbeat failed: {e}");
             }
+            // A stop command reaches a worker whose slots are all busy too.
+            if !self.current_jobs().is_empty() {
+                let _ = self.gate_open_now().await;
+            }
         }
+    }
+
+    /// [`Worker::gate_open`] without the wait on hold (a busy worker only heeds stop).
+    async fn gate_open_now(&self) -> Result<()> {
+        let me = &self.inner;
+        if me.bus.worker_gate(&me.id).await? == crate::bus::Gate::Stop {
+            self.gate_open().await?;
+        }
+        Ok(())
     }
 
     /// Refreshes the legacy heartbeat and this worker's entry (`stopped` on the way out).

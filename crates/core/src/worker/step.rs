@@ -1,4 +1,5 @@
-//! One step of the worker: take over a stale entry or read a new one, then decide what
+//! One step of the worker: ask the operator's gate (a paused queue or a quiet command: take
+//! nothing; a stop command: stop), take over a stale entry or read a new one, then decide what
 //! it is: delivered too often (dead letter), unreadable or invalid (rejected), a job id
 //! another entry runs, a job already ended or cancelled before it started, or a job to
 //! run (handed to `execute`).
@@ -7,7 +8,7 @@ use redis::aio::ConnectionManager;
 use tracing::{error, info, warn};
 
 use super::{Entry, Outcome, Worker};
-use crate::bus::BusError;
+use crate::bus::{BusError, Gate};
 use crate::error::Result;
 use crate::job::{field_errors_to_error, parse_message, string_field, Job};
 use crate::status::{JobState, JobStatus, Stamp};
@@ -29,6 +30,9 @@ impl Worker {
     }
 
     pub(super) async fn step(&self, conn: &mut ConnectionManager) -> Result<Outcome> {
+        if !self.gate_open().await? {
+            return Ok(Outcome::Idle);
+        }
         if let Some(entry) = self.take_over(conn).await? {
             return self.handle(entry).await;
         }
@@ -38,6 +42,27 @@ impl Worker {
         match self.read_new(conn).await? {
             Some(entry) => self.handle(entry).await,
             None => Ok(Outcome::Idle),
+        }
+    }
+
+    /// Whether this worker may take a job now ([`Bus::worker_gate`]): on hold it waits
+    /// one `block` first; told to stop, it stops as on a shutdown (the command is used up).
+    ///
+    /// [`Bus::worker_gate`]: crate::bus::Bus::worker_gate
+    pub(super) async fn gate_open(&self) -> Result<bool> {
+        let me = &self.inner;
+        match me.bus.worker_gate(&me.id).await? {
+            Gate::Open => Ok(true),
+            Gate::Hold => {
+                self.pause(me.cfg.block).await;
+                Ok(false)
+            }
+            Gate::Stop => {
+                info!(worker = %me.id, "stop requested by an operator; stopping");
+                me.bus.clear_worker_command(&me.id).await?;
+                me.shutdown.cancel();
+                Ok(false)
+            }
         }
     }
 
