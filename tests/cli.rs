@@ -174,7 +174,7 @@ fn bad_input_exits_2_with_one_line_naming_the_problem() {
                 "--timespan",
                 "5min",
             ],
-            "unknown timeframe `5min`",
+            "Unknown timeframe \"5min\"",
         ),
         (
             &[
@@ -185,11 +185,11 @@ fn bad_input_exits_2_with_one_line_naming_the_problem() {
                 "--timeframes",
                 "hour,fortnight",
             ],
-            "`fortnight`",
+            "\"fortnight\"",
         ),
         (
             &["submit", "universe-seed", "--universe", "SP501"],
-            "unknown universe key `SP501`",
+            "nknown universe key `SP501`",
         ),
         (
             &[
@@ -236,7 +236,7 @@ fn failures_exit_1_without_secrets() {
     let ns = unique_namespace();
     let o = run(&ns, &["status", "no-such-job"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("no job `no-such-job`"));
+    assert!(stderr(&o).contains("No job `no-such-job`"));
     let o = Command::new(bin("tickstock"))
         .args(["health", "--json"])
         .env("REDIS_URL", "redis://admin:hunter2-secret@127.0.0.1:1")
@@ -293,7 +293,7 @@ fn submit_accepts_universes_imported_into_the_database_named_by_database_url() {
         "without the database the key is unknown"
     );
     assert!(
-        stderr(&o).contains("unknown universe key `mine_set`"),
+        stderr(&o).contains("Unknown universe key `mine_set`"),
         "{}",
         stderr(&o)
     );
@@ -306,6 +306,94 @@ fn submit_accepts_universes_imported_into_the_database_named_by_database_url() {
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(uuid::Uuid::parse_str(&stdout(&o)).is_ok());
+}
+
+fn run_with_db(ns: &str, db: &str, args: &[&str]) -> Output {
+    Command::new(bin("tickstock"))
+        .args(args)
+        .env("REDIS_URL", shared_redis_url())
+        .env("TICKSTOCK_NAMESPACE", ns)
+        .env("DATABASE_URL", db)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run tickstock")
+}
+
+/// `cleanup` and `clear` act on Redis and on the history of `DATABASE_URL`, as the app's
+/// buttons do: a job left running by a worker that is gone is marked failed in both, a
+/// live one is left alone, and `clear` deletes only finished jobs by id prefix.
+#[tokio::test]
+async fn cleanup_and_clear_from_the_command_line() {
+    use tickstock_core::status::{JobState, JobStatus};
+    let ns = unique_namespace();
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("t.sqlite").display());
+    let submit = |sym: &str| {
+        let o = run_with_db(
+            &ns,
+            &db,
+            &[
+                "submit",
+                "historical-load",
+                "--symbols",
+                sym,
+                "--years",
+                "1",
+            ],
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    let (old, fresh) = (submit("OLD"), submit("NEW"));
+    let store = tickstock_core::store::Store::connect(&db).await.unwrap();
+    assert_eq!(
+        store.job_run(&old).await.unwrap().unwrap().status,
+        "submitted",
+        "the submit is in the history"
+    );
+    let bus = support::bus_at(&shared_redis_url(), &ns).await;
+    let running = |ago_minutes: i64| {
+        let t = (Utc::now() - chrono::Duration::minutes(ago_minutes)).to_rfc3339();
+        let mut st = JobStatus::new(JobState::Running);
+        st.worker_id = Some("gone-worker".into());
+        st.started_at = Some(t.clone());
+        st.extra.insert("timestamp".into(), t.into());
+        st
+    };
+    bus.put_status(&old, &running(11)).await.unwrap();
+    bus.put_status(&fresh, &running(0)).await.unwrap();
+
+    let o = run_with_db(&ns, &db, &["cleanup", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["marked"], 1, "{v}");
+    assert_eq!(
+        bus.status(&old).await.unwrap().unwrap().state,
+        JobState::Failed
+    );
+    assert_eq!(
+        bus.status(&fresh).await.unwrap().unwrap().state,
+        JobState::Running
+    );
+    assert_eq!(store.job_run(&old).await.unwrap().unwrap().status, "failed");
+
+    let o = run_with_db(&ns, &db, &["clear", "--prefix", "ab"]);
+    assert_eq!(o.status.code(), Some(2), "a short prefix is refused");
+    assert!(
+        stderr(&o).contains("at least 4 characters"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run_with_db(&ns, &db, &["clear", "--prefix", &old[..8]]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "1 finished job cleared");
+    assert!(bus.status(&old).await.unwrap().is_none());
+    assert!(store.job_run(&old).await.unwrap().is_none());
+    let o = run_with_db(&ns, &db, &["clear", "--prefix", &fresh[..8], "--json"]);
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["cleared"], 0, "a running job stays");
+    assert!(store.job_run(&fresh).await.unwrap().is_some());
+    store.close().await;
 }
 
 /// A time field as TickStock's stale-job cleanup reads it: `datetime.fromisoformat`, any

@@ -9,6 +9,7 @@ mod support;
 mod bus;
 mod cli;
 mod completeness;
+mod console;
 mod faults;
 mod lifecycle;
 mod loader;

@@ -30,7 +30,7 @@ const GOAL_MS: f64 = 50.0;
 
 fn ticker(i: usize) -> String {
     // AAPL is one of the 2,000, so a symbol search finds a few hundred jobs.
-    if i % 2000 == 0 {
+    if i.is_multiple_of(2000) {
         "AAPL".into()
     } else {
         let a = (b'A' + (i % 26) as u8) as char;
@@ -55,8 +55,8 @@ fn row(i: usize, sp500: &[String]) -> Row {
     let who = ["ana", "bob", "chen", "dana", "eli"][i % 5];
     let id = uuid::Uuid::from_u128(0x5eed_0000_0000_0000_0000_0000_0000_0000 + i as u128 * 7919)
         .to_string();
-    let (kind, params) = if i % 10 == 0 {
-        if i % 20 == 0 {
+    let (kind, params) = if i.is_multiple_of(10) {
+        if i.is_multiple_of(20) {
             (
                 "universe_seed",
                 json!({"job_id": id, "job_type": "universe_seed", "universe_type": "SP500",
@@ -69,7 +69,7 @@ fn row(i: usize, sp500: &[String]) -> Row {
                        "years": 1, "symbols": sp500[..30], "requested_by": who}),
             )
         }
-    } else if i % 7 == 0 {
+    } else if i.is_multiple_of(7) {
         (
             "multi_timeframe_load",
             json!({"job_id": id, "job_type": "multi_timeframe_load",
