@@ -643,11 +643,11 @@ pub async fn load(g: &Global, a: &LoadArgs) -> Result<ExitCode> {
         output::json(&summary);
     } else {
         println!(
-            "{}: {} symbols ok, {} failed, {} bars in {:.1} s ({:.0} bars/s) into {}",
+            "{}: {} ok, {} failed, {} in {:.1} s ({:.0} bars/s) into {}",
             state,
-            summary.symbols_ok,
+            tickstock_core::text::count(summary.symbols_ok as u64, "symbol"),
             summary.symbols_failed,
-            bars,
+            tickstock_core::text::count(bars, "bar"),
             seconds,
             summary.bars_per_second,
             summary.database

@@ -545,7 +545,10 @@ pub async fn cancel(g: &Global, a: &CancelArgs) -> Result<ExitCode> {
         if a.json {
             output::json(&serde_json::json!({"cancelled": n}));
         } else {
-            println!("cancel requested for {n} job(s)");
+            println!(
+                "Cancel requested for {}",
+                tickstock_core::text::count(n as u64, "job")
+            );
         }
         return Ok(ExitCode::SUCCESS);
     }
