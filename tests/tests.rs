@@ -14,6 +14,7 @@ mod loader;
 mod local;
 mod polygon;
 mod schedules;
+mod splits;
 mod store;
 mod tickstock;
 mod vectors;

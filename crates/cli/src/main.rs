@@ -9,10 +9,12 @@
 //! - `jobs.rs`: submit, top-up, status, jobs, cancel, health.
 //! - `data.rs`: worker, load, coverage, gaps, universe (Polygon and the database).
 //! - `output.rs`: human and `--json` output.
+//! - `splits.rs`: splits at Polygon, flagged symbols and their reload.
 
 mod data;
 mod jobs;
 mod output;
+mod splits;
 
 use std::process::ExitCode;
 
@@ -105,6 +107,9 @@ pub enum Command {
     Universe(data::UniverseArgs),
     /// Recurring jobs: list, add, rm, run, enable, disable.
     Schedule(data::ScheduleArgs),
+    /// Splits at Polygon since each stored symbol's first bar: flags symbols whose stored
+    /// bars predate a split's adjustment; --reload loads their stored range again.
+    Splits(splits::SplitsArgs),
 }
 
 fn init_logging(default: &str) {
@@ -148,6 +153,7 @@ async fn main() -> ExitCode {
         Command::TopUp(a) => jobs::top_up(&cli.global, a).await,
         Command::Universe(a) => data::universe_cmd(&cli.global, a).await,
         Command::Schedule(a) => data::schedule_cmd(&cli.global, a).await,
+        Command::Splits(a) => splits::splits_cmd(&cli.global, a).await,
     };
     match result {
         Ok(code) => code,

@@ -23,6 +23,7 @@
 //! - [`store`]: PostgreSQL and SQLite storage with migrations.
 //! - [`universe`]: universe keys, aliases and the built-in member lists.
 //! - [`sic`]: sector from a SIC code, for the `symbols` table.
+//! - [`splits`]: splits seen at Polygon, symbols flagged for a reload.
 //! - [`schedule`]: recurring jobs, fired exactly once per due time across workers.
 //! - [`settings`]: typed settings with secrets that cannot be printed.
 //! - [`error`]: the error type every public function returns.
@@ -42,6 +43,7 @@ pub mod polygon;
 pub mod schedule;
 pub mod settings;
 pub mod sic;
+pub mod splits;
 pub mod status;
 pub mod store;
 pub mod timeframe;

@@ -19,14 +19,17 @@
 //! - `sqlite.rs`: the SQLite backend.
 //! - `seed.rs`: seeding of the built-in universes.
 //! - `schedules.rs`: the `schedules` table (recurring jobs).
+//! - `splits.rs`: the `split_checks` table (splits seen, symbols to reload).
 
 mod pg_schema;
 mod postgres;
 mod schedules;
 mod seed;
+mod splits;
 mod sqlite;
 
 pub use schedules::ScheduleRow;
+pub use splits::SplitCheckRow;
 
 use std::fmt;
 use std::time::Duration;
