@@ -12,6 +12,7 @@ mod completeness;
 mod faults;
 mod loader;
 mod local;
+mod market_calendar;
 mod polygon;
 mod schedules;
 mod splits;

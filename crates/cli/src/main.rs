@@ -9,8 +9,10 @@
 //! - `jobs.rs`: submit, top-up, status, jobs, cancel, health.
 //! - `data.rs`: worker, load, coverage, gaps, universe (Polygon and the database).
 //! - `output.rs`: human and `--json` output.
+//! - `calendar.rs`: the coming NYSE holidays, checked against Polygon's.
 //! - `splits.rs`: splits at Polygon, flagged symbols and their reload.
 
+mod calendar;
 mod data;
 mod jobs;
 mod output;
@@ -110,6 +112,9 @@ pub enum Command {
     /// Splits at Polygon since each stored symbol's first bar: flags symbols whose stored
     /// bars predate a split's adjustment; --reload loads their stored range again.
     Splits(splits::SplitsArgs),
+    /// The coming NYSE holidays and 13:00 early closes; --check compares them with
+    /// Polygon's upcoming market holidays and reports each disagreement.
+    Calendar(calendar::CalendarArgs),
 }
 
 fn init_logging(default: &str) {
@@ -154,6 +159,7 @@ async fn main() -> ExitCode {
         Command::Universe(a) => data::universe_cmd(&cli.global, a).await,
         Command::Schedule(a) => data::schedule_cmd(&cli.global, a).await,
         Command::Splits(a) => splits::splits_cmd(&cli.global, a).await,
+        Command::Calendar(a) => calendar::calendar_cmd(&cli.global, a).await,
     };
     match result {
         Ok(code) => code,

@@ -8,6 +8,7 @@
 //! ## Layout
 //! - [`timeframe`]: bar sizes, their wire names, Polygon timespans and tables.
 //! - [`calendar`]: NYSE sessions, holidays, early closes and expected bars.
+//! - [`calendar_check`]: the coming holidays, checked against Polygon's list.
 //! - [`completeness`]: coverage per symbol, gaps against the calendar, the import check.
 //! - [`bars`]: the OHLCV bar type.
 //! - [`job`]: the job message model, parsing that keeps unknown fields, and validation.
@@ -31,6 +32,7 @@
 pub mod bars;
 pub mod bus;
 pub mod calendar;
+pub mod calendar_check;
 pub mod completeness;
 pub mod error;
 pub mod exec;
