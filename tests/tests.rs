@@ -9,6 +9,7 @@ mod support;
 mod bus;
 mod cli;
 mod completeness;
+mod coverage_counts;
 mod faults;
 mod loader;
 mod local;

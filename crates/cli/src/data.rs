@@ -649,6 +649,10 @@ pub struct CoverageArgs {
     /// Timeframes for the per-symbol view (default: day).
     #[arg(long, value_delimiter = ',', default_value = "day")]
     pub timeframes: Vec<String>,
+    /// First count the minute and hour tables into `bar_counts` again (after rows were
+    /// written or deleted by others, e.g. TickStockPL), then report.
+    #[arg(long)]
+    pub rebuild: bool,
     #[arg(long)]
     pub json: bool,
 }
@@ -668,6 +672,13 @@ fn parse_symbols(list: &[String]) -> Result<Vec<String>> {
 }
 
 pub async fn coverage(g: &Global, a: &CoverageArgs) -> Result<ExitCode> {
+    if a.rebuild {
+        let store = a.data.store(g).await?;
+        for (tf, rows) in store.rebuild_bar_counts().await? {
+            eprintln!("counted {rows} {} bars", tf.wire_name());
+        }
+        store.close().await;
+    }
     if !a.symbols.is_empty() {
         return symbol_coverage(g, a).await;
     }

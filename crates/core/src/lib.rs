@@ -10,6 +10,7 @@
 //! - [`calendar`]: NYSE sessions, holidays, early closes and expected bars.
 //! - [`calendar_check`]: the coming holidays, checked against Polygon's list.
 //! - [`completeness`]: coverage per symbol, gaps against the calendar, the import check.
+//! - [`heatmap`]: completeness per symbol and month (the page's heat map).
 //! - [`bars`]: the OHLCV bar type.
 //! - [`job`]: the job message model, parsing that keeps unknown fields, and validation.
 //! - [`status`]: the job status value (legacy JSON string or hash) and its states.
@@ -36,6 +37,7 @@ pub mod calendar_check;
 pub mod completeness;
 pub mod error;
 pub mod exec;
+pub mod heatmap;
 pub mod history;
 pub mod job;
 pub mod keys;

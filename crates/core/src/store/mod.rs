@@ -18,9 +18,13 @@
 //! - `pg_schema.rs`: the shape of an existing database's tables (TickStock's or ours).
 //! - `sqlite.rs`: the SQLite backend.
 //! - `seed.rs`: seeding of the built-in universes.
+//! - `bar_counts.rs`: bars per symbol and day of the minute and hour tables (fast coverage).
+//! - `months.rs`: bars per symbol and month (the completeness heat map).
 //! - `schedules.rs`: the `schedules` table (recurring jobs).
 //! - `splits.rs`: the `split_checks` table (splits seen, symbols to reload).
 
+mod bar_counts;
+mod months;
 mod pg_schema;
 mod postgres;
 mod schedules;
@@ -560,8 +564,11 @@ impl Store {
         }
         // The write runs as its own task: a caller cancelled mid-write (a job stopping) does
         // not abandon the transaction halfway; it commits or rolls back whole.
+        let days = (rows[0], rows[rows.len() - 1]);
         let store = self.clone();
+        let symbol_for_task = symbol.clone();
         let task = tokio::spawn(async move {
+            let symbol = symbol_for_task;
             match &store.pool {
                 Pool::Postgres(p, schema) => {
                     let shape = schema.ohlcv[tf_index(tf)];
@@ -570,10 +577,16 @@ impl Store {
                 Pool::Sqlite(p) => sqlite::write_bars(&store, p, &symbol, tf, &rows).await,
             }
         });
-        task.await.map_err(|e| StoreError::Query {
+        let written = task.await.map_err(|e| StoreError::Query {
             message: format!("{}: the write task failed: {e}", self.target),
             retryable: false,
-        })?
+        })??;
+        if bar_counts::counted(tf) {
+            let day = |r: &Row| r.instant().date_naive();
+            self.recount_days(&symbol, tf, day(&days.0), day(&days.1))
+                .await;
+        }
+        Ok(written)
     }
 
     /// Every stored bar of one symbol and timeframe, oldest first.
@@ -591,10 +604,15 @@ impl Store {
         }
     }
 
-    /// Rows, symbols and time span of every OHLCV table, smallest timeframe first.
+    /// Rows, symbols and time span of every OHLCV table, smallest timeframe first (the
+    /// minute and hour tables from `bar_counts` when complete: see `bar_counts.rs`).
     pub async fn coverage(&self) -> Result<Vec<TableCoverage>, StoreError> {
         let mut out = Vec::with_capacity(Timeframe::ALL.len());
         for tf in Timeframe::ALL {
+            if let Some(fast) = self.fast_table_coverage(tf).await? {
+                out.push(fast);
+                continue;
+            }
             out.push(match &self.pool {
                 Pool::Postgres(p, schema) => {
                     postgres::coverage(self, p, schema.ohlcv[tf_index(tf)], tf).await?
@@ -607,6 +625,7 @@ impl Store {
 
     /// First, last and count of each symbol's bars in one table, by symbol: of `symbols`
     /// only when given (an index range per symbol), else of every symbol in the table.
+    /// Minute and hour counts come from `bar_counts` when complete (`bar_counts.rs`).
     pub async fn symbol_spans(
         &self,
         tf: Timeframe,
@@ -619,6 +638,10 @@ impl Store {
                     .collect::<Result<Vec<_>, _>>()
             })
             .transpose()?;
+        if let Some(mut fast) = self.fast_symbol_spans(tf, symbols.as_deref()).await? {
+            fast.sort_by(|a, b| a.symbol.cmp(&b.symbol));
+            return Ok(fast);
+        }
         let mut out = match &self.pool {
             Pool::Postgres(p, schema) => {
                 postgres::symbol_spans(self, p, schema.ohlcv[tf_index(tf)], tf, symbols.as_deref())
