@@ -267,3 +267,58 @@ async fn counts_of_rows_stored_before_are_not_trusted_until_rebuilt() {
     store.close().await;
     db.drop_db().await;
 }
+
+#[tokio::test]
+async fn the_heat_map_counts_each_month_from_the_first_bar() {
+    use chrono::{TimeZone, Utc};
+    use tickstock_core::heatmap::monthly;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::connect(&format!("sqlite://{}/ts.db", dir.path().display()))
+        .await
+        .unwrap();
+    let day: Vec<_> =
+        FakePolygon::expected_bars("AAPL", Timeframe::Day, d("2025-11-12"), d("2025-12-05"))
+            .into_iter()
+            .filter(|b| b.ny_date() != d("2025-12-02"))
+            .collect();
+    store
+        .write_bars("AAPL", Timeframe::Day, &day)
+        .await
+        .unwrap();
+    let minute =
+        FakePolygon::expected_bars("AAPL", Timeframe::Minute, d("2025-11-28"), d("2025-11-28"));
+    store
+        .write_bars("AAPL", Timeframe::Minute, &minute)
+        .await
+        .unwrap();
+    let now = Utc.with_ymd_and_hms(2025, 12, 8, 17, 0, 0).unwrap();
+
+    let map = monthly(&store, None, Timeframe::Day, 3, now).await.unwrap();
+    assert_eq!(map.months, ["2025-10", "2025-11", "2025-12"]);
+    assert_eq!(map.to, d("2025-12-05"));
+    let cells = &map.rows[0].cells;
+    assert_eq!(cells[0].completeness, None, "before the first bar");
+    assert_eq!(
+        (cells[1].bars, cells[1].expected),
+        (12, 12),
+        "from Nov 12, Thanksgiving closed"
+    );
+    assert_eq!((cells[2].bars, cells[2].expected), (4, 5));
+    assert_eq!(cells[2].rating, Some("poor"));
+
+    // Minute bars: the early close's 210 minutes, from the counts.
+    let map = monthly(&store, Some(&["AAPL".into()]), Timeframe::Minute, 2, now)
+        .await
+        .unwrap();
+    let cells = &map.rows[0].cells;
+    assert_eq!((cells[0].bars, cells[0].expected), (210, 210));
+    assert_eq!(
+        cells[1].completeness,
+        Some(0.0),
+        "nothing stored in December"
+    );
+    assert!(monthly(&store, None, Timeframe::Week, 3, now)
+        .await
+        .is_err());
+    store.close().await;
+}

@@ -7,6 +7,7 @@
 //!
 //! ## Layout
 //! - [`commands`]: the `#[tauri::command]`s, thin.
+//! - [`data_commands`]: the Coverage view's commands (heat map, gaps and fill, schedules).
 //! - [`engine`]: the backend for one set of settings; rebuilt when settings change.
 //! - [`state`]: the managed state.
 //! - [`settings`]: settings kept with tauri-plugin-store, environment overrides, validation.
@@ -15,6 +16,7 @@
 //! - [`error`]: `{kind, message, field}` errors.
 
 pub mod commands;
+pub mod data_commands;
 pub mod engine;
 pub mod error;
 pub mod secrets;
@@ -92,6 +94,12 @@ pub fn run_app<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
             commands::open_log_dir,
             commands::notify,
             commands::about,
+            data_commands::coverage_map,
+            data_commands::coverage_gaps,
+            data_commands::fill_gaps,
+            data_commands::list_schedules,
+            data_commands::set_schedule_enabled,
+            data_commands::run_schedule,
         ])
         .setup(|app| {
             let paths = app.path();

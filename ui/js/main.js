@@ -11,6 +11,7 @@ import { initOps } from "./ops.js";
 import { initSummary, loadSummary } from "./summary.js";
 import { initSettings, checkFirstRun } from "./settings.js";
 import { initAbout } from "./about.js";
+import { initCoverage } from "./coverage.js";
 
 function jobsChanged() {
   // After a submit, retry, cancel or cleanup: refresh everything that shows jobs.
@@ -52,6 +53,12 @@ async function start() {
     },
   });
   initSummary();
+  initCoverage({
+    onSubmitted: (jobId) => {
+      trackJob(jobId);
+      jobsChanged();
+    },
+  });
 
   await ready;
   document.body.dataset.ready = "1";

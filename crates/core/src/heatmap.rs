@@ -1,7 +1,7 @@
 //! Completeness per symbol and month, for the page's heat map (symbols x months): bars
 //! stored against the bars the NYSE calendar expects in each month, up to the last closed
-//! session. Months wholly before a symbol's first stored bar are `null` (not loaded, not
-//! missing).
+//! session, counted from the symbol's first stored bar (months wholly before it are `null`:
+//! not loaded, not missing).
 
 use std::collections::HashMap;
 
@@ -73,19 +73,18 @@ pub async fn monthly(
     let more = spans.len().saturating_sub(MAX_SYMBOLS);
     spans.truncate(MAX_SYMBOLS);
 
-    let mut expected: Vec<(String, u64)> = Vec::new();
-    for d in calendar::trading_days(first_month, to) {
-        let n = match (tf, Session::of(d)) {
-            (Timeframe::Minute, Some(s)) => u64::from(s.minutes()),
-            (Timeframe::Hour, Some(s)) => u64::from(s.hours()),
-            _ => 1,
-        };
-        let m = month_of(d);
-        match expected.last_mut() {
-            Some((last, total)) if *last == m => *total += n,
-            _ => expected.push((m, n)),
-        }
-    }
+    // Bars each session of the window expects, by day.
+    let sessions: Vec<(NaiveDate, u64)> = calendar::trading_days(first_month, to)
+        .into_iter()
+        .map(|d| {
+            let n = match (tf, Session::of(d)) {
+                (Timeframe::Minute, Some(s)) => u64::from(s.minutes()),
+                (Timeframe::Hour, Some(s)) => u64::from(s.hours()),
+                _ => 1,
+            };
+            (d, n)
+        })
+        .collect();
     // Months with no session yet (none: `to` is a session) still get a column.
     let mut columns = Vec::new();
     let mut m = first_month;
@@ -103,15 +102,18 @@ pub async fn monthly(
     let rows = spans
         .iter()
         .map(|span| {
-            let first = key_date(&span.first).map(month_of);
+            let first_day = key_date(&span.first);
+            let first = first_day.map(month_of);
             let cells = columns
                 .iter()
                 .map(|m| {
-                    let exp = expected
+                    // Sessions from the first bar on: a symbol loaded from mid-month is
+                    // not short of the days before it.
+                    let exp: u64 = sessions
                         .iter()
-                        .find(|(x, _)| x == m)
-                        .map(|(_, n)| *n)
-                        .unwrap_or(0);
+                        .filter(|(d, _)| month_of(*d) == *m && first_day.is_none_or(|f| *d >= f))
+                        .map(|(_, n)| n)
+                        .sum();
                     let bars = counts
                         .get(&(span.symbol.clone(), m.clone()))
                         .copied()
