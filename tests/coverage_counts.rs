@@ -322,3 +322,54 @@ async fn the_heat_map_counts_each_month_from_the_first_bar() {
         .is_err());
     store.close().await;
 }
+
+#[tokio::test]
+async fn coverage_rebuild_from_the_command_line_trusts_the_counts_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/ts.db", dir.path().display());
+    // Rows stored before our tables existed (another writer's).
+    let store = Store::connect(&url).await.unwrap();
+    store.close().await;
+    let db = Db::Sqlite(url.clone());
+    db.exec("DELETE FROM _sqlx_migrations WHERE version = 20251129000012; DROP TABLE bar_counts; DROP TABLE bar_counts_state;").await;
+    db.exec("INSERT INTO ohlcv_1min (symbol, \"timestamp\", open, high, low, close, volume) VALUES ('OLD', '2024-01-02T14:30:00Z', 1, 1, 1, 1, 1), ('OLD', '2024-01-02T14:31:00Z', 1, 1, 1, 1, 1)").await;
+    let run = |args: &[&str]| {
+        std::process::Command::new(crate::support::bin("tickstock"))
+            .args(args)
+            .env("DATABASE_URL", &url)
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap()
+    };
+    let args = [
+        "coverage",
+        "--symbols",
+        "all",
+        "--timeframes",
+        "1min",
+        "--json",
+    ];
+    let o = run(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let before: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(before[0]["bars"], 2);
+    // The migration runs (a store that writes), finds rows and does not trust empty counts.
+    let store = Store::connect(&url).await.unwrap();
+    assert_eq!(
+        store.symbol_spans(Timeframe::Minute, None).await.unwrap()[0].bars,
+        2
+    );
+    store.close().await;
+    let o = run(&["coverage", "--rebuild", "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("counted 2 1min bars"));
+    let o = run(&args);
+    let after: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(after, before);
+    assert_agree(
+        &Store::connect(&url).await.unwrap(),
+        &db,
+        "after the command's rebuild",
+    )
+    .await;
+}
