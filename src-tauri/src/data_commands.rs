@@ -18,8 +18,14 @@ use crate::error::{CmdResult, CommandError};
 use crate::state::AppState;
 
 const USER: &str = "admin_ui";
-/// Most symbols one gaps scan looks at.
-const MAX_GAP_SYMBOLS: usize = 100;
+/// Most symbols one gaps scan looks at: every stored key of the range is read.
+fn max_gap_symbols(tf: Timeframe) -> usize {
+    match tf {
+        Timeframe::Minute => 20,
+        Timeframe::Hour => 50,
+        _ => 100,
+    }
+}
 
 fn timeframe(tf: &str) -> CmdResult<Timeframe> {
     tf.trim()
@@ -136,6 +142,8 @@ pub struct GapsView {
     pub from: NaiveDate,
     pub to: NaiveDate,
     pub symbols_checked: usize,
+    /// Symbols asked for (those past the first `symbols_checked` were not looked at).
+    pub symbols_total: usize,
     pub gaps: Vec<GapView>,
 }
 
@@ -167,7 +175,7 @@ pub async fn coverage_gaps(
     let now = Utc::now();
     let mut gaps = Vec::new();
     let mut to_checked = to;
-    for s in list.iter().take(MAX_GAP_SYMBOLS) {
+    for s in list.iter().take(max_gap_symbols(tf)) {
         let r = tickstock_core::completeness::gaps(store, s, tf, from, to, now).await?;
         to_checked = r.to;
         gaps.extend(r.gaps.into_iter().map(|g| GapView {
@@ -181,7 +189,8 @@ pub async fn coverage_gaps(
     Ok(GapsView {
         from,
         to: to_checked,
-        symbols_checked: list.len().min(MAX_GAP_SYMBOLS),
+        symbols_checked: list.len().min(max_gap_symbols(tf)),
+        symbols_total: list.len(),
         gaps,
     })
 }

@@ -120,7 +120,8 @@ async function loadGaps() {
         el("td", { class: "text-end" }, btn)));
     }
     $("#btn-cov-fill-all").disabled = r.gaps.length === 0;
-    note.textContent = `${r.gaps.length} gap${r.gaps.length === 1 ? "" : "s"} in ${r.symbolsChecked} symbols, ${r.from} to ${r.to}`;
+    const more = r.symbolsTotal > r.symbolsChecked ? ` (the first ${r.symbolsChecked} of ${r.symbolsTotal})` : "";
+    note.textContent = `${r.gaps.length} gap${r.gaps.length === 1 ? "" : "s"} in ${r.symbolsChecked} symbols${more}, ${r.from} to ${r.to}`;
   } catch (err) {
     clear(tbody);
     tbody.append(el("tr", {}, el("td", { colSpan: 5, class: "text-danger text-center py-3", text: `Cannot check gaps: ${err.message}` })));

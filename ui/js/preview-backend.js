@@ -538,7 +538,7 @@ export function createPreviewBackend() {
         { symbol: "META", timeframe, from: "2025-07-02", to: "2025-07-02", sessions: 1 },
         { symbol: "TSLA", timeframe, from: "2025-10-20", to: "2025-10-24", sessions: 5 },
       ].filter((g) => g.from >= from && g.to <= to);
-      return { from, to, symbolsChecked: COVERAGE_SYMBOLS.length, gaps };
+      return { from, to, symbolsChecked: COVERAGE_SYMBOLS.length, symbolsTotal: COVERAGE_SYMBOLS.length, gaps };
     },
     fill_gaps({ items }) {
       if (!Array.isArray(items) || !items.length) fail("invalid_input", "No gaps to fill.");
