@@ -314,3 +314,101 @@ async fn http_get(url: &str, key: &str) -> (u16, serde_json::Value) {
         serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
     )
 }
+
+#[tokio::test]
+async fn a_split_reload_schedule_checks_and_submits_the_reloads() {
+    use std::sync::Arc;
+    use tickstock_core::schedule::Scheduler;
+    use tickstock_core::store::JobRun;
+
+    let fake = FakePolygon::start(FakePolygonConfig::default()).await;
+    let polygon = fast_polygon_client(&fake);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::connect(&format!("sqlite://{}/ts.db", dir.path().display()))
+        .await
+        .unwrap();
+    let loader = Loader::new(
+        polygon.clone(),
+        store.clone(),
+        LoaderConfig {
+            symbol_refresh: None,
+            ..LoaderConfig::default()
+        },
+    );
+    let st = run_in_process(&loader, &load(&["AAPL", "MSFT"], vec![Timeframe::Day])).await;
+    assert_eq!(st.state, JobState::Completed, "{st:?}");
+    fake.add_split(FakeSplit::new("AAPL", d(SPLIT_DAY), 1.0, 4.0));
+    let request = serde_json::json!({"kind": tickstock_core::schedule::SPLIT_RELOAD});
+    tickstock_core::schedule::validate(
+        "splits",
+        "trading-days 17:00",
+        &serde_json::from_value(request.clone()).unwrap(),
+    )
+    .expect("a split check needs no symbols");
+    store
+        .add_schedule("splits", "trading-days 17:00", &request)
+        .await
+        .unwrap();
+    let bus = crate::support::bus().await;
+
+    // Without the Polygon client (the app's scheduler): a clear refusal.
+    let plain = Scheduler::new(store.clone(), Arc::new(bus.clone()), "test", None);
+    let err = plain.run_now("splits").await.unwrap_err();
+    assert!(
+        err.message().contains("Polygon client"),
+        "{}",
+        err.message()
+    );
+
+    let scheduler = plain.with_polygon(polygon.clone());
+    let id = scheduler.run_now("splits").await.unwrap();
+    assert!(!id.is_empty(), "a reload was submitted");
+    let status = bus
+        .status(&id)
+        .await
+        .unwrap()
+        .expect("the reload is on the bus");
+    assert_eq!(status.state, JobState::Submitted, "{status:?}");
+    let rows = store.split_checks(None).await.unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(
+        (rows[0].symbol.as_str(), rows[0].state.as_str()),
+        ("AAPL", splits::RELOADING)
+    );
+    assert_eq!(rows[0].reload_jobs, vec![id.clone()]);
+    assert_eq!(
+        store.schedules().await.unwrap()[0].last_job_id.as_deref(),
+        Some(id.as_str())
+    );
+
+    // A worker ends the reload (its status on the bus, its record in the history); the
+    // next pass clears the flag and submits nothing.
+    bus.put_status(
+        &id,
+        &tickstock_core::status::JobStatus::new(JobState::Completed),
+    )
+    .await
+    .unwrap();
+    let mut run = JobRun::new(&id, "multi_timeframe_load", serde_json::json!({}));
+    run.status = "completed".into();
+    store.upsert_job_run(&run).await.unwrap();
+    let next = scheduler
+        .tick(chrono::Utc::now() + Duration::days(4))
+        .await
+        .unwrap();
+    assert_eq!(
+        next.fired.len(),
+        1,
+        "the due time fires once: {:?}",
+        next.fired
+    );
+    assert_eq!(next.fired[0].job_id, "", "nothing left to reload");
+    let again = scheduler
+        .tick(chrono::Utc::now() + Duration::days(4))
+        .await
+        .unwrap();
+    assert!(again.fired.is_empty(), "{:?}", again.fired);
+    let rows = store.split_checks(None).await.unwrap();
+    assert_eq!(rows[0].state, splits::RELOADED, "{rows:?}");
+    store.close().await;
+}
