@@ -9,10 +9,14 @@
 //! - `jobs.rs`: submit, top-up, status, jobs, cancel, cleanup, clear, health.
 //! - `data.rs`: worker, load, coverage, gaps, universe (Polygon and the database).
 //! - `output.rs`: human and `--json` output.
+//! - `calendar.rs`: the coming NYSE holidays, checked against Polygon's.
+//! - `splits.rs`: splits at Polygon, flagged symbols and their reload.
 
+mod calendar;
 mod data;
 mod jobs;
 mod output;
+mod splits;
 
 use std::process::ExitCode;
 
@@ -109,6 +113,12 @@ pub enum Command {
     Universe(data::UniverseArgs),
     /// Recurring jobs: list, add, rm, run, enable, disable.
     Schedule(data::ScheduleArgs),
+    /// Splits at Polygon since each stored symbol's first bar: flags symbols whose stored
+    /// bars predate a split's adjustment; --reload loads their stored range again.
+    Splits(splits::SplitsArgs),
+    /// The coming NYSE holidays and 13:00 early closes; --check compares them with
+    /// Polygon's upcoming market holidays and reports each disagreement.
+    Calendar(calendar::CalendarArgs),
 }
 
 /// Logs to stderr filtered by `RUST_LOG` (else `default`); each job's own lines (INFO and
@@ -163,6 +173,8 @@ async fn main() -> ExitCode {
         Command::TopUp(a) => jobs::top_up(&cli.global, a).await,
         Command::Universe(a) => data::universe_cmd(&cli.global, a).await,
         Command::Schedule(a) => data::schedule_cmd(&cli.global, a).await,
+        Command::Splits(a) => splits::splits_cmd(&cli.global, a).await,
+        Command::Calendar(a) => calendar::calendar_cmd(&cli.global, a).await,
     };
     match result {
         Ok(code) => code,
