@@ -26,6 +26,12 @@ const COMMANDS: &[&str] = &[
     "open_log_dir",
     "notify",
     "about",
+    "coverage_map",
+    "coverage_gaps",
+    "fill_gaps",
+    "list_schedules",
+    "set_schedule_enabled",
+    "run_schedule",
 ];
 
 fn main() {

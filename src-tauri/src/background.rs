@@ -10,6 +10,7 @@ use serde::Serialize;
 use tickstock_core::bus::Bus;
 use tickstock_core::exec::JobHistory;
 use tickstock_core::loader::Loader;
+use tickstock_core::polygon::PolygonClient;
 use tickstock_core::settings::BusConfig;
 use tickstock_core::store::Store;
 use tickstock_core::worker::{Worker, WorkerConfig};
@@ -55,7 +56,12 @@ pub fn spawn_builtin_worker(
             }
         };
         if let Some(store) = scheduler_store {
-            spawn_scheduler_now(store, Arc::new(bus.clone()), shutdown.clone());
+            spawn_scheduler_now(
+                store,
+                Arc::new(bus.clone()),
+                shutdown.clone(),
+                Some(loader.polygon().clone()),
+            );
         }
         let worker = Worker::with_history(bus, Arc::new(loader), wcfg, shutdown, history);
         if let Err(e) = worker.run().await {
@@ -74,8 +80,9 @@ pub fn spawn_scheduler(
     store: Store,
     sink: Arc<dyn tickstock_core::schedule::JobSink>,
     shutdown: CancellationToken,
+    polygon: Option<PolygonClient>,
 ) {
-    tracker.spawn(run_scheduler(store, sink, shutdown));
+    tracker.spawn(run_scheduler(store, sink, shutdown, polygon));
 }
 
 /// [`spawn_scheduler`] from inside a task the tracker already holds.
@@ -83,17 +90,23 @@ fn spawn_scheduler_now(
     store: Store,
     sink: Arc<dyn tickstock_core::schedule::JobSink>,
     shutdown: CancellationToken,
+    polygon: Option<PolygonClient>,
 ) {
-    tokio::spawn(run_scheduler(store, sink, shutdown));
+    tokio::spawn(run_scheduler(store, sink, shutdown, polygon));
 }
 
+/// `polygon` lets split-reload schedules check Polygon's splits.
 async fn run_scheduler(
     store: Store,
     sink: Arc<dyn tickstock_core::schedule::JobSink>,
     shutdown: CancellationToken,
+    polygon: Option<PolygonClient>,
 ) {
     let webhook = std::env::var("TICKSTOCK_ALERT_WEBHOOK").ok();
-    let scheduler = tickstock_core::schedule::Scheduler::new(store, sink, "app", webhook);
+    let mut scheduler = tickstock_core::schedule::Scheduler::new(store, sink, "app", webhook);
+    if let Some(p) = polygon {
+        scheduler = scheduler.with_polygon(p);
+    }
     scheduler
         .run(SCHEDULER_EVERY, shutdown, |f| {
             crate::notify::desktop_notification(

@@ -102,6 +102,12 @@ pub fn run_app<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
             commands::system::open_log_dir,
             commands::system::notify,
             commands::system::about,
+            commands::coverage::coverage_map,
+            commands::coverage::coverage_gaps,
+            commands::coverage::fill_gaps,
+            commands::schedules::list_schedules,
+            commands::schedules::set_schedule_enabled,
+            commands::schedules::run_schedule,
         ])
         .setup(|app| {
             let paths = app.path();

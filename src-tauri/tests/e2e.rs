@@ -5,7 +5,9 @@
 //!   the fake Polygon server and its bars are in the SQLite file;
 //! - Redis mode (a private `redis-server`): a running job is cancelled from its card;
 //! - Redis mode: the status pill turns red when Redis stops and green again when it is back;
-//! - a bad symbol is reported under the field and blocks the submit button.
+//! - a bad symbol is reported under the field and blocks the submit button;
+//! - the Coverage view: the heat map of stored bars, a gap filled from its row, a schedule
+//!   disabled and run from its row.
 //!
 //! Needs Xvfb, tauri-driver, WebKitWebDriver, redis-server and `scripts/build-ui.sh` run
 //! before the app is built; the harness says which is missing. Artifacts (screenshots, the
@@ -726,6 +728,255 @@ async fn about_shows_the_version_and_the_folders_of_the_users_data() {
     tokio::time::sleep(Duration::from_millis(400)).await; // the modal's fade-in
     let png = app.screenshot().await;
     save_screenshot(&app, &png, "about.png");
+    app.close().await;
+}
+
+/// Scrolls an element into view and clicks it from the page (WebKitWebDriver refuses
+/// clicks on the Coverage view, which lies below the fold).
+async fn click_visible(app: &App, css: &str) {
+    let clicked = app
+        .js_args(
+            "const e = document.querySelector(arguments[0]);
+             if (!e) return false;
+             e.scrollIntoView({block: 'center'});
+             e.click();
+             return true;",
+            vec![json!(css)],
+        )
+        .await;
+    assert_eq!(clicked, json!(true), "no element {css} to click");
+}
+
+/// The Coverage view over an SQLite database prepared beforehand: AAPL and MSFT daily bars
+/// for three months, MSFT missing three sessions; one schedule.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coverage_view_shows_the_heat_map_fills_a_gap_and_runs_a_schedule() {
+    let _serial = support::serial_guard().await;
+    let polygon = FakePolygon::start(FakePolygonConfig::default()).await;
+    // Up to the last closed session, so the view's months end with the data.
+    let last = tickstock_core::calendar::last_closed_session(
+        chrono::Utc::now(),
+        tickstock_core::loader::FINAL_BAR_DELAY,
+    );
+    let first = last - chrono::Duration::days(80);
+    let gap: Vec<NaiveDate> =
+        tickstock_core::calendar::trading_days(first + chrono::Duration::days(30), last)
+            .into_iter()
+            .take(3)
+            .collect();
+    let dir = App::fresh_dirs();
+    let db = App::default_sqlite_in(dir.path());
+    std::fs::create_dir_all(db.parent().unwrap()).unwrap();
+    {
+        let store = Store::connect(&format!("sqlite://{}", db.display()))
+            .await
+            .expect("create the app's database");
+        for sym in ["AAPL", "MSFT"] {
+            let bars: Vec<_> = FakePolygon::expected_bars(sym, Timeframe::Day, first, last)
+                .into_iter()
+                .filter(|b| sym == "AAPL" || !gap.contains(&b.ny_date()))
+                .collect();
+            store.write_bars(sym, Timeframe::Day, &bars).await.unwrap();
+        }
+        let request =
+            json!({"kind": "top_up", "symbols": ["AAPL"], "timeframes": ["day"], "years": 1});
+        store
+            .add_schedule("nightly", "trading-days 16:30", &request)
+            .await
+            .unwrap();
+        store.close().await;
+    }
+    let app = App::launch_in(
+        "coverage_view",
+        AppEnv::new()
+            .embedded()
+            .polygon(&polygon.base_url(), polygon.api_key()),
+        dir,
+    )
+    .await;
+    watch_cards(&app).await;
+
+    // The heat map: 12 months, AAPL complete, MSFT's gap month partial, months before the
+    // first bar not loaded; each cell says its figures.
+    let cells = app
+        .wait_js(
+            "the heat map rows",
+            Duration::from_secs(20),
+            "const row = (s) => Array.from(document.querySelectorAll(`#cov-heatmap tr[data-symbol=${s}] td.heat-cell`));
+             const a = row('AAPL'), m = row('MSFT');
+             if (a.length !== 12 || m.length !== 12) return null;
+             const cls = (td) => Array.from(td.classList).find((c) => c.startsWith('heat-') && c !== 'heat-cell');
+             return { aapl: a.map(cls), msft: m.map(cls), title: m.map((td) => td.title) };",
+        )
+        .await;
+    eprintln!("heat map: {cells}");
+    let aapl: Vec<&str> = cells["aapl"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let msft: Vec<&str> = cells["msft"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        aapl[0], "heat-none",
+        "a month before the first bar: {aapl:?}"
+    );
+    assert_eq!(aapl[11], "heat-good", "{aapl:?}");
+    assert!(
+        aapl.iter().all(|c| *c == "heat-none" || *c == "heat-good"),
+        "AAPL is complete from its first bar on: {aapl:?}"
+    );
+    let gap_month = gap[0].format("%Y-%m").to_string();
+    let titles: Vec<&str> = cells["title"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let at = titles
+        .iter()
+        .position(|t| t.contains(&gap_month))
+        .expect("the gap's month has a column");
+    assert!(
+        matches!(msft[at], "heat-poor" | "heat-partial"),
+        "MSFT's month with the gap: {} ({})",
+        msft[at],
+        titles[at]
+    );
+    assert!(titles[at].contains(" of "), "{}", titles[at]);
+    app.js(
+        "document.getElementById('cov-heatmap').scrollIntoView({block: 'center'}); return true;",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let png = app.screenshot().await;
+    save_screenshot(&app, &png, "heatmap.png");
+
+    // Gaps: MSFT's three sessions, filled from the row.
+    click_visible(&app, "#cov-tab-gaps").await;
+    app.js_args(
+        "document.getElementById('cov-gaps-from').value = arguments[0];
+         document.getElementById('cov-gaps-to').value = arguments[1];
+         return true;",
+        vec![json!(first.to_string()), json!(last.to_string())],
+    )
+    .await;
+    click_visible(&app, "#btn-cov-gaps").await;
+    app.wait_js(
+        "the gaps checked over the range asked",
+        Duration::from_secs(15),
+        &format!(
+            "return document.getElementById('cov-gaps-note').textContent.includes('{first} to');"
+        ),
+    )
+    .await;
+    let row = app
+        .wait_js(
+            "MSFT's gap in the list",
+            Duration::from_secs(15),
+            "const r = document.querySelector('#cov-gaps tbody tr[data-symbol=MSFT]');
+             return r ? Array.from(r.cells).slice(0, 4).map((c) => c.textContent.trim()) : null;",
+        )
+        .await;
+    assert_eq!(
+        row,
+        json!(["MSFT", gap[0].to_string(), gap[2].to_string(), "3"]),
+        "{row}"
+    );
+    assert_eq!(
+        app.js("return document.querySelectorAll('#cov-gaps tbody tr[data-symbol]').length;")
+            .await,
+        json!(1),
+        "AAPL has no gap"
+    );
+    click_visible(&app, "#cov-gaps tbody tr[data-symbol=MSFT] button").await;
+    app.wait_js(
+        "the fill's toast",
+        Duration::from_secs(10),
+        "return (window.__e2eToasts || []).some((t) => t.title === 'Fill submitted');",
+    )
+    .await;
+    let store = open_store(&app.default_sqlite()).await;
+    let mut filled = false;
+    for _ in 0..60 {
+        let n = store
+            .bar_keys("MSFT", Timeframe::Day, gap[0], gap[2])
+            .await
+            .unwrap()
+            .len();
+        if n == 3 {
+            filled = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(filled, "the fill job stored MSFT's missing sessions");
+    click_visible(&app, "#btn-cov-gaps").await;
+    app.wait_js(
+        "the gaps list to be empty",
+        Duration::from_secs(15),
+        "return document.querySelectorAll('#cov-gaps tbody tr[data-symbol]').length === 0
+             && /No gaps/.test(document.querySelector('#cov-gaps tbody').textContent);",
+    )
+    .await;
+
+    // Schedules: disable, then run now.
+    click_visible(&app, "#cov-tab-schedules").await;
+    app.wait_js(
+        "the schedule's row",
+        Duration::from_secs(10),
+        "return document.querySelector('#cov-schedules tr[data-schedule=nightly] input[type=checkbox]')?.checked === true;",
+    )
+    .await;
+    click_visible(
+        &app,
+        "#cov-schedules tr[data-schedule=nightly] input[type=checkbox]",
+    )
+    .await;
+    let mut disabled = false;
+    for _ in 0..20 {
+        if !store.schedules().await.unwrap()[0].enabled {
+            disabled = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(disabled, "the switch disabled the schedule");
+    click_visible(&app, "#cov-schedules tr[data-schedule=nightly] button").await;
+    app.wait_js(
+        "the run-now toast",
+        Duration::from_secs(10),
+        "return (window.__e2eToasts || []).some((t) => t.title === 'nightly submitted');",
+    )
+    .await;
+    let row = store.schedules().await.unwrap().remove(0);
+    let job = row.last_job_id.expect("run now recorded its job");
+    app.wait_js(
+        "the schedule's last result",
+        Duration::from_secs(30),
+        "const b = document.querySelector('#cov-schedules tr[data-schedule=nightly] .badge');
+         if (b && b.textContent.trim() === 'completed') return true;
+         if (!window.__e2eRefreshed || Date.now() - window.__e2eRefreshed > 1500) {
+           window.__e2eRefreshed = Date.now();
+           document.getElementById('btn-cov-refresh').click();
+         }
+         return null;",
+    )
+    .await;
+    let run = store
+        .job_run(&job)
+        .await
+        .unwrap()
+        .expect("the scheduled job ran");
+    assert_eq!(run.kind, "top_up");
+    let png = app.screenshot().await;
+    save_screenshot(&app, &png, "schedules.png");
+    store.close().await;
     app.close().await;
 }
 

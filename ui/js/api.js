@@ -116,3 +116,9 @@ export const notify = (title, body) => invoke("notify", { title, body });
 export const about = () => invoke("about");
 /** Every change of every job, in batches: [{job, finished}]. */
 export const onJobEvents = (cb) => listen("job-events", cb);
+export const coverageMap = (timeframe, months) => invoke("coverage_map", { timeframe, months });
+export const coverageGaps = (timeframe, from, to) => invoke("coverage_gaps", { timeframe, from, to });
+export const fillGaps = (items) => invoke("fill_gaps", { items });
+export const listSchedules = () => invoke("list_schedules");
+export const setScheduleEnabled = (name, enabled) => invoke("set_schedule_enabled", { name, enabled });
+export const runSchedule = (name) => invoke("run_schedule", { name });

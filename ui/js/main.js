@@ -11,6 +11,7 @@ import { initOps } from "./ops.js";
 import { initSummary, loadSummary } from "./summary.js";
 import { initSettings, checkFirstRun } from "./settings.js";
 import { initAbout, openLogs } from "./about.js";
+import { initCoverage } from "./coverage.js";
 
 const THEME_LABELS = {
   auto: ["circle-half", "Colour scheme: follows the system"],
@@ -69,6 +70,12 @@ async function start() {
     },
   });
   initSummary();
+  initCoverage({
+    onSubmitted: (jobId) => {
+      trackJob(jobId);
+      jobsChanged();
+    },
+  });
 
   await ready;
   document.body.dataset.ready = "1";

@@ -150,3 +150,33 @@ test("the built-in worker is named once in the tooltip", () => {
   assert.ok(w.title.startsWith("Built-in worker on vm: alive"), w.title);
   assert.ok(!/built-in built-in/i.test(w.title), w.title);
 });
+
+test("heat-map cells are coloured by completeness and say their figures", async () => {
+  const { heatClass, heatTitle } = await import("../js/coverage.js");
+  assert.equal(heatClass(1), "heat-good");
+  assert.equal(heatClass(0.95), "heat-partial");
+  assert.equal(heatClass(0.5), "heat-poor");
+  assert.equal(heatClass(0), "heat-empty");
+  assert.equal(heatClass(null), "heat-none");
+  assert.equal(
+    heatTitle("AAPL", { month: "2025-11", bars: 4, expected: 19, completeness: 4 / 19, rating: "poor" }),
+    "AAPL 2025-11: 4 of 19 bars (21.1 %, poor)",
+  );
+  assert.match(heatTitle("AAPL", { month: "2025-01", completeness: null }), /before the first stored bar/);
+});
+
+test("the preview backend answers the coverage view's commands", async () => {
+  const { createPreviewBackend } = await import("../js/preview-backend.js");
+  const b = createPreviewBackend();
+  const map = await b.invoke("coverage_map", { timeframe: "day", months: 6 });
+  assert.equal(map.months.length, 6);
+  assert.ok(map.rows.every((r) => r.cells.length === 6));
+  const gaps = await b.invoke("coverage_gaps", { timeframe: "day", from: "2025-01-01", to: "2025-12-31" });
+  assert.ok(gaps.gaps.length > 0);
+  const fill = await b.invoke("fill_gaps", { items: gaps.gaps });
+  assert.equal(fill.jobIds.length, 1);
+  const list = await b.invoke("list_schedules");
+  await b.invoke("set_schedule_enabled", { name: list[0].name, enabled: false });
+  assert.equal((await b.invoke("list_schedules"))[0].enabled, false);
+  assert.ok(await b.invoke("run_schedule", { name: list[0].name }));
+});

@@ -248,7 +248,8 @@ pub async fn worker(g: &Global, a: &WorkerArgs) -> Result<ExitCode> {
             Arc::new(bus),
             w.id(),
             a.alert_webhook.clone(),
-        );
+        )
+        .with_polygon(loader.polygon().clone());
         let stop = shutdown.clone();
         tokio::spawn(async move {
             scheduler
@@ -321,7 +322,8 @@ pub struct ScheduleAddArgs {
     /// Every NYSE trading day at this New York time (HH:MM).
     #[arg(long, conflicts_with = "preset")]
     pub every_trading_day: Option<String>,
-    /// daily-top-up, weekly-refresh or monthly-refresh (TickStock's refreshes).
+    /// daily-top-up, weekly-refresh or monthly-refresh (TickStock's refreshes), or
+    /// split-reload (check splits, reload the flagged symbols).
     #[arg(long)]
     pub preset: Option<String>,
     /// For a preset: the universe key.
@@ -340,7 +342,14 @@ pub struct ScheduleAddArgs {
 pub async fn schedule_cmd(g: &Global, a: &ScheduleArgs) -> Result<ExitCode> {
     let store = a.data.store(g).await?;
     let bus = || async { Bus::connect(g.bus_config()?).await };
-    let scheduler = |bus: Bus| Scheduler::new(store.clone(), Arc::new(bus), "cli", None);
+    let scheduler = |bus: Bus| {
+        let s = Scheduler::new(store.clone(), Arc::new(bus), "cli", None);
+        // `split_reload` schedules run here when a key is at hand.
+        match a.data.polygon() {
+            Ok(p) => s.with_polygon(p),
+            Err(_) => s,
+        }
+    };
     let not_found = |name: &str| Error::new(ErrorKind::NotFound, format!("no schedule `{name}`"));
     match &a.command {
         ScheduleCommand::List { json } => {
@@ -382,7 +391,7 @@ pub async fn schedule_cmd(g: &Global, a: &ScheduleArgs) -> Result<ExitCode> {
                         .find(|x| x.name == p.trim())
                         .ok_or_else(|| {
                             Error::invalid(format!(
-                                "unknown preset `{p}` (daily-top-up, weekly-refresh or monthly-refresh)"
+                                "unknown preset `{p}` (daily-top-up, weekly-refresh, monthly-refresh or split-reload)"
                             ))
                         })?;
                     let symbols = if add.symbols.is_empty() {
@@ -432,7 +441,7 @@ pub async fn schedule_cmd(g: &Global, a: &ScheduleArgs) -> Result<ExitCode> {
             tickstock_core::schedule::validate(&add.name, &spec, &request)?;
             // The job must build now, as it will at its due times.
             let known = Loader::known_universes_of(&store).await?;
-            if request.kind != "top_up" {
+            if request.kind != "top_up" && request.kind != tickstock_core::schedule::SPLIT_RELOAD {
                 request
                     .build(&format!("scheduler:{}", add.name), &|k| known.contains(k))
                     .map_err(|e| field_errors_to_error(&e))?;
@@ -676,6 +685,10 @@ pub struct CoverageArgs {
     /// Timeframes for the per-symbol view (default: day).
     #[arg(long, value_delimiter = ',', default_value = "day")]
     pub timeframes: Vec<String>,
+    /// First count the minute and hour tables into `bar_counts` again (after rows were
+    /// written or deleted by others, e.g. TickStockPL), then report.
+    #[arg(long)]
+    pub rebuild: bool,
     #[arg(long)]
     pub json: bool,
 }
@@ -695,6 +708,13 @@ fn parse_symbols(list: &[String]) -> Result<Vec<String>> {
 }
 
 pub async fn coverage(g: &Global, a: &CoverageArgs) -> Result<ExitCode> {
+    if a.rebuild {
+        let store = a.data.store(g).await?;
+        for (tf, rows) in store.rebuild_bar_counts().await? {
+            eprintln!("counted {rows} {} bars", tf.wire_name());
+        }
+        store.close().await;
+    }
     if !a.symbols.is_empty() {
         return symbol_coverage(g, a).await;
     }

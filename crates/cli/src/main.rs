@@ -10,11 +10,15 @@
 //! - `data.rs`: worker, load, coverage, gaps, universe (Polygon and the database).
 //! - `console.rs`: queue, workers, dead letters and history (the operations console).
 //! - `output.rs`: human and `--json` output.
+//! - `calendar.rs`: the coming NYSE holidays, checked against Polygon's.
+//! - `splits.rs`: splits at Polygon, flagged symbols and their reload.
 
+mod calendar;
 mod console;
 mod data;
 mod jobs;
 mod output;
+mod splits;
 
 use std::process::ExitCode;
 
@@ -131,6 +135,12 @@ pub enum Command {
     Dead(console::DeadArgs),
     /// The job history of DATABASE_URL: search, filter, sort and page.
     History(console::HistoryArgs),
+    /// Splits at Polygon since each stored symbol's first bar: flags symbols whose stored
+    /// bars predate a split's adjustment; --reload loads their stored range again.
+    Splits(splits::SplitsArgs),
+    /// The coming NYSE holidays and 13:00 early closes; --check compares them with
+    /// Polygon's upcoming market holidays and reports each disagreement.
+    Calendar(calendar::CalendarArgs),
 }
 
 /// Logs to stderr filtered by `RUST_LOG` (else `default`); each job's own lines (INFO and
@@ -198,6 +208,8 @@ async fn main() -> ExitCode {
         Command::Workers(a) => console::workers(&cli.global, a).await,
         Command::Dead(a) => console::dead(&cli.global, a).await,
         Command::History(a) => console::history(&cli.global, a).await,
+        Command::Splits(a) => splits::splits_cmd(&cli.global, a).await,
+        Command::Calendar(a) => calendar::calendar_cmd(&cli.global, a).await,
     };
     match result {
         Ok(code) => code,

@@ -8,7 +8,9 @@
 //! ## Layout
 //! - [`timeframe`]: bar sizes, their wire names, Polygon timespans and tables.
 //! - [`calendar`]: NYSE sessions, holidays, early closes and expected bars.
+//! - [`calendar_check`]: the coming holidays, checked against Polygon's list.
 //! - [`completeness`]: coverage per symbol, gaps against the calendar, the import check.
+//! - [`heatmap`]: completeness per symbol and month (the page's heat map).
 //! - [`bars`]: the OHLCV bar type.
 //! - [`unit`](mod@unit): a [`Ticker`] and a [`Unit`] (symbol, timeframe), with the unit's stored
 //!   `SYMBOL|timeframe` form.
@@ -37,6 +39,7 @@
 //!   `bars`, `universes`, `job_runs`, one file per backend plus `postgres_bars`).
 //! - [`universe`]: universe keys, aliases and the built-in member lists.
 //! - [`sic`]: sector from a SIC code, for the `symbols` table.
+//! - [`splits`]: splits seen at Polygon, symbols flagged for a reload.
 //! - [`schedule`]: recurring jobs, fired exactly once per due time across workers.
 //! - [`settings`]: typed settings with secrets that cannot be printed.
 //! - [`error`]: the error type every public function returns.
@@ -47,12 +50,14 @@
 pub mod bars;
 pub mod bus;
 pub mod calendar;
+pub mod calendar_check;
 pub mod completeness;
 pub mod console;
 pub mod error;
 pub mod estimate;
 pub mod exec;
 pub mod export;
+pub mod heatmap;
 pub mod history;
 pub mod history_query;
 pub mod job;
@@ -68,6 +73,7 @@ pub mod schedule;
 pub mod service;
 pub mod settings;
 pub mod sic;
+pub mod splits;
 pub mod status;
 pub mod store;
 pub mod text;

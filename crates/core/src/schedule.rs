@@ -9,7 +9,8 @@
 //! fires once when one starts (only the latest missed one). The job's `requested_by` is
 //! `scheduler:NAME`. When a scheduled job ends failed or with errors, a Slack-compatible
 //! webhook (`{"text": ...}`) is called when one is configured, and the failure is returned
-//! so the app can raise a desktop notification.
+//! so the app can raise a desktop notification. A `split_reload` schedule checks splits
+//! and reloads flagged symbols instead of submitting one job (`schedule/splits.rs`).
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -27,6 +28,9 @@ use crate::error::{Error, Result};
 use crate::job::{Job, JobRequest, SymbolsInput};
 use crate::status::JobState;
 use crate::store::{ScheduleRow, Store};
+
+mod splits;
+pub use splits::{is_split_reload, SPLIT_RELOAD};
 
 /// When a schedule is due.
 #[derive(Debug, Clone)]
@@ -163,6 +167,13 @@ pub const PRESETS: &[Preset] = &[
         years: 5.0,
         description: "the 1st of each month 06:00: the last five years again",
     },
+    Preset {
+        name: "split-reload",
+        when: "trading-days 17:00",
+        kind: SPLIT_RELOAD,
+        years: 0.0,
+        description: "every trading day 17:00: check splits, reload the flagged symbols",
+    },
 ];
 
 /// The job request of a preset over `symbols` or a universe.
@@ -205,6 +216,10 @@ pub fn validate(name: &str, spec: &str, request: &JobRequest) -> Result<()> {
         ));
     }
     When::from_str(spec)?;
+    if request.kind == SPLIT_RELOAD {
+        // Every stored symbol when it names none.
+        return Ok(());
+    }
     if request.universe_key.is_none() && request.symbols.to_list().is_empty() {
         return Err(Error::invalid(
             "a schedule's job needs symbols or a universe",
@@ -263,6 +278,8 @@ pub struct Scheduler {
     holder: String,
     webhook: Option<String>,
     http: reqwest::Client,
+    /// For `split_reload` schedules ([`Scheduler::with_polygon`]).
+    polygon: Option<crate::polygon::PolygonClient>,
 }
 
 impl Scheduler {
@@ -281,6 +298,7 @@ impl Scheduler {
                 .timeout(Duration::from_secs(10))
                 .build()
                 .unwrap_or_default(),
+            polygon: None,
         }
     }
 
@@ -349,6 +367,9 @@ impl Scheduler {
             .ok_or_else(|| {
                 Error::new(crate::ErrorKind::NotFound, format!("no schedule `{name}`"))
             })?;
+        if is_split_reload(&row.request) {
+            return Ok(self.split_reload(&row).await?.unwrap_or_default());
+        }
         let job = self.build_job(&row).await?;
         let id = job.id.clone();
         self.sink.submit(job).await?;
@@ -399,6 +420,24 @@ impl Scheduler {
         }
         if !self.store.claim_schedule_due(&row.name, due).await? {
             return Ok(None);
+        }
+        if is_split_reload(&row.request) {
+            return match self.split_reload(row).await {
+                Ok(id) => {
+                    info!(schedule = row.name, due = %due, reload = ?id, "split check fired");
+                    Ok(Some(Fired {
+                        name: row.name.clone(),
+                        due,
+                        job_id: id.unwrap_or_default(),
+                    }))
+                }
+                Err(e) => {
+                    warn!(schedule = row.name, "split check failed: {}", e.message());
+                    self.alert(&row.name, &format!("split check failed: {}", e.message()))
+                        .await;
+                    Ok(None)
+                }
+            };
         }
         let job = match self.build_job(row).await {
             Ok(j) => j,

@@ -11,7 +11,9 @@
 //! - `GET /v2/aggs/grouped/locale/us/market/stocks/{date}`: one daily bar per known ticker
 //!   on trading days, `t` = 16:00 New York; nothing on weekends and holidays;
 //! - `GET /v3/reference/tickers` (filters `type`, `market`, `exchange`, `active`, `search`,
-//!   `ticker`, `limit`; paginated) and `GET /v3/reference/tickers/{T}` (404 if unknown).
+//!   `ticker`, `limit`; paginated) and `GET /v3/reference/tickers/{T}` (404 if unknown);
+//! - `GET /v3/reference/splits` and `GET /v1/marketstatus/upcoming` ([`corporate`]): the
+//!   splits a test declares (which also adjust the bars served) and the coming holidays.
 //!
 //! Requests authenticate with `Authorization: Bearer KEY` or `?apiKey=KEY`. Faults can be
 //! injected per ticker (or per [`GROUPED`] / [`REFERENCE`] for those endpoints): queued
@@ -39,6 +41,9 @@ use tickstock_core::bars::ny_date;
 use tickstock_core::calendar;
 use tickstock_core::{Bar, Timeframe};
 use tokio_util::sync::CancellationToken;
+
+pub mod corporate;
+pub use corporate::{FakeHoliday, FakeSplit, MARKET_STATUS, SPLITS};
 
 /// Fault key for the grouped daily endpoint.
 pub const GROUPED: &str = "$GROUPED";
@@ -287,6 +292,10 @@ struct Shared {
     always: Mutex<HashMap<String, Fault>>,
     requests: Mutex<Vec<RecordedRequest>>,
     request_ids: AtomicU64,
+    /// Splits a test declared ([`corporate`]).
+    splits: Mutex<Vec<FakeSplit>>,
+    /// What the upcoming market holidays list; `None`: the calendar's coming year.
+    holidays: Mutex<Option<Vec<FakeHoliday>>>,
 }
 
 struct ShutdownOnDrop(CancellationToken);
@@ -357,6 +366,8 @@ impl FakePolygon {
             always: Mutex::new(HashMap::new()),
             requests: Mutex::new(Vec::new()),
             request_ids: AtomicU64::new(1),
+            splits: Mutex::new(Vec::new()),
+            holidays: Mutex::new(None),
         });
         let app = Router::new()
             .route(
@@ -369,6 +380,8 @@ impl FakePolygon {
             )
             .route("/v3/reference/tickers", get(tickers))
             .route("/v3/reference/tickers/{ticker}", get(ticker_details))
+            .route("/v3/reference/splits", get(corporate::splits))
+            .route("/v1/marketstatus/upcoming", get(corporate::upcoming))
             .fallback(unknown_route)
             .with_state(shared.clone());
         let token = CancellationToken::new();
@@ -603,7 +616,7 @@ fn grouped_rows(shared: &Shared, date: NaiveDate) -> Vec<(String, Bar)> {
         .known
         .keys()
         .map(|t| {
-            let mut b = bar_at(t, day);
+            let mut b = shared.adjust(t, bar_at(t, day), true);
             b.t = close;
             (t.clone(), b)
         })
@@ -1069,14 +1082,17 @@ async fn aggregates(
             let bars = times[start..]
                 .iter()
                 .rev()
-                .map(|&t| bar_at(&ticker, t))
+                .map(|&t| s.adjust(&ticker, bar_at(&ticker, t), paging.adjusted))
                 .collect();
             let next = (start > 0)
                 .then(|| aggs_next_url(&s.base_url, &uri, None, Some(times[start - 1]), &cursor));
             (bars, next)
         } else {
             let end = page.min(times.len());
-            let bars = times[..end].iter().map(|&t| bar_at(&ticker, t)).collect();
+            let bars = times[..end]
+                .iter()
+                .map(|&t| s.adjust(&ticker, bar_at(&ticker, t), paging.adjusted))
+                .collect();
             let next = (end < times.len())
                 .then(|| aggs_next_url(&s.base_url, &uri, Some(times[end]), None, &cursor));
             (bars, next)

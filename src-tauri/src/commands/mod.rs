@@ -5,12 +5,16 @@
 //! - [`jobs`]: health, validate, submit, active jobs, detail, cancel, retry, cleanup, clear.
 //! - [`history`]: the history list and its CSV export.
 //! - [`data`]: universes and the OHLCV tables.
+//! - [`coverage`]: the Coverage view: completeness heat map, gaps and fill.
+//! - [`schedules`]: the schedules: list, enable or disable, run now.
 //! - [`settings`]: settings, what saving would do, the Test buttons.
 //! - [`system`]: the log folder, notifications, About.
 
+pub mod coverage;
 pub mod data;
 pub mod history;
 pub mod jobs;
+pub mod schedules;
 pub mod settings;
 pub mod system;
 

@@ -105,6 +105,7 @@ impl Engine {
                     store.clone(),
                     Arc::new(q.clone()),
                     shutdown.clone(),
+                    polygon.clone(),
                 );
             }
             info!(worker = queue.is_some(), "embedded mode");

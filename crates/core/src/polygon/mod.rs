@@ -1,5 +1,5 @@
 //! The Polygon (Massive) REST client: aggregates with `next_url` pagination, grouped daily
-//! bars, reference tickers and ticker details.
+//! bars, reference tickers and ticker details, splits and market holidays.
 //!
 //! Every request goes through one [`RateLimiter`] shared by all clones of a
 //! [`PolygonClient`] (retries count too), carries the key in the `Authorization: Bearer`
@@ -14,9 +14,11 @@
 //! - [`rate_limit`]: the sliding-window [`RateLimiter`].
 //! - [`retry`]: backoff delays for server failures and for 429 answers.
 //! - [`types`]: typed responses ([`TickerInfo`], [`TickerDetails`], [`GroupedBar`]) and queries.
+//! - [`corporate`]: splits and the coming market holidays.
 //! - [`errors`]: [`PolygonError`], with retryability and a stable kind name.
 
 pub mod client;
+pub mod corporate;
 pub mod errors;
 pub mod pagination;
 pub mod rate_limit;
@@ -24,6 +26,7 @@ pub mod retry;
 pub mod types;
 
 pub use client::{PolygonClient, PolygonConfig, AGGREGATES_LIMIT};
+pub use corporate::{MarketHoliday, Split, SplitQuery};
 pub use errors::PolygonError;
 pub use pagination::{AggregatesPager, MAX_EMPTY_PAGES};
 pub use rate_limit::RateLimiter;

@@ -26,8 +26,11 @@ impl Store {
         }
         // The write runs as its own task: a caller cancelled mid-write (a job stopping) does
         // not abandon the transaction halfway; it commits or rolls back whole.
+        let days = (rows[0], rows[rows.len() - 1]);
         let store = self.clone();
+        let symbol_for_task = symbol.clone();
         let task = tokio::spawn(async move {
+            let symbol = symbol_for_task;
             match &store.pool {
                 Pool::Postgres(p, schema) => {
                     let shape = schema.ohlcv[tf_index(tf)];
@@ -36,10 +39,16 @@ impl Store {
                 Pool::Sqlite(p) => sqlite::write_bars(&store, p, &symbol, tf, &rows).await,
             }
         });
-        task.await.map_err(|e| StoreError::Query {
+        let written = task.await.map_err(|e| StoreError::Query {
             message: format!("{}: the write task failed: {e}", self.target),
             retryable: false,
-        })?
+        })??;
+        if super::bar_counts::counted(tf) {
+            let day = |r: &Row| r.instant().date_naive();
+            self.recount_days(&symbol, tf, day(&days.0), day(&days.1))
+                .await;
+        }
+        Ok(written)
     }
 
     /// Every stored bar of one symbol and timeframe, oldest first.
@@ -61,6 +70,10 @@ impl Store {
     pub async fn coverage(&self) -> Result<Vec<TableCoverage>, StoreError> {
         let mut out = Vec::with_capacity(Timeframe::ALL.len());
         for tf in Timeframe::ALL {
+            if let Some(fast) = self.fast_table_coverage(tf).await? {
+                out.push(fast);
+                continue;
+            }
             out.push(match &self.pool {
                 Pool::Postgres(p, schema) => {
                     postgres_bars::coverage(self, p, schema.ohlcv[tf_index(tf)], tf).await?
@@ -85,6 +98,10 @@ impl Store {
                     .collect::<Result<Vec<_>, _>>()
             })
             .transpose()?;
+        if let Some(mut fast) = self.fast_symbol_spans(tf, symbols.as_deref()).await? {
+            fast.sort_by(|a, b| a.symbol.cmp(&b.symbol));
+            return Ok(fast);
+        }
         let mut out = match &self.pool {
             Pool::Postgres(p, schema) => {
                 postgres_bars::symbol_spans(

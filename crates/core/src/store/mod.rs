@@ -27,16 +27,22 @@
 //! - `sqlite.rs`: the SQLite backend.
 //! - `seed.rs`: seeding of the built-in universes.
 //! - `schedules.rs`: the `schedules` table (recurring jobs).
+//! - `bar_counts.rs`: bars per symbol and day of the minute and hour tables (fast coverage).
+//! - `months.rs`: bars per symbol and month (the completeness heat map).
+//! - `splits.rs`: the `split_checks` table (splits seen, symbols to reload).
 
+mod bar_counts;
 mod bars;
 mod error;
 mod job_logs;
 mod job_runs;
+mod months;
 mod pg_schema;
 mod postgres;
 mod postgres_bars;
 mod schedules;
 mod seed;
+mod splits;
 mod sqlite;
 mod types;
 mod universes;
@@ -44,13 +50,14 @@ mod universes;
 pub use error::StoreError;
 pub use job_runs::MIN_DELETE_PREFIX;
 pub use schedules::ScheduleRow;
+pub use splits::SplitCheckRow;
 pub use types::{
     JobRun, JobRunFilter, JobRunPage, StoredBar, SymbolRecord, SymbolSpan, TableCoverage,
     UniverseSummary,
 };
 
 pub(crate) use bars::{
-    format_date, format_instant, normalise_symbol, ny_midnight, time_column, Row,
+    format_date, format_instant, normalise_symbol, ny_midnight, tf_index, time_column, Row,
 };
 pub(crate) use universes::{find_group, GroupRow, UniverseDef};
 

@@ -6,6 +6,7 @@
 //! request and retry loop every endpoint goes through.
 
 mod request;
+pub(crate) use request::Envelope;
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -319,7 +320,7 @@ impl PolygonClient {
     }
 
     /// `base` + path segments (each percent-encoded as needed).
-    fn endpoint(&self, segments: &[&str]) -> Url {
+    pub(crate) fn endpoint(&self, segments: &[&str]) -> Url {
         let mut url = self.inner.base.clone();
         if let Ok(mut path) = url.path_segments_mut() {
             path.pop_if_empty().extend(segments);

@@ -1,0 +1,18 @@
+-- Splits Polygon reported for stored symbols (ours; TickStock's tables are not touched).
+-- `state`: `upcoming` (not executed yet, checked again later), `unaffected` (the stored
+-- bars already carry the adjustment, or none precede the split), `flagged` (stored bars
+-- before the split are not adjusted: reload them), `reloading` (the jobs in `reload_jobs`,
+-- comma-separated, reload them), `reloaded`.
+CREATE TABLE IF NOT EXISTS split_checks (
+    symbol         TEXT NOT NULL,
+    execution_date TEXT NOT NULL,
+    split_from     REAL NOT NULL,
+    split_to       REAL NOT NULL,
+    state          TEXT NOT NULL,
+    detail         TEXT,
+    reload_jobs    TEXT,
+    seen_at        TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    updated_at     TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    PRIMARY KEY (symbol, execution_date)
+);
+CREATE INDEX IF NOT EXISTS split_checks_state ON split_checks (state);

@@ -1,0 +1,20 @@
+-- Bars per symbol and UTC day of the minute and hour tables (ours): coverage reads these
+-- instead of counting millions of rows. Our writes keep them exact; `complete` says the
+-- counts cover every row (true when the table was empty here, else after a rebuild:
+-- `tickstock coverage --rebuild`), so rows written by others before are counted too.
+CREATE TABLE IF NOT EXISTS bar_counts (
+    timeframe TEXT   NOT NULL,
+    symbol    TEXT   NOT NULL,
+    day       TEXT   NOT NULL,
+    bars      INTEGER NOT NULL,
+    PRIMARY KEY (timeframe, symbol, day)
+);
+CREATE TABLE IF NOT EXISTS bar_counts_state (
+    timeframe  TEXT PRIMARY KEY,
+    complete   INTEGER NOT NULL,
+    rebuilt_at TEXT
+);
+INSERT INTO bar_counts_state (timeframe, complete)
+SELECT '1min', NOT EXISTS (SELECT 1 FROM ohlcv_1min) WHERE true ON CONFLICT DO NOTHING;
+INSERT INTO bar_counts_state (timeframe, complete)
+SELECT 'hour', NOT EXISTS (SELECT 1 FROM ohlcv_hourly) WHERE true ON CONFLICT DO NOTHING;

@@ -1,0 +1,87 @@
+//! The `split_reload` schedule: at each due time, settle the reloads that ended, check the
+//! splits of the stored symbols (or the schedule's symbols or universe) at Polygon and
+//! submit a reload of every flagged symbol ([`crate::splits`]). Not a job: it runs in the
+//! scheduler that fires it, which needs the Polygon client ([`Scheduler::with_polygon`];
+//! every `tickstock worker` has one). The schedule's last job is the first reload it
+//! submitted.
+
+use std::collections::HashMap;
+
+use chrono::Utc;
+
+use super::Scheduler;
+use crate::error::{Error, Result};
+use crate::job::JobRequest;
+use crate::polygon::PolygonClient;
+use crate::splits;
+use crate::store::ScheduleRow;
+use crate::ErrorKind;
+
+/// The request kind of a split check and reload (ours; never a job).
+pub const SPLIT_RELOAD: &str = "split_reload";
+
+/// Whether a schedule's request is a split check and reload.
+pub fn is_split_reload(request: &serde_json::Value) -> bool {
+    request.get("kind").and_then(|k| k.as_str()) == Some(SPLIT_RELOAD)
+}
+
+impl Scheduler {
+    /// A scheduler that can also run `split_reload` schedules.
+    pub fn with_polygon(mut self, polygon: PolygonClient) -> Self {
+        self.polygon = Some(polygon);
+        self
+    }
+
+    /// Runs one split check and reload; the first reload job's id, if any was submitted.
+    pub(super) async fn split_reload(&self, row: &ScheduleRow) -> Result<Option<String>> {
+        let polygon = self.polygon.as_ref().ok_or_else(|| {
+            Error::new(
+                ErrorKind::Config,
+                "a split check needs the Polygon client: it runs in `tickstock worker` (or `tickstock schedule run` with a key)",
+            )
+        })?;
+        let request: JobRequest = serde_json::from_value(row.request.clone()).map_err(|e| {
+            Error::invalid(format!("schedule `{}` holds a bad request: {e}", row.name))
+        })?;
+        let mut symbols = request.symbols.to_list();
+        if let Some(key) = &request.universe_key {
+            symbols.extend(
+                self.store
+                    .universe_members(key)
+                    .await?
+                    .ok_or_else(|| Error::invalid(format!("unknown universe key `{key}`")))?,
+            );
+        }
+        let symbols = if symbols.is_empty() {
+            None
+        } else {
+            Some(crate::job::normalize_symbols(&symbols).map_err(|e| Error::invalid(e.message))?)
+        };
+        let mut states = HashMap::new();
+        for id in splits::pending_reload_jobs(&self.store).await? {
+            if let Some(s) = self.job_state(&id).await {
+                states.insert(id, s);
+            }
+        }
+        splits::settle_reloads(&self.store, &states).await?;
+        let today = crate::bars::ny_date(Utc::now().timestamp_millis());
+        splits::check(&self.store, polygon, symbols.as_deref(), today).await?;
+        let by = format!("scheduler:{}", row.name);
+        let mut first = None;
+        for (symbol, jobs) in splits::reload_jobs(&self.store, symbols.as_deref(), &by).await? {
+            let mut ids = Vec::new();
+            for job in jobs {
+                ids.push(job.id.clone());
+                self.sink.submit(job).await?;
+            }
+            splits::mark_reloading(&self.store, &symbol, &ids).await?;
+            if first.is_none() {
+                first = ids.first().cloned();
+            }
+        }
+        if let Some(id) = &first {
+            self.store.set_schedule_job(&row.name, id).await?;
+        }
+        Ok(first)
+    }
+}
