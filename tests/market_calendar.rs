@@ -98,7 +98,7 @@ async fn the_calendar_agrees_with_polygon_and_each_difference_is_reported() {
     let (code, _, text) =
         tickstock(&fake, &[("POLYGON_API_KEY", "")], &["calendar", "--check"]).await;
     assert_eq!(code, 2, "{text}");
-    assert!(text.contains("no Polygon API key"), "{text}");
+    assert!(text.contains("No Polygon API key"), "{text}");
 }
 
 #[tokio::test]
