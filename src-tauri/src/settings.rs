@@ -27,6 +27,8 @@ pub struct AppSettings {
     pub worker_concurrency: u32,
     /// TickStock environment whose universes are read and written (DEFAULT, TEST, ...).
     pub environment: String,
+    /// Who the page's jobs are `requested_by`; empty: the OS user.
+    pub operator: String,
 }
 
 impl Default for AppSettings {
@@ -41,6 +43,7 @@ impl Default for AppSettings {
             worker_enabled: true,
             worker_concurrency: 1,
             environment: tickstock_core::store::DEFAULT_ENVIRONMENT.into(),
+            operator: String::new(),
         }
     }
 }
@@ -71,8 +74,16 @@ fn flag(v: &str) -> Option<bool> {
 }
 
 impl AppSettings {
+    /// Who the page's jobs are `requested_by`: the name set, else the OS user.
+    pub fn operator_name(&self) -> String {
+        match self.operator.trim() {
+            "" => tickstock_core::settings::os_user().unwrap_or_else(|| "admin_ui".into()),
+            name => name.to_string(),
+        }
+    }
+
     /// The settings that change live, without restarting the backend: running jobs go on.
-    pub const LIVE: &'static [&'static str] = &["requestsPerMinute", "publishLegacy"];
+    pub const LIVE: &'static [&'static str] = &["requestsPerMinute", "publishLegacy", "operator"];
 
     /// The fields (as the page names them) whose change from `self` to `next` needs the
     /// backend restarted: running jobs then stop after their current chunk and resume from
@@ -146,6 +157,13 @@ impl AppSettings {
 
     /// Checks every field; the first problem is reported with its field.
     pub fn validate(&self) -> Result<(), CommandError> {
+        let op = self.operator.trim();
+        if op.chars().count() > 64 || op.chars().any(char::is_control) {
+            return Err(CommandError::field(
+                "operator",
+                "the operator's name is at most 64 characters, on one line",
+            ));
+        }
         if !self.redis_url.trim().is_empty() {
             validate_redis_url(&self.redis_url)
                 .map_err(|e| CommandError::field("redisUrl", e.message()))?;

@@ -142,8 +142,7 @@ async fn wait_history_row(app: &App, id: &str, label: &str, timeout: Duration) -
          if (!r) return null;
          const b = r.querySelector('.job-status');
          if (!b || b.textContent.trim() !== {label:?}) return null;
-         const p = r.querySelector('[role=progressbar]');
-         return [Number(p ? p.getAttribute('aria-valuenow') : -1), r.cells[5].textContent.trim()];"
+         return [Number(r.dataset.progress), r.querySelector('.col-bars').textContent.trim()];"
     );
     let v = app
         .wait_js(
@@ -452,9 +451,8 @@ if (!card || !row) return null;
 const cb = card.querySelector('.job-status');
 const cp = card.querySelector('.progress-bar');
 const rb = row.querySelector('.job-status');
-const rp = row.querySelector('[role=progressbar]');
 return [cb.dataset.status, Number(cp.getAttribute('aria-valuenow')), card.querySelector('.job-bars').textContent.trim(),
-        rb.dataset.status, Number(rp.getAttribute('aria-valuenow')), row.cells[5].textContent.trim()];
+        rb.dataset.status, Number(row.dataset.progress), row.querySelector('.col-bars').textContent.trim()];
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1085,5 +1083,217 @@ async fn measure_app() {
     println!("MEASURE idle_pss_mib={:.1}", median as f64 / 1024.0);
     println!("MEASURE history_jobs={JOBS}");
     println!("processes at the last sample:\n{detail}");
+    app.close().await;
+}
+
+/// A history of `n` finished jobs written as TickStock Admin keeps it, spread over days,
+/// with one universe job that resolved XOM, and one job whose AAPL and MSFT failed.
+async fn seed_history(db_url: &str, n: usize) -> (String, String) {
+    let store = Store::connect(db_url).await.expect("seed database");
+    let day0 = chrono::Utc::now() - chrono::Duration::days(40);
+    let mut failed_id = String::new();
+    let mut universe_id = String::new();
+    for i in 0..n {
+        let id = uuid_like(i);
+        let (kind, params) = if i == 7 {
+            universe_id = id.clone();
+            (
+                "universe_seed",
+                json!({"job_id": id, "job_type": "universe_seed", "universe_type": "dow30",
+                       "symbols": ["CVX", "XOM", "KO"], "years": 1, "requested_by": "maria"}),
+            )
+        } else {
+            (
+                "historical_load",
+                json!({"job_id": id, "job_type": "historical_load", "symbols": [format!("S{i}"), "AAPL", "MSFT"],
+                       "timespan": "day", "years": 1, "requested_by": if i % 2 == 0 { "maria" } else { "jon" }}),
+            )
+        };
+        let mut run = JobRun::new(id.clone(), kind, params);
+        let at = day0 + chrono::Duration::hours(i as i64 * 8);
+        run.submitted_at = Some(at);
+        run.started_at = Some(at + chrono::Duration::seconds(2));
+        run.completed_at = Some(at + chrono::Duration::seconds(10 + i as i64));
+        run.bars_loaded = (i as i64 * 37) % 1000;
+        run.progress = 100;
+        run.status = "completed".into();
+        run.worker = Some("vm-worker-1".into());
+        if i == 11 {
+            failed_id = id.clone();
+            run.status = "completed_with_errors".into();
+            run.failed_symbols = json!([
+                {"symbol": "AAPL", "reason": "not found on Polygon (HTTP 404): AAPL day"},
+                {"symbol": "MSFT", "reason": "not found on Polygon (HTTP 404): MSFT day"}
+            ]);
+            run.symbols_failed = 2;
+        }
+        store.upsert_job_run(&run).await.expect("seed a job");
+    }
+    store.close().await;
+    (failed_id, universe_id)
+}
+
+/// Clicks an element from the page (scrolled into view first): WebKitWebDriver refuses
+/// native clicks on elements below the fold of the test's window.
+async fn press(app: &App, css: &str) {
+    app.js_args(
+        "const n = document.querySelector(arguments[0]);
+         if (!n) throw new Error('no element ' + arguments[0]);
+         n.scrollIntoView({block: 'center'});
+         n.click();
+         return true;",
+        vec![json!(css)],
+    )
+    .await;
+}
+
+fn uuid_like(i: usize) -> String {
+    format!("{:08x}-1111-4222-8333-{:012x}", 0x1000_0000 + i * 7919, i)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_at_scale_pages_searches_sorts_selects_and_retries_part_of_a_job() {
+    let _serial = support::serial_guard().await;
+    let polygon = FakePolygon::start(FakePolygonConfig::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("history.sqlite").display());
+    let (failed_id, universe_id) = seed_history(&db, 120).await;
+    let app = App::launch(
+        "history_scale",
+        AppEnv::new()
+            .var("TICKSTOCK_DATABASE_URL", &db)
+            .polygon(&polygon.base_url(), polygon.api_key()),
+    )
+    .await;
+    watch_cards(&app).await;
+    let rows = "return [...document.querySelectorAll('#history-table tbody tr[data-job-id]')].map((r) => r.dataset.jobId);";
+    app.wait_js(
+        "120 jobs, 25 a page",
+        Duration::from_secs(15),
+        "return document.getElementById('history-page').textContent.trim() === '1 / 5';",
+    )
+    .await;
+    let first = app.js(rows).await;
+    assert_eq!(first.as_array().unwrap().len(), 25);
+    let counts = app
+        .js("return document.getElementById('history-counts').textContent;")
+        .await;
+    assert!(
+        counts.as_str().unwrap().contains("Completed with errors 1"),
+        "{counts}"
+    );
+
+    // Next page, then a jump to page 5: rows that were not on the first page.
+    press(&app, "#history-next").await;
+    app.wait_js(
+        "page 2",
+        Duration::from_secs(10),
+        "return document.getElementById('history-page').textContent.trim() === '2 / 5';",
+    )
+    .await;
+    let second = app.js(rows).await;
+    assert!(second
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|id| !first.as_array().unwrap().contains(id)));
+    app.set_value("#history-goto", "5").await;
+    app.js("document.getElementById('history-jump').requestSubmit(); return true;")
+        .await;
+    app.wait_js(
+        "page 5",
+        Duration::from_secs(10),
+        "return document.getElementById('history-page').textContent.trim() === '5 / 5';",
+    )
+    .await;
+    assert_eq!(app.js(rows).await.as_array().unwrap().len(), 20);
+
+    // A symbol inside a universe job finds that job.
+    app.set_value("#history-query", "XOM").await;
+    app.js("document.getElementById('history-filters').requestSubmit(); return true;")
+        .await;
+    app.wait_js(
+        "the universe job found by XOM",
+        Duration::from_secs(10),
+        &format!(
+            "const r = [...document.querySelectorAll('#history-table tbody tr[data-job-id]')];
+                  return r.length === 1 && r[0].dataset.jobId === {universe_id:?};"
+        ),
+    )
+    .await;
+    app.set_value("#history-query", "").await;
+    app.js("document.getElementById('history-filters').requestSubmit(); return true;")
+        .await;
+
+    // Sorted by bars, most first.
+    press(&app, "#history-table .btn-sort[data-sort=bars]").await;
+    app.wait_js(
+        "the most bars first",
+        Duration::from_secs(10),
+        "const c = document.querySelector('#history-table tbody tr .col-bars');
+         return c && c.textContent.trim().replace(/\\D/g, '') === '999';",
+    )
+    .await;
+
+    // A deep link opens the job; only its failed symbols are retried, linked to it.
+    app.js(&format!("location.hash = '#job={failed_id}'; return true;"))
+        .await;
+    app.wait_js("the detail with Retry failed symbols", Duration::from_secs(10),
+        "const b = document.getElementById('btn-job-retry-failed');
+         return document.getElementById('job-modal').classList.contains('show') && b && !b.classList.contains('d-none');").await;
+    press(&app, "#btn-job-retry-failed").await;
+    app.wait_js(
+        "the retry's toast",
+        Duration::from_secs(10),
+        "return (window.__e2eToasts || []).some((t) => t.title === 'Retry submitted');",
+    )
+    .await;
+    let store = Store::connect(&db).await.unwrap();
+    let retries = store.retries_of(&failed_id).await.unwrap();
+    assert_eq!(retries.len(), 1, "one retry linked to {failed_id}");
+    let retry = store.job_run(&retries[0]).await.unwrap().unwrap();
+    assert_eq!(
+        retry.params["symbols"],
+        json!(["AAPL", "MSFT"]),
+        "{:?}",
+        retry.params
+    );
+    assert_eq!(retry.params["retry_part"], "failed_symbols");
+
+    // Two rows selected and deleted.
+    app.wait_js(
+        "the modal closed",
+        Duration::from_secs(10),
+        "return !document.getElementById('job-modal').classList.contains('show');",
+    )
+    .await;
+    press(&app, "#history-first").await;
+    let victims = app.js(
+        "const r = [...document.querySelectorAll('#history-table tbody tr[data-status=completed]')].slice(0, 2);
+         r.forEach((tr) => tr.querySelector('.row-select').click());
+         return r.map((tr) => tr.dataset.jobId);").await;
+    app.wait_js("the selection bar", Duration::from_secs(5),
+        "return document.getElementById('history-selected').textContent.trim() === '2 jobs selected';").await;
+    press(&app, "#btn-bulk-delete").await;
+    app.wait_js(
+        "the confirmation",
+        Duration::from_secs(5),
+        "return document.getElementById('confirm-modal').classList.contains('show');",
+    )
+    .await;
+    press(&app, "#btn-confirm").await;
+    app.wait_js(
+        "the delete's toast",
+        Duration::from_secs(10),
+        "return (window.__e2eToasts || []).some((t) => t.title === 'Deleted 2 jobs');",
+    )
+    .await;
+    for id in victims.as_array().unwrap() {
+        assert!(
+            store.job_run(id.as_str().unwrap()).await.unwrap().is_none(),
+            "{id} deleted"
+        );
+    }
+    store.close().await;
     app.close().await;
 }

@@ -92,13 +92,16 @@ export async function listen(name, cb) {
 
 export const health = () => invoke("health");
 export const validateJob = (request) => invoke("validate_job", { request });
-export const submitJob = (request) => invoke("submit_job", { request });
+export const submitJob = (request, allowDuplicate = false) => invoke("submit_job", { request, allowDuplicate });
+export const estimateJob = (request) => invoke("estimate_job", { request });
+export const historyPage = (query) => invoke("history_page", { query });
+export const bulkJobs = (action, jobIds) => invoke("bulk_jobs", { action, jobIds });
 export const activeJobs = () => invoke("active_jobs");
 export const listJobs = (filter) => invoke("list_jobs", { filter });
 export const jobDetail = (jobId) => invoke("job_detail", { jobId });
 export const cancelJob = (jobId) => invoke("cancel_job", { jobId });
 export const cancelAll = () => invoke("cancel_all");
-export const retryJob = (jobId) => invoke("retry_job", { jobId });
+export const retryJob = (jobId, part = "all") => invoke("retry_job", { jobId, part });
 export const cleanupStale = () => invoke("cleanup_stale");
 export const clearJobs = (prefix) => invoke("clear_jobs", { prefix });
 export const exportJobsCsv = (filter) => invoke("export_jobs_csv", { filter });

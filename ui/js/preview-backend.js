@@ -382,6 +382,46 @@ export function createPreviewBackend() {
       const page = Math.max(1, Number(filter.page) || 1);
       return { items: all.slice((page - 1) * size, page * size).map(view), total: all.length, page, pageSize: size, database: "SQLite at ~/.local/share/io.tickstock.admin/tickstock.sqlite (preview)" };
     },
+    history_page({ query }) {
+      const q0 = query || {};
+      const base = matching({ query: q0.search, kind: q0.kind });
+      const counts = {};
+      for (const j of base) counts[j.status] = (counts[j.status] || 0) + 1;
+      let all = q0.status ? base.filter((j) => j.status === q0.status) : base;
+      if (q0.requestedBy) all = all.filter((j) => String(j.params.requested_by || "").toLowerCase().includes(q0.requestedBy.toLowerCase()));
+      const size = Math.max(1, Number(q0.pageSize) || 25);
+      const pages = Math.max(1, Math.ceil(all.length / size));
+      const at = String(q0.at || "first");
+      let page = 1;
+      if (at.startsWith("page:")) page = Math.min(pages, Math.max(1, Number(at.slice(5)) || 1));
+      else if (at.startsWith("after:")) page = Math.min(pages, Number(at.slice(6)) + 1);
+      else if (at.startsWith("before:")) page = Math.max(1, Number(at.slice(7)) - 1);
+      const items = all.slice((page - 1) * size, page * size).map((j) => ({ ...view(j), requestedBy: j.params.requested_by || "preview", worker: j.startedAt ? "built-in" : null }));
+      return {
+        items, total: all.length, counts, page, pages, pageSize: size,
+        next: page < pages ? String(page) : null, prev: page > 1 ? String(page) : null,
+        database: "SQLite at ~/.local/share/io.tickstock.admin/tickstock.sqlite (preview)",
+      };
+    },
+    bulk_jobs({ action, jobIds }) {
+      let done = 0;
+      const failed = [];
+      for (const id of jobIds) {
+        const j = jobs.get(id);
+        if (!j) failed.push({ jobId: id, message: "No such job" });
+        else if (action === "delete" && j.active) failed.push({ jobId: id, message: "Active jobs are not deleted" });
+        else {
+          if (action === "delete") jobs.delete(id);
+          if (action === "cancel" && j.active) j.status = "cancelling";
+          done++;
+        }
+      }
+      return { done, failed, jobIds: [] };
+    },
+    estimate_job({ request }) {
+      const n = String(request.symbols || "").split(/[\s,]+/).filter(Boolean).length || 1;
+      return { symbols: n, requests: n, requestsPerMinute: settings.requestsPerMinute, seconds: settings.requestsPerMinute ? (n / settings.requestsPerMinute) * 60 : null, groupedDaily: false };
+    },
     job_detail: ({ jobId }) => view(find(jobId)),
     cancel_job({ jobId }) {
       const j = find(jobId);

@@ -10,6 +10,7 @@ const FIELD_INPUT = {
   redisUrl: "set-redis-url",
   databaseUrl: "set-database-url",
   environment: "set-environment",
+  operator: "set-operator",
   polygonBaseUrl: "set-polygon-url",
   apiKey: "set-api-key",
   requestsPerMinute: "set-rpm",
@@ -63,6 +64,7 @@ function readForm() {
     redisUrl: $("#set-redis-url").value.trim(),
     databaseUrl: $("#set-database-url").value.trim(),
     environment: $("#set-environment").value,
+    operator: $("#set-operator").value.trim(),
     polygonBaseUrl: $("#set-polygon-url").value.trim(),
     apiKey: key && !removeKey ? key : null,
     removeApiKey: removeKey,
@@ -163,6 +165,7 @@ function fill(view) {
   $("#set-redis-url").value = view.redisUrl || "";
   $("#set-database-url").value = view.databaseUrl || "";
   $("#set-environment").value = view.environment || "DEFAULT";
+  $("#set-operator").value = view.operator || "";
   $("#set-polygon-url").value = view.polygonBaseUrl || "";
   $("#set-api-key").value = "";
   $("#set-api-key").type = "password";
@@ -255,6 +258,7 @@ async function save(event) {
     redisUrl: s.redisUrl,
     databaseUrl: s.databaseUrl,
     environment: s.environment,
+    operator: s.operator,
     polygonBaseUrl: s.polygonBaseUrl,
     apiKey: s.apiKey,
     removeApiKey: s.removeApiKey,

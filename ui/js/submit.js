@@ -2,7 +2,7 @@
 // backend as the user types (debounced) and shows each error under its field, exactly as the
 // backend words it. Submits once (the button is disabled while invalid or in flight).
 import * as api from "./api.js";
-import { $, $$, el, clear, debounce, kindLabel, shortId, splitSymbols, fmtInt, count } from "./util.js";
+import { $, $$, el, clear, debounce, kindLabel, shortId, splitSymbols, fmtInt, count, fmtDuration } from "./util.js";
 import { toast, errorToast } from "./toasts.js";
 
 const VALIDATE_MS = 250;
@@ -150,7 +150,36 @@ export async function validateNow() {
   if (state.pristine) clearErrors();
   else showErrors(errors);
   updateControls();
+  if (state.valid) estimateSoon();
+  else $("#submit-estimate").textContent = "";
   return state.valid;
+}
+
+/** Polygon requests and time at the plan's rate, shown before submitting. */
+async function showEstimate() {
+  const seq = state.seq;
+  try {
+    const e = await api.estimateJob(buildRequest());
+    if (seq !== state.seq || !e) return;
+    const time = e.seconds == null ? "no rate-limit wait" : `about ${fmtDuration(e.seconds)} at ${fmtInt(e.requestsPerMinute)} a minute`;
+    const node = $("#submit-estimate");
+    node.textContent = `Estimate: up to ${count(e.requests, "Polygon request")}, ${time}.`;
+    node.title = e.summary || "";
+  } catch (_) {
+    $("#submit-estimate").textContent = "";
+  }
+}
+const estimateSoon = debounce(showEstimate, 400);
+
+/** Submits again although an identical job is active. */
+async function submitAnyway(request) {
+  try {
+    const res = await api.submitJob(request, true);
+    toast({ title: "Job submitted", mono: shortId(res && res.jobId), body: `${kindLabel(request.kind)} load queued beside the identical one.`, variant: "success" });
+    state.onSubmitted(res && res.jobId);
+  } catch (err) {
+    errorToast("Could not submit the job", err);
+  }
 }
 
 const validateSoon = debounce(validateNow, VALIDATE_MS);
@@ -266,7 +295,13 @@ async function onSubmit(event) {
       if (res && res.warning) toast({ title: "No worker will take it yet", mono: shortId(id), body: res.warning, variant: "warning" });
       state.onSubmitted(id);
     } catch (err) {
-      if (err.kind === "invalid_input" && err.field) {
+      if (err.kind === "invalid_input" && /identical job is already active/i.test(err.message)) {
+        const m = /active: ([0-9a-f-]{36})/i.exec(err.message);
+        const body = el("div", {},
+          el("p", { class: "mb-2", text: `The same load is already ${m ? `job ${shortId(m[1])}` : "active"}; nothing was submitted.` }),
+          el("button", { type: "button", class: "btn btn-sm btn-outline-primary btn-submit-anyway", text: "Submit anyway", onclick: () => submitAnyway(request) }));
+        toast({ title: "Already running", body, variant: "warning", delay: 12000 });
+      } else if (err.kind === "invalid_input" && err.field) {
         showErrors([{ field: err.field, message: err.message }]);
         state.valid = false;
         state.errorCount = 1;

@@ -59,14 +59,7 @@ pub struct Global {
 
 /// The operator's name: the OS user (`USER`, `USERNAME`, else the account's name).
 pub fn operator() -> String {
-    ["USER", "USERNAME"]
-        .iter()
-        .filter_map(|k| std::env::var(k).ok())
-        .map(|u| u.trim().to_string())
-        .find(|u| !u.is_empty())
-        .or_else(|| whoami::fallible::username().ok())
-        .filter(|u| !u.trim().is_empty())
-        .unwrap_or_else(|| "cli".into())
+    tickstock_core::settings::os_user().unwrap_or_else(|| "cli".into())
 }
 
 impl Global {

@@ -29,6 +29,7 @@
 //! - [`local`]: the in-process job queue of the app's embedded mode (no Redis).
 //! - [`queue`]: the job-queue seam, [`queue::JobQueue`], over the bus and the local queue.
 //! - [`service`]: the job service: submit, watch, cancel, clean up, clear, resume, retry.
+//! - [`retry`]: retrying part of a job: its failed symbols, or the rest of it.
 //! - [`console`]: the operations console's actions over both the bus and the history.
 //! - [`history`]: job history in the database (`job_runs`).
 //! - [`history_query`]: reading history at scale: filters, search, keyset pages, counts.
@@ -69,6 +70,7 @@ pub mod local;
 pub mod metrics;
 pub mod polygon;
 pub mod queue;
+pub mod retry;
 pub mod schedule;
 pub mod service;
 pub mod settings;

@@ -85,6 +85,12 @@ pub trait JobQueue: Send + Sync + 'static {
         }
         Ok(out)
     }
+
+    /// The finished (symbol, timeframe) units of a job with the rows each loaded, as its
+    /// checkpoints recorded them (empty once they expired or where none are kept).
+    async fn unit_rows(&self, _id: &str) -> Result<Vec<(crate::unit::Unit, u64)>> {
+        Ok(Vec::new())
+    }
 }
 
 /// Seconds since a status last changed (its `timestamp`, else started or submitted).
@@ -161,6 +167,9 @@ impl JobQueue for Bus {
     }
     async fn active_messages(&self) -> Result<Vec<Job>> {
         Bus::active_messages(self).await
+    }
+    async fn unit_rows(&self, id: &str) -> Result<Vec<(crate::unit::Unit, u64)>> {
+        self.checkpoint_unit_rows(id).await
     }
 }
 
@@ -301,6 +310,9 @@ impl JobQueue for LazyBus {
     }
     async fn no_worker_warning(&self) -> Option<String> {
         self.get().await.ok()?.no_worker_warning().await
+    }
+    async fn unit_rows(&self, id: &str) -> Result<Vec<(crate::unit::Unit, u64)>> {
+        self.get().await?.checkpoint_unit_rows(id).await
     }
     async fn active_messages(&self) -> Result<Vec<Job>> {
         self.get().await?.active_messages().await

@@ -472,6 +472,63 @@ impl JobService {
     }
 }
 
+impl JobService {
+    /// The finished (symbol, timeframe) units of a job and the rows each loaded: from the
+    /// database's checkpoints in embedded mode, from the bus's (kept 7 days) otherwise.
+    pub async fn unit_rows(&self, id: &str) -> Result<Vec<(crate::unit::Unit, u64)>> {
+        if self.queue.kind() == QueueKind::Embedded {
+            let Some(store) = &self.store else {
+                return Ok(Vec::new());
+            };
+            let mut out = Vec::new();
+            for (symbol, tf, rows) in store.done_pairs(id).await? {
+                if let Ok(u) = format!("{symbol}|{}", tf.wire_name()).parse() {
+                    out.push((u, rows));
+                }
+            }
+            return Ok(out);
+        }
+        self.queue.unit_rows(id).await
+    }
+
+    /// Submits part of a job from the history again: all of it, only its failed symbols,
+    /// or the rest of it (see [`crate::retry`]).
+    pub async fn retry_part(
+        &self,
+        id: &str,
+        who: &str,
+        part: crate::retry::RetryPart,
+        known: &(dyn Fn(&str) -> bool + Sync),
+    ) -> Result<Submitted> {
+        use crate::retry::{failed_symbols, partial_job, rest_symbols, RetryPart};
+        if part == RetryPart::All {
+            return self.retry(id, who, known).await;
+        }
+        let run = self.history()?.job_run(id).await?.ok_or_else(|| {
+            Error::new(ErrorKind::NotFound, format!("no job `{id}` in the history"))
+        })?;
+        let job = Job::from_value(run.params.clone())?;
+        let symbols = match part {
+            RetryPart::FailedSymbols => failed_symbols(&run),
+            _ => {
+                let done: Vec<crate::unit::Unit> = self
+                    .unit_rows(id)
+                    .await?
+                    .into_iter()
+                    .map(|(u, _)| u)
+                    .collect();
+                let failed = failed_symbols(&run);
+                rest_symbols(&job, &done)
+                    .into_iter()
+                    .filter(|s| !failed.contains(s))
+                    .collect()
+            }
+        };
+        let new = partial_job(&job, symbols, who, part)?;
+        self.submit(new).await
+    }
+}
+
 /// A job as [`JobService::detail`] found it.
 #[derive(Debug, Clone)]
 pub enum Detail {

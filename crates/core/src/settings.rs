@@ -98,6 +98,18 @@ pub fn expose(s: &SecretString) -> &str {
     s.expose_secret()
 }
 
+/// The OS user running this process (`USER`, `USERNAME`, else the account's name): who
+/// an operator's jobs are `requested_by` unless a name is set.
+pub fn os_user() -> Option<String> {
+    ["USER", "USERNAME"]
+        .iter()
+        .filter_map(|k| std::env::var(k).ok())
+        .map(|u| u.trim().to_string())
+        .find(|u| !u.is_empty())
+        .or_else(|| whoami::fallible::username().ok())
+        .filter(|u| !u.trim().is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

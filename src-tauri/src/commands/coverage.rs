@@ -11,7 +11,6 @@ use tickstock_core::{ErrorKind, Timeframe};
 use crate::error::{CmdResult, CommandError};
 use crate::state::AppState;
 
-use super::USER;
 /// Most symbols one gaps scan looks at: every stored key of the range is read.
 fn max_gap_symbols(tf: Timeframe) -> usize {
     match tf {
@@ -243,7 +242,7 @@ pub async fn fill_gaps(state: State<'_, AppState>, items: Vec<FillItem>) -> CmdR
             end_date: Some(to.format("%Y-%m-%d").to_string()),
             ..Default::default()
         }
-        .build(USER, &|_| false)?;
+        .build(&engine.settings().operator_name(), &|_| false)?;
         job_ids.push(job.id.clone());
         if let Some(w) = engine.submit(job).await?.warning {
             warning = Some(w);

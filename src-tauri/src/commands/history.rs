@@ -1,5 +1,5 @@
-//! The history's list (filters, search, pages) and its CSV export through the system's
-//! Save dialog.
+//! The history: the simple list (filters, search, pages), the history at scale (keyset
+//! pages, jumps, sorts, counts), and the CSV export through the system's Save dialog.
 
 use serde::Deserialize;
 use tauri::State;
@@ -8,7 +8,8 @@ use tickstock_core::ErrorKind;
 
 use crate::error::{CmdResult, CommandError};
 use crate::state::AppState;
-use crate::views::{ExportView, JobListView, JobView};
+use crate::views::{ExportView, HistoryPageView, JobListView, JobView};
+use tickstock_core::history_query::{HistoryPosition, HistoryQuery, HistorySort};
 
 /// The history's search box and filters.
 #[derive(Debug, Default, Deserialize)]
@@ -150,4 +151,108 @@ pub async fn jobs_csv(state: &AppState, filter: ListFilter) -> CmdResult<String>
     let engine = state.engine().await;
     let f = filter.to_filters().remove(0);
     Ok(tickstock_core::export::jobs_csv(engine.store()?, &f).await?)
+}
+
+/// The history table's query as the page sends it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct HistoryQueryInput {
+    pub search: Option<String>,
+    pub status: Option<String>,
+    pub kind: Option<String>,
+    pub requested_by: Option<String>,
+    /// `YYYY-MM-DD`: submitted on or after.
+    pub since: Option<String>,
+    /// `YYYY-MM-DD`: submitted on or before.
+    pub until: Option<String>,
+    /// `submitted`, `duration` or `bars`.
+    pub sort: Option<String>,
+    pub ascending: bool,
+    pub page_size: Option<u32>,
+    /// `after:CURSOR`, `before:CURSOR`, `page:N` (1-based), `date:YYYY-MM-DD`; else the first.
+    pub at: Option<String>,
+}
+
+fn day(field: &str, s: &str) -> CmdResult<chrono::NaiveDate> {
+    chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| {
+        CommandError::field(
+            field,
+            format!("\"{}\" is not a date (YYYY-MM-DD)", s.trim()),
+        )
+    })
+}
+
+impl HistoryQueryInput {
+    fn to_query(&self) -> CmdResult<HistoryQuery> {
+        let utc = |d: chrono::NaiveDate| d.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
+        let at = match self.at.as_deref().map(str::trim).unwrap_or("") {
+            "" | "first" => HistoryPosition::First,
+            s => match s.split_once(':') {
+                Some(("after", c)) => HistoryPosition::After(c.to_string()),
+                Some(("before", c)) => HistoryPosition::Before(c.to_string()),
+                Some(("page", n)) => HistoryPosition::Page(
+                    n.trim()
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|n| *n >= 1)
+                        .ok_or_else(|| CommandError::field("page", "enter a page number from 1"))?
+                        - 1,
+                ),
+                Some(("date", d)) => HistoryPosition::Date(day("date", d)?),
+                _ => {
+                    return Err(CommandError::field(
+                        "at",
+                        format!("unknown position \"{s}\""),
+                    ))
+                }
+            },
+        };
+        Ok(HistoryQuery {
+            search: nonempty(&self.search),
+            status: nonempty(&self.status),
+            kind: nonempty(&self.kind),
+            requested_by: nonempty(&self.requested_by),
+            since: nonempty(&self.since)
+                .map(|d| day("since", &d))
+                .transpose()?
+                .and_then(utc),
+            until: nonempty(&self.until)
+                .map(|d| day("until", &d))
+                .transpose()?
+                .and_then(|d| utc(d + chrono::Duration::days(1))),
+            sort: match nonempty(&self.sort) {
+                Some(s) => s
+                    .parse()
+                    .map_err(|e: tickstock_core::Error| CommandError::field("sort", e.message()))?,
+                None => HistorySort::default(),
+            },
+            ascending: self.ascending,
+            page_size: self.page_size.unwrap_or(25).clamp(1, 500),
+            at,
+        })
+    }
+}
+
+/// A page of the history at scale: keyset paging that does not shift while reading, a
+/// jump to any page or date, sorts, filters, search and counts per status.
+#[tauri::command]
+pub async fn history_page(
+    state: State<'_, AppState>,
+    query: HistoryQueryInput,
+) -> CmdResult<HistoryPageView> {
+    let q = query.to_query()?;
+    let engine = state.engine().await;
+    let page = engine.history_page(&q).await?;
+    let (n, pages) = page.page_of();
+    Ok(HistoryPageView {
+        items: page.items.iter().map(JobView::from_run).collect(),
+        total: page.total,
+        counts: page.counts,
+        page: n + 1,
+        pages: pages.max(1),
+        page_size: page.page_size,
+        next: page.next,
+        prev: page.prev,
+        database: engine.store()?.describe(),
+    })
 }

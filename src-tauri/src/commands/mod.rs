@@ -18,5 +18,8 @@ pub mod schedules;
 pub mod settings;
 pub mod system;
 
-/// Who the page's requests are from, in job messages.
-pub const USER: &str = "admin_ui";
+/// Who the page's requests are from, in job messages: the operator (the name set in
+/// Settings, else the OS user).
+pub async fn operator(state: &crate::state::AppState) -> String {
+    state.engine().await.settings().operator_name()
+}

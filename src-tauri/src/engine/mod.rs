@@ -4,8 +4,9 @@
 //! (running jobs resume from their checkpoints with their totals). Commands ask the
 //! engine; the job rules live in the core's service; the engine owns no UI.
 //!
-//! [`start`] builds one from settings.
+//! [`start`] builds one from settings; [`console`] has the operations console's calls.
 
+mod console;
 mod start;
 
 use std::collections::HashMap;
@@ -115,7 +116,7 @@ impl Engine {
         *self.settings.lock().expect("settings lock") = next.clone();
     }
 
-    fn service(&self) -> CmdResult<&JobService> {
+    pub(super) fn service(&self) -> CmdResult<&JobService> {
         self.service.as_ref().ok_or_else(|| {
             if self.has_key {
                 CommandError::new(
@@ -255,8 +256,22 @@ impl Engine {
         // Kept lines, then those of a run still going in this process.
         if let Ok(store) = self.store() {
             view.log = store.job_log(id).await.unwrap_or_default();
+            view.retries = store.retries_of(id).await.unwrap_or_default();
         }
         view.log.extend(tickstock_core::joblog::peek(id));
+        if let Ok(service) = self.service() {
+            view.units = service
+                .unit_rows(id)
+                .await
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(u, bars)| crate::views::UnitView {
+                    symbol: u.symbol.to_string(),
+                    timeframe: u.timeframe.wire_name(),
+                    bars,
+                })
+                .collect();
+        }
         Ok(view)
     }
 
@@ -282,13 +297,5 @@ impl Engine {
             ));
         }
         Ok(self.service()?.clear(prefix).await?)
-    }
-
-    /// Submits a job from the history again (same parameters, new id).
-    pub async fn retry(&self, id: &str, who: &str) -> CmdResult<Submitted> {
-        let known = self.known_universes().await.unwrap_or_default();
-        let accept =
-            |k: &str| known.contains(k) || tickstock_core::universe::find_builtin(k).is_some();
-        Ok(self.service()?.retry(id, who, &accept).await?)
     }
 }

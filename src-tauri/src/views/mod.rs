@@ -37,6 +37,35 @@ pub struct JobView {
     /// The job's own log lines (the detail only; empty in lists).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub log: Vec<tickstock_core::joblog::LogLine>,
+    /// Who submitted it (the operator, or `scheduler:NAME`).
+    pub requested_by: Option<String>,
+    /// The worker that ran it.
+    pub worker: Option<String>,
+    /// The job this one retries, if it is a retry.
+    pub retry_of: Option<String>,
+    /// Jobs that retry this one (the detail only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub retries: Vec<String>,
+    /// Finished (symbol, timeframe) units with their bars (the detail only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub units: Vec<UnitView>,
+}
+
+/// One finished (symbol, timeframe) unit of a job.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct UnitView {
+    pub symbol: String,
+    pub timeframe: &'static str,
+    pub bars: u64,
+}
+
+fn param_str(params: &Value, key: &str) -> Option<String> {
+    params
+        .get(key)
+        .and_then(|v| v.as_str())
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
 }
 
 fn elapsed_since(iso: Option<&str>) -> Option<f64> {
@@ -95,9 +124,14 @@ impl JobView {
             completed_at: st.completed_at.clone(),
             duration_seconds: st.duration_seconds,
             error_message: st.error_message.clone(),
+            requested_by: param_str(&params, "requested_by"),
+            retry_of: param_str(&params, "retry_of"),
+            worker: st.worker_id.clone(),
             params,
             active: st.state.is_active(),
             log: Vec::new(),
+            retries: Vec::new(),
+            units: Vec::new(),
         }
     }
 
@@ -129,9 +163,14 @@ impl JobView {
                 _ => None,
             },
             error_message: run.error.clone(),
+            requested_by: param_str(&run.params, "requested_by"),
+            retry_of: param_str(&run.params, "retry_of"),
+            worker: run.worker.clone(),
             params: run.params.clone(),
             active,
             log: Vec::new(),
+            retries: Vec::new(),
+            units: Vec::new(),
         }
     }
 }
@@ -160,6 +199,22 @@ pub struct CleanupView {
 #[derive(Debug, Clone, Serialize)]
 pub struct ClearView {
     pub cleared: u64,
+}
+
+/// A page of the history at scale: keyset cursors, counts per status.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryPageView {
+    pub items: Vec<JobView>,
+    pub total: i64,
+    pub counts: std::collections::BTreeMap<String, i64>,
+    /// 1-based.
+    pub page: i64,
+    pub pages: i64,
+    pub page_size: u32,
+    pub next: Option<String>,
+    pub prev: Option<String>,
+    pub database: String,
 }
 
 /// One page of the history.

@@ -92,6 +92,24 @@ impl Bus {
         Ok(())
     }
 
+    /// Each finished unit of a job with the rows it loaded (0 where not recorded).
+    pub async fn checkpoint_unit_rows(&self, job_id: &str) -> Result<Vec<(Unit, u64)>> {
+        let mut c = self.conn();
+        let rows: std::collections::HashMap<String, u64> =
+            c.hgetall(self.keys.checkpoint_rows(job_id)).await?;
+        let mut out: Vec<(Unit, u64)> = self
+            .checkpoints_done(job_id)
+            .await?
+            .into_iter()
+            .map(|u| {
+                let n = rows.get(&u.to_string()).copied().unwrap_or(0);
+                (u, n)
+            })
+            .collect();
+        out.sort_by_key(|(u, _)| u.to_string());
+        Ok(out)
+    }
+
     /// The rows loaded by a job's finished units, summed.
     pub async fn checkpoint_rows(&self, job_id: &str) -> Result<u64> {
         let mut c = self.conn();

@@ -270,6 +270,12 @@ impl Job {
         (!out.is_empty()).then_some(out)
     }
 
+    /// Sets a field of ours on the message (such as `retry_of`); workers that do not know
+    /// it keep and ignore it, as they do every unknown field.
+    pub fn set_extra(&mut self, key: &str, value: Value) {
+        self.raw.insert(key.to_string(), value);
+    }
+
     /// A copy of this job with a new id and timestamp (for Retry), other fields kept.
     pub fn resubmission(&self, requested_by: &str) -> Job {
         let mut job = Job::new(self.spec.clone(), requested_by);

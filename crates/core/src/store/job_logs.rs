@@ -1,5 +1,6 @@
 //! The `job_logs` table: each job's own log lines ([`crate::joblog`]), appended when a run
 //! ends or is released, read by the job detail. Times are RFC 3339 text on both backends.
+//! Also the link from a job to the jobs that retry it.
 
 use chrono::{DateTime, Utc};
 
@@ -125,4 +126,35 @@ impl Store {
 fn is_missing_table(message: &str) -> bool {
     message.contains("job_logs")
         && (message.contains("does not exist") || message.contains("no such table"))
+}
+
+impl Store {
+    /// Ids of the jobs that retry `id` (their message's `retry_of`), newest first.
+    pub async fn retries_of(&self, id: &str) -> Result<Vec<String>, StoreError> {
+        let rows: Result<Vec<(String,)>, sqlx::Error> = match &self.pool {
+            Pool::Postgres(p, _) => {
+                sqlx::query_as(
+                    "SELECT id FROM job_runs WHERE params->>'retry_of' = $1 \
+                     ORDER BY submitted_at DESC NULLS LAST",
+                )
+                .bind(id)
+                .fetch_all(p)
+                .await
+            }
+            Pool::Sqlite(p) => {
+                sqlx::query_as(
+                    "SELECT id FROM job_runs WHERE json_extract(params, '$.retry_of') = ? \
+                     ORDER BY submitted_at DESC",
+                )
+                .bind(id)
+                .fetch_all(p)
+                .await
+            }
+        };
+        Ok(rows
+            .map_err(|e| self.err(e))?
+            .into_iter()
+            .map(|(id,)| id)
+            .collect())
+    }
 }

@@ -1,0 +1,312 @@
+// The job detail modal: progress, timings, who and where, errors grouped by reason, bars per
+// symbol and timeframe, the job's own log, its parameters; Retry (all, failed symbols only,
+// the rest), Cancel, Copy id. A deep link (#job=ID) opens it.
+import * as api from "./api.js";
+import {
+  $, el, clear, kindLabel, statusInfo, statusBadge, isTerminal, isRunning, shortId,
+  fmtInt, fmtDuration, fmtDateTime, count,
+} from "./util.js";
+import { toast, errorToast } from "./toasts.js";
+
+const RETRYABLE = new Set(["failed", "error", "cancelled", "completed_with_errors"]);
+let hooks = { onChanged: () => {}, onSubmitted: () => {} };
+
+
+let detailJob = null;
+let detailTimer = null;
+
+function kvList(entries) {
+  const dl = el("dl", { class: "kv-list" });
+  for (const [k, v] of entries) {
+    dl.append(el("dt", { text: k }), el("dd", {}, v instanceof Node ? v : String(v ?? "—")));
+  }
+  return dl;
+}
+
+function paramValue(value) {
+  if (value === null || value === undefined) return el("span", { class: "text-body-secondary", text: "—" });
+  if (Array.isArray(value) && value.every((v) => v === null || typeof v !== "object")) {
+    return el("span", { class: "font-monospace", text: value.length ? value.join(", ") : "(none)" });
+  }
+  if (typeof value === "object") return el("pre", { text: JSON.stringify(value, null, 2) });
+  if (typeof value === "boolean") return el("span", { text: value ? "yes" : "no" });
+  return el("span", { class: typeof value === "string" ? "font-monospace" : "num", text: String(value) });
+}
+
+function section(title, ...content) {
+  return el("section", { class: "detail-section" }, el("h3", { text: title }), ...content);
+}
+
+function renderDetail(job) {
+  detailJob = job;
+  const info = statusInfo(job.status);
+  $("#job-modal .job-modal-kind").textContent = kindLabel(job.jobType);
+  const idEl = $("#job-modal .job-modal-id");
+  idEl.textContent = shortId(job.jobId);
+  idEl.title = job.jobId;
+  const statusSlot = $("#job-modal .job-modal-status");
+  clear(statusSlot);
+  statusSlot.append(statusBadge(job.status));
+
+  const body = $("#job-modal-body");
+  clear(body);
+  const p = Math.max(0, Math.min(100, Math.round(Number(job.progress) || 0)));
+  const bar = el("div", {
+    class: `progress-bar${isRunning(job.status) ? " progress-bar-striped progress-bar-animated" : ""}${info.group === "bad" ? " bg-danger" : info.group === "warn" ? " bg-warning" : info.group === "done" ? " bg-success" : ""}`,
+    attrs: { role: "progressbar", "aria-valuenow": p, "aria-valuemin": 0, "aria-valuemax": 100, "aria-label": "Progress" },
+    text: `${p}%`,
+  });
+  bar.style.width = `${p}%`;
+  const total = Number(job.totalSymbols) || 0;
+  body.append(
+    section(
+      "Progress",
+      el("div", { class: "progress mb-2" }, bar),
+      kvList([
+        ["Symbols", total ? `${fmtInt(job.processedSymbols || 0)} of ${fmtInt(total)} processed` : fmtInt(job.processedSymbols || 0)],
+        ["Bars loaded", fmtInt(job.ohlcvRecordsLoaded || 0)],
+        ...(job.currentSymbol && !isTerminal(job.status) ? [["Current symbol", el("span", { class: "font-monospace", text: job.currentSymbol })]] : []),
+        ["Message", job.message || "—"],
+      ]),
+    ),
+    section(
+      "Timings",
+      kvList([
+        ["Submitted", fmtDateTime(job.submittedAt, { alwaysDate: true })],
+        ["Started", fmtDateTime(job.startedAt, { alwaysDate: true })],
+        ["Completed", fmtDateTime(job.completedAt, { alwaysDate: true })],
+        ["Duration", fmtDuration(job.durationSeconds)],
+      ]),
+    ),
+  );
+  const links = [];
+  if (job.retryOf) links.push(["Retry of", jobLink(job.retryOf)]);
+  if (Array.isArray(job.retries) && job.retries.length) {
+    links.push(["Retried as", el("span", {}, ...job.retries.flatMap((id, i) => (i ? [", ", jobLink(id)] : [jobLink(id)])))]);
+  }
+  if (job.requestedBy) links.push(["Requested by", job.requestedBy]);
+  if (job.worker) links.push(["Worker", el("span", { class: "font-monospace", text: job.worker })]);
+  if (links.length) body.append(section("Who and where", kvList(links)));
+  if (job.errorMessage) {
+    body.append(section("Error", el("div", { class: "alert alert-danger mb-0 error-text", attrs: { role: "alert" }, text: job.errorMessage })));
+  }
+  const groups = groupFailures(Array.isArray(job.failedSymbols) ? job.failedSymbols : []);
+  if (groups.length > 1 || (groups.length === 1 && groups[0].symbols.length > 1)) {
+    const list = el("ul", { class: "mb-0 error-groups" });
+    for (const g of groups) {
+      list.append(el("li", {}, el("strong", { text: count(g.symbols.length, "symbol") }), ` (${g.symbols.slice(0, 8).join(", ")}${g.symbols.length > 8 ? ", …" : ""}): `, el("span", { class: "error-text", text: g.reason || "no reason given" })));
+    }
+    body.append(section("Errors by reason", list));
+  }
+  const units = Array.isArray(job.units) ? job.units : [];
+  if (units.length) {
+    const tbody = el("tbody");
+    for (const u of units) {
+      tbody.append(el("tr", {}, el("td", { class: "font-monospace", text: u.symbol }), el("td", { text: u.timeframe }), el("td", { class: "text-end num", text: fmtInt(u.bars) })));
+    }
+    body.append(section(`Loaded per symbol and timeframe (${count(units.length, "unit")})`,
+      el("div", { class: "failed-list table-responsive" },
+        el("table", { class: "table table-sm mb-0 units-table" },
+          el("thead", {}, el("tr", {}, el("th", { scope: "col", text: "Symbol" }), el("th", { scope: "col", text: "Timeframe" }), el("th", { scope: "col", class: "text-end", text: "Bars" }))),
+          tbody))));
+  }
+  const failed = Array.isArray(job.failedSymbols) ? job.failedSymbols : [];
+  if (failed.length) {
+    const tbody = el("tbody");
+    for (const f of failed) {
+      const sym = typeof f === "string" ? f : f.symbol;
+      const reason = typeof f === "string" ? "" : f.reason;
+      tbody.append(el("tr", {}, el("td", { class: "font-monospace", text: sym || "?" }), el("td", { class: "error-text", text: reason || "—" })));
+    }
+    body.append(
+      section(
+        `Failed symbols (${fmtInt(failed.length)})`,
+        el("div", { class: "failed-list table-responsive" },
+          el("table", { class: "table table-sm mb-0" },
+            el("thead", {}, el("tr", {}, el("th", { scope: "col", text: "Symbol" }), el("th", { scope: "col", text: "Reason" }))),
+            tbody)),
+      ),
+    );
+  }
+  const ok = Array.isArray(job.successfulSymbols) ? job.successfulSymbols : [];
+  if (ok.length) {
+    const shown = ok.slice(0, 200).join(", ") + (ok.length > 200 ? ` … +${fmtInt(ok.length - 200)} more` : "");
+    body.append(section(`Loaded symbols (${fmtInt(ok.length)})`, el("p", { class: "font-monospace small mb-0 text-break", text: shown })));
+  }
+  const log = Array.isArray(job.log) ? job.log : [];
+  if (log.length) {
+    const lines = el("div", { class: "job-log font-monospace small", attrs: { role: "log", "aria-label": "The job's log" } });
+    for (const l of log) {
+      const level = String(l.level || "INFO").toUpperCase();
+      lines.append(el("div", { class: `log-line log-${level.toLowerCase()}` },
+        el("span", { class: "log-time text-body-secondary", text: fmtDateTime(l.at), title: fmtDateTime(l.at, { alwaysDate: true }) }), " ",
+        el("span", { class: "log-level", text: level.padEnd(5) }), " ",
+        el("span", { class: "log-message", text: l.message || "" })));
+    }
+    body.append(section(`Log (${count(log.length, "line")})`, lines));
+  }
+  const params = job.params && typeof job.params === "object" ? Object.entries(job.params) : [];
+  body.append(
+    section(
+      "Parameters",
+      kvList([["job_id", el("span", { class: "font-monospace", text: job.jobId })], ["job_type", el("span", { class: "font-monospace", text: job.jobType })], ...params.filter(([k]) => k !== "job_id" && k !== "job_type").map(([k, v]) => [k, paramValue(v)])]),
+    ),
+  );
+
+  const active = job.active || !isTerminal(job.status);
+  $("#btn-job-retry").classList.toggle("d-none", !RETRYABLE.has(job.status));
+  const failedCount = Array.isArray(job.failedSymbols) ? job.failedSymbols.length : 0;
+  $("#btn-job-retry-failed").classList.toggle("d-none", !(isTerminal(job.status) && failedCount > 0));
+  $("#btn-job-resume").classList.toggle("d-none", !(job.status === "cancelled" || job.status === "failed"));
+  const cancelBtn = $("#btn-job-cancel");
+  cancelBtn.classList.toggle("d-none", !active);
+  cancelBtn.disabled = job.status === "cancelling";
+  cancelBtn.setAttribute("aria-label", `Cancel job ${job.jobId}`);
+  $("#btn-job-retry").setAttribute("aria-label", `Retry job ${job.jobId}`);
+}
+
+async function refreshDetail() {
+  if (!detailJob) return;
+  try {
+    const job = await api.jobDetail(detailJob.jobId);
+    if (detailJob && job && job.jobId === detailJob.jobId) renderDetail(job);
+  } catch {
+    /* keep what is shown */
+  }
+}
+
+/** Opens the detail modal for a job. */
+/** Failures grouped by reason (the symbol's own name taken out), most common first. */
+export function groupFailures(failures) {
+  const groups = new Map();
+  for (const f of failures) {
+    const sym = typeof f === "string" ? f : f.symbol;
+    const raw = typeof f === "string" ? "" : f.reason || "";
+    const reason = sym ? raw.split(sym).join("…") : raw;
+    if (!groups.has(reason)) groups.set(reason, []);
+    groups.get(reason).push(sym);
+  }
+  return [...groups].map(([reason, symbols]) => ({ reason, symbols })).sort((a, b) => b.symbols.length - a.symbols.length);
+}
+
+function jobLink(id) {
+  return el("a", { href: `#job=${id}`, class: "font-monospace", text: shortId(id), title: id });
+}
+
+export async function openJobDetail(jobId) {
+  if (location.hash !== `#job=${jobId}`) history.replaceState(null, "", `#job=${jobId}`);
+  const modalEl = $("#job-modal");
+  const modal = window.bootstrap.Modal.getOrCreateInstance(modalEl);
+  detailJob = { jobId };
+  $("#job-modal .job-modal-kind").textContent = "Job";
+  $("#job-modal .job-modal-id").textContent = shortId(jobId);
+  clear($("#job-modal .job-modal-status"));
+  const body = $("#job-modal-body");
+  clear(body);
+  body.append(el("div", { class: "text-center py-4 text-body-secondary" }, el("span", { class: "spinner-border spinner-border-sm me-2", attrs: { "aria-hidden": "true" } }), "Loading…"));
+  $("#btn-job-retry").classList.add("d-none");
+  $("#btn-job-cancel").classList.add("d-none");
+  modal.show();
+  try {
+    renderDetail(await api.jobDetail(jobId));
+  } catch (err) {
+    clear(body);
+    body.append(el("div", { class: "alert alert-danger mb-0", text: `Cannot load job ${shortId(jobId)}: ${err.message}` }));
+  }
+}
+
+const RETRY_TEXT = {
+  all: (id) => `Retrying job ${id}.`,
+  failed_symbols: (id) => `Retrying the failed symbols of job ${id}.`,
+  rest: (id) => `Loading what job ${id} had not loaded.`,
+};
+
+async function retryCurrent(part = "all", btn = $("#btn-job-retry")) {
+  if (!detailJob) return;
+  btn.disabled = true;
+  try {
+    const res = await api.retryJob(detailJob.jobId, part);
+    toast({ title: "Retry submitted", mono: shortId(res && res.jobId), body: RETRY_TEXT[part](shortId(detailJob.jobId)), variant: "success" });
+    hideDetail();
+    hooks.onSubmitted(res && res.jobId);
+    hooks.onChanged();
+  } catch (err) {
+    errorToast("Could not retry the job", err);
+  } finally {
+    btn.disabled = false;
+  }
+}
+
+async function cancelCurrent() {
+  if (!detailJob) return;
+  const btn = $("#btn-job-cancel");
+  btn.disabled = true;
+  try {
+    await api.cancelJob(detailJob.jobId);
+    toast({ title: "Cancel requested", mono: shortId(detailJob.jobId), variant: "info" });
+    hooks.onChanged();
+    refreshDetail();
+  } catch (err) {
+    errorToast("Could not cancel the job", err);
+    btn.disabled = false;
+  }
+}
+
+
+/** Closes the detail, after it has finished opening if it is still opening (Bootstrap
+ * ignores a hide during the show transition). */
+function hideDetail() {
+  const modalEl = $("#job-modal");
+  const modal = window.bootstrap.Modal.getOrCreateInstance(modalEl);
+  if (modalEl.dataset.shown === "1") modal.hide();
+  else modalEl.addEventListener("shown.bs.modal", () => modal.hide(), { once: true });
+}
+
+async function copyCurrent() {
+  if (!detailJob) return;
+  const link = `${location.origin}${location.pathname}#job=${detailJob.jobId}`;
+  const btn = $("#btn-job-copy");
+  try {
+    await navigator.clipboard.writeText(detailJob.jobId);
+    btn.textContent = "Copied";
+  } catch (_) {
+    btn.textContent = detailJob.jobId;
+  }
+  btn.title = `Link: ${link}`;
+  setTimeout(() => {
+    clear(btn);
+    btn.append(el("i", { class: "bi bi-clipboard", attrs: { "aria-hidden": "true" } }), " Copy id");
+  }, 2000);
+}
+
+/** Opens the detail a deep link names (#job=ID), now and when the link changes. */
+function followLink() {
+  const m = /^#job=([0-9a-fA-F-]{8,})$/.exec(location.hash);
+  if (m && (!detailJob || detailJob.jobId !== m[1])) openJobDetail(m[1]);
+}
+
+export function initDetail({ onChanged, onSubmitted } = {}) {
+  if (onChanged) hooks.onChanged = onChanged;
+  if (onSubmitted) hooks.onSubmitted = onSubmitted;
+  const modalEl = $("#job-modal");
+  $("#btn-job-retry").addEventListener("click", () => retryCurrent("all", $("#btn-job-retry")));
+  $("#btn-job-retry-failed").addEventListener("click", () => retryCurrent("failed_symbols", $("#btn-job-retry-failed")));
+  $("#btn-job-resume").addEventListener("click", () => retryCurrent("rest", $("#btn-job-resume")));
+  $("#btn-job-cancel").addEventListener("click", cancelCurrent);
+  $("#btn-job-copy").addEventListener("click", copyCurrent);
+  modalEl.addEventListener("shown.bs.modal", () => {
+    modalEl.dataset.shown = "1";
+    clearInterval(detailTimer);
+    detailTimer = setInterval(() => {
+      if (detailJob && detailJob.status && !isTerminal(detailJob.status)) refreshDetail();
+    }, 1500);
+  });
+  modalEl.addEventListener("hide.bs.modal", () => delete modalEl.dataset.shown);
+  modalEl.addEventListener("hidden.bs.modal", () => {
+    clearInterval(detailTimer);
+    detailJob = null;
+    if (location.hash.startsWith("#job=")) history.replaceState(null, "", location.pathname + location.search);
+  });
+  window.addEventListener("hashchange", followLink);
+  followLink();
+}
