@@ -1297,3 +1297,110 @@ async fn history_at_scale_pages_searches_sorts_selects_and_retries_part_of_a_job
     store.close().await;
     app.close().await;
 }
+
+/// History at scale from the page: 100,000 jobs in the app's SQLite history; prints the
+/// time from a request to an updated table for a first page, a far page (by number), a
+/// search and a filter, and the longest gap between frames while idle (ignored: a
+/// measurement, run with `cargo test -p tickstock-app --test e2e -- --ignored measure_history
+/// --nocapture`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement"]
+async fn measure_history() {
+    const JOBS: i64 = 100_000;
+    let dir = App::fresh_dirs();
+    let db = App::default_sqlite_in(dir.path());
+    std::fs::create_dir_all(db.parent().unwrap()).unwrap();
+    let url = format!("sqlite://{}", db.display());
+    Store::connect(&url).await.expect("migrate").close().await;
+    {
+        use sqlx::Connection;
+        let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        let started = Instant::now();
+        sqlx::query(
+            "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?1)
+             INSERT INTO job_runs (id, kind, params, status, progress, symbols_total, symbols_ok,
+                                   symbols_failed, bars_loaded, failed_symbols, submitted_at,
+                                   started_at, completed_at, worker)
+             SELECT printf('%08x-0000-4000-8000-%012x', abs(random()) % 4294967295, i),
+                    'historical_load',
+                    json_object('symbols', json_array('S' || (i % 500), 'AAPL'), 'years', 1,
+                                'timespan', 'day', 'requested_by', CASE i % 3 WHEN 0 THEN 'maria' ELSE 'jon' END),
+                    CASE i % 10 WHEN 0 THEN 'failed' WHEN 1 THEN 'cancelled' ELSE 'completed' END,
+                    100, 2, 2, 0, (i * 37) % 5000, '[]',
+                    strftime('%Y-%m-%dT%H:%M:%fZ', 'now', printf('-%d minutes', ?1 - i)),
+                    strftime('%Y-%m-%dT%H:%M:%fZ', 'now', printf('-%d minutes', ?1 - i)),
+                    strftime('%Y-%m-%dT%H:%M:%fZ', 'now', printf('-%d minutes', ?1 - i - 1)),
+                    'vm-worker-1'
+             FROM n",
+        )
+        .bind(JOBS)
+        .execute(&mut c)
+        .await
+        .expect("seed 100,000 jobs");
+        eprintln!(
+            "seeded {JOBS} jobs in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    let app = App::launch_in(
+        "measure_history",
+        AppEnv::new()
+            .embedded()
+            .polygon("http://127.0.0.1:9", "measure-unused-key"),
+        dir,
+    )
+    .await;
+    app.wait_js(
+        "the history to list jobs",
+        Duration::from_secs(30),
+        "return document.querySelectorAll('#history-table tbody tr[data-job-id]').length > 0;",
+    )
+    .await;
+    // Each action: the time from the request to the table's new rows (a MutationObserver
+    // on the table body), the median of five.
+    const MEASURE: &str = r#"
+const action = arguments[0];
+const tbody = document.querySelector('#history-table tbody');
+const run = () => new Promise((resolve) => {
+  const t0 = performance.now();
+  const obs = new MutationObserver(() => { obs.disconnect(); resolve(performance.now() - t0); });
+  obs.observe(tbody, { childList: true });
+  const q = document.getElementById('history-query');
+  const f = document.getElementById('history-filters');
+  if (action === 'first') document.getElementById('btn-history-refresh').click();
+  if (action === 'far') { document.getElementById('history-goto').value = '3000'; document.getElementById('history-jump').requestSubmit(); }
+  if (action === 'search') { q.value = 'S123'; q.dispatchEvent(new Event('input')); f.requestSubmit(); }
+  if (action === 'filter') { q.value = ''; q.dispatchEvent(new Event('input')); document.getElementById('history-kind').value = 'historical_load';
+                             document.getElementById('history-kind').dispatchEvent(new Event('change')); }
+});
+const times = [];
+for (let i = 0; i < 5; i++) times.push(await run());
+times.sort((a, b) => a - b);
+return times[2];
+"#;
+    for action in ["first", "far", "search", "filter"] {
+        let ms = app
+            .js_args(
+                &format!("return (async () => {{ {MEASURE} }})();"),
+                vec![json!(action)],
+            )
+            .await;
+        eprintln!(
+            "history from the page, {action}: {:.1} ms",
+            ms.as_f64().unwrap_or(-1.0)
+        );
+    }
+    let gap = app
+        .js("return new Promise((resolve) => {
+               let last = performance.now(), max = 0; const end = last + 5000;
+               const tick = (t) => { max = Math.max(max, t - last); last = t;
+                 if (t < end) requestAnimationFrame(tick); else resolve(max); };
+               requestAnimationFrame(tick);
+             });")
+        .await;
+    eprintln!(
+        "longest frame gap while idle over 5 s: {:.1} ms",
+        gap.as_f64().unwrap_or(-1.0)
+    );
+    app.close().await;
+}
