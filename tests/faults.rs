@@ -691,9 +691,15 @@ async fn sigterm_stops_a_worker_cleanly_and_it_deregisters_at_once() {
         .unwrap();
     let mut child = KillOnDrop(child);
     let stale = Duration::from_secs(60);
+    // Alive, and its first legacy heartbeat written (the two are written one after the
+    // other: a look between them saw the worker without the legacy key).
     let h = wait_for(Duration::from_secs(20), "the worker alive", || async {
         let h = bus.health(stale).await;
-        h.workers.iter().any(|w| w.alive).then_some(h)
+        let legacy_ours = h
+            .legacy_heartbeat
+            .as_ref()
+            .is_some_and(|l| l.present && l.ours);
+        (h.workers.iter().any(|w| w.alive) && legacy_ours).then_some(h)
     })
     .await;
     assert!(h.any_worker_alive(), "our worker counts");
