@@ -16,11 +16,23 @@ pub struct CommandError {
     pub field: Option<String>,
 }
 
+/// A message as the page shows it: a sentence that starts with a capital, input quoted
+/// with double quotes (the core's messages, written for logs and the terminal too, may
+/// start in lower case and quote with backticks).
+pub fn sentence(message: &str) -> String {
+    let text = message.trim().replace('`', "\"");
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(c) if c.is_lowercase() => c.to_uppercase().chain(chars).collect(),
+        _ => text,
+    }
+}
+
 impl CommandError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         CommandError {
             kind,
-            message: message.into(),
+            message: sentence(&message.into()),
             field: None,
         }
     }
@@ -29,7 +41,7 @@ impl CommandError {
     pub fn field(field: &str, message: impl Into<String>) -> Self {
         CommandError {
             kind: ErrorKind::InvalidInput,
-            message: message.into(),
+            message: sentence(&message.into()),
             field: Some(field.to_string()),
         }
     }
@@ -54,7 +66,7 @@ impl From<Vec<FieldError>> for CommandError {
             kind: ErrorKind::InvalidInput,
             message: errors
                 .iter()
-                .map(|e| e.message.as_str())
+                .map(|e| sentence(&e.message))
                 .collect::<Vec<_>>()
                 .join("; "),
             field: first.map(|e| e.field.to_string()),
@@ -63,3 +75,21 @@ impl From<Vec<FieldError>> for CommandError {
 }
 
 pub type CmdResult<T> = Result<T, CommandError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_read_as_sentences() {
+        assert_eq!(
+            sentence("symbol `123!!` is not a valid ticker"),
+            "Symbol \"123!!\" is not a valid ticker"
+        );
+        assert_eq!(sentence("Already fine"), "Already fine");
+        assert_eq!(
+            CommandError::new(ErrorKind::NotFound, "no job `abc` in the history").message,
+            "No job \"abc\" in the history"
+        );
+    }
+}

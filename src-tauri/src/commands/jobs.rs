@@ -48,7 +48,16 @@ pub async fn validate_job(
             ok: true,
             errors: Vec::new(),
         },
-        Err(errors) => Validation { ok: false, errors },
+        Err(errors) => Validation {
+            ok: false,
+            errors: errors
+                .into_iter()
+                .map(|mut e| {
+                    e.message = crate::error::sentence(&e.message);
+                    e
+                })
+                .collect(),
+        },
     })
 }
 
