@@ -30,6 +30,7 @@
 //! - [`queue`]: the job-queue seam, [`queue::JobQueue`], over the bus and the local queue.
 //! - [`service`]: the job service: submit, watch, cancel, clean up, clear, resume, retry.
 //! - [`console`]: the operations console's actions over both the bus and the history.
+//! - [`dashboard`]: today's totals and throughput over 24 hours and 7 days, from history.
 //! - [`history`]: job history in the database (`job_runs`).
 //! - [`history_query`]: reading history at scale: filters, search, keyset pages, counts.
 //! - [`export`]: the job history as CSV.
@@ -53,6 +54,7 @@ pub mod calendar;
 pub mod calendar_check;
 pub mod completeness;
 pub mod console;
+pub mod dashboard;
 pub mod error;
 pub mod estimate;
 pub mod exec;
