@@ -44,8 +44,12 @@ async fn today_hours_and_days_agree_on_postgres_and_sqlite() {
         running.started_at = Some(now - Duration::minutes(2));
         store.upsert_job_run(&running).await.unwrap();
     }
-    let a = dashboard(&pg, now, today).await.expect("PostgreSQL dashboard");
-    let b = dashboard(&lite, now, today).await.expect("SQLite dashboard");
+    let a = dashboard(&pg, now, today)
+        .await
+        .expect("PostgreSQL dashboard");
+    let b = dashboard(&lite, now, today)
+        .await
+        .expect("SQLite dashboard");
     for d in [&a, &b] {
         assert_eq!(
             d.today,

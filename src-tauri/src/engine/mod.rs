@@ -6,6 +6,7 @@
 //!
 //! [`start`] builds one from settings.
 
+mod console;
 mod start;
 
 use std::collections::HashMap;
