@@ -25,11 +25,12 @@ export function throughputColumns(points, hours = 1) {
   return [x, all, failed, rate];
 }
 
-/** Columns for the Polygon chart: [x, requests, limit or nulls]. */
-export function polygonColumns(perMinute, limit) {
-  const x = (perMinute || []).map(([m]) => m);
-  const n = (perMinute || []).map(([, c]) => c);
-  return [x, n, x.map(() => (limit > 0 ? limit : null))];
+/** Columns for the Polygon chart over the hour ending with the minute starting at `minute`
+ * (Unix seconds): [x, requests or null where not sampled, the plan's limit or nulls]. */
+export function polygonColumns(perMinute, limit, minute) {
+  const counts = new Map(perMinute || []);
+  const x = [...Array(60)].map((_, i) => minute - (59 - i) * 60);
+  return [x, x.map((m) => (counts.has(m) ? counts.get(m) : null)), x.map(() => (limit > 0 ? limit : null))];
 }
 
 /** "12 of 5 allowed" style text of the last minute against the plan. */
@@ -66,7 +67,16 @@ function axes(c, yLabel) {
   return [axis, { ...axis, size: 56, label: yLabel, labelSize: 18 }];
 }
 
-function draw(key, host, columns, series, yLabel) {
+/** Zeros as gaps, so an empty bucket draws no hairline bar. */
+const gaps = (values) => values.map((v) => (v > 0 ? v : null));
+
+/** The x range of buckets of `width` seconds, half a bucket of room at each end. */
+export function bucketRange(x, width) {
+  if (!x.length) return null;
+  return [x[0] - width / 2, x[x.length - 1] + width / 2];
+}
+
+function draw(key, host, columns, series, yLabel, xRange) {
   if (charts[key]) {
     charts[key].destroy();
     delete charts[key];
@@ -75,7 +85,7 @@ function draw(key, host, columns, series, yLabel) {
   const width = host.clientWidth;
   if (!width) return;
   if (!window.uPlot) {
-    host.append(el("div", { class: "dash-empty", text: "Charts are unavailable: uPlot did not load (run scripts/build-ui.sh)" }));
+    host.append(el("div", { class: "dash-empty", text: "Charts are unavailable: the chart library (uPlot) did not load" }));
     return;
   }
   const c = colours();
@@ -83,7 +93,7 @@ function draw(key, host, columns, series, yLabel) {
     {
       width,
       height: 190,
-      scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] } },
+      scales: { x: { time: true, ...(xRange ? { range: () => xRange } : {}) }, y: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] } },
       axes: axes(c, yLabel),
       series: [{ label: "Time" }, ...series(c)],
       cursor: { drag: { x: false, y: false } },
@@ -101,19 +111,24 @@ function bars(size) {
 function render() {
   if (!data) return;
   const points = range === "daily" ? data.daily : data.hourly;
-  const [x, all, failed, rate] = throughputColumns(points, range === "daily" ? 24 : 1);
-  draw("jobs", $("#dash-chart-jobs"), [x, all, failed], (c) => [
+  const hours = range === "daily" ? 24 : 1;
+  const [x, all, failed, rate] = throughputColumns(points, hours);
+  const xRange = bucketRange(x, hours * 3600);
+  draw("jobs", $("#dash-chart-jobs"), [x, gaps(all), gaps(failed)], (c) => [
     { label: "All jobs/h", stroke: c.primary, fill: withAlpha(c.primary, 0.55), paths: bars(0.7), points: { show: false } },
     { label: "Failed/h", stroke: c.danger, fill: withAlpha(c.danger, 0.75), paths: bars(0.7), points: { show: false } },
-  ], "jobs/h");
+  ], "jobs/h", xRange);
   draw("rate", $("#dash-chart-rate"), [x, rate], (c) => [
     { label: "Bars/s", stroke: c.success, width: 2, fill: withAlpha(c.success, 0.12), points: { show: true, size: 5 }, spanGaps: false },
-  ], "bars/s");
+  ], "bars/s", xRange);
   const p = data.polygon;
-  draw("polygon", $("#dash-chart-polygon"), polygonColumns(p.perMinute, p.limit), (c) => [
+  // The last hour, whatever has been sampled of it.
+  const minute = Math.floor(Date.now() / 60000) * 60;
+  const [px, pn, pl] = polygonColumns(p.perMinute, p.limit, minute);
+  draw("polygon", $("#dash-chart-polygon"), [px, gaps(pn), pl], (c) => [
     { label: "Requests", stroke: c.info, fill: withAlpha(c.info, 0.5), paths: bars(0.8), points: { show: false } },
     { label: "Plan limit", stroke: c.danger, width: 1.5, dash: [6, 4], points: { show: false } },
-  ], "req/min");
+  ], "req/min", bucketRange(px, 60));
 }
 
 function renderTiles(d) {

@@ -20,8 +20,12 @@ test("throughput points become chart columns per hour", () => {
 });
 
 test("Polygon requests per minute against the plan's limit", () => {
-  assert.deepEqual(polygonColumns([[60, 3], [120, 5]], 5), [[60, 120], [3, 5], [5, 5]]);
-  assert.deepEqual(polygonColumns([[60, 3]], 0), [[60], [3], [null]], "no limit: no line");
+  const [x, n, limit] = polygonColumns([[3540, 3], [3600, 5]], 5, 3600);
+  assert.equal(x.length, 60, "the whole last hour");
+  assert.deepEqual([x[0], x[59]], [60, 3600]);
+  assert.deepEqual([n[57], n[58], n[59]], [null, 3, 5], "unsampled minutes are gaps");
+  assert.ok(limit.every((v) => v === 5));
+  assert.ok(polygonColumns([], 0, 3600)[2].every((v) => v === null), "no limit: no line");
   assert.equal(rpmText({ available: true, limit: 5, lastMinute: 4 }), "4 / 5");
   assert.equal(rpmText({ available: true, limit: 0, lastMinute: 1200 }), "1,200");
   assert.equal(rpmText({ available: false, limit: 5, lastMinute: 0 }), "—");
