@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Vendors the page's only third-party assets (Bootstrap and Bootstrap Icons) into ui/vendor/.
+# Vendors the page's only third-party assets (Bootstrap, Bootstrap Icons and uPlot for the
+# dashboard's charts) into ui/vendor/.
 # No bundler: the files are copied as published. The app's CSP forbids CDNs, so the page loads
 # these from ui/vendor/ (gitignored). Safe to run repeatedly; does nothing when up to date.
 set -euo pipefail
@@ -16,7 +17,7 @@ fi
 # in node_modules/.package-lock.json).
 stamp="node_modules/.package-lock.json"
 need_install=0
-if [[ ! -d node_modules/bootstrap || ! -d node_modules/bootstrap-icons || ! -f "$stamp" ]]; then
+if [[ ! -d node_modules/bootstrap || ! -d node_modules/bootstrap-icons || ! -d node_modules/uplot || ! -f "$stamp" ]]; then
   need_install=1
 elif [[ -f package-lock.json && package-lock.json -nt "$stamp" ]]; then
   need_install=1
@@ -52,11 +53,14 @@ copy() {
 
 bs="node_modules/bootstrap/dist"
 bi="node_modules/bootstrap-icons/font"
+up="node_modules/uplot/dist"
 out="ui/vendor"
 
 copy "$bs/css/bootstrap.min.css" "$out/bootstrap/bootstrap.min.css"
 copy "$bs/js/bootstrap.bundle.min.js" "$out/bootstrap/bootstrap.bundle.min.js"
 copy "$bi/bootstrap-icons.min.css" "$out/bootstrap-icons/bootstrap-icons.min.css"
+copy "$up/uPlot.iife.min.js" "$out/uplot/uPlot.iife.min.js"
+copy "$up/uPlot.min.css" "$out/uplot/uPlot.min.css"
 for font in "$bi"/fonts/bootstrap-icons.woff2 "$bi"/fonts/bootstrap-icons.woff; do
   copy "$font" "$out/bootstrap-icons/fonts/$(basename "$font")"
 done

@@ -35,6 +35,16 @@ const COMMANDS: &[&str] = &[
     "list_schedules",
     "set_schedule_enabled",
     "run_schedule",
+    "queue_view",
+    "pause_queue",
+    "resume_queue",
+    "list_workers",
+    "command_worker",
+    "list_dead_letters",
+    "requeue_dead_letter",
+    "delete_dead_letter",
+    "purge_dead_letters",
+    "dashboard",
 ];
 
 fn main() {

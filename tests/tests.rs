@@ -11,6 +11,7 @@ mod cli;
 mod completeness;
 mod console;
 mod coverage_counts;
+mod dashboard;
 mod faults;
 mod lifecycle;
 mod loader;

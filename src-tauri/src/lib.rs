@@ -111,6 +111,16 @@ pub fn run_app<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
             commands::schedules::list_schedules,
             commands::schedules::set_schedule_enabled,
             commands::schedules::run_schedule,
+            commands::console::queue_view,
+            commands::console::pause_queue,
+            commands::console::resume_queue,
+            commands::console::list_workers,
+            commands::console::command_worker,
+            commands::console::list_dead_letters,
+            commands::console::requeue_dead_letter,
+            commands::console::delete_dead_letter,
+            commands::console::purge_dead_letters,
+            commands::dashboard::dashboard,
         ])
         .setup(|app| {
             let paths = app.path();
@@ -137,6 +147,7 @@ pub fn run_app<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
             tracing::info!(data = %data_dir.display(), "TickStock Admin started");
             app.manage(state);
             spawn_job_watcher(app.handle().clone());
+            commands::dashboard::spawn_polygon_sampler(app.handle().clone());
             Ok(())
         })
 }

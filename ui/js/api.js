@@ -125,3 +125,15 @@ export const fillGaps = (items) => invoke("fill_gaps", { items });
 export const listSchedules = () => invoke("list_schedules");
 export const setScheduleEnabled = (name, enabled) => invoke("set_schedule_enabled", { name, enabled });
 export const runSchedule = (name) => invoke("run_schedule", { name });
+// Operations console
+export const queueView = () => invoke("queue_view");
+export const pauseQueue = () => invoke("pause_queue");
+export const resumeQueue = () => invoke("resume_queue");
+export const listWorkers = () => invoke("list_workers");
+/** command: "quiet", "stop" or "resume". */
+export const commandWorker = (workerId, command) => invoke("command_worker", { workerId, command });
+export const listDeadLetters = () => invoke("list_dead_letters");
+export const requeueDeadLetter = (id) => invoke("requeue_dead_letter", { id });
+export const deleteDeadLetter = (id) => invoke("delete_dead_letter", { id });
+export const purgeDeadLetters = () => invoke("purge_dead_letters");
+export const dashboard = () => invoke("dashboard");

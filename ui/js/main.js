@@ -12,6 +12,7 @@ import { initSummary, loadSummary } from "./summary.js";
 import { initSettings, checkFirstRun } from "./settings.js";
 import { initAbout, openLogs } from "./about.js";
 import { initCoverage } from "./coverage.js";
+import { initConsole } from "./console.js";
 
 const THEME_LABELS = {
   auto: ["circle-half", "Colour scheme: follows the system"],
@@ -70,6 +71,7 @@ async function start() {
     },
   });
   initSummary();
+  initConsole({ openDetail: openJobDetail, onChanged: jobsChanged });
   initCoverage({
     onSubmitted: (jobId) => {
       trackJob(jobId);

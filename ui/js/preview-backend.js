@@ -4,6 +4,7 @@
 //
 // Query options for previewing states: ?firstrun=1 (no API key yet), ?redis=down,
 // ?workers=none|stale, ?empty=1 (no jobs), ?embedded=1.
+import { previewConsoleCommands } from "./preview-console.js";
 
 const UNIVERSES = [
   { key: "sp500", name: "S&P 500", kind: "UNIVERSE", members: 503, asOf: "2025-06-30",
@@ -609,6 +610,8 @@ export function createPreviewBackend() {
       return job.jobId;
     },
   });
+
+  Object.assign(commands, previewConsoleCommands({ sorted, mode, fail }));
 
   seed();
   const ticker = setInterval(tick, 600);

@@ -31,6 +31,7 @@
 //! - [`service`]: the job service: submit, watch, cancel, clean up, clear, resume, retry.
 //! - [`retry`]: retrying part of a job: its failed symbols, or the rest of it.
 //! - [`console`]: the operations console's actions over both the bus and the history.
+//! - [`dashboard`]: today's totals and throughput over 24 hours and 7 days, from history.
 //! - [`history`]: job history in the database (`job_runs`).
 //! - [`history_query`]: reading history at scale: filters, search, keyset pages, counts.
 //! - [`export`]: the job history as CSV.
@@ -54,6 +55,7 @@ pub mod calendar;
 pub mod calendar_check;
 pub mod completeness;
 pub mod console;
+pub mod dashboard;
 pub mod error;
 pub mod estimate;
 pub mod exec;

@@ -9,8 +9,12 @@
 //! - [`schedules`]: the schedules: list, enable or disable, run now.
 //! - [`settings`]: settings, what saving would do, the Test buttons.
 //! - [`system`]: the log folder, notifications, About.
+//! - [`console`]: the operations console: queue and pause, workers, dead letters.
+//! - [`dashboard`]: today's totals, throughput and Polygon requests per minute.
 
+pub mod console;
 pub mod coverage;
+pub mod dashboard;
 pub mod data;
 pub mod history;
 pub mod jobs;

@@ -1,79 +1,292 @@
-//! The operations console's calls on the engine: submit with the duplicate check,
-//! estimates, retry of a whole job or a part of it, deleting a finished job, and the
-//! history at scale.
+//! The operations console over the engine: the queue (the Redis stream or the embedded
+//! queue), its pause, the workers and their commands, the dead letters and the
+//! dashboard's history. Pause, workers and dead letters live in Redis: in embedded mode
+//! those calls say so rather than pretend.
 
-use tickstock_core::estimate::Estimate;
-use tickstock_core::history_query::{HistoryPage, HistoryQuery};
-use tickstock_core::job::Job;
-use tickstock_core::retry::RetryPart;
-use tickstock_core::service::{SubmitOptions, Submitted};
+use tickstock_core::bus::{Bus, WorkerCommand};
+use tickstock_core::dashboard::Dashboard;
+use tickstock_core::status::JobState;
 use tickstock_core::ErrorKind;
 
-use super::Engine;
+use super::{Engine, Mode};
 use crate::error::{CmdResult, CommandError};
+use crate::views::console::{
+    ConsoleActionView, DeadLetterView, DeadLettersView, PauseView, QueueConsoleView, QueueRowView,
+    WorkerRowView, WorkersConsoleView,
+};
+
+/// Dead letters listed at most.
+const DEAD_LIMIT: usize = 500;
+
+/// What embedded mode cannot do, as the console says it.
+pub const EMBEDDED_PAUSE: &str =
+    "Pause and resume need Redis mode: in embedded mode the built-in worker takes every queued job";
+pub const EMBEDDED_WORKERS: &str =
+    "Embedded mode: jobs run on the app's built-in worker. Workers, quiet and stop need Redis mode";
+pub const EMBEDDED_DEAD: &str =
+    "Embedded mode keeps no dead letters: a job that fails is failed in the history";
+
+fn needs_redis(what: &str) -> CommandError {
+    CommandError::new(ErrorKind::Config, format!("{what} needs Redis mode"))
+}
+
+fn age_since(iso: Option<&str>) -> Option<f64> {
+    let t = tickstock_core::history::parse_time(iso?)?;
+    Some(((chrono::Utc::now() - t).num_milliseconds().max(0)) as f64 / 1000.0)
+}
 
 impl Engine {
-    /// Submits a job; one identical to an active job is refused with its id unless
-    /// `allow_duplicate`.
-    pub async fn submit_with(&self, job: Job, allow_duplicate: bool) -> CmdResult<Submitted> {
-        Ok(self
-            .service()?
-            .submit_with(job, SubmitOptions { allow_duplicate })
-            .await?)
+    /// The bus in Redis mode (connecting if needed), `None` in embedded mode.
+    async fn console_bus(&self) -> CmdResult<Option<Bus>> {
+        match &self.mode {
+            Mode::Embedded { .. } => Ok(None),
+            Mode::Redis { bus } => Ok(Some(bus.get().await?)),
+        }
     }
 
-    /// Polygon requests and time the job would take at the plan's rate: universe jobs are
-    /// resolved against the database first, daily bars come from grouped daily where the
-    /// loader would use it.
-    pub async fn estimate(&self, job: Job) -> CmdResult<Estimate> {
-        let store = self.store().ok();
-        let job = tickstock_core::loader::resolve_for_publish(job, store).await?;
-        let symbols = job
-            .message_symbols()
-            .or_else(|| job.spec.symbols().map(<[String]>::to_vec))
-            .map(|s| s.len())
-            .unwrap_or(0);
-        Ok(tickstock_core::estimate::estimate(
-            &job,
-            symbols,
-            self.settings().requests_per_minute,
-            true,
-            chrono::Local::now().date_naive(),
-        ))
+    async fn require_bus(&self, what: &str) -> CmdResult<Bus> {
+        self.console_bus().await?.ok_or_else(|| needs_redis(what))
     }
 
-    /// Submits a job from the history again: all of it, its failed symbols, or the rest.
-    pub async fn retry(&self, id: &str, who: &str, part: RetryPart) -> CmdResult<Submitted> {
-        let known = self.known_universes().await.unwrap_or_default();
-        let accept =
-            |k: &str| known.contains(k) || tickstock_core::universe::find_builtin(k).is_some();
-        Ok(self.service()?.retry_part(id, who, part, &accept).await?)
+    /// Waiting and in-flight jobs with their ages, and the pause.
+    pub async fn console_queue(&self) -> CmdResult<QueueConsoleView> {
+        if let Some(bus) = self.console_bus().await? {
+            let v = bus.queue_view().await?;
+            return Ok(QueueConsoleView {
+                mode: "redis",
+                pausable: true,
+                paused: v.paused.map(|p| PauseView {
+                    requested_by: p.requested_by,
+                    paused_at: p.paused_at,
+                }),
+                waiting: v.waiting.iter().map(QueueRowView::from).collect(),
+                waiting_total: v.waiting_total,
+                in_flight: v.in_flight.iter().map(QueueRowView::from).collect(),
+                in_flight_total: v.in_flight_total,
+                dead: Some(v.dead),
+                note: None,
+            });
+        }
+        let entries = match &self.mode {
+            Mode::Embedded { queue: Some(q) } => q.active(),
+            _ => Vec::new(),
+        };
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let (mut waiting, mut running) = (Vec::new(), Vec::new());
+        // Oldest first, as in Redis mode.
+        for e in entries.iter().rev() {
+            let Some(st) = &e.status else { continue };
+            let queued = st.state == JobState::Queued;
+            let row = QueueRowView {
+                job_id: Some(e.job_id.clone()),
+                kind: st.job_type.clone(),
+                requested_by: None,
+                status: Some(st.state.as_str().to_string()),
+                worker: (!queued).then(|| "built-in".to_string()),
+                deliveries: None,
+                age_seconds: if queued {
+                    (now_ms - e.submitted_ms).max(0) as f64 / 1000.0
+                } else {
+                    age_since(st.started_at.as_deref())
+                        .unwrap_or((now_ms - e.submitted_ms).max(0) as f64 / 1000.0)
+                },
+                since: if queued {
+                    st.submitted_at.clone()
+                } else {
+                    st.started_at.clone()
+                },
+            };
+            if queued {
+                waiting.push(row);
+            } else {
+                running.push(row);
+            }
+        }
+        Ok(QueueConsoleView {
+            mode: "embedded",
+            pausable: false,
+            paused: None,
+            waiting_total: waiting.len() as u64,
+            waiting,
+            in_flight_total: running.len() as u64,
+            in_flight: running,
+            dead: None,
+            note: Some(EMBEDDED_PAUSE.to_string()),
+        })
     }
 
-    /// Deletes one finished job (history, log and queue); an active job is refused.
-    pub async fn delete_finished(&self, id: &str) -> CmdResult<()> {
+    pub async fn console_pause(&self, who: &str) -> CmdResult<ConsoleActionView> {
+        let bus = self.require_bus("Pausing the queue").await?;
+        let changed = bus.pause_queue(who).await?;
+        Ok(ConsoleActionView {
+            changed,
+            message: if changed {
+                "Queue paused: running jobs finish, no worker starts another".into()
+            } else {
+                "The queue was already paused".into()
+            },
+            job_id: None,
+        })
+    }
+
+    pub async fn console_resume(&self) -> CmdResult<ConsoleActionView> {
+        let bus = self.require_bus("Resuming the queue").await?;
+        let changed = bus.resume_queue().await?;
+        Ok(ConsoleActionView {
+            changed,
+            message: if changed {
+                "Queue resumed".into()
+            } else {
+                "The queue was not paused".into()
+            },
+            job_id: None,
+        })
+    }
+
+    /// The workers seen in the last day, freshest first.
+    pub async fn console_workers(&self) -> CmdResult<WorkersConsoleView> {
+        let Some(bus) = self.console_bus().await? else {
+            return Ok(WorkersConsoleView {
+                mode: "embedded",
+                workers: Vec::new(),
+                note: Some(EMBEDDED_WORKERS.to_string()),
+            });
+        };
+        let rows = bus.worker_rows().await?;
+        Ok(WorkersConsoleView {
+            mode: "redis",
+            workers: rows
+                .iter()
+                .map(|w| WorkerRowView::from_row(w, self.worker_id.as_deref()))
+                .collect(),
+            note: None,
+        })
+    }
+
+    /// `quiet`, `stop` or `resume` (withdraws a command not yet carried out).
+    pub async fn console_worker_command(
+        &self,
+        id: &str,
+        command: &str,
+        who: &str,
+    ) -> CmdResult<ConsoleActionView> {
+        let bus = self
+            .require_bus("Telling a worker to be quiet or stop")
+            .await?;
         let id = id.trim();
-        // A whole id: clearing goes by prefix, so a short one could reach other jobs.
-        if id.len() < 32 {
-            return Err(CommandError::field(
-                "jobId",
-                format!("\"{id}\" is not a whole job id"),
+        let message = match command {
+            "quiet" | "stop" => {
+                let c = if command == "quiet" {
+                    WorkerCommand::Quiet
+                } else {
+                    WorkerCommand::Stop
+                };
+                bus.send_worker_command(id, c, who).await?;
+                match c {
+                    WorkerCommand::Quiet => {
+                        format!("Worker {id} finishes its jobs and takes no more")
+                    }
+                    WorkerCommand::Stop => format!("Worker {id} told to stop"),
+                }
+            }
+            "resume" => {
+                if bus.clear_worker_command(id).await? {
+                    format!("Worker {id} takes jobs again")
+                } else {
+                    format!("Worker {id} had no command to withdraw")
+                }
+            }
+            other => {
+                return Err(CommandError::field(
+                    "command",
+                    format!("Unknown worker command {other:?}: use quiet, stop or resume"),
+                ))
+            }
+        };
+        Ok(ConsoleActionView {
+            changed: true,
+            message,
+            job_id: None,
+        })
+    }
+
+    pub async fn console_dead_letters(&self) -> CmdResult<DeadLettersView> {
+        let Some(bus) = self.console_bus().await? else {
+            return Ok(DeadLettersView {
+                mode: "embedded",
+                letters: Vec::new(),
+                note: Some(EMBEDDED_DEAD.to_string()),
+            });
+        };
+        let list = bus.dead_letters(DEAD_LIMIT).await?;
+        Ok(DeadLettersView {
+            mode: "redis",
+            letters: list.iter().map(DeadLetterView::from).collect(),
+            note: None,
+        })
+    }
+
+    /// Queues a dead letter's job again; its history row says `queued` again too.
+    pub async fn console_requeue_dead(&self, id: &str, who: &str) -> CmdResult<ConsoleActionView> {
+        let bus = self.require_bus("Requeueing a dead letter").await?;
+        let job =
+            tickstock_core::console::requeue_dead(&bus, self.store.as_ref().ok(), id, who).await?;
+        Ok(ConsoleActionView {
+            changed: true,
+            message: format!("Job {} queued again", job.id),
+            job_id: Some(job.id),
+        })
+    }
+
+    pub async fn console_delete_dead(&self, id: &str) -> CmdResult<ConsoleActionView> {
+        let bus = self.require_bus("Deleting a dead letter").await?;
+        if !bus.delete_dead_letter(id).await? {
+            return Err(CommandError::new(
+                ErrorKind::NotFound,
+                format!(
+                    "No dead letter {}",
+                    tickstock_core::error::quote_input(id.trim())
+                ),
             ));
         }
-        match self.service()?.clear(id).await? {
-            0 => Err(CommandError::new(
-                ErrorKind::InvalidInput,
-                format!(
-                    "Job {} is active or unknown: only finished jobs are deleted",
-                    &id[..id.len().min(8)]
-                ),
-            )),
-            _ => Ok(()),
-        }
+        Ok(ConsoleActionView {
+            changed: true,
+            message: "Dead letter deleted".into(),
+            job_id: None,
+        })
     }
 
-    /// A page of the history with counts per status.
-    pub async fn history_page(&self, q: &HistoryQuery) -> CmdResult<HistoryPage> {
-        Ok(self.store()?.history_page(q).await?)
+    pub async fn console_purge_dead(&self) -> CmdResult<ConsoleActionView> {
+        let bus = self.require_bus("Purging the dead letters").await?;
+        let n = bus.purge_dead_letters().await?;
+        Ok(ConsoleActionView {
+            changed: n > 0,
+            message: format!("{} deleted", tickstock_core::text::count(n, "dead letter")),
+            job_id: None,
+        })
     }
+
+    /// The dashboard's numbers from the history.
+    pub async fn dashboard(&self) -> CmdResult<Dashboard> {
+        let now = chrono::Utc::now();
+        let today_start = local_midnight(now);
+        Ok(tickstock_core::dashboard::dashboard(self.store()?, now, today_start).await?)
+    }
+
+    /// Requests this app's Polygon client has sent, and the plan's limit per minute.
+    pub fn polygon_requests(&self) -> Option<(u64, u32)> {
+        let limit = self.settings().requests_per_minute;
+        self.polygon.as_ref().map(|p| (p.requests_sent(), limit))
+    }
+}
+
+/// The operator's local midnight of `now`, in UTC.
+fn local_midnight(now: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    use chrono::TimeZone;
+    let local = now.with_timezone(&chrono::Local);
+    chrono::Local
+        .from_local_datetime(&local.date_naive().and_time(chrono::NaiveTime::MIN))
+        .earliest()
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .unwrap_or(now - chrono::Duration::hours(24))
 }

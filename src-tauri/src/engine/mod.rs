@@ -4,9 +4,11 @@
 //! (running jobs resume from their checkpoints with their totals). Commands ask the
 //! engine; the job rules live in the core's service; the engine owns no UI.
 //!
-//! [`start`] builds one from settings; [`console`] has the operations console's calls.
+//! [`start`] builds one from settings; [`jobs`] has the submit form's and the history's
+//! calls, [`console`] the operations console's (queue, workers, dead letters, dashboard).
 
 mod console;
+mod jobs;
 mod start;
 
 use std::collections::HashMap;

@@ -1,6 +1,7 @@
 //! What commands return to the page (camelCase JSON), built from core types.
-//! The status bar's health is in [`health`].
+//! The status bar's health is in [`health`]; the operations console's in [`console`].
 
+pub mod console;
 mod health;
 pub use health::*;
 

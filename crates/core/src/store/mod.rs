@@ -44,6 +44,7 @@ mod schedules;
 mod seed;
 mod splits;
 mod sqlite;
+mod throughput;
 mod types;
 mod universes;
 
@@ -51,6 +52,7 @@ pub use error::StoreError;
 pub use job_runs::MIN_DELETE_PREFIX;
 pub use schedules::ScheduleRow;
 pub use splits::SplitCheckRow;
+pub use throughput::FinishedBucket;
 pub use types::{
     JobRun, JobRunFilter, JobRunPage, StoredBar, SymbolRecord, SymbolSpan, TableCoverage,
     UniverseSummary,
