@@ -95,8 +95,15 @@ async fn shot(app: &App, name: &str) {
     let png = app.screenshot().await;
     assert!(png.starts_with(b"\x89PNG"), "the screenshot is not a PNG");
     let path = app.artifacts.join(name);
-    std::fs::write(&path, png).unwrap();
+    std::fs::write(&path, &png).unwrap();
     eprintln!("screenshot: {}", path.display());
+    // `UPDATE_SCREENSHOT=1` also keeps the dashboard as the README's console picture.
+    if name == "dashboard-light.png" && std::env::var("UPDATE_SCREENSHOT").is_ok_and(|v| v == "1") {
+        let docs = std::path::Path::new(support::REPO_ROOT).join("docs");
+        std::fs::create_dir_all(&docs).expect("create docs/");
+        std::fs::write(docs.join("console.png"), &png).expect("write docs/console.png");
+        eprintln!("updated docs/console.png");
+    }
 }
 
 fn job(symbol: &str) -> Job {
@@ -163,7 +170,11 @@ async fn redis_mode_pauses_the_queue_commands_workers_and_handles_dead_letters()
     )
     .await;
     let pause = bus.queue_paused().await.unwrap().expect("paused in Redis");
-    assert_eq!(pause.requested_by, "admin_ui");
+    // Requested by the operator: no name set in Settings, so this machine's user.
+    assert_eq!(
+        Some(pause.requested_by.clone()),
+        tickstock_core::settings::os_user()
+    );
     assert_eq!(bus.worker_gate("any-worker").await.unwrap(), Gate::Hold);
     // A worker asks the gate before each blocking read (2 s): one already waiting in a
     // read when the pause lands still takes the next job. Let that read end first.

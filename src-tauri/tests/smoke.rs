@@ -73,7 +73,7 @@ fn commands_answer_through_the_core_in_embedded_mode() {
     assert!(v["errors"][0]["message"]
         .as_str()
         .unwrap()
-        .contains("`AAPL` is listed twice"));
+        .contains("\"AAPL\" is listed twice"));
     let v = call(
         &w,
         "validate_job",
@@ -171,7 +171,7 @@ fn commands_answer_through_the_core_in_embedded_mode() {
         e["message"]
             .as_str()
             .unwrap()
-            .contains(&format!("could not write {}", bad.display())),
+            .contains(&format!("Could not write {}", bad.display())),
         "{e}"
     );
     std::env::remove_var("TICKSTOCK_EXPORT_PATH");
