@@ -13,6 +13,7 @@ use tickstock_core::job::{Job, JobSpec};
 use tickstock_core::service::{JobService, SubmitOptions};
 use tickstock_core::status::JobState;
 use tickstock_core::store::{JobRun, Store};
+use tickstock_core::worker::WorkerConfig;
 use tickstock_testkit::pg::{fresh_database, TestDb};
 
 use crate::support::{bus, fast_worker_config, job, sim_worker, wait_for, wait_state};
@@ -274,6 +275,54 @@ async fn a_paused_queue_starts_nothing_and_resumes_and_the_view_shows_ages() {
     wait_state(&bus, &j.id, JobState::Completed, Duration::from_secs(10)).await;
     let view = bus.queue_view().await.unwrap();
     assert!(view.paused.is_none() && view.waiting.is_empty() && view.in_flight.is_empty());
+    stop.cancel();
+    run.await.unwrap().unwrap();
+}
+
+/// A worker already waiting on the stream when the pause lands does not start the job the
+/// wait returns: it hands it back, and a worker takes it once the queue runs again.
+#[tokio::test]
+async fn a_pause_reaches_a_worker_already_waiting_for_a_job() {
+    let bus = bus().await;
+    let cfg = WorkerConfig {
+        block: Duration::from_secs(5),
+        ..fast_worker_config()
+    };
+    let (w, stop) = sim_worker(&bus, Duration::from_millis(10), cfg);
+    let run = tokio::spawn({
+        let w = w.clone();
+        async move { w.run().await }
+    });
+    // Started and waiting in its (5 s) read.
+    wait_for(
+        Duration::from_secs(10),
+        "the worker's heartbeat",
+        || async {
+            bus.workers(Duration::from_secs(60))
+                .await
+                .ok()
+                .filter(|ws| ws.iter().any(|x| x.id == w.id()))
+                .map(|_| ())
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(bus.pause_queue("ana").await.unwrap());
+    let j = job(&["AAPL"]);
+    bus.submit(&j).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let st = bus.status(&j.id).await.unwrap().unwrap();
+    assert_eq!(
+        st.state,
+        JobState::Submitted,
+        "nothing starts while paused: {st:?}"
+    );
+    // The operator sees it waiting, not in flight (it was handed back).
+    let view = bus.queue_view().await.unwrap();
+    assert_eq!(view.waiting.len(), 1, "{view:?}");
+    assert!(view.in_flight.is_empty(), "{view:?}");
+    assert!(bus.resume_queue().await.unwrap());
+    wait_state(&bus, &j.id, JobState::Completed, Duration::from_secs(20)).await;
     stop.cancel();
     run.await.unwrap().unwrap();
 }

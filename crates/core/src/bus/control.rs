@@ -388,7 +388,7 @@ impl Bus {
             .into_iter()
             .map(|s| s.map(|s| s.state));
 
-        let waiting = waiting_fields
+        let mut waiting: Vec<QueuedJob> = waiting_fields
             .into_iter()
             .map(|(entry_id, f)| {
                 let ms = entry_ms(&entry_id).unwrap_or(now_ms);
@@ -404,7 +404,7 @@ impl Bus {
                 }
             })
             .collect();
-        let in_flight = pending
+        let in_flight: Vec<InFlightJob> = pending
             .into_iter()
             .zip(pending_fields)
             .map(|((entry_id, worker, idle_ms, deliveries), f)| {
@@ -423,12 +423,31 @@ impl Bus {
                 }
             })
             .collect();
+        // A delivered entry whose job has not started was handed back (the queue was paused
+        // while a worker waited for it): it waits, it is not in flight.
+        let (in_flight, handed_back): (Vec<InFlightJob>, Vec<InFlightJob>) = in_flight
+            .into_iter()
+            .partition(|j| !matches!(j.state, Some(JobState::Submitted | JobState::Queued)));
+        let moved = handed_back.len() as u64;
+        let mut before: Vec<QueuedJob> = handed_back
+            .into_iter()
+            .map(|j| QueuedJob {
+                job_id: j.job_id,
+                kind: j.kind,
+                requested_by: None,
+                state: j.state,
+                enqueued_at: j.enqueued_at,
+                age_seconds: j.age_seconds,
+                entry_id: j.entry_id,
+            })
+            .collect();
+        before.append(&mut waiting);
         Ok(QueueView {
             paused,
-            waiting,
-            waiting_total: depth.waiting,
+            waiting: before,
+            waiting_total: depth.waiting + moved,
             in_flight,
-            in_flight_total: depth.in_flight,
+            in_flight_total: depth.in_flight.saturating_sub(moved),
             dead: depth.dead,
         })
     }

@@ -40,7 +40,20 @@ impl Worker {
             return Ok(Outcome::Idle);
         }
         match self.read_new(conn).await? {
-            Some(entry) => self.handle(entry).await,
+            Some(entry) => {
+                // The read waited up to `block`: a pause (or a quiet or stop command) may
+                // have come meanwhile. The entry is then handed back untouched, for the
+                // first worker that may take jobs again.
+                let me = &self.inner;
+                if me.bus.worker_gate(&me.id).await? != Gate::Open {
+                    me.bus
+                        .release_entry(&me.id, &entry.id, me.cfg.claim_idle)
+                        .await?;
+                    info!(worker = %me.id, entry = %entry.id, "the queue was paused while this worker waited; the job is left for later");
+                    return Ok(Outcome::Idle);
+                }
+                self.handle(entry).await
+            }
             None => Ok(Outcome::Idle),
         }
     }
