@@ -170,7 +170,7 @@ proptest! {
                 }
             }
             let _ = serde_json::from_slice::<crate::polygon::types::GroupedResponse>(&bytes);
-            let _ = serde_json::from_slice::<crate::polygon::types::TickersResponse>(&bytes);
+            let _ = serde_json::from_slice::<crate::polygon::types::ListResponse<crate::polygon::types::TickerInfo>>(&bytes);
             let _ = serde_json::from_slice::<crate::polygon::types::DetailsResponse>(&bytes);
         }
     }

@@ -390,7 +390,6 @@ impl JobService {
             for run in page.items {
                 if JobState::parse(&run.status).is_some_and(|s| s.is_terminal()) {
                     n += store.delete_job_runs_by_prefix(&run.id).await?;
-                    store.delete_job_logs_by_prefix(&run.id).await?;
                 }
             }
         }

@@ -12,7 +12,6 @@ use serde::{Deserialize, Serialize};
 
 use super::client::{Envelope, PolygonClient};
 use super::errors::PolygonError;
-use super::pagination::PageGuard;
 
 /// One split: `split_to` shares for every `split_from` from `execution_date` on (a 4-for-1
 /// split is 1 → 4, a 1-for-10 reverse split 10 → 1).
@@ -44,22 +43,6 @@ pub struct SplitQuery {
     pub ticker: Option<String>,
     /// Splits executed on or after this date.
     pub since: Option<NaiveDate>,
-}
-
-#[derive(Debug, Deserialize)]
-struct SplitsResponse {
-    #[serde(default)]
-    status: String,
-    #[serde(default)]
-    results: Option<Vec<Split>>,
-    #[serde(default)]
-    next_url: Option<String>,
-}
-
-impl Envelope for SplitsResponse {
-    fn status(&self) -> &str {
-        &self.status
-    }
 }
 
 /// A day the market closes or closes early, as Polygon lists it.
@@ -118,19 +101,7 @@ impl PolygonClient {
             Some(t) => format!("{t} splits"),
             None => "splits".to_string(),
         };
-        let mut guard = PageGuard::new(&url, &label, &label);
-        let mut out = Vec::new();
-        let mut next = Some(url);
-        while let Some(url) = next.take() {
-            let resp: SplitsResponse = self.get_json(&url, &label).await?;
-            let results = resp.results.unwrap_or_default();
-            if let Some(n) = resp.next_url.as_deref().filter(|s| !s.trim().is_empty()) {
-                let n = self.follow(n, &label)?;
-                guard.check(&url, results.len(), &n)?;
-                next = Some(n);
-            }
-            out.extend(results);
-        }
+        let mut out: Vec<Split> = self.list_all(url, &label).await?;
         out.sort_by(|a, b| (a.execution_date, &a.ticker).cmp(&(b.execution_date, &b.ticker)));
         Ok(out)
     }
@@ -149,7 +120,7 @@ mod tests {
 
     #[test]
     fn splits_decode_with_integer_or_fractional_ratios() {
-        let r: SplitsResponse = serde_json::from_str(
+        let r: crate::polygon::types::ListResponse<Split> = serde_json::from_str(
             r#"{"results":[{"execution_date":"2020-08-31","id":"E36416cc","split_from":1,"split_to":4,"ticker":"AAPL"},
                 {"execution_date":"2024-01-02","split_from":3,"split_to":2.5,"ticker":"X"}],
                 "status":"OK","request_id":"a","next_url":"https://api.polygon.io/v3/reference/splits?cursor=YQ"}"#,

@@ -193,13 +193,15 @@ pub(crate) struct GroupedResponse {
     pub results: Option<Vec<RawGroupedBar>>,
 }
 
-/// Reference tickers envelope.
+/// The envelope of a v3 reference listing (tickers, splits): a page of results and the
+/// `next_url` of the next page.
 #[derive(Debug, Deserialize)]
-pub(crate) struct TickersResponse {
+#[serde(bound(deserialize = "T: Deserialize<'de>"))]
+pub(crate) struct ListResponse<T> {
     #[serde(default)]
     pub status: String,
     #[serde(default)]
-    pub results: Option<Vec<TickerInfo>>,
+    pub results: Option<Vec<T>>,
     #[serde(default)]
     pub next_url: Option<String>,
 }

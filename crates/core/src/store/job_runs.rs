@@ -306,18 +306,21 @@ where
         Ok(JobRunPage { items, total })
     }
 
-    /// Deletes the rows (and their checkpoints) whose id starts with `prefix` (lower
-    /// case), in one transaction. Returns how many rows were deleted.
+    /// Deletes the rows (and their checkpoints and logs) whose id starts with `prefix`
+    /// (lower case), in one transaction. Returns how many rows were deleted.
     async fn delete_job_runs_by_prefix(
         pool: &Pool<Self>,
         prefix: &str,
     ) -> Result<u64, sqlx::Error> {
         let mut checkpoints = Self::stmt("DELETE FROM job_checkpoints WHERE");
         Self::push_prefix(&mut checkpoints, "job_id", prefix);
+        let mut logs = Self::stmt("DELETE FROM job_logs WHERE");
+        Self::push_prefix(&mut logs, "job_id", prefix);
         let mut runs = Self::stmt("DELETE FROM job_runs WHERE");
         Self::push_prefix(&mut runs, "id", prefix);
         let mut tx = Self::begin_write(pool).await?;
         Self::query(&checkpoints).execute(&mut *tx).await?;
+        Self::query(&logs).execute(&mut *tx).await?;
         let done = Self::query(&runs).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(Self::rows_affected(&done))
@@ -347,6 +350,60 @@ where
                 Self::NOW
             ));
         Self::query(&s).execute(pool).await.map(|_| ())
+    }
+
+    /// Appends lines to a job's log after the lines kept before, in one transaction
+    /// (`job_logs` keeps times as RFC 3339 text on both databases).
+    async fn append_job_log(
+        pool: &Pool<Self>,
+        job_id: &str,
+        lines: &[crate::joblog::LogLine],
+    ) -> Result<(), sqlx::Error> {
+        let mut tx = Self::begin_write(pool).await?;
+        let mut next = Self::stmt("SELECT COALESCE(MAX(seq) + 1, 0) FROM job_logs WHERE job_id = ");
+        next.bind(Stmt::text(job_id));
+        let first: i64 = Self::query(&next).fetch_one(&mut *tx).await?.try_get(0)?;
+        for (i, l) in lines.iter().enumerate() {
+            let mut s =
+                Self::stmt("INSERT INTO job_logs (job_id, seq, at, level, message) VALUES (");
+            s.bind(Stmt::text(job_id))
+                .push(", ")
+                .bind(Arg::Int(first + i as i64))
+                .push(", ")
+                .bind(Stmt::text(l.at.to_rfc3339()))
+                .push(", ")
+                .bind(Stmt::text(l.level.as_str()))
+                .push(", ")
+                .bind(Stmt::text(l.message.as_str()))
+                .push(")");
+            Self::query(&s).execute(&mut *tx).await?;
+        }
+        tx.commit().await
+    }
+
+    /// A job's log lines, oldest first: `(at, level, message)`.
+    async fn job_log(
+        pool: &Pool<Self>,
+        job_id: &str,
+    ) -> Result<Vec<(String, String, String)>, sqlx::Error> {
+        let mut s = Self::stmt("SELECT at, level, message FROM job_logs WHERE job_id = ");
+        s.bind(Stmt::text(job_id)).push(" ORDER BY seq");
+        let rows = Self::query(&s).fetch_all(pool).await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .collect()
+    }
+
+    /// Ids of the jobs whose message says `retry_of` = `id`, newest first.
+    async fn retries_of(pool: &Pool<Self>, id: &str) -> Result<Vec<String>, sqlx::Error> {
+        let mut s = Self::stmt(format!(
+            "SELECT id FROM job_runs WHERE {} = ",
+            Self::param_text("retry_of")
+        ));
+        s.bind(Stmt::text(id))
+            .push(&format!(" ORDER BY {} DESC", Self::SUBMITTED_KEY));
+        let rows = Self::query(&s).fetch_all(pool).await?;
+        rows.iter().map(|r| r.try_get(0)).collect()
     }
 
     /// The pairs a job has finished: `(symbol, timeframe, rows)`.

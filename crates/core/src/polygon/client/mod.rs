@@ -21,8 +21,8 @@ use super::errors::PolygonError;
 use super::pagination::{AggregatesPager, PageGuard};
 use super::rate_limit::RateLimiter;
 use super::types::{
-    DetailsResponse, GroupedBar, GroupedResponse, TickerDetails, TickerInfo, TickerQuery,
-    TickersResponse,
+    DetailsResponse, GroupedBar, GroupedResponse, ListResponse, TickerDetails, TickerInfo,
+    TickerQuery,
 };
 use crate::bars::Bar;
 use crate::settings::redact_url;
@@ -293,14 +293,24 @@ impl PolygonClient {
             Some(t) => format!("reference tickers (type {t})"),
             None => "reference tickers".to_string(),
         };
-        let mut guard = PageGuard::new(&url, &label, &label);
+        self.list_all(url, &label).await
+    }
+
+    /// Every result of a v3 reference listing from `url`, following `next_url` to the end
+    /// (guarded against a cursor that goes nowhere).
+    pub(crate) async fn list_all<T: serde::de::DeserializeOwned>(
+        &self,
+        url: Url,
+        label: &str,
+    ) -> Result<Vec<T>, PolygonError> {
+        let mut guard = PageGuard::new(&url, label, label);
         let mut out = Vec::new();
         let mut next = Some(url);
         while let Some(url) = next.take() {
-            let resp: TickersResponse = self.get_json(&url, &label).await?;
+            let resp: ListResponse<T> = self.get_json(&url, label).await?;
             let results = resp.results.unwrap_or_default();
             if let Some(n) = resp.next_url.as_deref().filter(|s| !s.trim().is_empty()) {
-                let n = self.follow(n, &label)?;
+                let n = self.follow(n, label)?;
                 guard.check(&url, results.len(), &n)?;
                 next = Some(n);
             }

@@ -14,7 +14,7 @@ use super::{Outage, PolygonClient, UNREACHABLE_AFTER};
 use crate::polygon::errors::PolygonError;
 use crate::polygon::retry;
 use crate::polygon::types::{
-    status_is_success, AggsResponse, DetailsResponse, ErrorBody, GroupedResponse, TickersResponse,
+    status_is_success, AggsResponse, DetailsResponse, ErrorBody, GroupedResponse, ListResponse,
 };
 
 /// A short cause for a connection failure, from its message.
@@ -64,7 +64,7 @@ impl Envelope for GroupedResponse {
         &self.status
     }
 }
-impl Envelope for TickersResponse {
+impl<T> Envelope for ListResponse<T> {
     fn status(&self) -> &str {
         &self.status
     }
