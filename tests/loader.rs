@@ -34,7 +34,7 @@ use tickstock_testkit::pg::{fresh_database, PrivatePostgres, TestDb};
 use tickstock_testkit::redis_server::shared_redis_url;
 use tokio_util::sync::CancellationToken;
 
-use crate::support::{self, bin, fast_worker_config, run_in_process, wait_for};
+use crate::support::{self, bin, fast_worker_config, run_in_process, wait_for, wait_state};
 
 // ----- fixtures -----
 
@@ -799,6 +799,87 @@ async fn a_worker_killed_mid_job_is_taken_over_without_redownloading_finished_pa
     let run = env.store.job_run(&job.id).await.unwrap().unwrap();
     assert_eq!(run.status, "completed");
     assert_eq!(run.worker.as_deref(), Some(w.id()));
+    env.finish().await;
+}
+
+/// A worker eager to take over anything idle for 200 ms, beside a `tickstock worker` on
+/// the default 60 s (which refreshes its claim every 15 s), never takes the live job:
+/// the take-over is judged by the owner's lease, not by the taker's setting. Every page
+/// is requested once and the job runs on its first worker only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_with_a_short_idle_setting_never_takes_a_live_job_from_a_slower_one() {
+    let (env, job, symbols, _tfs) = interrupt_env(Db::Postgres).await;
+    env.bus.submit(&job).await.unwrap();
+    let child = std::process::Command::new(bin("tickstock"))
+        .arg("worker")
+        .env("REDIS_URL", shared_redis_url())
+        .env("TICKSTOCK_NAMESPACE", env.bus.keys().namespace())
+        .env("DATABASE_URL", &env.url)
+        .env("POLYGON_BASE_URL", env.fake.base_url())
+        .env("POLYGON_API_KEY", env.fake.api_key())
+        .env("POLYGON_RPM", "0")
+        .env("TICKSTOCK_LOAD_CONCURRENCY", "2")
+        .env("TICKSTOCK_LISTEN_LEGACY", "false")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start tickstock worker");
+    let _child = KillOnDrop(child);
+    let running = wait_state(
+        &env.bus,
+        &job.id,
+        JobState::Running,
+        Duration::from_secs(30),
+    )
+    .await;
+    let owner = running
+        .worker_id
+        .clone()
+        .expect("the running job names its worker");
+    let cfg = WorkerConfig {
+        claim_idle: Duration::from_millis(200),
+        ..fast_worker_config()
+    };
+    let (eager, stop) = env.worker(env.loader(fast_polygon(&env.fake), loader_config(2)), cfg);
+    let eager_id = eager.id().to_string();
+    let h = tokio::spawn(async move { eager.run().await });
+    let st = wait_state(
+        &env.bus,
+        &job.id,
+        JobState::Completed,
+        Duration::from_secs(60),
+    )
+    .await;
+    stop.cancel();
+    h.await.unwrap().unwrap();
+    assert_eq!(st.worker_id.as_deref(), Some(owner.as_str()), "{st:?}");
+    assert_ne!(owner, eager_id);
+    assert!(
+        !st.message
+            .as_deref()
+            .unwrap_or_default()
+            .contains("Resumed"),
+        "{st:?}"
+    );
+    assert_eq!(sorted(&st.successful_symbols), sorted(&symbols));
+    // Counted at the fake: no page of any unit was requested twice.
+    let mut seen = HashSet::new();
+    let aggregates: Vec<_> = env
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| aggregate_unit(r).is_some())
+        .collect();
+    assert!(!aggregates.is_empty());
+    for r in &aggregates {
+        assert!(
+            seen.insert((r.path.clone(), r.query.clone())),
+            "requested twice: {} {}",
+            r.path,
+            r.query
+        );
+    }
     env.finish().await;
 }
 

@@ -481,6 +481,196 @@ async fn a_job_delivered_too_many_times_goes_to_the_dead_letters_as_failed() {
     assert_eq!((depth.in_flight, depth.dead), (0, 1));
 }
 
+/// The fields of the stream's entries, oldest first.
+async fn stream_fields(bus: &tickstock_core::bus::Bus) -> Vec<(String, Vec<(String, String)>)> {
+    let mut c = bus.conn();
+    let r: redis::streams::StreamRangeReply = c.xrange_all(bus.keys().stream()).await.unwrap();
+    r.ids
+        .into_iter()
+        .map(|sid| {
+            let f = sid
+                .map
+                .iter()
+                .map(|(k, v)| (k.clone(), redis::from_redis_value::<String>(v).unwrap()))
+                .collect();
+            (sid.id, f)
+        })
+        .collect()
+}
+
+/// Adds `n` copies of an entry with these fields in one `MULTI`.
+async fn add_copies(bus: &tickstock_core::bus::Bus, fields: &[(String, String)], n: usize) {
+    let mut pipe = redis::pipe();
+    pipe.atomic();
+    for _ in 0..n {
+        pipe.xadd(bus.keys().stream(), "*", fields).ignore();
+    }
+    let mut c = bus.conn();
+    pipe.query_async::<()>(&mut c).await.unwrap();
+}
+
+/// Four identical entries of one job (added in one `MULTI`) and four idle workers: the
+/// job runs once, on one worker; the copies are refused for the job id in use, and such
+/// a refusal cannot be requeued to run the job beside itself.
+#[tokio::test]
+async fn four_copies_of_an_entry_with_four_idle_workers_run_the_job_once() {
+    let bus = support::bus().await;
+    bus.ensure_group().await.unwrap();
+    let mut workers = Vec::new();
+    for _ in 0..4 {
+        let (w, stop) = sim_worker(&bus, Duration::from_millis(100), fast_worker_config());
+        let h = tokio::spawn({
+            let w = w.clone();
+            async move { w.run().await }
+        });
+        workers.push((w, stop, h));
+    }
+    // All four are waiting on the stream when the copies arrive at once.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let j = job(&symbols(6).iter().map(String::as_str).collect::<Vec<_>>());
+    let fields = vec![
+        ("job".to_string(), j.to_json()),
+        ("job_id".to_string(), j.id.clone()),
+    ];
+    add_copies(&bus, &fields, 4).await;
+    let st = wait_state(&bus, &j.id, JobState::Completed, Duration::from_secs(20)).await;
+    // Let any copy still in a worker's hands be decided.
+    wait_for(
+        Duration::from_secs(10),
+        "every copy to be decided",
+        || async {
+            let d = bus.queue_depth().await.ok()?;
+            (d.waiting == 0 && d.in_flight == 0).then_some(())
+        },
+    )
+    .await;
+    for (_, stop, h) in workers {
+        stop.cancel();
+        h.await.unwrap().unwrap();
+    }
+    let mut c = bus.conn();
+    let runs: Vec<String> = c
+        .lrange(executions_key(bus.keys().namespace()), 0, -1)
+        .await
+        .unwrap();
+    assert_eq!(runs, vec![j.id.clone()], "the job started once");
+    let units: Vec<String> = c
+        .lrange(units_key(bus.keys().namespace()), 0, -1)
+        .await
+        .unwrap();
+    assert_eq!(units.len(), 6, "each symbol loaded once: {units:?}");
+    assert_eq!(st.successful_symbols.len(), 6);
+    let dead = bus.dead_letters(10).await.unwrap();
+    assert!(!dead.is_empty(), "the copies were refused");
+    for d in &dead {
+        assert!(d.reason.starts_with("job id "), "{d:?}");
+        assert!(!d.requeueable, "{d:?}");
+        let err = bus.requeue_dead_letter(&d.id, "ops").await.unwrap_err();
+        assert!(
+            err.message().contains("cannot be requeued"),
+            "{}",
+            err.message()
+        );
+    }
+    let after = bus.status(&j.id).await.unwrap().unwrap();
+    assert_eq!(after.state, JobState::Completed);
+    assert_eq!(after.successful_symbols.len(), 6);
+}
+
+/// A copy added while the job runs is refused by the second worker that reads it (the
+/// job's lease is held), and requeueing that refusal is refused too: the job runs on its
+/// first worker only and ends with its own counts.
+#[tokio::test]
+async fn a_copy_added_while_the_job_runs_is_refused_and_cannot_be_requeued() {
+    let bus = support::bus().await;
+    let j = job(&symbols(10).iter().map(String::as_str).collect::<Vec<_>>());
+    bus.submit(&j).await.unwrap();
+    let (w1, s1) = sim_worker(&bus, Duration::from_millis(150), fast_worker_config());
+    let h1 = tokio::spawn(async move { w1.run().await });
+    wait_state(&bus, &j.id, JobState::Running, Duration::from_secs(5)).await;
+    let fields = stream_fields(&bus).await.remove(0).1;
+    add_copies(&bus, &fields, 1).await;
+    let (w2, s2) = sim_worker(&bus, Duration::from_millis(150), fast_worker_config());
+    let out = w2.try_execute_next().await.unwrap();
+    assert!(
+        matches!(&out, Outcome::Rejected { reason, .. } if reason.starts_with("job id ")),
+        "{out:?}"
+    );
+    let dead = bus.dead_letters(10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    let err = bus
+        .requeue_dead_letter(&dead[0].id, "ops")
+        .await
+        .unwrap_err();
+    assert!(
+        err.message().contains("cannot be requeued"),
+        "{}",
+        err.message()
+    );
+    let st = wait_state(&bus, &j.id, JobState::Completed, Duration::from_secs(20)).await;
+    s1.cancel();
+    s2.cancel();
+    h1.await.unwrap().unwrap();
+    assert_eq!(st.successful_symbols.len(), 10);
+    let mut c = bus.conn();
+    let runs: Vec<String> = c
+        .lrange(executions_key(bus.keys().namespace()), 0, -1)
+        .await
+        .unwrap();
+    assert_eq!(runs, vec![j.id.clone()]);
+}
+
+/// After job K completed, a forged entry with K's id and another message is refused,
+/// and requeueing it is refused: K's status keeps its own symbols and requester.
+#[tokio::test]
+async fn a_requeue_never_rewrites_a_completed_job() {
+    let bus = support::bus().await;
+    let k = job(&["AAPL", "MSFT"]);
+    bus.submit(&k).await.unwrap();
+    let (w, _stop) = sim_worker(&bus, Duration::from_millis(5), fast_worker_config());
+    assert!(matches!(
+        w.try_execute_next().await.unwrap(),
+        Outcome::Executed {
+            state: JobState::Completed,
+            ..
+        }
+    ));
+    let mut forged = tickstock_core::job::Job::new(
+        tickstock_core::job::JobSpec::Historical {
+            symbols: vec!["TSLA".into()],
+            timespan: tickstock_core::Timeframe::Day,
+            range: tickstock_core::job::DateRange {
+                years: Some(1.0),
+                ..Default::default()
+            },
+        },
+        "intruder",
+    );
+    forged.id = k.id.clone();
+    let fields = vec![
+        ("job".to_string(), forged.to_json()),
+        ("job_id".to_string(), k.id.clone()),
+    ];
+    add_copies(&bus, &fields, 1).await;
+    let out = w.try_execute_next().await.unwrap();
+    assert!(matches!(out, Outcome::Rejected { .. }), "{out:?}");
+    let dead = bus.dead_letters(10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    let err = bus
+        .requeue_dead_letter(&dead[0].id, "ops")
+        .await
+        .unwrap_err();
+    assert!(
+        err.message().contains("cannot be requeued"),
+        "{}",
+        err.message()
+    );
+    let st = bus.status(&k.id).await.unwrap().unwrap();
+    assert_eq!(st.state, JobState::Completed);
+    assert_eq!(st.successful_symbols, ["AAPL", "MSFT"]);
+    assert_eq!(w.try_execute_next().await.unwrap(), Outcome::Idle);
+}
+
 #[tokio::test]
 async fn a_job_cancelled_while_waiting_is_skipped_by_the_worker() {
     let bus = support::bus().await;

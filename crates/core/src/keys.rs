@@ -136,6 +136,14 @@ impl Keys {
         self.k(&format!("tickstock:job:cancel:{job_id}"))
     }
 
+    /// `tickstock:job:lease:{id}`: the worker running a job (`"{worker} {entry}"`), set
+    /// when it starts, refreshed with the entry's claim, deleted when the job ends or is
+    /// released, expiring after the owner's lease time when the owner dies. A take-over
+    /// claims only entries whose job has no lease: one job id runs on one worker at a time.
+    pub fn job_lease(&self, job_id: &str) -> String {
+        self.k(&format!("tickstock:job:lease:{job_id}"))
+    }
+
     /// `tickstock:schedule:lease:{name}:{due}`: claimed (`SET NX`, 7 days) by the one worker
     /// that submits a schedule's job for that due time (Unix seconds).
     pub fn schedule_lease(&self, name: &str, due_unix: i64) -> String {

@@ -10,11 +10,15 @@ use redis::AsyncCommands;
 use serde::Serialize;
 
 use super::control::{entry_ms, message_fields};
-use super::{unix_now, Bus, INDEX_MAX_LEN, STREAM_MAX_LEN};
+use super::{unix_now, Bus, INDEX_MAX_LEN, MESSAGE_DIGEST, STREAM_MAX_LEN};
 use crate::error::{quote_input, Error, ErrorKind, Result};
 use crate::job::{parse_message, Job};
 use crate::keys::{STATUS_ALT_TTL_SECS, STATUS_TTL_SECS};
 use crate::status::{JobState, JobStatus};
+
+/// How the reason of an entry refused for its job id begins (a copy of a running job's
+/// entry, a message under a used id): such a dead letter is never requeued.
+pub const ID_IN_USE_REASON: &str = "job id ";
 
 /// One dead letter.
 #[derive(Debug, Clone, Serialize)]
@@ -31,7 +35,7 @@ pub struct DeadLetter {
     pub age_seconds: f64,
     /// The worker that gave up on it.
     pub worker_id: Option<String>,
-    /// Its message is a job that can be queued again.
+    /// Its message is a job that can be queued again (not one refused for its job id).
     pub requeueable: bool,
 }
 
@@ -93,7 +97,8 @@ impl Bus {
                     failed_at: f("failed_at"),
                     age_seconds: ((now_ms - ms).max(0)) as f64 / 1000.0,
                     worker_id: f("worker_id"),
-                    requeueable: matches!(parsed, Some(Ok(_))),
+                    requeueable: matches!(parsed, Some(Ok(_)))
+                        && !f("reason").is_some_and(|r| r.starts_with(ID_IN_USE_REASON)),
                 }
             })
             .collect())
@@ -124,6 +129,12 @@ impl Bus {
                     e.message()
                 ))
             })?;
+        let reason: String = sid
+            .map
+            .get("reason")
+            .and_then(|v| redis::from_redis_value(v).ok())
+            .unwrap_or_default();
+        self.check_requeue(dead_id, &job, &text, &reason).await?;
         let mut st: JobStatus = Bus::initial_status(&job);
         st.state = JobState::Queued;
         st.message = Some(format!("Requeued from the dead letters by {requested_by}"));
@@ -149,6 +160,57 @@ impl Bus {
             Some(_) => Ok(job),
             // Requeued or deleted by someone else meanwhile.
             None => Err(not_found(dead_id)),
+        }
+    }
+
+    /// Refuses a requeue that would run a job twice or rewrite another job's record: an
+    /// entry refused because its job id was in use (a copy, or another message under a
+    /// used id), a job running now, a job already completed, or a job whose status was
+    /// written for another message.
+    async fn check_requeue(
+        &self,
+        dead_id: &str,
+        job: &Job,
+        text: &str,
+        reason: &str,
+    ) -> Result<()> {
+        let refuse = |why: String| {
+            Err(Error::invalid(format!(
+                "Dead letter {} cannot be requeued: {why}",
+                quote_input(dead_id)
+            )))
+        };
+        if reason.starts_with(ID_IN_USE_REASON) {
+            return refuse(format!(
+                "it was refused because job {} was in use by another entry or message; submit it as a new job",
+                job.id
+            ));
+        }
+        let Some(st) = self.status(&job.id).await? else {
+            return Ok(());
+        };
+        let digest = crate::job::message_digest(text);
+        let theirs = st.extra.get(MESSAGE_DIGEST).and_then(|d| d.as_str());
+        if theirs.is_some_and(|d| d != digest) {
+            return refuse(format!(
+                "job {} belongs to another message now; submit it as a new job",
+                job.id
+            ));
+        }
+        match st.state {
+            JobState::Running | JobState::Cancelling => {
+                refuse(format!("job {} is running now", job.id))
+            }
+            JobState::Completed | JobState::CompletedWithErrors => refuse(format!(
+                "job {} has already {}",
+                job.id,
+                if st.state == JobState::Completed {
+                    "completed"
+                } else {
+                    "completed with errors"
+                }
+            )),
+            _ => Ok(()),
         }
     }
 

@@ -19,9 +19,11 @@
 //! - `control`: the queue's pause, commands to one worker (quiet, stop), the queue's
 //!   waiting and in-flight jobs with their ages, and the workers as an operator reads them;
 //! - `dead`: the dead letters: list, requeue, delete, purge;
-//! - `stream`, `checkpoints`, `legacy`: what a worker does with the stream (read, take
-//!   over, refresh, release, acknowledge, dead-letter), its checkpoints, and the legacy
-//!   channels, as typed operations so no caller sends raw commands.
+//! - `stream`, `checkpoints`, `legacy`: what a worker does with the stream (read, release,
+//!   acknowledge, dead-letter), its checkpoints, and the legacy channels, as typed
+//!   operations so no caller sends raw commands;
+//! - `lease`: one job id on one worker at a time: the job's lease, taken when it starts,
+//!   refreshed with its entry's claim, and the take-over that claims only unleased jobs.
 //!
 //! Writes that belong together happen in one atomic step (a `MULTI`/`EXEC` or a Lua
 //! script); the compare-and-set writes (final status, cancel) read first and try again
@@ -45,6 +47,7 @@ mod control;
 mod dead;
 mod error;
 mod health;
+mod lease;
 mod legacy;
 mod list;
 mod scripts;
@@ -57,12 +60,13 @@ pub use control::{
     Gate, InFlightJob, PauseInfo, QueueView, QueuedJob, WorkerCommand, WorkerOrder, WorkerRow,
     WorkerState, QUEUE_VIEW_LIMIT,
 };
-pub use dead::DeadLetter;
+pub use dead::{DeadLetter, ID_IN_USE_REASON};
 pub use error::BusError;
 pub use health::{
     judge_heartbeat, Health, HeartbeatView, QueueDepth, RedisHealth, WorkerBeat, WorkerInfo,
     HEALTH_PING_TIMEOUT, HEARTBEAT_STALE_SECS,
 };
+pub use lease::{leasable, lease_holder};
 pub use legacy::LegacyMessage;
 pub use list::JobEntry;
 pub use status::{entry_may_change, settle_final, ProgressWrite, MESSAGE_DIGEST, STREAM_ENTRY};

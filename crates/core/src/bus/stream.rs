@@ -1,6 +1,7 @@
 //! What a worker does with the job stream, as typed operations: read a new entry for a
-//! consumer, take over an entry whose worker went silent, keep a claim fresh, release an
-//! entry for the next worker, acknowledge one, and move one to the dead letters. (Ending
+//! consumer, release an entry for the next worker, acknowledge one, and move one to the
+//! dead letters. (Taking over an entry whose worker went silent, and keeping a claim
+//! fresh, go with the job's lease: `lease`.) (Ending
 //! an entry together with its job's final status is [`Bus::finish_status`].)
 //!
 //! The reads take the caller's blocking connection ([`Bus::blocking_connection`]): a read
@@ -10,10 +11,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use redis::aio::ConnectionManager;
-use redis::streams::{
-    StreamAutoClaimOptions, StreamAutoClaimReply, StreamId, StreamMaxlen, StreamPendingCountReply,
-    StreamReadOptions, StreamReadReply,
-};
+use redis::streams::{StreamId, StreamMaxlen, StreamReadOptions, StreamReadReply};
 use redis::AsyncCommands;
 
 use super::{Bus, BusError};
@@ -22,6 +20,10 @@ use crate::status::Stamp;
 
 /// Dead-letter entries kept (approximately) before the oldest are trimmed.
 const DEAD_LETTER_MAX_LEN: usize = 10_000;
+
+/// The idle time a released entry is given: past the longest take-over delay a worker
+/// may be started with, so whichever worker looks next resumes it at once.
+const RELEASED_IDLE_MS: u64 = 2 * 86_400_000;
 
 /// An entry of the job stream as a worker receives it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,7 +37,7 @@ pub struct StreamEntry {
 }
 
 impl StreamEntry {
-    fn from_stream_id(sid: StreamId, deliveries: u64) -> StreamEntry {
+    pub(super) fn from_stream_id(sid: StreamId, deliveries: u64) -> StreamEntry {
         let fields = sid
             .map
             .iter()
@@ -77,72 +79,29 @@ impl Bus {
             .map(|sid| StreamEntry::from_stream_id(sid, 1)))
     }
 
-    /// Claims for `consumer` one entry that has been held by another consumer, without a
-    /// claim refresh, for at least `min_idle` (its worker went silent), with its delivery
-    /// count. [`BusError::GroupGone`] when the stream or its group is missing.
-    pub async fn take_over_idle(
-        &self,
-        conn: &mut ConnectionManager,
-        consumer: &str,
-        min_idle: Duration,
-    ) -> Result<Option<StreamEntry>, BusError> {
-        let (stream, group) = (self.keys.stream(), self.keys.group());
-        let reply: StreamAutoClaimReply = conn
-            .xautoclaim_options(
-                &stream,
-                group,
-                consumer,
-                min_idle.as_millis() as u64,
-                "0-0",
-                StreamAutoClaimOptions::default().count(1),
-            )
-            .await
-            .map_err(BusError::from_stream)?;
-        let Some(sid) = reply.claimed.into_iter().next() else {
-            return Ok(None);
-        };
-        let pending: StreamPendingCountReply = conn
-            .xpending_count(&stream, group, &sid.id, &sid.id, 1)
-            .await?;
-        let deliveries = pending
-            .ids
-            .first()
-            .map(|p| p.times_delivered as u64)
-            .unwrap_or(1);
-        Ok(Some(StreamEntry::from_stream_id(sid, deliveries)))
-    }
-
-    /// Keeps `consumer`'s claim on an entry fresh (resets its idle time), so a long job is
-    /// never taken over while its worker is alive.
-    pub async fn refresh_claim(&self, consumer: &str, entry_id: &str) -> Result<()> {
-        self.claim(consumer, entry_id, None).await
-    }
-
     /// Makes an entry `consumer` holds available to other workers at once: it stays
-    /// pending (not acknowledged) with an idle time far past `claim_idle`, so the next
-    /// [`Bus::take_over_idle`] claims it and resumes the job from its checkpoints.
+    /// pending (not acknowledged) with an idle time far past `claim_idle` and past any
+    /// worker's longest idle setting (two days), so the next
+    /// [`Bus::take_over_idle`] claims it and resumes the job from its checkpoints (the
+    /// caller gives up the job's lease too: [`Bus::release_job_lease`]).
     pub async fn release_entry(
         &self,
         consumer: &str,
         entry_id: &str,
         claim_idle: Duration,
     ) -> Result<()> {
-        let idle_ms = claim_idle.as_millis() as u64 * 1000;
-        self.claim(consumer, entry_id, Some(idle_ms)).await
-    }
-
-    /// `XCLAIM` of one entry for `consumer`, with its idle time reset or set to `idle_ms`.
-    async fn claim(&self, consumer: &str, entry_id: &str, idle_ms: Option<u64>) -> Result<()> {
+        let idle_ms = (claim_idle.as_millis() as u64)
+            .saturating_mul(1000)
+            .max(RELEASED_IDLE_MS);
         let mut cmd = redis::cmd("XCLAIM");
         cmd.arg(self.keys.stream())
             .arg(self.keys.group())
             .arg(consumer)
             .arg(0)
-            .arg(entry_id);
-        if let Some(ms) = idle_ms {
-            cmd.arg("IDLE").arg(ms);
-        }
-        cmd.arg("JUSTID");
+            .arg(entry_id)
+            .arg("IDLE")
+            .arg(idle_ms)
+            .arg("JUSTID");
         let mut c = self.conn();
         let _: redis::Value = cmd.query_async(&mut c).await?;
         Ok(())

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use super::{Entry, Outcome, Worker};
 use crate::bus::{Bus, ProgressWrite};
@@ -45,6 +45,12 @@ impl JobHost for StreamHost {
 
     async fn release(&self, job: &Job, status: &JobStatus) -> Result<Option<JobState>> {
         let bus = &self.worker.inner.bus;
+        let holder = crate::bus::lease_holder(&self.worker.inner.id, &self.entry_id);
+        if crate::bus::leasable(&job.id) && !bus.holds_job_lease(&job.id, &holder).await? {
+            // Another worker took the job over while this one was silent past its lease:
+            // the job and its entry are that worker's now; nothing of theirs is touched.
+            return Ok(None);
+        }
         if let ProgressWrite::Final(state) = bus.put_progress_checked(&job.id, status).await? {
             return Ok(Some(state));
         }
@@ -136,13 +142,16 @@ impl Worker {
 
         // Keep the claim fresh and watch the cancel flag while the job runs.
         let guard_done = CancellationToken::new();
+        // Tripped by a shutdown, or when the job's lease was lost to another worker.
+        let job_shutdown = me.shutdown.child_token();
         let guard = {
             let w = self.clone();
             let entry_id = entry.id.clone();
             let job_id = job.id.clone();
             let cancel = cancel.clone();
+            let lost = job_shutdown.clone();
             let done = guard_done.clone();
-            tokio::spawn(async move { w.guard_job(&entry_id, &job_id, cancel, done).await })
+            tokio::spawn(async move { w.guard_job(&entry_id, &job_id, cancel, lost, done).await })
         };
         let host = Arc::new(StreamHost {
             worker: self.clone(),
@@ -152,7 +161,7 @@ impl Worker {
             checkpoints: Arc::new(RedisCheckpoints(me.bus.clone())),
             history: me.history.clone(),
             cancel: cancel.clone(),
-            shutdown: me.shutdown.child_token(),
+            shutdown: job_shutdown,
             progress_every: me.cfg.progress_every,
             history_every: crate::lifecycle::HISTORY_EVERY,
         };
@@ -185,11 +194,16 @@ impl Worker {
             .await
     }
 
+    /// Watches a running job: stops it on a cancel or someone else's final state, and
+    /// keeps its lease and its entry's claim fresh every `claim_idle / 4`; a lease another
+    /// worker holds (this one was silent past it) stops the job as a shutdown would,
+    /// leaving the job to that worker.
     pub(super) async fn guard_job(
         &self,
         entry_id: &str,
         job_id: &str,
         cancel: CancellationToken,
+        lost: CancellationToken,
         done: CancellationToken,
     ) {
         let me = &self.inner;
@@ -219,8 +233,20 @@ impl Worker {
                 }
             }
             if last_refresh.elapsed() >= refresh_every {
-                match me.bus.refresh_claim(&me.id, entry_id).await {
-                    Ok(_) => last_refresh = Instant::now(),
+                match me
+                    .bus
+                    .refresh_job_lease(job_id, &me.id, entry_id, me.cfg.lease_ttl())
+                    .await
+                {
+                    Ok(true) => last_refresh = Instant::now(),
+                    Ok(false) => {
+                        warn!(
+                            job_id,
+                            "another worker took this job over while this one was silent; stopping here"
+                        );
+                        lost.cancel();
+                        return;
+                    }
                     Err(e) => debug!("claim refresh failed: {e}"),
                 }
             }

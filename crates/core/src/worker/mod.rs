@@ -1,8 +1,11 @@
 //! The worker runtime: a consumer in the Redis Stream's group that runs jobs one step at a
 //! time ([`Worker::try_execute_next`]) and, in [`Worker::run`], around that step:
-//! - claims a new job, or takes over one whose worker went silent (idle longer than
-//!   `claim_idle`), and moves a job delivered more than `max_deliveries` times to the
+//! - claims a new job, or takes over one whose worker went silent (its entry idle longer
+//!   than `claim_idle` and its job's lease lapsed: the owner's liveness decides, not the
+//!   taker's setting), and moves a job delivered more than `max_deliveries` times to the
 //!   dead-letter stream with status `failed`;
+//! - leases the job itself before it runs (one job id on one worker at a time: a copy of
+//!   an entry read while the job runs elsewhere is refused, see `bus::lease`);
 //! - marks it `running`, hands the [`JobRunner`] a context with progress, cancellation and
 //!   checkpoints, keeps the claim fresh while it works (a long job is never "idle"), polls
 //!   the durable cancel flag and both status keys, and on the way out writes the final
@@ -84,6 +87,19 @@ impl Default for WorkerConfig {
 
 /// Longest take-over delay a worker uses (one day).
 pub const MAX_CLAIM_IDLE: Duration = Duration::from_secs(86_400);
+
+/// Shortest job lease a worker takes: a lease refreshed every `claim_idle / 4` (at least
+/// every 100 ms) never lapses while its worker is alive.
+pub const MIN_LEASE: Duration = Duration::from_secs(1);
+
+impl WorkerConfig {
+    /// How long a job this worker runs stays leased to it after its last refresh: its own
+    /// `claim_idle` (at least [`MIN_LEASE`]). Other workers wait that long after this one
+    /// goes silent, whatever their own idle setting, before they take its job over.
+    pub fn lease_ttl(&self) -> Duration {
+        self.claim_idle.max(MIN_LEASE)
+    }
+}
 
 /// What one step did.
 #[derive(Debug, Clone, PartialEq)]

@@ -8,7 +8,7 @@ use redis::aio::ConnectionManager;
 use tracing::{error, info, warn};
 
 use super::{Entry, Outcome, Worker};
-use crate::bus::{BusError, Gate};
+use crate::bus::{leasable, lease_holder, BusError, Gate};
 use crate::error::Result;
 use crate::job::{field_errors_to_error, parse_message, string_field, Job};
 use crate::status::{JobState, JobStatus, Stamp};
@@ -81,7 +81,11 @@ impl Worker {
 
     pub(super) async fn take_over(&self, conn: &mut ConnectionManager) -> Result<Option<Entry>> {
         let me = &self.inner;
-        let entry = match me.bus.take_over_idle(conn, &me.id, me.cfg.claim_idle).await {
+        let entry = match me
+            .bus
+            .take_over_idle(conn, &me.id, me.cfg.claim_idle, me.cfg.lease_ttl())
+            .await
+        {
             Ok(Some(entry)) => entry,
             Ok(None) => return Ok(None),
             Err(BusError::GroupGone) => {
@@ -149,17 +153,30 @@ impl Worker {
         st
     }
 
+    /// Decides what an entry is and runs it when it is a job to run; then gives up the
+    /// job's lease this entry holds, if any (a take-over leases the job before it is
+    /// read; a run leases it just before it starts).
     pub(super) async fn handle(&self, entry: Entry) -> Result<Outcome> {
+        let me = &self.inner;
+        let job_id = entry_job_id(&entry);
+        let entry_id = entry.id.clone();
+        let out = self.handle_entry(entry, job_id.clone()).await;
+        if let Some(id) = job_id.filter(|id| leasable(id)) {
+            if let Err(e) = me
+                .bus
+                .release_job_lease(&id, &lease_holder(&me.id, &entry_id))
+                .await
+            {
+                warn!(job_id = %id, "could not give up the job's lease (it lapses by itself): {e}");
+            }
+        }
+        out
+    }
+
+    async fn handle_entry(&self, entry: Entry, loose_id: Option<String>) -> Result<Outcome> {
         let me = &self.inner;
         let text = entry.fields.get("job").cloned().unwrap_or_default();
         let message = parse_message(&text);
-        // Whatever id can be found, even in a message that is not a valid job.
-        let loose_id = entry
-            .fields
-            .get("job_id")
-            .filter(|id| crate::job::usable_id(id))
-            .cloned()
-            .or_else(|| crate::job::loose_job_id(&text));
         let digest = crate::job::message_digest(&text);
         // This entry may change the status of the job it names only when that job is
         // not final, not run from another entry, and was submitted with this message: a
@@ -278,6 +295,44 @@ impl Worker {
             return Ok(Outcome::Skipped { job_id: job.id });
         }
 
+        // One job id on one worker at a time: a copy of this job's entry (added twice, or
+        // requeued from the dead letters) may be running elsewhere right now.
+        if leasable(&job.id) {
+            let holder = lease_holder(&me.id, &entry.id);
+            if let Some(other) = me
+                .bus
+                .acquire_job_lease(&job.id, &holder, me.cfg.lease_ttl())
+                .await?
+            {
+                let worker = other.split(' ').next().unwrap_or_default();
+                let reason = format!(
+                    "job id is already running on worker {worker} from another stream entry; this entry was not run"
+                );
+                warn!(entry = %entry.id, job_id = %job.id, "{reason}");
+                self.dead_letter(&entry, &reason).await?;
+                self.finish_entry(&entry.id, None, None).await?;
+                return Ok(Outcome::Rejected {
+                    job_id: Some(job.id),
+                    reason,
+                });
+            }
+        }
         self.execute(entry, job, previous).await
     }
+}
+
+/// The job id an entry names, even in a message that is not a valid job: its `job_id`
+/// field, else the `job_id` found in its message.
+fn entry_job_id(entry: &Entry) -> Option<String> {
+    let text = entry
+        .fields
+        .get("job")
+        .map(String::as_str)
+        .unwrap_or_default();
+    entry
+        .fields
+        .get("job_id")
+        .filter(|id| crate::job::usable_id(id))
+        .cloned()
+        .or_else(|| crate::job::loose_job_id(text))
 }
