@@ -5,9 +5,13 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
+# Over SSH or on a server there is no window to open: say so before building.
+if [ -z "${DISPLAY:-}" ] && [ -z "${WAYLAND_DISPLAY:-}" ]; then
+  die "TickStock Admin needs a graphical display and none is available (neither DISPLAY nor WAYLAND_DISPLAY is set): start it from a desktop session (or set DISPLAY to a running X server), or use the \`tickstock\` command line on a server."
+fi
 ensure_build_deps
 build_ui
 log "building the app"
 cargo build -p tickstock-app
 log "starting TickStock Admin"
-exec "${CARGO_TARGET_DIR:-$ROOT/target}/debug/tickstock-admin" "$@"
+exec "$(cargo_target_dir)/debug/tickstock-admin" "$@"

@@ -7,6 +7,7 @@
 //!
 //! ## Layout
 //! - [`commands`]: the `#[tauri::command]`s, thin.
+//! - [`display`]: whether a window can be opened here, said in one sentence when not.
 //! - [`engine`]: the backend for one set of settings over the core's job service; rebuilt
 //!   when a setting that needs it changes.
 //! - [`background`]: the built-in worker, the schedules' passes, job events for the page.
@@ -19,6 +20,7 @@
 
 pub mod background;
 pub mod commands;
+pub mod display;
 pub mod engine;
 pub mod error;
 pub mod notify;
