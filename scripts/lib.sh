@@ -8,6 +8,16 @@ mkdir -p "$STATE_DIR"
 log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
 
+# Where cargo puts what it builds for a manifest (the workspace's by default; pass
+# --manifest-path for another): CARGO_TARGET_DIR, a target-dir in a cargo config, or the
+# workspace's own target/, as cargo itself resolves it.
+cargo_target_dir() {
+  local dir
+  dir="$(cargo metadata --format-version 1 --no-deps "$@" | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
+  [ -n "$dir" ] || die "cargo metadata named no target directory"
+  printf '%s\n' "$dir"
+}
+
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"
   elif command -v sudo >/dev/null 2>&1; then sudo "$@"

@@ -34,7 +34,9 @@ for arg in "$@"; do
 done
 [ $check -eq 1 ] && want_deb=1
 
-TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+# Where cargo puts the release binaries, and the bundler (xtask/ is a workspace of its
+# own: without CARGO_TARGET_DIR its binary is under xtask/target).
+TARGET="$(cargo_target_dir)"
 DIST="$ROOT/dist"
 VERSION="$(sed -n 's/^  "version": "\(.*\)",$/\1/p' tauri.conf.json | head -1)"
 [ -n "$VERSION" ] || die "no version in tauri.conf.json"
@@ -50,7 +52,8 @@ log "building the release binaries (tickstock-admin, tickstock)"
 cargo build --release --locked -p tickstock-app -p tickstock-cli --features tickstock-app/custom-protocol
 log "building the bundler (xtask)"
 cargo build --locked --manifest-path xtask/Cargo.toml
-XTASK="$TARGET/debug/xtask"
+XTASK="$(cargo_target_dir --manifest-path xtask/Cargo.toml)/debug/xtask"
+[ -x "$XTASK" ] || die "the bundler was built but is not at $XTASK"
 mkdir -p "$DIST"
 
 bundle() {
