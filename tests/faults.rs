@@ -1342,3 +1342,76 @@ fn submit_warns_when_no_live_worker_will_take_the_job() {
         "{err}"
     );
 }
+
+/// Redis frozen for 20 s mid-job (SIGSTOP: a stalled host, a long fork, a paused VM)
+/// used to end the job "Failed: Redis: timed out" with part of its symbols loaded. Now
+/// the job waits for Redis (or is released and resumed from its checkpoint) and ends
+/// completed with every bar, counted once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_frozen_for_20_seconds_mid_job_is_waited_for_and_the_job_completes() {
+    use tickstock_core::loader::{Loader, LoaderConfig};
+    use tickstock_testkit::fake_polygon::{FakePolygon, FakePolygonConfig};
+    use tickstock_testkit::redis_server::RedisServer;
+    let server = RedisServer::start();
+    let bus = support::bus_at(&server.url(), "stall").await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::connect(&format!("sqlite://{}/ts.db", dir.path().display()))
+        .await
+        .unwrap();
+    let fake = FakePolygon::start(FakePolygonConfig {
+        latency: Duration::from_millis(700),
+        ..FakePolygonConfig::default()
+    })
+    .await;
+    let loader = Loader::new(
+        LoadEnv::client(&fake.base_url(), fake.api_key()),
+        store.clone(),
+        LoaderConfig {
+            concurrency: 1,
+            symbol_refresh: None,
+            ..LoaderConfig::default()
+        },
+    );
+    let job = day_job(&EIGHT);
+    bus.submit(&job).await.unwrap();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let w = tickstock_core::worker::Worker::with_history(
+        bus.clone(),
+        std::sync::Arc::new(loader),
+        support::fast_worker_config(),
+        stop.clone(),
+        Some(std::sync::Arc::new(tickstock_core::history::StoreHistory(
+            store.clone(),
+        ))),
+    );
+    let h = tokio::spawn({
+        let w = w.clone();
+        async move { w.run().await }
+    });
+    support::wait_status(&bus, &job.id, Duration::from_secs(30), |s| {
+        s.state == JobState::Running && s.processed_symbols.unwrap_or(0) >= 2
+    })
+    .await;
+    server.freeze();
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    server.thaw();
+    let st = support::wait_status(&bus, &job.id, Duration::from_secs(120), |s| {
+        s.state.is_terminal()
+    })
+    .await;
+    stop.cancel();
+    h.await.unwrap().unwrap();
+    assert_eq!(st.state, JobState::Completed, "{st:?}");
+    assert_eq!(st.successful_symbols.len(), 8, "{st:?}");
+    let (from, to) = (
+        chrono::NaiveDate::from_ymd_opt(2024, 3, 4).unwrap(),
+        chrono::NaiveDate::from_ymd_opt(2024, 3, 8).unwrap(),
+    );
+    let total: usize = EIGHT
+        .iter()
+        .map(|s| FakePolygon::expected_bars(s, Timeframe::Day, from, to).len())
+        .sum();
+    assert_eq!(st.ohlcv_records_loaded, Some(total as u64), "{st:?}");
+    let run = store.job_run(&job.id).await.unwrap().expect("history row");
+    assert_eq!(run.status, "completed");
+}

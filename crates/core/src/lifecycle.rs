@@ -126,7 +126,16 @@ struct LifecycleSink {
 #[async_trait]
 impl StatusSink for LifecycleSink {
     async fn progress(&self, _job_id: &str, status: &JobStatus) -> Result<bool> {
-        let stop = self.host.progress(&self.job, status).await?;
+        // A progress write is a snapshot the next one replaces: one lost to a Redis that
+        // stalls or restarts does not fail the job (checkpoints and the end do wait).
+        let stop = match self.host.progress(&self.job, status).await {
+            Ok(stop) => stop,
+            Err(e) if e.is_retryable() => {
+                warn!(job_id = %self.job.id, "progress not written, the job goes on: {e}");
+                false
+            }
+            Err(e) => return Err(e),
+        };
         let due = {
             let mut last = self.last_history.lock().expect("history lock");
             let due = last.is_none_or(|t| t.elapsed() >= self.every);
@@ -214,11 +223,21 @@ async fn run(
 
     let stopped_early = matches!(&result, Err(e) if e.kind() == ErrorKind::Cancelled);
     let by_shutdown = stopped_early && !env.cancel.is_cancelled() && env.shutdown.is_cancelled();
-    let fin = if by_shutdown && host.resumable() {
+    // Redis stopped answering longer than the job waits for it: nothing is wrong with the
+    // job, so it is handed back to resume from its checkpoint, never failed.
+    let queue_lost = matches!(&result, Err(e) if e.kind() == ErrorKind::Redis && e.is_retryable());
+    let fin = if (by_shutdown || queue_lost) && host.resumable() {
         let mut st = progress.snapshot();
         st.state = JobState::Queued;
         st.current_symbol = None;
-        st.message = Some(host.release_message());
+        st.message = Some(if queue_lost {
+            "Redis did not answer for a while; released to resume from its checkpoint".into()
+        } else {
+            host.release_message()
+        });
+        if queue_lost {
+            warn!(job_id = %job.id, "Redis did not answer; releasing the job to resume from its checkpoint");
+        }
         match host.release(job, &st).await? {
             None => {
                 record(&env.history, job, &st).await;

@@ -157,6 +157,28 @@ impl RedisServer {
         self.port
     }
 
+    /// Freezes the server (SIGSTOP), as a stalled host, a long fork or a paused VM does:
+    /// connections stay open and nothing answers until [`RedisServer::thaw`].
+    pub fn freeze(&self) {
+        self.signal("STOP");
+    }
+
+    /// Lets a frozen server go on (SIGCONT).
+    pub fn thaw(&self) {
+        self.signal("CONT");
+    }
+
+    fn signal(&self, sig: &str) {
+        let child = self.child.as_ref().expect("the server is running");
+        let ok = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(child.id().to_string())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(ok, "could not send SIG{sig} to redis-server");
+    }
+
     /// `redis://[:password@]127.0.0.1:PORT` (`rediss://…/#insecure` for a TLS server).
     pub fn url(&self) -> String {
         let auth = self

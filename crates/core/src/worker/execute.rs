@@ -67,22 +67,68 @@ impl JobHost for StreamHost {
     }
 }
 
-/// Checkpoints in a Redis set per job (expires after 7 days).
+/// How long a checkpoint read or write waits for a Redis that stalls or restarts before
+/// the job is released to resume later (each try also waits up to the response timeout).
+const REDIS_PATIENCE: Duration = Duration::from_secs(90);
+
+/// Checkpoints in a Redis set per job (expires after 7 days). A Redis that stops
+/// answering is waited for (up to [`REDIS_PATIENCE`]): a finished unit is worth keeping.
 struct RedisCheckpoints(Bus);
+
+impl RedisCheckpoints {
+    async fn patiently<T, F, Fut>(&self, job_id: &str, what: &str, mut f: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let deadline = Instant::now() + REDIS_PATIENCE;
+        let mut warned = false;
+        loop {
+            match f().await {
+                Ok(v) => {
+                    if warned {
+                        info!(job_id, "Redis answers again; {what} done");
+                    }
+                    return Ok(v);
+                }
+                Err(e) if e.is_retryable() && Instant::now() < deadline => {
+                    if !warned {
+                        warn!(job_id, "Redis does not answer; waiting to {what}: {e}");
+                        warned = true;
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
 
 #[async_trait]
 impl Checkpoints for RedisCheckpoints {
     async fn done(&self, job_id: &str) -> Result<HashSet<Unit>> {
-        self.0.checkpoints_done(job_id).await
+        self.patiently(job_id, "read the checkpoint", || {
+            self.0.checkpoints_done(job_id)
+        })
+        .await
     }
     async fn mark(&self, job_id: &str, unit: &Unit) -> Result<()> {
-        self.0.mark_checkpoint(job_id, unit).await
+        self.patiently(job_id, "record a finished unit", || {
+            self.0.mark_checkpoint(job_id, unit)
+        })
+        .await
     }
     async fn mark_rows(&self, job_id: &str, unit: &Unit, rows: u64) -> Result<()> {
-        self.0.mark_checkpoint_rows(job_id, unit, rows).await
+        self.patiently(job_id, "record a finished unit", || {
+            self.0.mark_checkpoint_rows(job_id, unit, rows)
+        })
+        .await
     }
     async fn done_rows(&self, job_id: &str) -> Result<u64> {
-        self.0.checkpoint_rows(job_id).await
+        self.patiently(job_id, "read the checkpoint", || {
+            self.0.checkpoint_rows(job_id)
+        })
+        .await
     }
 }
 
