@@ -1415,3 +1415,105 @@ async fn a_redis_frozen_for_20_seconds_mid_job_is_waited_for_and_the_job_complet
     let run = store.job_run(&job.id).await.unwrap().expect("history row");
     assert_eq!(run.status, "completed");
 }
+
+/// Every connection of the job's database killed mid-job (`pg_terminate_backend`, as a
+/// failover or an idle-timeout proxy does), several times over: the page being written
+/// is written again on a new connection and the job completes, its bar count the rows
+/// committed. It used to fail with "cannot reach PostgreSQL ... EOF" while the database
+/// was up, never retried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_postgres_connections_mid_job_are_reopened_and_the_count_is_what_was_committed() {
+    use sqlx::Connection;
+    use tickstock_core::loader::{Loader, LoaderConfig};
+    use tickstock_testkit::fake_polygon::{FakePolygon, FakePolygonConfig};
+    let db = tickstock_testkit::pg::fresh_database().await;
+    let store = Store::connect(&db.url).await.unwrap();
+    let bus = support::bus().await;
+    let fake = FakePolygon::start(FakePolygonConfig {
+        latency: Duration::from_millis(30),
+        page_size: 390,
+        ..FakePolygonConfig::default()
+    })
+    .await;
+    let loader = Loader::new(
+        LoadEnv::client(&fake.base_url(), fake.api_key()),
+        store.clone(),
+        LoaderConfig {
+            concurrency: 4,
+            symbol_refresh: None,
+            ..LoaderConfig::default()
+        },
+    );
+    let symbols = ["AAPL", "MSFT", "NVDA", "AMZN", "META", "TSLA"];
+    let job = Job::new(
+        JobSpec::Historical {
+            symbols: symbols.iter().map(|s| s.to_string()).collect(),
+            timespan: Timeframe::Minute,
+            range: DateRange {
+                years: None,
+                start_date: chrono::NaiveDate::from_ymd_opt(2024, 3, 4),
+                end_date: chrono::NaiveDate::from_ymd_opt(2024, 3, 29),
+            },
+        },
+        "test",
+    );
+    bus.submit(&job).await.unwrap();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let w = tickstock_core::worker::Worker::new(
+        bus.clone(),
+        std::sync::Arc::new(loader),
+        support::fast_worker_config(),
+        stop.clone(),
+    );
+    let h = tokio::spawn({
+        let w = w.clone();
+        async move { w.run().await }
+    });
+    support::wait_status(&bus, &job.id, Duration::from_secs(30), |s| {
+        s.state == JobState::Running && s.ohlcv_records_loaded.unwrap_or(0) > 0
+    })
+    .await;
+    let mut admin = sqlx::PgConnection::connect(&tickstock_testkit::pg::admin_url())
+        .await
+        .unwrap();
+    let mut killed = 0i64;
+    for _ in 0..5 {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = $1 AND pid <> pg_backend_pid()) t",
+        )
+        .bind(&db.name)
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+        killed += n;
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    assert!(killed > 0, "no connection of the job's database was killed");
+    let st = support::wait_status(&bus, &job.id, Duration::from_secs(120), |s| {
+        s.state.is_terminal()
+    })
+    .await;
+    stop.cancel();
+    h.await.unwrap().unwrap();
+    assert_eq!(st.state, JobState::Completed, "{st:?}");
+    assert_eq!(st.successful_symbols.len(), symbols.len(), "{st:?}");
+    let rows: i64 = store
+        .coverage()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|c| c.timeframe == Timeframe::Minute)
+        .map(|c| c.rows)
+        .sum();
+    let (from, to) = (
+        chrono::NaiveDate::from_ymd_opt(2024, 3, 4).unwrap(),
+        chrono::NaiveDate::from_ymd_opt(2024, 3, 29).unwrap(),
+    );
+    let expected: usize = symbols
+        .iter()
+        .map(|s| FakePolygon::expected_bars(s, Timeframe::Minute, from, to).len())
+        .sum();
+    assert_eq!(rows, expected as i64);
+    assert_eq!(st.ohlcv_records_loaded, Some(rows as u64), "{st:?}");
+}

@@ -25,24 +25,37 @@ impl Store {
             return Ok(0);
         }
         // The write runs as its own task: a caller cancelled mid-write (a job stopping) does
-        // not abandon the transaction halfway; it commits or rolls back whole.
+        // not abandon the transaction halfway; it commits or rolls back whole. A lost
+        // connection is written again (one transaction, an idempotent upsert).
         let days = (rows[0], rows[rows.len() - 1]);
-        let store = self.clone();
-        let symbol_for_task = symbol.clone();
-        let task = tokio::spawn(async move {
-            let symbol = symbol_for_task;
-            match &store.pool {
-                Pool::Postgres(p, schema) => {
-                    let shape = schema.ohlcv[tf_index(tf)];
-                    postgres_bars::write_bars(&store, p, shape, &symbol, tf, &rows).await
+        let rows = std::sync::Arc::new(rows);
+        let written = self
+            .retrying(&format!("a page of {symbol} {tf} bars"), || {
+                let store = self.clone();
+                let symbol = symbol.clone();
+                let rows = rows.clone();
+                async move {
+                    let target = store.target.clone();
+                    tokio::spawn(async move {
+                        match &store.pool {
+                            Pool::Postgres(p, schema) => {
+                                let shape = schema.ohlcv[tf_index(tf)];
+                                postgres_bars::write_bars(&store, p, shape, &symbol, tf, &rows)
+                                    .await
+                            }
+                            Pool::Sqlite(p) => {
+                                sqlite::write_bars(&store, p, &symbol, tf, &rows).await
+                            }
+                        }
+                    })
+                    .await
+                    .map_err(|e| StoreError::Query {
+                        message: format!("{target}: the write task failed: {e}"),
+                        retryable: false,
+                    })?
                 }
-                Pool::Sqlite(p) => sqlite::write_bars(&store, p, &symbol, tf, &rows).await,
-            }
-        });
-        let written = task.await.map_err(|e| StoreError::Query {
-            message: format!("{}: the write task failed: {e}", self.target),
-            retryable: false,
-        })??;
+            })
+            .await?;
         if super::bar_counts::counted(tf) {
             let day = |r: &Row| r.instant().date_naive();
             self.recount_days(&symbol, tf, day(&days.0), day(&days.1))

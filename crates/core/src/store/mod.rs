@@ -40,6 +40,7 @@ mod months;
 mod pg_schema;
 mod postgres;
 mod postgres_bars;
+mod retry;
 mod schedules;
 mod seed;
 mod splits;

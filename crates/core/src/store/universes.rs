@@ -30,10 +30,13 @@ impl Store {
         if recs.is_empty() {
             return Ok(0);
         }
-        match &self.pool {
-            Pool::Postgres(p, schema) => postgres::upsert_symbols(self, p, schema, &recs).await,
-            Pool::Sqlite(p) => sqlite::upsert_symbols(self, p, &recs).await,
-        }
+        self.retrying("the symbols' rows", || async {
+            match &self.pool {
+                Pool::Postgres(p, schema) => postgres::upsert_symbols(self, p, schema, &recs).await,
+                Pool::Sqlite(p) => sqlite::upsert_symbols(self, p, &recs).await,
+            }
+        })
+        .await
     }
 
     /// Which of `symbols` have no `symbols` row, or one not refreshed from Polygon's ticker
