@@ -819,3 +819,156 @@ async fn an_unlimited_plan_never_waits() {
     }
     assert_eq!(tokio::time::Instant::now(), start);
 }
+
+// ----- hostile pages: a page is trusted only as far as it answers the request -----
+
+/// A job of AAPL bars over `[from, to]` run in the foreground against `f` into a fresh
+/// SQLite file; its final status and the AAPL bars stored.
+async fn hostile_run(
+    f: &FakePolygon,
+    tf: Timeframe,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> (
+    tickstock_core::status::JobStatus,
+    Vec<tickstock_core::store::StoredBar>,
+    tempfile::TempDir,
+) {
+    use tickstock_core::job::{DateRange, Job, JobSpec};
+    use tickstock_core::loader::{Loader, LoaderConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let store = tickstock_core::store::Store::connect(&format!(
+        "sqlite://{}/hostile.db",
+        dir.path().display()
+    ))
+    .await
+    .unwrap();
+    let loader = Loader::new(
+        PolygonClient::new(config(f).with_requests_per_minute(0)).unwrap(),
+        store.clone(),
+        LoaderConfig {
+            concurrency: 1,
+            symbol_refresh: None,
+            ..LoaderConfig::default()
+        },
+    );
+    let job = Job::new(
+        JobSpec::Historical {
+            symbols: vec!["AAPL".into()],
+            timespan: tf,
+            range: DateRange {
+                years: None,
+                start_date: Some(from),
+                end_date: Some(to),
+            },
+        },
+        "test",
+    );
+    let st = crate::support::run_in_process(&loader, &job).await;
+    let bars = store.read_bars("AAPL", tf).await.unwrap();
+    (st, bars, dir)
+}
+
+#[tokio::test]
+async fn a_next_url_to_another_ticker_is_not_followed_and_nothing_of_it_is_stored() {
+    let f = fake().await;
+    f.set_page_size(390);
+    f.inject("AAPL", [Fault::NextUrlToTicker("MSFT".into())]);
+    let (st, bars, _) = hostile_run(&f, Timeframe::Minute, d(2024, 3, 4), d(2024, 3, 8)).await;
+    assert_ne!(
+        st.state,
+        tickstock_core::status::JobState::Completed,
+        "{st:?}"
+    );
+    assert!(
+        st.failures
+            .iter()
+            .any(|x| x.reason.contains("another listing")),
+        "{st:?}"
+    );
+    assert!(
+        f.requests_for("MSFT") == 0,
+        "the MSFT listing was requested"
+    );
+    // Only the first (true) page of AAPL was stored.
+    assert_eq!(bars.len(), 390);
+    let truth = FakePolygon::expected_bars("AAPL", Timeframe::Minute, d(2024, 3, 4), d(2024, 3, 8));
+    assert_eq!(bars[0].close, truth[0].c);
+}
+
+#[tokio::test]
+async fn bars_outside_the_requested_range_are_dropped() {
+    let f = fake().await;
+    f.inject("AAPL", [Fault::OutOfRangeBars]);
+    let (st, bars, _) = hostile_run(&f, Timeframe::Day, d(2024, 3, 4), d(2024, 3, 29)).await;
+    assert_eq!(
+        st.state,
+        tickstock_core::status::JobState::Completed,
+        "{st:?}"
+    );
+    let truth = FakePolygon::expected_bars("AAPL", Timeframe::Day, d(2024, 3, 4), d(2024, 3, 29));
+    assert_eq!(bars.len(), truth.len(), "{bars:?}");
+    assert!(bars
+        .iter()
+        .all(|b| b.time.as_str() >= "2024-03-04" && b.time.as_str() <= "2024-03-29"));
+    assert_eq!(st.ohlcv_records_loaded, Some(truth.len() as u64));
+}
+
+#[tokio::test]
+async fn two_bars_at_one_time_are_an_error_not_a_winner() {
+    let f = fake().await;
+    f.inject("AAPL", [Fault::DuplicateBar]);
+    let (st, bars, _) = hostile_run(&f, Timeframe::Day, d(2024, 3, 4), d(2024, 3, 29)).await;
+    assert_ne!(
+        st.state,
+        tickstock_core::status::JobState::Completed,
+        "{st:?}"
+    );
+    assert!(
+        st.failures.iter().any(|x| x.reason.contains("same time")),
+        "{st:?}"
+    );
+    assert!(bars.iter().all(|b| b.close != 99_999.0), "{bars:?}");
+    assert!(bars.is_empty(), "nothing of the page is stored: {bars:?}");
+}
+
+#[tokio::test]
+async fn a_redirect_to_another_host_is_not_followed_nor_read_as_an_empty_answer() {
+    let f = fake().await;
+    f.inject(
+        "AAPL",
+        [Fault::RedirectTo("http://127.0.0.2:9/v2/empty".into())],
+    );
+    let (st, bars, _) = hostile_run(&f, Timeframe::Day, d(2024, 3, 4), d(2024, 3, 29)).await;
+    assert_ne!(
+        st.state,
+        tickstock_core::status::JobState::Completed,
+        "{st:?}"
+    );
+    assert!(
+        st.failures.iter().any(|x| x.reason.contains("redirect")),
+        "{st:?}"
+    );
+    assert!(bars.is_empty());
+}
+
+#[tokio::test]
+async fn pages_that_creep_forward_without_new_bars_are_stopped() {
+    let f = fake().await;
+    f.inject_always("AAPL", Fault::CreepingPages);
+    let started = std::time::Instant::now();
+    let (st, bars, _) = hostile_run(&f, Timeframe::Minute, d(2024, 3, 4), d(2024, 3, 8)).await;
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_ne!(
+        st.state,
+        tickstock_core::status::JobState::Completed,
+        "{st:?}"
+    );
+    assert!(
+        f.requests_for("AAPL") <= 5,
+        "{} pages",
+        f.requests_for("AAPL")
+    );
+    assert_eq!(bars.len(), 1);
+    assert_eq!(st.ohlcv_records_loaded, Some(1), "{st:?}");
+}

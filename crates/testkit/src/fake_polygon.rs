@@ -76,6 +76,22 @@ pub enum Fault {
     /// cursor. With [`FakePolygon::inject_always`] the pages never end. Other endpoints
     /// answer normally.
     EmptyPagesForever,
+    /// Hostile, aggregates only: a normal page whose `next_url` points at another ticker's
+    /// listing (same bar size, range and cursor).
+    NextUrlToTicker(String),
+    /// Hostile, aggregates only: a normal page with two extra bars far outside the
+    /// requested range (one a year before it on a Sunday, one in 2032).
+    OutOfRangeBars,
+    /// Hostile, aggregates only: a normal page whose last bar comes twice, the second
+    /// time with close 99999.
+    DuplicateBar,
+    /// Hostile: a `302 Found` to this address (another host) instead of an answer.
+    RedirectTo(String),
+    /// Hostile, aggregates only: the first bar of the range on every page, with a
+    /// `next_url` whose `from` is one millisecond later than the requested one (than the
+    /// bar, on the first page). With
+    /// [`FakePolygon::inject_always`] the pages never end and never bring a new bar.
+    CreepingPages,
 }
 
 /// One request the server received.
@@ -631,6 +647,10 @@ struct Directive {
     repeat_cursor: bool,
     empty_pages: bool,
     truncate: bool,
+    next_ticker: Option<String>,
+    out_of_range: bool,
+    duplicate_bar: bool,
+    creeping: bool,
 }
 
 fn query_without_key(uri: &Uri) -> String {
@@ -763,6 +783,17 @@ impl Shared {
             Some(Fault::Slow(wait)) => tokio::time::sleep(wait).await,
             Some(Fault::RepeatCursor) => d.repeat_cursor = true,
             Some(Fault::EmptyPagesForever) => d.empty_pages = true,
+            Some(Fault::NextUrlToTicker(t)) => d.next_ticker = Some(t),
+            Some(Fault::OutOfRangeBars) => d.out_of_range = true,
+            Some(Fault::DuplicateBar) => d.duplicate_bar = true,
+            Some(Fault::CreepingPages) => d.creeping = true,
+            Some(Fault::RedirectTo(to)) => {
+                let mut r = (StatusCode::FOUND, "").into_response();
+                if let Ok(v) = HeaderValue::from_str(&to) {
+                    r.headers_mut().insert(header::LOCATION, v);
+                }
+                return Err(r);
+            }
         }
         Ok(d)
     }
@@ -1098,8 +1129,47 @@ async fn aggregates(
             (bars, next)
         }
     };
+    let (mut results, next_url) = if d.creeping {
+        let first = bar_times(tf, from_b.date(), to_b.date())
+            .first()
+            .map(|&t| s.adjust(&ticker, bar_at(&ticker, t), paging.adjusted));
+        // One millisecond past the requested `from` (or past the bar, on the first page).
+        let next = first.as_ref().map_or(0, |b| b.t).max(from_b.first_ms()) + 1;
+        (
+            first.into_iter().collect(),
+            Some(aggs_next_url(&s.base_url, &uri, Some(next), None, &cursor)),
+        )
+    } else {
+        (results, next_url)
+    };
+    if d.out_of_range {
+        let before = from_b.first_ms() - 367 * 86_400_000;
+        // A Sunday a year before (2023-03-05 for a range of March 2024), and 2032.
+        let sunday = before - before.rem_euclid(7 * 86_400_000) + 3 * 86_400_000;
+        results.insert(0, bar_at(&ticker, sunday));
+        results.push(bar_at(&ticker, 1_956_528_000_000));
+    }
+    if d.duplicate_bar {
+        if let Some(last) = results.last().cloned() {
+            results.push(Bar {
+                c: 99_999.0,
+                ..last
+            });
+        }
+    }
     let next_url = if d.repeat_cursor {
         Some(s.current_url(&uri))
+    } else if let Some(other) = &d.next_ticker {
+        let page_from = results
+            .last()
+            .map(|b| b.t + 1)
+            .unwrap_or(from_b.first_ms() + 1);
+        let url = aggs_next_url(&s.base_url, &uri, Some(page_from), None, &cursor);
+        Some(url.replacen(
+            &format!("/ticker/{ticker}/"),
+            &format!("/ticker/{other}/"),
+            1,
+        ))
     } else {
         next_url
     };

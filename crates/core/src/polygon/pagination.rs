@@ -1,6 +1,11 @@
 //! Following `next_url`: [`AggregatesPager`] fetches one page per call, and
 //! [`PageGuard`] stops with [`PolygonError::PagingLoop`] when the paging stops making
-//! progress (a known upstream bug that would otherwise loop forever).
+//! progress (a known upstream bug that would otherwise loop forever). A page is trusted
+//! only as far as it answers the request ([`PageScope`]): a `next_url` is followed only
+//! to the same ticker, multiplier, timespan and end; bars of another ticker or with two
+//! bars at one time end the listing with an error; bars outside the requested range, or
+//! already received on an earlier page, are dropped, and pages that bring no new bar
+//! count as empty.
 //!
 //! A page is identified by its whole address, never by its `cursor`: Polygon's aggregates
 //! `next_url` keeps the same `cursor` (base64 of `limit=N&sort=asc`) on every page and
@@ -19,6 +24,7 @@ use super::client::PolygonClient;
 use super::errors::PolygonError;
 use super::types::AggsResponse;
 use crate::bars::Bar;
+use crate::timeframe::Timeframe;
 
 /// Consecutive empty pages that still carry a `next_url` before the listing is given up.
 pub const MAX_EMPTY_PAGES: u32 = 3;
@@ -63,6 +69,84 @@ fn parse_from_ms(s: &str) -> Option<i64> {
         .from_local_datetime(&date.and_hms_opt(0, 0, 0)?)
         .earliest()
         .map(|t| t.timestamp_millis())
+}
+
+/// What one aggregates listing asked for: a page must answer that, nothing else.
+#[derive(Debug, Clone)]
+pub(crate) struct PageScope {
+    ticker: String,
+    /// `/v2/aggs/ticker/{T}/range/{m}/{span}` of the first address, then its `to`.
+    segments: [String; 4],
+    /// Bars are kept with `lo <= t < hi` (Unix ms): the requested days in New York, with
+    /// a week or a month of slack before `from` for bars that start their period earlier.
+    lo: i64,
+    hi: i64,
+}
+
+impl PageScope {
+    pub(crate) fn new(ticker: &str, tf: Timeframe, from: NaiveDate, to: NaiveDate) -> Self {
+        let midnight = |d: NaiveDate| {
+            New_York
+                .from_local_datetime(&d.and_hms_opt(0, 0, 0).expect("midnight"))
+                .earliest()
+                .map(|t| t.timestamp_millis())
+        };
+        let slack = match tf {
+            Timeframe::Week => 7,
+            Timeframe::Month => 31,
+            _ => 0,
+        };
+        let lo = from
+            .checked_sub_days(chrono::Days::new(slack))
+            .and_then(midnight)
+            .unwrap_or(i64::MIN);
+        let hi = to
+            .checked_add_days(chrono::Days::new(1))
+            .and_then(midnight)
+            .unwrap_or(i64::MAX);
+        PageScope {
+            ticker: ticker.to_string(),
+            segments: [
+                ticker.to_string(),
+                "1".to_string(),
+                tf.polygon_timespan().to_string(),
+                to.format("%Y-%m-%d").to_string(),
+            ],
+            lo,
+            hi,
+        }
+    }
+
+    /// Whether `next` lists the same ticker, multiplier, timespan and end as asked
+    /// (only its `from` moves).
+    fn same_listing(&self, next: &Url) -> bool {
+        let Some(segments) = next.path_segments() else {
+            return false;
+        };
+        let segments: Vec<String> = segments.map(percent_encoding_decode).collect();
+        let Some(v2) = segments
+            .windows(3)
+            .position(|w| w == ["v2", "aggs", "ticker"])
+        else {
+            return false;
+        };
+        let at = |i: usize| segments.get(v2 + i).map(String::as_str);
+        segments.len() == v2 + 9
+            && at(3) == Some(self.segments[0].as_str())
+            && at(4) == Some("range")
+            && at(5) == Some(self.segments[1].as_str())
+            && at(6) == Some(self.segments[2].as_str())
+            && at(8) == Some(self.segments[3].as_str())
+    }
+}
+
+/// A path segment with its `%XX` escapes decoded (a ticker such as `BRK.B` or `BF/B` may
+/// come escaped).
+fn percent_encoding_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| s.to_string())
 }
 
 /// Watches one listing page by page and refuses to go on when the paging stops making
@@ -155,7 +239,7 @@ impl PageGuard {
         Ok(())
     }
 
-    fn stop(&self, message: String) -> PolygonError {
+    pub(crate) fn stop(&self, message: String) -> PolygonError {
         tracing::warn!(ticker = %self.ticker, %message, "Polygon paging stopped");
         PolygonError::PagingLoop {
             ticker: self.ticker.clone(),
@@ -173,10 +257,13 @@ impl PageGuard {
 #[derive(Debug)]
 pub struct AggregatesPager {
     client: PolygonClient,
+    scope: PageScope,
     what: String,
     next: Option<Url>,
     guard: PageGuard,
     pages: u32,
+    /// A `next_url` refused after its page was returned: the next call's error.
+    refused: Option<PolygonError>,
 }
 
 impl AggregatesPager {
@@ -184,17 +271,19 @@ impl AggregatesPager {
     /// names the listing in paging errors (`AAPL minute bars 2024-01-02..2024-12-31`).
     pub(crate) fn new(
         client: PolygonClient,
-        ticker: String,
+        scope: PageScope,
         what: String,
         subject: String,
         first: Url,
     ) -> Self {
         AggregatesPager {
             client,
-            guard: PageGuard::new(&first, &ticker, &subject),
+            guard: PageGuard::new(&first, &scope.ticker, &subject),
+            scope,
             what,
             next: Some(first),
             pages: 0,
+            refused: None,
         }
     }
 
@@ -210,6 +299,9 @@ impl AggregatesPager {
 
     /// Fetches the next page; `Ok(None)` when there is none left.
     pub async fn next_page(&mut self) -> Result<Option<Vec<Bar>>, PolygonError> {
+        if let Some(e) = self.refused.take() {
+            return Err(e);
+        }
         let Some(url) = self.next.take() else {
             return Ok(None);
         };
@@ -225,7 +317,11 @@ impl AggregatesPager {
                 return Err(e);
             }
         };
-        let bars = resp.results.unwrap_or_default();
+        let bars = self.answering(
+            &label,
+            resp.ticker.as_deref(),
+            resp.results.unwrap_or_default(),
+        )?;
         if let Some(n) = resp.next_url.as_deref().filter(|s| !s.trim().is_empty()) {
             let n = match self.client.follow(n, &label) {
                 Ok(n) => n,
@@ -234,11 +330,59 @@ impl AggregatesPager {
                     return Err(e);
                 }
             };
+            if !self.scope.same_listing(&n) {
+                // This page answered the request; where it points does not. It is kept,
+                // and the listing ends with the error on the next call.
+                self.refused = Some(self.guard.stop(format!(
+                    "Polygon's next_url for {} names another listing (another ticker, \
+                     bar size or end); stopped instead of following it",
+                    self.guard.subject
+                )));
+                self.pages += 1;
+                return Ok(Some(bars));
+            }
             self.guard.check_bars(&url, &bars, &n)?;
             self.next = Some(n);
         }
         self.pages += 1;
         Ok(Some(bars))
+    }
+
+    /// The bars of a page that answer this request: an error for bars of another ticker
+    /// or two bars at one time (which of them is right cannot be told); bars outside the
+    /// requested range, or no newer than a bar of an earlier page, are dropped.
+    fn answering(
+        &self,
+        label: &str,
+        ticker: Option<&str>,
+        mut bars: Vec<Bar>,
+    ) -> Result<Vec<Bar>, PolygonError> {
+        if let Some(t) = ticker.filter(|t| !t.eq_ignore_ascii_case(&self.scope.ticker)) {
+            return Err(self.guard.stop(format!(
+                "{label}: Polygon answered with bars of another ticker ({}); nothing of it stored",
+                crate::error::quote_input(t)
+            )));
+        }
+        let mut times = HashSet::with_capacity(bars.len());
+        if let Some(b) = bars.iter().find(|b| !times.insert(b.t)) {
+            return Err(self.guard.stop(format!(
+                "{label}: Polygon sent two different bars for the same time ({}); nothing of \
+                 the page stored",
+                b.t
+            )));
+        }
+        let before = bars.len();
+        let newest = self.guard.newest_bar;
+        let (lo, hi) = (self.scope.lo, self.scope.hi);
+        bars.retain(|b| b.t >= lo && b.t < hi && newest.is_none_or(|n| b.t > n));
+        if bars.len() < before {
+            tracing::warn!(
+                what = label,
+                dropped = before - bars.len(),
+                "Polygon sent bars outside the requested range or already received; dropped"
+            );
+        }
+        Ok(bars)
     }
 }
 

@@ -143,6 +143,9 @@ pub(crate) fn status_is_success(status: &str) -> bool {
 pub(crate) struct AggsResponse {
     #[serde(default)]
     pub status: String,
+    /// The ticker the bars are of, as Polygon names it.
+    #[serde(default)]
+    pub ticker: Option<String>,
     #[serde(default)]
     pub results: Option<Vec<Bar>>,
     #[serde(default)]

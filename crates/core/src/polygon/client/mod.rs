@@ -18,7 +18,7 @@ use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use super::errors::PolygonError;
-use super::pagination::{AggregatesPager, PageGuard};
+use super::pagination::{AggregatesPager, PageGuard, PageScope};
 use super::rate_limit::RateLimiter;
 use super::types::{
     DetailsResponse, GroupedBar, GroupedResponse, ListResponse, TickerDetails, TickerInfo,
@@ -173,6 +173,7 @@ impl PolygonClient {
         let http = reqwest::Client::builder()
             .user_agent(concat!("tickstock-admin/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(cfg.request_timeout.min(Duration::from_secs(10)))
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| PolygonError::InvalidConfig {
                 message: format!("cannot build the HTTP client: {}", e.without_url()),
@@ -237,7 +238,8 @@ impl PolygonClient {
             .append_pair("limit", &AGGREGATES_LIMIT.to_string());
         let what = format!("{ticker} {} {from}..{to}", tf.wire_name());
         let subject = format!("{ticker} {} bars {from}..{to}", tf.polygon_timespan());
-        AggregatesPager::new(self.clone(), ticker.to_string(), what, subject, url)
+        let scope = PageScope::new(ticker, tf, from, to);
+        AggregatesPager::new(self.clone(), scope, what, subject, url)
     }
 
     /// Every aggregate bar of one ticker in `[from, to]`, following `next_url` to the end.

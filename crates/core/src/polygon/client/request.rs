@@ -236,6 +236,14 @@ impl PolygonClient {
             403 => PolygonError::NotEntitled { message },
             404 => PolygonError::NotFound { message },
             429 => PolygonError::RateLimited { message },
+            // Polygon answers in place; a redirect (to another host, say) is not followed:
+            // its answer would be read as this request's.
+            300..=399 => PolygonError::Rejected {
+                status: code,
+                message: format!(
+                    "{what}: a redirect (HTTP {code}) to another address, not followed"
+                ),
+            },
             408 | 500..=599 => PolygonError::Server {
                 status: code,
                 message,
