@@ -99,10 +99,8 @@ impl Bus {
             .collect())
     }
 
-    /// Queues a dead letter's job again: a new stream entry for the same job (it resumes
-    /// from its checkpoints), its status back to `queued`, any cancel flag cleared and the
-    /// dead letter removed. Returns the job.
-    pub async fn requeue_dead_letter(&self, dead_id: &str, requested_by: &str) -> Result<Job> {
+    /// The job of a dead letter, as [`Bus::requeue_dead_letter`] would queue it again.
+    pub async fn dead_letter_job(&self, dead_id: &str) -> Result<Job> {
         let dead_id = dead_id.trim();
         let mut c = self.conn();
         let reply: redis::streams::StreamRangeReply = c
@@ -115,15 +113,22 @@ impl Bus {
             .get("job")
             .and_then(|v| redis::from_redis_value(v).ok())
             .unwrap_or_default();
-        let job = parse_message(&text)
-            .and_then(Job::from_value)
-            .map_err(|e| {
-                Error::invalid(format!(
-                    "Dead letter {} cannot be requeued: its message is not a job ({})",
-                    quote_input(dead_id),
-                    e.message()
-                ))
-            })?;
+        parse_message(&text).and_then(Job::from_value).map_err(|e| {
+            Error::invalid(format!(
+                "Dead letter {} cannot be requeued: its message is not a job ({})",
+                quote_input(dead_id),
+                e.message()
+            ))
+        })
+    }
+
+    /// Queues a dead letter's job again: a new stream entry for the same job (it resumes
+    /// from its checkpoints), its status back to `queued`, any cancel flag cleared and the
+    /// dead letter removed. Returns the job.
+    pub async fn requeue_dead_letter(&self, dead_id: &str, requested_by: &str) -> Result<Job> {
+        let dead_id = dead_id.trim();
+        let job = self.dead_letter_job(dead_id).await?;
+        let mut c = self.conn();
         let mut st: JobStatus = Bus::initial_status(&job);
         st.state = JobState::Queued;
         st.message = Some(format!("Requeued from the dead letters by {requested_by}"));
