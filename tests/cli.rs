@@ -552,3 +552,133 @@ fn worker_stops_cleanly_on_sigterm() {
     assert!(status.success(), "exit after SIGTERM: {status}");
     assert!(listed(true), "the worker is not listed as stopped");
 }
+
+/// Every way in from the command line goes through the job service: `submit`, `top-up`,
+/// `dead requeue` and `splits --reload` each write their job's one history row (in
+/// `DATABASE_URL`) at submit, and refuse a job identical to an active one (exit 2, naming
+/// it) unless `--allow-duplicate`.
+#[tokio::test]
+async fn each_way_in_records_one_history_row_and_refuses_an_active_duplicate() {
+    use crate::support::{history_ids, sorted};
+    let ns = unique_namespace();
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("t.sqlite").display());
+    let ok = |args: &[&str]| {
+        let o = run_with_db(&ns, &db, args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        stdout(&o)
+    };
+    let refused = |args: &[&str], active: &str| {
+        let o = run_with_db(&ns, &db, args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        let e = stderr(&o);
+        assert!(e.contains(active) && e.contains("--allow-duplicate"), "{e}");
+    };
+
+    let submit = [
+        "submit",
+        "historical-load",
+        "--symbols",
+        "AAPL",
+        "--years",
+        "1",
+    ];
+    let submitted = ok(&submit);
+    refused(&submit, &submitted);
+
+    let top_up = ["top-up", "--symbols", "MSFT", "--timeframes", "day"];
+    let topped = ok(&top_up);
+    refused(&top_up, &topped);
+    let forced = ok(&[
+        "top-up",
+        "--symbols",
+        "MSFT",
+        "--timeframes",
+        "day",
+        "--allow-duplicate",
+    ]);
+    assert_ne!(forced, topped);
+
+    // A dead letter of the same work as the submitted job waits until that one ended.
+    let bus = support::bus_at(&shared_redis_url(), &ns).await;
+    let dead_job = support::job(&["AAPL"]);
+    let entry = tickstock_core::bus::StreamEntry {
+        id: "1-0".into(),
+        fields: [("job".to_string(), dead_job.to_json())].into(),
+        deliveries: 6,
+    };
+    bus.dead_letter(&entry, "delivered 6 times", "w1")
+        .await
+        .unwrap();
+    let dead_id = bus.dead_letters(10).await.unwrap()[0].id.clone();
+    refused(&["dead", "requeue", &dead_id], &submitted);
+    ok(&["cancel", &submitted]);
+    assert_eq!(ok(&["dead", "requeue", &dead_id]), dead_job.id);
+
+    // A flagged symbol's reload, twice: the second finds the first still active.
+    let store = tickstock_core::store::Store::connect(&db).await.unwrap();
+    let day = |d: &str| {
+        chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
+            .unwrap()
+            .and_hms_opt(5, 0, 0)
+            .unwrap()
+            .and_utc()
+            .timestamp_millis()
+    };
+    let bar = |t: i64| tickstock_core::bars::Bar {
+        t,
+        o: 1.0,
+        h: 1.0,
+        l: 1.0,
+        c: 1.0,
+        v: 1.0,
+        vw: None,
+        n: None,
+    };
+    store
+        .write_bars(
+            "NVDA",
+            tickstock_core::Timeframe::Day,
+            &[bar(day("2025-11-14")), bar(day("2025-11-18"))],
+        )
+        .await
+        .unwrap();
+    let flag = || tickstock_core::store::SplitCheckRow {
+        symbol: "NVDA".into(),
+        execution_date: chrono::NaiveDate::from_ymd_opt(2025, 11, 17).unwrap(),
+        split_from: 1.0,
+        split_to: 4.0,
+        state: tickstock_core::splits::FLAGGED.into(),
+        detail: None,
+        reload_jobs: Vec::new(),
+        seen_at: None,
+        updated_at: None,
+    };
+    store.upsert_split_check(&flag()).await.unwrap();
+    let reload = ["splits", "--reload", "--no-check", "--json"];
+    let first: Value = serde_json::from_str(&ok(&reload)).unwrap();
+    let reload_id = first[0]["job_ids"][0].as_str().unwrap().to_string();
+    assert!(first[0].get("already_active").is_none(), "{first}");
+    store.upsert_split_check(&flag()).await.unwrap();
+    let second: Value = serde_json::from_str(&ok(&reload)).unwrap();
+    assert_eq!(
+        second,
+        serde_json::json!([{"symbol": "NVDA", "job_ids": [reload_id], "already_active": [reload_id]}])
+    );
+
+    assert_eq!(
+        history_ids(&store).await,
+        sorted(&[&submitted, &topped, &forced, &dead_job.id, &reload_id])
+    );
+    for id in [&topped, &forced, &reload_id] {
+        assert_eq!(
+            store.job_run(id).await.unwrap().unwrap().status,
+            "submitted"
+        );
+    }
+    assert_eq!(
+        store.job_run(&dead_job.id).await.unwrap().unwrap().status,
+        "queued"
+    );
+    store.close().await;
+}

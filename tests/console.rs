@@ -429,7 +429,8 @@ async fn dead_letters_list_requeue_delete_and_purge() {
     wait_state(&bus, &j.id, JobState::Failed, Duration::from_secs(5)).await;
 
     // Requeue: the same job runs again, and its history row follows.
-    tickstock_core::console::requeue_dead(&bus, Some(&store), &dead.id, "ana")
+    service
+        .requeue_dead(&dead.id, "ana", SubmitOptions::default())
         .await
         .unwrap();
     assert_eq!(
@@ -439,7 +440,8 @@ async fn dead_letters_list_requeue_delete_and_purge() {
     );
     assert!(bus.dead_letters(10).await.unwrap().is_empty());
     wait_state(&bus, &j.id, JobState::Completed, Duration::from_secs(10)).await;
-    let again = tickstock_core::console::requeue_dead(&bus, Some(&store), &dead.id, "ana")
+    let again = service
+        .requeue_dead(&dead.id, "ana", SubmitOptions::default())
         .await
         .unwrap_err();
     assert_eq!(again.kind(), tickstock_core::ErrorKind::NotFound);
@@ -500,6 +502,123 @@ async fn an_identical_active_job_is_refused_unless_allowed() {
     service.cancel(&first.id, "ana").await.unwrap();
     service.cancel(&forced.job.id, "ana").await.unwrap();
     service.submit(job(&["AAPL"])).await.unwrap();
+}
+
+/// A retry goes through the job service: refused while the job it repeats (identical
+/// work) is active; once that ended, the retry's submit writes its one history row; a
+/// second retry is refused while the first waits.
+#[tokio::test]
+async fn a_retry_is_recorded_at_submit_and_refused_while_an_identical_job_is_active() {
+    use crate::support::{history_ids, sorted};
+    let bus = bus().await;
+    let db = fresh_database().await;
+    let store = Store::connect(&db.url).await.unwrap();
+    let service = crate::support::service(&bus, &store);
+    let known = |_: &str| true;
+    let original = service.submit(job(&["AAPL"])).await.unwrap().job;
+    let e = service
+        .retry(&original.id, "ana", &known)
+        .await
+        .unwrap_err();
+    assert!(e.message().contains(&original.id), "{}", e.message());
+    assert_eq!(history_ids(&store).await, vec![original.id.clone()]);
+
+    service.cancel(&original.id, "ana").await.unwrap();
+    let retry = service
+        .retry(&original.id, "ana", &known)
+        .await
+        .unwrap()
+        .job;
+    assert_ne!(retry.id, original.id);
+    assert_eq!(
+        history_ids(&store).await,
+        sorted(&[&original.id, &retry.id])
+    );
+    let row = store.job_run(&retry.id).await.unwrap().unwrap();
+    assert_eq!(row.status, "submitted");
+    assert_eq!(row.params["requested_by"], "ana");
+    let e = service
+        .retry(&original.id, "bob", &known)
+        .await
+        .unwrap_err();
+    assert!(e.message().contains(&retry.id), "{}", e.message());
+    assert_eq!(history_ids(&store).await.len(), 2);
+    store.close().await;
+    db.drop_db().await;
+}
+
+/// A dead letter's requeue goes through the job service: refused while an identical job
+/// is active (the dead letter stays), else its job's one history row says `queued`.
+#[tokio::test]
+async fn a_dead_letter_requeue_is_recorded_once_and_refused_while_an_identical_job_is_active() {
+    use crate::support::{history_ids, sorted};
+    let bus = bus().await;
+    let db = fresh_database().await;
+    let store = Store::connect(&db.url).await.unwrap();
+    let service = crate::support::service(&bus, &store);
+    let dead_job = job(&["AAPL"]);
+    let entry = tickstock_core::bus::StreamEntry {
+        id: "1-0".into(),
+        fields: [("job".to_string(), dead_job.to_json())].into(),
+        deliveries: 6,
+    };
+    bus.dead_letter(&entry, "delivered 6 times", "w1")
+        .await
+        .unwrap();
+    let dead_id = bus.dead_letters(10).await.unwrap()[0].id.clone();
+    let active = service.submit(job(&["AAPL"])).await.unwrap().job;
+
+    let e = service
+        .requeue_dead(&dead_id, "ana", SubmitOptions::default())
+        .await
+        .unwrap_err();
+    assert!(e.message().contains(&active.id), "{}", e.message());
+    assert_eq!(bus.dead_letters(10).await.unwrap().len(), 1, "still dead");
+    assert_eq!(history_ids(&store).await, vec![active.id.clone()]);
+
+    service.cancel(&active.id, "ana").await.unwrap();
+    let requeued = service
+        .requeue_dead(&dead_id, "ana", SubmitOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(requeued.id, dead_job.id, "the same job, resumed");
+    assert!(bus.dead_letters(10).await.unwrap().is_empty());
+    assert_eq!(
+        history_ids(&store).await,
+        sorted(&[&active.id, &dead_job.id])
+    );
+    assert_eq!(
+        store.job_run(&dead_job.id).await.unwrap().unwrap().status,
+        "queued"
+    );
+    // Allowed explicitly, a duplicate is requeued all the same.
+    let again = job(&["AAPL"]);
+    let entry = tickstock_core::bus::StreamEntry {
+        id: "2-0".into(),
+        fields: [("job".to_string(), again.to_json())].into(),
+        deliveries: 6,
+    };
+    bus.dead_letter(&entry, "delivered 6 times", "w1")
+        .await
+        .unwrap();
+    let dead_id = bus.dead_letters(10).await.unwrap()[0].id.clone();
+    assert!(service
+        .requeue_dead(&dead_id, "ana", SubmitOptions::default())
+        .await
+        .is_err());
+    service
+        .requeue_dead(
+            &dead_id,
+            "ana",
+            SubmitOptions {
+                allow_duplicate: true,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(history_ids(&store).await.len(), 3);
+    store.close().await;
+    db.drop_db().await;
 }
 
 #[test]

@@ -2,7 +2,6 @@
 //! workers' schedulers run, a missed due time fires once on catch-up, disabled schedules do
 //! not fire, and a failed scheduled job is alerted once through the webhook.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -53,7 +52,7 @@ async fn each_due_time_fires_once_across_three_schedulers() {
         .map(|i| {
             Scheduler::new(
                 store.clone(),
-                Arc::new(bus.clone()),
+                crate::support::service(&bus, &store),
                 &format!("worker-{i}"),
                 None,
             )
@@ -78,16 +77,26 @@ async fn each_due_time_fires_once_across_three_schedulers() {
             now.timestamp() - 5,
             "the due time itself"
         );
+        let job = bus
+            .status(&this_minute[0].job_id)
+            .await
+            .unwrap()
+            .expect("submitted");
+        assert_eq!(job.state, JobState::Submitted);
         fired.extend(this_minute);
         // A later pass in the same minute fires nothing more.
         assert!(schedulers[1].tick(now).await.unwrap().fired.is_empty());
+        // A worker runs it before the next minute (while it is active, an identical job
+        // would not be submitted again).
+        bus.put_status(
+            &fired.last().unwrap().job_id,
+            &JobStatus::new(JobState::Completed),
+        )
+        .await
+        .unwrap();
     }
     let on_bus = jobs(&bus).await;
     assert_eq!(on_bus.len(), 5, "{on_bus:?}");
-    for f in &fired {
-        let job = bus.status(&f.job_id).await.unwrap().expect("submitted");
-        assert_eq!(job.state, JobState::Submitted);
-    }
     let run = store.schedules().await.unwrap().remove(0);
     assert_eq!(
         run.last_due.map(|t| t.timestamp()),
@@ -112,7 +121,12 @@ async fn a_missed_due_time_fires_once_and_a_disabled_schedule_never() {
         .await
         .unwrap();
     assert!(store.enable_schedule("off", false).await.unwrap());
-    let s = Scheduler::new(store.clone(), Arc::new(bus.clone()), "w", None);
+    let s = Scheduler::new(
+        store.clone(),
+        crate::support::service(&bus, &store),
+        "w",
+        None,
+    );
     // No worker ran for ten minutes: one job for the latest due time, not ten.
     let t = s.tick(minute(Utc::now(), 10)).await.unwrap();
     assert_eq!(t.fired.len(), 1, "{:?}", t.fired);
@@ -131,6 +145,75 @@ async fn a_missed_due_time_fires_once_and_a_disabled_schedule_never() {
     assert_eq!(listed.len(), 2);
     assert_eq!(listed[0].last_status.as_deref(), Some("submitted"));
     assert!(listed[0].next_due.is_some());
+    store.close().await;
+    db.drop_db().await;
+}
+
+/// Scheduled jobs go through the job service: each submit writes the job's one history
+/// row; a due time whose identical job is still active submits nothing and says which job
+/// does the work, and the pass goes on with the other schedules; "run now" is refused
+/// with the active job's id.
+#[tokio::test]
+async fn a_scheduled_job_is_recorded_at_submit_and_not_queued_again_while_active() {
+    use crate::support::{history_ids, sorted};
+    let db = fresh_database().await;
+    let store = Store::connect(&db.url).await.unwrap();
+    let bus = crate::support::bus().await;
+    store
+        .add_schedule("aapl", "* * * * *", &request())
+        .await
+        .unwrap();
+    let mut other: JobRequest = serde_json::from_value(request()).unwrap();
+    other.symbols = SymbolsInput::List(vec!["MSFT".into()]);
+    store
+        .add_schedule("msft", "* * * * *", &serde_json::to_value(other).unwrap())
+        .await
+        .unwrap();
+    let s = Scheduler::new(
+        store.clone(),
+        crate::support::service(&bus, &store),
+        "w",
+        None,
+    );
+    let base = Utc::now();
+    let first = s.tick(minute(base, 1)).await.unwrap().fired;
+    assert_eq!(first.len(), 2, "{first:?}");
+    let id = |fired: &[tickstock_core::schedule::Fired], name: &str| {
+        fired
+            .iter()
+            .find(|f| f.name == name)
+            .unwrap_or_else(|| panic!("{name} fired: {fired:?}"))
+            .clone()
+    };
+    let (aapl, msft) = (id(&first, "aapl").job_id, id(&first, "msft").job_id);
+    assert_eq!(history_ids(&store).await, sorted(&[&aapl, &msft]));
+    let row = store.job_run(&aapl).await.unwrap().unwrap();
+    assert_eq!(row.status, "submitted");
+    assert_eq!(row.params["requested_by"], "scheduler:aapl");
+
+    // MSFT's job ran; AAPL's still waits.
+    bus.put_status(&msft, &JobStatus::new(JobState::Completed))
+        .await
+        .unwrap();
+    let second = s.tick(minute(base, 2)).await.unwrap().fired;
+    assert_eq!(second.len(), 2, "both due times are claimed: {second:?}");
+    let refused = id(&second, "aapl");
+    assert_eq!(refused.job_id, "", "nothing submitted");
+    assert_eq!(refused.already_active, vec![aapl.clone()]);
+    let msft2 = id(&second, "msft").job_id;
+    assert!(!msft2.is_empty() && msft2 != msft);
+    assert_eq!(jobs(&bus).await.len(), 3);
+    assert_eq!(history_ids(&store).await, sorted(&[&aapl, &msft, &msft2]));
+    assert_eq!(
+        store.schedules().await.unwrap()[0].last_job_id.as_deref(),
+        Some(aapl.as_str()),
+        "the schedule's last job is still the one that does the work"
+    );
+
+    // The operator's "run now" is refused, naming the active job.
+    let e = s.run_now("aapl").await.unwrap_err();
+    assert!(e.message().contains(&aapl), "{}", e.message());
+    assert_eq!(history_ids(&store).await.len(), 3);
     store.close().await;
     db.drop_db().await;
 }
@@ -190,7 +273,12 @@ async fn a_failed_scheduled_job_is_alerted_once() {
         .await
         .unwrap();
     let (url, received) = webhook().await;
-    let s = Scheduler::new(store.clone(), Arc::new(bus.clone()), "w", Some(url));
+    let s = Scheduler::new(
+        store.clone(),
+        crate::support::service(&bus, &store),
+        "w",
+        Some(url),
+    );
     let id = s.run_now("nightly").await.unwrap();
     // Running: nothing to say yet.
     assert!(s.tick(Utc::now()).await.unwrap().failures.is_empty());

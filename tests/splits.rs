@@ -317,7 +317,6 @@ async fn http_get(url: &str, key: &str) -> (u16, serde_json::Value) {
 
 #[tokio::test]
 async fn a_split_reload_schedule_checks_and_submits_the_reloads() {
-    use std::sync::Arc;
     use tickstock_core::schedule::Scheduler;
     use tickstock_core::store::JobRun;
 
@@ -352,7 +351,12 @@ async fn a_split_reload_schedule_checks_and_submits_the_reloads() {
     let bus = crate::support::bus().await;
 
     // Without the Polygon client (the app's scheduler): a clear refusal.
-    let plain = Scheduler::new(store.clone(), Arc::new(bus.clone()), "test", None);
+    let plain = Scheduler::new(
+        store.clone(),
+        crate::support::service(&bus, &store),
+        "test",
+        None,
+    );
     let err = plain.run_now("splits").await.unwrap_err();
     assert!(
         err.message().contains("Polygon client"),
@@ -410,5 +414,73 @@ async fn a_split_reload_schedule_checks_and_submits_the_reloads() {
     assert!(again.fired.is_empty(), "{:?}", again.fired);
     let rows = store.split_checks(None).await.unwrap();
     assert_eq!(rows[0].state, splits::RELOADED, "{rows:?}");
+    store.close().await;
+}
+
+/// Split reloads (`tickstock splits --reload` and the `split_reload` schedule) go through
+/// the job service: each reload's submit writes its one history row, and a reload
+/// identical to an active job is not submitted again: that job is recorded as the
+/// symbol's reload.
+#[tokio::test]
+async fn split_reloads_are_recorded_at_submit_and_not_queued_again_while_active() {
+    use crate::support::{history_ids, service};
+
+    let fake = FakePolygon::start(FakePolygonConfig::default()).await;
+    let polygon = fast_polygon_client(&fake);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::connect(&format!("sqlite://{}/ts.db", dir.path().display()))
+        .await
+        .unwrap();
+    let loader = Loader::new(
+        polygon.clone(),
+        store.clone(),
+        LoaderConfig {
+            symbol_refresh: None,
+            ..LoaderConfig::default()
+        },
+    );
+    let st = run_in_process(&loader, &load(&["AAPL"], vec![Timeframe::Day])).await;
+    assert_eq!(st.state, JobState::Completed, "{st:?}");
+    fake.add_split(FakeSplit::new("AAPL", d(SPLIT_DAY), 1.0, 4.0));
+    let today = tickstock_core::bars::ny_date(chrono::Utc::now().timestamp_millis());
+    splits::check(&store, &polygon, None, today).await.unwrap();
+    assert_eq!(splits::flagged(&store, None).await.unwrap(), vec!["AAPL"]);
+    let bus = crate::support::bus().await;
+    let service = service(&bus, &store);
+
+    let first = splits::submit_reloads(&store, &service, None, "ana")
+        .await
+        .unwrap();
+    assert_eq!(first.0.len(), 1, "{first:?}");
+    let id = first.first_submitted().expect("a reload was submitted");
+    assert_eq!(first.0[0].job_ids, vec![id.clone()]);
+    assert!(first.already_active().is_empty());
+    assert_eq!(history_ids(&store).await, vec![id.clone()]);
+    let row = store.job_run(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (row.status.as_str(), row.kind.as_str()),
+        ("submitted", "multi_timeframe_load")
+    );
+
+    // Flagged again while that reload still waits: nothing new is queued, the active job
+    // is the symbol's reload.
+    for mut r in store.split_checks(None).await.unwrap() {
+        r.state = splits::FLAGGED.into();
+        store.upsert_split_check(&r).await.unwrap();
+    }
+    let again = splits::submit_reloads(&store, &service, None, "bob")
+        .await
+        .unwrap();
+    assert_eq!(again.first_submitted(), None, "{again:?}");
+    assert_eq!(again.already_active(), vec![id.clone()]);
+    assert_eq!(
+        serde_json::to_value(&again).unwrap(),
+        serde_json::json!([{"symbol": "AAPL", "job_ids": [id], "already_active": [id]}])
+    );
+    assert_eq!(history_ids(&store).await, vec![id.clone()]);
+    let rows = store.split_checks(None).await.unwrap();
+    assert_eq!(rows[0].state, splits::RELOADING);
+    assert_eq!(rows[0].reload_jobs, vec![id.clone()]);
+    assert_eq!(bus.list_jobs(100).await.unwrap().len(), 1);
     store.close().await;
 }

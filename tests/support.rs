@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use tickstock_core::bus::Bus;
 use tickstock_core::job::{DateRange, Job, JobSpec};
+use tickstock_core::service::JobService;
 use tickstock_core::settings::BusConfig;
 use tickstock_core::status::{JobState, JobStatus};
 use tickstock_core::worker::{Worker, WorkerConfig};
@@ -23,6 +24,36 @@ pub async fn bus_at(url: &str, namespace: &str) -> Bus {
     Bus::connect(BusConfig::new(url).with_namespace(namespace))
         .await
         .expect("Redis must be running for the integration tests")
+}
+
+/// The job service over `bus`, recording in `store`'s history: the one way in for jobs.
+pub fn service(bus: &Bus, store: &tickstock_core::store::Store) -> Arc<JobService> {
+    Arc::new(JobService::new(Arc::new(bus.clone()), Some(store.clone())))
+}
+
+/// The job ids in `store`'s history (`job_runs`), sorted: one row per job, written by its
+/// submit.
+pub async fn history_ids(store: &tickstock_core::store::Store) -> Vec<String> {
+    let mut ids: Vec<String> = store
+        .list_job_runs(&tickstock_core::store::JobRunFilter {
+            page_size: 1000,
+            ..Default::default()
+        })
+        .await
+        .expect("the history reads")
+        .items
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// `ids`, sorted (to compare with [`history_ids`]).
+pub fn sorted<S: AsRef<str>>(ids: &[S]) -> Vec<String> {
+    let mut v: Vec<String> = ids.iter().map(|s| s.as_ref().to_string()).collect();
+    v.sort();
+    v
 }
 
 /// A historical_load job for `symbols` (day bars, 1 year).

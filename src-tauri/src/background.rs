@@ -1,7 +1,11 @@
-//! What runs beside the page: the built-in worker in Redis mode, the schedules' passes,
-//! and the job watcher that tells the page of every job change as a typed `job-event`
-//! (one model per job on the page, which coalesces the announcements: many jobs finishing
-//! together give one summary, never a column of toasts).
+//! What runs beside the page: the built-in worker in Redis mode and the schedules' passes
+//! (in both modes), and what the job watcher (`spawn_job_watcher` in `lib.rs`) sends the
+//! page: every job change as a typed [`JobEvent`] in one `job-events` batch per
+//! [`WATCH_EVERY`] (one model per job on the page, which coalesces the announcements: many
+//! jobs finishing together give one summary, never a column of toasts). The watcher asks
+//! the engine's job service what changed; the schedules submit through that same service,
+//! so a scheduled job is recorded, checked for duplicates and announced like one from the
+//! page.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +15,7 @@ use tickstock_core::bus::Bus;
 use tickstock_core::exec::JobHistory;
 use tickstock_core::loader::Loader;
 use tickstock_core::polygon::PolygonClient;
+use tickstock_core::service::JobService;
 use tickstock_core::settings::BusConfig;
 use tickstock_core::store::Store;
 use tickstock_core::worker::{Worker, WorkerConfig};
@@ -39,7 +44,7 @@ pub fn spawn_builtin_worker(
     history: Option<Arc<dyn JobHistory>>,
     wcfg: WorkerConfig,
     shutdown: CancellationToken,
-    scheduler_store: Option<Store>,
+    scheduler: Option<(Store, Arc<JobService>)>,
 ) {
     tracker.spawn(async move {
         // Redis may be down when the app starts: keep trying until it answers.
@@ -55,10 +60,10 @@ pub fn spawn_builtin_worker(
                 }
             }
         };
-        if let Some(store) = scheduler_store {
+        if let Some((store, service)) = scheduler {
             spawn_scheduler_now(
                 store,
-                Arc::new(bus.clone()),
+                service,
                 shutdown.clone(),
                 Some(loader.polygon().clone()),
             );
@@ -78,32 +83,32 @@ const SCHEDULER_EVERY: Duration = Duration::from_secs(15);
 pub fn spawn_scheduler(
     tracker: &TaskTracker,
     store: Store,
-    sink: Arc<dyn tickstock_core::schedule::JobSink>,
+    service: Arc<JobService>,
     shutdown: CancellationToken,
     polygon: Option<PolygonClient>,
 ) {
-    tracker.spawn(run_scheduler(store, sink, shutdown, polygon));
+    tracker.spawn(run_scheduler(store, service, shutdown, polygon));
 }
 
 /// [`spawn_scheduler`] from inside a task the tracker already holds.
 fn spawn_scheduler_now(
     store: Store,
-    sink: Arc<dyn tickstock_core::schedule::JobSink>,
+    service: Arc<JobService>,
     shutdown: CancellationToken,
     polygon: Option<PolygonClient>,
 ) {
-    tokio::spawn(run_scheduler(store, sink, shutdown, polygon));
+    tokio::spawn(run_scheduler(store, service, shutdown, polygon));
 }
 
 /// `polygon` lets split-reload schedules check Polygon's splits.
 async fn run_scheduler(
     store: Store,
-    sink: Arc<dyn tickstock_core::schedule::JobSink>,
+    service: Arc<JobService>,
     shutdown: CancellationToken,
     polygon: Option<PolygonClient>,
 ) {
     let webhook = std::env::var("TICKSTOCK_ALERT_WEBHOOK").ok();
-    let mut scheduler = tickstock_core::schedule::Scheduler::new(store, sink, "app", webhook);
+    let mut scheduler = tickstock_core::schedule::Scheduler::new(store, service, "app", webhook);
     if let Some(p) = polygon {
         scheduler = scheduler.with_polygon(p);
     }

@@ -1,4 +1,5 @@
-//! The app's engine against real Redis and SQLite: stale-job cleanup and clearing by prefix.
+//! The app's engine against real Redis and SQLite: stale-job cleanup and clearing by
+//! prefix, and every way a job gets in from the page going through the job service.
 
 use std::time::Duration;
 
@@ -95,6 +96,137 @@ async fn cleanup_fails_only_jobs_with_no_progress_for_ten_minutes_and_no_live_wo
         engine.clear_jobs(&fresh.id[..8]).await.unwrap(),
         0,
         "a running job stays"
+    );
+    engine.stop(Duration::from_secs(5)).await;
+}
+
+/// The job ids in the engine's history, sorted.
+async fn history_ids(engine: &Engine) -> Vec<String> {
+    let mut ids: Vec<String> = engine
+        .store()
+        .unwrap()
+        .list_job_runs(&tickstock_core::store::JobRunFilter {
+            page_size: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    ids.sort();
+    ids
+}
+
+fn sorted(ids: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
+    v.sort();
+    v
+}
+
+/// Every way in from the page goes through the engine's job service: the submit form, a
+/// retry, a schedule's "run now" and a dead letter's requeue each write their job's one
+/// history row at submit, and each is refused while an identical job is active.
+#[tokio::test]
+async fn each_way_in_from_the_page_records_one_history_row_and_refuses_an_active_duplicate() {
+    use tickstock_core::retry::RetryPart;
+    use tickstock_core::schedule::Scheduler;
+
+    let ns = unique_namespace();
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("t.sqlite").display());
+    let settings = AppSettings {
+        redis_url: shared_redis_url(),
+        namespace: ns.clone(),
+        worker_enabled: false,
+        ..AppSettings::default()
+    };
+    let engine = Engine::start(settings, db, None).await;
+    let bus = Bus::connect(BusConfig::new(shared_redis_url()).with_namespace(ns))
+        .await
+        .unwrap();
+
+    // The submit form.
+    let first = engine.submit_with(job("AAPL"), false).await.unwrap().job;
+    let e = engine.submit_with(job("AAPL"), false).await.unwrap_err();
+    assert!(e.message.contains(&first.id), "{}", e.message);
+    assert_eq!(history_ids(&engine).await, vec![first.id.clone()]);
+    assert_eq!(
+        engine
+            .store()
+            .unwrap()
+            .job_run(&first.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        "submitted"
+    );
+
+    // A retry repeats the same work: refused until the first ended.
+    let e = engine
+        .retry(&first.id, "ana", RetryPart::All)
+        .await
+        .unwrap_err();
+    assert!(e.message.contains(&first.id), "{}", e.message);
+    engine.cancel(&first.id, "ana").await.unwrap();
+    let retry = engine
+        .retry(&first.id, "ana", RetryPart::All)
+        .await
+        .unwrap()
+        .job;
+    assert_eq!(history_ids(&engine).await, sorted(&[&first.id, &retry.id]));
+
+    // A schedule's "run now", as the Coverage view's button asks it.
+    let store = engine.store().unwrap().clone();
+    let request = serde_json::json!({
+        "kind": "historical_load", "symbols": ["MSFT"], "timespan": "day", "years": 1
+    });
+    store
+        .add_schedule("nightly", "trading-days 16:30", &request)
+        .await
+        .unwrap();
+    let scheduler = Scheduler::new(
+        store.clone(),
+        engine.service().unwrap().clone(),
+        "app",
+        None,
+    );
+    let scheduled = scheduler.run_now("nightly").await.unwrap();
+    let e = scheduler.run_now("nightly").await.unwrap_err();
+    assert!(e.message().contains(&scheduled), "{}", e.message());
+    assert_eq!(
+        history_ids(&engine).await,
+        sorted(&[&first.id, &retry.id, &scheduled])
+    );
+
+    // A dead letter of the retry's work waits until the retry ended.
+    let dead_job = job("AAPL");
+    let entry = tickstock_core::bus::StreamEntry {
+        id: "1-0".into(),
+        fields: [("job".to_string(), dead_job.to_json())].into(),
+        deliveries: 6,
+    };
+    bus.dead_letter(&entry, "delivered 6 times", "w1")
+        .await
+        .unwrap();
+    let dead_id = bus.dead_letters(10).await.unwrap()[0].id.clone();
+    let e = engine
+        .console_requeue_dead(&dead_id, "ana")
+        .await
+        .unwrap_err();
+    assert!(e.message.contains(&retry.id), "{}", e.message);
+    engine.cancel(&retry.id, "ana").await.unwrap();
+    let requeued = engine.console_requeue_dead(&dead_id, "ana").await.unwrap();
+    assert_eq!(requeued.job_id.as_deref(), Some(dead_job.id.as_str()));
+    assert_eq!(
+        history_ids(&engine).await,
+        sorted(&[&first.id, &retry.id, &scheduled, &dead_job.id])
+    );
+    assert_eq!(
+        store.job_run(&dead_job.id).await.unwrap().unwrap().status,
+        "queued"
     );
     engine.stop(Duration::from_secs(5)).await;
 }

@@ -3,11 +3,13 @@
 //! the job history of `DATABASE_URL`.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use chrono::{NaiveDate, NaiveTime};
 use clap::{Args, Subcommand};
 use tickstock_core::bus::{Bus, WorkerCommand};
 use tickstock_core::history_query::{HistoryPosition, HistoryQuery};
+use tickstock_core::service::{JobService, SubmitOptions};
 use tickstock_core::store::Store;
 use tickstock_core::text::{count, duration};
 use tickstock_core::{Error, ErrorKind, Result};
@@ -64,8 +66,14 @@ pub enum DeadAction {
         #[arg(long, default_value_t = 200)]
         limit: usize,
     },
-    /// Queue a dead letter's job again (it resumes from its checkpoints).
-    Requeue { id: String },
+    /// Queue a dead letter's job again (it resumes from its checkpoints); refused while an
+    /// identical job is active.
+    Requeue {
+        id: String,
+        /// Queue it even when an identical job (same kind and parameters) is active.
+        #[arg(long)]
+        allow_duplicate: bool,
+    },
     /// Delete one dead letter.
     Rm { id: String },
     /// Delete every dead letter.
@@ -291,11 +299,21 @@ pub async fn dead(g: &Global, a: &DeadArgs) -> Result<ExitCode> {
                 }
             }
         }
-        DeadAction::Requeue { id } => {
-            let store = maybe_history_db(g).await?;
-            let job =
-                tickstock_core::console::requeue_dead(&bus, store.as_ref(), id, &g.requested_by)
-                    .await?;
+        DeadAction::Requeue {
+            id,
+            allow_duplicate,
+        } => {
+            let service = JobService::new(Arc::new(bus.clone()), maybe_history_db(g).await?);
+            let job = service
+                .requeue_dead(
+                    id,
+                    &g.requested_by,
+                    SubmitOptions {
+                        allow_duplicate: *allow_duplicate,
+                    },
+                )
+                .await
+                .map_err(crate::jobs::flag_names)?;
             println!("{}", job.id);
         }
         DeadAction::Rm { id } => {

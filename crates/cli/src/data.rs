@@ -18,6 +18,7 @@ use tickstock_core::lifecycle::{run_job, ForegroundHost, RunEnd, RunEnv};
 use tickstock_core::loader::{Loader, LoaderConfig};
 use tickstock_core::polygon::{PolygonClient, PolygonConfig};
 use tickstock_core::schedule::Scheduler;
+use tickstock_core::service::JobService;
 use tickstock_core::status::{JobState, JobStatus};
 use tickstock_core::store::Store;
 use tickstock_core::worker::{Worker, WorkerConfig};
@@ -243,9 +244,12 @@ pub async fn worker(g: &Global, a: &WorkerArgs) -> Result<ExitCode> {
         Some(history),
     );
     if a.scheduler {
+        // Scheduled jobs are submitted through the job service, recorded in this
+        // worker's database.
+        let service = JobService::new(Arc::new(bus), Some(loader.store().clone()));
         let scheduler = Scheduler::new(
             loader.store().clone(),
-            Arc::new(bus),
+            Arc::new(service),
             w.id(),
             a.alert_webhook.clone(),
         )
@@ -343,7 +347,8 @@ pub async fn schedule_cmd(g: &Global, a: &ScheduleArgs) -> Result<ExitCode> {
     let store = a.data.store(g).await?;
     let bus = || async { Bus::connect(g.bus_config()?).await };
     let scheduler = |bus: Bus| {
-        let s = Scheduler::new(store.clone(), Arc::new(bus), "cli", None);
+        let service = JobService::new(Arc::new(bus), Some(store.clone()));
+        let s = Scheduler::new(store.clone(), Arc::new(service), "cli", None);
         // `split_reload` schedules run here when a key is at hand.
         match a.data.polygon() {
             Ok(p) => s.with_polygon(p),

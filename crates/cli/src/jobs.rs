@@ -284,18 +284,7 @@ pub async fn submit(g: &Global, a: &SubmitArgs) -> Result<ExitCode> {
             },
         )
         .await
-        .map_err(|e| {
-            // The core names the option; the command line names its flag.
-            if e.message().contains("allow-duplicate") {
-                Error::new(
-                    e.kind(),
-                    e.message()
-                        .replace("submit with allow-duplicate", "pass --allow-duplicate"),
-                )
-            } else {
-                e
-            }
-        })?;
+        .map_err(flag_names)?;
     println!("{}", submitted.job.id);
     if let Some(w) = submitted.warning {
         eprintln!("warning: {w}");
@@ -303,8 +292,22 @@ pub async fn submit(g: &Global, a: &SubmitArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// An error of the job service as the command line says it: the core names the option,
+/// the command line names its flag.
+pub fn flag_names(e: Error) -> Error {
+    if e.message().contains("allow-duplicate") {
+        Error::new(
+            e.kind(),
+            e.message()
+                .replace("submit with allow-duplicate", "pass --allow-duplicate"),
+        )
+    } else {
+        e
+    }
+}
+
 /// The job history's database (`DATABASE_URL`), if set.
-async fn history_store(g: &Global) -> Result<Option<tickstock_core::store::Store>> {
+pub async fn history_store(g: &Global) -> Result<Option<tickstock_core::store::Store>> {
     match std::env::var("DATABASE_URL")
         .ok()
         .filter(|u| !u.trim().is_empty())
@@ -316,9 +319,15 @@ async fn history_store(g: &Global) -> Result<Option<tickstock_core::store::Store
     }
 }
 
+/// The job service over the bus, recording in the history of `DATABASE_URL` when set.
 async fn service(g: &Global) -> Result<JobService> {
     let bus = connect(g).await?;
     Ok(JobService::new(Arc::new(bus), history_store(g).await?))
+}
+
+/// The job service for reads of the bus only (no database is opened).
+async fn reader(g: &Global) -> Result<JobService> {
+    Ok(JobService::new(Arc::new(connect(g).await?), None))
 }
 
 #[derive(Args)]
@@ -390,6 +399,10 @@ pub struct TopUpArgs {
     /// The range a fill checks, and where a top-up of a symbol with no bars starts.
     #[command(flatten)]
     pub range: RangeArgs,
+    /// Queue the top-up even when an identical one (same symbols, timeframes and range)
+    /// is active.
+    #[arg(long)]
+    pub allow_duplicate: bool,
     /// Print `{"job_id", "symbols"}`.
     #[arg(long)]
     pub json: bool,
@@ -433,8 +446,22 @@ pub async fn top_up(g: &Global, a: &TopUpArgs) -> Result<ExitCode> {
     let job = request
         .build(&g.requested_by, &|_| false)
         .map_err(|e| tickstock_core::job::field_errors_to_error(&e))?;
-    let bus = connect(g).await?;
-    bus.submit(&job).await?;
+    // Through the job service like every submit: recorded in the history of
+    // `DATABASE_URL` when set, and refused when an identical top-up is active.
+    let submitted = service(g)
+        .await?
+        .submit_with(
+            job,
+            SubmitOptions {
+                allow_duplicate: a.allow_duplicate,
+            },
+        )
+        .await
+        .map_err(flag_names)?;
+    let job = submitted.job;
+    if let Some(w) = submitted.warning {
+        eprintln!("warning: {w}");
+    }
     if a.json {
         output::json(&serde_json::json!({
             "job_id": job.id,
@@ -466,9 +493,9 @@ pub async fn status(g: &Global, a: &StatusArgs) -> Result<ExitCode> {
     if id.is_empty() {
         return Err(Error::invalid("job id is empty"));
     }
-    let bus = connect(g).await?;
+    let service = reader(g).await?;
     if !a.watch {
-        let st = bus.status(id).await?.ok_or_else(|| not_found(id))?;
+        let st = service.status(id).await?.ok_or_else(|| not_found(id))?;
         if a.json {
             output::json(&serde_json::json!({"job_id": id, "status": st}));
         } else {
@@ -481,7 +508,7 @@ pub async fn status(g: &Global, a: &StatusArgs) -> Result<ExitCode> {
     let mut outage = false;
     let mut missing = 0u32;
     loop {
-        match bus.status(id).await {
+        match service.status(id).await {
             Ok(Some(st)) => {
                 if outage {
                     eprintln!("Redis is back");
@@ -524,11 +551,11 @@ pub async fn status(g: &Global, a: &StatusArgs) -> Result<ExitCode> {
 }
 
 pub async fn list(g: &Global, a: &JobsArgs) -> Result<ExitCode> {
-    let bus = connect(g).await?;
+    let service = reader(g).await?;
     let entries = if a.active {
-        bus.active_jobs(a.limit.max(1000)).await?
+        service.active().await?
     } else {
-        bus.list_jobs(a.limit).await?
+        service.recent(a.limit).await?
     };
     if a.json {
         output::json(&entries);

@@ -1,13 +1,14 @@
 //! `tickstock splits`: check stored symbols for splits at Polygon, list the symbols whose
-//! stored bars predate a split's adjustment, and reload them through the bus.
+//! stored bars predate a split's adjustment, and reload them through the job service.
 
 use std::collections::HashMap;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use serde::Serialize;
 use tickstock_core::bus::Bus;
+use tickstock_core::service::JobService;
 use tickstock_core::splits::{self, SplitLine};
 use tickstock_core::status::JobState;
 use tickstock_core::store::Store;
@@ -32,13 +33,6 @@ pub struct SplitsArgs {
     pub no_check: bool,
     #[arg(long)]
     pub json: bool,
-}
-
-/// One symbol's reload, as `--reload --json` prints it.
-#[derive(Serialize)]
-struct Reload {
-    symbol: String,
-    job_ids: Vec<String>,
 }
 
 /// Job states for the reloads still waited for: the database's job history first, then
@@ -98,29 +92,32 @@ pub async fn splits_cmd(g: &Global, a: &SplitsArgs) -> Result<ExitCode> {
     };
 
     if a.reload {
-        let bus = Bus::connect(g.bus_config()?).await?;
-        let mut done = Vec::new();
-        for (symbol, jobs) in
-            splits::reload_jobs(&store, symbols.as_deref(), &g.requested_by).await?
-        {
-            let mut ids = Vec::new();
-            for job in &jobs {
-                bus.submit(job).await?;
-                ids.push(job.id.clone());
-            }
-            splits::mark_reloading(&store, &symbol, &ids).await?;
-            done.push(Reload {
-                symbol,
-                job_ids: ids,
-            });
-        }
+        // Through the job service: recorded in this database's history, and a reload
+        // identical to an active job is not submitted again (that job reloads the symbol).
+        let service = JobService::new(
+            Arc::new(Bus::connect(g.bus_config()?).await?),
+            Some(store.clone()),
+        );
+        let done =
+            splits::submit_reloads(&store, &service, symbols.as_deref(), &g.requested_by).await?;
         if a.json {
             output::json(&done);
-        } else if done.is_empty() {
+        } else if done.0.is_empty() {
             println!("no flagged symbol to reload");
         } else {
-            for r in &done {
-                println!("{} {}", r.symbol, r.job_ids.join(" "));
+            for r in &done.0 {
+                let ids: Vec<String> = r
+                    .job_ids
+                    .iter()
+                    .map(|id| {
+                        if r.already_active.contains(id) {
+                            format!("{id} (already active)")
+                        } else {
+                            id.clone()
+                        }
+                    })
+                    .collect();
+                println!("{} {}", r.symbol, ids.join(" "));
             }
         }
         return Ok(ExitCode::SUCCESS);

@@ -28,9 +28,10 @@
 //!   `units`, `grouped` daily, `symbols` and `csv` resolution, `pace` reporting).
 //! - [`local`]: the in-process job queue of the app's embedded mode (no Redis).
 //! - [`queue`]: the job-queue seam, [`queue::JobQueue`], over the bus and the local queue.
-//! - [`service`]: the job service: submit, watch, cancel, clean up, clear, resume, retry.
+//! - [`service`]: the job service, the one way a job is submitted (page, CLI, top-up,
+//!   schedules, split reloads, retries, dead-letter requeues): watch, cancel, clean up, clear,
+//!   resume.
 //! - [`retry`]: retrying part of a job: its failed symbols, or the rest of it.
-//! - [`console`]: the operations console's actions over both the bus and the history.
 //! - [`dashboard`]: today's totals and throughput over 24 hours and 7 days, from history.
 //! - [`history`]: job history in the database (`job_runs`).
 //! - [`history_query`]: reading history at scale: filters, search, keyset pages, counts.
@@ -54,7 +55,6 @@ pub mod bus;
 pub mod calendar;
 pub mod calendar_check;
 pub mod completeness;
-pub mod console;
 pub mod dashboard;
 pub mod error;
 pub mod estimate;

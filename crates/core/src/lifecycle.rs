@@ -105,8 +105,11 @@ impl RunEnd {
     }
 }
 
-/// Records in history, logging (never failing the job) when the database refuses.
-async fn record(history: &Option<Arc<dyn JobHistory>>, job: &Job, st: &JobStatus) {
+/// Records a status of a job in history, logging (never failing the job) when the
+/// database refuses. What a job does after its submit reaches history through here only
+/// (the job service records the submit): its runs, and a worker's end of a job it will not
+/// run (dead-lettered, rejected, or ended before it started).
+pub async fn record(history: &Option<Arc<dyn JobHistory>>, job: &Job, st: &JobStatus) {
     if let Some(h) = history {
         if let Err(e) = h.record(job, st).await {
             warn!(job_id = %job.id, "could not record job history: {e}");

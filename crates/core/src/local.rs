@@ -94,16 +94,6 @@ impl JobHost for LocalHost {
     }
 }
 
-#[async_trait::async_trait]
-impl crate::schedule::JobSink for LocalQueue {
-    async fn submit(&self, job: Job) -> Result<()> {
-        LocalQueue::submit(self, job).await
-    }
-    fn bus(&self) -> Option<&crate::bus::Bus> {
-        None
-    }
-}
-
 impl LocalQueue {
     /// Starts `concurrency` workers that run jobs until `shutdown` is cancelled. With
     /// durable `checkpoints`, a job interrupted by the shutdown is left `queued` for

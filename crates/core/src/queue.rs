@@ -91,6 +91,13 @@ pub trait JobQueue: Send + Sync + 'static {
     async fn unit_rows(&self, _id: &str) -> Result<Vec<(crate::unit::Unit, u64)>> {
         Ok(Vec::new())
     }
+
+    /// The Redis bus under this queue, for what every process on it shares (the
+    /// schedules' leases, the dead letters, the index of recent jobs); `None` for the
+    /// embedded queue. Errors when Redis cannot be reached.
+    async fn redis(&self) -> Result<Option<Bus>> {
+        Ok(None)
+    }
 }
 
 /// Seconds since a status last changed (its `timestamp`, else started or submitted).
@@ -170,6 +177,9 @@ impl JobQueue for Bus {
     }
     async fn unit_rows(&self, id: &str) -> Result<Vec<(crate::unit::Unit, u64)>> {
         self.checkpoint_unit_rows(id).await
+    }
+    async fn redis(&self) -> Result<Option<Bus>> {
+        Ok(Some(self.clone()))
     }
 }
 
@@ -316,5 +326,8 @@ impl JobQueue for LazyBus {
     }
     async fn active_messages(&self) -> Result<Vec<Job>> {
         self.get().await?.active_messages().await
+    }
+    async fn redis(&self) -> Result<Option<Bus>> {
+        Ok(Some(self.get().await?))
     }
 }

@@ -4,10 +4,13 @@
 //! A schedule is due on a cron expression evaluated in America/New_York (the `croner`
 //! crate) or `trading-days HH:MM` (every NYSE session day at that New York time). Each due
 //! time fires exactly once however many workers run: a worker claims it with a Redis lease
-//! keyed by schedule and due time (`SET NX`) and by moving the schedule's `last_due` forward
-//! in one compare-and-set; only the claimant submits. A due time missed while no worker ran
-//! fires once when one starts (only the latest missed one). The job's `requested_by` is
-//! `scheduler:NAME`. When a scheduled job ends failed or with errors, a Slack-compatible
+//! keyed by schedule and due time (`SET NX`, on the bus under the job service's queue) and
+//! by moving the schedule's `last_due` forward in one compare-and-set; only the claimant
+//! submits, through the [`JobService`] like every job (its history row at submit, the
+//! duplicate check). A due time whose job is identical to one still active submits nothing:
+//! it is logged and reported in [`Fired::already_active`], and the pass goes on. A due time
+//! missed while no worker ran fires once when one starts (only the latest missed one). The
+//! job's `requested_by` is `scheduler:NAME`. When a scheduled job ends failed or with errors, a Slack-compatible
 //! webhook (`{"text": ...}`) is called when one is configured, and the failure is returned
 //! so the app can raise a desktop notification. A `split_reload` schedule checks splits
 //! and reloads flagged symbols instead of submitting one job (`schedule/splits.rs`).
@@ -16,16 +19,15 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use chrono::{DateTime, Datelike, TimeZone, Utc};
 use chrono_tz::America::New_York;
 use serde::Serialize;
 use tracing::{info, warn};
 
-use crate::bus::Bus;
 use crate::calendar;
 use crate::error::{Error, Result};
 use crate::job::{Job, JobRequest, SymbolsInput};
+use crate::service::{JobService, Offer, SubmitOptions};
 use crate::status::JobState;
 use crate::store::{ScheduleRow, Store};
 
@@ -228,22 +230,44 @@ pub fn validate(name: &str, spec: &str, request: &JobRequest) -> Result<()> {
     Ok(())
 }
 
-/// Where a fired job goes: the Redis bus, or the app's embedded queue.
-#[async_trait]
-pub trait JobSink: Send + Sync {
-    async fn submit(&self, job: Job) -> Result<()>;
-    /// The bus for leases and statuses, when there is one.
-    fn bus(&self) -> Option<&Bus>;
+/// Every schedule with its next due time and the state of its last job (from `service`'s
+/// queue while it knows the job, else from the history); what the page lists even when
+/// no job can be submitted.
+pub async fn list(
+    store: &Store,
+    service: Option<&JobService>,
+    now: DateTime<Utc>,
+) -> Result<Vec<ScheduleView>> {
+    let mut out = Vec::new();
+    for row in store.schedules().await? {
+        let next_due = When::from_str(&row.spec).ok().and_then(|w| w.next_due(now));
+        let last_status = match &row.last_job_id {
+            Some(id) => job_state(store, service, id)
+                .await
+                .map(|s| s.as_str().to_string()),
+            None => None,
+        };
+        out.push(ScheduleView {
+            row,
+            next_due,
+            last_status,
+        });
+    }
+    Ok(out)
 }
 
-#[async_trait]
-impl JobSink for Bus {
-    async fn submit(&self, job: Job) -> Result<()> {
-        Bus::submit(self, &job).await
+async fn job_state(store: &Store, service: Option<&JobService>, id: &str) -> Option<JobState> {
+    if let Some(service) = service {
+        if let Ok(Some(st)) = service.status(id).await {
+            return Some(st.state);
+        }
     }
-    fn bus(&self) -> Option<&Bus> {
-        Some(self)
-    }
+    store
+        .job_run(id)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|r| JobState::parse(&r.status))
 }
 
 /// One fired due time.
@@ -251,7 +275,12 @@ impl JobSink for Bus {
 pub struct Fired {
     pub name: String,
     pub due: DateTime<Utc>,
+    /// The job submitted for it (a split reload's first); empty when none was.
     pub job_id: String,
+    /// Active jobs identical to what this due time asked for: not submitted again (the
+    /// job service refuses a duplicate), these do the work.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub already_active: Vec<String>,
 }
 
 /// A scheduled job that ended failed or with errors.
@@ -270,11 +299,13 @@ pub struct Tick {
     pub failures: Vec<Failure>,
 }
 
-/// The scheduler of one process: fires due schedules, reports failed scheduled jobs.
+/// The scheduler of one process: fires due schedules, reports failed scheduled jobs. Its
+/// jobs are submitted through the job service like every other job (one history row at
+/// submit, the duplicate check); on the Redis bus, its leases are taken there.
 #[derive(Clone)]
 pub struct Scheduler {
     store: Store,
-    sink: Arc<dyn JobSink>,
+    service: Arc<JobService>,
     holder: String,
     webhook: Option<String>,
     http: reqwest::Client,
@@ -285,13 +316,13 @@ pub struct Scheduler {
 impl Scheduler {
     pub fn new(
         store: Store,
-        sink: Arc<dyn JobSink>,
+        service: Arc<JobService>,
         holder: &str,
         webhook: Option<String>,
     ) -> Self {
         Scheduler {
             store,
-            sink,
+            service,
             holder: holder.to_string(),
             webhook: webhook.filter(|w| !w.trim().is_empty()),
             http: reqwest::Client::builder()
@@ -304,34 +335,11 @@ impl Scheduler {
 
     /// Every schedule with its next due time and the state of its last job.
     pub async fn list(&self, now: DateTime<Utc>) -> Result<Vec<ScheduleView>> {
-        let mut out = Vec::new();
-        for row in self.store.schedules().await? {
-            let next_due = When::from_str(&row.spec).ok().and_then(|w| w.next_due(now));
-            let last_status = match &row.last_job_id {
-                Some(id) => self.job_state(id).await.map(|s| s.as_str().to_string()),
-                None => None,
-            };
-            out.push(ScheduleView {
-                row,
-                next_due,
-                last_status,
-            });
-        }
-        Ok(out)
+        list(&self.store, Some(&self.service), now).await
     }
 
     async fn job_state(&self, id: &str) -> Option<JobState> {
-        if let Some(bus) = self.sink.bus() {
-            if let Ok(Some(st)) = bus.status(id).await {
-                return Some(st.state);
-            }
-        }
-        self.store
-            .job_run(id)
-            .await
-            .ok()
-            .flatten()
-            .and_then(|r| JobState::parse(&r.status))
+        job_state(&self.store, Some(&self.service), id).await
     }
 
     /// Builds the job of a schedule as its due time asks for it.
@@ -368,11 +376,15 @@ impl Scheduler {
                 Error::new(crate::ErrorKind::NotFound, format!("no schedule `{name}`"))
             })?;
         if is_split_reload(&row.request) {
-            return Ok(self.split_reload(&row).await?.unwrap_or_default());
+            return Ok(self
+                .split_reload(&row)
+                .await?
+                .first_submitted()
+                .unwrap_or_default());
         }
         let job = self.build_job(&row).await?;
-        let id = job.id.clone();
-        self.sink.submit(job).await?;
+        // The operator asked: a duplicate is refused to them as to any submit.
+        let id = self.service.submit(job).await?.job.id;
         self.store.set_schedule_job(name, &id).await?;
         Ok(id)
     }
@@ -409,7 +421,7 @@ impl Scheduler {
         if due < row.created_at || row.last_due.is_some_and(|l| l >= due) {
             return Ok(None);
         }
-        if let Some(bus) = self.sink.bus() {
+        if let Some(bus) = self.service.queue().redis().await? {
             let key = bus.keys().schedule_lease(&row.name, due.timestamp());
             if !bus
                 .try_lease(&key, &self.holder, Duration::from_secs(7 * 86_400))
@@ -423,13 +435,21 @@ impl Scheduler {
         }
         if is_split_reload(&row.request) {
             return match self.split_reload(row).await {
-                Ok(id) => {
-                    info!(schedule = row.name, due = %due, reload = ?id, "split check fired");
-                    Ok(Some(Fired {
+                Ok(reloads) => {
+                    let fired = Fired {
                         name: row.name.clone(),
                         due,
-                        job_id: id.unwrap_or_default(),
-                    }))
+                        job_id: reloads.first_submitted().unwrap_or_default(),
+                        already_active: reloads.already_active(),
+                    };
+                    info!(
+                        schedule = row.name,
+                        due = %due,
+                        reload = fired.job_id,
+                        already_active = ?fired.already_active,
+                        "split check fired"
+                    );
+                    Ok(Some(fired))
                 }
                 Err(e) => {
                     warn!(schedule = row.name, "split check failed: {}", e.message());
@@ -452,15 +472,45 @@ impl Scheduler {
                 return Ok(None);
             }
         };
-        let id = job.id.clone();
-        self.sink.submit(job).await?;
-        self.store.set_schedule_job(&row.name, &id).await?;
-        info!(schedule = row.name, job_id = id, due = %due, "schedule fired");
-        Ok(Some(Fired {
-            name: row.name.clone(),
-            due,
-            job_id: id,
-        }))
+        // Past the claim this due time is ours alone: whatever the submit answers is
+        // logged and the pass goes on with the other schedules.
+        match self.service.offer(job, SubmitOptions::default()).await {
+            Ok(Offer::Submitted(s)) => {
+                let id = s.job.id;
+                self.store.set_schedule_job(&row.name, &id).await?;
+                info!(schedule = row.name, job_id = id, due = %due, "schedule fired");
+                Ok(Some(Fired {
+                    name: row.name.clone(),
+                    due,
+                    job_id: id,
+                    already_active: Vec::new(),
+                }))
+            }
+            Ok(Offer::Duplicate { active }) => {
+                warn!(
+                    schedule = row.name,
+                    due = %due,
+                    active = active,
+                    "schedule fired but submitted nothing: an identical job is still active"
+                );
+                Ok(Some(Fired {
+                    name: row.name.clone(),
+                    due,
+                    job_id: String::new(),
+                    already_active: vec![active],
+                }))
+            }
+            Err(e) => {
+                warn!(
+                    schedule = row.name,
+                    "scheduled job not submitted: {}",
+                    e.message()
+                );
+                self.alert(&row.name, &format!("not submitted: {}", e.message()))
+                    .await;
+                Ok(None)
+            }
+        }
     }
 
     async fn check_result(&self, row: &ScheduleRow) -> Option<Failure> {
@@ -477,16 +527,14 @@ impl Scheduler {
         if !matches!(state, JobState::Failed | JobState::CompletedWithErrors) {
             return None;
         }
-        let message = match self.sink.bus() {
-            Some(bus) => bus
-                .status(id)
-                .await
-                .ok()
-                .flatten()
-                .and_then(|s| s.error_message.or(s.message)),
-            None => None,
-        }
-        .unwrap_or_default();
+        let message = self
+            .service
+            .status(id)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|s| s.error_message.or(s.message))
+            .unwrap_or_default();
         let text = format!(
             "job {id} ended {}{}",
             state.as_str(),

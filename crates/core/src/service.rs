@@ -1,18 +1,28 @@
 //! The job service: everything done *to* jobs, over any [`JobQueue`] and the job history
-//! of one database. The app and the CLI call it; neither keeps job rules of its own.
-//! - [`JobService::submit`] resolves universe jobs for the bus, queues the job and records
-//!   it in history (the history's first row of the job);
+//! of one database. It is the one way a job gets in, whoever starts it: the page's submit
+//! and retries, coverage fills, `tickstock submit` and `top-up`, the schedules and split
+//! reloads ([`crate::schedule`], [`crate::splits::submit_reloads`]) and dead-letter
+//! requeues. Each goes through one duplicate check (a job identical to an active one is
+//! refused, naming it, unless the caller allows duplicates), writes the job's history row
+//! before it is queued, and is followed for [`JobService::changes`] (one event).
+//! - [`JobService::submit`] / [`JobService::submit_with`] queue a job (universe jobs for
+//!   the bus with their resolved `symbols`); [`JobService::offer`] answers a duplicate
+//!   instead of failing on it (what the schedules and split reloads ask);
+//! - [`JobService::retry`], [`JobService::retry_part`] and [`JobService::requeue_dead`]
+//!   submit a job from the history or the dead letters again, through the same check;
 //! - [`JobService::changes`] tells what changed since it was last asked (the app turns it
-//!   into events for the page) and records jobs it sees finish, so a job ended by a worker
-//!   that writes another database, or by TickStockPL, is final in this history too; it is
-//!   the only call that writes, and only final states; reads ([`JobService::active`],
+//!   into events for the page) and records the final state of jobs it sees finish, so a
+//!   job ended by a worker that writes another database, or by TickStockPL, is final in
+//!   this history too;
+//! - reads ([`JobService::active`], [`JobService::recent`], [`JobService::status`],
 //!   [`JobService::detail`]) never write;
-//! - [`JobService::cleanup_stale`], [`JobService::clear`], [`JobService::resume_unfinished`]
-//!   and [`JobService::retry`] are the maintenance the app's buttons and `tickstock cleanup`
-//!   / `tickstock clear` share.
+//! - [`JobService::cancel`], [`JobService::cleanup_stale`], [`JobService::clear`] and
+//!   [`JobService::resume_unfinished`] are the maintenance the app's buttons and
+//!   `tickstock cancel` / `cleanup` / `clear` share, and record what they end.
 //!
-//! Progress and finishes of the jobs themselves are recorded by the lifecycle
-//! ([`crate::lifecycle::run_job`]) where they run.
+//! History is written here and by the lifecycle only: a job's start, progress and end
+//! where it runs ([`crate::lifecycle::run_job`]), and a worker's end of a job it will not
+//! run ([`crate::lifecycle::record`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -70,11 +80,18 @@ pub struct SubmitOptions {
     pub allow_duplicate: bool,
 }
 
-/// Message fields that do not make two jobs different: who asked, when, and the id.
-const IDENTITY_FIELDS: [&str; 3] = ["job_id", "timestamp", "requested_by"];
+/// Message fields that do not make two jobs different: who asked, when, why (a retry
+/// names the job it repeats), and the id.
+const IDENTITY_FIELDS: [&str; 5] = [
+    "job_id",
+    "timestamp",
+    "requested_by",
+    "retry_of",
+    "retry_part",
+];
 
-/// Whether two jobs would do the same work: the same kind and parameters, whoever asked
-/// and whenever. A universe seed's resolved `symbols` do not count (they follow from the
+/// Whether two jobs would do the same work: the same kind and parameters, whoever asked,
+/// whenever and why (a retry of an active job is the same work again). A universe seed's resolved `symbols` do not count (they follow from the
 /// universe).
 pub fn same_work(a: &Job, b: &Job) -> bool {
     let strip = |j: &Job| {
@@ -90,6 +107,23 @@ pub fn same_work(a: &Job, b: &Job) -> bool {
         v
     };
     a.job_type() == b.job_type() && strip(a) == strip(b)
+}
+
+/// The error of a submit refused because `active` does the same work.
+fn duplicate_error(active: &str) -> Error {
+    Error::invalid(format!(
+        "An identical job is already active: {active} (same kind and parameters); \
+         submit with allow-duplicate to queue another"
+    ))
+}
+
+/// What [`JobService::offer`] did with a job.
+#[derive(Debug, Clone)]
+pub enum Offer {
+    /// Queued and recorded.
+    Submitted(Box<Submitted>),
+    /// Not queued: the active job `active` does the same work.
+    Duplicate { active: String },
 }
 
 /// A submitted job and what the operator should know about it.
@@ -173,6 +207,16 @@ impl JobService {
     /// resolved `symbols` (TickStockPL workers load only those). A job identical to an
     /// active one is refused, naming the active job, unless `opts.allow_duplicate`.
     pub async fn submit_with(&self, job: Job, opts: SubmitOptions) -> Result<Submitted> {
+        match self.offer(job, opts).await? {
+            Offer::Submitted(s) => Ok(*s),
+            Offer::Duplicate { active } => Err(duplicate_error(&active)),
+        }
+    }
+
+    /// As [`JobService::submit_with`], but a job identical to an active one is an answer,
+    /// not an error: what the schedules and the split reloads ask, which go on with their
+    /// other work when one of theirs is already running.
+    pub async fn offer(&self, job: Job, opts: SubmitOptions) -> Result<Offer> {
         let job = if self.queue.kind() == QueueKind::Redis {
             crate::loader::resolve_for_publish(job, self.store.as_ref()).await?
         } else {
@@ -180,10 +224,13 @@ impl JobService {
         };
         if !opts.allow_duplicate {
             if let Some(active) = self.find_duplicate(&job).await? {
-                return Err(Error::invalid(format!(
-                    "An identical job is already active: {active} (same kind and parameters); \
-                     submit with allow-duplicate to queue another"
-                )));
+                info!(
+                    job_id = %job.id,
+                    active = %active,
+                    by = job.requested_by.as_deref().unwrap_or(""),
+                    "not submitted: an identical job is active"
+                );
+                return Ok(Offer::Duplicate { active });
             }
         }
         // Recorded before it is queued: a worker that takes it at once records its start
@@ -201,15 +248,83 @@ impl JobService {
             self.record(&job, &st).await;
             return Err(e);
         }
-        // Followed from now on, so a job that ends before the next look is still told.
+        self.follow(&job.id, &st);
+        Ok(Offer::Submitted(Box::new(Submitted {
+            warning: self.queue.no_worker_warning().await,
+            job,
+        })))
+    }
+
+    /// Follows a job queued now, so one that ends before the next look is still told.
+    fn follow(&self, id: &str, st: &JobStatus) {
         self.seen
             .lock()
             .expect("seen lock")
-            .insert(job.id.clone(), Seen::of(&st));
-        Ok(Submitted {
-            warning: self.queue.no_worker_warning().await,
-            job,
-        })
+            .insert(id.to_string(), Seen::of(st));
+    }
+
+    /// Queues a dead letter's job again (same id: it resumes from its checkpoints) and
+    /// reopens its history row as `queued`, so the history never says "failed" about a job
+    /// that runs again. Refused, like a submit, when an identical job is active unless
+    /// `opts.allow_duplicate`; needs the Redis bus (the embedded queue keeps no dead
+    /// letters).
+    pub async fn requeue_dead(
+        &self,
+        dead_id: &str,
+        requested_by: &str,
+        opts: SubmitOptions,
+    ) -> Result<Job> {
+        let bus = self.queue.redis().await?.ok_or_else(|| {
+            Error::new(
+                ErrorKind::Config,
+                "requeueing a dead letter needs Redis mode: the embedded queue keeps no dead letters",
+            )
+        })?;
+        if !opts.allow_duplicate {
+            let job = bus.dead_letter_job(dead_id).await?;
+            if let Some(active) = self.find_duplicate(&job).await? {
+                return Err(duplicate_error(&active));
+            }
+        }
+        let job = bus.requeue_dead_letter(dead_id, requested_by).await?;
+        info!(job_id = %job.id, by = requested_by, "dead letter requeued");
+        let st = match bus.status(&job.id).await? {
+            Some(st) => st,
+            None => {
+                let mut st = Bus::initial_status(&job);
+                st.state = JobState::Queued;
+                st
+            }
+        };
+        if let Some(store) = &self.store {
+            let mut run = job_run(&job, &st);
+            // A fresh run: what the failed one left is not carried over.
+            run.completed_at = None;
+            run.error = None;
+            if let Err(e) = store.reopen_job_run(&run).await {
+                warn!(job_id = %job.id, "could not record the requeue in history: {e}");
+            }
+        }
+        self.follow(&job.id, &st);
+        Ok(job)
+    }
+
+    /// One job's live status, if its queue still knows it. Reads only.
+    pub async fn status(&self, id: &str) -> Result<Option<JobStatus>> {
+        self.queue.status(id).await
+    }
+
+    /// Recent jobs, newest first: the bus's index of jobs (finished ones too, until their
+    /// statuses expire), or the active jobs of the embedded queue. Reads only.
+    pub async fn recent(&self, limit: usize) -> Result<Vec<JobEntry>> {
+        match self.queue.redis().await? {
+            Some(bus) => bus.list_jobs(limit).await,
+            None => {
+                let mut jobs = self.queue.active().await?;
+                jobs.truncate(limit);
+                Ok(jobs)
+            }
+        }
     }
 
     /// Jobs waiting or running, newest first. Reads only.

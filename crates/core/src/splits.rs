@@ -11,8 +11,10 @@
 //! already settled.
 //!
 //! [`reload_jobs`] builds, for each flagged symbol, the load jobs that fetch its stored
-//! range again (one `multi_timeframe_load` per distinct range of its timeframes); the
-//! caller submits them and [`mark_reloading`] records their ids. [`settle_reloads`] turns
+//! range again (one `multi_timeframe_load` per distinct range of its timeframes);
+//! [`submit_reloads`] submits them through the job service (an identical job already
+//! active is not submitted again: it does the reload) and [`mark_reloading`] records the
+//! ids of the jobs reloading each symbol. [`settle_reloads`] turns
 //! `reloading` into `reloaded` once every one of those jobs completed (back to `flagged`,
 //! with the reason, when one did not).
 
@@ -20,11 +22,13 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{Duration, NaiveDate, Utc};
 use serde::Serialize;
+use tracing::warn;
 
 use crate::completeness::key_date;
 use crate::error::Result;
 use crate::job::{Job, JobRequest, SymbolsInput};
 use crate::polygon::{PolygonClient, SplitQuery};
+use crate::service::{JobService, Offer, SubmitOptions};
 use crate::status::JobState;
 use crate::store::{SplitCheckRow, Store, SymbolSpan};
 use crate::timeframe::Timeframe;
@@ -282,6 +286,79 @@ pub async fn mark_reloading(store: &Store, symbol: &str, jobs: &[String]) -> Res
         }
     }
     Ok(())
+}
+
+/// One flagged symbol's reload, as [`submit_reloads`] submitted it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reload {
+    pub symbol: String,
+    /// The jobs reloading it: those submitted now, and identical ones already active.
+    pub job_ids: Vec<String>,
+    /// Of `job_ids`, the active jobs a reload was refused as a duplicate of (not
+    /// submitted again).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub already_active: Vec<String>,
+}
+
+/// The reloads of one split check, symbol by symbol.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Reloads(pub Vec<Reload>);
+
+impl Reloads {
+    /// The first job submitted now, if any.
+    pub fn first_submitted(&self) -> Option<String> {
+        self.0
+            .iter()
+            .flat_map(|r| r.job_ids.iter().filter(|id| !r.already_active.contains(id)))
+            .next()
+            .cloned()
+    }
+
+    /// Every active job a reload was refused as a duplicate of.
+    pub fn already_active(&self) -> Vec<String> {
+        self.0
+            .iter()
+            .flat_map(|r| r.already_active.iter().cloned())
+            .collect()
+    }
+}
+
+/// Submits the reload of every flagged symbol (of `symbols` when given) through the job
+/// service ([`reload_jobs`]) and marks each symbol `reloading` with its jobs
+/// ([`mark_reloading`]). A reload identical to an active job is not submitted again: that
+/// job is recorded as the symbol's reload instead, and logged.
+pub async fn submit_reloads(
+    store: &Store,
+    service: &JobService,
+    symbols: Option<&[String]>,
+    requested_by: &str,
+) -> Result<Reloads> {
+    let mut out = Vec::new();
+    for (symbol, jobs) in reload_jobs(store, symbols, requested_by).await? {
+        let mut reload = Reload {
+            symbol,
+            job_ids: Vec::new(),
+            already_active: Vec::new(),
+        };
+        for job in jobs {
+            match service.offer(job, SubmitOptions::default()).await? {
+                Offer::Submitted(s) => reload.job_ids.push(s.job.id),
+                Offer::Duplicate { active } => {
+                    warn!(
+                        symbol = reload.symbol,
+                        active = active,
+                        "split reload not submitted: an identical job is active and reloads it"
+                    );
+                    reload.job_ids.push(active.clone());
+                    reload.already_active.push(active);
+                }
+            }
+        }
+        mark_reloading(store, &reload.symbol, &reload.job_ids).await?;
+        out.push(reload);
+    }
+    Ok(Reloads(out))
 }
 
 /// Every job id a `reloading` split waits for.

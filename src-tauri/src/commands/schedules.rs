@@ -3,40 +3,21 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use chrono::Utc;
 use serde::Serialize;
 use tauri::State;
-use tickstock_core::bus::Bus;
-use tickstock_core::job::Job;
-use tickstock_core::schedule::{JobSink, Scheduler};
-use tickstock_core::{Error, ErrorKind};
+use tickstock_core::schedule::Scheduler;
+use tickstock_core::ErrorKind;
 
 use crate::engine::Engine;
 use crate::error::{CmdResult, CommandError};
 use crate::state::AppState;
 
-/// Scheduled jobs go where the page's jobs go: the engine's queue or bus.
-struct EngineSink(Arc<Engine>);
-
-#[async_trait]
-impl JobSink for EngineSink {
-    async fn submit(&self, job: Job) -> tickstock_core::Result<()> {
-        self.0
-            .submit(job)
-            .await
-            .map(|_| ())
-            .map_err(|e| Error::new(e.kind, e.message))
-    }
-    fn bus(&self) -> Option<&Bus> {
-        None
-    }
-}
-
+/// Scheduled jobs go where the page's jobs go: through the engine's job service.
 fn scheduler(engine: &Arc<Engine>) -> CmdResult<Scheduler> {
     Ok(Scheduler::new(
         engine.store()?.clone(),
-        Arc::new(EngineSink(engine.clone())),
+        engine.service()?.clone(),
         "app",
         None,
     ))
@@ -59,7 +40,9 @@ pub struct ScheduleItem {
 #[tauri::command]
 pub async fn list_schedules(state: State<'_, AppState>) -> CmdResult<Vec<ScheduleItem>> {
     let engine = state.engine().await;
-    let list = scheduler(&engine)?.list(Utc::now()).await?;
+    // Listed without a job service too (no key yet): states then come from the history.
+    let service = engine.service().ok().map(|s| s.as_ref());
+    let list = tickstock_core::schedule::list(engine.store()?, service, Utc::now()).await?;
     Ok(list
         .into_iter()
         .map(|v| ScheduleItem {

@@ -5,6 +5,7 @@
 
 use tickstock_core::bus::{Bus, WorkerCommand};
 use tickstock_core::dashboard::Dashboard;
+use tickstock_core::service::SubmitOptions;
 use tickstock_core::status::JobState;
 use tickstock_core::ErrorKind;
 
@@ -226,11 +227,14 @@ impl Engine {
         })
     }
 
-    /// Queues a dead letter's job again; its history row says `queued` again too.
+    /// Queues a dead letter's job again through the job service (refused while an
+    /// identical job is active); its history row says `queued` again too.
     pub async fn console_requeue_dead(&self, id: &str, who: &str) -> CmdResult<ConsoleActionView> {
-        let bus = self.require_bus("Requeueing a dead letter").await?;
-        let job =
-            tickstock_core::console::requeue_dead(&bus, self.store.as_ref().ok(), id, who).await?;
+        self.require_bus("Requeueing a dead letter").await?;
+        let job = self
+            .service()?
+            .requeue_dead(id, who, SubmitOptions::default())
+            .await?;
         Ok(ConsoleActionView {
             changed: true,
             message: format!("Job {} queued again", job.id),

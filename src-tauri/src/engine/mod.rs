@@ -50,7 +50,7 @@ pub struct Engine {
     pub(super) mode: Mode,
     /// The job service; `None` in embedded mode while there is no worker (no key or no
     /// database).
-    pub(super) service: Option<JobService>,
+    pub(super) service: Option<Arc<JobService>>,
     /// The built-in worker's id in Redis mode, when it runs.
     pub(super) worker_id: Option<String>,
     /// The Polygon client of the built-in worker, whose rate limit changes live.
@@ -118,7 +118,9 @@ impl Engine {
         *self.settings.lock().expect("settings lock") = next.clone();
     }
 
-    pub(super) fn service(&self) -> CmdResult<&JobService> {
+    /// The job service: every job the app submits goes through it (the page's submits and
+    /// retries, coverage fills, the schedules, dead-letter requeues).
+    pub fn service(&self) -> CmdResult<&Arc<JobService>> {
         self.service.as_ref().ok_or_else(|| {
             if self.has_key {
                 CommandError::new(

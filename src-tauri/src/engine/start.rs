@@ -96,14 +96,14 @@ impl Engine {
             });
             let service = queue
                 .as_ref()
-                .map(|q| JobService::new(Arc::new(q.clone()), history_store.clone()));
+                .map(|q| Arc::new(JobService::new(Arc::new(q.clone()), history_store.clone())));
             if let (Some(q), Some(service), Ok(store)) = (&queue, &service, &store) {
                 service.resume_unfinished(q).await;
                 // The built-in worker fires the schedules in embedded mode.
                 background::spawn_scheduler(
                     &tracker,
                     store.clone(),
-                    Arc::new(q.clone()),
+                    service.clone(),
                     shutdown.clone(),
                     polygon.clone(),
                 );
@@ -115,6 +115,7 @@ impl Engine {
                 .with_namespace(settings.namespace.trim())
                 .with_publish_legacy(settings.publish_legacy);
             let bus = Arc::new(LazyBus::new(cfg.clone(), Duration::from_millis(1500)));
+            let service = Arc::new(JobService::new(bus.clone(), history_store.clone()));
             let worker_id = match (settings.worker_enabled, loader) {
                 (true, Some(loader)) => {
                     let id = new_worker_id(Some("app"));
@@ -129,14 +130,13 @@ impl Engine {
                             ..WorkerConfig::default()
                         },
                         shutdown.clone(),
-                        history_store.clone(),
+                        history_store.map(|s| (s, service.clone())),
                     );
                     Some(id)
                 }
                 _ => None,
             };
             info!(builtin_worker = worker_id.is_some(), "Redis mode");
-            let service = JobService::new(bus.clone(), history_store);
             (Mode::Redis { bus }, Some(service), worker_id)
         };
         tracker.close();

@@ -104,10 +104,9 @@ impl Bus {
             .collect())
     }
 
-    /// Queues a dead letter's job again: a new stream entry for the same job (it resumes
-    /// from its checkpoints), its status back to `queued`, any cancel flag cleared and the
-    /// dead letter removed. Returns the job.
-    pub async fn requeue_dead_letter(&self, dead_id: &str, requested_by: &str) -> Result<Job> {
+    /// The job of a dead letter, as [`Bus::requeue_dead_letter`] would queue it again; an
+    /// error when it must not be queued again (see `check_requeue`).
+    pub async fn dead_letter_job(&self, dead_id: &str) -> Result<Job> {
         let dead_id = dead_id.trim();
         let mut c = self.conn();
         let reply: redis::streams::StreamRangeReply = c
@@ -135,6 +134,17 @@ impl Bus {
             .and_then(|v| redis::from_redis_value(v).ok())
             .unwrap_or_default();
         self.check_requeue(dead_id, &job, &text, &reason).await?;
+        Ok(job)
+    }
+
+    /// Queues a dead letter's job again: a new stream entry for the same job (it resumes
+    /// from its checkpoints), its status back to `queued`, any cancel flag cleared and the
+    /// dead letter removed. Returns the job. Refused when that would run a job twice or
+    /// rewrite another job's record ([`Bus::dead_letter_job`]).
+    pub async fn requeue_dead_letter(&self, dead_id: &str, requested_by: &str) -> Result<Job> {
+        let dead_id = dead_id.trim();
+        let job = self.dead_letter_job(dead_id).await?;
+        let mut c = self.conn();
         let mut st: JobStatus = Bus::initial_status(&job);
         st.state = JobState::Queued;
         st.message = Some(format!("Requeued from the dead letters by {requested_by}"));

@@ -2,8 +2,9 @@
 //! splits of the stored symbols (or the schedule's symbols or universe) at Polygon and
 //! submit a reload of every flagged symbol ([`crate::splits`]). Not a job: it runs in the
 //! scheduler that fires it, which needs the Polygon client ([`Scheduler::with_polygon`];
-//! every `tickstock worker` has one). The schedule's last job is the first reload it
-//! submitted.
+//! every `tickstock worker` has one). The reloads go through the job service
+//! ([`splits::submit_reloads`]): one identical to an active job is not submitted again.
+//! The schedule's last job is the first reload it submitted.
 
 use std::collections::HashMap;
 
@@ -32,8 +33,9 @@ impl Scheduler {
         self
     }
 
-    /// Runs one split check and reload; the first reload job's id, if any was submitted.
-    pub(super) async fn split_reload(&self, row: &ScheduleRow) -> Result<Option<String>> {
+    /// Runs one split check and submits the reloads through the job service; the
+    /// schedule's last job becomes the first reload submitted, if any.
+    pub(super) async fn split_reload(&self, row: &ScheduleRow) -> Result<splits::Reloads> {
         let polygon = self.polygon.as_ref().ok_or_else(|| {
             Error::new(
                 ErrorKind::Config,
@@ -67,21 +69,11 @@ impl Scheduler {
         let today = crate::bars::ny_date(Utc::now().timestamp_millis());
         splits::check(&self.store, polygon, symbols.as_deref(), today).await?;
         let by = format!("scheduler:{}", row.name);
-        let mut first = None;
-        for (symbol, jobs) in splits::reload_jobs(&self.store, symbols.as_deref(), &by).await? {
-            let mut ids = Vec::new();
-            for job in jobs {
-                ids.push(job.id.clone());
-                self.sink.submit(job).await?;
-            }
-            splits::mark_reloading(&self.store, &symbol, &ids).await?;
-            if first.is_none() {
-                first = ids.first().cloned();
-            }
+        let reloads =
+            splits::submit_reloads(&self.store, &self.service, symbols.as_deref(), &by).await?;
+        if let Some(id) = reloads.first_submitted() {
+            self.store.set_schedule_job(&row.name, &id).await?;
         }
-        if let Some(id) = &first {
-            self.store.set_schedule_job(&row.name, id).await?;
-        }
-        Ok(first)
+        Ok(reloads)
     }
 }

@@ -81,47 +81,52 @@ impl Store {
         }
         let (table, col) = (tf.table(), time_column(tf));
         let (lo, hi) = (midnight(from), midnight(to + Duration::days(1)));
-        let r = match &self.pool {
-            Pool::Postgres(p, schema) => {
-                let naive = schema.ohlcv[tf_index(tf)].naive_time;
-                let day = if naive {
-                    format!("{col}::date")
-                } else {
-                    format!("({col} AT TIME ZONE 'UTC')::date")
-                };
-                let sql = format!(
-                    "INSERT INTO bar_counts (timeframe, symbol, day, bars)
+        let count = || async {
+            let r = match &self.pool {
+                Pool::Postgres(p, schema) => {
+                    let naive = schema.ohlcv[tf_index(tf)].naive_time;
+                    let day = if naive {
+                        format!("{col}::date")
+                    } else {
+                        format!("({col} AT TIME ZONE 'UTC')::date")
+                    };
+                    let sql = format!(
+                        "INSERT INTO bar_counts (timeframe, symbol, day, bars)
                      SELECT $1, $2, {day}, count(*) FROM {table}
                       WHERE symbol = $2 AND {col} >= $3 AND {col} < $4 GROUP BY 3
                      ON CONFLICT (timeframe, symbol, day) DO UPDATE SET bars = excluded.bars"
-                );
-                let q = sqlx::query(&sql).bind(tf.wire_name()).bind(symbol);
-                let q = if naive {
-                    q.bind(lo.naive_utc()).bind(hi.naive_utc())
-                } else {
-                    q.bind(lo).bind(hi)
-                };
-                q.execute(p).await.map(|_| ())
-            }
-            Pool::Sqlite(p) => {
-                let sql = format!(
-                    "INSERT INTO bar_counts (timeframe, symbol, day, bars)
+                    );
+                    let q = sqlx::query(&sql).bind(tf.wire_name()).bind(symbol);
+                    let q = if naive {
+                        q.bind(lo.naive_utc()).bind(hi.naive_utc())
+                    } else {
+                        q.bind(lo).bind(hi)
+                    };
+                    q.execute(p).await.map(|_| ())
+                }
+                Pool::Sqlite(p) => {
+                    let sql = format!(
+                        "INSERT INTO bar_counts (timeframe, symbol, day, bars)
                      SELECT ?1, ?2, substr({col}, 1, 10), count(*) FROM {table}
                       WHERE symbol = ?2 AND {col} >= ?3 AND {col} < ?4 GROUP BY 3
                      ON CONFLICT (timeframe, symbol, day) DO UPDATE SET bars = excluded.bars"
-                );
-                sqlx::query(&sql)
-                    .bind(tf.wire_name())
-                    .bind(symbol)
-                    .bind(format_instant(lo))
-                    .bind(format_instant(hi))
-                    .execute(p)
-                    .await
-                    .map(|_| ())
-            }
+                    );
+                    sqlx::query(&sql)
+                        .bind(tf.wire_name())
+                        .bind(symbol)
+                        .bind(format_instant(lo))
+                        .bind(format_instant(hi))
+                        .execute(p)
+                        .await
+                        .map(|_| ())
+                }
+            };
+            r.map_err(|e| self.err(e))
         };
+        // A lost connection is counted again: the counts must follow the rows.
+        let r = self.retrying("the bar counts", count).await;
         if let Err(e) = r {
-            tracing::warn!(symbol, timeframe = %tf, "bar counts not updated: {}", self.err(e));
+            tracing::warn!(symbol, timeframe = %tf, "bar counts not updated: {e}");
         }
     }
 

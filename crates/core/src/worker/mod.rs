@@ -214,11 +214,7 @@ impl Worker {
     }
 
     pub(super) async fn record(&self, job: &Job, status: &JobStatus) {
-        if let Some(h) = &self.inner.history {
-            if let Err(e) = h.record(job, status).await {
-                warn!(job_id = %job.id, "could not record job history: {e}");
-            }
-        }
+        crate::lifecycle::record(&self.inner.history, job, status).await;
     }
 
     /// Ids of the jobs running now.
