@@ -1125,4 +1125,101 @@ mod cli {
             .status();
         let _ = worker.wait();
     }
+
+    /// Under systemd's default soft limit of file descriptors (here `ulimit -n 256`),
+    /// 300 idle connections held to the metrics endpoint used to take every descriptor:
+    /// jobs failed "Polygon unreachable (could not connect)" and the accept loop logged
+    /// "Too many open files" millions of times. The endpoint now holds at most a few
+    /// connections for a few seconds each and backs off: the job completes, the log
+    /// stays small, and the endpoint answers again once the idle connections are gone.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn idle_connections_to_the_metrics_endpoint_never_starve_the_loader() {
+        let ns = unique_namespace();
+        let fake = FakePolygon::start(FakePolygonConfig::default()).await;
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let log = dir.path().join("worker.log");
+        let mut worker = Command::new("sh")
+            .arg("-c")
+            .arg("ulimit -n 256 && exec \"$0\" \"$@\"")
+            .arg(bin("tickstock"))
+            .args(["worker", "--worker-id", "fd-test", "--metrics-addr", &addr])
+            .env("REDIS_URL", shared_redis_url())
+            .env("TICKSTOCK_NAMESPACE", &ns)
+            .env(
+                "DATABASE_URL",
+                format!("sqlite://{}", dir.path().join("m.sqlite").display()),
+            )
+            .env("POLYGON_API_KEY", fake.api_key())
+            .env("POLYGON_BASE_URL", fake.base_url())
+            .env("POLYGON_RPM", "0")
+            .env("TICKSTOCK_SYMBOL_REFRESH_DAYS", "0")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(&addr).is_err() {
+            assert!(Instant::now() < deadline, "no metrics endpoint");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // Connected, never a byte sent.
+        let idle: Vec<std::net::TcpStream> = (0..300)
+            .filter_map(|_| std::net::TcpStream::connect(&addr).ok())
+            .collect();
+        assert!(idle.len() >= 250, "only {} connections opened", idle.len());
+        let id = out(&run(
+            &ns,
+            &[
+                "submit",
+                "historical-load",
+                "--symbols",
+                "AAPL,MSFT,NVDA",
+                "--from",
+                "2024-01-02",
+                "--to",
+                "2024-01-31",
+            ],
+        ));
+        let status = loop {
+            let v: Value = serde_json::from_str(&out(&run(&ns, &["status", &id, "--json"])))
+                .unwrap_or(Value::Null);
+            let state = v["status"]["status"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            if ["completed", "completed_with_errors", "failed"].contains(&state.as_str()) {
+                break v;
+            }
+            assert!(
+                Instant::now() < deadline + Duration::from_secs(40),
+                "job {id}: {v}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        assert_eq!(status["status"]["status"], "completed", "{status}");
+        drop(idle);
+        // The endpoint answers again.
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let m = scrape(&addr);
+            if m.starts_with("HTTP/1.1 200 OK") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{m}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let _ = Command::new("kill")
+            .args(["-TERM", &worker.id().to_string()])
+            .status();
+        let _ = worker.wait();
+        let size = std::fs::metadata(&log).unwrap().len();
+        assert!(size < 64 * 1024, "the worker logged {size} bytes");
+    }
 }

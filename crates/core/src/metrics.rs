@@ -140,32 +140,65 @@ pub async fn bind(addr: &str) -> Result<TcpListener> {
     })
 }
 
+/// Connections answered at once; more wait in the kernel's backlog (they hold no file
+/// descriptor of this process), so the endpoint can never starve the loader of them.
+pub const MAX_CONNECTIONS: usize = 16;
+
+/// The longest a connection may take to send its request head, whatever it trickles.
+pub const REQUEST_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Answers `GET /metrics` (and `/`) on `listener` until `stop` is cancelled; anything
-/// else gets 404, a request that is not HTTP 400.
+/// else gets 404, a request that is not HTTP 400. At most [`MAX_CONNECTIONS`] are open
+/// at once, each for at most [`REQUEST_DEADLINE`] before it is answered or dropped; a
+/// failing `accept` (out of file descriptors) backs off instead of spinning, and is
+/// logged once per run of failures.
 pub async fn serve(listener: TcpListener, sources: Sources, stop: CancellationToken) {
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let mut backoff = std::time::Duration::from_millis(50);
+    let mut failing = 0u64;
     loop {
+        let permit = tokio::select! {
+            _ = stop.cancelled() => return,
+            p = slots.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => return,
+            },
+        };
         let (mut sock, _) = tokio::select! {
             _ = stop.cancelled() => return,
             a = listener.accept() => match a {
-                Ok(a) => a,
+                Ok(a) => {
+                    if failing > 0 {
+                        warn!("metrics endpoint: accepting again after {failing} failed accepts");
+                        failing = 0;
+                    }
+                    backoff = std::time::Duration::from_millis(50);
+                    a
+                }
                 Err(e) => {
-                    warn!("metrics endpoint: {e}");
+                    if failing == 0 {
+                        warn!("metrics endpoint: cannot accept connections ({e}); backing off");
+                    }
+                    failing += 1;
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(std::time::Duration::from_secs(1));
                     continue;
                 }
             },
         };
         let sources = sources.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             let mut buf = vec![0u8; 8192];
             let mut len = 0;
-            // Read the request head (the body, if any, is not needed).
+            // Read the request head (the body, if any, is not needed), within one deadline
+            // for the whole head: a client that trickles bytes cannot hold the slot.
+            let deadline = tokio::time::Instant::now() + REQUEST_DEADLINE;
             while len < buf.len() {
-                match tokio::time::timeout(
-                    std::time::Duration::from_secs(5),
-                    sock.read(&mut buf[len..]),
-                )
-                .await
-                {
+                match tokio::time::timeout_at(deadline, sock.read(&mut buf[len..])).await {
                     Ok(Ok(0)) | Err(_) | Ok(Err(_)) => break,
                     Ok(Ok(n)) => len += n,
                 }
@@ -194,8 +227,11 @@ pub async fn serve(listener: TcpListener, sources: Sources, stop: CancellationTo
                 "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                 body.len()
             );
-            let _ = sock.write_all(reply.as_bytes()).await;
-            let _ = sock.shutdown().await;
+            let _ = tokio::time::timeout(REQUEST_DEADLINE, async {
+                let _ = sock.write_all(reply.as_bytes()).await;
+                let _ = sock.shutdown().await;
+            })
+            .await;
         });
     }
 }
