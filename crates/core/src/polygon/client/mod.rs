@@ -41,7 +41,8 @@ pub struct PolygonConfig {
     /// The plan's request budget per window (free plan: 5 a minute); 0 = unlimited.
     pub requests_per_minute: u32,
     /// The window the budget applies to: a minute for every Polygon plan. Only tests
-    /// shorten it.
+    /// shorten it. Requests are counted over it plus a margin
+    /// ([`super::rate_limit::margin_for`]: 2 s for a minute).
     pub rate_window: Duration,
     /// Retries after the first attempt for failures that may go away (429, 5xx, HTML
     /// pages, timeouts, broken connections, malformed bodies).
@@ -182,7 +183,7 @@ impl PolygonClient {
                 http,
                 base,
                 api_key: cfg.api_key,
-                limiter: RateLimiter::with_window(cfg.requests_per_minute, cfg.rate_window),
+                limiter: RateLimiter::for_plan(cfg.requests_per_minute, cfg.rate_window),
                 max_retries: cfg.max_retries,
                 request_timeout: cfg.request_timeout,
                 max_backoff: cfg.max_backoff,
