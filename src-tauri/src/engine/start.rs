@@ -133,7 +133,12 @@ impl Engine {
                     );
                     Some(id)
                 }
-                _ => None,
+                _ => {
+                    if let Some(p) = &polygon {
+                        background::spawn_budget_share(&tracker, cfg, p.clone(), shutdown.clone());
+                    }
+                    None
+                }
             };
             info!(builtin_worker = worker_id.is_some(), "Redis mode");
             let service = JobService::new(bus.clone(), history_store);
