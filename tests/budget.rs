@@ -383,7 +383,9 @@ async fn three_worker_processes_on_one_key_stay_within_the_plan() {
     let started = Instant::now();
     let mut runners = std::collections::HashSet::new();
     for id in &ids {
-        let st = support::wait_state(&bus, id, JobState::Completed, Duration::from_secs(60)).await;
+        let st = support::wait_status(&bus, id, Duration::from_secs(60), |s| s.state.is_terminal())
+            .await;
+        assert_eq!(st.state, JobState::Completed, "{st:?}");
         runners.insert(st.worker_id.clone());
         assert_eq!(fake.over_limit(), 0, "beyond the plan after {id}");
     }
