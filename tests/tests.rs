@@ -6,6 +6,7 @@
 
 mod support;
 
+mod budget;
 mod bus;
 mod cli;
 mod completeness;

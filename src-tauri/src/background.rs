@@ -60,6 +60,10 @@ pub fn spawn_builtin_worker(
                 }
             }
         };
+        // Beside other workers on the same key, the built-in one spends the key's shared
+        // budget. The app's stored value does not replace a shared one at start; a
+        // change in Settings does (`Engine::apply_live`).
+        share_budget(loader.polygon(), &bus).await;
         if let Some((store, service)) = scheduler {
             spawn_scheduler_now(
                 store,
@@ -72,6 +76,44 @@ pub fn spawn_builtin_worker(
         if let Err(e) = worker.run().await {
             warn!("built-in worker stopped: {}", e.message());
         }
+    });
+}
+
+/// Counts `polygon`'s requests against the key's budget in Redis, shared by every process
+/// on the key (the app adopts a stored plan value; its own is written when none is).
+/// Without Redis the client keeps counting its own requests.
+async fn share_budget(polygon: &PolygonClient, bus: &Bus) {
+    let who = format!(
+        "TickStock Admin on {} (pid {})",
+        tickstock_core::worker::host_name(),
+        std::process::id()
+    );
+    if let Err(e) = polygon.share_budget(bus, false, &who).await {
+        warn!("the Polygon request budget cannot be shared through Redis ({e})");
+    }
+}
+
+/// In Redis mode without the built-in worker: shares the key's budget as soon as Redis
+/// answers, for what the app itself asks Polygon (splits checks, reloads).
+pub fn spawn_budget_share(
+    tracker: &TaskTracker,
+    cfg: BusConfig,
+    polygon: PolygonClient,
+    shutdown: CancellationToken,
+) {
+    tracker.spawn(async move {
+        let bus = loop {
+            match Bus::connect(cfg.clone()).await {
+                Ok(b) => break b,
+                Err(_) => {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                    }
+                }
+            }
+        };
+        share_budget(&polygon, &bus).await;
     });
 }
 

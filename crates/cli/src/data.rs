@@ -42,9 +42,14 @@ pub struct DataArgs {
     /// Polygon API key.
     #[arg(long, global = true, env = "POLYGON_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
-    /// The plan's requests per minute (0 = unlimited; the free plan allows 5).
-    #[arg(long, global = true, env = "POLYGON_RPM", default_value_t = 5)]
-    pub requests_per_minute: u32,
+    /// The plan's requests per minute (0 = unlimited; the free plan allows 5). Default 5.
+    /// With Redis, one value is shared by every process on the key: given here, it
+    /// replaces the shared value; left out, the shared value (if any) is used.
+    #[arg(long, global = true, env = "POLYGON_RPM")]
+    pub requests_per_minute: Option<u32>,
+    /// The plan's window in milliseconds instead of a minute: for tests only.
+    #[arg(long, global = true, env = "TICKSTOCK_POLYGON_WINDOW_MS", hide = true)]
+    pub polygon_window_ms: Option<u64>,
     /// (symbol, timeframe) downloads in flight at once within one job.
     #[arg(
         long,
@@ -66,6 +71,9 @@ pub struct DataArgs {
     )]
     pub symbol_refresh_days: u32,
 }
+
+/// The free plan's requests per minute, when none is given.
+pub const DEFAULT_RPM: u32 = 5;
 
 /// The default database: `sqlite://<data dir>/tickstock-admin/tickstock.sqlite`.
 pub fn default_database_url() -> String {
@@ -103,9 +111,36 @@ impl DataArgs {
                     "no Polygon API key: set POLYGON_API_KEY or pass --api-key",
                 )
             })?;
-        let cfg = PolygonConfig::new(self.polygon_url.clone(), SecretString::from(key))
-            .with_requests_per_minute(self.requests_per_minute);
+        let mut cfg = PolygonConfig::new(self.polygon_url.clone(), SecretString::from(key))
+            .with_requests_per_minute(self.requests_per_minute());
+        if let Some(ms) = self.polygon_window_ms.filter(|ms| *ms > 0) {
+            cfg.rate_window = Duration::from_millis(ms);
+        }
         Ok(PolygonClient::new(cfg)?)
+    }
+
+    /// The plan's requests per minute: as given, else the free plan's 5.
+    pub fn requests_per_minute(&self) -> u32 {
+        self.requests_per_minute.unwrap_or(DEFAULT_RPM)
+    }
+
+    /// Counts `polygon`'s requests against the key's budget in Redis, shared by every
+    /// process on the key. A value given with --requests-per-minute (or POLYGON_RPM) is an
+    /// explicit setting and replaces the shared one. When Redis cannot be used, the
+    /// process counts its own requests, with a warning.
+    pub async fn share_budget(&self, polygon: &PolygonClient, bus: &Bus, who: &str) {
+        let explicit = self.requests_per_minute.is_some();
+        let who = format!(
+            "{who} on {} (pid {})",
+            tickstock_core::worker::host_name(),
+            std::process::id()
+        );
+        if let Err(e) = polygon.share_budget(bus, explicit, &who).await {
+            tracing::warn!(
+                "the Polygon request budget cannot be shared through Redis ({e}); \
+                 this process counts only its own requests"
+            );
+        }
     }
 
     pub async fn loader(&self, g: &Global) -> Result<Loader> {
@@ -209,6 +244,9 @@ pub async fn worker(g: &Global, a: &WorkerArgs) -> Result<ExitCode> {
     let loader = a.data.loader(g).await?;
     let history: Arc<dyn JobHistory> = Arc::new(StoreHistory(loader.store().clone()));
     let bus = Bus::connect(g.bus_config()?).await?;
+    a.data
+        .share_budget(loader.polygon(), &bus, "tickstock worker")
+        .await;
     let metrics = match &a.metrics_addr {
         Some(addr) => Some(tickstock_core::metrics::bind(addr).await?),
         None => None,
@@ -346,19 +384,37 @@ pub struct ScheduleAddArgs {
 pub async fn schedule_cmd(g: &Global, a: &ScheduleArgs) -> Result<ExitCode> {
     let store = a.data.store(g).await?;
     let bus = || async { Bus::connect(g.bus_config()?).await };
-    let scheduler = |bus: Bus| {
-        let service = JobService::new(Arc::new(bus), Some(store.clone()));
-        let s = Scheduler::new(store.clone(), Arc::new(service), "cli", None);
-        // `split_reload` schedules run here when a key is at hand.
-        match a.data.polygon() {
-            Ok(p) => s.with_polygon(p),
-            Err(_) => s,
+    // `run` calls Polygon (a `split_reload` schedule runs here when a key is at hand): it
+    // spends the key's shared budget.
+    let scheduler = |bus: Bus, calls_polygon: bool| {
+        let store = store.clone();
+        async move {
+            let polygon = match a.data.polygon() {
+                Ok(p) => {
+                    if calls_polygon {
+                        a.data
+                            .share_budget(&p, &bus, "tickstock schedule run")
+                            .await;
+                    }
+                    Some(p)
+                }
+                Err(_) => None,
+            };
+            let service = JobService::new(Arc::new(bus), Some(store.clone()));
+            let s = Scheduler::new(store, Arc::new(service), "cli", None);
+            match polygon {
+                Some(p) => s.with_polygon(p),
+                None => s,
+            }
         }
     };
     let not_found = |name: &str| Error::new(ErrorKind::NotFound, format!("no schedule `{name}`"));
     match &a.command {
         ScheduleCommand::List { json } => {
-            let list = scheduler(bus().await?).list(chrono::Utc::now()).await?;
+            let list = scheduler(bus().await?, false)
+                .await
+                .list(chrono::Utc::now())
+                .await?;
             if *json {
                 output::json(&list);
                 return Ok(ExitCode::SUCCESS);
@@ -478,7 +534,10 @@ pub async fn schedule_cmd(g: &Global, a: &ScheduleArgs) -> Result<ExitCode> {
             }
         }
         ScheduleCommand::Run { name } => {
-            let id = scheduler(bus().await?).run_now(name.trim()).await?;
+            let id = scheduler(bus().await?, true)
+                .await
+                .run_now(name.trim())
+                .await?;
             println!("{id}");
         }
     }
@@ -595,6 +654,20 @@ pub async fn load(g: &Global, a: &LoadArgs) -> Result<ExitCode> {
         }
     }
     let loader = data.loader(g).await?;
+    // Beside workers on the same key, a load spends the key's shared budget (when a Redis
+    // URL is given; without one, or while Redis is down, only this process counts).
+    if g.redis_url_given {
+        match Bus::connect(g.bus_config()?).await {
+            Ok(bus) => {
+                data.share_budget(loader.polygon(), &bus, "tickstock load")
+                    .await
+            }
+            Err(e) => tracing::warn!(
+                "Redis unreachable ({}); this load counts only its own Polygon requests",
+                e.message()
+            ),
+        }
+    }
     let known = loader.known_universes().await?;
     let job = request
         .build(&g.requested_by, &|k| known.contains(k))

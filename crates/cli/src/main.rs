@@ -55,6 +55,10 @@ pub struct Global {
     /// TickStock environment whose universes are read and written (DEFAULT, TEST, UAT, PROD).
     #[arg(long, global = true, env = "TICKSTOCK_ENVIRONMENT", default_value = tickstock_core::store::DEFAULT_ENVIRONMENT)]
     pub environment: String,
+    /// Whether the Redis URL was given (`--redis-url` or `REDIS_URL`) rather than the
+    /// default: `load` then shares the key's Polygon budget through it.
+    #[arg(skip)]
+    pub redis_url_given: bool,
 }
 
 /// The operator's name: the OS user (`USER`, `USERNAME`, else the account's name).
@@ -156,6 +160,23 @@ fn init_logging(default: &str) {
         .init();
 }
 
+/// Whether the global option `id` was given on the command line or in its environment
+/// variable (not left to its default), at any level of subcommands.
+fn given(matches: &clap::ArgMatches, id: &str) -> bool {
+    use clap::parser::ValueSource;
+    let mut m = Some(matches);
+    while let Some(cur) = m {
+        if matches!(
+            cur.value_source(id),
+            Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+        ) {
+            return true;
+        }
+        m = cur.subcommand().map(|(_, sub)| sub);
+    }
+    false
+}
+
 /// A message as a sentence: its first letter in upper case.
 fn sentence(message: &str) -> String {
     let mut chars = message.chars();
@@ -176,7 +197,10 @@ pub fn fail(e: &Error) -> ExitCode {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = Cli::command().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    cli.global.redis_url_given = given(&matches, "redis_url");
     init_logging(if matches!(cli.command, Command::Worker(_)) {
         "info"
     } else {

@@ -194,6 +194,48 @@ impl Keys {
     pub fn worker_control(&self, worker_id: &str) -> String {
         self.k(&format!("tickstock:worker:{worker_id}:control"))
     }
+
+    // ---- the Polygon request budget shared by every process on one API key ----
+    //
+    // `{digest}` is the first 16 hex digits of the SHA-256 of the API key
+    // ([`crate::polygon::shared_budget::key_digest`]): the key itself is never in Redis.
+
+    /// `tickstock:polygon:budget:{digest}`: sorted set of the requests let through on one
+    /// key, scored by the time Redis granted them (Unix µs, from `TIME`), members unique
+    /// per grant. Entries older than the plan's window plus its margin are removed by the
+    /// next grant; the key expires a second after the window.
+    pub fn polygon_budget(&self, digest: &str) -> String {
+        self.k(&format!("tickstock:polygon:budget:{digest}"))
+    }
+
+    /// `tickstock:polygon:plan:{digest}`: hash of the plan's rate shared by every process
+    /// on the key: `rpm` (requests per minute, 0 = unlimited), `set_at` (ISO time) and
+    /// `set_by` (which process wrote it). No expiry. The latest explicit setting wins; a
+    /// process started without one adopts the stored value and writes its own only when
+    /// none is stored.
+    pub fn polygon_plan(&self, digest: &str) -> String {
+        self.k(&format!("tickstock:polygon:plan:{digest}"))
+    }
+
+    /// `tickstock:polygon:waiters:{digest}`: sorted set of processes waiting for the
+    /// budget (one ticket each), scored by when each began to wait (Unix µs): a free
+    /// request goes to the oldest live ticket first, so no process starves.
+    pub fn polygon_waiters(&self, digest: &str) -> String {
+        self.k(&format!("tickstock:polygon:waiters:{digest}"))
+    }
+
+    /// `tickstock:polygon:waiters:{digest}:seen`: the same tickets scored by when each
+    /// last asked (Unix µs); a ticket not seen for a few seconds belongs to a process
+    /// that died or stopped waiting and loses its place.
+    pub fn polygon_waiters_seen(&self, digest: &str) -> String {
+        format!("{}:seen", self.polygon_waiters(digest))
+    }
+
+    /// `tickstock:polygon:cooldown:{digest}`: present after Polygon answered 429 on the
+    /// key: the Unix µs until which no process sends a request on it; expires then.
+    pub fn polygon_cooldown(&self, digest: &str) -> String {
+        self.k(&format!("tickstock:polygon:cooldown:{digest}"))
+    }
 }
 
 #[cfg(test)]
@@ -209,6 +251,12 @@ mod tests {
         assert_eq!(k.status_alt("abc"), "tickstock.jobs.status:abc");
         assert_eq!(k.legacy_heartbeat(), "tickstockpl:heartbeat");
         assert_eq!(k.producer_heartbeat(), "tickstock:producer:heartbeat");
+        assert_eq!(k.polygon_budget("ab12"), "tickstock:polygon:budget:ab12");
+        assert_eq!(k.polygon_plan("ab12"), "tickstock:polygon:plan:ab12");
+        assert_eq!(
+            k.polygon_waiters_seen("ab12"),
+            "tickstock:polygon:waiters:ab12:seen"
+        );
     }
 
     #[test]
@@ -218,6 +266,7 @@ mod tests {
         assert_eq!(k.status("x"), "t1:job:status:x");
         assert_eq!(k.channel_control(), "t1:tickstock.jobs.control");
         assert_eq!(k.stream(), "t1:tickstock:jobs:stream");
+        assert_eq!(k.polygon_cooldown("d"), "t1:tickstock:polygon:cooldown:d");
         assert_eq!(Keys::with_namespace(""), Keys::new());
     }
 }

@@ -20,6 +20,11 @@
 //! ones are used one per request, in order; an "always" fault hits every request.
 //! Every request is recorded (the key is never kept).
 //!
+//! [`FakePolygon::set_rate_limit`] makes it count requests per key over a sliding window
+//! as Polygon does (inclusive: requests exactly a window apart share it), and remember
+//! every request beyond the plan ([`FakePolygon::over_limit`]); optionally it answers them
+//! 429 as Polygon would.
+//!
 //! The data is a pure function of (ticker, t): [`FakePolygon::expected_bars`] returns
 //! exactly what the server serves.
 
@@ -44,6 +49,9 @@ use tokio_util::sync::CancellationToken;
 
 pub mod corporate;
 pub use corporate::{FakeHoliday, FakeSplit, MARKET_STATUS, SPLITS};
+
+/// Polygon's words in a 429 answer.
+const TOO_MANY_REQUESTS: &str = "You've exceeded the maximum requests per minute, please wait or upgrade your subscription to continue. https://polygon.io/pricing";
 
 /// Fault key for the grouped daily endpoint.
 pub const GROUPED: &str = "$GROUPED";
@@ -312,6 +320,39 @@ struct Shared {
     splits: Mutex<Vec<FakeSplit>>,
     /// What the upcoming market holidays list; `None`: the calendar's coming year.
     holidays: Mutex<Option<Vec<FakeHoliday>>>,
+    /// Polygon's per-key limit, when a test set one.
+    rate: Mutex<Option<RateCheck>>,
+    /// Requests that arrived beyond the limit.
+    over_limit: AtomicU64,
+}
+
+/// Polygon's per-key request limit as the fake measures it: arrivals per key (by a hash
+/// of the key, which is never kept) over a sliding, inclusive window.
+struct RateCheck {
+    requests: usize,
+    window: Duration,
+    answer_429: bool,
+    arrivals: HashMap<u64, VecDeque<Instant>>,
+}
+
+impl RateCheck {
+    /// Counts an arrival; true when it is beyond the limit.
+    fn arrive(&mut self, key: &str) -> bool {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        key.hash(&mut h);
+        let now = Instant::now();
+        let seen = self.arrivals.entry(h.finish()).or_default();
+        while seen
+            .front()
+            .is_some_and(|&t| now.duration_since(t) > self.window)
+        {
+            seen.pop_front();
+        }
+        let over = seen.len() >= self.requests;
+        seen.push_back(now);
+        over
+    }
 }
 
 struct ShutdownOnDrop(CancellationToken);
@@ -384,6 +425,8 @@ impl FakePolygon {
             request_ids: AtomicU64::new(1),
             splits: Mutex::new(Vec::new()),
             holidays: Mutex::new(None),
+            rate: Mutex::new(None),
+            over_limit: AtomicU64::new(0),
         });
         let app = Router::new()
             .route(
@@ -486,6 +529,26 @@ impl FakePolygon {
             .iter()
             .filter(|r| r.ticker.as_deref() == Some(ticker))
             .count()
+    }
+
+    /// From now on, counts the requests of each key over a sliding `window` (inclusive,
+    /// as Polygon counts: requests exactly a window apart share it) and records each one
+    /// beyond `requests` ([`FakePolygon::over_limit`]); with `answer_429` it also answers
+    /// those 429, as Polygon does.
+    pub fn set_rate_limit(&self, requests: usize, window: Duration, answer_429: bool) {
+        *self.shared.rate.lock().unwrap() = Some(RateCheck {
+            requests: requests.max(1),
+            window,
+            answer_429,
+            arrivals: HashMap::new(),
+        });
+        self.shared.over_limit.store(0, Ordering::SeqCst);
+    }
+
+    /// Requests that arrived beyond the limit set by [`FakePolygon::set_rate_limit`]: the
+    /// 429s Polygon would have sent.
+    pub fn over_limit(&self) -> u64 {
+        self.shared.over_limit.load(Ordering::SeqCst)
     }
 
     /// Forgets the recorded requests.
@@ -727,7 +790,21 @@ impl Shared {
                     "Unknown API Key",
                 ));
             }
-            Some(_) => {}
+            Some(k) => {
+                let mut rate = self.rate.lock().unwrap();
+                if let Some(check) = rate.as_mut() {
+                    if check.arrive(&k) {
+                        self.over_limit.fetch_add(1, Ordering::SeqCst);
+                        if check.answer_429 {
+                            return Err(self.error_response(
+                                StatusCode::TOO_MANY_REQUESTS,
+                                "error",
+                                TOO_MANY_REQUESTS,
+                            ));
+                        }
+                    }
+                }
+            }
         }
         let fault = {
             let mut q = self.queued.lock().unwrap();
@@ -754,7 +831,7 @@ impl Shared {
                 let mut r = self.error_response(
                     StatusCode::TOO_MANY_REQUESTS,
                     "error",
-                    "You've exceeded the maximum requests per minute, please wait or upgrade your subscription to continue. https://polygon.io/pricing",
+                    TOO_MANY_REQUESTS,
                 );
                 if let Some(s) = retry_after {
                     r.headers_mut()

@@ -110,7 +110,12 @@ impl Engine {
     /// rate limit, publishing on the legacy channel); running jobs go on with them.
     pub async fn apply_live(&self, next: &AppSettings) {
         if let Some(p) = &self.polygon {
-            p.set_requests_per_minute(next.requests_per_minute);
+            // In Redis mode this is an explicit setting shared with every process on
+            // the key: written only when the operator changed it, so that saving other
+            // settings never replaces a value another process set.
+            if self.settings().requests_per_minute != next.requests_per_minute {
+                p.set_requests_per_minute(next.requests_per_minute);
+            }
         }
         if let Mode::Redis { bus } = &self.mode {
             bus.set_publish_legacy(next.publish_legacy).await;

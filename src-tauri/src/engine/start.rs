@@ -134,7 +134,12 @@ impl Engine {
                     );
                     Some(id)
                 }
-                _ => None,
+                _ => {
+                    if let Some(p) = &polygon {
+                        background::spawn_budget_share(&tracker, cfg, p.clone(), shutdown.clone());
+                    }
+                    None
+                }
             };
             info!(builtin_worker = worker_id.is_some(), "Redis mode");
             (Mode::Redis { bus }, Some(service), worker_id)

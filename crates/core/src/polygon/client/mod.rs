@@ -18,8 +18,10 @@ use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use super::errors::PolygonError;
+use super::limiter::Limiter;
 use super::pagination::{AggregatesPager, PageGuard, PageScope};
 use super::rate_limit::RateLimiter;
+use super::shared_budget::{PlanValue, SharedBudget};
 use super::types::{
     DetailsResponse, GroupedBar, GroupedResponse, ListResponse, TickerDetails, TickerInfo,
     TickerQuery,
@@ -41,7 +43,8 @@ pub struct PolygonConfig {
     /// The plan's request budget per window (free plan: 5 a minute); 0 = unlimited.
     pub requests_per_minute: u32,
     /// The window the budget applies to: a minute for every Polygon plan. Only tests
-    /// shorten it.
+    /// shorten it. Requests are counted over it plus a margin
+    /// ([`super::rate_limit::margin_for`]: 2 s for a minute).
     pub rate_window: Duration,
     /// Retries after the first attempt for failures that may go away (429, 5xx, HTML
     /// pages, timeouts, broken connections, malformed bodies).
@@ -98,7 +101,7 @@ struct Inner {
     http: reqwest::Client,
     base: Url,
     api_key: SecretString,
-    limiter: RateLimiter,
+    limiter: Limiter,
     max_retries: u32,
     request_timeout: Duration,
     max_backoff: Duration,
@@ -183,7 +186,10 @@ impl PolygonClient {
                 http,
                 base,
                 api_key: cfg.api_key,
-                limiter: RateLimiter::with_window(cfg.requests_per_minute, cfg.rate_window),
+                limiter: Limiter::in_process(RateLimiter::for_plan(
+                    cfg.requests_per_minute,
+                    cfg.rate_window,
+                )),
                 max_retries: cfg.max_retries,
                 request_timeout: cfg.request_timeout,
                 max_backoff: cfg.max_backoff,
@@ -199,13 +205,40 @@ impl PolygonClient {
     }
 
     /// The limiter every request of this client goes through.
-    pub fn rate_limiter(&self) -> &RateLimiter {
+    pub fn rate_limiter(&self) -> &Limiter {
         &self.inner.limiter
     }
 
-    /// Changes the plan's rate for every request from now on, running jobs included.
+    /// Changes the plan's rate for every request from now on, running jobs included. With
+    /// a shared budget ([`PolygonClient::share_budget`]) this is an explicit setting: it
+    /// is written to Redis and applies to every process on the key.
     pub fn set_requests_per_minute(&self, per_minute: u32) {
         self.inner.limiter.set_limit(per_minute);
+    }
+
+    /// From now on, counts every request of this client (and its clones) against the
+    /// key's budget in Redis, shared by every process using the key, instead of this
+    /// process's own. The plan's value is settled first ([`SharedBudget::adopt_plan`]):
+    /// `explicit` means this process's value was set explicitly and wins; otherwise a
+    /// stored value wins. `who` names this process in the stored plan. On an error the
+    /// client keeps its in-process limiter.
+    pub async fn share_budget(
+        &self,
+        bus: &crate::bus::Bus,
+        explicit: bool,
+        who: &str,
+    ) -> Result<PlanValue, redis::RedisError> {
+        let local = self.inner.limiter.local();
+        let budget = Arc::new(SharedBudget::new(
+            bus.conn(),
+            bus.keys(),
+            &self.inner.api_key,
+            local.limit(),
+            local.plan_window(),
+        ));
+        let plan = budget.adopt_plan(local.limit(), explicit, who).await?;
+        self.inner.limiter.share(budget, who);
+        Ok(plan)
     }
 
     /// The base URL in use (it never carries secrets: [`PolygonClient::new`] refuses those).

@@ -119,6 +119,8 @@ impl PolygonClient {
                     self.inner.max_backoff,
                 );
                 rate_limited += 1;
+                // Every process on the key holds back as long as this one.
+                self.inner.limiter.note_rate_limited(d).await;
                 d
             } else {
                 let d = retry::server_delay(server_failures, self.inner.max_backoff);
