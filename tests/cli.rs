@@ -682,3 +682,69 @@ async fn each_way_in_records_one_history_row_and_refuses_an_active_duplicate() {
     );
     store.close().await;
 }
+
+/// The page shows the first eight characters of a job id: `status` and `cancel` take a
+/// unique start of an id, and say so when a start is shared by several jobs.
+#[tokio::test]
+async fn status_and_cancel_take_the_eight_characters_the_page_shows() {
+    let ns = unique_namespace();
+    let o = run(
+        &ns,
+        &[
+            "submit",
+            "historical-load",
+            "--symbols",
+            "AAPL",
+            "--from",
+            "2024-01-02",
+            "--to",
+            "2024-01-31",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let id = stdout(&o);
+    let o = run(&ns, &["status", &id[..8], "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let st: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(st["job_id"], id.as_str());
+    // Two jobs whose ids start alike: that start names neither.
+    let bus = support::bus_at(&shared_redis_url(), &ns).await;
+    for tail in ["1111-4111-8111-111111111111", "2222-4222-8222-222222222222"] {
+        let mut j = support::job(&["MSFT"]);
+        j.id = format!("abcd{tail}");
+        bus.submit(&j).await.unwrap();
+    }
+    let o = run(&ns, &["status", "abcd"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("\"abcd\" is the start of 2 jobs"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&ns, &["cancel", &id[..8], "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let c: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(c["state"], "cancelled", "{c}");
+}
+
+/// `tickstock history | head` used to end in a panic about a broken pipe: output into a
+/// pipe its reader has closed ends the command quietly.
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    let ns = unique_namespace();
+    for cmd in ["jobs", "health", "queue"] {
+        let o = std::process::Command::new("sh")
+            .arg("-c")
+            .arg("{ sleep 0.3; \"$0\" \"$1\"; echo \"exit $?\" >&2; } | true")
+            .arg(bin("tickstock"))
+            .arg(cmd)
+            .env("REDIS_URL", shared_redis_url())
+            .env("TICKSTOCK_NAMESPACE", &ns)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!err.contains("panicked"), "{cmd}: {err}");
+        assert!(!err.contains("Broken pipe"), "{cmd}: {err}");
+        assert!(err.contains("exit 0"), "{cmd}: {err}");
+    }
+}

@@ -494,6 +494,8 @@ pub async fn status(g: &Global, a: &StatusArgs) -> Result<ExitCode> {
         return Err(Error::invalid("job id is empty"));
     }
     let service = reader(g).await?;
+    // The page shows the first eight characters of an id: a unique start is enough.
+    let id = &service.resolve_id(id).await?;
     if !a.watch {
         let st = service.status(id).await?.ok_or_else(|| not_found(id))?;
         if a.json {
@@ -579,7 +581,9 @@ pub async fn cancel(g: &Global, a: &CancelArgs) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let id = a.job_id.as_deref().unwrap_or_default();
+    let id = &service
+        .resolve_id(a.job_id.as_deref().unwrap_or_default())
+        .await?;
     let outcome = service.cancel(id, &g.requested_by).await?;
     if a.json {
         output::json(&outcome);

@@ -195,9 +195,28 @@ pub fn fail(e: &Error) -> ExitCode {
     }
 }
 
+/// Output piped into a reader that stops early (`tickstock history | head`) ends the
+/// command quietly, as the shell's own tools do, instead of a panic about a broken pipe.
+fn quiet_on_closed_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let text = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if text.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info)
+    }));
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     use clap::{CommandFactory, FromArgMatches};
+    quiet_on_closed_pipe();
     let matches = Cli::command().get_matches();
     let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     cli.global.redis_url_given = given(&matches, "redis_url");

@@ -314,6 +314,35 @@ impl JobService {
         self.queue.status(id).await
     }
 
+    /// The whole id of a job named by its id or by a unique start of it (the page shows
+    /// eight characters): the id itself when a job has it, or no recent job starts with
+    /// it; an error naming how many match when several do.
+    pub async fn resolve_id(&self, id: &str) -> Result<String> {
+        let id = id.trim();
+        let prefix_like =
+            id.len() >= 4 && id.len() < 36 && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
+        if !prefix_like || self.queue.status(id).await?.is_some() {
+            return Ok(id.to_string());
+        }
+        let found: Vec<String> = self
+            .recent(crate::bus::INDEX_MAX_LEN as usize)
+            .await?
+            .into_iter()
+            .map(|e| e.job_id)
+            .filter(|j| j.starts_with(id))
+            .collect();
+        match found.as_slice() {
+            [one] => Ok(one.clone()),
+            [] => Ok(id.to_string()),
+            many => Err(Error::invalid(format!(
+                "{} is the start of {} jobs ({}, ...): give more of the id",
+                crate::error::quote_input(id),
+                many.len(),
+                many.iter().take(3).cloned().collect::<Vec<_>>().join(", ")
+            ))),
+        }
+    }
+
     /// Recent jobs, newest first: the bus's index of jobs (finished ones too, until their
     /// statuses expire), or the active jobs of the embedded queue. Reads only.
     pub async fn recent(&self, limit: usize) -> Result<Vec<JobEntry>> {
