@@ -1155,3 +1155,37 @@ async fn a_waiting_job_cancelled_on_tickstocks_key_is_skipped() {
         assert_eq!(v["message"], "Cancelled by admin");
     }
 }
+
+/// Redis restarted empty (no persistence) under a running job used to drop it from the
+/// list of jobs with no word. The worker that runs it writes its status and its place in
+/// the index again, and the job completes.
+#[tokio::test]
+async fn a_running_job_reappears_after_redis_restarts_empty_and_completes() {
+    let server = RedisServer::start();
+    let bus = support::bus_at(&server.url(), "empty").await;
+    let j = job(&symbols(12).iter().map(String::as_str).collect::<Vec<_>>());
+    bus.submit(&j).await.unwrap();
+    let (w, stop) = sim_worker(&bus, Duration::from_millis(250), fast_worker_config());
+    let h = tokio::spawn(async move { w.run().await });
+    wait_status(&bus, &j.id, Duration::from_secs(10), |s| {
+        s.processed_symbols.unwrap_or(0) >= 2
+    })
+    .await;
+    let mut c = bus.conn();
+    let _: () = redis::cmd("FLUSHALL").query_async(&mut c).await.unwrap();
+    // Listed again, with its status, while it runs.
+    wait_for(Duration::from_secs(10), "the job listed again", || async {
+        let jobs = bus.list_jobs(50).await.ok()?;
+        jobs.iter()
+            .find(|e| e.job_id == j.id)
+            .and_then(|e| e.status.clone())
+            .filter(|s| s.state == JobState::Running)
+    })
+    .await;
+    let st = wait_state(&bus, &j.id, JobState::Completed, Duration::from_secs(30)).await;
+    stop.cancel();
+    h.await.unwrap().unwrap();
+    assert_eq!(st.successful_symbols.len(), 12, "{st:?}");
+    let listed = bus.list_jobs(50).await.unwrap();
+    assert!(listed.iter().any(|e| e.job_id == j.id));
+}

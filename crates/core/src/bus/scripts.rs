@@ -95,8 +95,10 @@ return 1
 /// state is returned, so the worker stops and a finished job never goes back to running.
 /// If the cancel flag is set (or either key says `cancelling`), the `cancelling` variant
 /// is written instead, so a cancel shown to the user is never flipped back.
-/// KEYS = [status, status_alt, cancel flag]; ARGV = [json, json if cancel requested, ttl,
-/// alt ttl]. Returns `{0, ''}` written, `{1, ''}` cancel requested, `{2, word}` final.
+/// The job is put back in the index of jobs when it is missing there (Redis restarted
+/// empty). KEYS = [status, status_alt, cancel flag, index]; ARGV = [json, json if cancel
+/// requested, ttl, alt ttl, submit ms, job id]. Returns `{0, ''}` written, `{1, ''}`
+/// cancel requested, `{2, word}` final.
 pub(super) static WORKER_STATUS: LazyLock<Script> = LazyLock::new(|| {
     status_script(
         r#"
@@ -109,6 +111,7 @@ if redis.call('EXISTS', KEYS[3]) == 1 or a == 'cancelling' or b == 'cancelling' 
 end
 redis.call('SET', KEYS[1], body, 'EX', ARGV[3])
 redis.call('SET', KEYS[2], body, 'EX', ARGV[4])
+redis.call('ZADD', KEYS[4], 'NX', ARGV[5], ARGV[6])
 return {r, ''}
 "#,
     )

@@ -225,15 +225,27 @@ impl Bus {
         let mut cancelling = status.clone();
         cancelling.state = JobState::Cancelling;
         cancelling.message = Some("Cancel requested; stopping after the current chunk".into());
+        // The job stays in the index of jobs (a Redis restarted empty lost it, and the
+        // page's list of active jobs with it): added again at its submit time.
+        let submitted_ms = status
+            .extra
+            .get("submitted_at_utc")
+            .and_then(|v| v.as_str())
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.timestamp_millis())
+            .unwrap_or_else(|| (super::unix_now() * 1000.0) as i64);
         let mut c = self.conn.clone();
         let (code, word): (i64, String) = WORKER_STATUS
             .key(self.keys.status(job_id))
             .key(self.keys.status_alt(job_id))
             .key(self.keys.cancel_flag(job_id))
+            .key(self.keys.index())
             .arg(status.to_json())
             .arg(cancelling.to_json())
             .arg(STATUS_TTL_SECS)
             .arg(STATUS_ALT_TTL_SECS)
+            .arg(submitted_ms)
+            .arg(job_id)
             .invoke_async(&mut c)
             .await?;
         Ok(match code {
