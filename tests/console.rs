@@ -387,6 +387,57 @@ async fn a_quiet_worker_finishes_its_job_and_takes_no_more_and_stop_stops_it() {
     );
 }
 
+/// Odd operator input and odd keys: a command to a name that is only the start of a
+/// worker's control key is refused; a pause key that is not text still pauses, for the
+/// workers and for `queue` alike (it used to fail with WRONGTYPE while workers ignored it).
+#[tokio::test]
+async fn a_control_key_is_not_a_worker_and_any_pause_key_pauses() {
+    let bus = bus().await;
+    let (w, stop) = sim_worker(&bus, Duration::from_millis(10), fast_worker_config());
+    let run = tokio::spawn({
+        let w = w.clone();
+        async move { w.run().await }
+    });
+    wait_for(Duration::from_secs(5), "the worker's heartbeat", || async {
+        bus.worker_rows()
+            .await
+            .ok()
+            .filter(|r| r.iter().any(|r| r.info.id == w.id()))
+    })
+    .await;
+    bus.send_worker_command(w.id(), WorkerCommand::Quiet, "ana")
+        .await
+        .unwrap();
+    let control = format!("{}:control", w.id());
+    let err = bus
+        .send_worker_command(&control, WorkerCommand::Stop, "ana")
+        .await
+        .unwrap_err();
+    assert!(err.message().contains("No worker"), "{}", err.message());
+    assert!(bus.clear_worker_command(w.id()).await.unwrap());
+
+    // A pause written as a hash by some other tool.
+    let mut c = bus.conn();
+    let _: () = redis::AsyncCommands::hset(&mut c, bus.keys().queue_paused(), "by", "someone")
+        .await
+        .unwrap();
+    let paused = bus.queue_paused().await.unwrap().expect("paused");
+    assert_eq!(paused.requested_by, "unknown");
+    assert!(bus.queue_view().await.unwrap().paused.is_some());
+    let j = job(&["AAPL"]);
+    bus.submit(&j).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        bus.status(&j.id).await.unwrap().unwrap().state,
+        JobState::Submitted,
+        "a paused queue starts nothing"
+    );
+    assert!(bus.resume_queue().await.unwrap());
+    wait_state(&bus, &j.id, JobState::Completed, Duration::from_secs(10)).await;
+    stop.cancel();
+    run.await.unwrap().unwrap();
+}
+
 #[tokio::test]
 async fn dead_letters_list_requeue_delete_and_purge() {
     let bus = bus().await;

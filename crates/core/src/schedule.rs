@@ -61,8 +61,8 @@ impl FromStr for When {
                 .filter(|(h, m)| *h < 24 && *m < 60)
                 .ok_or_else(|| {
                     Error::invalid(format!(
-                        "`{}` is not a time of day: write `trading-days HH:MM`, e.g. `trading-days 16:30`",
-                        t.trim()
+                        "{} is not a time of day: write `trading-days HH:MM`, e.g. `trading-days 16:30`",
+                        crate::error::quote_input(t.trim())
                     ))
                 })?;
             return Ok(When::TradingDays {
@@ -74,9 +74,24 @@ impl FromStr for When {
                 "a schedule needs a cron expression or `trading-days HH:MM`",
             ));
         }
+        // The parser's words may quote the input: only printable text of them, and short.
+        let plain = |e: String| -> String {
+            let t: String = e.chars().filter(|c| !c.is_control()).take(120).collect();
+            if s.len() > 32 || s.chars().any(|c| c.is_control()) {
+                t.replace(s, "(the expression)")
+            } else {
+                t
+            }
+        };
         croner::Cron::from_str(s)
             .map(|c| When::Cron(Box::new(c)))
-            .map_err(|e| Error::invalid(format!("invalid cron expression `{s}`: {e}")))
+            .map_err(|e| {
+                Error::invalid(format!(
+                    "invalid cron expression {}: {}",
+                    crate::error::quote_input(s),
+                    plain(e.to_string())
+                ))
+            })
     }
 }
 
@@ -217,7 +232,13 @@ pub fn validate(name: &str, spec: &str, request: &JobRequest) -> Result<()> {
             "a schedule name uses letters, digits, `-`, `_` or `.`, at most 64 characters",
         ));
     }
-    When::from_str(spec)?;
+    let when = When::from_str(spec)?;
+    if when.next_due(Utc::now()).is_none() {
+        return Err(Error::invalid(format!(
+            "the schedule {} never fires (no date matches it); nothing was stored",
+            crate::error::quote_input(spec.trim())
+        )));
+    }
     if request.kind == SPLIT_RELOAD {
         // Every stored symbol when it names none.
         return Ok(());
@@ -602,6 +623,28 @@ pub fn describe_due(t: DateTime<Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_schedule_that_never_fires_is_refused_and_odd_specs_are_never_echoed() {
+        let req = JobRequest {
+            symbols: crate::job::SymbolsInput::Text("AAPL".into()),
+            ..JobRequest::default()
+        };
+        let e = validate("feb30", "0 0 30 2 *", &req).unwrap_err();
+        assert!(e.message().contains("never fires"), "{}", e.message());
+        let long = "1 ".repeat(2500);
+        for odd in [
+            long.as_str(),
+            "0 0 * * *\n0 1 * * *",
+            "trading-days 16:30\u{1b}[31m",
+        ] {
+            let e = validate("odd", odd, &req).unwrap_err();
+            let m = e.message();
+            assert!(!m.contains('\u{1b}') && !m.contains('\n'), "{m:?}");
+            assert!(m.len() < 300, "{} characters: {m:?}", m.len());
+        }
+        validate("ok", "trading-days 16:30", &req).unwrap();
+    }
 
     fn t(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)

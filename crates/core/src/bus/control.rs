@@ -214,8 +214,12 @@ impl Bus {
     /// Who paused the queue and when, when it is paused.
     pub async fn queue_paused(&self) -> Result<Option<PauseInfo>> {
         let mut c = self.conn();
-        let v: Option<String> = c.get(self.keys.queue_paused()).await?;
-        Ok(v.map(|v| parse_pause(&v)))
+        let (present, text): (bool, Option<String>) = GATE_READ
+            .key(self.keys.queue_paused())
+            .key(self.keys.queue_paused())
+            .invoke_async(&mut c)
+            .await?;
+        Ok(present.then(|| parse_pause(text.as_deref().unwrap_or_default())))
     }
 
     /// Tells one worker to be quiet or to stop. The worker must have a heartbeat entry.
@@ -227,7 +231,10 @@ impl Bus {
     ) -> Result<()> {
         let worker_id = worker_id.trim();
         let mut c = self.conn();
-        let known: bool = c.exists(self.keys.worker(worker_id)).await?;
+        // A worker is one that is in the list of workers: a key that merely starts like a
+        // worker's (`w3:control`) names none.
+        let seen: Option<f64> = c.zscore(self.keys.workers(), worker_id).await?;
+        let known = seen.is_some();
         if !known {
             return Err(Error::new(
                 ErrorKind::NotFound,
@@ -266,16 +273,16 @@ impl Bus {
     /// own command.
     pub async fn worker_gate(&self, worker_id: &str) -> Result<Gate> {
         let mut c = self.conn();
-        let (paused, order): (Option<String>, Option<String>) = redis::cmd("MGET")
-            .arg(self.keys.queue_paused())
-            .arg(self.keys.worker_control(worker_id))
-            .query_async(&mut c)
+        let (paused, order): (bool, Option<String>) = GATE_READ
+            .key(self.keys.queue_paused())
+            .key(self.keys.worker_control(worker_id))
+            .invoke_async(&mut c)
             .await?;
         let order = order.and_then(|o| serde_json::from_str::<WorkerOrder>(&o).ok());
         Ok(match order.map(|o| o.command) {
             Some(WorkerCommand::Stop) => Gate::Stop,
             Some(WorkerCommand::Quiet) => Gate::Hold,
-            None if paused.is_some() => Gate::Hold,
+            None if paused => Gate::Hold,
             None => Gate::Open,
         })
     }
@@ -510,6 +517,20 @@ impl Bus {
 }
 
 /// A pause value; one written by hand (not our JSON) still pauses, by an unknown author.
+/// Whether the pause key is there (whatever its type: the queue is paused while it is),
+/// and the text of a command key when it holds text (never `WRONGTYPE`). KEYS = [pause,
+/// command]. Returns `{present, text or false}`.
+static GATE_READ: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+    redis::Script::new(
+        r"
+local present = redis.call('EXISTS', KEYS[1]) == 1
+local text = false
+if redis.call('TYPE', KEYS[2])['ok'] == 'string' then text = redis.call('GET', KEYS[2]) end
+return {present and 1 or 0, text}
+",
+    )
+});
+
 fn parse_pause(v: &str) -> PauseInfo {
     serde_json::from_str(v).unwrap_or_else(|_| PauseInfo {
         requested_by: "unknown".into(),

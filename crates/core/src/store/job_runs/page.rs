@@ -339,6 +339,7 @@ impl Store {
     /// start (see [`crate::history_query`]), with the total, the counts per status and
     /// cursors to the pages either side.
     pub async fn history_page(&self, q: &HistoryQuery) -> Result<HistoryPage, StoreError> {
+        check_query(q)?;
         let size = i64::from(page_size(q));
         let bad = |e: crate::Error| StoreError::invalid(e.message().to_string());
         let at = match &q.at {
@@ -385,4 +386,31 @@ impl Store {
         }
         .map_err(|e| self.err(e))
     }
+}
+
+/// The longest search a history query takes: longer than any id, symbol list or key an
+/// operator types (SQLite refuses a `LIKE` pattern past 50,000 bytes).
+pub const MAX_SEARCH_CHARS: usize = 200;
+
+/// Refuses what no history row can match and what one database would read differently
+/// from the other: a search past [`MAX_SEARCH_CHARS`], a date outside the years 1 to 9999.
+fn check_query(q: &HistoryQuery) -> Result<(), StoreError> {
+    if let Some(s) = &q.search {
+        if s.chars().count() > MAX_SEARCH_CHARS {
+            return Err(StoreError::invalid(format!(
+                "A search is at most {MAX_SEARCH_CHARS} characters (this one has {})",
+                s.chars().count()
+            )));
+        }
+    }
+    for (what, d) in [("since", q.since), ("until", q.until)] {
+        if let Some(d) = d {
+            if !(1..=9999).contains(&chrono::Datelike::year(&d)) {
+                return Err(StoreError::invalid(format!(
+                    "The {what} date must be in the years 1 to 9999"
+                )));
+            }
+        }
+    }
+    Ok(())
 }
