@@ -255,16 +255,27 @@ const LOADERS = {
   dash: () => loadDashboard(),
 };
 
-/** Reloads the visible tab (one call at a time). */
+let again = false;
+
+/** Reloads the visible tab (one call at a time; a call meanwhile reloads once more after
+ * it, since what it was asked for may have changed since the read under way began). */
 export async function refresh() {
-  if (busy) return;
+  if (busy) {
+    again = true;
+    return;
+  }
   busy = true;
   try {
-    await LOADERS[active]();
-    $("#opsc-updated").textContent = `Updated ${fmtTime()}`;
-    $("#ops-console").dataset.loaded = active;
-  } catch (err) {
-    $("#opsc-updated").textContent = `Not updated: ${err.message}`;
+    do {
+      again = false;
+      try {
+        await LOADERS[active]();
+        $("#opsc-updated").textContent = `Updated ${fmtTime()}`;
+        $("#ops-console").dataset.loaded = active;
+      } catch (err) {
+        $("#opsc-updated").textContent = `Not updated: ${err.message}`;
+      }
+    } while (again);
   } finally {
     busy = false;
   }

@@ -4,15 +4,15 @@ import * as api from "./api.js";
 import { $ } from "./util.js";
 import { errorToast } from "./toasts.js";
 import { initStatus, refreshHealth } from "./status.js";
-import { initSubmit } from "./submit.js";
+import { initSubmit, loadUniverses } from "./submit.js";
 import { initJobs, pollActive, trackJob } from "./jobs.js";
 import { initHistory, loadHistory, openJobDetail, updateRow } from "./history.js";
 import { initOps } from "./ops.js";
 import { initSummary, loadSummary } from "./summary.js";
 import { initSettings, checkFirstRun } from "./settings.js";
 import { initAbout, openLogs } from "./about.js";
-import { initCoverage } from "./coverage.js";
-import { initConsole } from "./console.js";
+import { initCoverage, loadCoverage } from "./coverage.js";
+import { initConsole, refresh as refreshConsole } from "./console.js";
 
 const THEME_LABELS = {
   auto: ["circle-half", "Colour scheme: follows the system"],
@@ -42,13 +42,23 @@ function jobsChanged() {
   refreshHealth();
 }
 
+/** Every panel read again: after a change of settings (the backend may now be another
+ * Redis and another database) and when jobs end (their bars are stored). */
+function refreshAll({ settings = false } = {}) {
+  jobsChanged();
+  if (settings) loadUniverses();
+  loadSummary();
+  loadCoverage();
+  refreshConsole();
+}
+
 async function start() {
   if (api.isPreview) $("#preview-badge").classList.remove("d-none");
 
   $("#btn-open-logs").addEventListener("click", openLogs);
   initThemeToggle();
 
-  initSettings({ onSaved: () => jobsChanged() });
+  initSettings({ onSaved: () => refreshAll({ settings: true }) });
   initAbout();
   initOps({ onChanged: jobsChanged, onSubmitted: trackJob });
   const ready = Promise.all([
@@ -56,11 +66,7 @@ async function start() {
     initJobs({
       openDetail: openJobDetail,
       onChange: updateRow,
-      onFinished: () => {
-        loadHistory();
-        loadSummary();
-        refreshHealth();
-      },
+      onFinished: () => refreshAll(),
     }),
     initHistory({ onChanged: jobsChanged, onSubmitted: trackJob }),
   ]);
