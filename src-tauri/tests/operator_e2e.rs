@@ -3,7 +3,9 @@
 //!
 //! - every panel is read again when a job ends (the heat map shows the bars it loaded) and
 //!   when the settings switch the backend to Redis + PostgreSQL (the Data summary and the
-//!   heat map show that database's bars).
+//!   heat map show that database's bars);
+//! - Export CSV holds exactly the rows the history shows for a search and a requester, with
+//!   one column per column of the table.
 
 mod support;
 
@@ -11,7 +13,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use support::{App, AppEnv};
-use tickstock_core::store::Store;
+use tickstock_core::store::{JobRun, Store};
 use tickstock_core::Timeframe;
 use tickstock_testkit::fake_polygon::{FakePolygon, FakePolygonConfig};
 use tickstock_testkit::redis_server::RedisServer;
@@ -196,3 +198,142 @@ const SUMMARY_BARS_FN: &str =
     "const bars = () => { const t = document.getElementById('summary-note').textContent;
      const m = /^([\\d,.\\s\\u00a0\\u202f]+) bars in/.exec(t);
      return m ? m[1].replace(/\\D/g, '') : null; };";
+
+fn uuid_like(i: usize) -> String {
+    format!("{:08x}-2222-4333-8444-{:012x}", 0x2000_0000 + i * 7919, i)
+}
+
+/// `n` finished jobs: every other one names AAPL; requesters ops-1, ops-2, ops-3 in turn.
+async fn seed_history(db_url: &str, n: usize) {
+    let store = Store::connect(db_url).await.expect("seed database");
+    let day0 = chrono::Utc::now() - chrono::Duration::days(20);
+    for i in 0..n {
+        let id = uuid_like(i);
+        let symbols = if i % 2 == 0 {
+            json!([format!("S{i}"), "AAPL"])
+        } else {
+            json!([format!("S{i}"), "MSFT"])
+        };
+        let params = json!({"job_id": id, "job_type": "historical_load", "symbols": symbols,
+                            "timespan": "day", "years": 1, "requested_by": format!("ops-{}", i % 3 + 1)});
+        let mut run = JobRun::new(id.clone(), "historical_load", params);
+        let at = day0 + chrono::Duration::hours(i as i64 * 3);
+        run.submitted_at = Some(at);
+        run.started_at = Some(at + chrono::Duration::seconds(2));
+        run.completed_at = Some(at + chrono::Duration::seconds(10 + i as i64));
+        run.bars_loaded = (i as i64 * 37) % 1000;
+        run.progress = 100;
+        run.status = if i % 5 == 0 { "failed" } else { "completed" }.into();
+        run.worker = Some(format!("w{}", i % 2));
+        store.upsert_job_run(&run).await.expect("seed a job");
+    }
+    store.close().await;
+}
+
+/// A CSV line's fields (quoted fields may hold commas and doubled quotes).
+fn csv_fields(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => out.push(std::mem::take(&mut cur)),
+            (c, _) => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_holds_the_rows_and_columns_the_history_shows() {
+    let _serial = support::serial_guard().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("history.sqlite").display());
+    seed_history(&db, 90).await;
+    let file = dir.path().join("export.csv");
+    let app = App::launch(
+        "export_what_is_shown",
+        AppEnv::new()
+            .var("TICKSTOCK_DATABASE_URL", &db)
+            .var("TICKSTOCK_EXPORT_PATH", file.display().to_string())
+            .embedded(),
+    )
+    .await;
+    watch_toasts(&app).await;
+    app.wait_js(
+        "90 jobs",
+        WAIT,
+        "return /of 90 jobs/.test(document.getElementById('history-summary').textContent);",
+    )
+    .await;
+
+    // AAPL asked by ops-2: jobs 4, 10, 16, ... (every sixth): 15 of 90.
+    app.set_value("#history-query", "AAPL").await;
+    app.set_value("#history-by", "ops-2").await;
+    app.js("document.getElementById('history-filters').requestSubmit(); return true;")
+        .await;
+    let shown = app
+        .wait_js(
+            "the filtered rows",
+            WAIT,
+            "const s = document.getElementById('history-summary').textContent;
+             if (!/of 15 jobs/.test(s)) return null;
+             const rows = [...document.querySelectorAll('#history-table tbody tr[data-job-id]')];
+             return rows.map((tr) => ({
+               id: tr.dataset.jobId,
+               status: tr.dataset.status,
+               by: tr.querySelector('.col-by').textContent.trim(),
+               worker: tr.querySelector('.col-worker').textContent.trim(),
+               bars: tr.querySelector('.col-bars').textContent.replace(/\\D/g, ''),
+             }));",
+        )
+        .await;
+    let shown = shown.as_array().unwrap().clone();
+    assert_eq!(shown.len(), 15, "one page holds them all");
+    let headers = app
+        .js("return [...document.querySelectorAll('#history-table thead th')].filter((th) => !th.classList.contains('col-select')).map((th) => th.textContent.trim());")
+        .await;
+    let headers = headers.as_array().unwrap().clone();
+
+    press(&app, "#btn-export-csv").await;
+    let toast = wait_toast(&app, "Jobs exported", WAIT).await;
+    assert!(
+        toast["body"]
+            .as_str()
+            .unwrap()
+            .starts_with("15 jobs saved to"),
+        "{toast}"
+    );
+    let csv = std::fs::read_to_string(&file).expect("the exported file");
+    let mut lines = csv.lines();
+    let header = csv_fields(lines.next().unwrap());
+    assert_eq!(
+        header.len(),
+        headers.len(),
+        "one CSV column per column on screen: {header:?} vs {headers:?}"
+    );
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let rows: Vec<Vec<String>> = lines.map(csv_fields).collect();
+    assert_eq!(
+        rows.len(),
+        shown.len(),
+        "the CSV holds the rows on screen:\n{csv}"
+    );
+    for (row, seen) in rows.iter().zip(&shown) {
+        assert_eq!(row.len(), header.len(), "{row:?}");
+        assert_eq!(row[col("job_id")], seen["id"].as_str().unwrap());
+        assert_eq!(row[col("status")], seen["status"].as_str().unwrap());
+        assert_eq!(row[col("requested_by")], seen["by"].as_str().unwrap());
+        assert_eq!(row[col("worker")], seen["worker"].as_str().unwrap());
+        assert_eq!(row[col("bars_loaded")], seen["bars"].as_str().unwrap());
+        assert!(row[col("symbols")].contains("AAPL"), "{row:?}");
+    }
+    app.close().await;
+}

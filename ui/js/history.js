@@ -183,11 +183,14 @@ async function exportCsv() {
   const btn = $("#btn-export-csv");
   btn.disabled = true;
   try {
-    // Every job matching the search, kind and status, not one page, through the system's
-    // Save dialog; the backend says where the file went.
-    const res = await api.exportJobsCsv({ query: state.search.trim(), kind: state.kind || null, status: state.status || null });
-    if (res && res.path) toast({ title: "Jobs exported", body: `Saved to ${res.path}.`, variant: "success" });
-    else if (res && res.cancelled) toast({ title: "Export cancelled", body: "No file was written.", variant: "info" });
+    // The rows the table shows (its search, every filter and its order; all pages, not only
+    // this one) with its columns, through the system's Save dialog; the backend says where
+    // the file went and how many jobs it holds.
+    const res = await api.exportJobsCsv({ ...query(), at: "first" });
+    if (res && res.path) {
+      const n = typeof res.rows === "number" ? `${count(res.rows, "job")} saved` : "Saved";
+      toast({ title: "Jobs exported", body: `${n} to ${res.path}.`, variant: "success" });
+    } else if (res && res.cancelled) toast({ title: "Export cancelled", body: "No file was written.", variant: "info" });
   } catch (err) {
     errorToast("Could not export jobs", err);
   } finally {

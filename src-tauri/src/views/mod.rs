@@ -240,6 +240,9 @@ pub struct ExportView {
     pub path: Option<String>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub cancelled: bool,
+    /// Jobs written (not counting the header), when a file was written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rows: Option<usize>,
 }
 
 /// A universe the database offers.
