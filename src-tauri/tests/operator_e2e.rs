@@ -5,7 +5,8 @@
 //!   when the settings switch the backend to Redis + PostgreSQL (the Data summary and the
 //!   heat map show that database's bars);
 //! - Export CSV holds exactly the rows the history shows for a search and a requester, with
-//!   one column per column of the table.
+//!   one column per column of the table;
+//! - a jump to a page past the end shows the last page and says so.
 
 mod support;
 
@@ -335,5 +336,69 @@ async fn export_holds_the_rows_and_columns_the_history_shows() {
         assert_eq!(row[col("bars_loaded")], seen["bars"].as_str().unwrap());
         assert!(row[col("symbols")].contains("AAPL"), "{row:?}");
     }
+    app.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_past_the_end_shows_the_last_page_and_says_so() {
+    let _serial = support::serial_guard().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("history.sqlite").display());
+    seed_history(&db, 130).await;
+    let app = App::launch(
+        "page_past_the_end",
+        AppEnv::new().var("TICKSTOCK_DATABASE_URL", &db).embedded(),
+    )
+    .await;
+    app.wait_js(
+        "130 jobs, 25 a page",
+        WAIT,
+        "return document.getElementById('history-page').textContent.trim() === '1 / 6';",
+    )
+    .await;
+    app.set_value("#history-goto", "9999").await;
+    app.js("document.getElementById('history-jump').requestSubmit(); return true;")
+        .await;
+    let seen = app
+        .wait_js(
+            "the last page",
+            WAIT,
+            "if (document.getElementById('history-page').textContent.trim() !== '6 / 6') return null;
+             return {
+               summary: document.getElementById('history-summary').textContent,
+               notice: document.getElementById('history-notice').textContent,
+               rows: document.querySelectorAll('#history-table tbody tr[data-job-id]').length,
+               prev: !document.getElementById('history-prev').disabled,
+               next: !document.getElementById('history-next').disabled,
+             };",
+        )
+        .await;
+    eprintln!("{seen}");
+    assert!(
+        seen["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("Showing 126–130 of 130 jobs"),
+        "{seen}"
+    );
+    assert_eq!(
+        seen["notice"],
+        json!("Page 9,999 is past the end: showing the last page, 6.")
+    );
+    assert_eq!(seen["rows"], json!(5));
+    assert_eq!(seen["prev"], json!(true), "Prev leads back");
+    assert_eq!(seen["next"], json!(false));
+    let png = app.screenshot().await;
+    save_screenshot(&app, &png, "past-the-end.png");
+
+    // Prev goes on from there, and the notice goes.
+    press(&app, "#history-prev").await;
+    app.wait_js(
+        "page 5 without the notice",
+        WAIT,
+        "return document.getElementById('history-page').textContent.trim() === '5 / 6'
+           && document.getElementById('history-notice').classList.contains('d-none');",
+    )
+    .await;
     app.close().await;
 }

@@ -400,12 +400,17 @@ export function createPreviewBackend() {
       const pages = Math.max(1, Math.ceil(all.length / size));
       const at = String(q0.at || "first");
       let page = 1;
-      if (at.startsWith("page:")) page = Math.min(pages, Math.max(1, Number(at.slice(5)) || 1));
+      let askedPage = null;
+      if (at.startsWith("page:")) {
+        const asked = Math.max(1, Number(at.slice(5)) || 1);
+        page = Math.min(pages, asked);
+        if (asked > pages) askedPage = asked;
+      }
       else if (at.startsWith("after:")) page = Math.min(pages, Number(at.slice(6)) + 1);
       else if (at.startsWith("before:")) page = Math.max(1, Number(at.slice(7)) - 1);
       const items = all.slice((page - 1) * size, page * size).map((j) => ({ ...view(j), requestedBy: j.params.requested_by || "preview", worker: j.startedAt ? "built-in" : null }));
       return {
-        items, total: all.length, counts, page, pages, pageSize: size,
+        items, total: all.length, counts, page, pages, pageSize: size, askedPage,
         next: page < pages ? String(page) : null, prev: page > 1 ? String(page) : null,
         database: "SQLite at ~/.local/share/io.tickstock.admin/tickstock.sqlite (preview)",
       };

@@ -260,5 +260,6 @@ pub async fn history_page(
         next: page.next,
         prev: page.prev,
         database: engine.store()?.describe(),
+        asked_page: page.past_end.map(|n| i64::from(n) + 1),
     })
 }

@@ -216,6 +216,8 @@ pub struct HistoryPageView {
     pub next: Option<String>,
     pub prev: Option<String>,
     pub database: String,
+    /// The page asked for (1-based) when it was past the last: `page` is the last instead.
+    pub asked_page: Option<i64>,
 }
 
 /// One page of the history.
