@@ -6,7 +6,9 @@
 //!   heat map show that database's bars);
 //! - Export CSV holds exactly the rows the history shows for a search and a requester, with
 //!   one column per column of the table;
-//! - a jump to a page past the end shows the last page and says so.
+//! - a jump to a page past the end shows the last page and says so;
+//! - a paused queue is said in the status bar and on the cards of waiting jobs, and the
+//!   Queue tab's count follows the queue whichever tab is shown.
 
 mod support;
 
@@ -14,10 +16,13 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use support::{App, AppEnv};
+use tickstock_core::bus::Bus;
+use tickstock_core::job::{DateRange, Job, JobSpec};
+use tickstock_core::settings::BusConfig;
 use tickstock_core::store::{JobRun, Store};
 use tickstock_core::Timeframe;
 use tickstock_testkit::fake_polygon::{FakePolygon, FakePolygonConfig};
-use tickstock_testkit::redis_server::RedisServer;
+use tickstock_testkit::redis_server::{unique_namespace, RedisServer};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -398,6 +403,95 @@ async fn a_page_past_the_end_shows_the_last_page_and_says_so() {
         WAIT,
         "return document.getElementById('history-page').textContent.trim() === '5 / 6'
            && document.getElementById('history-notice').classList.contains('d-none');",
+    )
+    .await;
+    app.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_queue_is_said_where_the_operator_looks() {
+    let _serial = support::serial_guard().await;
+    let redis = RedisServer::start();
+    let namespace = unique_namespace();
+    let polygon = FakePolygon::start(FakePolygonConfig::default()).await;
+    let app = App::launch(
+        "queue_paused",
+        AppEnv::new()
+            .var("TICKSTOCK_REDIS_URL", redis.url())
+            .var("TICKSTOCK_NAMESPACE", &namespace)
+            .var("TICKSTOCK_WORKER", "on")
+            .polygon(&polygon.base_url(), polygon.api_key()),
+    )
+    .await;
+    let bus = Bus::connect(BusConfig::new(redis.url()).with_namespace(&namespace))
+        .await
+        .expect("the test's Redis");
+    app.wait_js(
+        "the built-in worker to report in",
+        WAIT,
+        "return document.getElementById('worker-pill').dataset.state === 'ok';",
+    )
+    .await;
+    bus.pause_queue("ops-1").await.unwrap();
+    let job = Job::new(
+        JobSpec::Historical {
+            symbols: vec!["AAPL".into()],
+            timespan: Timeframe::Day,
+            range: DateRange {
+                years: Some(1.0),
+                ..Default::default()
+            },
+        },
+        "ops-1",
+    );
+    bus.submit(&job).await.unwrap();
+    let seen = app
+        .wait_js(
+            "the pause in the status bar and on the card",
+            WAIT,
+            &format!(
+                "const pill = document.querySelector('#queue-depth .pill-text').textContent;
+                 const card = document.querySelector('#active-jobs .job-card[data-job-id=\"{}\"]');
+                 if (!card || !/^Queue paused/.test(pill)) return null;
+                 const badge = card.querySelector('.job-status').textContent.trim();
+                 if (badge !== 'Queue paused') return null;
+                 return {{ pill, badge, message: card.querySelector('.job-message').textContent,
+                          tab: document.getElementById('opsc-badge-queue').textContent }};",
+                job.id
+            ),
+        )
+        .await;
+    eprintln!("{seen}");
+    // Waiting, or handed to a worker that was already reading when the pause landed (it
+    // hands the job back): either way it is counted, after the pause.
+    let pill = seen["pill"].as_str().unwrap();
+    assert!(
+        pill == "Queue paused · 1 waiting · 0 in flight · 0 dead"
+            || pill == "Queue paused · 0 waiting · 1 in flight · 0 dead",
+        "{seen}"
+    );
+    assert_eq!(
+        seen["message"],
+        json!("Waiting: the queue is paused (by ops-1); this job starts when it is resumed.")
+    );
+    assert_eq!(seen["tab"], json!("1"), "the Queue tab counts the job");
+    let png = app.screenshot().await;
+    save_screenshot(&app, &png, "paused.png");
+
+    // Another tab in front; the queue resumes and empties: the Queue tab's count goes too.
+    press(&app, "#opsc-tab-workers").await;
+    bus.resume_queue().await.unwrap();
+    app.wait_js(
+        "the job to run and the queue to empty",
+        Duration::from_secs(40),
+        "const p = document.querySelector('#queue-depth .pill-text').textContent;
+         return /^0 waiting · 0 in flight/.test(p);",
+    )
+    .await;
+    app.wait_js(
+        "the Queue tab's count to clear",
+        WAIT,
+        "return document.getElementById('opsc-badge-queue').textContent === '';",
     )
     .await;
     app.close().await;
