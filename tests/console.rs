@@ -129,6 +129,27 @@ async fn history_pages_by_keyset_jump_sort_filter_and_search_on_both_databases()
         assert_eq!(far.items.len(), 21, "{which}: 121 rows, third page");
         assert!(far.next.is_none());
         assert_eq!(far.page_of(), (2, 3));
+        assert_eq!(far.past_end, None);
+        // A page past the end is the last page, and says which was asked for.
+        let beyond = store
+            .history_page(&HistoryQuery {
+                at: HistoryPosition::Page(9998),
+                ..q.clone()
+            })
+            .await
+            .unwrap();
+        assert_eq!(beyond.page_of(), (2, 3), "{which}");
+        assert_eq!(beyond.items.len(), 21, "{which}: the last page's rows");
+        assert_eq!(beyond.past_end, Some(9998));
+        assert!(beyond.prev.is_some() && beyond.next.is_none(), "{which}");
+        let just_after = store
+            .history_page(&HistoryQuery {
+                at: HistoryPosition::Page(3),
+                ..q.clone()
+            })
+            .await
+            .unwrap();
+        assert_eq!(just_after.page_of(), (2, 3), "{which}");
         let dated = store
             .history_page(&HistoryQuery {
                 at: HistoryPosition::Date(chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap()),
@@ -997,6 +1018,25 @@ mod cli {
             &env,
         ));
         assert_eq!(failed["total"], 18);
+        let text = out(&run_env(
+            &ns,
+            &[
+                "history",
+                "--search",
+                "DOW30",
+                "--page-size",
+                "5",
+                "--page",
+                "9999",
+            ],
+            &env,
+        ));
+        assert!(
+            text.starts_with(
+                "Page 9999 is past the end: showing the last page, 3.\n12 jobs (page 3 of 3)"
+            ),
+            "{text}"
+        );
         let text = out(&run_env(&ns, &["history", "--search", "0042"], &env));
         assert!(text.starts_with("1 job (page 1 of 1)"), "{text}");
         assert!(text.contains("0042-job") && text.contains("S42"), "{text}");

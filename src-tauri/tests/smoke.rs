@@ -160,13 +160,13 @@ fn commands_answer_through_the_core_in_embedded_mode() {
     let out = tempfile::tempdir().unwrap();
     let file = out.path().join("jobs.csv");
     std::env::set_var("TICKSTOCK_EXPORT_PATH", &file);
-    let res = call(&w, "export_jobs_csv", json!({"filter": {}})).unwrap();
+    let res = call(&w, "export_jobs_csv", json!({"query": {}})).unwrap();
     assert_eq!(res["path"], file.display().to_string());
     let csv = std::fs::read_to_string(&file).unwrap();
     assert!(csv.lines().nth(1).unwrap().starts_with(&id));
     let bad = out.path().join("missing").join("jobs.csv");
     std::env::set_var("TICKSTOCK_EXPORT_PATH", &bad);
-    let e = call(&w, "export_jobs_csv", json!({"filter": {}})).unwrap_err();
+    let e = call(&w, "export_jobs_csv", json!({"query": {}})).unwrap_err();
     assert!(
         e["message"]
             .as_str()

@@ -104,7 +104,8 @@ export const cancelAll = () => invoke("cancel_all");
 export const retryJob = (jobId, part = "all") => invoke("retry_job", { jobId, part });
 export const cleanupStale = () => invoke("cleanup_stale");
 export const clearJobs = (prefix) => invoke("clear_jobs", { prefix });
-export const exportJobsCsv = (filter) => invoke("export_jobs_csv", { filter });
+/** The history table's rows for a history_page query (all pages) as a CSV file. */
+export const exportJobsCsv = (query) => invoke("export_jobs_csv", { query });
 export const listUniverses = () => invoke("list_universes");
 export const universePreview = (key) => invoke("universe_preview", { key });
 export const dataSummary = () => invoke("data_summary");

@@ -69,8 +69,7 @@ function renderQueue(q) {
   btn.querySelector("i").className = `bi bi-${paused ? "play-fill" : "pause-fill"}`;
   btn.querySelector(".label").textContent = paused ? "Resume queue" : "Pause queue";
   note("#opsc-queue-note", q.note);
-  const badge = $("#opsc-badge-queue");
-  badge.textContent = q.waitingTotal + q.inFlightTotal > 0 ? fmtInt(q.waitingTotal + q.inFlightTotal) : "";
+  showQueueBadge(q.waitingTotal + q.inFlightTotal);
   const dead = $("#opsc-badge-dead");
   dead.textContent = q.dead ? fmtInt(q.dead) : "";
   dead.classList.toggle("d-none", !q.dead);
@@ -108,6 +107,13 @@ function renderQueue(q) {
   }
   if (q.inFlightTotal > q.inFlight.length) fly.append(emptyRow(5, `and ${fmtInt(q.inFlightTotal - q.inFlight.length)} more`));
   if (!q.inFlight.length) fly.append(emptyRow(5, "Nothing in flight"));
+}
+
+/** The Queue tab's badge: jobs waiting or in flight (kept current from the status bar's
+ * health whichever tab is shown, so it never keeps a count of a queue since emptied). */
+export function showQueueBadge(n) {
+  const badge = $("#opsc-badge-queue");
+  if (badge) badge.textContent = n > 0 ? fmtInt(n) : "";
 }
 
 function actionButton(cls, iconName, label, title, onClick) {
@@ -255,16 +261,27 @@ const LOADERS = {
   dash: () => loadDashboard(),
 };
 
-/** Reloads the visible tab (one call at a time). */
+let again = false;
+
+/** Reloads the visible tab (one call at a time; a call meanwhile reloads once more after
+ * it, since what it was asked for may have changed since the read under way began). */
 export async function refresh() {
-  if (busy) return;
+  if (busy) {
+    again = true;
+    return;
+  }
   busy = true;
   try {
-    await LOADERS[active]();
-    $("#opsc-updated").textContent = `Updated ${fmtTime()}`;
-    $("#ops-console").dataset.loaded = active;
-  } catch (err) {
-    $("#opsc-updated").textContent = `Not updated: ${err.message}`;
+    do {
+      again = false;
+      try {
+        await LOADERS[active]();
+        $("#opsc-updated").textContent = `Updated ${fmtTime()}`;
+        $("#ops-console").dataset.loaded = active;
+      } catch (err) {
+        $("#opsc-updated").textContent = `Not updated: ${err.message}`;
+      }
+    } while (again);
   } finally {
     busy = false;
   }

@@ -25,6 +25,9 @@ export function heatTitle(symbol, cell) {
 
 let hooks = { onSubmitted: () => {} };
 let lastGaps = [];
+// The latest read of each part: an answer to an older read (from before a change of
+// settings, say) is dropped, not drawn over a newer one.
+const seq = { map: 0, gaps: 0, schedules: 0 };
 
 function isoDaysAgo(days) {
   const d = new Date(Date.now() - days * 86400000);
@@ -37,8 +40,10 @@ async function loadMap() {
   const box = $("#cov-heatmap");
   const note = $("#cov-map-note");
   $("#btn-cov-refresh").disabled = true;
+  const mine = ++seq.map;
   try {
     const map = await api.coverageMap(tf, months);
+    if (mine !== seq.map) return;
     clear(box);
     if (!map.rows.length) {
       box.append(el("p", { class: "text-body-secondary text-center py-3 mb-0", text: `No ${tf} bars stored yet.` }));
@@ -67,11 +72,12 @@ async function loadMap() {
     box.append(table);
     note.textContent = `${map.rows.length} symbols · ${map.from} to ${map.to}${map.more ? ` · ${map.more} more not shown` : ""}`;
   } catch (err) {
+    if (mine !== seq.map) return;
     clear(box);
     box.append(el("p", { class: "text-danger text-center py-3 mb-0", text: `Cannot read coverage: ${err.message}` }));
     note.textContent = "";
   } finally {
-    $("#btn-cov-refresh").disabled = false;
+    if (mine === seq.map) $("#btn-cov-refresh").disabled = false;
   }
 }
 
@@ -102,8 +108,10 @@ async function loadGaps() {
   const tbody = $("#cov-gaps tbody");
   const note = $("#cov-gaps-note");
   $("#btn-cov-fill-all").disabled = true;
+  const mine = ++seq.gaps;
   try {
     const r = await api.coverageGaps(tf, $("#cov-gaps-from").value, $("#cov-gaps-to").value);
+    if (mine !== seq.gaps) return;
     lastGaps = r.gaps;
     clear(tbody);
     if (!r.gaps.length) {
@@ -123,6 +131,7 @@ async function loadGaps() {
     const more = r.symbolsTotal > r.symbolsChecked ? ` (the first ${r.symbolsChecked} of ${r.symbolsTotal})` : "";
     note.textContent = `${r.gaps.length} gap${r.gaps.length === 1 ? "" : "s"} in ${r.symbolsChecked} symbols${more}, ${r.from} to ${r.to}`;
   } catch (err) {
+    if (mine !== seq.gaps) return;
     clear(tbody);
     tbody.append(el("tr", {}, el("td", { colSpan: 5, class: "text-danger text-center py-3", text: `Cannot check gaps: ${err.message}` })));
     note.textContent = "";
@@ -138,8 +147,10 @@ function scheduleResult(s) {
 
 async function loadSchedules() {
   const tbody = $("#cov-schedules tbody");
+  const mine = ++seq.schedules;
   try {
     const list = await api.listSchedules();
+    if (mine !== seq.schedules) return;
     clear(tbody);
     if (!list.length) {
       tbody.append(el("tr", {}, el("td", { colSpan: 6, class: "text-body-secondary text-center py-3", text: "No schedules: add one with tickstock schedule add." })));
@@ -180,6 +191,7 @@ async function loadSchedules() {
         el("td", { class: "text-end" }, run)));
     }
   } catch (err) {
+    if (mine !== seq.schedules) return;
     clear(tbody);
     tbody.append(el("tr", {}, el("td", { colSpan: 6, class: "text-danger text-center py-3", text: `Cannot read schedules: ${err.message}` })));
   }

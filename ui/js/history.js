@@ -27,6 +27,7 @@ const state = {
   at: "first",
 };
 let current = null; // the last page answered
+let notice = ""; // why the page shown is not the one asked for, until the next move
 const selected = new Set();
 let seq = 0;
 let hooks = { onChanged: () => {}, onSubmitted: () => {} };
@@ -148,12 +149,21 @@ export async function loadHistory() {
   }
   if (mySeq !== seq) return;
   current = page;
+  if (page.askedPage) {
+    // Past the last page: the last is shown, and the page says so; refreshes stay there.
+    notice = `Page ${fmtInt(page.askedPage)} is past the end: showing the last page, ${fmtInt(page.page)}.`;
+    state.at = `page:${page.page}`;
+  }
+  const noticeNode = $("#history-notice");
+  noticeNode.textContent = notice;
+  noticeNode.classList.toggle("d-none", !notice);
   const items = Array.isArray(page.items) ? page.items : [];
   const focusedId = document.activeElement && document.activeElement.closest && document.activeElement.closest("#history-table tbody tr")?.dataset.jobId;
   clear(tbody);
   if (!items.length) {
     const filtered = state.search || state.kind || state.status || state.requestedBy || state.since || state.until;
-    tbody.append(el("tr", { class: "empty-row" }, el("td", { colSpan: COLS, class: "text-body-secondary text-center py-4", text: filtered ? "No jobs match these filters." : "No jobs yet. Submitted loads are listed here." })));
+    const text = page.total > 0 ? "No jobs on this page: go to the first page." : filtered ? "No jobs match these filters." : "No jobs yet. Submitted loads are listed here.";
+    tbody.append(el("tr", { class: "empty-row" }, el("td", { colSpan: COLS, class: "text-body-secondary text-center py-4", text })));
   }
   for (const job of items) tbody.append(row(liveOr(job)));
   if (focusedId) tbody.querySelector(`tr[data-job-id="${CSS.escape(focusedId)}"]`)?.focus();
@@ -163,18 +173,19 @@ export async function loadHistory() {
   const size = page.pageSize || state.pageSize;
   const from = page.total ? (page.page - 1) * size + 1 : 0;
   const to = Math.min(page.total, from + items.length - 1);
-  const shown = page.total ? `Showing ${fmtInt(from)}–${fmtInt(to)} of ${count(page.total, "job")}` : "";
+  const shown = page.total && items.length ? `Showing ${fmtInt(from)}–${fmtInt(to)} of ${count(page.total, "job")}` : page.total ? count(page.total, "job") : "";
   const db = page.database;
   $("#history-summary").textContent = db ? (shown ? `${shown} · history in ${db}` : `History in ${db}`) : shown;
   $("#history-summary").title = db ? `The job history shown is kept in ${db}` : "";
   $("#history-page").textContent = `${fmtInt(page.page)} / ${fmtInt(page.pages)}`;
   $("#history-prev").disabled = !page.prev;
-  $("#history-first").disabled = !page.prev;
+  $("#history-first").disabled = !page.prev && !(page.total > 0 && !items.length);
   $("#history-next").disabled = !page.next;
 }
 
 /** Goes to the first page with the filters as they are now. */
 function restart() {
+  notice = "";
   state.at = "first";
   return loadHistory();
 }
@@ -183,11 +194,14 @@ async function exportCsv() {
   const btn = $("#btn-export-csv");
   btn.disabled = true;
   try {
-    // Every job matching the search, kind and status, not one page, through the system's
-    // Save dialog; the backend says where the file went.
-    const res = await api.exportJobsCsv({ query: state.search.trim(), kind: state.kind || null, status: state.status || null });
-    if (res && res.path) toast({ title: "Jobs exported", body: `Saved to ${res.path}.`, variant: "success" });
-    else if (res && res.cancelled) toast({ title: "Export cancelled", body: "No file was written.", variant: "info" });
+    // The rows the table shows (its search, every filter and its order; all pages, not only
+    // this one) with its columns, through the system's Save dialog; the backend says where
+    // the file went and how many jobs it holds.
+    const res = await api.exportJobsCsv({ ...query(), at: "first" });
+    if (res && res.path) {
+      const n = typeof res.rows === "number" ? `${count(res.rows, "job")} saved` : "Saved";
+      toast({ title: "Jobs exported", body: `${n} to ${res.path}.`, variant: "success" });
+    } else if (res && res.cancelled) toast({ title: "Export cancelled", body: "No file was written.", variant: "info" });
   } catch (err) {
     errorToast("Could not export jobs", err);
   } finally {
@@ -234,6 +248,7 @@ async function bulk(action) {
 
 function jump(text) {
   const t = String(text || "").trim();
+  notice = "";
   if (/^\d+$/.test(t)) state.at = `page:${t}`;
   else if (/^\d{4}-\d{2}-\d{2}$/.test(t)) {
     state.sort = "submitted";
@@ -285,12 +300,14 @@ export function initHistory({ onChanged, onSubmitted } = {}) {
   $("#history-first").addEventListener("click", restart);
   $("#history-prev").addEventListener("click", () => {
     if (current && current.prev) {
+      notice = "";
       state.at = `before:${current.prev}`;
       loadHistory();
     }
   });
   $("#history-next").addEventListener("click", () => {
     if (current && current.next) {
+      notice = "";
       state.at = `after:${current.next}`;
       loadHistory();
     }

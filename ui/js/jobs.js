@@ -16,7 +16,8 @@ import { toast, errorToast } from "./toasts.js";
 const POLL_MS = 2000;
 const GROUP_CLASSES = ["st-running", "st-queued", "st-done", "st-warn", "st-bad"];
 
-const cards = new Map(); // jobId -> {node, refs}
+const cards = new Map(); // jobId -> {node, refs, job}
+let pausedBy = null; // who paused the queue, while it is paused
 let inFlight = null;
 let timer = null;
 let hooks = { onFinished: () => {}, openDetail: () => {}, onChange: () => {} };
@@ -75,15 +76,20 @@ function setText(node, text) {
 }
 
 function updateCard(card, job) {
+  card.job = job;
   const { node, refs } = card;
   const info = statusInfo(job.status);
+  // A waiting job does not start while the queue is paused: the card says so.
+  const held = pausedBy !== null && info.group === "queued";
   const progress = Math.max(0, Math.min(100, Math.round(Number(job.progress) || 0)));
   const running = isRunning(job.status);
   node.classList.remove(...GROUP_CLASSES);
   node.classList.add(`st-${info.group}`);
   node.dataset.status = job.status;
   setText(refs.kind, kindLabel(job.jobType));
-  setText(refs.status, info.label);
+  setText(refs.status, held ? "Queue paused" : info.label);
+  refs.status.title = held ? `Paused by ${pausedBy}: it starts when the queue is resumed` : "";
+  node.dataset.held = held ? "1" : "";
   const badgeClass = `badge rounded-pill job-status ${info.badge}`;
   if (refs.status.className !== badgeClass) refs.status.className = badgeClass;
   refs.status.dataset.status = job.status || "";
@@ -106,7 +112,8 @@ function updateCard(card, job) {
   setText(refs.bars, fmtInt(job.ohlcvRecordsLoaded || 0));
   setText(refs.rate, running ? fmtRate(job.barsPerSecond) : "—");
   setText(refs.eta, running && job.etaSeconds != null ? fmtDuration(job.etaSeconds) : "—");
-  setText(refs.message, job.errorMessage && !job.message ? job.errorMessage : job.message || "");
+  const message = job.errorMessage && !job.message ? job.errorMessage : job.message || "";
+  setText(refs.message, held ? `Waiting: the queue is paused (by ${pausedBy}); this job starts when it is resumed.` : message);
 
   const cancellable = !isTerminal(job.status) && job.status !== "cancelling";
   refs.cancel.disabled = !cancellable || refs.cancel.dataset.busy === "1";
@@ -250,6 +257,14 @@ function applyEvents(events) {
 }
 
 /** Follows a job this page just submitted (kept for callers; events announce it). */
+/** The queue's pause from the status bar's health (null: not paused); waiting cards say so. */
+export function setQueuePaused(by) {
+  const next = by ? String(by) : null;
+  if (next === pausedBy) return;
+  pausedBy = next;
+  for (const card of cards.values()) if (card.job) updateCard(card, card.job);
+}
+
 export function trackJob(jobId) {
   return jobId;
 }

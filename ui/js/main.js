@@ -3,16 +3,16 @@
 import * as api from "./api.js";
 import { $ } from "./util.js";
 import { errorToast } from "./toasts.js";
-import { initStatus, refreshHealth } from "./status.js";
-import { initSubmit } from "./submit.js";
-import { initJobs, pollActive, trackJob } from "./jobs.js";
+import { initStatus, refreshHealth, onHealth } from "./status.js";
+import { initSubmit, loadUniverses } from "./submit.js";
+import { initJobs, pollActive, trackJob, setQueuePaused } from "./jobs.js";
 import { initHistory, loadHistory, openJobDetail, updateRow } from "./history.js";
 import { initOps } from "./ops.js";
 import { initSummary, loadSummary } from "./summary.js";
 import { initSettings, checkFirstRun } from "./settings.js";
 import { initAbout, openLogs } from "./about.js";
-import { initCoverage } from "./coverage.js";
-import { initConsole } from "./console.js";
+import { initCoverage, loadCoverage } from "./coverage.js";
+import { initConsole, refresh as refreshConsole, showQueueBadge } from "./console.js";
 
 const THEME_LABELS = {
   auto: ["circle-half", "Colour scheme: follows the system"],
@@ -42,13 +42,30 @@ function jobsChanged() {
   refreshHealth();
 }
 
+/** Every panel read again: after a change of settings (the backend may now be another
+ * Redis and another database) and when jobs end (their bars are stored). */
+function refreshAll({ settings = false } = {}) {
+  jobsChanged();
+  if (settings) loadUniverses();
+  loadSummary();
+  loadCoverage();
+  refreshConsole();
+}
+
 async function start() {
   if (api.isPreview) $("#preview-badge").classList.remove("d-none");
 
   $("#btn-open-logs").addEventListener("click", openLogs);
   initThemeToggle();
 
-  initSettings({ onSaved: () => jobsChanged() });
+  initSettings({ onSaved: () => refreshAll({ settings: true }) });
+  // What the status bar reads every second also keeps the queue's pause on the job cards
+  // and the Queue tab's count current.
+  onHealth((h) => {
+    const q = h && h.queue;
+    setQueuePaused(q ? q.pausedBy : null);
+    showQueueBadge(q ? Number(q.waiting || 0) + Number(q.inFlight || 0) : 0);
+  });
   initAbout();
   initOps({ onChanged: jobsChanged, onSubmitted: trackJob });
   const ready = Promise.all([
@@ -56,11 +73,7 @@ async function start() {
     initJobs({
       openDetail: openJobDetail,
       onChange: updateRow,
-      onFinished: () => {
-        loadHistory();
-        loadSummary();
-        refreshHealth();
-      },
+      onFinished: () => refreshAll(),
     }),
     initHistory({ onChanged: jobsChanged, onSubmitted: trackJob }),
   ]);

@@ -319,6 +319,16 @@ export function createPreviewBackend() {
     return j;
   };
   const sorted = () => [...jobs.values()].sort((a, b) => Date.parse(b.submittedAt) - Date.parse(a.submittedAt));
+  /** The history table's rows for a query (every page), and the counts per status. */
+  function historyRows(q0 = {}) {
+    const base = matching({ query: q0.search, kind: q0.kind });
+    const counts = {};
+    for (const j of base) counts[j.status] = (counts[j.status] || 0) + 1;
+    let all = q0.status ? base.filter((j) => j.status === q0.status) : base;
+    if (q0.requestedBy) all = all.filter((j) => String(j.params.requested_by || "").toLowerCase() === q0.requestedBy.toLowerCase());
+    return { all, counts };
+  }
+
   function matching(filter = {}) {
     const qy = String(filter.query || "").trim();
     return sorted().filter((j) => {
@@ -385,21 +395,22 @@ export function createPreviewBackend() {
     },
     history_page({ query }) {
       const q0 = query || {};
-      const base = matching({ query: q0.search, kind: q0.kind });
-      const counts = {};
-      for (const j of base) counts[j.status] = (counts[j.status] || 0) + 1;
-      let all = q0.status ? base.filter((j) => j.status === q0.status) : base;
-      if (q0.requestedBy) all = all.filter((j) => String(j.params.requested_by || "").toLowerCase().includes(q0.requestedBy.toLowerCase()));
+      const { all, counts } = historyRows(q0);
       const size = Math.max(1, Number(q0.pageSize) || 25);
       const pages = Math.max(1, Math.ceil(all.length / size));
       const at = String(q0.at || "first");
       let page = 1;
-      if (at.startsWith("page:")) page = Math.min(pages, Math.max(1, Number(at.slice(5)) || 1));
+      let askedPage = null;
+      if (at.startsWith("page:")) {
+        const asked = Math.max(1, Number(at.slice(5)) || 1);
+        page = Math.min(pages, asked);
+        if (asked > pages) askedPage = asked;
+      }
       else if (at.startsWith("after:")) page = Math.min(pages, Number(at.slice(6)) + 1);
       else if (at.startsWith("before:")) page = Math.max(1, Number(at.slice(7)) - 1);
       const items = all.slice((page - 1) * size, page * size).map((j) => ({ ...view(j), requestedBy: j.params.requested_by || "preview", worker: j.startedAt ? "built-in" : null }));
       return {
-        items, total: all.length, counts, page, pages, pageSize: size,
+        items, total: all.length, counts, page, pages, pageSize: size, askedPage,
         next: page < pages ? String(page) : null, prev: page > 1 ? String(page) : null,
         database: "SQLite at ~/.local/share/io.tickstock.admin/tickstock.sqlite (preview)",
       };
@@ -470,12 +481,12 @@ export function createPreviewBackend() {
       for (const [id, j] of jobs) if (id.startsWith(p) && !j.active) { jobs.delete(id); n++; }
       return { cleared: n };
     },
-    export_jobs_csv({ filter }) {
-      const cols = ["job_id", "job_type", "status", "progress", "symbols", "ohlcv_records_loaded", "submitted_at", "completed_at", "duration_seconds", "error_message"];
+    export_jobs_csv({ query }) {
+      const cols = ["job_id", "kind", "symbols", "range", "requested_by", "worker", "status", "bars_loaded", "submitted_at", "duration_seconds"];
       const lines = [cols.join(",")];
-      for (const j of matching(filter)) {
+      for (const j of historyRows(query || {}).all) {
         const syms = Array.isArray(j.params.symbols) ? j.params.symbols.join(" ") : j.params.universe_key || j.params.universe_type || "";
-        lines.push([j.jobId, j.jobType, j.status, j.progress, syms, j.ohlcvRecordsLoaded, j.submittedAt, j.completedAt, j.durationSeconds, j.errorMessage].map(csvCell).join(","));
+        lines.push([j.jobId, j.jobType, syms, "", j.params.requested_by || "preview", j.startedAt ? "built-in" : "", j.status, j.ohlcvRecordsLoaded, j.submittedAt, j.durationSeconds].map(csvCell).join(","));
       }
       // The app writes through a Save dialog; the preview only says where it would go.
       return { path: `~/tickstock-jobs.csv (preview: ${lines.length - 1} jobs, not written)` };

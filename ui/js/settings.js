@@ -148,7 +148,10 @@ function markOverridden(vars) {
         note = document.createElement("div");
         note.id = noteId;
         note.className = "form-text text-warning";
-        input.closest(".mb-3, .form-check, div")?.appendChild(note);
+        // Below the field's input group (inside it, the note squeezes the input to nothing).
+        const group = input.closest(".input-group");
+        if (group) group.after(note);
+        else input.closest(".mb-2, .mb-3, .mb-4, .form-check, div")?.appendChild(note);
       }
       note.textContent = `Set by the environment variable ${name}: read only here, and not saved.`;
     } else {

@@ -89,10 +89,14 @@ function renderQueue(h) {
   }
   const q = h.queue;
   text.textContent = "";
+  if (q.pausedBy) text.append(el("strong", { class: "queue-paused", text: "Queue paused" }), " · ");
   text.append(`${q.waiting} waiting · ${q.inFlight} in flight · `);
   text.append(el("span", { class: q.dead > 0 ? "queue-dead" : "", text: `${q.dead} dead` }));
-  node.classList.add(q.dead > 0 ? "pill-warn" : q.waiting > 0 || q.inFlight > 0 ? "pill-info" : "pill-muted");
-  node.title = "Jobs waiting for a worker · being worked on · given up after repeated failures";
+  node.classList.add(q.pausedBy || q.dead > 0 ? "pill-warn" : q.waiting > 0 || q.inFlight > 0 ? "pill-info" : "pill-muted");
+  node.dataset.paused = q.pausedBy ? "1" : "";
+  node.title = q.pausedBy
+    ? `Paused by ${q.pausedBy}: no worker starts a job until the queue is resumed (running jobs finish)`
+    : "Jobs waiting for a worker · being worked on · given up after repeated failures";
 }
 
 function render(h, error) {

@@ -240,7 +240,8 @@ async function refreshUniversePreview() {
 }
 const previewSoon = debounce(refreshUniversePreview, VALIDATE_MS);
 
-async function loadUniverses() {
+/** The universes of the database in use, into the picker (again after a change of settings). */
+export async function loadUniverses() {
   const select = $("#universe-select");
   try {
     const list = await api.listUniverses();
@@ -250,6 +251,7 @@ async function loadUniverses() {
       select.append(el("option", { value: u.key, text: label }));
     }
   } catch (err) {
+    while (select.options.length > 1) select.remove(1);
     select.append(el("option", { value: "", disabled: true, text: `Universes unavailable: ${err.message}` }));
   }
 }

@@ -3,9 +3,21 @@ import * as api from "./api.js";
 import { $, el, clear, fmtInt, fmtDate, fmtTime } from "./util.js";
 
 let loading = null;
+let queued = null;
 
+/** Reads the summary. A call while a read is under way reads once more after it (the
+ * settings or the data may have changed meanwhile, so the answer in flight may be stale);
+ * calls meanwhile share that one read. */
 export function loadSummary() {
-  if (loading) return loading;
+  if (loading) {
+    if (!queued) {
+      queued = loading.then(() => {
+        queued = null;
+        return loadSummary();
+      });
+    }
+    return queued;
+  }
   const btn = $("#btn-summary-refresh");
   btn.disabled = true;
   const tbody = $("#summary-table tbody");

@@ -116,8 +116,9 @@ test("preview backend validates like the app and simulates jobs", async () => {
   assert.deepEqual(preview.unknown, ["nope"]);
   assert.ok(preview.count > 500);
   await assert.rejects(b.invoke("clear_jobs", { prefix: "ab" }), (e) => e.kind === "invalid_input");
-  const exported = await b.invoke("export_jobs_csv", { filter: { query: "", page: 1, pageSize: 20 } });
+  const exported = await b.invoke("export_jobs_csv", { query: { search: jobId.slice(0, 8), pageSize: 25, at: "first" } });
   assert.match(exported.path, /tickstock-jobs\.csv/, "Export CSV says where the file went");
+  assert.match(exported.path, /preview: 1 jobs/, "the export holds the rows the history shows");
 });
 
 test("about: the preview answers with the version and the app's folders", async () => {

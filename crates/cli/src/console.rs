@@ -386,6 +386,13 @@ pub async fn history(g: &Global, a: &HistoryArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let (n, pages) = page.page_of();
+    if let Some(asked) = page.past_end {
+        println!(
+            "Page {} is past the end: showing the last page, {}.",
+            u64::from(asked) + 1,
+            pages.max(1)
+        );
+    }
     println!(
         "{} (page {} of {}); {}",
         count(page.total as u64, "job"),

@@ -61,7 +61,8 @@ pub enum HistoryPosition {
     After(String),
     /// The page before the row of this cursor ([`HistoryPage::prev`]).
     Before(String),
-    /// The `n`th page (0-based) as things stand now.
+    /// The `n`th page (0-based) as things stand now; past the last page, the last
+    /// ([`HistoryPage::past_end`] says so).
     Page(u32),
     /// The page where this date (UTC) begins: in newest-first order the newest job
     /// submitted on it or before; oldest first, the first submitted on it or after. Only
@@ -106,6 +107,10 @@ pub struct HistoryPage {
     pub next: Option<String>,
     /// Cursor of the first row, when rows come before it.
     pub prev: Option<String>,
+    /// The page asked for (0-based) when it was past the last: the last page is given
+    /// instead, and this says so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub past_end: Option<u32>,
 }
 
 impl HistoryPage {
@@ -236,6 +241,7 @@ mod tests {
             page_size: 50,
             next: None,
             prev: None,
+            past_end: None,
         };
         assert_eq!(p.page_of(), (2, 3));
     }

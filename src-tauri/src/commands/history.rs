@@ -1,5 +1,6 @@
 //! The history: the simple list (filters, search, pages), the history at scale (keyset
-//! pages, jumps, sorts, counts), and the CSV export through the system's Save dialog.
+//! pages, jumps, sorts, counts), and the CSV export of what the table shows through the
+//! system's Save dialog.
 
 use serde::Deserialize;
 use tauri::State;
@@ -84,17 +85,19 @@ pub async fn list_jobs(state: State<'_, AppState>, filter: ListFilter) -> CmdRes
     })
 }
 
-/// Exports every job matching the filter (all pages) as CSV through the system's Save
-/// dialog: `{"path"}` where the file went, or `{"cancelled": true}`. A file that cannot be
+/// Exports what the history table shows for `query` (its search and every filter, in its
+/// order, all pages, with the table's columns) as CSV through the system's Save dialog:
+/// `{"path"}` where the file went, or `{"cancelled": true}`. A file that cannot be
 /// written is an error naming the path and the reason (nothing is written anywhere else).
 #[tauri::command]
 pub async fn export_jobs_csv<R: tauri::Runtime>(
     app: tauri::AppHandle<R>,
     state: State<'_, AppState>,
-    filter: ListFilter,
+    query: HistoryQueryInput,
 ) -> CmdResult<ExportView> {
     use tauri_plugin_dialog::DialogExt;
-    let text = jobs_csv(&state, filter).await?;
+    let text = jobs_csv(&state, &query).await?;
+    let rows = Some(text.lines().count().saturating_sub(1));
     let name = format!(
         "tickstock-jobs-{}.csv",
         chrono::Local::now().format("%Y%m%d-%H%M")
@@ -106,6 +109,7 @@ pub async fn export_jobs_csv<R: tauri::Runtime>(
         return Ok(ExportView {
             path: Some(path.display().to_string()),
             cancelled: false,
+            rows,
         });
     }
     let (tx, rx) = tokio::sync::oneshot::channel();
@@ -121,6 +125,7 @@ pub async fn export_jobs_csv<R: tauri::Runtime>(
         return Ok(ExportView {
             path: None,
             cancelled: true,
+            rows: None,
         });
     };
     let path = picked.into_path().map_err(|e| {
@@ -133,6 +138,7 @@ pub async fn export_jobs_csv<R: tauri::Runtime>(
     Ok(ExportView {
         path: Some(path.display().to_string()),
         cancelled: false,
+        rows,
     })
 }
 
@@ -146,11 +152,11 @@ pub async fn write_export(path: &std::path::Path, text: &str) -> CmdResult<()> {
     })
 }
 
-/// Every job matching the filter (all pages) as CSV text.
-pub async fn jobs_csv(state: &AppState, filter: ListFilter) -> CmdResult<String> {
+/// What the history table shows for `query` (all pages) as CSV text.
+pub async fn jobs_csv(state: &AppState, query: &HistoryQueryInput) -> CmdResult<String> {
+    let q = query.to_query()?;
     let engine = state.engine().await;
-    let f = filter.to_filters().remove(0);
-    Ok(tickstock_core::export::jobs_csv(engine.store()?, &f).await?)
+    Ok(tickstock_core::export::history_csv(engine.store()?, &q).await?)
 }
 
 /// The history table's query as the page sends it.
@@ -254,5 +260,6 @@ pub async fn history_page(
         next: page.next,
         prev: page.prev,
         database: engine.store()?.describe(),
+        asked_page: page.past_end.map(|n| i64::from(n) + 1),
     })
 }

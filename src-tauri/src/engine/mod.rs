@@ -153,7 +153,13 @@ impl Engine {
                     let h = bus
                         .health(Duration::from_secs_f64(HEARTBEAT_STALE_SECS))
                         .await;
-                    HealthView::from_health(&h, self.worker_id.as_deref())
+                    let mut view = HealthView::from_health(&h, self.worker_id.as_deref());
+                    // A paused queue is what the status bar must say first.
+                    if let (Some(q), Ok(Some(p))) = (view.queue.as_mut(), bus.queue_paused().await)
+                    {
+                        q.paused_by = Some(p.requested_by);
+                    }
+                    view
                 }
                 Err(e) => HealthView::redis_down(e.message()),
             },

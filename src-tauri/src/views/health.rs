@@ -62,6 +62,9 @@ pub struct QueueView {
     pub waiting: u64,
     pub in_flight: u64,
     pub dead: u64,
+    /// Who paused the queue, when it is paused (no worker starts a job meanwhile).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paused_by: Option<String>,
 }
 
 impl HealthView {
@@ -98,6 +101,7 @@ impl HealthView {
                 waiting: q.waiting,
                 in_flight: q.in_flight,
                 dead: q.dead,
+                paused_by: None,
             }),
         }
     }
@@ -167,6 +171,7 @@ impl HealthView {
                 waiting: q.waiting,
                 in_flight: q.in_flight,
                 dead: q.dead,
+                paused_by: None,
             }),
         }
     }

@@ -216,6 +216,8 @@ pub struct HistoryPageView {
     pub next: Option<String>,
     pub prev: Option<String>,
     pub database: String,
+    /// The page asked for (1-based) when it was past the last: `page` is the last instead.
+    pub asked_page: Option<i64>,
 }
 
 /// One page of the history.
@@ -240,6 +242,9 @@ pub struct ExportView {
     pub path: Option<String>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub cancelled: bool,
+    /// Jobs written (not counting the header), when a file was written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rows: Option<usize>,
 }
 
 /// A universe the database offers.

@@ -231,6 +231,17 @@ where
             None => counts.values().sum(),
         };
         let (fwd, back) = if q.ascending { (">", "<") } else { ("<", ">") };
+        // A page past the last is the last page, said so (not an empty page past the end).
+        let mut past_end = None;
+        let clamped;
+        let at = match at {
+            Resolved::Offset(n) if *n > 0 && *n >= total => {
+                past_end = Some(u32::try_from(*n / i64::from(size)).unwrap_or(u32::MAX));
+                clamped = Resolved::Offset((total.max(1) - 1) / i64::from(size) * i64::from(size));
+                &clamped
+            }
+            other => other,
+        };
         let (rows, offset) = match at {
             Resolved::Offset(0) => (
                 Self::history_rows(pool, q, search, None, false, 0).await?,
@@ -296,6 +307,7 @@ where
             page_size: size,
             next,
             prev,
+            past_end,
         })
     }
 
