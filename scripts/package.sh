@@ -183,7 +183,9 @@ check_deb() {
   mkdir -p "$home"
   local cli=(env -i PATH=/usr/bin:/bin HOME="$home" "$root/usr/bin/tickstock")
   "${cli[@]}" --version
-  "${cli[@]}" universe list --json | grep -q '"key"' || die "tickstock universe list printed no universe"
+  # Read whole (grep -q would close the pipe early and the CLI would die of EPIPE).
+  local universes; universes="$("${cli[@]}" universe list --json)"
+  grep -q '"key"' <<<"$universes" || die "tickstock universe list printed no universe"
   log "CLI runs from the package (version, universe list on its default SQLite)"
 
   # The worker stops cleanly on SIGTERM (systemd's and docker's stop).
