@@ -1,23 +1,23 @@
 #!/usr/bin/env bash
-# Builds the release packages of TickStock Admin into dist/:
+# Builds the release packages of TickStock Admin into dist/, offline (crates.io and Debian
+# packages only):
 #   dist/tickstock-admin_VERSION_amd64.deb       the app, the `tickstock` CLI, the desktop entry,
 #                                                icons and the tickstock-worker systemd unit
-#   dist/tickstock-admin_VERSION_amd64.AppImage  the desktop app
-# with Tauri's bundler (the tauri-bundler crate, run by xtask/; see xtask/src/main.rs for why
-# not the tauri CLI), from the `bundle` section of tauri.conf.json.
+#                                                (Tauri's bundler, the tauri-bundler crate)
+#   dist/tickstock-admin_VERSION_amd64.AppImage  the app and the CLI with WebKitGTK, GTK and
+#                                                the libraries they link (xtask's own
+#                                                assembler: the AppImage runtime from the
+#                                                `appimage` crate, mksquashfs)
+# by xtask/ (see xtask/src/main.rs for why not the tauri CLI), from tauri.conf.json.
 #
-#   ./scripts/package.sh            both packages (the AppImage step downloads linuxdeploy
-#                                   and its plugins from GitHub on first use)
-#   ./scripts/package.sh --deb      the .deb only
-#   ./scripts/package.sh --check    then checks the .deb: unpacked into a clean root, its CLI
-#                                   and its app run from there (the app under Xvfb, driven
-#                                   until its page is interactive), the desktop entry and the
-#                                   unit validated, the Depends checked against the binaries
-#
-# AppImage tools: TICKSTOCK_APPIMAGE_TOOLS=DIR holds linuxdeploy-x86_64.AppImage, AppRun-x86_64,
-# linuxdeploy-plugin-gtk.sh and linuxdeploy-plugin-appimage-x86_64.AppImage (Tauri's cache,
-# ~/.cache/tauri, by default); where they are missing and GitHub cannot be reached, no
-# AppImage can be made.
+#   ./scripts/package.sh              both packages
+#   ./scripts/package.sh --deb        the .deb only
+#   ./scripts/package.sh --appimage   the AppImage only
+#   ./scripts/package.sh --check      then checks the .deb: unpacked into a clean root, its
+#                                     CLI and its app run from there (the app under Xvfb,
+#                                     driven until its page is interactive), the desktop entry
+#                                     and the unit validated, the Depends checked against the
+#                                     binaries
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -28,7 +28,7 @@ for arg in "$@"; do
     --deb) want_appimage=0 ;;
     --appimage) want_deb=0 ;;
     --check) check=1 ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) die "unknown option $arg (see --help)" ;;
   esac
 done
@@ -67,21 +67,13 @@ if [ $want_deb -eq 1 ]; then
   [ -f "$DEB" ] || die "the bundler wrote no $DEB"
 fi
 
-appimage_failed=0
 trap 'rm -rf "$DIST"/.stage-*' EXIT
 if [ $want_appimage -eq 1 ]; then
-  tools="${TICKSTOCK_APPIMAGE_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/tauri}"
-  log "bundling the AppImage (tools in $tools)"
+  command -v mksquashfs >/dev/null 2>&1 || apt_install squashfs-tools
+  log "bundling the AppImage (WebKitGTK and GTK bundled; runtime from the appimage crate)"
   rm -f "$APPIMAGE"
-  mkdir -p "$tools"
-  if timeout 600 "$XTASK" bundle --root "$ROOT" --bin-dir "$TARGET/release" --out "$DIST" \
-       --format appimage --tools-dir "$tools" >/dev/null && [ -f "$APPIMAGE" ]; then
-    :
-  else
-    appimage_failed=1
-    printf '\033[1;31mAppImage not built:\033[0m %s\n' \
-      "Tauri's AppImage step needs linuxdeploy, its GTK plugin, its AppImage plugin and AppRun in $tools; it downloads them from GitHub when they are missing, and that failed (see above). Put them there (or set TICKSTOCK_APPIMAGE_TOOLS) and run again." >&2
-  fi
+  bundle --format appimage >/dev/null
+  [ -f "$APPIMAGE" ] || die "the bundler wrote no $APPIMAGE"
 fi
 
 echo
@@ -226,8 +218,4 @@ if [ $check -eq 1 ]; then
   CHECK_DIR="$(mktemp -d)"
   trap 'rm -rf "$CHECK_DIR" "$DIST"/.stage-*' EXIT
   check_deb
-fi
-
-if [ $want_appimage -eq 1 ] && [ $appimage_failed -eq 1 ]; then
-  exit 4
 fi
