@@ -339,6 +339,7 @@ check_appimage() {
   # mounted): /dev, /proc, /sys, and /tmp for the X socket and the app's folders. The root
   # has no FUSE 2 library, so the image runs through --appimage-extract-and-run.
   local run="$work/run-in-root" unshare mount chroot
+  mkdir -p "$work/tmp"
   unshare="$(command -v unshare)" mount="$(command -v mount)" chroot="$(command -v chroot)"
   cat >"$run" <<EOF_RUN
 #!/bin/bash
@@ -350,6 +351,8 @@ exec $unshare --mount --propagation private -- /bin/bash -c '
   $mount --rbind /sys "\$root/sys"
   $mount --bind /tmp "\$root/tmp"
   $mount --bind "\$image" "\$root/opt/tickstock-admin.AppImage"
+  # The runtime unpacks the image there, and leaves it when the app is killed.
+  export TMPDIR="$work/tmp"
   exec $chroot "\$root" /opt/tickstock-admin.AppImage --appimage-extract-and-run "\$@"
 ' run-in-root "$root" "$APPIMAGE" "\$@"
 EOF_RUN
@@ -361,8 +364,8 @@ EOF_RUN
     || die "the AppImage's CLI does not run in the clean root"
   echo "    $v"
   [ "$v" = "tickstock $VERSION" ] || die "the AppImage's CLI says '$v', not 'tickstock $VERSION'"
-  env -i PATH=/usr/bin:/bin HOME=/tmp TMPDIR=/tmp "$run" tickstock --help | grep -q 'Usage' \
-    || die "the AppImage's CLI prints no usage"
+  v="$(env -i PATH=/usr/bin:/bin HOME=/tmp TMPDIR=/tmp "$run" tickstock --help)"
+  grep -q 'Usage' <<<"$v" || die "the AppImage's CLI prints no usage"
   log "CLI runs from the AppImage in the clean root (--version, --help)"
 
   if [ "${TICKSTOCK_PACKAGE_APP_CHECK:-1}" = "1" ]; then
@@ -374,7 +377,8 @@ EOF_RUN
 }
 
 if [ $check -eq 1 ]; then
-  CHECK_DIR="$(mktemp -d)"
+  # Under /tmp, which the AppImage's clean root shares.
+  CHECK_DIR="$(mktemp -d /tmp/tickstock-package.XXXXXX)"
   trap 'rm -rf "$CHECK_DIR" "$DIST"/.stage-*' EXIT
   if [ $want_deb -eq 1 ]; then check_deb; fi
   if [ $want_appimage -eq 1 ]; then check_appimage; fi
