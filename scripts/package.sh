@@ -32,7 +32,7 @@ for arg in "$@"; do
     --deb) want_appimage=0 ;;
     --appimage) want_deb=0 ;;
     --check) check=1 ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) die "unknown option $arg (see --help)" ;;
   esac
 done
