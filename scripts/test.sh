@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of TickStock Admin: formatting, lints, unit and integration tests against
 # real Redis and real PostgreSQL, the fake Polygon server, the desktop app end to end, and
-# the release .deb (built, unpacked into a clean root, run from there).
+# the release .deb and AppImage (built, each run from a clean root).
 # Installs and starts what is missing; uses what already runs.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -29,8 +29,9 @@ log "building binaries"
 cargo build --workspace --bins
 log "cargo test"
 cargo test --workspace --no-fail-fast "$@"
-# The release .deb, built and checked from a clean root (TICKSTOCK_PACKAGE_CHECK=0 skips it).
+# The release .deb and AppImage, built and checked from clean roots (TICKSTOCK_PACKAGE_CHECK=0
+# skips them).
 if [ "${TICKSTOCK_PACKAGE_CHECK:-1}" = "1" ]; then
-  log "packages (scripts/package.sh --deb --check)"
-  ./scripts/package.sh --deb --check
+  log "packages (scripts/package.sh --check)"
+  ./scripts/package.sh --check
 fi

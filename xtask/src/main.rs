@@ -1,13 +1,15 @@
-//! `xtask bundle`: packages the release binaries with Tauri's bundler.
+//! `xtask bundle`: packages the release binaries: the .deb with Tauri's bundler, the
+//! AppImage offline with [`appimage`] (Tauri's AppImage step downloads linuxdeploy and its
+//! plugins, which cannot be had offline).
 //!
 //! The tauri CLI reads `tauri.conf.json` from the crate folder (`src-tauri/`) only, and this
 //! project keeps it at the top (read by `src-tauri/build.rs`), so the CLI cannot bundle it.
 //! This calls the same bundler the CLI calls (the `tauri-bundler` crate), with settings taken
 //! from the top-level `tauri.conf.json`: product, version, identifier, icons, and the
-//! `bundle` section (category, descriptions, `linux.deb`, `linux.appimage`).
+//! `bundle` section (category, descriptions, `linux.deb`).
 //!
 //! ```text
-//! xtask bundle --root DIR --bin-dir DIR --out DIR --format deb|appimage [--tools-dir DIR]
+//! xtask bundle --root DIR --bin-dir DIR --out DIR --format deb|appimage
 //! ```
 //! `--bin-dir` holds the built `tickstock-admin` and `tickstock` (`target/release`); they
 //! are bundled from copies in `--out/.stage-FORMAT`, and the package is written into
@@ -16,10 +18,12 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+mod appimage;
+
 use anyhow::{bail, Context, Result};
 use tauri_bundler::{
-    AppCategory, AppImageSettings, BundleBinary, BundleSettings, DebianSettings, PackageSettings,
-    PackageType, SettingsBuilder,
+    AppCategory, BundleBinary, BundleSettings, DebianSettings, PackageSettings, PackageType,
+    SettingsBuilder,
 };
 use tauri_utils::config::Config;
 
@@ -34,24 +38,21 @@ struct Args {
     bin_dir: PathBuf,
     out: PathBuf,
     format: PackageType,
-    tools_dir: Option<PathBuf>,
 }
 
 fn parse_args() -> Result<Args> {
     let mut it = std::env::args().skip(1);
     match it.next().as_deref() {
         Some("bundle") => {}
-        _ => bail!("usage: xtask bundle --root DIR --bin-dir DIR --out DIR --format deb|appimage [--tools-dir DIR]"),
+        _ => bail!("usage: xtask bundle --root DIR --bin-dir DIR --out DIR --format deb|appimage"),
     }
-    let (mut root, mut bin_dir, mut out, mut format, mut tools_dir) =
-        (None, None, None, None, None);
+    let (mut root, mut bin_dir, mut out, mut format) = (None, None, None, None);
     while let Some(flag) = it.next() {
         let value = it.next().with_context(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--root" => root = Some(PathBuf::from(value)),
             "--bin-dir" => bin_dir = Some(PathBuf::from(value)),
             "--out" => out = Some(PathBuf::from(value)),
-            "--tools-dir" => tools_dir = Some(PathBuf::from(value)),
             "--format" => {
                 format = Some(match value.as_str() {
                     "deb" => PackageType::Deb,
@@ -67,7 +68,6 @@ fn parse_args() -> Result<Args> {
         bin_dir: std::fs::canonicalize(bin_dir.context("--bin-dir is required")?)?,
         out: out.context("--out is required")?,
         format: format.context("--format is required")?,
-        tools_dir,
         root,
     })
 }
@@ -137,12 +137,6 @@ fn settings(args: &Args, config: &Config, stage: &Path) -> Result<tauri_bundler:
             pre_remove_script: deb.pre_remove_script.as_deref().map(|p| rooted(root, p)),
             post_remove_script: deb.post_remove_script.as_deref().map(|p| rooted(root, p)),
         },
-        #[allow(deprecated)]
-        appimage: AppImageSettings {
-            files: rooted_map(root, &b.linux.appimage.files),
-            bundle_media_framework: b.linux.appimage.bundle_media_framework,
-            bundle_xdg_open: false,
-        },
         ..Default::default()
     };
     for bin in [PACKAGE, CLI] {
@@ -156,7 +150,7 @@ fn settings(args: &Args, config: &Config, stage: &Path) -> Result<tauri_bundler:
         std::fs::copy(&path, stage.join(bin))
             .with_context(|| format!("copying {} to {}", path.display(), stage.display()))?;
     }
-    let mut builder = SettingsBuilder::new()
+    let builder = SettingsBuilder::new()
         .project_out_directory(stage)
         .package_types(vec![args.format])
         .package_settings(PackageSettings {
@@ -174,10 +168,40 @@ fn settings(args: &Args, config: &Config, stage: &Path) -> Result<tauri_bundler:
         ])
         .binary_patching(true)
         .log_level(log::Level::Info);
-    if let Some(dir) = &args.tools_dir {
-        builder = builder.local_tools_directory(dir);
-    }
     Ok(builder.build()?)
+}
+
+/// The AppImage, from the same settings as the .deb.
+fn bundle_appimage(args: &Args, config: &Config, stage: &Path) -> Result<PathBuf> {
+    let b = &config.bundle;
+    let categories = match &b.category {
+        Some(c) => c
+            .parse::<AppCategory>()
+            .map_err(|e| anyhow::anyhow!("bundle.category: {e:?}"))?
+            .freedesktop_categories(),
+        None => "",
+    };
+    appimage::bundle(&appimage::Inputs {
+        root: &args.root,
+        bin_dir: &args.bin_dir,
+        out: &args.out,
+        stage,
+        version: config
+            .version
+            .as_deref()
+            .context("tauri.conf.json has no version")?,
+        product_name: config
+            .product_name
+            .as_deref()
+            .context("tauri.conf.json has no productName")?,
+        short_description: b.short_description.as_deref().unwrap_or_default(),
+        categories,
+        icons: b
+            .icon
+            .iter()
+            .map(|i| rooted(&args.root, Path::new(i)))
+            .collect(),
+    })
 }
 
 /// Prints the bundler's `log` records on stderr.
@@ -213,6 +237,12 @@ fn main() -> Result<()> {
     }
     std::fs::create_dir_all(&stage)?;
     let stage = std::fs::canonicalize(&stage)?;
+    if matches!(args.format, PackageType::AppImage) {
+        let path = bundle_appimage(&args, &config, &stage)?;
+        println!("{}", path.display());
+        std::fs::remove_dir_all(&stage)?;
+        return Ok(());
+    }
     let settings = settings(&args, &config, &stage)?;
     let bundles = tauri_bundler::bundle_project(&settings)
         .with_context(|| format!("bundling {}", args.format.short_name()))?;
