@@ -87,6 +87,11 @@ pub enum Fault {
     DuplicateBar,
     /// Hostile: a `302 Found` to this address (another host) instead of an answer.
     RedirectTo(String),
+    /// A ticker Polygon has no data for (delisted long ago, renamed, a typo): aggregates
+    /// answer an empty range (`resultsCount: 0`, no `results`, no `next_url`) and ticker
+    /// details 404. Grouped daily never names a ticker that is not a reference row or a
+    /// built-in universe member anyway.
+    NoData,
     /// Hostile, aggregates only: the first bar of the range on every page, with a
     /// `next_url` whose `from` is one millisecond later than the requested one (than the
     /// bar, on the first page). With
@@ -651,6 +656,7 @@ struct Directive {
     out_of_range: bool,
     duplicate_bar: bool,
     creeping: bool,
+    no_data: bool,
 }
 
 fn query_without_key(uri: &Uri) -> String {
@@ -787,6 +793,7 @@ impl Shared {
             Some(Fault::OutOfRangeBars) => d.out_of_range = true,
             Some(Fault::DuplicateBar) => d.duplicate_bar = true,
             Some(Fault::CreepingPages) => d.creeping = true,
+            Some(Fault::NoData) => d.no_data = true,
             Some(Fault::RedirectTo(to)) => {
                 let mut r = (StatusCode::FOUND, "").into_response();
                 if let Ok(v) = HeaderValue::from_str(&to) {
@@ -1094,6 +1101,8 @@ async fn aggregates(
         let next = from_b.first_ms() + 1;
         let url = aggs_next_url(&s.base_url, &uri, Some(next), None, &cursor);
         (Vec::new(), Some(url))
+    } else if d.no_data {
+        (Vec::new(), None)
     } else {
         // Only the page's bars are made: a page of 50,000 is served in a few
         // milliseconds, so benchmarks measure the client, not the fake.
@@ -1323,7 +1332,11 @@ async fn ticker_details(
         Ok(d) => d,
         Err(r) => return r,
     };
-    let Some(r) = s.known.get(&ticker.to_ascii_uppercase()) else {
+    let Some(r) = s
+        .known
+        .get(&ticker.to_ascii_uppercase())
+        .filter(|_| !d.no_data)
+    else {
         return s.error_response(StatusCode::NOT_FOUND, "message", "Ticker not found.");
     };
     let mut body = Map::new();
