@@ -11,7 +11,10 @@
 //! - `GET /v2/aggs/grouped/locale/us/market/stocks/{date}`: one daily bar per known ticker
 //!   on trading days, `t` = 16:00 New York; nothing on weekends and holidays;
 //! - `GET /v3/reference/tickers` (filters `type`, `market`, `exchange`, `active`, `search`,
-//!   `ticker`, `limit`; paginated) and `GET /v3/reference/tickers/{T}` (404 if unknown);
+//!   `ticker` and its range forms `ticker.gte`/`.gt`/`.lte`/`.lt`, `limit`; paginated) and
+//!   `GET /v3/reference/tickers/{T}` (404 if unknown). A query parameter Polygon does not
+//!   document for the listing (`ticker.any_of`, say) is refused with 400: Polygon may
+//!   ignore it and answer the whole list, which a test would never notice;
 //! - `GET /v3/reference/splits` and `GET /v1/marketstatus/upcoming` ([`corporate`]): the
 //!   splits a test declares (which also adjust the bars served) and the coming holidays.
 //!
@@ -1253,12 +1256,40 @@ async fn grouped(
     s.finish(&uri, body, d)
 }
 
+/// The query parameters Polygon documents for `GET /v3/reference/tickers` (`POLYGON.md`),
+/// plus the `cursor` of its `next_url` and the `apiKey`.
+const REFERENCE_PARAMS: &[&str] = &[
+    "ticker",
+    "ticker.gte",
+    "ticker.gt",
+    "ticker.lte",
+    "ticker.lt",
+    "type",
+    "market",
+    "exchange",
+    "cusip",
+    "cik",
+    "date",
+    "active",
+    "limit",
+    "sort",
+    "order",
+    "search",
+    "cursor",
+    "apiKey",
+];
+
 async fn tickers(State(s): State<Arc<Shared>>, uri: Uri, headers: HeaderMap) -> Response {
     let d = match s.admit(REFERENCE, &uri, &headers).await {
         Ok(d) => d,
         Err(r) => return r,
     };
     let q = query_map(uri.query().unwrap_or(""));
+    if let Some(k) = q.keys().find(|k| !REFERENCE_PARAMS.contains(&k.as_str())) {
+        return s.bad_request(&format!(
+            "'{k}' is not a parameter of /v3/reference/tickers"
+        ));
+    }
     let state = match q.get("cursor") {
         Some(c) => match decode_cursor(c) {
             Some(inner) => query_map(&inner),
@@ -1282,6 +1313,10 @@ async fn tickers(State(s): State<Arc<Shared>>, uri: Uri, headers: HeaderMap) -> 
         .filter(|_| get("market").is_none_or(|m| m == "stocks"))
         .filter(|r| get("exchange").is_none_or(|e| e.eq_ignore_ascii_case(&r.exchange)))
         .filter(|r| get("ticker").is_none_or(|t| t.eq_ignore_ascii_case(&r.ticker)))
+        .filter(|r| get("ticker.gte").is_none_or(|t| r.ticker.as_str() >= t))
+        .filter(|r| get("ticker.gt").is_none_or(|t| r.ticker.as_str() > t))
+        .filter(|r| get("ticker.lte").is_none_or(|t| r.ticker.as_str() <= t))
+        .filter(|r| get("ticker.lt").is_none_or(|t| r.ticker.as_str() < t))
         .filter(|r| {
             search.as_deref().is_none_or(|q| {
                 r.ticker.to_ascii_lowercase().contains(q) || r.name.to_ascii_lowercase().contains(q)
