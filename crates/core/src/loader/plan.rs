@@ -217,7 +217,13 @@ impl Loader {
             .filter(|s| !failures.contains_key(*s))
             .cloned()
             .collect();
-        self.register_symbols(ctx, &loaded).await?;
+        let reg = self.register_symbols(ctx, &loaded).await?;
+        if reg.left_to_describe > 0 {
+            p.update(|s| {
+                s.extra
+                    .insert("symbols_to_describe".into(), reg.left_to_describe.into());
+            });
+        }
         Ok(())
     }
 }
