@@ -19,6 +19,7 @@ mod loader;
 mod local;
 mod market_calendar;
 mod polygon;
+mod registration;
 mod schedules;
 mod splits;
 mod store;

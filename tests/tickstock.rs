@@ -402,8 +402,100 @@ async fn loaded_symbols_are_registered_in_tickstocks_columns() {
         "a missing details call never fails the bars: {st:?}"
     );
     assert_eq!(st.ohlcv_records_loaded, Some(15));
+    // Registered from the reference list (one `ticker=` request each for a few symbols),
+    // no details call ahead of the bars; the details are left and said to be.
+    assert_eq!(
+        fake.requests()
+            .iter()
+            .filter(|r| r.path.starts_with("/v3/reference/tickers/"))
+            .count(),
+        0
+    );
+    assert_eq!(st.extra["symbols_to_describe"], 2);
 
+    // Where Polygon has no value, TickStock's own defaults (its loader's
+    // `ensure_symbol_exists`): sector and industry Unknown until the SIC code comes,
+    // country US, currency symbol $, and its ETF fields.
     let mut c = conn(&db).await;
+    let defaults = sqlx::query(
+        "SELECT symbol, sector, industry, country, currency_symbol, etf_type, issuer,
+                correlation_reference, underlying_index, fmv_supported, dividend_frequency,
+                creation_unit_size, sic_updated_at IS NULL
+           FROM symbols ORDER BY symbol",
+    )
+    .fetch_all(&mut c)
+    .await
+    .unwrap();
+    let row = |r: &sqlx::postgres::PgRow| {
+        (
+            (
+                r.get::<String, _>(0),
+                r.get::<Option<String>, _>(1),
+                r.get::<Option<String>, _>(2),
+                r.get::<Option<String>, _>(3),
+                r.get::<Option<String>, _>(4),
+            ),
+            r.get::<Option<String>, _>(5),
+            r.get::<Option<String>, _>(6),
+            r.get::<Option<String>, _>(7),
+            r.get::<Option<String>, _>(8),
+            r.get::<Option<bool>, _>(9),
+            r.get::<Option<String>, _>(10),
+            r.get::<Option<i32>, _>(11),
+            r.get::<bool, _>(12),
+        )
+    };
+    let s = |v: &str| Some(v.to_string());
+    assert_eq!(
+        row(&defaults[0]),
+        (
+            (
+                "AAPL".to_string(),
+                s("Unknown"),
+                s("Unknown"),
+                s("US"),
+                s("$")
+            ),
+            None,
+            s(""),
+            s(""),
+            s(""),
+            None,
+            s(""),
+            None,
+            true
+        )
+    );
+    assert_eq!(
+        row(&defaults[1]),
+        (
+            (
+                "SPY".to_string(),
+                s("Unknown"),
+                s("Unknown"),
+                s("US"),
+                s("$")
+            ),
+            s("ETF"),
+            s("State Street"),
+            s("SPY"),
+            s("S&P 500"),
+            Some(true),
+            s("quarterly"),
+            Some(50_000),
+            true
+        )
+    );
+
+    // Described later (spare requests, or `tickstock load --describe`): the SIC code and
+    // what comes from it replace the defaults.
+    fake.clear_requests();
+    let described = loader
+        .describe_all(&["AAPL".into(), "SPY".into()])
+        .await
+        .unwrap();
+    assert_eq!(described, 2);
+    assert_eq!(fake.request_count(), 2);
     let rows = sqlx::query(
         "SELECT symbol, name, type, exchange, primary_exchange, active, cik, composite_figi,
                 currency_name, sic_code, sic_description, sector, industry, list_date,
@@ -448,6 +540,19 @@ async fn loaded_symbols_are_registered_in_tickstocks_columns() {
     );
     let spy = by["SPY"];
     assert_eq!(spy.get::<String, _>(2), "ETF");
+    let (aum, inception, sic_updated): (Option<f64>, Option<NaiveDate>, Option<chrono::NaiveDateTime>) =
+        sqlx::query_as(
+            "SELECT aum_millions::float8, inception_date, sic_updated_at FROM symbols WHERE symbol = 'SPY'",
+        )
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    assert!(aum.is_some_and(|a| a > 0.0), "AUM from the market cap");
+    assert!(inception.is_some(), "inception from the list date");
+    assert!(
+        sic_updated.is_some(),
+        "described, though an ETF has no SIC code"
+    );
 
     // A second load within the refresh age asks Polygon for no details.
     fake.clear_requests();

@@ -562,6 +562,11 @@ pub struct LoadArgs {
     pub timeframes: Vec<String>,
     #[command(flatten)]
     pub range: RangeArgs,
+    /// Also fetch the ticker details (SIC code, so sector and industry) of the loaded
+    /// symbols the reference list could not give, before returning: one request each, at
+    /// the plan's rate. Without it workers fetch them from spare requests.
+    #[arg(long)]
+    pub describe: bool,
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
@@ -580,6 +585,10 @@ pub struct LoadSummary {
     pub bars_per_second: f64,
     pub database: String,
     pub error: Option<String>,
+    /// Loaded symbols described from ticker details by `--describe`.
+    pub described: usize,
+    /// Registered symbols whose ticker details are still to fetch (from spare requests).
+    pub symbols_to_describe: usize,
 }
 
 /// Progress to a terminal bar (hidden when stderr is not a terminal).
@@ -708,6 +717,20 @@ pub async fn load(g: &Global, a: &LoadArgs) -> Result<ExitCode> {
         .err()
         .filter(|_| state == JobState::Failed)
         .map(|e| e.message().to_string());
+    let mut left = fin
+        .extra
+        .get("symbols_to_describe")
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(0) as usize;
+    let mut described = 0;
+    if a.describe && left > 0 {
+        eprintln!(
+            "Describing {} from ticker details",
+            tickstock_core::text::count(left as u64, "symbol")
+        );
+        described = loader.describe_all(&fin.successful_symbols).await?;
+        left = left.saturating_sub(described);
+    }
     let seconds = started.elapsed().as_secs_f64();
     let bars = fin.ohlcv_records_loaded.unwrap_or(0);
     let summary = LoadSummary {
@@ -725,6 +748,8 @@ pub async fn load(g: &Global, a: &LoadArgs) -> Result<ExitCode> {
         },
         database: loader.store().describe(),
         error: error.clone(),
+        described,
+        symbols_to_describe: left,
     };
     if a.json {
         output::json(&summary);
@@ -741,6 +766,18 @@ pub async fn load(g: &Global, a: &LoadArgs) -> Result<ExitCode> {
         );
         for f in &fin.failures {
             println!("  failed {}: {}", f.symbol, f.reason);
+        }
+        if described > 0 {
+            println!(
+                "  described {} from ticker details",
+                tickstock_core::text::count(described as u64, "symbol")
+            );
+        }
+        if left > 0 {
+            println!(
+                "  {} (or run with --describe)",
+                tickstock_core::loader::describe_note(left)
+            );
         }
     }
     match (state, result) {

@@ -8,15 +8,17 @@
 //!   decides it (never for a top-up);
 //! - a top-up is planned over its whole range: it loads only from each symbol's last
 //!   stored bar, so it usually needs fewer;
-//! - symbols not yet registered in `symbols` cost one ticker-details request each, told
-//!   apart (`detail_requests_max`) because most loads find them registered.
+//! - symbols not yet registered in `symbols` are registered from the reference list: one
+//!   request each for a few, at most [`REGISTRATION_PAGES_MAX`] list pages for any number,
+//!   told apart (`registration_requests_max`) because most loads find them registered.
+//!   Their ticker details come later from spare requests and are not counted.
 
 use chrono::{NaiveDate, Utc};
 use serde::Serialize;
 
 use crate::calendar::{expected_bars, last_closed_session, trading_days};
 use crate::job::{Job, JobSpec};
-use crate::loader::FINAL_BAR_DELAY;
+use crate::loader::{EXACT_LOOKUPS_UP_TO, FINAL_BAR_DELAY, REGISTRATION_PAGES_MAX};
 use crate::polygon::AGGREGATES_LIMIT;
 use crate::timeframe::Timeframe;
 
@@ -40,8 +42,8 @@ pub struct Estimate {
     pub grouped_daily: bool,
     /// Every request the bars need.
     pub requests: u64,
-    /// At most this many ticker-details requests more (symbols not yet registered).
-    pub detail_requests_max: u64,
+    /// At most this many reference-list requests more (symbols not yet registered).
+    pub registration_requests_max: u64,
     /// The plan's rate; 0 = unlimited.
     pub requests_per_minute: u32,
     /// Time the requests take at the plan's rate; `None` when unlimited.
@@ -73,7 +75,7 @@ impl Estimate {
             crate::text::count(self.symbols, "symbol"),
             crate::text::count(self.timeframes.len() as u64, "timeframe"),
             crate::text::count(self.trading_days, "trading day"),
-            crate::text::count(self.detail_requests_max, "ticker-details request"),
+            crate::text::count(self.registration_requests_max, "reference-list request"),
         )
     }
 }
@@ -138,7 +140,11 @@ pub fn estimate(
         grouped_daily_requests,
         grouped_daily: use_grouped && loads_bars,
         requests,
-        detail_requests_max: if loads_bars { n } else { 0 },
+        registration_requests_max: match n {
+            _ if !loads_bars => 0,
+            n if n <= EXACT_LOOKUPS_UP_TO as u64 => n,
+            _ => REGISTRATION_PAGES_MAX,
+        },
         requests_per_minute,
         seconds: (requests_per_minute > 0)
             .then(|| requests as f64 * 60.0 / f64::from(requests_per_minute)),
@@ -183,6 +189,24 @@ mod tests {
             estimate(&job(&[Timeframe::Day], 3), 3, 5, true, today).requests,
             3
         );
+    }
+
+    #[test]
+    fn registration_counts_reference_list_pages_not_a_details_call_per_symbol() {
+        let today = NaiveDate::from_ymd_opt(2025, 6, 1).unwrap();
+        // An S&P 500 seed: 252 grouped days and at most 15 list pages, not 503 details.
+        let e = estimate(&job(&[Timeframe::Day], 503), 503, 5, true, today);
+        assert_eq!(e.registration_requests_max, REGISTRATION_PAGES_MAX);
+        assert!(e.requests + e.registration_requests_max <= 252 + 15);
+        assert!(
+            e.summary()
+                .ends_with("up to 15 reference-list requests more for symbols not yet registered"),
+            "{}",
+            e.summary()
+        );
+        // A few symbols: one `ticker=` request each.
+        let e = estimate(&job(&[Timeframe::Day], 3), 3, 5, true, today);
+        assert_eq!(e.registration_requests_max, 3);
     }
 
     #[test]

@@ -24,6 +24,14 @@ use crate::unit::Unit;
 #[async_trait]
 pub trait JobRunner: Send + Sync + 'static {
     async fn run(&self, job: &Job, ctx: &JobContext) -> Result<()>;
+
+    /// One request of background work, made only from spare budget (no job waiting, the
+    /// plan's rate limit letting it through now): the loader describes a registered symbol
+    /// from its ticker details. Returns whether a request was made; `false` when there is
+    /// nothing to do or no spare budget.
+    async fn spare_request(&self) -> Result<bool> {
+        Ok(false)
+    }
 }
 
 /// Where progress goes. Returns true when the job must stop: cancel has been requested
@@ -443,6 +451,19 @@ impl ProgressHandle {
                 st.error_message = Some(e);
             }
             _ => {}
+        }
+        // Registered symbols whose ticker details come later: said, not hidden.
+        let left = st
+            .extra
+            .get("symbols_to_describe")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0);
+        if left > 0 && matches!(state, JobState::Completed | JobState::CompletedWithErrors) {
+            let note = crate::loader::describe_note(left as usize);
+            st.message = Some(match st.message.take() {
+                Some(m) => format!("{m}; {note}"),
+                None => note,
+            });
         }
         st
     }

@@ -11,7 +11,10 @@
 //! - `GET /v2/aggs/grouped/locale/us/market/stocks/{date}`: one daily bar per known ticker
 //!   on trading days, `t` = 16:00 New York; nothing on weekends and holidays;
 //! - `GET /v3/reference/tickers` (filters `type`, `market`, `exchange`, `active`, `search`,
-//!   `ticker`, `limit`; paginated) and `GET /v3/reference/tickers/{T}` (404 if unknown);
+//!   `ticker` and its range forms `ticker.gte`/`.gt`/`.lte`/`.lt`, `limit`; paginated) and
+//!   `GET /v3/reference/tickers/{T}` (404 if unknown). A query parameter Polygon does not
+//!   document for the listing (`ticker.any_of`, say) is refused with 400: Polygon may
+//!   ignore it and answer the whole list, which a test would never notice;
 //! - `GET /v3/reference/splits` and `GET /v1/marketstatus/upcoming` ([`corporate`]): the
 //!   splits a test declares (which also adjust the bars served) and the coming holidays.
 //!
@@ -95,6 +98,11 @@ pub enum Fault {
     DuplicateBar,
     /// Hostile: a `302 Found` to this address (another host) instead of an answer.
     RedirectTo(String),
+    /// A ticker Polygon has no data for (delisted long ago, renamed, a typo): aggregates
+    /// answer an empty range (`resultsCount: 0`, no `results`, no `next_url`) and ticker
+    /// details 404. Grouped daily never names a ticker that is not a reference row or a
+    /// built-in universe member anyway.
+    NoData,
     /// Hostile, aggregates only: the first bar of the range on every page, with a
     /// `next_url` whose `from` is one millisecond later than the requested one (than the
     /// bar, on the first page). With
@@ -714,6 +722,7 @@ struct Directive {
     out_of_range: bool,
     duplicate_bar: bool,
     creeping: bool,
+    no_data: bool,
 }
 
 fn query_without_key(uri: &Uri) -> String {
@@ -864,6 +873,7 @@ impl Shared {
             Some(Fault::OutOfRangeBars) => d.out_of_range = true,
             Some(Fault::DuplicateBar) => d.duplicate_bar = true,
             Some(Fault::CreepingPages) => d.creeping = true,
+            Some(Fault::NoData) => d.no_data = true,
             Some(Fault::RedirectTo(to)) => {
                 let mut r = (StatusCode::FOUND, "").into_response();
                 if let Ok(v) = HeaderValue::from_str(&to) {
@@ -1171,6 +1181,8 @@ async fn aggregates(
         let next = from_b.first_ms() + 1;
         let url = aggs_next_url(&s.base_url, &uri, Some(next), None, &cursor);
         (Vec::new(), Some(url))
+    } else if d.no_data {
+        (Vec::new(), None)
     } else {
         // Only the page's bars are made: a page of 50,000 is served in a few
         // milliseconds, so benchmarks measure the client, not the fake.
@@ -1321,12 +1333,40 @@ async fn grouped(
     s.finish(&uri, body, d)
 }
 
+/// The query parameters Polygon documents for `GET /v3/reference/tickers` (`POLYGON.md`),
+/// plus the `cursor` of its `next_url` and the `apiKey`.
+const REFERENCE_PARAMS: &[&str] = &[
+    "ticker",
+    "ticker.gte",
+    "ticker.gt",
+    "ticker.lte",
+    "ticker.lt",
+    "type",
+    "market",
+    "exchange",
+    "cusip",
+    "cik",
+    "date",
+    "active",
+    "limit",
+    "sort",
+    "order",
+    "search",
+    "cursor",
+    "apiKey",
+];
+
 async fn tickers(State(s): State<Arc<Shared>>, uri: Uri, headers: HeaderMap) -> Response {
     let d = match s.admit(REFERENCE, &uri, &headers).await {
         Ok(d) => d,
         Err(r) => return r,
     };
     let q = query_map(uri.query().unwrap_or(""));
+    if let Some(k) = q.keys().find(|k| !REFERENCE_PARAMS.contains(&k.as_str())) {
+        return s.bad_request(&format!(
+            "'{k}' is not a parameter of /v3/reference/tickers"
+        ));
+    }
     let state = match q.get("cursor") {
         Some(c) => match decode_cursor(c) {
             Some(inner) => query_map(&inner),
@@ -1350,6 +1390,10 @@ async fn tickers(State(s): State<Arc<Shared>>, uri: Uri, headers: HeaderMap) -> 
         .filter(|_| get("market").is_none_or(|m| m == "stocks"))
         .filter(|r| get("exchange").is_none_or(|e| e.eq_ignore_ascii_case(&r.exchange)))
         .filter(|r| get("ticker").is_none_or(|t| t.eq_ignore_ascii_case(&r.ticker)))
+        .filter(|r| get("ticker.gte").is_none_or(|t| r.ticker.as_str() >= t))
+        .filter(|r| get("ticker.gt").is_none_or(|t| r.ticker.as_str() > t))
+        .filter(|r| get("ticker.lte").is_none_or(|t| r.ticker.as_str() <= t))
+        .filter(|r| get("ticker.lt").is_none_or(|t| r.ticker.as_str() < t))
         .filter(|r| {
             search.as_deref().is_none_or(|q| {
                 r.ticker.to_ascii_lowercase().contains(q) || r.name.to_ascii_lowercase().contains(q)
@@ -1400,7 +1444,11 @@ async fn ticker_details(
         Ok(d) => d,
         Err(r) => return r,
     };
-    let Some(r) = s.known.get(&ticker.to_ascii_uppercase()) else {
+    let Some(r) = s
+        .known
+        .get(&ticker.to_ascii_uppercase())
+        .filter(|_| !d.no_data)
+    else {
         return s.error_response(StatusCode::NOT_FOUND, "message", "Ticker not found.");
     };
     let mut body = Map::new();

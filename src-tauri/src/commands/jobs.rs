@@ -99,7 +99,7 @@ pub async fn estimate_job(
     let e = state.engine().await.estimate(job).await?;
     Ok(EstimateView {
         summary: e.summary(),
-        requests: e.requests + e.detail_requests_max,
+        requests: e.requests + e.registration_requests_max,
         seconds: e.seconds,
         requests_per_minute: e.requests_per_minute,
     })

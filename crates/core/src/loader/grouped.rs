@@ -1,5 +1,7 @@
 //! Daily bars of many symbols through grouped daily: one request per trading day instead
-//! of one per symbol, each symbol's bars written and its day unit checkpointed.
+//! of one per symbol, each symbol's bars written and its day unit checkpointed. A symbol
+//! that is in no grouped response (delisted, renamed, a typo) is handed back: one
+//! aggregates request of its own confirms it has no bars before the job says so.
 
 use std::collections::{HashMap, HashSet};
 
@@ -15,13 +17,14 @@ use crate::Bar;
 
 impl Loader {
     /// Daily bars of `symbols` through grouped daily, one request per day in `days`.
-    /// Writes each symbol's bars and checkpoints its day unit; returns the symbols done.
+    /// Writes each symbol's bars and checkpoints its day unit; returns the symbols done
+    /// and those no response named (left pending, for a request of their own).
     pub(super) async fn load_grouped_daily(
         self,
         ctx: JobContext,
         symbols: Vec<Ticker>,
         days: Vec<NaiveDate>,
-    ) -> Result<Vec<Ticker>> {
+    ) -> Result<(Vec<Ticker>, Vec<Ticker>)> {
         let p = ctx.progress().clone();
         let wanted: HashSet<Ticker> = symbols.iter().cloned().collect();
         let mut bars: HashMap<String, Vec<Bar>> = HashMap::new();
@@ -55,19 +58,28 @@ impl Loader {
             }
         }
         let mut done = Vec::with_capacity(symbols.len());
+        let mut absent = Vec::new();
         for s in symbols {
             ctx.check()?;
             let list = bars.remove(s.as_str()).unwrap_or_default();
-            if !list.is_empty() {
-                self.store.write_bars(&s, Timeframe::Day, &list).await?;
+            if list.is_empty() {
+                absent.push(s);
+                continue;
             }
+            self.store.write_bars(&s, Timeframe::Day, &list).await?;
             let unit = Unit::new(s, Timeframe::Day);
             ctx.mark_done_rows(&unit, list.len() as u64).await?;
             p.add_records(list.len() as u64);
             p.unit_done(0);
             done.push(unit.symbol);
         }
+        if !absent.is_empty() {
+            info!(
+                symbols = absent.len(),
+                "in no grouped daily response: asking for each one's bars"
+            );
+        }
         p.publish().await?;
-        Ok(done)
+        Ok((done, absent))
     }
 }

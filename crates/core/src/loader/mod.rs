@@ -11,7 +11,8 @@
 //! fewer requests than one per symbol.
 //!
 //! The parts: `symbols` resolves what a job loads (universes, CSV files in `csv`, the ETF
-//! refresh) and registers loaded symbols; `plan` turns a job into units and runs them;
+//! refresh) and registers loaded symbols from the reference list (ticker details later,
+//! from spare requests: [`Loader::describe_one`]); `plan` turns a job into units and runs them;
 //! `units` loads one (symbol, timeframe), a range or what is missing; `grouped` loads
 //! daily bars through grouped daily; `pace` reports the rate and ETA while a job runs.
 
@@ -36,7 +37,10 @@ use crate::store::Store;
 use crate::universe;
 
 pub use csv::MAX_CSV_BYTES;
-pub use symbols::resolve_for_publish;
+pub use symbols::{
+    describe_note, resolve_for_publish, tickstock_defaults, Registration, EXACT_LOOKUPS_UP_TO,
+    REGISTRATION_PAGES_MAX,
+};
 pub use units::FINAL_BAR_DELAY;
 
 /// How the loader behaves.
@@ -48,12 +52,13 @@ pub struct LoaderConfig {
     pub csv_dir: Option<PathBuf>,
     /// Use grouped daily for daily bars when it needs fewer requests.
     pub grouped_daily: bool,
-    /// Register every loaded symbol in `symbols` from Polygon's ticker details when its row
-    /// is missing or older than this; `None` registers nothing.
+    /// Register every loaded symbol in `symbols` from Polygon's reference list when its row
+    /// is missing or older than this (its ticker details fetched from spare requests when
+    /// they are missing or older than this); `None` registers nothing.
     pub symbol_refresh: Option<Duration>,
 }
 
-/// How old a `symbols` row may be before a load refreshes it from ticker details.
+/// How old a `symbols` row may be before a load registers it again.
 pub const DEFAULT_SYMBOL_REFRESH: Duration = Duration::from_secs(7 * 86_400);
 
 impl Default for LoaderConfig {
@@ -113,5 +118,9 @@ impl Loader {
 impl JobRunner for Loader {
     async fn run(&self, job: &Job, ctx: &JobContext) -> Result<()> {
         self.run_job(job, ctx).await
+    }
+
+    async fn spare_request(&self) -> Result<bool> {
+        self.describe_one().await
     }
 }

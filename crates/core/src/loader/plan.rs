@@ -10,7 +10,7 @@ use futures_util::stream::{self, StreamExt};
 use tracing::warn;
 
 use super::pace::PaceReporter;
-use super::units::FINAL_BAR_DELAY;
+use super::units::{holds_final_bar, no_bars_reason, FINAL_BAR_DELAY};
 use super::Loader;
 use crate::calendar;
 use crate::error::{Error, Result};
@@ -125,10 +125,13 @@ impl Loader {
             && !day_pending.is_empty()
             && days.len() < day_pending.len()
         {
-            let done = self
+            let (done, absent) = self
                 .clone()
                 .load_grouped_daily(ctx.clone(), day_pending, days)
                 .await?;
+            // Symbols no grouped response named keep their day unit: one aggregates
+            // request each confirms whether they have bars at all.
+            pending.retain(|u| u.timeframe != Timeframe::Day || absent.contains(&u.symbol));
             for s in done {
                 let left = remaining.get_mut(&s).expect("planned symbol");
                 *left -= 1;
@@ -136,7 +139,6 @@ impl Loader {
                     p.symbol_ok(&s);
                 }
             }
-            pending.retain(|u| u.timeframe != Timeframe::Day);
         }
 
         let plan = match &job.spec {
@@ -168,6 +170,17 @@ impl Loader {
             p.unit_settled(&unit);
             let (symbol, tf) = (&unit.symbol, unit.timeframe);
             match r {
+                Ok(UnitResult::Done(0))
+                    if plan == UnitPlan::Range && holds_final_bar(tf, from, to, last_closed) =>
+                {
+                    // Nothing silent: a symbol with no bars where sessions closed is named.
+                    let reason = no_bars_reason(symbol, from, to);
+                    warn!(%symbol, timeframe = %tf, "{reason}");
+                    failures
+                        .entry(symbol.clone())
+                        .or_insert_with(|| format!("{tf}: {reason}"));
+                    p.unit_done(0);
+                }
                 Ok(UnitResult::Done(rows)) => {
                     ctx.mark_done_rows(&unit, rows).await?;
                     p.unit_done(0);
@@ -204,7 +217,13 @@ impl Loader {
             .filter(|s| !failures.contains_key(*s))
             .cloned()
             .collect();
-        self.register_symbols(ctx, &loaded).await?;
+        let reg = self.register_symbols(ctx, &loaded).await?;
+        if reg.left_to_describe > 0 {
+            p.update(|s| {
+                s.extra
+                    .insert("symbols_to_describe".into(), reg.left_to_describe.into());
+            });
+        }
         Ok(())
     }
 }

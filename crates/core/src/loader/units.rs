@@ -37,6 +37,30 @@ fn final_dated_range(
     )
 }
 
+/// Whether `[from, to]` holds a closed session whose `tf` bar is final, so a symbol that
+/// trades must have at least one bar there: a load that stores none says so.
+pub(super) fn holds_final_bar(
+    tf: Timeframe,
+    from: NaiveDate,
+    to: NaiveDate,
+    last_closed: NaiveDate,
+) -> bool {
+    let (to, unfinished) = if tf.is_dated() {
+        final_dated_range(tf, to, last_closed)
+    } else {
+        (to.min(last_closed), NaiveDate::MAX)
+    };
+    to >= from
+        && calendar::trading_days(from, to)
+            .into_iter()
+            .any(|d| calendar::period_start(tf, d) < unfinished)
+}
+
+/// What a symbol that ends a load with no bars in its range is recorded with.
+pub(super) fn no_bars_reason(symbol: &str, from: NaiveDate, to: NaiveDate) -> String {
+    format!("no bars from Polygon for {symbol} in {from}..{to}")
+}
+
 /// How far `date` is through `[from, to]`, 0 to 1.
 fn span_fraction(date: NaiveDate, from: NaiveDate, to: NaiveDate) -> f64 {
     let total = (to - from).num_days().max(1) as f64;
@@ -158,6 +182,55 @@ mod tests {
 
     fn d(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn a_range_needs_a_final_bar_before_empty_means_missing() {
+        let last = d("2025-11-26");
+        assert!(holds_final_bar(
+            Timeframe::Day,
+            d("2025-11-24"),
+            d("2025-11-30"),
+            last
+        ));
+        // Thanksgiving and the Friday after are not closed sessions yet, or not at all.
+        assert!(!holds_final_bar(
+            Timeframe::Day,
+            d("2025-11-27"),
+            d("2025-11-30"),
+            last
+        ));
+        assert!(!holds_final_bar(
+            Timeframe::Day,
+            d("2025-11-29"),
+            d("2025-11-30"),
+            d("2025-11-28")
+        ));
+        // The week of Nov 24 is not final yet; the week before is.
+        assert!(!holds_final_bar(
+            Timeframe::Week,
+            d("2025-11-24"),
+            d("2025-11-26"),
+            last
+        ));
+        assert!(holds_final_bar(
+            Timeframe::Week,
+            d("2025-11-17"),
+            d("2025-11-26"),
+            last
+        ));
+        assert!(holds_final_bar(
+            Timeframe::Minute,
+            d("2025-11-26"),
+            d("2025-11-26"),
+            last
+        ));
+        assert!(!holds_final_bar(
+            Timeframe::Minute,
+            d("2025-12-01"),
+            d("2025-12-02"),
+            last
+        ));
     }
 
     #[test]

@@ -18,6 +18,13 @@ pub struct GroupedBar {
 /// apply: active tickers only). `limit` is the page size (at most 1000; default 1000).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TickerQuery {
+    /// Exactly this ticker.
+    pub ticker: Option<String>,
+    /// Tickers from this one on (`ticker.gte`).
+    pub ticker_gte: Option<String>,
+    /// Tickers up to this one (`ticker.lte`). Polygon has no filter by a list of tickers:
+    /// a set is covered by the range from its first to its last.
+    pub ticker_lte: Option<String>,
     /// `CS`, `ETF`, `ADRC`, ...
     pub ticker_type: Option<String>,
     /// `stocks`, `otc`, `crypto`, ...
@@ -47,6 +54,15 @@ impl TickerQuery {
     /// The query pairs to send.
     pub(crate) fn pairs(&self) -> Vec<(&'static str, String)> {
         let mut out = Vec::new();
+        if let Some(t) = &self.ticker {
+            out.push(("ticker", t.clone()));
+        }
+        if let Some(t) = &self.ticker_gte {
+            out.push(("ticker.gte", t.clone()));
+        }
+        if let Some(t) = &self.ticker_lte {
+            out.push(("ticker.lte", t.clone()));
+        }
         if let Some(t) = &self.ticker_type {
             out.push(("type", t.clone()));
         }

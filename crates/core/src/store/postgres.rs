@@ -234,10 +234,7 @@ pub(super) async fn upsert_symbols(
             text(&|r| r.total_employees.map(|v| v.to_string())),
         ),
         field(refreshed, text(&|r| stamp(r.refreshed_at))),
-        field(
-            &["sic_updated_at"],
-            text(&|r| stamp(r.refreshed_at.filter(|_| r.sic_code.is_some()))),
-        ),
+        field(described_column(schema), text(&|r| stamp(r.described_at))),
     ];
     let mut columns = String::from("symbol");
     let mut select = String::from("u.c0");
@@ -249,23 +246,7 @@ pub(super) async fn upsert_symbols(
             let Some(info) = schema.symbols.get(*col) else {
                 continue;
             };
-            let integer = matches!(info.data_type.as_str(), "bigint" | "integer" | "smallint");
-            let values = f
-                .values
-                .iter()
-                .map(|v| {
-                    v.as_ref().map(|v| {
-                        let v = match v.parse::<f64>() {
-                            Ok(x) if integer => (x.round() as i64).to_string(),
-                            _ => v.clone(),
-                        };
-                        match info.max_len {
-                            Some(n) if v.chars().count() > n => v.chars().take(n).collect(),
-                            _ => v,
-                        }
-                    })
-                })
-                .collect();
+            let values = fit_to_column(info, &f.values);
             let i = arrays.len();
             arrays.push(values);
             columns.push_str(&format!(", \"{col}\""));
@@ -294,11 +275,168 @@ pub(super) async fn upsert_symbols(
     } else {
         qb.push(format!("UPDATE SET {}", set.join(", ")));
     }
-    qb.build()
-        .execute(pool)
+    let mut tx = pool.begin().await.map_err(|e| store.err(e))?;
+    let written = qb
+        .build()
+        .execute(&mut *tx)
         .await
         .map(|r| r.rows_affected())
-        .map_err(|e| store.err(e))
+        .map_err(|e| store.err(e))?;
+    fill_defaults(schema, recs)?
+        .build()
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| store.err(e))?;
+    tx.commit().await.map_err(|e| store.err(e))?;
+    Ok(written)
+}
+
+/// The column that holds when a row was described from ticker details: TickStock's
+/// `sic_updated_at` (its loader stamps it with every details call), this app's
+/// `described_at`.
+fn described_column(schema: &PgSchema) -> &'static [&'static str] {
+    if schema.symbols_tickstock() {
+        &["sic_updated_at"]
+    } else {
+        &["described_at"]
+    }
+}
+
+/// Values as a column takes them: rounded for an integer column, cut to its length.
+fn fit_to_column(
+    info: &super::pg_schema::Column,
+    values: &[Option<String>],
+) -> Vec<Option<String>> {
+    let integer = matches!(info.data_type.as_str(), "bigint" | "integer" | "smallint");
+    values
+        .iter()
+        .map(|v| {
+            v.as_ref().map(|v| {
+                let v = match v.parse::<f64>() {
+                    Ok(x) if integer => (x.round() as i64).to_string(),
+                    _ => v.clone(),
+                };
+                match info.max_len {
+                    Some(n) if v.chars().count() > n => v.chars().take(n).collect(),
+                    _ => v,
+                }
+            })
+        })
+        .collect()
+}
+
+/// One statement that gives each record's defaults to the columns (of those the table
+/// has) where its row has no value.
+fn fill_defaults<'a>(
+    schema: &PgSchema,
+    recs: &[SymbolRecord],
+) -> Result<QueryBuilder<'a, Postgres>, StoreError> {
+    let mut columns: Vec<&'static str> = Vec::new();
+    for r in recs {
+        for (col, _) in &r.defaults {
+            if schema.symbols.contains_key(*col) && !columns.contains(col) {
+                columns.push(col);
+            }
+        }
+    }
+    let mut qb = QueryBuilder::<Postgres>::new("");
+    if columns.is_empty() {
+        qb.push("SELECT 1");
+        return Ok(qb);
+    }
+    let symbols: Vec<String> = recs.iter().map(|r| r.symbol.clone()).collect();
+    let set: Vec<String> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, col)| {
+            let ty = &schema.symbols[*col].data_type;
+            format!(
+                "\"{col}\" = COALESCE(s.\"{col}\", CAST(u.c{} AS {ty}))",
+                i + 1
+            )
+        })
+        .collect();
+    qb.push(format!(
+        "UPDATE symbols s SET {} FROM UNNEST(",
+        set.join(", ")
+    ));
+    qb.push_bind(symbols).push("::text[]");
+    for col in &columns {
+        let values: Vec<Option<String>> = recs
+            .iter()
+            .map(|r| {
+                r.defaults
+                    .iter()
+                    .find(|(c, _)| c == col)
+                    .map(|(_, v)| v.clone())
+            })
+            .collect();
+        qb.push(", ")
+            .push_bind(fit_to_column(&schema.symbols[*col], &values))
+            .push("::text[]");
+    }
+    let names: Vec<String> = (0..=columns.len()).map(|i| format!("c{i}")).collect();
+    qb.push(format!(
+        ") AS u ({}) WHERE s.symbol = u.c0",
+        names.join(", ")
+    ));
+    Ok(qb)
+}
+
+pub(super) async fn mark_described(
+    store: &Store,
+    pool: &PgPool,
+    schema: &PgSchema,
+    symbols: &[String],
+) -> Result<(), StoreError> {
+    let Some(col) = described_column(schema)
+        .iter()
+        .find(|c| schema.symbols.contains_key(**c))
+    else {
+        return Ok(());
+    };
+    // A naive column holds UTC (as every stamp this store writes).
+    sqlx::query(&format!(
+        "UPDATE symbols SET \"{col}\" = CAST($1 AS {}) WHERE symbol = ANY($2)",
+        schema.symbols[*col].data_type
+    ))
+    .bind(Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+    .bind(symbols)
+    .execute(pool)
+    .await
+    .map(|_| ())
+    .map_err(|e| store.err(e))
+}
+
+pub(super) async fn symbols_to_describe(
+    store: &Store,
+    pool: &PgPool,
+    schema: &PgSchema,
+    only: Option<&[String]>,
+    since: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<String>, StoreError> {
+    let (refreshed, _) = refresh_columns(schema);
+    let registered = refreshed.iter().find(|c| schema.symbols.contains_key(**c));
+    let described = described_column(schema)
+        .iter()
+        .find(|c| schema.symbols.contains_key(**c));
+    let (Some(registered), Some(described)) = (registered, described) else {
+        return Ok(Vec::new());
+    };
+    sqlx::query_scalar(&format!(
+        "SELECT symbol::text FROM symbols
+          WHERE \"{registered}\" >= $1
+            AND (\"{described}\" IS NULL OR \"{described}\" < $1)
+            AND ($2::text[] IS NULL OR symbol = ANY($2))
+          ORDER BY symbol LIMIT $3"
+    ))
+    .bind(since)
+    .bind(only)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+    .map_err(|e| store.err(e))
 }
 
 pub(super) async fn fresh_symbols(

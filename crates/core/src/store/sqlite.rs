@@ -374,7 +374,8 @@ pub(super) async fn upsert_symbols(
             let mut qb = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO symbols (symbol, name, market, exchange, type, active, locale, currency, cik, \
                  composite_figi, share_class_figi, last_updated, market_cap, weighted_shares_outstanding, \
-                 sic_code, sic_description, sector, industry, list_date, total_employees, refreshed_at) ",
+                 sic_code, sic_description, sector, industry, list_date, total_employees, refreshed_at, \
+                 described_at) ",
             );
             qb.push_values(chunk, |mut b, r| {
                 b.push_bind(r.symbol.clone())
@@ -397,7 +398,8 @@ pub(super) async fn upsert_symbols(
                     .push_bind(r.industry.clone())
                     .push_bind(r.list_date.map(format_date))
                     .push_bind(r.total_employees)
-                    .push_bind(r.refreshed_at.map(format_stamp));
+                    .push_bind(r.refreshed_at.map(format_stamp))
+                    .push_bind(r.described_at.map(format_stamp));
             });
             qb.push(
                 " ON CONFLICT (symbol) DO UPDATE SET
@@ -420,9 +422,25 @@ pub(super) async fn upsert_symbols(
                     industry = COALESCE(excluded.industry, symbols.industry),
                     list_date = COALESCE(excluded.list_date, symbols.list_date),
                     total_employees = COALESCE(excluded.total_employees, symbols.total_employees),
-                    refreshed_at = COALESCE(excluded.refreshed_at, symbols.refreshed_at)",
+                    refreshed_at = COALESCE(excluded.refreshed_at, symbols.refreshed_at),
+                    described_at = COALESCE(excluded.described_at, symbols.described_at)",
             );
             written += qb.build().execute(&mut *tx).await?.rows_affected();
+        }
+        // Defaults only where the row has no value (of the columns this table has).
+        for r in recs {
+            for (col, value) in &r.defaults {
+                if !matches!(*col, "sector" | "industry") {
+                    continue;
+                }
+                sqlx::query(&format!(
+                    "UPDATE symbols SET {col} = ? WHERE symbol = ? AND {col} IS NULL"
+                ))
+                .bind(value)
+                .bind(&r.symbol)
+                .execute(&mut *tx)
+                .await?;
+            }
         }
         tx.commit().await?;
         Ok(written)
@@ -468,6 +486,47 @@ pub(super) async fn fresh_symbols(
         fresh.extend(rows);
     }
     Ok(fresh)
+}
+
+pub(super) async fn mark_described(
+    store: &Store,
+    pool: &SqlitePool,
+    symbols: &[String],
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE symbols SET described_at = ? WHERE symbol IN (SELECT value FROM json_each(?))",
+    )
+    .bind(format_stamp(Utc::now()))
+    .bind(serde_json::to_string(symbols).unwrap_or_default())
+    .execute(pool)
+    .await
+    .map(|_| ())
+    .map_err(|e| store.err(e))
+}
+
+pub(super) async fn symbols_to_describe(
+    store: &Store,
+    pool: &SqlitePool,
+    only: Option<&[String]>,
+    since: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<String>, StoreError> {
+    let since = format_stamp(since);
+    let mut qb = QueryBuilder::<Sqlite>::new("SELECT symbol FROM symbols WHERE refreshed_at >= ");
+    qb.push_bind(since.clone())
+        .push(" AND (described_at IS NULL OR described_at < ")
+        .push_bind(since)
+        .push(")");
+    if let Some(only) = only {
+        qb.push(" AND symbol IN (SELECT value FROM json_each(")
+            .push_bind(serde_json::to_string(only).unwrap_or_default())
+            .push("))");
+    }
+    qb.push(" ORDER BY symbol LIMIT ").push_bind(limit);
+    qb.build_query_scalar()
+        .fetch_all(pool)
+        .await
+        .map_err(|e| store.err(e))
 }
 
 pub(super) async fn groups(store: &Store, pool: &SqlitePool) -> Result<Vec<GroupRow>, StoreError> {

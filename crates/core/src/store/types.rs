@@ -71,9 +71,19 @@ pub struct SymbolRecord {
     pub industry: Option<String>,
     pub list_date: Option<NaiveDate>,
     pub total_employees: Option<i64>,
-    /// When the row was refreshed from Polygon's ticker details (`None` for a row from the
-    /// reference list, which lacks the details).
+    /// When a load last registered the row from Polygon (the reference list or ticker
+    /// details); `None` keeps what is stored.
     pub refreshed_at: Option<DateTime<Utc>>,
+    /// When the row was described from ticker details, which alone have the SIC code (so
+    /// sector and industry), market cap, list date and employees; `None` for a row from
+    /// the reference list (it is described later, from spare requests).
+    #[serde(default)]
+    pub described_at: Option<DateTime<Utc>>,
+    /// Values a column gets only where the row has none, by column name (TickStock's own
+    /// defaults, e.g. `sector` `Unknown`, `country` `US`: [`crate::loader`]); a column the
+    /// table lacks is skipped.
+    #[serde(skip)]
+    pub defaults: Vec<(&'static str, String)>,
 }
 
 /// One universe as listed.

@@ -39,8 +39,8 @@ impl Store {
         .await
     }
 
-    /// Which of `symbols` have no `symbols` row, or one not refreshed from Polygon's ticker
-    /// details within `max_age`.
+    /// Which of `symbols` have no `symbols` row, or one not registered from Polygon within
+    /// `max_age`.
     pub async fn symbols_to_refresh(
         &self,
         symbols: &[String],
@@ -66,6 +66,40 @@ impl Store {
             .filter(|s| !fresh.contains(*s))
             .cloned()
             .collect())
+    }
+
+    /// Symbols registered within `max_age` whose ticker details are missing or older than
+    /// that (among `only` when given), by symbol, at most `limit`: what spare requests
+    /// describe.
+    pub async fn symbols_to_describe(
+        &self,
+        only: Option<&[String]>,
+        max_age: Duration,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        if only.is_some_and(|o| o.is_empty()) || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let since = chrono::Duration::from_std(max_age)
+            .ok()
+            .and_then(|age| Utc::now().checked_sub_signed(age))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        match &self.pool {
+            Pool::Postgres(p, schema) => {
+                postgres::symbols_to_describe(self, p, schema, only, since, limit).await
+            }
+            Pool::Sqlite(p) => sqlite::symbols_to_describe(self, p, only, since, limit).await,
+        }
+    }
+
+    /// Stamps rows described now without changing them: a ticker Polygon has no details
+    /// for is not asked for again before the refresh age.
+    pub async fn mark_described(&self, symbols: &[String]) -> Result<(), StoreError> {
+        match &self.pool {
+            Pool::Postgres(p, schema) => postgres::mark_described(self, p, schema, symbols).await,
+            Pool::Sqlite(p) => sqlite::mark_described(self, p, symbols).await,
+        }
     }
 
     /// Every universe of this store's environment with its member count, by key, and the

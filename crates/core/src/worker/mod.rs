@@ -46,6 +46,9 @@ use crate::exec::{JobHistory, JobRunner};
 use crate::job::Job;
 use crate::status::{JobState, JobStatus, Stamp};
 
+/// Spare-budget requests (ticker details) a worker makes between two reads of the stream.
+pub const SPARE_REQUESTS_PER_PASS: usize = 3;
+
 /// How a worker behaves.
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -279,6 +282,8 @@ impl Worker {
                     self.set_consume_error(None).await;
                     if outcome != Outcome::Idle {
                         debug!(slot, ?outcome, "step");
+                    } else if slot == 0 {
+                        self.spare_requests().await;
                     }
                 }
                 Err(e) => {
@@ -286,6 +291,32 @@ impl Worker {
                     self.set_consume_error(Some(e.message().to_string())).await;
                     self.pause(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    /// Background work from spare budget while no job waits: at most
+    /// [`SPARE_REQUESTS_PER_PASS`] requests between two reads of the stream, each only
+    /// when no job is waiting or running here (checked before every one) and the plan's rate limit lets it
+    /// through without a wait, so a job that arrives is never held up by more than one.
+    async fn spare_requests(&self) {
+        let me = &self.inner;
+        for _ in 0..SPARE_REQUESTS_PER_PASS {
+            // A job running in another slot has the requests.
+            if me.shutdown.is_cancelled() || !self.current_jobs().is_empty() {
+                return;
+            }
+            match me.bus.queue_depth().await {
+                Ok(d) if d.waiting == 0 => {}
+                _ => return,
+            }
+            match me.runner.spare_request().await {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(e) => {
+                    debug!("spare request not made: {e}");
+                    return;
                 }
             }
         }
