@@ -100,6 +100,19 @@ impl Limiter {
         *fb = Some(std::time::Instant::now() + FALLBACK_FOR);
     }
 
+    /// Requests the plan lets through now without waiting, as far as this process can
+    /// tell (`None`: unlimited): none while a request of this process waits for a shared
+    /// budget, else what the in-process count leaves (it sees this process's grants only,
+    /// so spare requests may still wait their fair turn behind other processes').
+    pub async fn available(&self) -> Option<u32> {
+        if let Some(budget) = self.shared_now() {
+            if budget.waiting_for().is_some() {
+                return Some(0);
+            }
+        }
+        self.local.available().await
+    }
+
     /// Waits until the plan lets one more request through, then counts it.
     pub async fn acquire(&self) {
         if let Some(budget) = self.shared_now() {
