@@ -154,10 +154,17 @@ impl Engine {
                         .health(Duration::from_secs_f64(HEARTBEAT_STALE_SECS))
                         .await;
                     let mut view = HealthView::from_health(&h, self.worker_id.as_deref());
-                    // A paused queue is what the status bar must say first.
-                    if let (Some(q), Ok(Some(p))) = (view.queue.as_mut(), bus.queue_paused().await)
-                    {
-                        q.paused_by = Some(p.requested_by);
+                    // A paused queue is what the status bar must say first; asked within
+                    // the health check's own time, so a Redis going away is shown at once.
+                    if let Some(q) = view.queue.as_mut() {
+                        let paused = tokio::time::timeout(
+                            tickstock_core::bus::HEALTH_PING_TIMEOUT,
+                            bus.queue_paused(),
+                        )
+                        .await;
+                        if let Ok(Ok(Some(p))) = paused {
+                            q.paused_by = Some(p.requested_by);
+                        }
                     }
                     view
                 }
