@@ -1200,6 +1200,26 @@ async fn read_only_commands_run_no_migrations() {
     db.drop_db().await;
 }
 
+/// A read command on a mistyped SQLite path (`sqlite:///typo/dir/x.db`) used to create the
+/// folders and an empty database silently; it now says there is no such folder.
+#[test]
+fn a_read_command_on_a_mistyped_sqlite_path_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/typo/dir/x.db", dir.path().display());
+    for args in [&["coverage"][..], &["gaps", "--symbols", "AAPL"]] {
+        let o = std::process::Command::new(bin("tickstock"))
+            .args(args)
+            .env("DATABASE_URL", &url)
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{args:?}");
+        assert!(err.contains("there is no folder"), "{args:?}: {err}");
+        assert!(!dir.path().join("typo").exists(), "{args:?} made folders");
+    }
+}
+
 /// `--claim-idle-secs` huge made every step fail, so no job ever ran: the CLI refuses it
 /// and a worker built with it clamps it to a day.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

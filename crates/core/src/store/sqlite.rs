@@ -80,6 +80,20 @@ pub(super) async fn connect(url: &str, options: &StoreOptions) -> Result<Store, 
         SqliteTarget::File(path) => {
             let path = std::path::absolute(&path).unwrap_or(path);
             let target = format!("SQLite at {}", path.display());
+            // A command that only reads never makes folders: a typo in the path is said.
+            if !options.migrate {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    if !dir.is_dir() {
+                        return Err(StoreError::Connect {
+                            target: target.clone(),
+                            message: format!(
+                                "there is no folder {}: check the database URL (a command that only reads creates nothing)",
+                                dir.display()
+                            ),
+                        });
+                    }
+                }
+            }
             create_parent(&path, &target)?;
             let opts = SqliteConnectOptions::new()
                 .filename(&path)
