@@ -140,3 +140,67 @@ async fn a_job_interrupted_by_closing_resumes_from_its_checkpoint() {
         "completed"
     );
 }
+
+/// A runner that counts its spare requests and runs each job for `job_time`.
+struct SpareCounter {
+    spare: std::sync::atomic::AtomicUsize,
+    running: std::sync::atomic::AtomicBool,
+    during_job: std::sync::atomic::AtomicUsize,
+    job_time: Duration,
+}
+
+#[async_trait::async_trait]
+impl tickstock_core::exec::JobRunner for SpareCounter {
+    async fn run(
+        &self,
+        _job: &Job,
+        _ctx: &tickstock_core::exec::JobContext,
+    ) -> tickstock_core::Result<()> {
+        use std::sync::atomic::Ordering;
+        self.running.store(true, Ordering::SeqCst);
+        tokio::time::sleep(self.job_time).await;
+        self.running.store(false, Ordering::SeqCst);
+        Ok(())
+    }
+
+    async fn spare_request(&self) -> tickstock_core::Result<bool> {
+        use std::sync::atomic::Ordering;
+        self.spare.fetch_add(1, Ordering::SeqCst);
+        if self.running.load(Ordering::SeqCst) {
+            self.during_job.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(true)
+    }
+}
+
+/// The app's embedded queue describes symbols from spare budget as a Redis worker does
+/// (the status promises it): a spare request while nothing waits or runs, none while a
+/// job runs.
+#[tokio::test]
+async fn the_embedded_queue_makes_spare_requests_only_while_idle() {
+    use std::sync::atomic::Ordering;
+    let runner = Arc::new(SpareCounter {
+        spare: Default::default(),
+        running: Default::default(),
+        during_job: Default::default(),
+        job_time: Duration::from_secs(2),
+    });
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let q = LocalQueue::start(runner.clone(), None, None, 2, shutdown.clone());
+    crate::support::wait_for(Duration::from_secs(5), "a spare request", || async {
+        (runner.spare.load(Ordering::SeqCst) > 0).then_some(())
+    })
+    .await;
+    q.submit(crate::support::job(&["AAPL"])).await.unwrap();
+    crate::support::wait_for(Duration::from_secs(10), "the job to end", || async {
+        q.active().is_empty().then_some(())
+    })
+    .await;
+    assert_eq!(
+        runner.during_job.load(Ordering::SeqCst),
+        0,
+        "spare requests while a job ran"
+    );
+    shutdown.cancel();
+    q.stopped().await;
+}

@@ -37,6 +37,8 @@ struct Inner {
     shutdown: CancellationToken,
     tracker: TaskTracker,
     progress_every: Duration,
+    /// One spare request at a time (see [`LocalQueue::spare_request`]).
+    sparing: std::sync::atomic::AtomicBool,
 }
 
 /// An in-process queue with its own workers. Cheap to clone.
@@ -116,6 +118,7 @@ impl LocalQueue {
                 shutdown,
                 tracker: TaskTracker::new(),
                 progress_every: Duration::from_millis(250),
+                sparing: std::sync::atomic::AtomicBool::new(false),
             }),
         };
         for _ in 0..concurrency.max(1) {
@@ -316,9 +319,25 @@ impl LocalQueue {
             tokio::select! {
                 _ = self.inner.shutdown.cancelled() => return None,
                 _ = self.inner.wake.notified() => {}
-                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                _ = tokio::time::sleep(Duration::from_millis(500)) => self.spare_request().await,
             }
         }
+    }
+
+    /// While nothing waits or runs, one request of background work from spare budget
+    /// (describing registered symbols from their ticker details), as a Redis worker makes
+    /// them: only when the plan lets it through at once, one at a time.
+    async fn spare_request(&self) {
+        use std::sync::atomic::Ordering;
+        let idle =
+            self.inner.queue.lock().expect("queue lock").is_empty() && self.active().is_empty();
+        if !idle || self.inner.sparing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if let Err(e) = self.inner.runner.spare_request().await {
+            tracing::debug!("spare request not made: {e}");
+        }
+        self.inner.sparing.store(false, Ordering::Release);
     }
 
     async fn work(&self) {
