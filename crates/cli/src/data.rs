@@ -95,9 +95,19 @@ impl DataArgs {
         Ok(Store::connect_with(&self.database_url(), &g.store_options()?).await?)
     }
 
-    /// The store for a command that only reads: no migrations run.
+    /// The store for a command that only reads: no migrations run, and no folder made for
+    /// a database named in `DATABASE_URL` (a typo is said; the default file's folder is
+    /// made as for any first start).
     pub async fn read_store(&self, g: &Global) -> Result<Store> {
-        Ok(Store::connect_with(&self.database_url(), &g.read_only_store_options()?).await?)
+        let named = self
+            .database_url
+            .as_deref()
+            .is_some_and(|u| !u.trim().is_empty());
+        let opts = tickstock_core::store::StoreOptions {
+            create_folders: !named,
+            ..g.read_only_store_options()?
+        };
+        Ok(Store::connect_with(&self.database_url(), &opts).await?)
     }
 
     pub fn polygon(&self) -> Result<PolygonClient> {

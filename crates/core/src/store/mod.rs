@@ -104,6 +104,9 @@ pub struct StoreOptions {
     /// TickStock's environment (`DEFAULT`, `TEST`, `UAT`, `PROD`): universes are read and
     /// written in this one only. An SQLite file holds one environment.
     pub environment: String,
+    /// Make the folder of an SQLite file when it is missing. Off for a command that only
+    /// reads a database someone named: a typo in the path is said, not created.
+    pub create_folders: bool,
 }
 
 /// TickStock's default environment.
@@ -117,6 +120,7 @@ impl Default for StoreOptions {
             connect_timeout: Duration::from_secs(10),
             migrate: true,
             environment: DEFAULT_ENVIRONMENT.to_string(),
+            create_folders: true,
         }
     }
 }

@@ -80,8 +80,8 @@ pub(super) async fn connect(url: &str, options: &StoreOptions) -> Result<Store, 
         SqliteTarget::File(path) => {
             let path = std::path::absolute(&path).unwrap_or(path);
             let target = format!("SQLite at {}", path.display());
-            // A command that only reads never makes folders: a typo in the path is said.
-            if !options.migrate {
+            // A command that only reads a named database makes no folders: a typo is said.
+            if !options.create_folders {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                     if !dir.is_dir() {
                         return Err(StoreError::Connect {
