@@ -14,9 +14,11 @@
 //!
 //! [`Keys::job_lease`]: crate::keys::Keys::job_lease
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use redis::aio::ConnectionManager;
+use redis::Script;
 
 use super::stream::StreamEntry;
 use super::{Bus, BusError};
@@ -101,6 +103,13 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 ";
 
+// Hashed once, as the bus's other scripts are (`scripts.rs`): a take-over runs every step
+// and a refresh every few seconds per running job.
+static TAKE_OVER_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(TAKE_OVER));
+static ACQUIRE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(ACQUIRE));
+static REFRESH_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(REFRESH));
+static RELEASE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(RELEASE));
+
 /// What a lease holds: the worker and the entry it runs the job from.
 pub fn lease_holder(worker_id: &str, entry_id: &str) -> String {
     format!("{worker_id} {entry_id}")
@@ -123,7 +132,7 @@ impl Bus {
         min_idle: Duration,
         lease_ttl: Duration,
     ) -> Result<Option<StreamEntry>, BusError> {
-        let reply: Option<(String, Vec<Vec<u8>>, u64)> = redis::Script::new(TAKE_OVER)
+        let reply: Option<(String, Vec<Vec<u8>>, u64)> = TAKE_OVER_SCRIPT
             .key(self.keys.stream())
             .arg(self.keys.group())
             .arg(consumer)
@@ -165,7 +174,7 @@ impl Bus {
         ttl: Duration,
     ) -> Result<Option<String>> {
         let mut c = self.conn();
-        let other: String = redis::Script::new(ACQUIRE)
+        let other: String = ACQUIRE_SCRIPT
             .key(self.keys.job_lease(job_id))
             .arg(holder)
             .arg(ttl.as_millis().max(1) as u64)
@@ -184,7 +193,7 @@ impl Bus {
         ttl: Duration,
     ) -> Result<bool> {
         let mut c = self.conn();
-        let held: i64 = redis::Script::new(REFRESH)
+        let held: i64 = REFRESH_SCRIPT
             .key(self.keys.job_lease(job_id))
             .key(self.keys.stream())
             .arg(lease_holder(consumer, entry_id))
@@ -208,7 +217,7 @@ impl Bus {
     /// Gives up `job_id`'s lease if `holder` still has it.
     pub async fn release_job_lease(&self, job_id: &str, holder: &str) -> Result<()> {
         let mut c = self.conn();
-        let _: i64 = redis::Script::new(RELEASE)
+        let _: i64 = RELEASE_SCRIPT
             .key(self.keys.job_lease(job_id))
             .arg(holder)
             .invoke_async(&mut c)
