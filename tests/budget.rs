@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use redis::AsyncCommands;
 use secrecy::SecretString;
-use tickstock_core::bus::Bus;
-use tickstock_core::polygon::{key_digest, PolygonClient, PolygonConfig, SharedBudget};
+use tickstock_data::polygon::{key_digest, PolygonClient, PolygonConfig, SharedBudget};
+use tickstock_queue::bus::Bus;
 use tickstock_testkit::fake_polygon::{FakePolygon, FakePolygonConfig, Fault};
 use tickstock_testkit::redis_server::{shared_redis_url, unique_namespace, RedisServer};
 
@@ -152,8 +152,14 @@ async fn a_429_answered_to_one_client_slows_every_process_on_the_key() {
         bus_at(&shared_redis_url(), &ns).await,
         bus_at(&shared_redis_url(), &ns).await,
     );
-    a.share_budget(&bus_a, false, "test a").await.unwrap();
-    b.share_budget(&bus_b, false, "test b").await.unwrap();
+    bus_a
+        .share_polygon_budget(&a, false, "test a")
+        .await
+        .unwrap();
+    bus_b
+        .share_polygon_budget(&b, false, "test b")
+        .await
+        .unwrap();
     fake.inject(
         "AAPL",
         [Fault::TooManyRequests {
@@ -271,9 +277,9 @@ async fn a_live_plan_change_is_shared() {
         PolygonClient::new(cfg.with_requests_per_minute(90)).unwrap(),
     );
     let bus = bus_at(&shared_redis_url(), &ns).await;
-    a.share_budget(&bus, false, "a").await.unwrap();
+    bus.share_polygon_budget(&a, false, "a").await.unwrap();
     // B starts with another value but no explicit one: A's stands.
-    let plan = b.share_budget(&bus, false, "b").await.unwrap();
+    let plan = bus.share_polygon_budget(&b, false, "b").await.unwrap();
     assert_eq!(plan.rpm, 50);
     assert_eq!(b.rate_limiter().describe(), "50/min");
     a.set_requests_per_minute(120);
@@ -294,7 +300,7 @@ async fn requests_go_on_when_the_budgets_redis_goes_away() {
         PolygonConfig::new(fake.base_url(), key(&fake)).with_requests_per_minute(100),
     )
     .unwrap();
-    c.share_budget(&bus, false, "test").await.unwrap();
+    bus.share_polygon_budget(&c, false, "test").await.unwrap();
     c.ticker_details("AAPL").await.unwrap();
     assert!(c.rate_limiter().is_shared());
     server.stop();
@@ -310,9 +316,9 @@ async fn requests_go_on_when_the_budgets_redis_goes_away() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_worker_processes_on_one_key_stay_within_the_plan() {
     use std::process::Stdio;
-    use tickstock_core::job::{DateRange, Job, JobSpec};
-    use tickstock_core::status::JobState;
-    use tickstock_core::Timeframe;
+    use tickstock_protocol::job::{DateRange, Job, JobSpec};
+    use tickstock_protocol::status::JobState;
+    use tickstock_protocol::Timeframe;
 
     let fake = FakePolygon::start(FakePolygonConfig::default()).await;
     // Polygon's window as the fake measures arrivals, a little shorter than the plan's

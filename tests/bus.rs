@@ -4,10 +4,10 @@
 use std::time::{Duration, Instant};
 
 use redis::AsyncCommands;
-use tickstock_core::bus::{Bus, ProgressWrite};
-use tickstock_core::settings::BusConfig;
-use tickstock_core::status::{JobState, JobStatus, LEGACY_TIME_FIELDS};
-use tickstock_core::ErrorKind;
+use tickstock_protocol::settings::BusConfig;
+use tickstock_protocol::status::{JobState, JobStatus, LEGACY_TIME_FIELDS};
+use tickstock_protocol::ErrorKind;
+use tickstock_queue::bus::{Bus, ProgressWrite};
 use tickstock_testkit::redis_server::{unique_namespace, RedisServer};
 
 use crate::support::{self, is_naive_iso, job, tickstock_view};
@@ -371,7 +371,7 @@ async fn progress_writes_go_to_both_keys_and_a_cancel_flag_turns_them_to_cancell
     assert!(bus.stop_requested(&j.id).await.unwrap().is_none());
     let mut st = JobStatus::new(JobState::Running);
     st.progress = 42;
-    st.set_time("timestamp", tickstock_core::status::Stamp::now());
+    st.set_time("timestamp", tickstock_protocol::status::Stamp::now());
     assert_eq!(
         bus.put_progress_checked(&j.id, &st).await.unwrap(),
         ProgressWrite::Written

@@ -324,7 +324,7 @@ fn run_with_db(ns: &str, db: &str, args: &[&str]) -> Output {
 /// live one is left alone, and `clear` deletes only finished jobs by id prefix.
 #[tokio::test]
 async fn cleanup_and_clear_from_the_command_line() {
-    use tickstock_core::status::{JobState, JobStatus};
+    use tickstock_protocol::status::{JobState, JobStatus};
     let ns = unique_namespace();
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("t.sqlite").display());
@@ -345,7 +345,7 @@ async fn cleanup_and_clear_from_the_command_line() {
         stdout(&o)
     };
     let (old, fresh) = (submit("OLD"), submit("NEW"));
-    let store = tickstock_core::store::Store::connect(&db).await.unwrap();
+    let store = tickstock_data::store::Store::connect(&db).await.unwrap();
     assert_eq!(
         store.job_run(&old).await.unwrap().unwrap().status,
         "submitted",
@@ -602,7 +602,7 @@ async fn each_way_in_records_one_history_row_and_refuses_an_active_duplicate() {
     // A dead letter of the same work as the submitted job waits until that one ended.
     let bus = support::bus_at(&shared_redis_url(), &ns).await;
     let dead_job = support::job(&["AAPL"]);
-    let entry = tickstock_core::bus::StreamEntry {
+    let entry = tickstock_queue::bus::StreamEntry {
         id: "1-0".into(),
         fields: [("job".to_string(), dead_job.to_json())].into(),
         deliveries: 6,
@@ -616,7 +616,7 @@ async fn each_way_in_records_one_history_row_and_refuses_an_active_duplicate() {
     assert_eq!(ok(&["dead", "requeue", &dead_id]), dead_job.id);
 
     // A flagged symbol's reload, twice: the second finds the first still active.
-    let store = tickstock_core::store::Store::connect(&db).await.unwrap();
+    let store = tickstock_data::store::Store::connect(&db).await.unwrap();
     let day = |d: &str| {
         chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
             .unwrap()
@@ -625,7 +625,7 @@ async fn each_way_in_records_one_history_row_and_refuses_an_active_duplicate() {
             .and_utc()
             .timestamp_millis()
     };
-    let bar = |t: i64| tickstock_core::bars::Bar {
+    let bar = |t: i64| tickstock_protocol::bars::Bar {
         t,
         o: 1.0,
         h: 1.0,
@@ -638,17 +638,17 @@ async fn each_way_in_records_one_history_row_and_refuses_an_active_duplicate() {
     store
         .write_bars(
             "NVDA",
-            tickstock_core::Timeframe::Day,
+            tickstock_protocol::Timeframe::Day,
             &[bar(day("2025-11-14")), bar(day("2025-11-18"))],
         )
         .await
         .unwrap();
-    let flag = || tickstock_core::store::SplitCheckRow {
+    let flag = || tickstock_data::store::SplitCheckRow {
         symbol: "NVDA".into(),
         execution_date: chrono::NaiveDate::from_ymd_opt(2025, 11, 17).unwrap(),
         split_from: 1.0,
         split_to: 4.0,
-        state: tickstock_core::splits::FLAGGED.into(),
+        state: tickstock_data::splits::FLAGGED.into(),
         detail: None,
         reload_jobs: Vec::new(),
         seen_at: None,

@@ -3,12 +3,12 @@
 //! closes): on our PostgreSQL and SQLite schemas and on TickStock's (naive timestamps).
 
 use chrono::{NaiveDate, TimeZone, Utc};
-use tickstock_core::completeness::{coverage, gaps};
-use tickstock_core::job::{DateRange, Job, JobSpec};
-use tickstock_core::loader::{Loader, LoaderConfig};
-use tickstock_core::status::JobState;
-use tickstock_core::store::Store;
-use tickstock_core::Timeframe;
+use tickstock_data::completeness::{coverage, gaps};
+use tickstock_data::loader::{Loader, LoaderConfig};
+use tickstock_data::store::Store;
+use tickstock_protocol::job::{DateRange, Job, JobSpec};
+use tickstock_protocol::status::JobState;
+use tickstock_protocol::Timeframe;
 use tickstock_testkit::fake_polygon::{FakePolygon, FakePolygonConfig};
 use tickstock_testkit::pg::{fresh_database, tickstock_database};
 
@@ -207,8 +207,8 @@ fn aggregate_requests(fake: &FakePolygon) -> Vec<(String, String, String, String
 async fn top_up_and_fill_load_only_what_is_missing() {
     use futures_util::StreamExt;
     use std::sync::Arc;
-    use tickstock_core::history::StoreHistory;
-    use tickstock_core::worker::Worker;
+    use tickstock_data::history::StoreHistory;
+    use tickstock_queue::worker::Worker;
     use tokio_util::sync::CancellationToken;
 
     let db = fresh_database().await;
@@ -222,11 +222,11 @@ async fn top_up_and_fill_load_only_what_is_missing() {
             ..LoaderConfig::default()
         },
     );
-    let last_closed = tickstock_core::calendar::last_closed_session(
+    let last_closed = tickstock_protocol::calendar::last_closed_session(
         Utc::now(),
-        tickstock_core::loader::FINAL_BAR_DELAY,
+        tickstock_data::loader::FINAL_BAR_DELAY,
     );
-    let sessions = tickstock_core::calendar::trading_days(
+    let sessions = tickstock_protocol::calendar::trading_days(
         last_closed - chrono::Duration::days(40),
         last_closed,
     );
@@ -316,7 +316,7 @@ async fn top_up_and_fill_load_only_what_is_missing() {
         st.ohlcv_records_loaded,
         Some(
             2 * (new_days + 1)
-                + 2 * tickstock_core::calendar::expected_bars(
+                + 2 * tickstock_protocol::calendar::expected_bars(
                     Timeframe::Minute,
                     loaded_to,
                     last_closed

@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use chrono::{Duration as Span, TimeZone, Utc};
 use serde_json::json;
-use tickstock_core::bus::{Gate, WorkerCommand, WorkerState};
-use tickstock_core::history_query::{HistoryPosition, HistoryQuery, HistorySort};
-use tickstock_core::job::{Job, JobSpec};
-use tickstock_core::service::{JobService, SubmitOptions};
-use tickstock_core::status::JobState;
-use tickstock_core::store::{JobRun, Store};
-use tickstock_core::worker::WorkerConfig;
+use tickstock_data::history_query::{HistoryPosition, HistoryQuery, HistorySort};
+use tickstock_data::store::{JobRun, Store};
+use tickstock_jobs::service::{JobService, SubmitOptions};
+use tickstock_protocol::job::{Job, JobSpec};
+use tickstock_protocol::status::JobState;
+use tickstock_queue::bus::{Gate, WorkerCommand, WorkerState};
+use tickstock_queue::worker::WorkerConfig;
 use tickstock_testkit::pg::{fresh_database, TestDb};
 
 use crate::support::{bus, fast_worker_config, job, sim_worker, wait_for, wait_state};
@@ -67,7 +67,7 @@ pub(crate) fn runs() -> Vec<JobRun> {
         .collect()
 }
 
-fn ids(p: &tickstock_core::history_query::HistoryPage) -> Vec<String> {
+fn ids(p: &tickstock_data::history_query::HistoryPage) -> Vec<String> {
     p.items.iter().map(|r| r.id.clone()).collect()
 }
 
@@ -516,12 +516,12 @@ async fn dead_letters_list_requeue_delete_and_purge() {
         .requeue_dead(&dead.id, "ana", SubmitOptions::default())
         .await
         .unwrap_err();
-    assert_eq!(again.kind(), tickstock_core::ErrorKind::NotFound);
+    assert_eq!(again.kind(), tickstock_protocol::ErrorKind::NotFound);
     stop.cancel();
     run.await.unwrap().unwrap();
 
     // Delete and purge (entries written as a worker writes them).
-    let entry = tickstock_core::bus::StreamEntry {
+    let entry = tickstock_queue::bus::StreamEntry {
         id: "1-0".into(),
         fields: [("job".to_string(), "not json".to_string())].into(),
         deliveries: 6,
@@ -557,7 +557,7 @@ async fn an_identical_active_job_is_refused_unless_allowed() {
     same.requested_by = Some("bob".into());
     let e = service.submit(same.clone()).await.unwrap_err();
     assert!(e.message().contains(&first.id), "{}", e.message());
-    assert_eq!(e.kind(), tickstock_core::ErrorKind::InvalidInput);
+    assert_eq!(e.kind(), tickstock_protocol::ErrorKind::InvalidInput);
     // Different parameters are not a duplicate; allow_duplicate queues it anyway.
     service.submit(job(&["MSFT"])).await.unwrap();
     let forced = service
@@ -629,7 +629,7 @@ async fn a_dead_letter_requeue_is_recorded_once_and_refused_while_an_identical_j
     let store = Store::connect(&db.url).await.unwrap();
     let service = crate::support::service(&bus, &store);
     let dead_job = job(&["AAPL"]);
-    let entry = tickstock_core::bus::StreamEntry {
+    let entry = tickstock_queue::bus::StreamEntry {
         id: "1-0".into(),
         fields: [("job".to_string(), dead_job.to_json())].into(),
         deliveries: 6,
@@ -665,7 +665,7 @@ async fn a_dead_letter_requeue_is_recorded_once_and_refused_while_an_identical_j
     );
     // Allowed explicitly, a duplicate is requeued all the same.
     let again = job(&["AAPL"]);
-    let entry = tickstock_core::bus::StreamEntry {
+    let entry = tickstock_queue::bus::StreamEntry {
         id: "2-0".into(),
         fields: [("job".to_string(), again.to_json())].into(),
         deliveries: 6,
@@ -699,8 +699,8 @@ fn same_work_ignores_who_when_and_the_id() {
     let mut b = job(&["AAPL"]);
     b.requested_by = Some("someone".into());
     b.timestamp = Some("2020-01-01T00:00:00".into());
-    assert!(tickstock_core::service::same_work(&a, &b));
-    assert!(!tickstock_core::service::same_work(
+    assert!(tickstock_jobs::service::same_work(&a, &b));
+    assert!(!tickstock_jobs::service::same_work(
         &a,
         &job(&["AAPL", "MSFT"])
     ));
@@ -715,7 +715,7 @@ fn same_work_ignores_who_when_and_the_id() {
         )
         .with_resolved_symbols(syms.iter().map(|s| s.to_string()).collect())
     };
-    assert!(tickstock_core::service::same_work(
+    assert!(tickstock_jobs::service::same_work(
         &seed(&["IBM"]),
         &seed(&["IBM", "MMM"])
     ));
@@ -729,8 +729,8 @@ mod cli {
     use std::time::{Duration, Instant};
 
     use serde_json::Value;
-    use tickstock_core::bus::WorkerBeat;
-    use tickstock_core::store::Store;
+    use tickstock_data::store::Store;
+    use tickstock_queue::bus::WorkerBeat;
     use tickstock_testkit::fake_polygon::{FakePolygon, FakePolygonConfig};
     use tickstock_testkit::pg::fresh_database;
     use tickstock_testkit::redis_server::{shared_redis_url, unique_namespace};
@@ -872,12 +872,12 @@ mod cli {
         let ns = unique_namespace();
         let bus = bus_at(&shared_redis_url(), &ns).await;
         let job = crate::support::job(&["AAPL"]);
-        let good = tickstock_core::bus::StreamEntry {
+        let good = tickstock_queue::bus::StreamEntry {
             id: "1-0".into(),
             fields: [("job".to_string(), job.to_json())].into(),
             deliveries: 6,
         };
-        let bad = tickstock_core::bus::StreamEntry {
+        let bad = tickstock_queue::bus::StreamEntry {
             id: "2-0".into(),
             fields: [("job".to_string(), "{".to_string())].into(),
             deliveries: 1,
@@ -960,7 +960,7 @@ mod cli {
         );
         assert_eq!(
             bus.worker_gate("w-cli").await.unwrap(),
-            tickstock_core::bus::Gate::Stop
+            tickstock_queue::bus::Gate::Stop
         );
         assert!(run(&ns, &["workers", "resume", "w-cli"]).status.success());
         assert_eq!(

@@ -4,11 +4,11 @@
 //! On PostgreSQL (ours and TickStock's tables) and SQLite.
 
 use chrono::NaiveDate;
-use tickstock_core::job::{DateRange, Job, JobSpec};
-use tickstock_core::loader::{Loader, LoaderConfig};
-use tickstock_core::status::JobState;
-use tickstock_core::store::{Store, SymbolSpan, TableCoverage};
-use tickstock_core::Timeframe;
+use tickstock_data::loader::{Loader, LoaderConfig};
+use tickstock_data::store::{Store, SymbolSpan, TableCoverage};
+use tickstock_protocol::job::{DateRange, Job, JobSpec};
+use tickstock_protocol::status::JobState;
+use tickstock_protocol::Timeframe;
 use tickstock_testkit::fake_polygon::{FakePolygon, FakePolygonConfig};
 use tickstock_testkit::pg::{fresh_database, tickstock_database};
 
@@ -271,7 +271,7 @@ async fn counts_of_rows_stored_before_are_not_trusted_until_rebuilt() {
 #[tokio::test]
 async fn the_heat_map_counts_each_month_from_the_first_bar() {
     use chrono::{TimeZone, Utc};
-    use tickstock_core::heatmap::monthly;
+    use tickstock_data::heatmap::monthly;
     let dir = tempfile::tempdir().unwrap();
     let store = Store::connect(&format!("sqlite://{}/ts.db", dir.path().display()))
         .await

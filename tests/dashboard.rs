@@ -1,11 +1,11 @@
-//! The dashboard's numbers ([`tickstock_core::dashboard`]) from the same history on
+//! The dashboard's numbers ([`tickstock_data::dashboard`]) from the same history on
 //! PostgreSQL and SQLite: today's totals, the hourly and daily series and their rates
 //! agree on both.
 
 use chrono::{Duration, TimeZone, Utc};
 use serde_json::json;
-use tickstock_core::dashboard::{dashboard, Totals};
-use tickstock_core::store::{JobRun, Store};
+use tickstock_data::dashboard::{dashboard, Totals};
+use tickstock_data::store::{JobRun, Store};
 use tickstock_testkit::pg::fresh_database;
 
 #[tokio::test]

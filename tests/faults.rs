@@ -5,10 +5,10 @@
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use tickstock_core::job::{DateRange, Job, JobSpec};
-use tickstock_core::status::JobState;
-use tickstock_core::store::Store;
-use tickstock_core::Timeframe;
+use tickstock_data::store::Store;
+use tickstock_protocol::job::{DateRange, Job, JobSpec};
+use tickstock_protocol::status::JobState;
+use tickstock_protocol::Timeframe;
 use tickstock_testkit::redis_server::shared_redis_url;
 
 use crate::support::{self, bin, wait_for};
@@ -338,9 +338,9 @@ async fn health_says_when_a_worker_cannot_consume() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_single_day_range_runs_on_the_worker() {
     let bus = support::bus().await;
-    let request = tickstock_core::job::JobRequest {
+    let request = tickstock_protocol::job::JobRequest {
         kind: "historical_load".into(),
-        symbols: tickstock_core::job::SymbolsInput::Text("AAPL".into()),
+        symbols: tickstock_protocol::job::SymbolsInput::Text("AAPL".into()),
         start_date: Some("2024-03-04".into()),
         end_date: Some("2024-03-04".into()),
         ..Default::default()
@@ -355,7 +355,7 @@ async fn a_single_day_range_runs_on_the_worker() {
     let outcome = w.try_execute_next().await.unwrap();
     assert_eq!(
         outcome,
-        tickstock_core::worker::Outcome::Executed {
+        tickstock_queue::worker::Outcome::Executed {
             job_id: job.id.clone(),
             state: JobState::Completed
         }
@@ -363,7 +363,7 @@ async fn a_single_day_range_runs_on_the_worker() {
 }
 
 /// Adds a raw entry to the job stream, as any Redis client could.
-async fn add_raw(bus: &tickstock_core::bus::Bus, job_id: &str, message: &str) {
+async fn add_raw(bus: &tickstock_queue::bus::Bus, job_id: &str, message: &str) {
     let mut c = bus.conn();
     bus.ensure_group().await.unwrap();
     let _: String = redis::cmd("XADD")
@@ -383,7 +383,7 @@ async fn add_raw(bus: &tickstock_core::bus::Bus, job_id: &str, message: &str) {
 /// (which used to load as `AB`), a 1 MB job type. Each ends `failed` with a short reason.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_messages_are_rejected_without_echoing_them() {
-    use tickstock_core::job::{MAX_MESSAGE_BYTES, MAX_SYMBOLS};
+    use tickstock_protocol::job::{MAX_MESSAGE_BYTES, MAX_SYMBOLS};
     let bus = support::bus().await;
     let (w, _stop) = support::sim_worker(
         &bus,
@@ -432,7 +432,7 @@ async fn hostile_messages_are_rejected_without_echoing_them() {
         let id = format!("{id}-{}", bus.keys().namespace());
         let outcome = w.try_execute_next().await.unwrap();
         assert!(
-            matches!(&outcome, tickstock_core::worker::Outcome::Rejected { .. }),
+            matches!(&outcome, tickstock_queue::worker::Outcome::Rejected { .. }),
             "{id}: {outcome:?}"
         );
         let st = bus.status(&id).await.unwrap();
@@ -481,7 +481,7 @@ async fn hostile_messages_are_rejected_without_echoing_them() {
 
 /// A loader on an SQLite file, run through a worker that records history.
 struct LoadEnv {
-    bus: tickstock_core::bus::Bus,
+    bus: tickstock_queue::bus::Bus,
     store: Store,
     _dir: tempfile::TempDir,
 }
@@ -499,9 +499,9 @@ impl LoadEnv {
         }
     }
 
-    fn client(base: &str, key: &str) -> tickstock_core::polygon::PolygonClient {
-        tickstock_core::polygon::PolygonClient::new(
-            tickstock_core::polygon::PolygonConfig::new(
+    fn client(base: &str, key: &str) -> tickstock_data::polygon::PolygonClient {
+        tickstock_data::polygon::PolygonClient::new(
+            tickstock_data::polygon::PolygonConfig::new(
                 base,
                 secrecy::SecretString::from(key.to_string()),
             )
@@ -516,10 +516,10 @@ impl LoadEnv {
     /// Runs `job` to its end on a worker around `client`; the final status.
     async fn run(
         &self,
-        client: tickstock_core::polygon::PolygonClient,
+        client: tickstock_data::polygon::PolygonClient,
         job: &Job,
-    ) -> tickstock_core::status::JobStatus {
-        use tickstock_core::loader::{Loader, LoaderConfig};
+    ) -> tickstock_protocol::status::JobStatus {
+        use tickstock_data::loader::{Loader, LoaderConfig};
         let loader = Loader::new(
             client,
             self.store.clone(),
@@ -530,19 +530,19 @@ impl LoadEnv {
             },
         );
         self.bus.submit(job).await.unwrap();
-        let w = tickstock_core::worker::Worker::with_history(
+        let w = tickstock_queue::worker::Worker::with_history(
             self.bus.clone(),
             std::sync::Arc::new(loader),
             support::fast_worker_config(),
             tokio_util::sync::CancellationToken::new(),
-            Some(std::sync::Arc::new(tickstock_core::history::StoreHistory(
+            Some(std::sync::Arc::new(tickstock_data::history::StoreHistory(
                 self.store.clone(),
             ))),
         );
         loop {
             match w.try_execute_next().await.unwrap() {
-                tickstock_core::worker::Outcome::Idle => continue,
-                tickstock_core::worker::Outcome::Executed { job_id, .. } if job_id == job.id => {
+                tickstock_queue::worker::Outcome::Idle => continue,
+                tickstock_queue::worker::Outcome::Executed { job_id, .. } if job_id == job.id => {
                     break
                 }
                 other => panic!("unexpected step: {other:?}"),
@@ -708,7 +708,7 @@ async fn sigterm_stops_a_worker_cleanly_and_it_deregisters_at_once() {
 
     // A TickStockPL worker writing the legacy key is told apart from ours.
     let mut c = bus.conn();
-    let now = tickstock_core::bus::unix_now();
+    let now = tickstock_queue::bus::unix_now();
     let _: () = c
         .set(bus.keys().legacy_heartbeat(), format!("{:.6}", now + 0.5))
         .await
@@ -750,7 +750,7 @@ async fn sigterm_stops_a_worker_cleanly_and_it_deregisters_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_all_counts_jobs_their_workers_cancelled_first() {
     let bus = support::bus().await;
-    let cfg = tickstock_core::worker::WorkerConfig {
+    let cfg = tickstock_queue::worker::WorkerConfig {
         concurrency: 3,
         ..support::fast_worker_config()
     };
@@ -785,7 +785,7 @@ async fn cancel_all_counts_jobs_their_workers_cancelled_first() {
 /// keep each finished unit's rows and the count is cumulative.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bar_counts_are_cumulative_across_a_resume() {
-    use tickstock_core::loader::{Loader, LoaderConfig};
+    use tickstock_data::loader::{Loader, LoaderConfig};
     use tickstock_testkit::fake_polygon::{FakePolygon, FakePolygonConfig};
     let env = LoadEnv::new().await;
     let fake = FakePolygon::start(FakePolygonConfig {
@@ -807,7 +807,7 @@ async fn bar_counts_are_cumulative_across_a_resume() {
     let job = day_job(&EIGHT);
     env.bus.submit(&job).await.unwrap();
     let stop = tokio_util::sync::CancellationToken::new();
-    let first = tickstock_core::worker::Worker::new(
+    let first = tickstock_queue::worker::Worker::new(
         env.bus.clone(),
         std::sync::Arc::new(loader()),
         support::fast_worker_config(),
@@ -829,11 +829,11 @@ async fn bar_counts_are_cumulative_across_a_resume() {
     let st = env.bus.status(&job.id).await.unwrap().unwrap();
     assert_eq!(st.state, JobState::Queued, "released: {st:?}");
 
-    let cfg = tickstock_core::worker::WorkerConfig {
+    let cfg = tickstock_queue::worker::WorkerConfig {
         claim_idle: Duration::from_millis(100),
         ..support::fast_worker_config()
     };
-    let second = tickstock_core::worker::Worker::new(
+    let second = tickstock_queue::worker::Worker::new(
         env.bus.clone(),
         std::sync::Arc::new(loader()),
         cfg,
@@ -844,7 +844,7 @@ async fn bar_counts_are_cumulative_across_a_resume() {
     assert!(
         matches!(
             outcome,
-            tickstock_core::worker::Outcome::Executed {
+            tickstock_queue::worker::Outcome::Executed {
                 state: JobState::Completed,
                 ..
             }
@@ -889,7 +889,7 @@ async fn a_junk_entry_never_changes_another_jobs_status() {
     .await;
     let out = w1.try_execute_next().await.unwrap();
     assert!(
-        matches!(out, tickstock_core::worker::Outcome::Rejected { .. }),
+        matches!(out, tickstock_queue::worker::Outcome::Rejected { .. }),
         "{out:?}"
     );
     assert_eq!(bus.status(&done.id).await.unwrap().unwrap(), before);
@@ -918,7 +918,7 @@ async fn a_junk_entry_never_changes_another_jobs_status() {
     add_raw(&bus, &running.id, "{not json").await;
     let out = w1.try_execute_next().await.unwrap();
     assert!(
-        matches!(out, tickstock_core::worker::Outcome::Rejected { .. }),
+        matches!(out, tickstock_queue::worker::Outcome::Rejected { .. }),
         "{out:?}"
     );
     let st = support::wait_status(&bus, &running.id, Duration::from_secs(20), |s| {
@@ -965,7 +965,7 @@ async fn a_reused_job_id_never_runs_twice_or_shares_checkpoints() {
     );
     let out = w2.try_execute_next().await.unwrap();
     assert!(
-        matches!(&out, tickstock_core::worker::Outcome::Rejected { reason, .. } if reason.contains("already running")),
+        matches!(&out, tickstock_queue::worker::Outcome::Rejected { reason, .. } if reason.contains("already running")),
         "{out:?}"
     );
     let st = support::wait_status(&bus, &first.id, Duration::from_secs(20), |s| {
@@ -993,7 +993,7 @@ async fn a_reused_job_id_never_runs_twice_or_shares_checkpoints() {
     assert!(
         matches!(
             out,
-            tickstock_core::worker::Outcome::Executed {
+            tickstock_queue::worker::Outcome::Executed {
                 state: JobState::Completed,
                 ..
             }
@@ -1028,19 +1028,19 @@ async fn a_dead_lettered_job_is_failed_in_the_history_too() {
         .query_async(&mut c)
         .await
         .unwrap();
-    let history = tickstock_core::history::StoreHistory(env.store.clone());
-    let mut running = tickstock_core::status::JobStatus::new(JobState::Running);
+    let history = tickstock_data::history::StoreHistory(env.store.clone());
+    let mut running = tickstock_protocol::status::JobStatus::new(JobState::Running);
     running.job_type = Some("historical_load".into());
-    tickstock_core::exec::JobHistory::record(&history, &job, &running)
+    tickstock_data::exec::JobHistory::record(&history, &job, &running)
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(150)).await;
-    let cfg = tickstock_core::worker::WorkerConfig {
+    let cfg = tickstock_queue::worker::WorkerConfig {
         claim_idle: Duration::from_millis(100),
         max_deliveries: 1,
         ..support::fast_worker_config()
     };
-    let w = tickstock_core::worker::Worker::with_history(
+    let w = tickstock_queue::worker::Worker::with_history(
         bus.clone(),
         std::sync::Arc::new(tickstock_testkit::sim::SimRunner::new(
             Duration::from_millis(1),
@@ -1051,7 +1051,7 @@ async fn a_dead_lettered_job_is_failed_in_the_history_too() {
     );
     let out = w.try_execute_next().await.unwrap();
     assert!(
-        matches!(out, tickstock_core::worker::Outcome::DeadLettered { .. }),
+        matches!(out, tickstock_queue::worker::Outcome::DeadLettered { .. }),
         "{out:?}"
     );
     assert_eq!(
@@ -1070,7 +1070,7 @@ async fn an_unreadable_legacy_message_fails_its_submitted_status() {
     use redis::AsyncCommands;
     let bus = support::bus().await;
     let id = format!("legacy-{}", bus.keys().namespace());
-    let mut st = tickstock_core::status::JobStatus::new(JobState::Submitted);
+    let mut st = tickstock_protocol::status::JobStatus::new(JobState::Submitted);
     st.job_type = Some("historical_load".into());
     bus.put_status(&id, &st).await.unwrap();
     let (w, stop) = support::sim_worker(
@@ -1106,7 +1106,7 @@ async fn an_unreadable_legacy_message_fails_its_submitted_status() {
 /// connect forever; it is now reported after the connect time-out.
 #[tokio::test]
 async fn a_database_that_never_answers_times_out() {
-    use tickstock_core::store::StoreOptions;
+    use tickstock_data::store::StoreOptions;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let hold = tokio::spawn(async move {
@@ -1250,7 +1250,7 @@ async fn a_huge_claim_idle_still_runs_jobs() {
     std::io::Read::read_to_string(child.0.stderr.as_mut().unwrap(), &mut err).unwrap();
     assert_eq!(status.code(), Some(2), "{err}");
     assert!(err.contains("--claim-idle-secs"), "{err}");
-    let cfg = tickstock_core::worker::WorkerConfig {
+    let cfg = tickstock_queue::worker::WorkerConfig {
         claim_idle: Duration::from_secs(u64::MAX / 4),
         ..support::fast_worker_config()
     };
@@ -1261,7 +1261,7 @@ async fn a_huge_claim_idle_still_runs_jobs() {
     assert!(
         matches!(
             out,
-            tickstock_core::worker::Outcome::Executed {
+            tickstock_queue::worker::Outcome::Executed {
                 state: JobState::Completed,
                 ..
             }
@@ -1277,18 +1277,18 @@ async fn a_huge_claim_idle_still_runs_jobs() {
 /// the seconds to the next request, an ETA from the requests left, and a recent rate.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waiting_for_the_rate_limit_is_shown_with_a_steady_eta() {
-    use tickstock_core::loader::{Loader, LoaderConfig};
+    use tickstock_data::loader::{Loader, LoaderConfig};
     use tickstock_testkit::fake_polygon::{FakePolygon, FakePolygonConfig};
     let env = LoadEnv::new().await;
     let fake = FakePolygon::start(FakePolygonConfig::default()).await;
-    let mut cfg = tickstock_core::polygon::PolygonConfig::new(
+    let mut cfg = tickstock_data::polygon::PolygonConfig::new(
         fake.base_url(),
         secrecy::SecretString::from(fake.api_key().to_string()),
     )
     .with_requests_per_minute(1);
     cfg.rate_window = Duration::from_secs(4);
     let loader = Loader::new(
-        tickstock_core::polygon::PolygonClient::new(cfg).unwrap(),
+        tickstock_data::polygon::PolygonClient::new(cfg).unwrap(),
         env.store.clone(),
         LoaderConfig {
             concurrency: 1,
@@ -1302,7 +1302,7 @@ async fn waiting_for_the_rate_limit_is_shown_with_a_steady_eta() {
     let (w, stop) = {
         let stop = tokio_util::sync::CancellationToken::new();
         (
-            tickstock_core::worker::Worker::new(
+            tickstock_queue::worker::Worker::new(
                 env.bus.clone(),
                 std::sync::Arc::new(loader),
                 support::fast_worker_config(),
@@ -1369,7 +1369,7 @@ fn submit_warns_when_no_live_worker_will_take_the_job() {
 /// completed with every bar, counted once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_frozen_for_20_seconds_mid_job_is_waited_for_and_the_job_completes() {
-    use tickstock_core::loader::{Loader, LoaderConfig};
+    use tickstock_data::loader::{Loader, LoaderConfig};
     use tickstock_testkit::fake_polygon::{FakePolygon, FakePolygonConfig};
     use tickstock_testkit::redis_server::RedisServer;
     let server = RedisServer::start();
@@ -1395,12 +1395,12 @@ async fn a_redis_frozen_for_20_seconds_mid_job_is_waited_for_and_the_job_complet
     let job = day_job(&EIGHT);
     bus.submit(&job).await.unwrap();
     let stop = tokio_util::sync::CancellationToken::new();
-    let w = tickstock_core::worker::Worker::with_history(
+    let w = tickstock_queue::worker::Worker::with_history(
         bus.clone(),
         std::sync::Arc::new(loader),
         support::fast_worker_config(),
         stop.clone(),
-        Some(std::sync::Arc::new(tickstock_core::history::StoreHistory(
+        Some(std::sync::Arc::new(tickstock_data::history::StoreHistory(
             store.clone(),
         ))),
     );
@@ -1444,7 +1444,7 @@ async fn a_redis_frozen_for_20_seconds_mid_job_is_waited_for_and_the_job_complet
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_postgres_connections_mid_job_are_reopened_and_the_count_is_what_was_committed() {
     use sqlx::Connection;
-    use tickstock_core::loader::{Loader, LoaderConfig};
+    use tickstock_data::loader::{Loader, LoaderConfig};
     use tickstock_testkit::fake_polygon::{FakePolygon, FakePolygonConfig};
     let db = tickstock_testkit::pg::fresh_database().await;
     let store = Store::connect(&db.url).await.unwrap();
@@ -1479,7 +1479,7 @@ async fn killed_postgres_connections_mid_job_are_reopened_and_the_count_is_what_
     );
     bus.submit(&job).await.unwrap();
     let stop = tokio_util::sync::CancellationToken::new();
-    let w = tickstock_core::worker::Worker::new(
+    let w = tickstock_queue::worker::Worker::new(
         bus.clone(),
         std::sync::Arc::new(loader),
         support::fast_worker_config(),

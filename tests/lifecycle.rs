@@ -10,17 +10,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::NaiveDate;
-use tickstock_core::exec::{Checkpoints, JobHistory};
-use tickstock_core::history::{StoreCheckpoints, StoreHistory};
-use tickstock_core::job::{DateRange, Job, JobSpec};
-use tickstock_core::loader::{Loader, LoaderConfig};
-use tickstock_core::local::LocalQueue;
-use tickstock_core::queue::QueueKind;
-use tickstock_core::service::JobService;
-use tickstock_core::status::JobState;
-use tickstock_core::store::Store;
-use tickstock_core::worker::Worker;
-use tickstock_core::Timeframe;
+use tickstock_data::exec::{Checkpoints, JobHistory};
+use tickstock_data::history::{StoreCheckpoints, StoreHistory};
+use tickstock_data::loader::{Loader, LoaderConfig};
+use tickstock_data::store::Store;
+use tickstock_jobs::queue::QueueKind;
+use tickstock_jobs::service::JobService;
+use tickstock_protocol::job::{DateRange, Job, JobSpec};
+use tickstock_protocol::status::JobState;
+use tickstock_protocol::Timeframe;
+use tickstock_queue::local::LocalQueue;
+use tickstock_queue::worker::Worker;
 use tickstock_testkit::fake_polygon::{FakePolygon, FakePolygonConfig};
 use tickstock_testkit::pg::{fresh_database, TestDb};
 use tokio_util::sync::CancellationToken;
@@ -113,7 +113,7 @@ fn capture_job_logs() {
     ONCE.call_once(|| {
         use tracing_subscriber::prelude::*;
         let _ = tracing::subscriber::set_global_default(
-            tracing_subscriber::registry().with(tickstock_core::joblog::layer()),
+            tracing_subscriber::registry().with(tickstock_data::joblog::layer()),
         );
     });
 }

@@ -18,15 +18,15 @@ use std::time::{Duration, Instant};
 use chrono::{NaiveDate, SecondsFormat};
 use redis::AsyncCommands;
 use secrecy::SecretString;
-use tickstock_core::bus::Bus;
-use tickstock_core::history::StoreHistory;
-use tickstock_core::job::{DateRange, Job, JobSpec};
-use tickstock_core::loader::{Loader, LoaderConfig};
-use tickstock_core::polygon::{PolygonClient, PolygonConfig, RateLimiter};
-use tickstock_core::status::{JobState, JobStatus};
-use tickstock_core::store::{Store, StoreOptions, StoredBar, TableCoverage};
-use tickstock_core::worker::{Outcome, Worker, WorkerConfig};
-use tickstock_core::{Bar, Ticker, Timeframe, Unit};
+use tickstock_data::history::StoreHistory;
+use tickstock_data::loader::{Loader, LoaderConfig};
+use tickstock_data::polygon::{PolygonClient, PolygonConfig, RateLimiter};
+use tickstock_data::store::{Store, StoreOptions, StoredBar, TableCoverage};
+use tickstock_protocol::job::{DateRange, Job, JobSpec};
+use tickstock_protocol::status::{JobState, JobStatus};
+use tickstock_protocol::{Bar, Ticker, Timeframe, Unit};
+use tickstock_queue::bus::Bus;
+use tickstock_queue::worker::{Outcome, Worker, WorkerConfig};
 use tickstock_testkit::fake_polygon::{
     FakePolygon, FakePolygonConfig, Fault, RecordedRequest, GROUPED, REFERENCE,
 };
@@ -1065,7 +1065,7 @@ async fn fifteen_months_of_minute_bars_in_pages_of_50000_are_stored_bar_for_bar(
     // 315 sessions, four of them closing at 13:00; no bars on the 12 holidays.
     assert_eq!(
         expected.len() as u64,
-        tickstock_core::calendar::expected_bars(Timeframe::Minute, from, to)
+        tickstock_protocol::calendar::expected_bars(Timeframe::Minute, from, to)
     );
     assert_eq!(expected.len(), 122_130);
     // Every stored row, value by value, against what the fake served.
@@ -1326,7 +1326,7 @@ async fn postgres_stopping_mid_load_fails_the_job_and_a_rerun_completes() {
     let bars = assert_all_rows(&store, &symbols, &[Timeframe::Minute], from, to).await;
     assert_eq!(
         bars as u64,
-        4 * tickstock_core::calendar::expected_bars(Timeframe::Minute, from, to)
+        4 * tickstock_protocol::calendar::expected_bars(Timeframe::Minute, from, to)
     );
     let history = store.job_run(&rerun.id).await.unwrap().unwrap();
     assert_eq!(history.status, "completed");

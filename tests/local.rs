@@ -7,15 +7,15 @@ use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
 use secrecy::SecretString;
-use tickstock_core::exec::{Checkpoints, JobHistory};
-use tickstock_core::history::{StoreCheckpoints, StoreHistory};
-use tickstock_core::job::{DateRange, Job, JobSpec};
-use tickstock_core::loader::{Loader, LoaderConfig};
-use tickstock_core::local::LocalQueue;
-use tickstock_core::polygon::{PolygonClient, PolygonConfig};
-use tickstock_core::status::{JobState, JobStatus};
-use tickstock_core::store::Store;
-use tickstock_core::Timeframe;
+use tickstock_data::exec::{Checkpoints, JobHistory};
+use tickstock_data::history::{StoreCheckpoints, StoreHistory};
+use tickstock_data::loader::{Loader, LoaderConfig};
+use tickstock_data::polygon::{PolygonClient, PolygonConfig};
+use tickstock_data::store::Store;
+use tickstock_protocol::job::{DateRange, Job, JobSpec};
+use tickstock_protocol::status::{JobState, JobStatus};
+use tickstock_protocol::Timeframe;
+use tickstock_queue::local::LocalQueue;
 use tickstock_testkit::fake_polygon::{FakePolygon, FakePolygonConfig};
 use tokio_util::sync::CancellationToken;
 
@@ -150,12 +150,12 @@ struct SpareCounter {
 }
 
 #[async_trait::async_trait]
-impl tickstock_core::exec::JobRunner for SpareCounter {
+impl tickstock_data::exec::JobRunner for SpareCounter {
     async fn run(
         &self,
         _job: &Job,
-        _ctx: &tickstock_core::exec::JobContext,
-    ) -> tickstock_core::Result<()> {
+        _ctx: &tickstock_data::exec::JobContext,
+    ) -> tickstock_protocol::Result<()> {
         use std::sync::atomic::Ordering;
         self.running.store(true, Ordering::SeqCst);
         tokio::time::sleep(self.job_time).await;
@@ -163,7 +163,7 @@ impl tickstock_core::exec::JobRunner for SpareCounter {
         Ok(())
     }
 
-    async fn spare_request(&self) -> tickstock_core::Result<bool> {
+    async fn spare_request(&self) -> tickstock_protocol::Result<bool> {
         use std::sync::atomic::Ordering;
         self.spare.fetch_add(1, Ordering::SeqCst);
         if self.running.load(Ordering::SeqCst) {

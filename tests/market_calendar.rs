@@ -4,19 +4,19 @@
 
 use chrono::{Duration, NaiveDate, NaiveTime};
 use serde_json::Value;
-use tickstock_core::calendar_check;
-use tickstock_core::job::{DateRange, Job, JobSpec};
-use tickstock_core::loader::{Loader, LoaderConfig};
-use tickstock_core::status::JobState;
-use tickstock_core::store::Store;
-use tickstock_core::Timeframe;
+use tickstock_data::calendar_check;
+use tickstock_data::loader::{Loader, LoaderConfig};
+use tickstock_data::store::Store;
+use tickstock_protocol::job::{DateRange, Job, JobSpec};
+use tickstock_protocol::status::JobState;
+use tickstock_protocol::Timeframe;
 use tickstock_testkit::fake_polygon::{FakeHoliday, FakePolygon, FakePolygonConfig, FakeSplit};
 use tickstock_testkit::redis_server::{shared_redis_url, unique_namespace};
 
 use crate::support::{bin, bus_at, fast_polygon_client, run_in_process};
 
 fn today() -> NaiveDate {
-    tickstock_core::bars::ny_date(chrono::Utc::now().timestamp_millis())
+    tickstock_protocol::bars::ny_date(chrono::Utc::now().timestamp_millis())
 }
 
 async fn tickstock(
@@ -61,8 +61,8 @@ async fn the_calendar_agrees_with_polygon_and_each_difference_is_reported() {
     early.early_close = NaiveTime::from_hms_opt(14, 0, 0);
     let early = early.date;
     let mut added = today() + Duration::days(3);
-    while !tickstock_core::calendar::is_trading_day(added)
-        || tickstock_core::calendar::is_early_close(added)
+    while !tickstock_protocol::calendar::is_trading_day(added)
+        || tickstock_protocol::calendar::is_early_close(added)
     {
         added += Duration::days(1);
     }

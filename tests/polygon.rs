@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use chrono::NaiveDate;
 use secrecy::SecretString;
-use tickstock_core::polygon::{
+use tickstock_data::polygon::{
     PolygonClient, PolygonConfig, PolygonError, RateLimiter, TickerQuery, MAX_EMPTY_PAGES,
 };
-use tickstock_core::{Bar, ErrorKind, Timeframe};
+use tickstock_protocol::{Bar, ErrorKind, Timeframe};
 use tickstock_testkit::fake_polygon::{FakePolygon, FakePolygonConfig, Fault, GROUPED, REFERENCE};
 
 fn d(y: i32, m: u32, day: u32) -> NaiveDate {
@@ -511,7 +511,7 @@ async fn retries_are_bounded_and_the_final_error_names_ticker_and_status() {
     assert!(text.contains("Internal server error"), "{text}");
     assert!(text.contains("gave up after 3 attempts"), "{text}");
     assert_eq!(f.requests_for("AAPL"), 3);
-    let core: tickstock_core::Error = err.into();
+    let core: tickstock_protocol::Error = err.into();
     assert_eq!(core.kind(), ErrorKind::Polygon);
     assert!(core.is_retryable());
 
@@ -603,7 +603,7 @@ async fn unauthorized_forbidden_and_not_found_are_permanent() {
     assert!(matches!(err, PolygonError::NotFound { .. }), "{err:?}");
     assert!(err.to_string().contains("Ticker not found"), "{err}");
     assert_eq!(f.requests_for("NOPE123"), 1);
-    let core: tickstock_core::Error = err.into();
+    let core: tickstock_protocol::Error = err.into();
     assert!(!core.is_retryable());
 }
 
@@ -661,7 +661,7 @@ async fn the_api_key_never_appears_in_errors_or_debug_output() {
 
     assert_eq!(errors.len(), 10);
     for e in &errors {
-        let core: tickstock_core::Error = e.clone().into();
+        let core: tickstock_protocol::Error = e.clone().into();
         for text in [
             e.to_string(),
             format!("{e:?}"),
@@ -831,14 +831,14 @@ async fn hostile_run(
     from: NaiveDate,
     to: NaiveDate,
 ) -> (
-    tickstock_core::status::JobStatus,
-    Vec<tickstock_core::store::StoredBar>,
+    tickstock_protocol::status::JobStatus,
+    Vec<tickstock_data::store::StoredBar>,
     tempfile::TempDir,
 ) {
-    use tickstock_core::job::{DateRange, Job, JobSpec};
-    use tickstock_core::loader::{Loader, LoaderConfig};
+    use tickstock_data::loader::{Loader, LoaderConfig};
+    use tickstock_protocol::job::{DateRange, Job, JobSpec};
     let dir = tempfile::tempdir().unwrap();
-    let store = tickstock_core::store::Store::connect(&format!(
+    let store = tickstock_data::store::Store::connect(&format!(
         "sqlite://{}/hostile.db",
         dir.path().display()
     ))
@@ -878,7 +878,7 @@ async fn a_next_url_to_another_ticker_is_not_followed_and_nothing_of_it_is_store
     let (st, bars, _) = hostile_run(&f, Timeframe::Minute, d(2024, 3, 4), d(2024, 3, 8)).await;
     assert_ne!(
         st.state,
-        tickstock_core::status::JobState::Completed,
+        tickstock_protocol::status::JobState::Completed,
         "{st:?}"
     );
     assert!(
@@ -904,7 +904,7 @@ async fn bars_outside_the_requested_range_are_dropped() {
     let (st, bars, _) = hostile_run(&f, Timeframe::Day, d(2024, 3, 4), d(2024, 3, 29)).await;
     assert_eq!(
         st.state,
-        tickstock_core::status::JobState::Completed,
+        tickstock_protocol::status::JobState::Completed,
         "{st:?}"
     );
     let truth = FakePolygon::expected_bars("AAPL", Timeframe::Day, d(2024, 3, 4), d(2024, 3, 29));
@@ -922,7 +922,7 @@ async fn two_bars_at_one_time_are_an_error_not_a_winner() {
     let (st, bars, _) = hostile_run(&f, Timeframe::Day, d(2024, 3, 4), d(2024, 3, 29)).await;
     assert_ne!(
         st.state,
-        tickstock_core::status::JobState::Completed,
+        tickstock_protocol::status::JobState::Completed,
         "{st:?}"
     );
     assert!(
@@ -943,7 +943,7 @@ async fn a_redirect_to_another_host_is_not_followed_nor_read_as_an_empty_answer(
     let (st, bars, _) = hostile_run(&f, Timeframe::Day, d(2024, 3, 4), d(2024, 3, 29)).await;
     assert_ne!(
         st.state,
-        tickstock_core::status::JobState::Completed,
+        tickstock_protocol::status::JobState::Completed,
         "{st:?}"
     );
     assert!(
@@ -962,7 +962,7 @@ async fn pages_that_creep_forward_without_new_bars_are_stopped() {
     assert!(started.elapsed() < Duration::from_secs(10));
     assert_ne!(
         st.state,
-        tickstock_core::status::JobState::Completed,
+        tickstock_protocol::status::JobState::Completed,
         "{st:?}"
     );
     assert!(

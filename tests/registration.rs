@@ -8,12 +8,12 @@ use std::time::Duration;
 use chrono::NaiveDate;
 use secrecy::SecretString;
 use sqlx::Connection;
-use tickstock_core::job::{DateRange, Job, JobSpec};
-use tickstock_core::loader::{Loader, LoaderConfig};
-use tickstock_core::polygon::{PolygonClient, PolygonConfig};
-use tickstock_core::status::JobState;
-use tickstock_core::store::Store;
-use tickstock_core::Timeframe;
+use tickstock_data::loader::{Loader, LoaderConfig};
+use tickstock_data::polygon::{PolygonClient, PolygonConfig};
+use tickstock_data::store::Store;
+use tickstock_protocol::job::{DateRange, Job, JobSpec};
+use tickstock_protocol::status::JobState;
+use tickstock_protocol::Timeframe;
 use tickstock_testkit::fake_polygon::{FakePolygon, FakePolygonConfig, Fault, GROUPED, REFERENCE};
 use tickstock_testkit::pg::{fresh_database, TestDb};
 
@@ -48,17 +48,17 @@ fn config(fake: &FakePolygon, rpm: u32) -> PolygonConfig {
 }
 
 /// Runs a job in this process with its `job_runs` row written, as `tickstock load` does.
-async fn run_with_history(loader: &Loader, job: &Job) -> tickstock_core::status::JobStatus {
+async fn run_with_history(loader: &Loader, job: &Job) -> tickstock_protocol::status::JobStatus {
     use std::sync::Arc;
-    use tickstock_core::lifecycle::{run_job, ForegroundHost, RunEnv};
+    use tickstock_queue::lifecycle::{run_job, ForegroundHost, RunEnv};
     let env = RunEnv::new(
-        Arc::new(tickstock_core::exec::MemoryCheckpoints::default()),
-        Some(Arc::new(tickstock_core::history::StoreHistory(
+        Arc::new(tickstock_data::exec::MemoryCheckpoints::default()),
+        Some(Arc::new(tickstock_data::history::StoreHistory(
             loader.store().clone(),
         ))),
     );
-    let host = Arc::new(ForegroundHost::new(Arc::new(tickstock_core::exec::NoSink)));
-    let mut start = tickstock_core::status::JobStatus::new(JobState::Running);
+    let host = Arc::new(ForegroundHost::new(Arc::new(tickstock_data::exec::NoSink)));
+    let mut start = tickstock_protocol::status::JobStatus::new(JobState::Running);
     start.worker_id = Some("tests".into());
     run_job(job, start, Arc::new(loader.clone()), host, env)
         .await
@@ -168,7 +168,7 @@ fn details_requests(fake: &FakePolygon) -> usize {
 /// The S&P 500 members as common stocks among about 9,500 other active tickers spread
 /// over the alphabet, as Polygon's list of US stocks runs to about ten pages of 1000.
 fn a_realistic_reference_list() -> (Vec<String>, Vec<(String, String)>) {
-    let members: Vec<String> = tickstock_core::universe::find_builtin("sp500")
+    let members: Vec<String> = tickstock_protocol::universe::find_builtin("sp500")
         .expect("the built-in S&P 500")
         .members();
     let mut rows: Vec<(String, String)> = members
@@ -285,7 +285,7 @@ async fn a_500_symbol_universe_is_registered_from_a_few_list_pages_and_described
     for (symbol, sic, sector) in &described {
         assert_eq!(
             Some(sector.as_str()),
-            tickstock_core::sic::sector_of(sic),
+            tickstock_protocol::sic::sector_of(sic),
             "{symbol}: the sector from the SIC code replaces the default"
         );
     }

@@ -5,10 +5,10 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tickstock_core::job::{JobRequest, SymbolsInput};
-use tickstock_core::schedule::Scheduler;
-use tickstock_core::status::{JobState, JobStatus};
-use tickstock_core::store::Store;
+use tickstock_data::store::Store;
+use tickstock_jobs::schedule::Scheduler;
+use tickstock_protocol::job::{JobRequest, SymbolsInput};
+use tickstock_protocol::status::{JobState, JobStatus};
 use tickstock_testkit::pg::fresh_database;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -24,7 +24,7 @@ fn request() -> serde_json::Value {
 }
 
 /// The jobs on the bus, with who asked for them.
-async fn jobs(bus: &tickstock_core::bus::Bus) -> Vec<(String, String)> {
+async fn jobs(bus: &tickstock_queue::bus::Bus) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for e in bus.list_jobs(1000).await.unwrap() {
         let st = e.status.expect("a status");
@@ -178,7 +178,7 @@ async fn a_scheduled_job_is_recorded_at_submit_and_not_queued_again_while_active
     let base = Utc::now();
     let first = s.tick(minute(base, 1)).await.unwrap().fired;
     assert_eq!(first.len(), 2, "{first:?}");
-    let id = |fired: &[tickstock_core::schedule::Fired], name: &str| {
+    let id = |fired: &[tickstock_jobs::schedule::Fired], name: &str| {
         fired
             .iter()
             .find(|f| f.name == name)

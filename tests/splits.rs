@@ -7,13 +7,13 @@
 use std::collections::HashMap;
 
 use chrono::{Duration, NaiveDate};
-use tickstock_core::job::{DateRange, Job, JobSpec};
-use tickstock_core::loader::{Loader, LoaderConfig};
-use tickstock_core::polygon::SplitQuery;
-use tickstock_core::splits;
-use tickstock_core::status::JobState;
-use tickstock_core::store::Store;
-use tickstock_core::Timeframe;
+use tickstock_data::loader::{Loader, LoaderConfig};
+use tickstock_data::polygon::SplitQuery;
+use tickstock_data::store::Store;
+use tickstock_jobs::splits;
+use tickstock_protocol::job::{DateRange, Job, JobSpec};
+use tickstock_protocol::status::JobState;
+use tickstock_protocol::Timeframe;
 use tickstock_testkit::fake_polygon::{FakePolygon, FakePolygonConfig, FakeSplit, SPLITS};
 use tickstock_testkit::pg::{fresh_database, tickstock_database};
 
@@ -77,7 +77,7 @@ async fn flag_and_reload(store: &Store) {
 
     // Then AAPL splits inside its stored range; another split is announced for later; a
     // split of a symbol not stored is no business of ours.
-    let today = tickstock_core::bars::ny_date(chrono::Utc::now().timestamp_millis());
+    let today = tickstock_protocol::bars::ny_date(chrono::Utc::now().timestamp_millis());
     fake.add_split(FakeSplit::new("AAPL", d(SPLIT_DAY), 1.0, 4.0));
     fake.add_split(FakeSplit::new("AAPL", today + Duration::days(20), 1.0, 2.0));
     fake.add_split(FakeSplit::new("NVDA", d("2025-11-20"), 1.0, 10.0));
@@ -317,8 +317,8 @@ async fn http_get(url: &str, key: &str) -> (u16, serde_json::Value) {
 
 #[tokio::test]
 async fn a_split_reload_schedule_checks_and_submits_the_reloads() {
-    use tickstock_core::schedule::Scheduler;
-    use tickstock_core::store::JobRun;
+    use tickstock_data::store::JobRun;
+    use tickstock_jobs::schedule::Scheduler;
 
     let fake = FakePolygon::start(FakePolygonConfig::default()).await;
     let polygon = fast_polygon_client(&fake);
@@ -337,8 +337,8 @@ async fn a_split_reload_schedule_checks_and_submits_the_reloads() {
     let st = run_in_process(&loader, &load(&["AAPL", "MSFT"], vec![Timeframe::Day])).await;
     assert_eq!(st.state, JobState::Completed, "{st:?}");
     fake.add_split(FakeSplit::new("AAPL", d(SPLIT_DAY), 1.0, 4.0));
-    let request = serde_json::json!({"kind": tickstock_core::schedule::SPLIT_RELOAD});
-    tickstock_core::schedule::validate(
+    let request = serde_json::json!({"kind": tickstock_jobs::schedule::SPLIT_RELOAD});
+    tickstock_jobs::schedule::validate(
         "splits",
         "trading-days 17:00",
         &serde_json::from_value(request.clone()).unwrap(),
@@ -389,7 +389,7 @@ async fn a_split_reload_schedule_checks_and_submits_the_reloads() {
     // next pass clears the flag and submits nothing.
     bus.put_status(
         &id,
-        &tickstock_core::status::JobStatus::new(JobState::Completed),
+        &tickstock_protocol::status::JobStatus::new(JobState::Completed),
     )
     .await
     .unwrap();
@@ -442,7 +442,7 @@ async fn split_reloads_are_recorded_at_submit_and_not_queued_again_while_active(
     let st = run_in_process(&loader, &load(&["AAPL"], vec![Timeframe::Day])).await;
     assert_eq!(st.state, JobState::Completed, "{st:?}");
     fake.add_split(FakeSplit::new("AAPL", d(SPLIT_DAY), 1.0, 4.0));
-    let today = tickstock_core::bars::ny_date(chrono::Utc::now().timestamp_millis());
+    let today = tickstock_protocol::bars::ny_date(chrono::Utc::now().timestamp_millis());
     splits::check(&store, &polygon, None, today).await.unwrap();
     assert_eq!(splits::flagged(&store, None).await.unwrap(), vec!["AAPL"]);
     let bus = crate::support::bus().await;

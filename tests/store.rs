@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use sqlx::Connection;
-use tickstock_core::store::{
+use tickstock_data::store::{
     Backend, JobRun, JobRunFilter, Store, StoreError, StoreOptions, SymbolRecord,
 };
-use tickstock_core::{Bar, Timeframe};
+use tickstock_protocol::{Bar, Timeframe};
 use tickstock_testkit::pg::{fresh_database, PrivatePostgres, TestDb};
 
 /// One store under test and what it takes to reach its database directly.
@@ -376,8 +376,8 @@ async fn invalid_bars_are_rejected_before_writing(ctx: &Ctx) {
         .await
         .is_err());
     assert_eq!(s.write_bars("EMPTY", Timeframe::Day, &[]).await.unwrap(), 0);
-    let core: tickstock_core::Error = err.into();
-    assert_eq!(core.kind(), tickstock_core::ErrorKind::InvalidInput);
+    let core: tickstock_protocol::Error = err.into();
+    assert_eq!(core.kind(), tickstock_protocol::ErrorKind::InvalidInput);
 }
 
 async fn universes_are_seeded_and_resolve_aliases(ctx: &Ctx) {
@@ -541,7 +541,7 @@ async fn job_runs_upsert_get_list_and_delete(ctx: &Ctx) {
     want.submitted_at = c.submitted_at;
     assert_eq!(got, want);
 
-    let ids = |p: &tickstock_core::store::JobRunPage| {
+    let ids = |p: &tickstock_data::store::JobRunPage| {
         p.items.iter().map(|r| r.id.clone()).collect::<Vec<_>>()
     };
     let all = s.list_job_runs(&JobRunFilter::default()).await.unwrap();
@@ -806,8 +806,8 @@ async fn bad_urls_and_unreachable_servers_never_show_the_password() {
     );
     assert!(!text.contains("secret"), "{text}");
     assert!(err.is_retryable());
-    let core: tickstock_core::Error = err.into();
-    assert_eq!(core.kind(), tickstock_core::ErrorKind::Database);
+    let core: tickstock_protocol::Error = err.into();
+    assert_eq!(core.kind(), tickstock_protocol::ErrorKind::Database);
     assert!(!core.message().contains("secret"));
 }
 

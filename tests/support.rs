@@ -4,13 +4,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tickstock_core::bus::Bus;
-use tickstock_core::job::{DateRange, Job, JobSpec};
-use tickstock_core::service::JobService;
-use tickstock_core::settings::BusConfig;
-use tickstock_core::status::{JobState, JobStatus};
-use tickstock_core::worker::{Worker, WorkerConfig};
-use tickstock_core::Timeframe;
+use tickstock_jobs::service::JobService;
+use tickstock_protocol::job::{DateRange, Job, JobSpec};
+use tickstock_protocol::settings::BusConfig;
+use tickstock_protocol::status::{JobState, JobStatus};
+use tickstock_protocol::Timeframe;
+use tickstock_queue::bus::Bus;
+use tickstock_queue::worker::{Worker, WorkerConfig};
 use tickstock_testkit::redis_server::{shared_redis_url, unique_namespace};
 use tickstock_testkit::sim::SimRunner;
 use tokio_util::sync::CancellationToken;
@@ -27,15 +27,15 @@ pub async fn bus_at(url: &str, namespace: &str) -> Bus {
 }
 
 /// The job service over `bus`, recording in `store`'s history: the one way in for jobs.
-pub fn service(bus: &Bus, store: &tickstock_core::store::Store) -> Arc<JobService> {
+pub fn service(bus: &Bus, store: &tickstock_data::store::Store) -> Arc<JobService> {
     Arc::new(JobService::new(Arc::new(bus.clone()), Some(store.clone())))
 }
 
 /// The job ids in `store`'s history (`job_runs`), sorted: one row per job, written by its
 /// submit.
-pub async fn history_ids(store: &tickstock_core::store::Store) -> Vec<String> {
+pub async fn history_ids(store: &tickstock_data::store::Store) -> Vec<String> {
     let mut ids: Vec<String> = store
-        .list_job_runs(&tickstock_core::store::JobRunFilter {
+        .list_job_runs(&tickstock_data::store::JobRunFilter {
             page_size: 1000,
             ..Default::default()
         })
@@ -244,9 +244,9 @@ pub fn is_naive_iso(s: &str) -> bool {
 /// A Polygon client for the fake: unlimited requests, quick retries.
 pub fn fast_polygon_client(
     fake: &tickstock_testkit::fake_polygon::FakePolygon,
-) -> tickstock_core::polygon::PolygonClient {
-    tickstock_core::polygon::PolygonClient::new(
-        tickstock_core::polygon::PolygonConfig::new(
+) -> tickstock_data::polygon::PolygonClient {
+    tickstock_data::polygon::PolygonClient::new(
+        tickstock_data::polygon::PolygonConfig::new(
             fake.base_url(),
             secrecy::SecretString::from(fake.api_key().to_string()),
         )
@@ -259,13 +259,13 @@ pub fn fast_polygon_client(
 }
 
 /// Runs a job in this process (as `tickstock load` does) and returns its final status.
-pub async fn run_in_process(loader: &tickstock_core::loader::Loader, job: &Job) -> JobStatus {
-    use tickstock_core::lifecycle::{run_job, ForegroundHost, RunEnv};
+pub async fn run_in_process(loader: &tickstock_data::loader::Loader, job: &Job) -> JobStatus {
+    use tickstock_queue::lifecycle::{run_job, ForegroundHost, RunEnv};
     let env = RunEnv::new(
-        Arc::new(tickstock_core::exec::MemoryCheckpoints::default()),
+        Arc::new(tickstock_data::exec::MemoryCheckpoints::default()),
         None,
     );
-    let host = Arc::new(ForegroundHost::new(Arc::new(tickstock_core::exec::NoSink)));
+    let host = Arc::new(ForegroundHost::new(Arc::new(tickstock_data::exec::NoSink)));
     let mut start = JobStatus::new(JobState::Running);
     start.worker_id = Some("tests".into());
     run_job(job, start, Arc::new(loader.clone()), host, env)

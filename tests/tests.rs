@@ -6,6 +6,7 @@
 
 mod support;
 
+mod architecture;
 mod budget;
 mod bus;
 mod cli;

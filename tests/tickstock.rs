@@ -13,11 +13,11 @@ use std::time::Duration;
 use crate::support::{fast_polygon_client as polygon, run_in_process as run};
 use chrono::NaiveDate;
 use sqlx::{Connection, Row};
-use tickstock_core::job::{DateRange, Job, JobSpec};
-use tickstock_core::loader::{resolve_for_publish, Loader, LoaderConfig};
-use tickstock_core::status::JobState;
-use tickstock_core::store::{Store, StoreOptions};
-use tickstock_core::Timeframe;
+use tickstock_data::loader::{resolve_for_publish, Loader, LoaderConfig};
+use tickstock_data::store::{Store, StoreOptions};
+use tickstock_protocol::job::{DateRange, Job, JobSpec};
+use tickstock_protocol::status::JobState;
+use tickstock_protocol::Timeframe;
 use tickstock_testkit::fake_polygon::{FakePolygon, FakePolygonConfig};
 use tickstock_testkit::pg::{fresh_database, tickstock_database, TestDb};
 use tokio_util::sync::CancellationToken;
@@ -520,7 +520,7 @@ async fn loaded_symbols_are_registered_in_tickstocks_columns() {
     let sic: String = aapl.get(9);
     assert_eq!(
         aapl.get::<Option<String>, _>(11).as_deref(),
-        tickstock_core::sic::sector_of(&sic),
+        tickstock_protocol::sic::sector_of(&sic),
         "sector from the SIC code {sic}"
     );
     assert_eq!(
@@ -695,8 +695,8 @@ async fn a_database_from_the_first_release_is_brought_up_to_date() {
 #[tokio::test]
 async fn a_tickstock_submission_runs_on_tickstocks_database_in_its_environment() {
     use redis::AsyncCommands;
-    use tickstock_core::history::StoreHistory;
-    use tickstock_core::worker::Worker;
+    use tickstock_data::history::StoreHistory;
+    use tickstock_queue::worker::Worker;
 
     let db = tickstock_database().await;
     let store = open(&db, "TEST").await;
@@ -802,9 +802,9 @@ async fn a_tickstock_submission_runs_on_tickstocks_database_in_its_environment()
     assert_eq!(symbols, ["TSTA", "TSTB"], "DEFAULT's members never load");
     // `years: 0.02` is seven days back from today; a session still open is not final.
     let today = chrono::Utc::now().date_naive();
-    let last_closed = tickstock_core::calendar::last_closed_session(
+    let last_closed = tickstock_protocol::calendar::last_closed_session(
         chrono::Utc::now(),
-        tickstock_core::loader::FINAL_BAR_DELAY,
+        tickstock_data::loader::FINAL_BAR_DELAY,
     );
     let (from, to) = (today - chrono::Duration::days(7), today.min(last_closed));
     for symbol in ["TSTA", "TSTB"] {

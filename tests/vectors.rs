@@ -8,9 +8,9 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use redis::AsyncCommands;
 use serde_json::Value;
-use tickstock_core::bus::{judge_heartbeat, unix_now, ProgressWrite};
-use tickstock_core::job::{Job, JobRequest, JobSpec, SymbolsInput};
-use tickstock_core::status::{parse_time, JobState, JobStatus, LEGACY_TIME_FIELDS};
+use tickstock_protocol::job::{Job, JobRequest, JobSpec, SymbolsInput};
+use tickstock_protocol::status::{parse_time, JobState, JobStatus, LEGACY_TIME_FIELDS};
+use tickstock_queue::bus::{judge_heartbeat, unix_now, ProgressWrite};
 use tickstock_testkit::redis_server::shared_redis_url;
 
 use crate::support::{
@@ -311,7 +311,7 @@ async fn control_messages_have_the_legacy_shape() {
 }
 
 /// Writes a status vector at its key (under the bus's namespace), in its encoding.
-async fn write_vector(bus: &tickstock_core::bus::Bus, v: &Value) -> (String, String) {
+async fn write_vector(bus: &tickstock_queue::bus::Bus, v: &Value) -> (String, String) {
     let ns = bus.keys().namespace().to_string();
     let name = v["key"].as_str().unwrap();
     let key = format!("{ns}:{name}");

@@ -12,14 +12,14 @@ use std::time::{Duration, Instant};
 use redis::AsyncCommands;
 use secrecy::SecretString;
 use serde_json::Value;
-use tickstock_core::history::StoreHistory;
-use tickstock_core::job::{DateRange, Job, JobSpec};
-use tickstock_core::loader::{Loader, LoaderConfig};
-use tickstock_core::polygon::{PolygonClient, PolygonConfig};
-use tickstock_core::status::{JobState, Stamp};
-use tickstock_core::store::Store;
-use tickstock_core::worker::{Outcome, Worker, WorkerConfig};
-use tickstock_core::Timeframe;
+use tickstock_data::history::StoreHistory;
+use tickstock_data::loader::{Loader, LoaderConfig};
+use tickstock_data::polygon::{PolygonClient, PolygonConfig};
+use tickstock_data::store::Store;
+use tickstock_protocol::job::{DateRange, Job, JobSpec};
+use tickstock_protocol::status::{JobState, Stamp};
+use tickstock_protocol::Timeframe;
+use tickstock_queue::worker::{Outcome, Worker, WorkerConfig};
 use tickstock_testkit::fake_polygon::{FakePolygon, FakePolygonConfig};
 use tickstock_testkit::redis_server::RedisServer;
 use tickstock_testkit::sim::{executions_key, units_key};
@@ -482,7 +482,7 @@ async fn a_job_delivered_too_many_times_goes_to_the_dead_letters_as_failed() {
 }
 
 /// The fields of the stream's entries, oldest first.
-async fn stream_fields(bus: &tickstock_core::bus::Bus) -> Vec<(String, Vec<(String, String)>)> {
+async fn stream_fields(bus: &tickstock_queue::bus::Bus) -> Vec<(String, Vec<(String, String)>)> {
     let mut c = bus.conn();
     let r: redis::streams::StreamRangeReply = c.xrange_all(bus.keys().stream()).await.unwrap();
     r.ids
@@ -499,7 +499,7 @@ async fn stream_fields(bus: &tickstock_core::bus::Bus) -> Vec<(String, Vec<(Stri
 }
 
 /// Adds `n` copies of an entry with these fields in one `MULTI`.
-async fn add_copies(bus: &tickstock_core::bus::Bus, fields: &[(String, String)], n: usize) {
+async fn add_copies(bus: &tickstock_queue::bus::Bus, fields: &[(String, String)], n: usize) {
     let mut pipe = redis::pipe();
     pipe.atomic();
     for _ in 0..n {
@@ -635,11 +635,11 @@ async fn a_requeue_never_rewrites_a_completed_job() {
             ..
         }
     ));
-    let mut forged = tickstock_core::job::Job::new(
-        tickstock_core::job::JobSpec::Historical {
+    let mut forged = tickstock_protocol::job::Job::new(
+        tickstock_protocol::job::JobSpec::Historical {
             symbols: vec!["TSLA".into()],
-            timespan: tickstock_core::Timeframe::Day,
-            range: tickstock_core::job::DateRange {
+            timespan: tickstock_protocol::Timeframe::Day,
+            range: tickstock_protocol::job::DateRange {
                 years: Some(1.0),
                 ..Default::default()
             },
@@ -737,7 +737,7 @@ struct Seen {
 /// Reads TickStock's status key of `id` every 10 ms until `done` returns true for a
 /// reading (or `timeout` passes); returns every distinct reading in order.
 async fn watch_tickstock_view(
-    bus: &tickstock_core::bus::Bus,
+    bus: &tickstock_queue::bus::Bus,
     id: &str,
     timeout: Duration,
     done: impl Fn(&Seen) -> bool,
@@ -884,7 +884,7 @@ fn tickstock_app_submission(symbols: &[String]) -> (String, Value, Value) {
     (id, message, hash)
 }
 
-async fn submit_like_tickstock_app(bus: &tickstock_core::bus::Bus, message: &Value, hash: &Value) {
+async fn submit_like_tickstock_app(bus: &tickstock_queue::bus::Bus, message: &Value, hash: &Value) {
     let id = message["job_id"].as_str().unwrap();
     let key = bus.keys().status_alt(id);
     let fields: Vec<(String, String)> = hash

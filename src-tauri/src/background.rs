@@ -11,14 +11,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
-use tickstock_core::bus::Bus;
-use tickstock_core::exec::JobHistory;
-use tickstock_core::loader::Loader;
-use tickstock_core::polygon::PolygonClient;
-use tickstock_core::service::JobService;
-use tickstock_core::settings::BusConfig;
-use tickstock_core::store::Store;
-use tickstock_core::worker::{Worker, WorkerConfig};
+use tickstock_jobs::runtime::Bus;
+use tickstock_jobs::runtime::JobHistory;
+use tickstock_jobs::runtime::Loader;
+use tickstock_jobs::runtime::PolygonClient;
+use tickstock_jobs::runtime::Store;
+use tickstock_jobs::runtime::{Worker, WorkerConfig};
+use tickstock_jobs::service::JobService;
+use tickstock_protocol::settings::BusConfig;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::warn;
@@ -85,10 +85,10 @@ pub fn spawn_builtin_worker(
 async fn share_budget(polygon: &PolygonClient, bus: &Bus) {
     let who = format!(
         "TickStock Admin on {} (pid {})",
-        tickstock_core::worker::host_name(),
+        tickstock_jobs::runtime::host_name(),
         std::process::id()
     );
-    if let Err(e) = polygon.share_budget(bus, false, &who).await {
+    if let Err(e) = bus.share_polygon_budget(polygon, false, &who).await {
         warn!("the Polygon request budget cannot be shared through Redis ({e})");
     }
 }
@@ -150,7 +150,7 @@ async fn run_scheduler(
     polygon: Option<PolygonClient>,
 ) {
     let webhook = std::env::var("TICKSTOCK_ALERT_WEBHOOK").ok();
-    let mut scheduler = tickstock_core::schedule::Scheduler::new(store, service, "app", webhook);
+    let mut scheduler = tickstock_jobs::schedule::Scheduler::new(store, service, "app", webhook);
     if let Some(p) = polygon {
         scheduler = scheduler.with_polygon(p);
     }

@@ -3,8 +3,8 @@
 //! keeps secrets out of them.
 
 use serde::Serialize;
-use tickstock_core::job::FieldError;
-use tickstock_core::{Error, ErrorKind};
+use tickstock_protocol::job::FieldError;
+use tickstock_protocol::{Error, ErrorKind};
 
 /// What a failed command returns to the page.
 #[derive(Debug, Clone, Serialize, thiserror::Error)]
@@ -53,8 +53,8 @@ impl From<Error> for CommandError {
     }
 }
 
-impl From<tickstock_core::store::StoreError> for CommandError {
-    fn from(e: tickstock_core::store::StoreError) -> Self {
+impl From<tickstock_jobs::runtime::StoreError> for CommandError {
+    fn from(e: tickstock_jobs::runtime::StoreError) -> Self {
         Error::from(e).into()
     }
 }

@@ -1,6 +1,6 @@
 //! # tickstock-app
 //!
-//! The TickStock Admin desktop app: a thin Tauri shell over `tickstock-core`. The page
+//! The TickStock Admin desktop app: a thin Tauri shell over `tickstock-jobs`. The page
 //! (`ui/`) calls the commands in [`commands`]; they ask the [`engine`], which runs either
 //! the embedded mode (in-process queue and built-in worker, SQLite by default, no Redis)
 //! or the Redis mode (the durable bus, with the built-in worker optional).
@@ -52,7 +52,7 @@ fn init_logging(log_dir: &std::path::Path) {
     // Each job's own lines (inside its span) are kept with its history too.
     let registry = tracing_subscriber::registry()
         .with(filter)
-        .with(tickstock_core::joblog::layer())
+        .with(tickstock_jobs::runtime::joblog::layer())
         .with(
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)

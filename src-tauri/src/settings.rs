@@ -3,7 +3,7 @@
 //! message per field. The Polygon API key is never in the store: see [`crate::secrets`].
 
 use serde::{Deserialize, Serialize};
-use tickstock_core::settings::{redact_url, validate_redis_url, DEFAULT_POLYGON_URL};
+use tickstock_protocol::settings::{redact_url, validate_redis_url, DEFAULT_POLYGON_URL};
 
 use crate::error::CommandError;
 
@@ -42,7 +42,7 @@ impl Default for AppSettings {
             publish_legacy: true,
             worker_enabled: true,
             worker_concurrency: 1,
-            environment: tickstock_core::store::DEFAULT_ENVIRONMENT.into(),
+            environment: tickstock_jobs::runtime::DEFAULT_ENVIRONMENT.into(),
             operator: String::new(),
         }
     }
@@ -77,7 +77,7 @@ impl AppSettings {
     /// Who the page's jobs are `requested_by`: the name set, else the OS user.
     pub fn operator_name(&self) -> String {
         match self.operator.trim() {
-            "" => tickstock_core::settings::os_user().unwrap_or_else(|| "admin_ui".into()),
+            "" => tickstock_protocol::settings::os_user().unwrap_or_else(|| "admin_ui".into()),
             name => name.to_string(),
         }
     }
@@ -199,7 +199,7 @@ impl AppSettings {
                 "worker concurrency must be between 1 and 16",
             ));
         }
-        tickstock_core::store::normalise_environment(&self.environment)
+        tickstock_jobs::runtime::normalise_environment(&self.environment)
             .map_err(|e| CommandError::field("environment", e.to_string()))?;
         let ns = self.namespace.trim();
         if ns.len() > 64 || ns.chars().any(|c| c.is_whitespace()) {

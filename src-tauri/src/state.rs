@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 use serde_json::Value;
-use tickstock_core::ErrorKind;
+use tickstock_protocol::ErrorKind;
 use tokio::sync::{Mutex, RwLock};
 use tracing::info;
 

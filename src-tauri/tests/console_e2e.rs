@@ -17,11 +17,11 @@ use std::time::Duration;
 use chrono::{Duration as Span, TimeZone, Utc};
 use serde_json::{json, Value};
 use support::{App, AppEnv};
-use tickstock_core::bus::{Bus, Gate, StreamEntry, WorkerBeat};
-use tickstock_core::job::{DateRange, Job, JobSpec};
-use tickstock_core::settings::BusConfig;
-use tickstock_core::store::{JobRun, Store};
-use tickstock_core::Timeframe;
+use tickstock_data::store::{JobRun, Store};
+use tickstock_protocol::job::{DateRange, Job, JobSpec};
+use tickstock_protocol::settings::BusConfig;
+use tickstock_protocol::Timeframe;
+use tickstock_queue::bus::{Bus, Gate, StreamEntry, WorkerBeat};
 use tickstock_testkit::fake_polygon::{FakePolygon, FakePolygonConfig};
 use tickstock_testkit::redis_server::{unique_namespace, RedisServer};
 
@@ -173,7 +173,7 @@ async fn redis_mode_pauses_the_queue_commands_workers_and_handles_dead_letters()
     // Requested by the operator: no name set in Settings, so this machine's user.
     assert_eq!(
         Some(pause.requested_by.clone()),
-        tickstock_core::settings::os_user()
+        tickstock_protocol::settings::os_user()
     );
     assert_eq!(bus.worker_gate("any-worker").await.unwrap(), Gate::Hold);
     // A worker already waiting in a read when the pause lands hands back what the read

@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 use chrono::NaiveDate;
 use serde_json::{json, Value};
 use support::{App, AppEnv};
-use tickstock_core::store::{JobRun, Store};
-use tickstock_core::Timeframe;
+use tickstock_data::store::{JobRun, Store};
+use tickstock_protocol::Timeframe;
 use tickstock_testkit::fake_polygon::{FakePolygon, FakePolygonConfig};
 use tickstock_testkit::redis_server::{unique_namespace, RedisServer};
 
@@ -510,9 +510,9 @@ async fn card_and_history_row_agree_while_a_job_runs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_jobs_finishing_at_once_raise_one_summary() {
-    use tickstock_core::bus::Bus;
-    use tickstock_core::settings::BusConfig;
-    use tickstock_core::status::{JobState, JobStatus, Stamp};
+    use tickstock_protocol::settings::BusConfig;
+    use tickstock_protocol::status::{JobState, JobStatus, Stamp};
+    use tickstock_queue::bus::Bus;
     let _serial = support::serial_guard().await;
     let redis = RedisServer::start();
     let namespace = unique_namespace();
@@ -531,11 +531,11 @@ async fn two_hundred_jobs_finishing_at_once_raise_one_summary() {
     // 200 jobs running on a worker elsewhere.
     let mut ids = Vec::new();
     for i in 0..200 {
-        let job = tickstock_core::job::Job::new(
-            tickstock_core::job::JobSpec::Historical {
+        let job = tickstock_protocol::job::Job::new(
+            tickstock_protocol::job::JobSpec::Historical {
                 symbols: vec![format!("S{i}")],
                 timespan: Timeframe::Day,
-                range: tickstock_core::job::DateRange {
+                range: tickstock_protocol::job::DateRange {
                     years: Some(1.0),
                     ..Default::default()
                 },
@@ -752,13 +752,13 @@ async fn coverage_view_shows_the_heat_map_fills_a_gap_and_runs_a_schedule() {
     let _serial = support::serial_guard().await;
     let polygon = FakePolygon::start(FakePolygonConfig::default()).await;
     // Up to the last closed session, so the view's months end with the data.
-    let last = tickstock_core::calendar::last_closed_session(
+    let last = tickstock_protocol::calendar::last_closed_session(
         chrono::Utc::now(),
-        tickstock_core::loader::FINAL_BAR_DELAY,
+        tickstock_data::loader::FINAL_BAR_DELAY,
     );
     let first = last - chrono::Duration::days(80);
     let gap: Vec<NaiveDate> =
-        tickstock_core::calendar::trading_days(first + chrono::Duration::days(30), last)
+        tickstock_protocol::calendar::trading_days(first + chrono::Duration::days(30), last)
             .into_iter()
             .take(3)
             .collect();

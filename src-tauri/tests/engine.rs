@@ -6,11 +6,11 @@ use std::time::Duration;
 use chrono::Utc;
 use tickstock_app::engine::Engine;
 use tickstock_app::settings::AppSettings;
-use tickstock_core::bus::{iso_now, Bus};
-use tickstock_core::job::{DateRange, Job, JobSpec};
-use tickstock_core::settings::BusConfig;
-use tickstock_core::status::{JobState, JobStatus};
-use tickstock_core::Timeframe;
+use tickstock_protocol::job::{DateRange, Job, JobSpec};
+use tickstock_protocol::settings::BusConfig;
+use tickstock_protocol::status::{JobState, JobStatus};
+use tickstock_protocol::Timeframe;
+use tickstock_queue::bus::{iso_now, Bus};
 use tickstock_testkit::redis_server::{shared_redis_url, unique_namespace};
 
 fn job(symbol: &str) -> Job {
@@ -105,7 +105,7 @@ async fn history_ids(engine: &Engine) -> Vec<String> {
     let mut ids: Vec<String> = engine
         .store()
         .unwrap()
-        .list_job_runs(&tickstock_core::store::JobRunFilter {
+        .list_job_runs(&tickstock_data::store::JobRunFilter {
             page_size: 1000,
             ..Default::default()
         })
@@ -130,8 +130,8 @@ fn sorted(ids: &[&str]) -> Vec<String> {
 /// history row at submit, and each is refused while an identical job is active.
 #[tokio::test]
 async fn each_way_in_from_the_page_records_one_history_row_and_refuses_an_active_duplicate() {
-    use tickstock_core::retry::RetryPart;
-    use tickstock_core::schedule::Scheduler;
+    use tickstock_jobs::retry::RetryPart;
+    use tickstock_jobs::schedule::Scheduler;
 
     let ns = unique_namespace();
     let dir = tempfile::tempdir().unwrap();
@@ -203,7 +203,7 @@ async fn each_way_in_from_the_page_records_one_history_row_and_refuses_an_active
 
     // A dead letter of the retry's work waits until the retry ended.
     let dead_job = job("AAPL");
-    let entry = tickstock_core::bus::StreamEntry {
+    let entry = tickstock_queue::bus::StreamEntry {
         id: "1-0".into(),
         fields: [("job".to_string(), dead_job.to_json())].into(),
         deliveries: 6,
@@ -239,8 +239,8 @@ mod settings_mid_job {
     use tickstock_app::secrets::KeyStore;
     use tickstock_app::settings::{AppSettings, SettingsInput};
     use tickstock_app::state::AppState;
-    use tickstock_core::job::{DateRange, Job, JobSpec};
-    use tickstock_core::Timeframe;
+    use tickstock_protocol::job::{DateRange, Job, JobSpec};
+    use tickstock_protocol::Timeframe;
     use tickstock_testkit::fake_polygon::{FakePolygon, FakePolygonConfig};
 
     const SYMBOLS: [&str; 10] = [
@@ -259,8 +259,8 @@ mod settings_mid_job {
         state: &AppState,
         id: &str,
         what: &str,
-        pred: impl Fn(&tickstock_core::store::JobRun) -> bool,
-    ) -> tickstock_core::store::JobRun {
+        pred: impl Fn(&tickstock_data::store::JobRun) -> bool,
+    ) -> tickstock_data::store::JobRun {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let engine = state.engine().await;

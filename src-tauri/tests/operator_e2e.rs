@@ -16,11 +16,11 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use support::{App, AppEnv};
-use tickstock_core::bus::Bus;
-use tickstock_core::job::{DateRange, Job, JobSpec};
-use tickstock_core::settings::BusConfig;
-use tickstock_core::store::{JobRun, Store};
-use tickstock_core::Timeframe;
+use tickstock_data::store::{JobRun, Store};
+use tickstock_protocol::job::{DateRange, Job, JobSpec};
+use tickstock_protocol::settings::BusConfig;
+use tickstock_protocol::Timeframe;
+use tickstock_queue::bus::Bus;
 use tickstock_testkit::fake_polygon::{FakePolygon, FakePolygonConfig};
 use tickstock_testkit::redis_server::{unique_namespace, RedisServer};
 
@@ -83,9 +83,9 @@ const HEAT_ROWS: &str = "const r = [...document.querySelectorAll('#cov-heatmap t
 async fn panels_follow_a_job_end_and_a_change_of_settings() {
     let _serial = support::serial_guard().await;
     let polygon = FakePolygon::start(FakePolygonConfig::default()).await;
-    let last = tickstock_core::calendar::last_closed_session(
+    let last = tickstock_protocol::calendar::last_closed_session(
         chrono::Utc::now(),
-        tickstock_core::loader::FINAL_BAR_DELAY,
+        tickstock_data::loader::FINAL_BAR_DELAY,
     );
     // A PostgreSQL database that already holds bars of NVDA and MSFT, and a Redis of its own.
     let pg = tickstock_testkit::pg::fresh_database().await;

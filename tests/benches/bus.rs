@@ -5,10 +5,10 @@
 
 use std::time::{Duration, Instant};
 
-use tickstock_core::bus::Bus;
-use tickstock_core::job::{DateRange, Job, JobSpec};
-use tickstock_core::settings::BusConfig;
-use tickstock_core::Timeframe;
+use tickstock_protocol::job::{DateRange, Job, JobSpec};
+use tickstock_protocol::settings::BusConfig;
+use tickstock_protocol::Timeframe;
+use tickstock_queue::bus::Bus;
 
 fn pct(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;

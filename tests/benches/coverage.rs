@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use sqlx::{Connection, PgConnection};
-use tickstock_core::completeness::coverage;
-use tickstock_core::store::Store;
-use tickstock_core::Timeframe;
+use tickstock_data::completeness::coverage;
+use tickstock_data::store::Store;
+use tickstock_protocol::Timeframe;
 use tickstock_testkit::pg::fresh_database;
 
 const SYMBOLS: i64 = 500;

@@ -20,14 +20,14 @@ use std::time::{Duration, Instant};
 use chrono::NaiveDate;
 use secrecy::SecretString;
 use sqlx::{Connection, PgConnection};
-use tickstock_core::exec::{MemoryCheckpoints, NoSink};
-use tickstock_core::job::{DateRange, Job, JobSpec};
-use tickstock_core::lifecycle::{ForegroundHost, RunEnv};
-use tickstock_core::loader::{Loader, LoaderConfig};
-use tickstock_core::polygon::{PolygonClient, PolygonConfig};
-use tickstock_core::status::{JobState, JobStatus};
-use tickstock_core::store::Store;
-use tickstock_core::Timeframe;
+use tickstock_data::exec::{MemoryCheckpoints, NoSink};
+use tickstock_data::loader::{Loader, LoaderConfig};
+use tickstock_data::polygon::{PolygonClient, PolygonConfig};
+use tickstock_data::store::Store;
+use tickstock_protocol::job::{DateRange, Job, JobSpec};
+use tickstock_protocol::status::{JobState, JobStatus};
+use tickstock_protocol::Timeframe;
+use tickstock_queue::lifecycle::{ForegroundHost, RunEnv};
 use tickstock_testkit::fake_polygon::{FakePolygon, FakePolygonConfig};
 use tickstock_testkit::pg::fresh_database;
 
@@ -152,7 +152,7 @@ async fn run_job(loader: &Loader) -> (JobStatus, Duration) {
     let env = RunEnv::new(Arc::new(MemoryCheckpoints::default()), None);
     let host = Arc::new(ForegroundHost::new(Arc::new(NoSink)));
     let started = Instant::now();
-    let end = tickstock_core::lifecycle::run_job(
+    let end = tickstock_queue::lifecycle::run_job(
         &job,
         JobStatus::new(JobState::Running),
         Arc::new(loader.clone()),

@@ -13,10 +13,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use redis::AsyncCommands;
-use tickstock_core::bus::Bus;
-use tickstock_core::job::{DateRange, Job, JobSpec};
-use tickstock_core::settings::BusConfig;
-use tickstock_core::Timeframe;
+use tickstock_protocol::job::{DateRange, Job, JobSpec};
+use tickstock_protocol::settings::BusConfig;
+use tickstock_protocol::Timeframe;
+use tickstock_queue::bus::Bus;
 use tickstock_testkit::redis_server::RedisServer;
 use tickstock_testkit::sim::executions_key;
 

@@ -256,17 +256,12 @@ function applyEvents(events) {
   renderModels();
 }
 
-/** Follows a job this page just submitted (kept for callers; events announce it). */
 /** The queue's pause from the status bar's health (null: not paused); waiting cards say so. */
 export function setQueuePaused(by) {
   const next = by ? String(by) : null;
   if (next === pausedBy) return;
   pausedBy = next;
   for (const card of cards.values()) if (card.job) updateCard(card, card.job);
-}
-
-export function trackJob(jobId) {
-  return jobId;
 }
 
 /** Fetches active jobs once (one call for all, read only) and renders them. */

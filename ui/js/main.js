@@ -5,7 +5,7 @@ import { $ } from "./util.js";
 import { errorToast } from "./toasts.js";
 import { initStatus, refreshHealth, onHealth } from "./status.js";
 import { initSubmit, loadUniverses } from "./submit.js";
-import { initJobs, pollActive, trackJob, setQueuePaused } from "./jobs.js";
+import { initJobs, pollActive, setQueuePaused } from "./jobs.js";
 import { initHistory, loadHistory, openJobDetail, updateRow } from "./history.js";
 import { initOps } from "./ops.js";
 import { initSummary, loadSummary } from "./summary.js";
@@ -67,7 +67,7 @@ async function start() {
     showQueueBadge(q ? Number(q.waiting || 0) + Number(q.inFlight || 0) : 0);
   });
   initAbout();
-  initOps({ onChanged: jobsChanged, onSubmitted: trackJob });
+  initOps({ onChanged: jobsChanged });
   const ready = Promise.all([
     initStatus(),
     initJobs({
@@ -75,21 +75,15 @@ async function start() {
       onChange: updateRow,
       onFinished: () => refreshAll(),
     }),
-    initHistory({ onChanged: jobsChanged, onSubmitted: trackJob }),
+    initHistory({ onChanged: jobsChanged }),
   ]);
   initSubmit({
-    onSubmitted: (jobId) => {
-      trackJob(jobId);
-      jobsChanged();
-    },
+    onSubmitted: () => jobsChanged(),
   });
   initSummary();
   initConsole({ openDetail: openJobDetail, onChanged: jobsChanged });
   initCoverage({
-    onSubmitted: (jobId) => {
-      trackJob(jobId);
-      jobsChanged();
-    },
+    onSubmitted: () => jobsChanged(),
   });
 
   await ready;

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use chrono::Duration;
 use clap::Args;
 use serde::Serialize;
-use tickstock_core::calendar_check::{self, Disagreement, MarketDay};
-use tickstock_core::Result;
+use tickstock_jobs::reads::calendar_check::{self, Disagreement, MarketDay};
+use tickstock_protocol::Result;
 
 use crate::data::DataArgs;
 use crate::{output, Global};
@@ -35,7 +35,7 @@ struct Checked {
 }
 
 pub async fn calendar_cmd(_g: &Global, a: &CalendarArgs) -> Result<ExitCode> {
-    let today = tickstock_core::bars::ny_date(chrono::Utc::now().timestamp_millis());
+    let today = tickstock_protocol::bars::ny_date(chrono::Utc::now().timestamp_millis());
     let days = calendar_check::market_days(today, today + Duration::days(i64::from(a.days)));
     let disagreements = if a.check {
         let polygon = a.data.polygon()?;

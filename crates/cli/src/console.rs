@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use chrono::{NaiveDate, NaiveTime};
 use clap::{Args, Subcommand};
-use tickstock_core::bus::{Bus, WorkerCommand};
-use tickstock_core::history_query::{HistoryPosition, HistoryQuery};
-use tickstock_core::service::{JobService, SubmitOptions};
-use tickstock_core::store::Store;
-use tickstock_core::text::{count, duration};
-use tickstock_core::{Error, ErrorKind, Result};
+use tickstock_jobs::reads::history_query::{HistoryPosition, HistoryQuery};
+use tickstock_jobs::runtime::Store;
+use tickstock_jobs::runtime::{Bus, WorkerCommand};
+use tickstock_jobs::service::{JobService, SubmitOptions};
+use tickstock_protocol::text::{count, duration};
+use tickstock_protocol::{Error, ErrorKind, Result};
 
 use crate::{output, Global};
 
@@ -320,7 +320,10 @@ pub async fn dead(g: &Global, a: &DeadArgs) -> Result<ExitCode> {
             if !bus.delete_dead_letter(id).await? {
                 return Err(Error::new(
                     ErrorKind::NotFound,
-                    format!("No dead letter {}", tickstock_core::error::quote_input(id)),
+                    format!(
+                        "No dead letter {}",
+                        tickstock_protocol::error::quote_input(id)
+                    ),
                 ));
             }
             println!("Dead letter {id} deleted");
@@ -337,7 +340,7 @@ fn date(s: &str, what: &str) -> Result<NaiveDate> {
     NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| {
         Error::invalid(format!(
             "{what} {} is not a date: use YYYY-MM-DD",
-            tickstock_core::error::quote_input(s)
+            tickstock_protocol::error::quote_input(s)
         ))
     })
 }

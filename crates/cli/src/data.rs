@@ -10,19 +10,19 @@ use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use secrecy::SecretString;
 use serde::Serialize;
-use tickstock_core::bus::Bus;
-use tickstock_core::exec::{JobHistory, MemoryCheckpoints, StatusSink};
-use tickstock_core::history::StoreHistory;
-use tickstock_core::job::{field_errors_to_error, JobRequest, SymbolsInput};
-use tickstock_core::lifecycle::{run_job, ForegroundHost, RunEnd, RunEnv};
-use tickstock_core::loader::{Loader, LoaderConfig};
-use tickstock_core::polygon::{PolygonClient, PolygonConfig};
-use tickstock_core::schedule::Scheduler;
-use tickstock_core::service::JobService;
-use tickstock_core::status::{JobState, JobStatus};
-use tickstock_core::store::Store;
-use tickstock_core::worker::{Worker, WorkerConfig};
-use tickstock_core::{universe, Error, ErrorKind, Result, Timeframe};
+use tickstock_jobs::runtime::Bus;
+use tickstock_jobs::runtime::Store;
+use tickstock_jobs::runtime::StoreHistory;
+use tickstock_jobs::runtime::{run_job, ForegroundHost, RunEnd, RunEnv};
+use tickstock_jobs::runtime::{JobHistory, MemoryCheckpoints, StatusSink};
+use tickstock_jobs::runtime::{Loader, LoaderConfig};
+use tickstock_jobs::runtime::{PolygonClient, PolygonConfig};
+use tickstock_jobs::runtime::{Worker, WorkerConfig};
+use tickstock_jobs::schedule::Scheduler;
+use tickstock_jobs::service::JobService;
+use tickstock_protocol::job::{field_errors_to_error, JobRequest, SymbolsInput};
+use tickstock_protocol::status::{JobState, JobStatus};
+use tickstock_protocol::{universe, Error, ErrorKind, Result, Timeframe};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
@@ -37,7 +37,7 @@ pub struct DataArgs {
     #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
     /// Polygon (Massive) REST base URL.
-    #[arg(long, global = true, env = "POLYGON_BASE_URL", default_value = tickstock_core::settings::DEFAULT_POLYGON_URL)]
+    #[arg(long, global = true, env = "POLYGON_BASE_URL", default_value = tickstock_protocol::settings::DEFAULT_POLYGON_URL)]
     pub polygon_url: String,
     /// Polygon API key.
     #[arg(long, global = true, env = "POLYGON_API_KEY", hide_env_values = true)]
@@ -103,7 +103,7 @@ impl DataArgs {
             .database_url
             .as_deref()
             .is_some_and(|u| !u.trim().is_empty());
-        let opts = tickstock_core::store::StoreOptions {
+        let opts = tickstock_jobs::runtime::StoreOptions {
             create_folders: !named,
             ..g.read_only_store_options()?
         };
@@ -142,10 +142,10 @@ impl DataArgs {
         let explicit = self.requests_per_minute.is_some();
         let who = format!(
             "{who} on {} (pid {})",
-            tickstock_core::worker::host_name(),
+            tickstock_jobs::runtime::host_name(),
             std::process::id()
         );
-        if let Err(e) = polygon.share_budget(bus, explicit, &who).await {
+        if let Err(e) = bus.share_polygon_budget(polygon, explicit, &who).await {
             tracing::warn!(
                 "the Polygon request budget cannot be shared through Redis ({e}); \
                  this process counts only its own requests"
@@ -258,7 +258,7 @@ pub async fn worker(g: &Global, a: &WorkerArgs) -> Result<ExitCode> {
         .share_budget(loader.polygon(), &bus, "tickstock worker")
         .await;
     let metrics = match &a.metrics_addr {
-        Some(addr) => Some(tickstock_core::metrics::bind(addr).await?),
+        Some(addr) => Some(tickstock_jobs::runtime::metrics::bind(addr).await?),
         None => None,
     };
     let shutdown = ctrl_c_token();
@@ -266,11 +266,11 @@ pub async fn worker(g: &Global, a: &WorkerArgs) -> Result<ExitCode> {
         if let Ok(addr) = listener.local_addr() {
             eprintln!("metrics at http://{addr}/metrics");
         }
-        let sources = tickstock_core::metrics::Sources {
+        let sources = tickstock_jobs::runtime::metrics::Sources {
             polygon: Some(loader.polygon().clone()),
             bus: Some(bus.clone()),
         };
-        tokio::spawn(tickstock_core::metrics::serve(
+        tokio::spawn(tickstock_jobs::runtime::metrics::serve(
             listener,
             sources,
             shutdown.clone(),
@@ -440,11 +440,11 @@ pub async fn schedule_cmd(g: &Global, a: &ScheduleArgs) -> Result<ExitCode> {
                     s.row.spec,
                     if s.row.enabled { "yes" } else { "no" },
                     s.next_due
-                        .map(tickstock_core::schedule::describe_due)
+                        .map(tickstock_jobs::schedule::describe_due)
                         .unwrap_or_else(|| "-".into()),
                     s.row
                         .last_due
-                        .map(tickstock_core::schedule::describe_due)
+                        .map(tickstock_jobs::schedule::describe_due)
                         .unwrap_or_else(|| "-".into()),
                     match (&s.row.last_job_id, &s.last_status) {
                         (Some(id), Some(st)) => format!("{id} {st}"),
@@ -457,7 +457,7 @@ pub async fn schedule_cmd(g: &Global, a: &ScheduleArgs) -> Result<ExitCode> {
         ScheduleCommand::Add(add) => {
             let (spec, request) = match (&add.preset, &add.job) {
                 (Some(p), None) => {
-                    let preset = tickstock_core::schedule::PRESETS
+                    let preset = tickstock_jobs::schedule::PRESETS
                         .iter()
                         .find(|x| x.name == p.trim())
                         .ok_or_else(|| {
@@ -468,7 +468,7 @@ pub async fn schedule_cmd(g: &Global, a: &ScheduleArgs) -> Result<ExitCode> {
                     let symbols = if add.symbols.is_empty() {
                         Vec::new()
                     } else {
-                        tickstock_core::job::normalize_symbols(&add.symbols)
+                        tickstock_protocol::job::normalize_symbols(&add.symbols)
                             .map_err(|e| Error::invalid(e.message))?
                     };
                     let timeframes = if add.timeframes.is_empty() {
@@ -478,7 +478,7 @@ pub async fn schedule_cmd(g: &Global, a: &ScheduleArgs) -> Result<ExitCode> {
                     };
                     (
                         preset.when.to_string(),
-                        tickstock_core::schedule::preset_request(
+                        tickstock_jobs::schedule::preset_request(
                             preset,
                             symbols,
                             add.universe.clone(),
@@ -509,10 +509,10 @@ pub async fn schedule_cmd(g: &Global, a: &ScheduleArgs) -> Result<ExitCode> {
                     ))
                 }
             };
-            tickstock_core::schedule::validate(&add.name, &spec, &request)?;
+            tickstock_jobs::schedule::validate(&add.name, &spec, &request)?;
             // The job must build now, as it will at its due times.
             let known = Loader::known_universes_of(&store).await?;
-            if request.kind != "top_up" && request.kind != tickstock_core::schedule::SPLIT_RELOAD {
+            if request.kind != "top_up" && request.kind != tickstock_jobs::schedule::SPLIT_RELOAD {
                 request
                     .build(&format!("scheduler:{}", add.name), &|k| known.contains(k))
                     .map_err(|e| field_errors_to_error(&e))?;
@@ -523,12 +523,12 @@ pub async fn schedule_cmd(g: &Global, a: &ScheduleArgs) -> Result<ExitCode> {
                 .add_schedule(add.name.trim(), spec.trim(), &value)
                 .await?;
             let next = spec
-                .parse::<tickstock_core::schedule::When>()?
+                .parse::<tickstock_jobs::schedule::When>()?
                 .next_due(chrono::Utc::now());
             println!(
                 "schedule {} added; next due {}",
                 add.name.trim(),
-                next.map(tickstock_core::schedule::describe_due)
+                next.map(tickstock_jobs::schedule::describe_due)
                     .unwrap_or_else(|| "never".into())
             );
         }
@@ -589,7 +589,7 @@ pub struct LoadSummary {
     pub status: JobState,
     pub symbols_ok: usize,
     pub symbols_failed: usize,
-    pub failures: Vec<tickstock_core::status::SymbolFailure>,
+    pub failures: Vec<tickstock_protocol::status::SymbolFailure>,
     pub bars: u64,
     pub seconds: f64,
     pub bars_per_second: f64,
@@ -701,7 +701,7 @@ pub async fn load(g: &Global, a: &LoadArgs) -> Result<ExitCode> {
     let mut status = JobStatus::new(JobState::Running);
     status.job_type = Some(job.job_type().as_str().into());
     status.submitted_at = job.timestamp.clone();
-    status.started_at = Some(tickstock_core::bus::iso_now());
+    status.started_at = Some(tickstock_protocol::status::iso_now());
     status.worker_id = Some("tickstock load".into());
     let history: Arc<dyn JobHistory> = Arc::new(StoreHistory(loader.store().clone()));
     let env = RunEnv {
@@ -711,7 +711,7 @@ pub async fn load(g: &Global, a: &LoadArgs) -> Result<ExitCode> {
         cancel: ctrl_c_token(),
         shutdown: CancellationToken::new(),
         progress_every: Duration::from_millis(100),
-        history_every: tickstock_core::lifecycle::HISTORY_EVERY,
+        history_every: tickstock_jobs::runtime::HISTORY_EVERY,
     };
     let started = Instant::now();
     let host = Arc::new(ForegroundHost::new(Arc::new(BarSink(bar.clone()))));
@@ -736,7 +736,7 @@ pub async fn load(g: &Global, a: &LoadArgs) -> Result<ExitCode> {
     if a.describe && left > 0 {
         eprintln!(
             "Describing {} from ticker details",
-            tickstock_core::text::count(left as u64, "symbol")
+            tickstock_protocol::text::count(left as u64, "symbol")
         );
         described = loader.describe_all(&fin.successful_symbols).await?;
         left = left.saturating_sub(described);
@@ -767,9 +767,9 @@ pub async fn load(g: &Global, a: &LoadArgs) -> Result<ExitCode> {
         println!(
             "{}: {} ok, {} failed, {} in {:.1} s ({:.0} bars/s) into {}",
             state,
-            tickstock_core::text::count(summary.symbols_ok as u64, "symbol"),
+            tickstock_protocol::text::count(summary.symbols_ok as u64, "symbol"),
             summary.symbols_failed,
-            tickstock_core::text::count(bars, "bar"),
+            tickstock_protocol::text::count(bars, "bar"),
             seconds,
             summary.bars_per_second,
             summary.database
@@ -780,13 +780,13 @@ pub async fn load(g: &Global, a: &LoadArgs) -> Result<ExitCode> {
         if described > 0 {
             println!(
                 "  described {} from ticker details",
-                tickstock_core::text::count(described as u64, "symbol")
+                tickstock_protocol::text::count(described as u64, "symbol")
             );
         }
         if left > 0 {
             println!(
                 "  {} (or run with --describe)",
-                tickstock_core::loader::describe_note(left)
+                tickstock_jobs::runtime::describe_note(left)
             );
         }
     }
@@ -829,7 +829,7 @@ fn parse_timeframes(list: &[String]) -> Result<Vec<Timeframe>> {
 }
 
 fn parse_symbols(list: &[String]) -> Result<Vec<String>> {
-    tickstock_core::job::normalize_symbols(list).map_err(|e| Error::invalid(e.message))
+    tickstock_protocol::job::normalize_symbols(list).map_err(|e| Error::invalid(e.message))
 }
 
 pub async fn coverage(g: &Global, a: &CoverageArgs) -> Result<ExitCode> {
@@ -875,7 +875,7 @@ async fn symbol_coverage(g: &Global, a: &CoverageArgs) -> Result<ExitCode> {
         Some(parse_symbols(&a.symbols)?)
     };
     let store = a.data.read_store(g).await?;
-    let rows = tickstock_core::completeness::coverage(
+    let rows = tickstock_jobs::reads::completeness::coverage(
         &store,
         symbols.as_deref(),
         &tfs,
@@ -962,8 +962,15 @@ pub async fn gaps(g: &Global, a: &GapsArgs) -> Result<ExitCode> {
     for s in &symbols {
         for tf in &tfs {
             reports.push(
-                tickstock_core::completeness::gaps(&store, s, *tf, from, to, chrono::Utc::now())
-                    .await?,
+                tickstock_jobs::reads::completeness::gaps(
+                    &store,
+                    s,
+                    *tf,
+                    from,
+                    to,
+                    chrono::Utc::now(),
+                )
+                .await?,
             );
         }
     }
@@ -1097,7 +1104,7 @@ pub async fn universe_cmd(g: &Global, a: &UniverseArgs) -> Result<ExitCode> {
             let text = std::fs::read_to_string(file)
                 .map_err(|e| Error::invalid(format!("cannot read `{}`: {e}", file.display())))?;
             let members = universe::parse_members(&text);
-            let members = tickstock_core::job::normalize_symbols(&members)
+            let members = tickstock_protocol::job::normalize_symbols(&members)
                 .map_err(|e| Error::invalid(format!("{}: {}", file.display(), e.message)))?;
             store
                 .replace_universe(

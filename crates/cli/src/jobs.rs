@@ -6,11 +6,11 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use std::sync::Arc;
 
-use tickstock_core::bus::{Bus, HEARTBEAT_STALE_SECS};
-use tickstock_core::job::{JobRequest, SymbolsInput};
-use tickstock_core::service::{JobService, SubmitOptions};
-use tickstock_core::status::JobState;
-use tickstock_core::{Error, ErrorKind, Result};
+use tickstock_jobs::runtime::{Bus, HEARTBEAT_STALE_SECS};
+use tickstock_jobs::service::{JobService, SubmitOptions};
+use tickstock_protocol::job::{JobRequest, SymbolsInput};
+use tickstock_protocol::status::JobState;
+use tickstock_protocol::{Error, ErrorKind, Result};
 
 use crate::output;
 use crate::Global;
@@ -205,13 +205,14 @@ async fn connect(g: &Global) -> Result<Bus> {
 }
 
 /// The database `DATABASE_URL` names, if set: universes are checked and resolved there.
-async fn submit_store(g: &Global) -> Result<Option<tickstock_core::store::Store>> {
+async fn submit_store(g: &Global) -> Result<Option<tickstock_jobs::runtime::Store>> {
     match std::env::var("DATABASE_URL")
         .ok()
         .filter(|u| !u.trim().is_empty())
     {
         Some(url) => Ok(Some(
-            tickstock_core::store::Store::connect_with(&url, &g.read_only_store_options()?).await?,
+            tickstock_jobs::runtime::Store::connect_with(&url, &g.read_only_store_options()?)
+                .await?,
         )),
         None => Ok(None),
     }
@@ -220,12 +221,12 @@ async fn submit_store(g: &Global) -> Result<Option<tickstock_core::store::Store>
 /// Universe keys a submit accepts (in canonical form, as the request asks about them):
 /// the built-in ones, and with a database, every universe of its environment.
 async fn known_universes(
-    store: Option<&tickstock_core::store::Store>,
+    store: Option<&tickstock_jobs::runtime::Store>,
 ) -> Result<std::collections::HashSet<String>> {
     match store {
         // A store lists the built-in universes too (offered where it has no such group).
-        Some(store) => tickstock_core::loader::Loader::known_universes_of(store).await,
-        None => Ok(tickstock_core::universe::builtin()
+        Some(store) => tickstock_jobs::runtime::Loader::known_universes_of(store).await,
+        None => Ok(tickstock_protocol::universe::builtin()
             .iter()
             .map(|u| u.key.to_string())
             .collect()),
@@ -247,15 +248,15 @@ pub async fn submit(g: &Global, a: &SubmitArgs) -> Result<ExitCode> {
     };
     let job = request
         .build(&g.requested_by, &|k| known.contains(k))
-        .map_err(|e| tickstock_core::job::field_errors_to_error(&e))?;
+        .map_err(|e| tickstock_protocol::job::field_errors_to_error(&e))?;
     if a.estimate {
-        let job = tickstock_core::loader::resolve_for_publish(job, store.as_ref()).await?;
+        let job = tickstock_jobs::runtime::resolve_for_publish(job, store.as_ref()).await?;
         let symbols = job
             .message_symbols()
             .or_else(|| job.spec.symbols().map(<[String]>::to_vec))
             .map(|s| s.len())
             .unwrap_or(0);
-        let e = tickstock_core::estimate::estimate(
+        let e = tickstock_jobs::reads::estimate::estimate(
             &job,
             symbols,
             a.requests_per_minute,
@@ -307,13 +308,13 @@ pub fn flag_names(e: Error) -> Error {
 }
 
 /// The job history's database (`DATABASE_URL`), if set.
-pub async fn history_store(g: &Global) -> Result<Option<tickstock_core::store::Store>> {
+pub async fn history_store(g: &Global) -> Result<Option<tickstock_jobs::runtime::Store>> {
     match std::env::var("DATABASE_URL")
         .ok()
         .filter(|u| !u.trim().is_empty())
     {
         Some(url) => Ok(Some(
-            tickstock_core::store::Store::connect_with(&url, &g.store_options()?).await?,
+            tickstock_jobs::runtime::Store::connect_with(&url, &g.store_options()?).await?,
         )),
         None => Ok(None),
     }
@@ -414,15 +415,15 @@ pub async fn top_up(g: &Global, a: &TopUpArgs) -> Result<ExitCode> {
     let symbols = match &a.universe {
         Some(key) => {
             let store = submit_store(g).await?;
-            let probe = tickstock_core::job::Job::new(
-                tickstock_core::job::JobSpec::UniverseSeed {
+            let probe = tickstock_protocol::job::Job::new(
+                tickstock_protocol::job::JobSpec::UniverseSeed {
                     universe_type: key.clone(),
                     refresh: false,
                     range: Default::default(),
                 },
                 &g.requested_by,
             );
-            tickstock_core::loader::resolve_for_publish(probe, store.as_ref())
+            tickstock_jobs::runtime::resolve_for_publish(probe, store.as_ref())
                 .await?
                 .message_symbols()
                 .unwrap_or_default()
@@ -445,7 +446,7 @@ pub async fn top_up(g: &Global, a: &TopUpArgs) -> Result<ExitCode> {
     };
     let job = request
         .build(&g.requested_by, &|_| false)
-        .map_err(|e| tickstock_core::job::field_errors_to_error(&e))?;
+        .map_err(|e| tickstock_protocol::job::field_errors_to_error(&e))?;
     // Through the job service like every submit: recorded in the history of
     // `DATABASE_URL` when set, and refused when an identical top-up is active.
     let submitted = service(g)
@@ -576,7 +577,7 @@ pub async fn cancel(g: &Global, a: &CancelArgs) -> Result<ExitCode> {
         } else {
             println!(
                 "Cancel requested for {}",
-                tickstock_core::text::count(n as u64, "job")
+                tickstock_protocol::text::count(n as u64, "job")
             );
         }
         return Ok(ExitCode::SUCCESS);
@@ -605,8 +606,8 @@ pub async fn health(g: &Global, a: &HealthArgs) -> Result<ExitCode> {
             bus.health(Duration::from_secs_f64(HEARTBEAT_STALE_SECS))
                 .await
         }
-        Err(e) => tickstock_core::bus::Health {
-            redis: tickstock_core::bus::RedisHealth {
+        Err(e) => tickstock_jobs::runtime::Health {
+            redis: tickstock_jobs::runtime::RedisHealth {
                 url: cfg.redacted_url(),
                 connected: false,
                 rtt_ms: None,

@@ -1,4 +1,4 @@
-//! `tickstock`: the TickStock Admin command line, a thin shell over `tickstock-core`.
+//! `tickstock`: the TickStock Admin command line, a thin shell over `tickstock-jobs`.
 //!
 //! Exit codes: 0 success, 2 bad input (one line on stderr says why), 1 any other failure
 //! (3: `load` or `status --watch` ended with some symbols failed). Logs go to stderr, filtered by
@@ -23,8 +23,8 @@ mod splits;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use tickstock_core::settings::{BusConfig, DEFAULT_REDIS_URL};
-use tickstock_core::{Error, ErrorKind};
+use tickstock_protocol::settings::{BusConfig, DEFAULT_REDIS_URL};
+use tickstock_protocol::{Error, ErrorKind};
 
 /// TickStock Admin: load historical market data through TickStock's Redis job bus.
 #[derive(Parser)]
@@ -53,7 +53,7 @@ pub struct Global {
     #[arg(long, global = true, env = "TICKSTOCK_USER", default_value_t = operator())]
     pub requested_by: String,
     /// TickStock environment whose universes are read and written (DEFAULT, TEST, UAT, PROD).
-    #[arg(long, global = true, env = "TICKSTOCK_ENVIRONMENT", default_value = tickstock_core::store::DEFAULT_ENVIRONMENT)]
+    #[arg(long, global = true, env = "TICKSTOCK_ENVIRONMENT", default_value = tickstock_jobs::runtime::DEFAULT_ENVIRONMENT)]
     pub environment: String,
     /// Whether the Redis URL was given (`--redis-url` or `REDIS_URL`) rather than the
     /// default: `load` then shares the key's Polygon budget through it.
@@ -63,12 +63,12 @@ pub struct Global {
 
 /// The operator's name: the OS user (`USER`, `USERNAME`, else the account's name).
 pub fn operator() -> String {
-    tickstock_core::settings::os_user().unwrap_or_else(|| "cli".into())
+    tickstock_protocol::settings::os_user().unwrap_or_else(|| "cli".into())
 }
 
 impl Global {
     pub fn bus_config(&self) -> Result<BusConfig, Error> {
-        tickstock_core::settings::validate_redis_url(&self.redis_url)?;
+        tickstock_protocol::settings::validate_redis_url(&self.redis_url)?;
         Ok(BusConfig::new(self.redis_url.clone())
             .with_namespace(self.namespace.clone())
             .with_publish_legacy(self.publish_legacy))
@@ -76,16 +76,16 @@ impl Global {
 
     /// Store settings: the environment universes live in.
     /// Store options for commands that only read: no migrations, nothing seeded.
-    pub fn read_only_store_options(&self) -> Result<tickstock_core::store::StoreOptions, Error> {
-        Ok(tickstock_core::store::StoreOptions {
+    pub fn read_only_store_options(&self) -> Result<tickstock_jobs::runtime::StoreOptions, Error> {
+        Ok(tickstock_jobs::runtime::StoreOptions {
             migrate: false,
             ..self.store_options()?
         })
     }
 
-    pub fn store_options(&self) -> Result<tickstock_core::store::StoreOptions, Error> {
-        Ok(tickstock_core::store::StoreOptions {
-            environment: tickstock_core::store::normalise_environment(&self.environment)?,
+    pub fn store_options(&self) -> Result<tickstock_jobs::runtime::StoreOptions, Error> {
+        Ok(tickstock_jobs::runtime::StoreOptions {
+            environment: tickstock_jobs::runtime::normalise_environment(&self.environment)?,
             ..Default::default()
         })
     }
@@ -154,7 +154,7 @@ fn init_logging(default: &str) {
     tracing_subscriber::registry()
         .with(console)
         .with(
-            tickstock_core::joblog::layer()
+            tickstock_jobs::runtime::joblog::layer()
                 .with_filter(tracing_subscriber::filter::LevelFilter::INFO),
         )
         .init();

@@ -1,8 +1,8 @@
 //! Output: one JSON document for `--json`, short aligned text otherwise.
 
 use serde::Serialize;
-use tickstock_core::bus::{Health, JobEntry};
-use tickstock_core::status::JobStatus;
+use tickstock_jobs::runtime::{Health, JobEntry};
+use tickstock_protocol::status::JobStatus;
 
 /// Prints a value as pretty JSON on stdout.
 pub fn json<T: Serialize>(value: &T) {
@@ -184,7 +184,7 @@ fn job_scope(params: &serde_json::Value) -> (String, String, String) {
 }
 
 /// History rows as a table.
-pub fn history_table(runs: &[tickstock_core::store::JobRun]) -> String {
+pub fn history_table(runs: &[tickstock_jobs::runtime::JobRun]) -> String {
     let mut out = format!(
         "{:<36}  {:<20}  {:<24}  {:<10}  {:<22}  {:<10}  {:<21}  {:>10}  {:<16}  {}\n",
         "JOB",
@@ -207,7 +207,7 @@ pub fn history_table(runs: &[tickstock_core::store::JobRun]) -> String {
             .unwrap_or("-");
         let took = match (r.started_at, r.completed_at) {
             (Some(a), Some(b)) => {
-                tickstock_core::text::duration((b - a).num_milliseconds() as f64 / 1000.0)
+                tickstock_protocol::text::duration((b - a).num_milliseconds() as f64 / 1000.0)
             }
             _ => "-".into(),
         };
@@ -220,7 +220,7 @@ pub fn history_table(runs: &[tickstock_core::store::JobRun]) -> String {
             range,
             by,
             r.status,
-            tickstock_core::text::number(r.bars_loaded.max(0) as u64),
+            tickstock_protocol::text::number(r.bars_loaded.max(0) as u64),
             r.submitted_at
                 .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
                 .unwrap_or_else(|| "-".into()),

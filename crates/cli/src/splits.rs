@@ -7,12 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use tickstock_core::bus::Bus;
-use tickstock_core::service::JobService;
-use tickstock_core::splits::{self, SplitLine};
-use tickstock_core::status::JobState;
-use tickstock_core::store::Store;
-use tickstock_core::{Error, Result};
+use tickstock_jobs::runtime::Bus;
+use tickstock_jobs::runtime::Store;
+use tickstock_jobs::service::JobService;
+use tickstock_jobs::splits::{self, SplitLine};
+use tickstock_protocol::status::JobState;
+use tickstock_protocol::{Error, Result};
 
 use crate::data::DataArgs;
 use crate::{output, Global};
@@ -70,7 +70,7 @@ pub async fn splits_cmd(g: &Global, a: &SplitsArgs) -> Result<ExitCode> {
         None
     } else {
         Some(
-            tickstock_core::job::normalize_symbols(&a.symbols)
+            tickstock_protocol::job::normalize_symbols(&a.symbols)
                 .map_err(|e| Error::invalid(format!("--symbols: {}", e.message)))?,
         )
     };
@@ -87,7 +87,7 @@ pub async fn splits_cmd(g: &Global, a: &SplitsArgs) -> Result<ExitCode> {
                 format!("{} (or --no-check to list what is recorded)", e.message()),
             )
         })?;
-        let today = tickstock_core::bars::ny_date(chrono::Utc::now().timestamp_millis());
+        let today = tickstock_protocol::bars::ny_date(chrono::Utc::now().timestamp_millis());
         splits::check(&store, &polygon, symbols.as_deref(), today).await?
     };
 

@@ -3,7 +3,7 @@
 //!
 //! - `GET /v2/aggs/ticker/{T}/range/1/{timespan}/{from}/{to}`: deterministic bars for any
 //!   ticker on NYSE sessions only (none on holidays; minute and hour bars stop at 13:00 on
-//!   early closes: see [`tickstock_core::calendar`]), `from`/`to` as `YYYY-MM-DD` or Unix
+//!   early closes: see [`tickstock_protocol::calendar`]), `from`/`to` as `YYYY-MM-DD` or Unix
 //!   ms, `page_size` bars a page, paged exactly
 //!   as Polygon pages them: the absolute `next_url` (no key) keeps the same `cursor`, base64
 //!   of `limit=N&sort=asc`, on every page and moves the `from` in the path to the Unix ms
@@ -45,9 +45,9 @@ use axum::Router;
 use chrono::{NaiveDate, NaiveTime, TimeZone};
 use chrono_tz::America::New_York;
 use serde_json::{json, Map, Value};
-use tickstock_core::bars::ny_date;
-use tickstock_core::calendar;
-use tickstock_core::{Bar, Timeframe};
+use tickstock_protocol::bars::ny_date;
+use tickstock_protocol::calendar;
+use tickstock_protocol::{Bar, Timeframe};
 use tokio_util::sync::CancellationToken;
 
 pub mod corporate;
@@ -408,7 +408,7 @@ impl FakePolygon {
         reference.sort_by(|a, b| a.ticker.cmp(&b.ticker));
         reference.dedup_by(|a, b| a.ticker == b.ticker);
         let mut known: BTreeMap<String, RefTicker> = BTreeMap::new();
-        for u in tickstock_core::universe::builtin() {
+        for u in tickstock_protocol::universe::builtin() {
             let ty = if u.kind == "ETF" { "ETF" } else { "CS" };
             for m in u.members() {
                 known

@@ -8,9 +8,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use redis::aio::ConnectionManager;
 use redis::AsyncCommands;
-use tickstock_core::exec::{JobContext, JobRunner};
-use tickstock_core::job::{Job, JobSpec};
-use tickstock_core::{Error, ErrorKind, Result, Ticker, Timeframe, Unit};
+use tickstock_data::exec::{JobContext, JobRunner};
+use tickstock_protocol::job::{Job, JobSpec};
+use tickstock_protocol::{Error, ErrorKind, Result, Ticker, Timeframe, Unit};
 
 /// Rows the simulation "writes" per symbol.
 pub const SIM_ROWS_PER_SYMBOL: u64 = 10;
@@ -48,7 +48,7 @@ impl SimRunner {
     fn symbols(job: &Job) -> Vec<String> {
         match &job.spec {
             JobSpec::UniverseSeed { universe_type, .. } => {
-                tickstock_core::universe::find_builtin(universe_type)
+                tickstock_protocol::universe::find_builtin(universe_type)
                     .map(|u| u.members().into_iter().take(5).collect())
                     .unwrap_or_default()
             }

@@ -5,8 +5,8 @@
 use chrono::{NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use tauri::State;
-use tickstock_core::job::{JobRequest, SymbolsInput};
-use tickstock_core::{ErrorKind, Timeframe};
+use tickstock_protocol::job::{JobRequest, SymbolsInput};
+use tickstock_protocol::{ErrorKind, Timeframe};
 
 use crate::error::{CmdResult, CommandError};
 use crate::state::AppState;
@@ -35,7 +35,7 @@ fn date(field: &str, s: &str) -> CmdResult<NaiveDate> {
 fn symbol_list(symbols: &Option<Vec<String>>) -> CmdResult<Option<Vec<String>>> {
     match symbols {
         Some(l) if !l.iter().all(|s| s.trim().is_empty()) => Ok(Some(
-            tickstock_core::job::normalize_symbols(l)
+            tickstock_protocol::job::normalize_symbols(l)
                 .map_err(|e| CommandError::field("symbols", e.message))?,
         )),
         _ => Ok(None),
@@ -82,7 +82,7 @@ pub async fn coverage_map(
     let tf = self::timeframe(&timeframe)?;
     let symbols = symbol_list(&symbols)?;
     let engine = state.engine().await;
-    let map = tickstock_core::heatmap::monthly(
+    let map = tickstock_jobs::reads::heatmap::monthly(
         engine.store()?,
         symbols.as_deref(),
         tf,
@@ -169,7 +169,7 @@ pub async fn coverage_gaps(
     let mut gaps = Vec::new();
     let mut to_checked = to;
     for s in list.iter().take(max_gap_symbols(tf)) {
-        let r = tickstock_core::completeness::gaps(store, s, tf, from, to, now).await?;
+        let r = tickstock_jobs::reads::completeness::gaps(store, s, tf, from, to, now).await?;
         to_checked = r.to;
         gaps.extend(r.gaps.into_iter().map(|g| GapView {
             symbol: r.symbol.clone(),

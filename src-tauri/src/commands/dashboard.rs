@@ -120,7 +120,7 @@ pub async fn dashboard(state: State<'_, AppState>) -> CmdResult<DashboardView> {
             None,
         ),
         Err(e) => (
-            TotalsView::from(&tickstock_core::dashboard::Totals::default()),
+            TotalsView::from(&tickstock_jobs::reads::dashboard::Totals::default()),
             Vec::new(),
             Vec::new(),
             Some(e.message),

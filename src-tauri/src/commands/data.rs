@@ -1,7 +1,6 @@
 //! What the database holds: universes, a universe's members, and the OHLCV tables.
 
 use tauri::State;
-use tickstock_core::universe;
 
 use crate::error::CmdResult;
 use crate::state::AppState;
@@ -30,7 +29,7 @@ pub async fn universe_preview(
     key: String,
 ) -> CmdResult<UniversePreviewView> {
     let engine = state.engine().await;
-    Ok(universe::preview(engine.store()?, &key, 12).await?)
+    Ok(engine.store()?.universe_preview(&key, 12).await?)
 }
 
 /// Rows, symbols and dates of each OHLCV table.

@@ -4,13 +4,13 @@
 
 use serde::Deserialize;
 use tauri::State;
-use tickstock_core::store::JobRunFilter;
-use tickstock_core::ErrorKind;
+use tickstock_jobs::runtime::JobRunFilter;
+use tickstock_protocol::ErrorKind;
 
 use crate::error::{CmdResult, CommandError};
 use crate::state::AppState;
 use crate::views::{ExportView, HistoryPageView, JobListView, JobView};
-use tickstock_core::history_query::{HistoryPosition, HistoryQuery, HistorySort};
+use tickstock_jobs::reads::history_query::{HistoryPosition, HistoryQuery, HistorySort};
 
 /// The history's search box and filters.
 #[derive(Debug, Default, Deserialize)]
@@ -156,7 +156,7 @@ pub async fn write_export(path: &std::path::Path, text: &str) -> CmdResult<()> {
 pub async fn jobs_csv(state: &AppState, query: &HistoryQueryInput) -> CmdResult<String> {
     let q = query.to_query()?;
     let engine = state.engine().await;
-    Ok(tickstock_core::export::history_csv(engine.store()?, &q).await?)
+    Ok(tickstock_jobs::reads::export::history_csv(engine.store()?, &q).await?)
 }
 
 /// The history table's query as the page sends it.
@@ -227,9 +227,9 @@ impl HistoryQueryInput {
                 .transpose()?
                 .and_then(|d| utc(d + chrono::Duration::days(1))),
             sort: match nonempty(&self.sort) {
-                Some(s) => s
-                    .parse()
-                    .map_err(|e: tickstock_core::Error| CommandError::field("sort", e.message()))?,
+                Some(s) => s.parse().map_err(|e: tickstock_protocol::Error| {
+                    CommandError::field("sort", e.message())
+                })?,
                 None => HistorySort::default(),
             },
             ascending: self.ascending,

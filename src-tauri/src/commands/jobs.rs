@@ -5,15 +5,15 @@
 
 use serde::Serialize;
 use tauri::State;
-use tickstock_core::job::{FieldError, Job, JobRequest};
-use tickstock_core::universe;
+use tickstock_protocol::job::{FieldError, Job, JobRequest};
+use tickstock_protocol::universe;
 
 use crate::error::{CmdResult, CommandError};
 use crate::state::AppState;
 use crate::views::{
     CancelAllView, CancelView, CleanupView, ClearView, HealthView, JobView, SubmitView,
 };
-use tickstock_core::retry::RetryPart;
+use tickstock_jobs::retry::RetryPart;
 
 #[tauri::command]
 pub async fn health(state: State<'_, AppState>) -> CmdResult<HealthView> {

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use chrono::Utc;
 use serde::Serialize;
 use tauri::State;
-use tickstock_core::schedule::Scheduler;
-use tickstock_core::ErrorKind;
+use tickstock_jobs::schedule::Scheduler;
+use tickstock_protocol::ErrorKind;
 
 use crate::engine::Engine;
 use crate::error::{CmdResult, CommandError};
@@ -42,7 +42,7 @@ pub async fn list_schedules(state: State<'_, AppState>) -> CmdResult<Vec<Schedul
     let engine = state.engine().await;
     // Listed without a job service too (no key yet): states then come from the history.
     let service = engine.service().ok().map(|s| s.as_ref());
-    let list = tickstock_core::schedule::list(engine.store()?, service, Utc::now()).await?;
+    let list = tickstock_jobs::schedule::list(engine.store()?, service, Utc::now()).await?;
     Ok(list
         .into_iter()
         .map(|v| ScheduleItem {

@@ -4,10 +4,10 @@ use std::time::{Duration, Instant};
 
 use secrecy::SecretString;
 use tauri::State;
-use tickstock_core::bus::Bus;
-use tickstock_core::polygon::{PolygonClient, PolygonConfig};
-use tickstock_core::settings::BusConfig;
-use tickstock_core::store::Store;
+use tickstock_jobs::runtime::Bus;
+use tickstock_jobs::runtime::Store;
+use tickstock_jobs::runtime::{PolygonClient, PolygonConfig};
+use tickstock_protocol::settings::BusConfig;
 
 use crate::error::{CmdResult, CommandError};
 use crate::settings::{keep_password, SettingsInput};
@@ -58,7 +58,7 @@ pub async fn test_redis(state: State<'_, AppState>, url: String) -> CmdResult<Te
             latency_ms: None,
         });
     }
-    tickstock_core::settings::validate_redis_url(&url)
+    tickstock_protocol::settings::validate_redis_url(&url)
         .map_err(|e| CommandError::field("redisUrl", e.message()))?;
     let started = Instant::now();
     let mut cfg = BusConfig::new(url);
@@ -100,7 +100,7 @@ pub async fn test_database(state: State<'_, AppState>, url: String) -> CmdResult
             store.close().await;
             test_result(msg.starts_with("Connected"), msg, started)
         }
-        Err(e) => test_result(false, tickstock_core::Error::from(e).message(), started),
+        Err(e) => test_result(false, tickstock_protocol::Error::from(e).message(), started),
     })
 }
 

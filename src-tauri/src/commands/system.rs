@@ -1,7 +1,7 @@
 //! The desktop around the page: the log folder, native notifications, About.
 
 use tauri::State;
-use tickstock_core::ErrorKind;
+use tickstock_protocol::ErrorKind;
 
 use crate::error::{CmdResult, CommandError};
 use crate::state::AppState;

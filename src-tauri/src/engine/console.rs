@@ -3,11 +3,11 @@
 //! dashboard's history. Pause, workers and dead letters live in Redis: in embedded mode
 //! those calls say so rather than pretend.
 
-use tickstock_core::bus::{Bus, WorkerCommand};
-use tickstock_core::dashboard::Dashboard;
-use tickstock_core::service::SubmitOptions;
-use tickstock_core::status::JobState;
-use tickstock_core::ErrorKind;
+use tickstock_jobs::reads::dashboard::Dashboard;
+use tickstock_jobs::runtime::{Bus, WorkerCommand};
+use tickstock_jobs::service::SubmitOptions;
+use tickstock_protocol::status::JobState;
+use tickstock_protocol::ErrorKind;
 
 use super::{Engine, Mode};
 use crate::error::{CmdResult, CommandError};
@@ -32,7 +32,7 @@ fn needs_redis(what: &str) -> CommandError {
 }
 
 fn age_since(iso: Option<&str>) -> Option<f64> {
-    let t = tickstock_core::history::parse_time(iso?)?;
+    let t = tickstock_protocol::status::parse_time(iso?)?;
     Some(((chrono::Utc::now() - t).num_milliseconds().max(0)) as f64 / 1000.0)
 }
 
@@ -249,7 +249,7 @@ impl Engine {
                 ErrorKind::NotFound,
                 format!(
                     "No dead letter {}",
-                    tickstock_core::error::quote_input(id.trim())
+                    tickstock_protocol::error::quote_input(id.trim())
                 ),
             ));
         }
@@ -265,7 +265,10 @@ impl Engine {
         let n = bus.purge_dead_letters().await?;
         Ok(ConsoleActionView {
             changed: n > 0,
-            message: format!("{} deleted", tickstock_core::text::count(n, "dead letter")),
+            message: format!(
+                "{} deleted",
+                tickstock_protocol::text::count(n, "dead letter")
+            ),
             job_id: None,
         })
     }
@@ -274,7 +277,7 @@ impl Engine {
     pub async fn dashboard(&self) -> CmdResult<Dashboard> {
         let now = chrono::Utc::now();
         let today_start = local_midnight(now);
-        Ok(tickstock_core::dashboard::dashboard(self.store()?, now, today_start).await?)
+        Ok(tickstock_jobs::reads::dashboard::dashboard(self.store()?, now, today_start).await?)
     }
 
     /// Requests this app's Polygon client has sent, and the plan's limit per minute.

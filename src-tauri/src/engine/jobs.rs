@@ -2,12 +2,12 @@
 //! check, estimates, retry of a whole job or a part of it, deleting a finished job, and
 //! the history at scale.
 
-use tickstock_core::estimate::Estimate;
-use tickstock_core::history_query::{HistoryPage, HistoryQuery};
-use tickstock_core::job::Job;
-use tickstock_core::retry::RetryPart;
-use tickstock_core::service::{SubmitOptions, Submitted};
-use tickstock_core::ErrorKind;
+use tickstock_jobs::reads::estimate::Estimate;
+use tickstock_jobs::reads::history_query::{HistoryPage, HistoryQuery};
+use tickstock_jobs::retry::RetryPart;
+use tickstock_jobs::service::{SubmitOptions, Submitted};
+use tickstock_protocol::job::Job;
+use tickstock_protocol::ErrorKind;
 
 use super::Engine;
 use crate::error::{CmdResult, CommandError};
@@ -27,13 +27,13 @@ impl Engine {
     /// loader would use it.
     pub async fn estimate(&self, job: Job) -> CmdResult<Estimate> {
         let store = self.store().ok();
-        let job = tickstock_core::loader::resolve_for_publish(job, store).await?;
+        let job = tickstock_jobs::runtime::resolve_for_publish(job, store).await?;
         let symbols = job
             .message_symbols()
             .or_else(|| job.spec.symbols().map(<[String]>::to_vec))
             .map(|s| s.len())
             .unwrap_or(0);
-        Ok(tickstock_core::estimate::estimate(
+        Ok(tickstock_jobs::reads::estimate::estimate(
             &job,
             symbols,
             self.settings().requests_per_minute,
@@ -46,7 +46,7 @@ impl Engine {
     pub async fn retry(&self, id: &str, who: &str, part: RetryPart) -> CmdResult<Submitted> {
         let known = self.known_universes().await.unwrap_or_default();
         let accept =
-            |k: &str| known.contains(k) || tickstock_core::universe::find_builtin(k).is_some();
+            |k: &str| known.contains(k) || tickstock_protocol::universe::find_builtin(k).is_some();
         Ok(self.service()?.retry_part(id, who, part, &accept).await?)
     }
 

@@ -16,15 +16,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tickstock_core::bus::{CancelOutcome, HEARTBEAT_STALE_SECS};
-use tickstock_core::job::Job;
-use tickstock_core::loader::Loader;
-use tickstock_core::local::LocalQueue;
-use tickstock_core::polygon::PolygonClient;
-use tickstock_core::queue::{JobQueue, LazyBus};
-use tickstock_core::service::{Detail, JobService, Submitted};
-use tickstock_core::store::Store;
-use tickstock_core::{Error, ErrorKind};
+use tickstock_jobs::queue::{JobQueue, LazyBus};
+use tickstock_jobs::runtime::Loader;
+use tickstock_jobs::runtime::LocalQueue;
+use tickstock_jobs::runtime::PolygonClient;
+use tickstock_jobs::runtime::Store;
+use tickstock_jobs::runtime::{CancelOutcome, HEARTBEAT_STALE_SECS};
+use tickstock_jobs::service::{Detail, JobService, Submitted};
+use tickstock_protocol::job::Job;
+use tickstock_protocol::{Error, ErrorKind};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::warn;
@@ -158,7 +158,7 @@ impl Engine {
                     // the health check's own time, so a Redis going away is shown at once.
                     if let Some(q) = view.queue.as_mut() {
                         let paused = tokio::time::timeout(
-                            tickstock_core::bus::HEALTH_PING_TIMEOUT,
+                            tickstock_jobs::runtime::HEALTH_PING_TIMEOUT,
                             bus.queue_paused(),
                         )
                         .await;
@@ -280,7 +280,7 @@ impl Engine {
             view.log = store.job_log(id).await.unwrap_or_default();
             view.retries = store.retries_of(id).await.unwrap_or_default();
         }
-        view.log.extend(tickstock_core::joblog::peek(id));
+        view.log.extend(tickstock_jobs::runtime::joblog::peek(id));
         if let Ok(service) = self.service() {
             view.units = service
                 .unit_rows(id)

@@ -3,8 +3,8 @@
 //! in either mode.
 
 use serde::Serialize;
-use tickstock_core::bus::{DeadLetter, InFlightJob, QueuedJob, WorkerRow};
-use tickstock_core::dashboard::{Point, Totals};
+use tickstock_jobs::reads::dashboard::{Point, Totals};
+use tickstock_jobs::runtime::{DeadLetter, InFlightJob, QueuedJob, WorkerRow};
 
 /// Who paused the queue, and when.
 #[derive(Debug, Clone, Serialize)]

@@ -1,7 +1,7 @@
 //! The status bar's data: Redis, workers, the legacy heartbeat and the queue.
 
 use serde::Serialize;
-use tickstock_core::bus::Health;
+use tickstock_jobs::runtime::Health;
 
 /// The status bar's data.
 #[derive(Debug, Clone, Serialize)]
@@ -72,7 +72,7 @@ impl HealthView {
     pub fn embedded(
         worker: bool,
         alive: bool,
-        depth: Option<tickstock_core::bus::QueueDepth>,
+        depth: Option<tickstock_jobs::runtime::QueueDepth>,
     ) -> HealthView {
         HealthView {
             mode: "embedded",
@@ -85,9 +85,9 @@ impl HealthView {
             workers: worker
                 .then(|| WorkerView {
                     id: "built-in".into(),
-                    host: Some(tickstock_core::worker::host_name()),
+                    host: Some(tickstock_jobs::runtime::host_name()),
                     started_at: None,
-                    last_seen: tickstock_core::bus::unix_now(),
+                    last_seen: tickstock_protocol::status::unix_now(),
                     age_seconds: 0.0,
                     current_job: None,
                     alive,

@@ -7,9 +7,9 @@ pub use health::*;
 
 use serde::Serialize;
 use serde_json::Value;
-use tickstock_core::history::parse_time;
-use tickstock_core::status::{JobState, JobStatus, SymbolFailure};
-use tickstock_core::store::JobRun;
+use tickstock_jobs::runtime::JobRun;
+use tickstock_protocol::status::parse_time;
+use tickstock_protocol::status::{JobState, JobStatus, SymbolFailure};
 
 /// One job as the page shows it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -37,7 +37,7 @@ pub struct JobView {
     pub active: bool,
     /// The job's own log lines (the detail only; empty in lists).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub log: Vec<tickstock_core::joblog::LogLine>,
+    pub log: Vec<tickstock_jobs::runtime::joblog::LogLine>,
     /// Who submitted it (the operator, or `scheduler:NAME`).
     pub requested_by: Option<String>,
     /// The worker that ran it.
@@ -259,7 +259,7 @@ pub struct UniverseView {
 }
 
 /// What a universe key holds.
-pub type UniversePreviewView = tickstock_core::universe::UniversePreview;
+pub type UniversePreviewView = tickstock_jobs::runtime::UniversePreview;
 
 /// One OHLCV table: rows, symbols and dates.
 #[derive(Debug, Clone, Serialize)]
@@ -291,8 +291,8 @@ pub struct SubmitView {
     pub warning: Option<String>,
 }
 
-impl From<tickstock_core::service::Submitted> for SubmitView {
-    fn from(s: tickstock_core::service::Submitted) -> SubmitView {
+impl From<tickstock_jobs::service::Submitted> for SubmitView {
+    fn from(s: tickstock_jobs::service::Submitted) -> SubmitView {
         SubmitView {
             job_id: s.job.id,
             warning: s.warning,

@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use tickstock_core::bus::Bus;
-use tickstock_core::settings::BusConfig;
-use tickstock_core::worker::{Worker, WorkerConfig};
+use tickstock_protocol::settings::BusConfig;
+use tickstock_queue::bus::Bus;
+use tickstock_queue::worker::{Worker, WorkerConfig};
 use tickstock_testkit::sim::SimRunner;
 use tokio_util::sync::CancellationToken;
 

@@ -12,7 +12,7 @@
 //!   `{"date","exchange","name","status"}` (`status` `closed` or `early-close`, the latter
 //!   with `open` and `close` instants in UTC), one row per exchange (NYSE, NASDAQ, OTC),
 //!   by date. By default the NYSE holidays and early closes of the coming year from
-//!   [`tickstock_core::calendar`]; a test may replace them
+//!   [`tickstock_protocol::calendar`]; a test may replace them
 //!   ([`FakePolygon::set_market_holidays`]) to make Polygon disagree.
 //!
 //! Declared splits also change what the aggregates serve: with `adjusted=true` (the
@@ -27,7 +27,7 @@ use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use chrono::{Duration, NaiveDate, NaiveTime, Utc};
 use serde_json::{json, Map, Value};
-use tickstock_core::{calendar, Bar};
+use tickstock_protocol::{calendar, Bar};
 
 use super::{decode_cursor, encode_cursor, ny_ms, query_map, FakePolygon, Shared};
 
@@ -135,7 +135,9 @@ impl Shared {
     fn current_holidays(&self) -> Vec<FakeHoliday> {
         match &*self.holidays.lock().unwrap() {
             Some(list) => list.clone(),
-            None => calendar_holidays(tickstock_core::bars::ny_date(Utc::now().timestamp_millis())),
+            None => calendar_holidays(tickstock_protocol::bars::ny_date(
+                Utc::now().timestamp_millis(),
+            )),
         }
     }
 
@@ -148,9 +150,9 @@ impl Shared {
         if splits.is_empty() {
             return bar;
         }
-        let day = tickstock_core::bars::ny_date(bar.t);
+        let day = tickstock_protocol::bars::ny_date(bar.t);
         // A split not executed yet adjusts nothing.
-        let today = tickstock_core::bars::ny_date(Utc::now().timestamp_millis());
+        let today = tickstock_protocol::bars::ny_date(Utc::now().timestamp_millis());
         let factor: f64 = splits
             .iter()
             .filter(|s| {

@@ -1,0 +1,693 @@
+//! The SQLite backend: an embedded file in WAL mode (or an in-memory database).
+//!
+//! Instants are stored as RFC 3339 UTC text, dates as `YYYY-MM-DD`, JSON as text. Write
+//! transactions start with `BEGIN IMMEDIATE` so concurrent writers wait for the lock
+//! (busy timeout) instead of failing on a lock upgrade. Bulk writes are prepared multi-row
+//! upserts in chunks well below SQLite's 32766 bound-variable limit.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{QueryBuilder, Row as _, Sqlite, SqlitePool};
+
+use super::{
+    format_date, format_instant, time_column, GroupRow, Pool, Row, Store, StoreError, StoreOptions,
+    StoredBar, SymbolRecord, TableCoverage, UniverseDef,
+};
+use tickstock_protocol::timeframe::Timeframe;
+
+/// Rows per multi-row INSERT of bars (7 variables each).
+const BAR_CHUNK: usize = 512;
+/// Rows per multi-row INSERT of symbols (12 variables each).
+const SYMBOL_CHUNK: usize = 512;
+/// Rows per multi-row INSERT of universe members (2 variables each).
+const MEMBER_CHUNK: usize = 1000;
+
+// Each multi-row statement stays under SQLite's limit of 32766 bound variables.
+const _: () =
+    assert!(BAR_CHUNK * 7 < 32766 && SYMBOL_CHUNK * 21 < 32766 && MEMBER_CHUNK * 2 < 32766);
+
+pub(super) const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
+
+/// Where a `sqlite:` URL points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SqliteTarget {
+    Memory,
+    File(PathBuf),
+}
+
+/// Parses `sqlite::memory:`, `sqlite://PATH`, `sqlite:PATH` (query parameters ignored).
+pub(crate) fn parse_url(url: &str) -> Result<SqliteTarget, StoreError> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let rest = rest.split('?').next().unwrap_or_default();
+    if rest == ":memory:" || rest.is_empty() && url.contains(":memory:") {
+        return Ok(SqliteTarget::Memory);
+    }
+    if rest.is_empty() {
+        return Err(StoreError::invalid(format!(
+            "SQLite URL `{url}` names no file: use sqlite://PATH or sqlite::memory:"
+        )));
+    }
+    Ok(SqliteTarget::File(PathBuf::from(rest)))
+}
+
+pub(super) async fn connect(url: &str, options: &StoreOptions) -> Result<Store, StoreError> {
+    let (pool, target) = match parse_url(url)? {
+        SqliteTarget::Memory => {
+            let target = "SQLite in memory".to_string();
+            let opts = SqliteConnectOptions::from_str("sqlite::memory:")
+                .map_err(|e| StoreError::invalid(e.to_string()))?
+                .foreign_keys(true);
+            // Every connection would get its own empty database: keep exactly one, forever.
+            let pool = SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .acquire_timeout(options.acquire_timeout)
+                .connect_with(opts)
+                .await
+                .map_err(|e| connect_error(e, &target))?;
+            (pool, target)
+        }
+        SqliteTarget::File(path) => {
+            let path = std::path::absolute(&path).unwrap_or(path);
+            let target = format!("SQLite at {}", path.display());
+            // A command that only reads a named database makes no folders: a typo is said.
+            if !options.create_folders {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    if !dir.is_dir() {
+                        return Err(StoreError::Connect {
+                            target: target.clone(),
+                            message: format!(
+                                "there is no folder {}: check the database URL (a command that only reads creates nothing)",
+                                dir.display()
+                            ),
+                        });
+                    }
+                }
+            }
+            create_parent(&path, &target)?;
+            let opts = SqliteConnectOptions::new()
+                .filename(&path)
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(30))
+                .foreign_keys(true);
+            let pool = SqlitePoolOptions::new()
+                .max_connections(options.max_connections.max(1))
+                .acquire_timeout(options.acquire_timeout)
+                .connect_with(opts)
+                .await
+                .map_err(|e| connect_error(e, &target))?;
+            (pool, target)
+        }
+    };
+    let mut store = Store {
+        pool: Pool::Sqlite(pool),
+        target: Arc::from(target.as_str()),
+        secret: None,
+        environment: Arc::from(super::normalise_environment(&options.environment)?.as_str()),
+        read_only_schema: false,
+    };
+    // Without migrations (read-only commands) a file that has our tables is used as it
+    // is; a new or empty one still gets them, as there is nothing to read otherwise.
+    let has_tables = !options.migrate && {
+        let Pool::Sqlite(p) = &store.pool else {
+            unreachable!()
+        };
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        )
+        .fetch_one(p)
+        .await
+        .map(|n| n > 0)
+        .unwrap_or(false)
+    };
+    if has_tables {
+        store.read_only_schema = true;
+    } else {
+        store.migrate().await?;
+    }
+    Ok(store)
+}
+
+fn create_parent(path: &Path, target: &str) -> Result<(), StoreError> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() && !dir.exists() => std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Connect {
+                target: target.to_string(),
+                message: format!("cannot create folder {}: {e}", dir.display()),
+            }),
+        _ => Ok(()),
+    }
+}
+
+fn connect_error(e: sqlx::Error, target: &str) -> StoreError {
+    let message = match StoreError::from_sqlx(e, target, None) {
+        StoreError::Connect { message, .. } => message,
+        StoreError::Query { message, .. } => message
+            .strip_prefix(&format!("{target}: "))
+            .map(str::to_string)
+            .unwrap_or(message),
+        other => other.to_string(),
+    };
+    StoreError::Connect {
+        target: target.to_string(),
+        message,
+    }
+}
+
+pub(super) fn format_stamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+pub(super) fn parse_stamp(
+    s: Option<String>,
+    index: usize,
+) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    s.filter(|s| !s.is_empty())
+        .map(|s| {
+            DateTime::parse_from_rfc3339(&s)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|e| sqlx::Error::ColumnDecode {
+                    index: index.to_string(),
+                    source: Box::new(e),
+                })
+        })
+        .transpose()
+}
+
+fn bars_insert_sql(tf: Timeframe, n: usize) -> String {
+    let (table, col) = (tf.table(), time_column(tf));
+    let mut sql =
+        format!("INSERT INTO {table} (symbol, {col}, open, high, low, close, volume) VALUES ");
+    for i in 0..n {
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push_str("(?,?,?,?,?,?,?)");
+    }
+    sql.push_str(&format!(
+        " ON CONFLICT (symbol, {col}) DO UPDATE SET open = excluded.open, high = excluded.high, \
+         low = excluded.low, close = excluded.close, volume = excluded.volume \
+         WHERE {table}.open IS NOT excluded.open OR {table}.high IS NOT excluded.high \
+            OR {table}.low IS NOT excluded.low OR {table}.close IS NOT excluded.close \
+            OR {table}.volume IS NOT excluded.volume"
+    ));
+    sql
+}
+
+pub(super) async fn write_bars(
+    store: &Store,
+    pool: &SqlitePool,
+    symbol: &str,
+    tf: Timeframe,
+    rows: &[Row],
+) -> Result<u64, StoreError> {
+    async fn run(
+        pool: &SqlitePool,
+        symbol: &str,
+        tf: Timeframe,
+        rows: &[Row],
+    ) -> Result<u64, sqlx::Error> {
+        let full_sql = bars_insert_sql(tf, BAR_CHUNK);
+        let mut tx = pool.begin_with(BEGIN_WRITE).await?;
+        let mut written = 0;
+        for chunk in rows.chunks(BAR_CHUNK) {
+            let tail_sql;
+            let sql = if chunk.len() == BAR_CHUNK {
+                full_sql.as_str()
+            } else {
+                tail_sql = bars_insert_sql(tf, chunk.len());
+                tail_sql.as_str()
+            };
+            let mut q = sqlx::query(sql);
+            for r in chunk {
+                let key = if tf.is_dated() {
+                    format_date(r.date())
+                } else {
+                    format_instant(r.instant())
+                };
+                q = q
+                    .bind(symbol)
+                    .bind(key)
+                    .bind(r.o)
+                    .bind(r.h)
+                    .bind(r.l)
+                    .bind(r.c)
+                    .bind(r.v);
+            }
+            written += q.execute(&mut *tx).await?.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(written)
+    }
+    run(pool, symbol, tf, rows).await.map_err(|e| store.err(e))
+}
+
+pub(super) async fn read_bars(
+    store: &Store,
+    pool: &SqlitePool,
+    symbol: &str,
+    tf: Timeframe,
+) -> Result<Vec<StoredBar>, StoreError> {
+    let (table, col) = (tf.table(), time_column(tf));
+    let rows = sqlx::query(&format!(
+        "SELECT {col}, open, high, low, close, volume FROM {table} WHERE symbol = ? ORDER BY {col}"
+    ))
+    .bind(symbol)
+    .fetch_all(pool)
+    .await
+    .map_err(|e| store.err(e))?;
+    rows.iter()
+        .map(|r| {
+            Ok(StoredBar {
+                symbol: symbol.to_string(),
+                time: r.try_get(0)?,
+                open: r.try_get(1)?,
+                high: r.try_get(2)?,
+                low: r.try_get(3)?,
+                close: r.try_get(4)?,
+                volume: r.try_get(5)?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(|e| store.err(e))
+}
+
+pub(super) async fn symbol_spans(
+    store: &Store,
+    pool: &SqlitePool,
+    tf: Timeframe,
+    symbols: Option<&[String]>,
+) -> Result<Vec<super::SymbolSpan>, StoreError> {
+    let (table, col) = (tf.table(), time_column(tf));
+    let mut qb = QueryBuilder::<Sqlite>::new(format!(
+        "SELECT symbol, min({col}), max({col}), count(*) FROM {table}"
+    ));
+    if let Some(list) = symbols {
+        if list.is_empty() {
+            return Ok(Vec::new());
+        }
+        qb.push(" WHERE symbol IN (");
+        let mut sep = qb.separated(", ");
+        for s in list {
+            sep.push_bind(s.clone());
+        }
+        qb.push(")");
+    }
+    qb.push(" GROUP BY symbol");
+    let rows: Vec<(String, String, String, i64)> = qb
+        .build_query_as()
+        .fetch_all(pool)
+        .await
+        .map_err(|e| store.err(e))?;
+    Ok(rows
+        .into_iter()
+        .map(|(symbol, first, last, bars)| super::SymbolSpan {
+            symbol,
+            timeframe: tf,
+            first,
+            last,
+            bars,
+        })
+        .collect())
+}
+
+pub(super) async fn bar_keys(
+    store: &Store,
+    pool: &SqlitePool,
+    symbol: &str,
+    tf: Timeframe,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<String>, StoreError> {
+    let (table, col) = (tf.table(), time_column(tf));
+    let end = to.succ_opt().unwrap_or(to);
+    let (a, b) = if tf.is_dated() {
+        (format_date(from), format_date(end))
+    } else {
+        (
+            format_instant(super::ny_midnight(from)),
+            format_instant(super::ny_midnight(end)),
+        )
+    };
+    sqlx::query_scalar(&format!(
+        "SELECT {col} FROM {table} WHERE symbol = ? AND {col} >= ? AND {col} < ? ORDER BY {col}"
+    ))
+    .bind(symbol)
+    .bind(a)
+    .bind(b)
+    .fetch_all(pool)
+    .await
+    .map_err(|e| store.err(e))
+}
+
+pub(super) async fn coverage(
+    store: &Store,
+    pool: &SqlitePool,
+    tf: Timeframe,
+) -> Result<TableCoverage, StoreError> {
+    let (table, col) = (tf.table(), time_column(tf));
+    let (rows, symbols, earliest, latest): (i64, i64, Option<String>, Option<String>) =
+        sqlx::query_as(&format!(
+            "SELECT count(*), count(DISTINCT symbol), min({col}), max({col}) FROM {table}"
+        ))
+        .fetch_one(pool)
+        .await
+        .map_err(|e| store.err(e))?;
+    Ok(TableCoverage {
+        table: table.to_string(),
+        timeframe: tf,
+        rows,
+        symbols,
+        earliest,
+        latest,
+    })
+}
+
+pub(super) async fn upsert_symbols(
+    store: &Store,
+    pool: &SqlitePool,
+    recs: &[SymbolRecord],
+) -> Result<u64, StoreError> {
+    async fn run(pool: &SqlitePool, recs: &[SymbolRecord]) -> Result<u64, sqlx::Error> {
+        let opt = |s: &str| Some(s.to_string()).filter(|s| !s.is_empty());
+        let mut tx = pool.begin_with(BEGIN_WRITE).await?;
+        let mut written = 0;
+        for chunk in recs.chunks(SYMBOL_CHUNK) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO symbols (symbol, name, market, exchange, type, active, locale, currency, cik, \
+                 composite_figi, share_class_figi, last_updated, market_cap, weighted_shares_outstanding, \
+                 sic_code, sic_description, sector, industry, list_date, total_employees, refreshed_at, \
+                 described_at) ",
+            );
+            qb.push_values(chunk, |mut b, r| {
+                b.push_bind(r.symbol.clone())
+                    .push_bind(opt(&r.name))
+                    .push_bind(opt(&r.market))
+                    .push_bind(opt(&r.exchange))
+                    .push_bind(opt(&r.type_))
+                    .push_bind(r.active)
+                    .push_bind(r.locale.clone())
+                    .push_bind(r.currency.clone())
+                    .push_bind(r.cik.clone())
+                    .push_bind(r.composite_figi.clone())
+                    .push_bind(r.share_class_figi.clone())
+                    .push_bind(r.last_updated.map(format_stamp))
+                    .push_bind(r.market_cap)
+                    .push_bind(r.weighted_shares_outstanding)
+                    .push_bind(r.sic_code.clone())
+                    .push_bind(r.sic_description.clone())
+                    .push_bind(r.sector.clone())
+                    .push_bind(r.industry.clone())
+                    .push_bind(r.list_date.map(format_date))
+                    .push_bind(r.total_employees)
+                    .push_bind(r.refreshed_at.map(format_stamp))
+                    .push_bind(r.described_at.map(format_stamp));
+            });
+            qb.push(
+                " ON CONFLICT (symbol) DO UPDATE SET
+                    name = COALESCE(excluded.name, symbols.name),
+                    market = COALESCE(excluded.market, symbols.market),
+                    exchange = COALESCE(excluded.exchange, symbols.exchange),
+                    type = COALESCE(excluded.type, symbols.type),
+                    active = excluded.active,
+                    locale = COALESCE(excluded.locale, symbols.locale),
+                    currency = COALESCE(excluded.currency, symbols.currency),
+                    cik = COALESCE(excluded.cik, symbols.cik),
+                    composite_figi = COALESCE(excluded.composite_figi, symbols.composite_figi),
+                    share_class_figi = COALESCE(excluded.share_class_figi, symbols.share_class_figi),
+                    last_updated = COALESCE(excluded.last_updated, symbols.last_updated),
+                    market_cap = COALESCE(excluded.market_cap, symbols.market_cap),
+                    weighted_shares_outstanding = COALESCE(excluded.weighted_shares_outstanding, symbols.weighted_shares_outstanding),
+                    sic_code = COALESCE(excluded.sic_code, symbols.sic_code),
+                    sic_description = COALESCE(excluded.sic_description, symbols.sic_description),
+                    sector = COALESCE(excluded.sector, symbols.sector),
+                    industry = COALESCE(excluded.industry, symbols.industry),
+                    list_date = COALESCE(excluded.list_date, symbols.list_date),
+                    total_employees = COALESCE(excluded.total_employees, symbols.total_employees),
+                    refreshed_at = COALESCE(excluded.refreshed_at, symbols.refreshed_at),
+                    described_at = COALESCE(excluded.described_at, symbols.described_at)",
+            );
+            written += qb.build().execute(&mut *tx).await?.rows_affected();
+        }
+        // Defaults only where the row has no value (of the columns this table has).
+        for r in recs {
+            for (col, value) in &r.defaults {
+                if !matches!(*col, "sector" | "industry") {
+                    continue;
+                }
+                sqlx::query(&format!(
+                    "UPDATE symbols SET {col} = ? WHERE symbol = ? AND {col} IS NULL"
+                ))
+                .bind(value)
+                .bind(&r.symbol)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(written)
+    }
+    run(pool, recs).await.map_err(|e| store.err(e))
+}
+
+fn parse_date(s: Option<String>, index: usize) -> Result<Option<NaiveDate>, sqlx::Error> {
+    s.filter(|s| !s.is_empty())
+        .map(|s| {
+            NaiveDate::parse_from_str(s.get(..10).unwrap_or(&s), "%Y-%m-%d").map_err(|e| {
+                sqlx::Error::ColumnDecode {
+                    index: index.to_string(),
+                    source: Box::new(e),
+                }
+            })
+        })
+        .transpose()
+}
+
+pub(super) async fn fresh_symbols(
+    store: &Store,
+    pool: &SqlitePool,
+    symbols: &[String],
+    since: DateTime<Utc>,
+) -> Result<Vec<String>, StoreError> {
+    let since = format_stamp(since);
+    let mut fresh = Vec::new();
+    for chunk in symbols.chunks(SYMBOL_CHUNK) {
+        let mut qb =
+            QueryBuilder::<Sqlite>::new("SELECT symbol FROM symbols WHERE refreshed_at >= ");
+        qb.push_bind(since.clone()).push(" AND symbol IN (");
+        let mut sep = qb.separated(", ");
+        for s in chunk {
+            sep.push_bind(s.clone());
+        }
+        qb.push(")");
+        let rows: Vec<String> = qb
+            .build_query_scalar()
+            .fetch_all(pool)
+            .await
+            .map_err(|e| store.err(e))?;
+        fresh.extend(rows);
+    }
+    Ok(fresh)
+}
+
+pub(super) async fn mark_described(
+    store: &Store,
+    pool: &SqlitePool,
+    symbols: &[String],
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE symbols SET described_at = ? WHERE symbol IN (SELECT value FROM json_each(?))",
+    )
+    .bind(format_stamp(Utc::now()))
+    .bind(serde_json::to_string(symbols).unwrap_or_default())
+    .execute(pool)
+    .await
+    .map(|_| ())
+    .map_err(|e| store.err(e))
+}
+
+pub(super) async fn symbols_to_describe(
+    store: &Store,
+    pool: &SqlitePool,
+    only: Option<&[String]>,
+    since: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<String>, StoreError> {
+    let since = format_stamp(since);
+    let mut qb = QueryBuilder::<Sqlite>::new("SELECT symbol FROM symbols WHERE refreshed_at >= ");
+    qb.push_bind(since.clone())
+        .push(" AND (described_at IS NULL OR described_at < ")
+        .push_bind(since)
+        .push(")");
+    if let Some(only) = only {
+        qb.push(" AND symbol IN (SELECT value FROM json_each(")
+            .push_bind(serde_json::to_string(only).unwrap_or_default())
+            .push("))");
+    }
+    qb.push(" ORDER BY symbol LIMIT ").push_bind(limit);
+    qb.build_query_scalar()
+        .fetch_all(pool)
+        .await
+        .map_err(|e| store.err(e))
+}
+
+pub(super) async fn groups(store: &Store, pool: &SqlitePool) -> Result<Vec<GroupRow>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT g.id, g.name, g.type, g.description, g.as_of,
+                (SELECT count(*) FROM group_memberships m WHERE m.group_id = g.id)
+           FROM definition_groups g ORDER BY g.id",
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(|e| store.err(e))?;
+    rows.iter()
+        .map(|r| {
+            Ok(GroupRow {
+                id: r.try_get(0)?,
+                name: r.try_get(1)?,
+                kind: r.try_get::<Option<String>, _>(2)?.unwrap_or_default(),
+                description: r.try_get(3)?,
+                as_of: parse_date(r.try_get(4)?, 4)?,
+                members: r.try_get(5)?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(|e| store.err(e))
+}
+
+pub(super) async fn group_members(
+    store: &Store,
+    pool: &SqlitePool,
+    id: i64,
+) -> Result<Vec<String>, StoreError> {
+    sqlx::query_scalar("SELECT symbol FROM group_memberships WHERE group_id = ? ORDER BY symbol")
+        .bind(id)
+        .fetch_all(pool)
+        .await
+        .map_err(|e| store.err(e))
+}
+
+/// Writes a universe in one transaction. With `replace == false` an existing universe
+/// is left alone (seeding). Returns whether anything was written.
+pub(super) async fn replace_universe(
+    store: &Store,
+    pool: &SqlitePool,
+    def: &UniverseDef,
+    members: &[String],
+    replace: bool,
+) -> Result<bool, StoreError> {
+    async fn run(
+        pool: &SqlitePool,
+        def: &UniverseDef,
+        members: &[String],
+        replace: bool,
+    ) -> Result<bool, sqlx::Error> {
+        let mut tx = pool.begin_with(BEGIN_WRITE).await?;
+        let existing: Vec<(i64, String)> =
+            sqlx::query_as("SELECT id, name FROM definition_groups ORDER BY id")
+                .fetch_all(&mut *tx)
+                .await?;
+        let found = existing
+            .iter()
+            .find(|(_, n)| *n == def.key)
+            .or_else(|| {
+                existing
+                    .iter()
+                    .find(|(_, n)| tickstock_protocol::universe::canonical_key(n) == def.key)
+            })
+            .map(|(id, _)| *id);
+        let as_of = def.as_of.map(format_date);
+        let id = match found {
+            Some(_) if !replace => return Ok(false),
+            Some(id) => {
+                sqlx::query(
+                    "UPDATE definition_groups SET type = ?, description = ?, as_of = ?,
+                            updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                      WHERE id = ?",
+                )
+                .bind(&def.kind)
+                .bind(&def.name)
+                .bind(&as_of)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("DELETE FROM group_memberships WHERE group_id = ?")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                id
+            }
+            None => {
+                sqlx::query_scalar(
+                    "INSERT INTO definition_groups (name, type, description, as_of)
+                     VALUES (?, ?, ?, ?) RETURNING id",
+                )
+                .bind(&def.key)
+                .bind(&def.kind)
+                .bind(&def.name)
+                .bind(&as_of)
+                .fetch_one(&mut *tx)
+                .await?
+            }
+        };
+        for chunk in members.chunks(MEMBER_CHUNK) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "INSERT OR IGNORE INTO group_memberships (group_id, symbol) ",
+            );
+            qb.push_values(chunk, |mut b, s| {
+                b.push_bind(id).push_bind(s.clone());
+            });
+            qb.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+    run(pool, def, members, replace)
+        .await
+        .map_err(|e| store.err(e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_sqlite_urls() {
+        assert_eq!(parse_url("sqlite::memory:").unwrap(), SqliteTarget::Memory);
+        assert_eq!(
+            parse_url("sqlite:///var/lib/ts.db").unwrap(),
+            SqliteTarget::File("/var/lib/ts.db".into())
+        );
+        assert_eq!(
+            parse_url("sqlite://data/ts.db?mode=rwc").unwrap(),
+            SqliteTarget::File("data/ts.db".into())
+        );
+        assert_eq!(
+            parse_url("sqlite:ts.db").unwrap(),
+            SqliteTarget::File("ts.db".into())
+        );
+        assert!(parse_url("sqlite://").is_err());
+    }
+
+    #[test]
+    fn bar_statements_have_one_tuple_per_row() {
+        assert_eq!(
+            bars_insert_sql(Timeframe::Day, 3)
+                .matches("(?,?,?,?,?,?,?)")
+                .count(),
+            3
+        );
+    }
+}
