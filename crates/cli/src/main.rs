@@ -13,12 +13,11 @@
 //! - `calendar.rs`: the coming NYSE holidays, checked against Polygon's.
 //! - `splits.rs`: splits at Polygon, flagged symbols and their reload.
 
-mod calendar;
+mod commands;
 mod console;
 mod data;
 mod jobs;
 mod output;
-mod splits;
 
 use std::process::ExitCode;
 
@@ -94,36 +93,36 @@ impl Global {
 #[derive(Subcommand)]
 pub enum Command {
     /// Submit a job to the bus; prints its id (or, with --estimate, what it would cost).
-    Submit(jobs::SubmitArgs),
+    Submit(commands::submit::SubmitArgs),
     /// Show one job's status.
-    Status(jobs::StatusArgs),
+    Status(commands::status::StatusArgs),
     /// List active and recent jobs.
-    Jobs(jobs::JobsArgs),
+    Jobs(commands::jobs::JobsArgs),
     /// Cancel one job, or every active job.
-    Cancel(jobs::CancelArgs),
+    Cancel(commands::cancel::CancelArgs),
     /// Redis, workers and queue at a glance.
-    Health(jobs::HealthArgs),
+    Health(commands::health::HealthArgs),
     /// Mark stale jobs failed (no progress for 10 minutes and no live worker).
-    Cleanup(jobs::CleanupArgs),
+    Cleanup(commands::cleanup::CleanupArgs),
     /// Delete finished jobs whose id starts with --prefix (Redis and history).
-    Clear(jobs::ClearArgs),
+    Clear(commands::cleanup::ClearArgs),
     /// Run a worker: take jobs from the bus and load them from Polygon into the database.
-    Worker(data::WorkerArgs),
+    Worker(commands::worker::WorkerArgs),
     /// Run one load in this process, without Redis, and exit when it ends.
-    Load(data::LoadArgs),
+    Load(commands::load::LoadArgs),
     /// Rows, symbols and date range of each OHLCV table; with --symbols, completeness per
     /// symbol against the NYSE calendar.
-    Coverage(data::CoverageArgs),
+    Coverage(commands::coverage::CoverageArgs),
     /// Submit a top-up: each symbol from its last stored bar to the last closed session
     /// (or, with --fill, only the sessions missing in a range); prints the job's id.
-    TopUp(jobs::TopUpArgs),
+    TopUp(commands::top_up::TopUpArgs),
     /// Sessions missing from stored bars, against the NYSE calendar (holidays and the
     /// afternoons of early closes are not gaps), rated as TickStock's import check.
-    Gaps(data::GapsArgs),
+    Gaps(commands::gaps::GapsArgs),
     /// List, show and import universes.
-    Universe(data::UniverseArgs),
+    Universe(commands::universe::UniverseArgs),
     /// Recurring jobs: list, add, rm, run, enable, disable.
-    Schedule(data::ScheduleArgs),
+    Schedule(commands::schedule::ScheduleArgs),
     /// Waiting and in-flight jobs with their ages, dead letters, pause; pause or resume.
     Queue(console::QueueArgs),
     /// Workers with their state; tell one to be quiet, stop, or take jobs again.
@@ -134,10 +133,10 @@ pub enum Command {
     History(console::HistoryArgs),
     /// Splits at Polygon since each stored symbol's first bar: flags symbols whose stored
     /// bars predate a split's adjustment; --reload loads their stored range again.
-    Splits(splits::SplitsArgs),
+    Splits(commands::splits::SplitsArgs),
     /// The coming NYSE holidays and 13:00 early closes; --check compares them with
     /// Polygon's upcoming market holidays and reports each disagreement.
-    Calendar(calendar::CalendarArgs),
+    Calendar(commands::calendar::CalendarArgs),
 }
 
 /// Logs to stderr filtered by `RUST_LOG` (else `default`); each job's own lines (INFO and
@@ -226,26 +225,26 @@ async fn main() -> ExitCode {
         "warn"
     });
     let result = match &cli.command {
-        Command::Submit(cmd) => jobs::submit(&cli.global, cmd).await,
-        Command::Status(a) => jobs::status(&cli.global, a).await,
-        Command::Jobs(a) => jobs::list(&cli.global, a).await,
-        Command::Cancel(a) => jobs::cancel(&cli.global, a).await,
-        Command::Health(a) => jobs::health(&cli.global, a).await,
-        Command::Worker(a) => data::worker(&cli.global, a).await,
-        Command::Load(a) => data::load(&cli.global, a).await,
-        Command::Coverage(a) => data::coverage(&cli.global, a).await,
-        Command::Gaps(a) => data::gaps(&cli.global, a).await,
-        Command::Cleanup(a) => jobs::cleanup(&cli.global, a).await,
-        Command::Clear(a) => jobs::clear(&cli.global, a).await,
-        Command::TopUp(a) => jobs::top_up(&cli.global, a).await,
-        Command::Universe(a) => data::universe_cmd(&cli.global, a).await,
-        Command::Schedule(a) => data::schedule_cmd(&cli.global, a).await,
+        Command::Submit(cmd) => commands::submit::submit(&cli.global, cmd).await,
+        Command::Status(a) => commands::status::status(&cli.global, a).await,
+        Command::Jobs(a) => commands::jobs::list(&cli.global, a).await,
+        Command::Cancel(a) => commands::cancel::cancel(&cli.global, a).await,
+        Command::Health(a) => commands::health::health(&cli.global, a).await,
+        Command::Worker(a) => commands::worker::worker(&cli.global, a).await,
+        Command::Load(a) => commands::load::load(&cli.global, a).await,
+        Command::Coverage(a) => commands::coverage::coverage(&cli.global, a).await,
+        Command::Gaps(a) => commands::gaps::gaps(&cli.global, a).await,
+        Command::Cleanup(a) => commands::cleanup::cleanup(&cli.global, a).await,
+        Command::Clear(a) => commands::cleanup::clear(&cli.global, a).await,
+        Command::TopUp(a) => commands::top_up::top_up(&cli.global, a).await,
+        Command::Universe(a) => commands::universe::universe_cmd(&cli.global, a).await,
+        Command::Schedule(a) => commands::schedule::schedule_cmd(&cli.global, a).await,
         Command::Queue(a) => console::queue(&cli.global, a).await,
         Command::Workers(a) => console::workers(&cli.global, a).await,
         Command::Dead(a) => console::dead(&cli.global, a).await,
         Command::History(a) => console::history(&cli.global, a).await,
-        Command::Splits(a) => splits::splits_cmd(&cli.global, a).await,
-        Command::Calendar(a) => calendar::calendar_cmd(&cli.global, a).await,
+        Command::Splits(a) => commands::splits::splits_cmd(&cli.global, a).await,
+        Command::Calendar(a) => commands::calendar::calendar_cmd(&cli.global, a).await,
     };
     match result {
         Ok(code) => code,

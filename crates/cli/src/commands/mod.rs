@@ -1,0 +1,17 @@
+//! One file per command; the shared connecting helpers are `crate::data` and `crate::jobs`.
+
+pub mod calendar;
+pub mod cancel;
+pub mod cleanup;
+pub mod coverage;
+pub mod gaps;
+pub mod health;
+pub mod jobs;
+pub mod load;
+pub mod schedule;
+pub mod splits;
+pub mod status;
+pub mod submit;
+pub mod top_up;
+pub mod universe;
+pub mod worker;
