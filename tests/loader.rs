@@ -1416,6 +1416,16 @@ async fn a_job_respects_the_plan_rate_limit() {
     .await;
     let times: Vec<std::time::Instant> = env.fake.requests().iter().map(|r| r.time).collect();
     assert_eq!(times.len(), 12);
+    // The status counts the job's requests as the fake did, beside the plan's estimate
+    // (one page of day bars per symbol).
+    let figure = |k: &str| st.extra.get(k).and_then(|v| v.as_u64());
+    assert_eq!(figure("polygon_requests"), Some(12), "{:?}", st.extra);
+    assert_eq!(
+        figure("polygon_requests_estimated"),
+        Some(12),
+        "{:?}",
+        st.extra
+    );
     for w in times.windows(6) {
         assert!(
             // Arrival times: allow for the way from the limiter to the server.

@@ -65,6 +65,7 @@ function renderDetail(job) {
       kvList([
         ["Symbols", total ? `${fmtInt(job.processedSymbols || 0)} of ${fmtInt(total)} processed` : fmtInt(job.processedSymbols || 0)],
         ["Bars loaded", fmtInt(job.ohlcvRecordsLoaded || 0)],
+        ...(job.polygonRequests != null || job.polygonRequestsEstimated != null ? [["Polygon requests", requestsText(job)]] : []),
         ...(job.currentSymbol && !isTerminal(job.status) ? [["Current symbol", el("span", { class: "font-monospace", text: job.currentSymbol })]] : []),
         ["Message", job.message || "—"],
       ]),
@@ -283,6 +284,12 @@ async function copyCurrent() {
 function followLink() {
   const m = /^#job=([0-9a-fA-F-]{8,})$/.exec(location.hash);
   if (m && (!detailJob || detailJob.jobId !== m[1])) openJobDetail(m[1]);
+}
+
+/** The job's Polygon requests against its estimate: "31 made, 30 estimated". */
+export function requestsText(job) {
+  const made = fmtInt(job.polygonRequests || 0);
+  return job.polygonRequestsEstimated == null ? made : `${made} made, ${fmtInt(job.polygonRequestsEstimated)} estimated`;
 }
 
 export function initDetail({ onChanged, onSubmitted } = {}) {

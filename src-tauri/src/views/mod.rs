@@ -28,6 +28,10 @@ pub struct JobView {
     pub ohlcv_records_loaded: u64,
     pub bars_per_second: Option<f64>,
     pub eta_seconds: Option<f64>,
+    /// The job's Polygon requests so far, and those its plan estimated (the worker's own
+    /// figures; absent from history rows and from workers that do not send them).
+    pub polygon_requests: Option<u64>,
+    pub polygon_requests_estimated: Option<u64>,
     pub submitted_at: Option<String>,
     pub started_at: Option<String>,
     pub completed_at: Option<String>,
@@ -120,6 +124,11 @@ impl JobView {
             ohlcv_records_loaded: bars,
             bars_per_second: rate,
             eta_seconds: eta,
+            polygon_requests: st.extra.get("polygon_requests").and_then(|v| v.as_u64()),
+            polygon_requests_estimated: st
+                .extra
+                .get("polygon_requests_estimated")
+                .and_then(|v| v.as_u64()),
             submitted_at: st.submitted_at.clone(),
             started_at: st.started_at.clone(),
             completed_at: st.completed_at.clone(),
@@ -156,6 +165,8 @@ impl JobView {
             ohlcv_records_loaded: run.bars_loaded.max(0) as u64,
             bars_per_second: None,
             eta_seconds: None,
+            polygon_requests: None,
+            polygon_requests_estimated: None,
             submitted_at: iso(&run.submitted_at),
             started_at: iso(&run.started_at),
             completed_at: iso(&run.completed_at),

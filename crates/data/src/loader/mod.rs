@@ -117,7 +117,17 @@ impl Loader {
 #[async_trait]
 impl JobRunner for Loader {
     async fn run(&self, job: &Job, ctx: &JobContext) -> Result<()> {
-        self.run_job(job, ctx).await
+        // The job's own client counts its requests, whatever else shares the key.
+        let this = Loader {
+            polygon: self.polygon.for_job(),
+            ..self.clone()
+        };
+        let out = this.load_job(job, ctx).await;
+        let made = this.polygon.job_requests();
+        ctx.progress().update(|s| {
+            s.extra.insert("polygon_requests".into(), made.into());
+        });
+        out
     }
 
     async fn spare_request(&self) -> Result<bool> {

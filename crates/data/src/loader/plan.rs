@@ -42,7 +42,7 @@ fn polygon_reason(e: &PolygonError) -> String {
 }
 
 impl Loader {
-    pub(super) async fn run_job(&self, job: &Job, ctx: &JobContext) -> Result<()> {
+    pub(super) async fn load_job(&self, job: &Job, ctx: &JobContext) -> Result<()> {
         let p = ctx.progress();
         p.set_message("Resolving symbols");
         let symbols = self.resolve_symbols(job, Some(ctx)).await?;
@@ -101,11 +101,29 @@ impl Loader {
             crate::exec::count(symbols.len() as u64, "symbol"),
             crate::exec::count(timeframes.len() as u64, "timeframe")
         );
+        // The requests the units left will make, as `tickstock submit --estimate` counts
+        // them (a resumed job's done units need none): the ETA counts down from it and the
+        // job's detail compares it with the requests made.
+        let rpm = self.polygon.rate_limiter().limit();
+        let est = crate::estimate::estimate(
+            job,
+            symbols.len(),
+            rpm,
+            self.cfg.grouped_daily,
+            Utc::now().date_naive(),
+        );
+        let estimated = (est.requests * pending.len() as u64)
+            .checked_div(total_units)
+            .unwrap_or(0);
+        p.update(|s| {
+            s.extra
+                .insert("polygon_requests_estimated".into(), estimated.into());
+        });
         p.set_message(loading.clone());
         p.flush().await?;
         // Says when the job waits for the plan's rate limit, and keeps a recent-window
         // rate and an ETA from the requests left, until the job ends.
-        let _pace = PaceReporter::start(self.polygon.clone(), ctx.clone(), loading);
+        let _pace = PaceReporter::start(self.polygon.clone(), ctx.clone(), loading, estimated);
 
         let mut failures: HashMap<Ticker, String> = HashMap::new();
 

@@ -91,10 +91,13 @@ impl PolygonConfig {
 }
 
 /// The Polygon REST client. Cheap to clone; clones share the HTTP connection pool, the
-/// rate limiter and the request counter.
+/// rate limiter and the request counter. [`PolygonClient::for_job`] gives a clone that
+/// also counts one job's requests.
 #[derive(Clone)]
 pub struct PolygonClient {
     inner: Arc<Inner>,
+    /// The requests of one job, when this clone serves one.
+    job: Option<Arc<AtomicU64>>,
 }
 
 struct Inner {
@@ -196,7 +199,23 @@ impl PolygonClient {
                 sent: AtomicU64::new(0),
                 outage: std::sync::Mutex::new(None),
             }),
+            job: None,
         })
+    }
+
+    /// A clone for one job: everything shared as before, and the job's own requests
+    /// counted apart ([`PolygonClient::job_requests`]), whatever else uses the client.
+    pub fn for_job(&self) -> PolygonClient {
+        PolygonClient {
+            inner: self.inner.clone(),
+            job: Some(Arc::new(AtomicU64::new(0))),
+        }
+    }
+
+    /// HTTP requests of this clone's job so far (retries included; 0 for a client that
+    /// serves no one job).
+    pub fn job_requests(&self) -> u64 {
+        self.job.as_ref().map_or(0, |c| c.load(Ordering::Relaxed))
     }
 
     /// HTTP requests sent so far by this client and its clones (retries included).

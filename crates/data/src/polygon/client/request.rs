@@ -170,6 +170,9 @@ impl PolygonClient {
     {
         self.inner.limiter.acquire().await;
         self.inner.sent.fetch_add(1, Ordering::Relaxed);
+        if let Some(job) = &self.job {
+            job.fetch_add(1, Ordering::Relaxed);
+        }
         tracing::debug!(path = url.path(), what, "Polygon request");
         let resp = self
             .inner
