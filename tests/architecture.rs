@@ -109,3 +109,95 @@ fn the_protocol_layer_is_pure_data() {
         "tickstock-protocol depends on I/O crates: {io:?}"
     );
 }
+
+/// The top-level modules of one crate's `src` and the modules each names through
+/// `crate::…` outside comments and tests.
+fn module_graph(src: &std::path::Path) -> BTreeMap<String, BTreeSet<String>> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).expect("read src").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push(p);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(src, &mut files);
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for f in files {
+        let rel = f.strip_prefix(src).expect("inside src");
+        let top = rel
+            .components()
+            .next()
+            .and_then(|c| c.as_os_str().to_str())
+            .expect("file name")
+            .trim_end_matches(".rs")
+            .to_string();
+        if top == "lib" || top == "main" {
+            continue;
+        }
+        let text = std::fs::read_to_string(&f).expect("read file");
+        let production = text.split("#[cfg(test)]").next().unwrap_or_default();
+        let deps = graph.entry(top.clone()).or_default();
+        for line in production.lines() {
+            let code = line.split("//").next().unwrap_or_default();
+            for (i, _) in code.match_indices("crate::") {
+                if i > 0 && code[..i].ends_with('$') {
+                    continue;
+                }
+                let name: String = code[i + "crate::".len()..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_lowercase() || *c == '_' || c.is_ascii_digit())
+                    .collect();
+                if !name.is_empty() && name != top {
+                    deps.insert(name);
+                }
+            }
+        }
+    }
+    graph
+}
+
+/// A module that reaches itself again through `crate::` paths, if any.
+fn find_cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+    for start in graph.keys() {
+        let mut stack = vec![(start.clone(), vec![start.clone()])];
+        let mut seen = BTreeSet::new();
+        while let Some((node, path)) = stack.pop() {
+            for next in graph.get(&node).into_iter().flatten() {
+                if next == start {
+                    let mut cycle = path.clone();
+                    cycle.push(next.clone());
+                    return Some(cycle);
+                }
+                if seen.insert(next.clone()) {
+                    let mut p = path.clone();
+                    p.push(next.clone());
+                    stack.push((next.clone(), p));
+                }
+            }
+        }
+    }
+    None
+}
+
+#[test]
+fn no_crate_has_an_import_circle_between_its_modules() {
+    let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+    for src in [
+        "crates/protocol/src",
+        "crates/data/src",
+        "crates/queue/src",
+        "crates/jobs/src",
+        "crates/cli/src",
+        "src-tauri/src",
+    ] {
+        let graph = module_graph(&root.join(src));
+        assert!(graph.len() > 3, "{src}: modules found: {graph:?}");
+        if let Some(cycle) = find_cycle(&graph) {
+            panic!("{src}: an import circle: {}", cycle.join(" -> "));
+        }
+    }
+}

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::{Duration as Span, TimeZone, Utc};
 use serde_json::json;
-use tickstock_data::history_query::{HistoryPosition, HistoryQuery, HistorySort};
+use tickstock_data::store::history_query::{HistoryPosition, HistoryQuery, HistorySort};
 use tickstock_data::store::{JobRun, Store};
 use tickstock_jobs::service::{JobService, SubmitOptions};
 use tickstock_protocol::job::{Job, JobSpec};
@@ -67,7 +67,7 @@ pub(crate) fn runs() -> Vec<JobRun> {
         .collect()
 }
 
-fn ids(p: &tickstock_data::history_query::HistoryPage) -> Vec<String> {
+fn ids(p: &tickstock_data::store::history_query::HistoryPage) -> Vec<String> {
     p.items.iter().map(|r| r.id.clone()).collect()
 }
 

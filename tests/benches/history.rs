@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use chrono::{Duration as Span, NaiveDate, TimeZone, Utc};
 use serde_json::json;
 use sqlx::{Connection, PgConnection, QueryBuilder};
-use tickstock_data::history_query::{HistoryPosition, HistoryQuery, HistorySort};
+use tickstock_data::store::history_query::{HistoryPosition, HistoryQuery, HistorySort};
 use tickstock_data::store::Store;
 use tickstock_testkit::pg::fresh_database;
 
@@ -139,7 +139,7 @@ async fn insert(url: &str) -> Duration {
 async fn time(
     store: &Store,
     q: &HistoryQuery,
-) -> (f64, tickstock_data::history_query::HistoryPage) {
+) -> (f64, tickstock_data::store::history_query::HistoryPage) {
     let mut page = store.history_page(q).await.unwrap();
     let mut ms = Vec::new();
     for _ in 0..7 {

@@ -68,7 +68,8 @@ pub async fn coverage(
     timeframes: &[Timeframe],
     now: DateTime<Utc>,
 ) -> Result<Vec<SymbolCoverage>> {
-    let last_closed = calendar::last_closed_session(now, crate::loader::FINAL_BAR_DELAY);
+    let last_closed =
+        calendar::last_closed_session(now, tickstock_protocol::calendar::FINAL_BAR_DELAY);
     let mut out = Vec::new();
     for &tf in timeframes {
         for span in store.symbol_spans(tf, symbols).await? {
@@ -141,7 +142,7 @@ pub async fn gaps(
 ) -> Result<GapReport> {
     let to = to.min(calendar::last_closed_session(
         now,
-        crate::loader::FINAL_BAR_DELAY,
+        tickstock_protocol::calendar::FINAL_BAR_DELAY,
     ));
     let keys = if to >= from {
         store.bar_keys(symbol, tf, from, to).await?

@@ -450,7 +450,7 @@ impl ProgressHandle {
             .and_then(serde_json::Value::as_u64)
             .unwrap_or(0);
         if left > 0 && matches!(state, JobState::Completed | JobState::CompletedWithErrors) {
-            let note = crate::loader::describe_note(left as usize);
+            let note = describe_note(left as usize);
             st.message = Some(match st.message.take() {
                 Some(m) => format!("{m}; {note}"),
                 None => note,
@@ -521,6 +521,14 @@ pub fn finished_state(result: &Result<()>, status: &JobStatus) -> (JobState, Opt
         }
         Err(e) => (JobState::Failed, Some(e.message().to_string())),
     }
+}
+
+/// `3 symbols left to describe: from spare requests`.
+pub fn describe_note(left: usize) -> String {
+    format!(
+        "{} left to describe: from spare requests",
+        count(left as u64, "symbol")
+    )
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! [`HistoryQuery`] (its search and every filter, in its order, all pages) with one column
 //! per column of the table. [`jobs_csv`] is the older export of a [`JobRunFilter`].
 
-use crate::history_query::{HistoryPosition, HistoryQuery};
+use crate::store::history_query::{HistoryPosition, HistoryQuery};
 use crate::store::{JobRun, JobRunFilter, Store};
 use tickstock_protocol::error::Result;
 use tickstock_protocol::status::SymbolFailure;

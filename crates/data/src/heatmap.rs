@@ -66,7 +66,7 @@ pub async fn monthly(
         ));
     }
     let months = months.clamp(1, 120);
-    let to = calendar::last_closed_session(now, crate::loader::FINAL_BAR_DELAY);
+    let to = calendar::last_closed_session(now, tickstock_protocol::calendar::FINAL_BAR_DELAY);
     let first_month = to.with_day(1).expect("the 1st") - Months::new(months - 1);
     let mut spans = store.symbol_spans(tf, symbols).await?;
     spans.sort_by(|a, b| a.symbol.cmp(&b.symbol));

@@ -2,6 +2,6 @@
 //! gaps, the heat map, the holiday check, the dashboard, the CSV export, estimates and
 //! history pages.
 
-pub use tickstock_data::{
-    calendar_check, completeness, dashboard, estimate, export, heatmap, history_query,
-};
+pub use tickstock_data::loader::estimate;
+pub use tickstock_data::store::history_query;
+pub use tickstock_data::{calendar_check, completeness, dashboard, export, heatmap};

@@ -16,6 +16,9 @@
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc, Weekday};
 use chrono_tz::America::New_York;
 
+/// How long after a session's close its daily bar counts as final.
+pub const FINAL_BAR_DELAY: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
 use crate::timeframe::Timeframe;
 
 /// Days the exchange closed outside its holiday rules.

@@ -1,5 +1,5 @@
 //! The two values that travel most between the loader, the checkpoints and the stores:
-//! a [`Ticker`] (trimmed, upper case, checked by [`crate::job::check_ticker`]) and a
+//! a [`Ticker`] (trimmed, upper case, checked by [`check_ticker`]) and a
 //! [`Unit`], the (symbol, timeframe) a job loads and checkpoints.
 //!
 //! A unit's stored form is `SYMBOL|timeframe` with the timeframe's wire name
@@ -19,7 +19,7 @@ use crate::error::{quote_input, Error};
 use crate::timeframe::Timeframe;
 
 /// A ticker symbol: trimmed, upper case, letters, digits, `.` and `-` only, at most
-/// [`crate::job::MAX_TICKER_LEN`] characters. Reads as a `&str` wherever one is wanted.
+/// [`MAX_TICKER_LEN`] characters. Reads as a `&str` wherever one is wanted.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Ticker(String);
@@ -28,7 +28,7 @@ impl Ticker {
     /// Trims and upper-cases `s` and checks it is a ticker; the error says why not.
     pub fn parse(s: &str) -> Result<Ticker, String> {
         let t = s.trim().to_ascii_uppercase();
-        crate::job::check_ticker(&t)?;
+        check_ticker(&t)?;
         Ok(Ticker(t))
     }
 
@@ -137,6 +137,35 @@ impl FromStr for Unit {
         let timeframe = tf.parse::<Timeframe>().map_err(|e| bad(e.to_string()))?;
         Ok(Unit { symbol, timeframe })
     }
+}
+
+/// Longest ticker accepted.
+pub const MAX_TICKER_LEN: usize = 10;
+
+/// Checks one ticker's syntax (already upper case): letters, digits, `.` and `-`, 1–10
+/// characters, starting with a letter or digit.
+pub fn check_ticker(t: &str) -> std::result::Result<(), String> {
+    if t.is_empty() {
+        return Err("empty symbol".into());
+    }
+    if t.len() > MAX_TICKER_LEN {
+        return Err(format!(
+            "symbol {} is longer than {MAX_TICKER_LEN} characters",
+            quote_input(t)
+        ));
+    }
+    let first_ok = t.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+    if !first_ok
+        || !t
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '.' || c == '-')
+    {
+        return Err(format!(
+            "Symbol {} is not a valid ticker (letters, digits, \".\" and \"-\" only)",
+            quote_input(t)
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@
 //! daily bars through grouped daily; `pace` reports the rate and ETA while a job runs.
 
 mod csv;
+pub mod estimate;
 mod grouped;
 mod pace;
 mod plan;
@@ -36,9 +37,10 @@ use tickstock_protocol::error::Result;
 use tickstock_protocol::job::Job;
 use tickstock_protocol::universe;
 
+pub use crate::exec::describe_note;
 pub use csv::MAX_CSV_BYTES;
 pub use symbols::{
-    describe_note, resolve_for_publish, tickstock_defaults, Registration, EXACT_LOOKUPS_UP_TO,
+    resolve_for_publish, tickstock_defaults, Registration, EXACT_LOOKUPS_UP_TO,
     REGISTRATION_PAGES_MAX,
 };
 pub use units::FINAL_BAR_DELAY;

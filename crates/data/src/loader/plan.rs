@@ -10,7 +10,7 @@ use futures_util::stream::{self, StreamExt};
 use tracing::warn;
 
 use super::pace::PaceReporter;
-use super::units::{holds_final_bar, no_bars_reason, FINAL_BAR_DELAY};
+use super::units::{holds_final_bar, no_bars_reason, UnitPlan, UnitResult, FINAL_BAR_DELAY};
 use super::Loader;
 use crate::exec::JobContext;
 use crate::polygon::PolygonError;
@@ -19,23 +19,6 @@ use tickstock_protocol::error::{Error, Result};
 use tickstock_protocol::job::{Job, JobSpec};
 use tickstock_protocol::timeframe::Timeframe;
 use tickstock_protocol::unit::{Ticker, Unit};
-
-pub(super) enum UnitResult {
-    Done(u64),
-    Failed(PolygonError),
-}
-
-/// What one (symbol, timeframe) of a job loads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum UnitPlan {
-    /// The job's whole range.
-    Range,
-    /// From the last stored bar's session to the last closed one (the range's start for a
-    /// symbol with no bars yet).
-    TopUp,
-    /// Only the sessions of the range with no bar, one request per run of them.
-    Fill,
-}
 
 fn polygon_reason(e: &PolygonError) -> String {
     e.to_string()
@@ -105,7 +88,7 @@ impl Loader {
         // them (a resumed job's done units need none): the ETA counts down from it and the
         // job's detail compares it with the requests made.
         let rpm = self.polygon.rate_limiter().limit();
-        let est = crate::estimate::estimate(
+        let est = crate::loader::estimate::estimate(
             job,
             symbols.len(),
             rpm,

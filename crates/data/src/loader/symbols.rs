@@ -243,14 +243,6 @@ pub struct Registration {
     pub left_to_describe: usize,
 }
 
-/// `3 symbols left to describe: from spare requests`.
-pub fn describe_note(left: usize) -> String {
-    format!(
-        "{} left to describe: from spare requests",
-        crate::exec::count(left as u64, "symbol")
-    )
-}
-
 impl Loader {
     pub(super) async fn members_of(&self, joined: &str) -> Result<Vec<String>> {
         let mut out: Vec<String> = Vec::new();

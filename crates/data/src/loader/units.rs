@@ -2,21 +2,35 @@
 //! arrives, only final dated bars kept; a top-up or fill loads just the ranges the stored
 //! bars lack.
 
-use std::time::Duration;
-
 use chrono::{NaiveDate, Utc};
 use tracing::debug;
 
-use super::plan::{UnitPlan, UnitResult};
 use super::Loader;
 use crate::exec::JobContext;
+use crate::polygon::PolygonError;
 use tickstock_protocol::calendar;
 use tickstock_protocol::error::Result;
 use tickstock_protocol::timeframe::Timeframe;
 use tickstock_protocol::unit::Unit;
 
-/// How long after a session's close its daily bar counts as final.
-pub const FINAL_BAR_DELAY: Duration = Duration::from_secs(15 * 60);
+pub use tickstock_protocol::calendar::FINAL_BAR_DELAY;
+
+pub(super) enum UnitResult {
+    Done(u64),
+    Failed(PolygonError),
+}
+
+/// What one (symbol, timeframe) of a job loads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum UnitPlan {
+    /// The job's whole range.
+    Range,
+    /// From the last stored bar's session to the last closed one (the range's start for a
+    /// symbol with no bars yet).
+    TopUp,
+    /// Only the sessions of the range with no bar, one request per run of them.
+    Fill,
+}
 
 /// Dated bars (day, week, month) are stored only once final: their sessions have all
 /// closed. Returns the last day to ask for and the first period start that is not final

@@ -20,9 +20,9 @@ use chrono::{NaiveDate, TimeZone};
 use chrono_tz::America::New_York;
 use url::Url;
 
-use super::client::PolygonClient;
+use super::client::{PolygonClient, AGGREGATES_LIMIT};
 use super::errors::PolygonError;
-use super::types::AggsResponse;
+use super::types::{AggsResponse, ListResponse};
 use tickstock_protocol::bars::Bar;
 use tickstock_protocol::timeframe::Timeframe;
 
@@ -383,6 +383,77 @@ impl AggregatesPager {
             );
         }
         Ok(bars)
+    }
+}
+
+/// The listings that follow `next_url`, as methods of the client.
+impl PolygonClient {
+    /// Aggregates of one ticker, one page per [`AggregatesPager::next_page`] call, oldest first.
+    pub fn aggregates(
+        &self,
+        ticker: &str,
+        tf: Timeframe,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> AggregatesPager {
+        let mut url = self.endpoint(&[
+            "v2",
+            "aggs",
+            "ticker",
+            ticker,
+            "range",
+            "1",
+            tf.polygon_timespan(),
+            &from.format("%Y-%m-%d").to_string(),
+            &to.format("%Y-%m-%d").to_string(),
+        ]);
+        url.query_pairs_mut()
+            .append_pair("adjusted", "true")
+            .append_pair("sort", "asc")
+            .append_pair("limit", &AGGREGATES_LIMIT.to_string());
+        let what = format!("{ticker} {} {from}..{to}", tf.wire_name());
+        let subject = format!("{ticker} {} bars {from}..{to}", tf.polygon_timespan());
+        let scope = PageScope::new(ticker, tf, from, to);
+        AggregatesPager::new(self.clone(), scope, what, subject, url)
+    }
+
+    /// Every aggregate bar of one ticker in `[from, to]`, following `next_url` to the end.
+    pub async fn aggregates_all(
+        &self,
+        ticker: &str,
+        tf: Timeframe,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<Bar>, PolygonError> {
+        let mut pager = self.aggregates(ticker, tf, from, to);
+        let mut all = Vec::new();
+        while let Some(page) = pager.next_page().await? {
+            all.extend(page);
+        }
+        Ok(all)
+    }
+
+    /// Every result of a v3 reference listing from `url`, following `next_url` to the end
+    /// (guarded against a cursor that goes nowhere).
+    pub(crate) async fn list_all<T: serde::de::DeserializeOwned>(
+        &self,
+        url: Url,
+        label: &str,
+    ) -> Result<Vec<T>, PolygonError> {
+        let mut guard = PageGuard::new(&url, label, label);
+        let mut out = Vec::new();
+        let mut next = Some(url);
+        while let Some(url) = next.take() {
+            let resp: ListResponse<T> = self.get_json(&url, label).await?;
+            let results = resp.results.unwrap_or_default();
+            if let Some(n) = resp.next_url.as_deref().filter(|s| !s.trim().is_empty()) {
+                let n = self.follow(n, label)?;
+                guard.check(&url, results.len(), &n)?;
+                next = Some(n);
+            }
+            out.extend(results);
+        }
+        Ok(out)
     }
 }
 

@@ -34,6 +34,7 @@
 mod bar_counts;
 mod bars;
 mod error;
+pub mod history_query;
 mod job_logs;
 mod job_runs;
 mod months;

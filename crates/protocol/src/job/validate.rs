@@ -11,8 +11,7 @@ use crate::universe;
 
 /// Most symbols one job may name.
 pub const MAX_SYMBOLS: usize = 10_000;
-/// Longest ticker accepted.
-pub const MAX_TICKER_LEN: usize = 10;
+pub use crate::unit::{check_ticker, MAX_TICKER_LEN};
 /// Most years of history one job may ask for.
 pub const MAX_YEARS: f64 = 30.0;
 /// Largest job message accepted, in bytes (10,000 symbols take about 140 KB).
@@ -214,32 +213,6 @@ fn validate_universe_key(
             format!("unknown universe key `{}`", unknown.join("`, `")),
         ));
     }
-}
-
-/// Checks one ticker's syntax (already upper case): letters, digits, `.` and `-`, 1–10
-/// characters, starting with a letter or digit.
-pub fn check_ticker(t: &str) -> std::result::Result<(), String> {
-    if t.is_empty() {
-        return Err("empty symbol".into());
-    }
-    if t.len() > MAX_TICKER_LEN {
-        return Err(format!(
-            "symbol {} is longer than {MAX_TICKER_LEN} characters",
-            quote_input(t)
-        ));
-    }
-    let first_ok = t.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
-    if !first_ok
-        || !t
-            .chars()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '.' || c == '-')
-    {
-        return Err(format!(
-            "Symbol {} is not a valid ticker (letters, digits, \".\" and \"-\" only)",
-            quote_input(t)
-        ));
-    }
-    Ok(())
 }
 
 /// Normalises symbols (trim, upper case) and checks them: syntax, 1 to 10,000 of them, no

@@ -19,16 +19,12 @@ use url::Url;
 
 use super::errors::PolygonError;
 use super::limiter::Limiter;
-use super::pagination::{AggregatesPager, PageGuard, PageScope};
 use super::rate_limit::RateLimiter;
 use super::shared_budget::{PlanValue, SharedBudget};
 use super::types::{
-    DetailsResponse, GroupedBar, GroupedResponse, ListResponse, TickerDetails, TickerInfo,
-    TickerQuery,
+    DetailsResponse, GroupedBar, GroupedResponse, TickerDetails, TickerInfo, TickerQuery,
 };
-use tickstock_protocol::bars::Bar;
 use tickstock_protocol::settings::redact_url;
-use tickstock_protocol::timeframe::Timeframe;
 
 /// The `limit` sent with every aggregates request (Polygon's maximum).
 pub const AGGREGATES_LIMIT: u32 = 50_000;
@@ -266,51 +262,6 @@ impl PolygonClient {
         self.inner.base.as_str()
     }
 
-    /// Aggregates of one ticker, one page per [`AggregatesPager::next_page`] call, oldest first.
-    pub fn aggregates(
-        &self,
-        ticker: &str,
-        tf: Timeframe,
-        from: NaiveDate,
-        to: NaiveDate,
-    ) -> AggregatesPager {
-        let mut url = self.endpoint(&[
-            "v2",
-            "aggs",
-            "ticker",
-            ticker,
-            "range",
-            "1",
-            tf.polygon_timespan(),
-            &from.format("%Y-%m-%d").to_string(),
-            &to.format("%Y-%m-%d").to_string(),
-        ]);
-        url.query_pairs_mut()
-            .append_pair("adjusted", "true")
-            .append_pair("sort", "asc")
-            .append_pair("limit", &AGGREGATES_LIMIT.to_string());
-        let what = format!("{ticker} {} {from}..{to}", tf.wire_name());
-        let subject = format!("{ticker} {} bars {from}..{to}", tf.polygon_timespan());
-        let scope = PageScope::new(ticker, tf, from, to);
-        AggregatesPager::new(self.clone(), scope, what, subject, url)
-    }
-
-    /// Every aggregate bar of one ticker in `[from, to]`, following `next_url` to the end.
-    pub async fn aggregates_all(
-        &self,
-        ticker: &str,
-        tf: Timeframe,
-        from: NaiveDate,
-        to: NaiveDate,
-    ) -> Result<Vec<Bar>, PolygonError> {
-        let mut pager = self.aggregates(ticker, tf, from, to);
-        let mut all = Vec::new();
-        while let Some(page) = pager.next_page().await? {
-            all.extend(page);
-        }
-        Ok(all)
-    }
-
     /// The daily bar of every US stock for one date (empty on weekends and holidays).
     /// Each bar's `t` is the end of the day window; [`Bar::ny_date`] gives the trading date.
     pub async fn grouped_daily(&self, date: NaiveDate) -> Result<Vec<GroupedBar>, PolygonError> {
@@ -349,29 +300,6 @@ impl PolygonClient {
             None => "reference tickers".to_string(),
         };
         self.list_all(url, &label).await
-    }
-
-    /// Every result of a v3 reference listing from `url`, following `next_url` to the end
-    /// (guarded against a cursor that goes nowhere).
-    pub(crate) async fn list_all<T: serde::de::DeserializeOwned>(
-        &self,
-        url: Url,
-        label: &str,
-    ) -> Result<Vec<T>, PolygonError> {
-        let mut guard = PageGuard::new(&url, label, label);
-        let mut out = Vec::new();
-        let mut next = Some(url);
-        while let Some(url) = next.take() {
-            let resp: ListResponse<T> = self.get_json(&url, label).await?;
-            let results = resp.results.unwrap_or_default();
-            if let Some(n) = resp.next_url.as_deref().filter(|s| !s.trim().is_empty()) {
-                let n = self.follow(n, label)?;
-                guard.check(&url, results.len(), &n)?;
-                next = Some(n);
-            }
-            out.extend(results);
-        }
-        Ok(out)
     }
 
     /// One ticker's reference details; [`PolygonError::NotFound`] for an unknown ticker.
@@ -447,6 +375,7 @@ impl PolygonClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tickstock_protocol::timeframe::Timeframe;
 
     fn client(base: &str) -> PolygonClient {
         PolygonClient::new(PolygonConfig::new(base, SecretString::from("sekrit-key"))).unwrap()

@@ -1,4 +1,4 @@
-//! History pages ([`crate::history_query`]) in SQL written once for both databases on the
+//! History pages ([`crate::store::history_query`]) in SQL written once for both databases on the
 //! [`Dialect`]: the filters and the search as one `WHERE`, the order by a sort key that
 //! is never NULL with the id as tie-break (each key has its index; see the migrations
 //! `*_job_history_console.sql`), keyset conditions `(key, id) < (..)` for paging by
@@ -11,7 +11,7 @@ use chrono::{Days, NaiveTime};
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
 
 use super::{Arg, Dialect, Stmt};
-use crate::history_query::{
+use crate::store::history_query::{
     micros_to_time, page_size, Cursor, HistoryPage, HistoryPosition, HistoryQuery, HistorySort,
     Search,
 };
@@ -348,7 +348,7 @@ pub(crate) enum Resolved {
 
 impl Store {
     /// A page of the job history as `q` asks: filters, search, order, and where to
-    /// start (see [`crate::history_query`]), with the total, the counts per status and
+    /// start (see [`crate::store::history_query`]), with the total, the counts per status and
     /// cursors to the pages either side.
     pub async fn history_page(&self, q: &HistoryQuery) -> Result<HistoryPage, StoreError> {
         check_query(q)?;
