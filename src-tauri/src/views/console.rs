@@ -2,9 +2,11 @@
 //! pause, the workers, the dead letters and the dashboard, built from the core's types
 //! in either mode.
 
+use std::collections::HashSet;
+
 use serde::Serialize;
 use tickstock_jobs::reads::dashboard::{Point, Totals};
-use tickstock_jobs::runtime::{DeadLetter, InFlightJob, QueuedJob, WorkerRow};
+use tickstock_jobs::runtime::{DeadLetter, InFlightJob, QueuedJob, WorkerRow, WorkerState};
 
 /// Who paused the queue, and when.
 #[derive(Debug, Clone, Serialize)]
@@ -100,10 +102,19 @@ pub struct WorkerRowView {
 
 impl WorkerRowView {
     pub fn from_row(w: &WorkerRow, builtin_id: Option<&str>) -> Self {
-        let state = serde_json::to_value(w.state)
+        let mut state = serde_json::to_value(w.state)
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default();
+        // Missed beats say more than the last command: a worker killed a moment ago is not
+        // shown running for the minute before it counts as dead.
+        if matches!(
+            w.state,
+            WorkerState::Running | WorkerState::Quiet | WorkerState::Stopping | WorkerState::Unable
+        ) && super::is_silent(w.info.age_seconds, w.info.stopped)
+        {
+            state = "silent".into();
+        }
         WorkerRowView {
             id: w.info.id.clone(),
             host: w.info.host.clone(),
@@ -117,6 +128,21 @@ impl WorkerRowView {
             command: w.command.as_ref().map(|c| c.command.as_str().to_string()),
             cannot_consume: w.info.cannot_consume.clone(),
             builtin: builtin_id == Some(w.info.id.as_str()),
+        }
+    }
+}
+
+impl WorkerRowView {
+    /// Silent, dead or stopped: its job list is the one of its last beat.
+    pub fn gone(&self) -> bool {
+        matches!(self.state.as_str(), "silent" | "dead" | "stopped")
+    }
+
+    /// A worker that stopped beating keeps the jobs of its last beat: of those, only the
+    /// ones still active are current (another worker may have finished them since).
+    pub fn keep_active_jobs(rows: &mut [WorkerRowView], active: &HashSet<String>) {
+        for w in rows.iter_mut().filter(|w| w.gone()) {
+            w.current_jobs.retain(|id| active.contains(id));
         }
     }
 }
