@@ -249,3 +249,20 @@ test("a finished job's toast says how it ended", async () => {
   assert.equal(odd.title, "Job left the active list");
   assert.equal(odd.body, "Its last state seen here was “Submitted”; it is no longer among the active jobs. Its detail shows what the history holds.");
 });
+
+test("schedule times are New York time, labelled, with the local time beside", async () => {
+  const { fmtNewYork } = await import("../js/util.js");
+  const was = process.env.TZ;
+  try {
+    process.env.TZ = "Europe/Berlin";
+    // 16:30 in New York on 7 December 2026 (EST, UTC-5) is 21:30 UTC, 22:30 in Berlin.
+    assert.equal(fmtNewYork("2026-12-07T21:30:00Z"), "2026-12-07 16:30 New York (22:30 here)");
+    assert.equal(fmtNewYork("2026-12-08T04:00:00Z"), "2026-12-07 23:00 New York (2026-12-08 05:00 here)");
+    process.env.TZ = "America/New_York";
+    assert.equal(fmtNewYork("2026-12-07T21:30:00Z"), "2026-12-07 16:30 New York");
+    assert.equal(fmtNewYork(null), "—");
+  } finally {
+    if (was === undefined) delete process.env.TZ;
+    else process.env.TZ = was;
+  }
+});
