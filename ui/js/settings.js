@@ -306,7 +306,9 @@ async function save(event) {
     const restart = impact && Array.isArray(impact.restart) ? impact.restart : [];
     const problems = mergeProblems(impact && impact.problems, tests.failures(testedValues()));
     const restartNote = restart.length > 0 && impact.activeJobs > 0;
-    const key = JSON.stringify([payload, problems]);
+    // Keyed by the fields that failed, not their messages (a second try may word it
+    // differently): "Save anyway" saves what was shown.
+    const key = JSON.stringify([payload, problems.map((p) => p.field)]);
     if ((problems.length || restartNote) && restartAcknowledged !== key) {
       hideRestartNote();
       restartAcknowledged = key;

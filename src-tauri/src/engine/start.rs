@@ -43,7 +43,7 @@ fn builtin_worker(
             "Settings"
         };
         return BuiltinWorkerView::off(format!(
-            "the built-in worker is switched off in {by}: jobs wait for another worker"
+            "switched off in {by}: jobs wait for another worker"
         ));
     }
     match (store, polygon) {
