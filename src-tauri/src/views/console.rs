@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use serde::Serialize;
 use tickstock_jobs::reads::dashboard::{Point, Totals};
-use tickstock_jobs::runtime::{DeadLetter, InFlightJob, QueuedJob, WorkerRow, WorkerState};
+use tickstock_jobs::runtime::{DeadLetter, InFlightJob, QueuedJob, WorkerRow};
 
 /// Who paused the queue, and when.
 #[derive(Debug, Clone, Serialize)]
@@ -102,19 +102,10 @@ pub struct WorkerRowView {
 
 impl WorkerRowView {
     pub fn from_row(w: &WorkerRow, builtin_id: Option<&str>) -> Self {
-        let mut state = serde_json::to_value(w.state)
+        let state = serde_json::to_value(w.state)
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default();
-        // Missed beats say more than the last command: a worker killed a moment ago is not
-        // shown running for the minute before it counts as dead.
-        if matches!(
-            w.state,
-            WorkerState::Running | WorkerState::Quiet | WorkerState::Stopping | WorkerState::Unable
-        ) && super::is_silent(w.info.age_seconds, w.info.stopped)
-        {
-            state = "silent".into();
-        }
         WorkerRowView {
             id: w.info.id.clone(),
             host: w.info.host.clone(),

@@ -75,7 +75,7 @@ pub struct WorkerView {
     pub age_seconds: f64,
     pub current_job: Option<String>,
     pub alive: bool,
-    /// No heartbeat for [`SILENT_AFTER_SECS`] and not stopped cleanly: crashed, frozen or
+    /// No heartbeat for `HEARTBEAT_SILENT_SECS` and not stopped cleanly: crashed, frozen or
     /// cut off (its jobs go to another worker once their lease lapses).
     pub silent: bool,
     /// Why the worker cannot take jobs although it heartbeats, if so.
@@ -83,14 +83,9 @@ pub struct WorkerView {
     pub builtin: bool,
 }
 
-/// Workers beat every 5 s: one whose last beat is this old has missed three and went
-/// silent. (At `HEARTBEAT_STALE_SECS`, a minute, it counts as dead and its jobs' leases
-/// lapse, so another worker resumes them from their checkpoints.)
-pub const SILENT_AFTER_SECS: f64 = 15.0;
-
 /// Whether a worker that last beat `age_seconds` ago went silent.
 pub fn is_silent(age_seconds: f64, stopped: bool) -> bool {
-    !stopped && age_seconds >= SILENT_AFTER_SECS
+    !stopped && age_seconds >= tickstock_jobs::runtime::HEARTBEAT_SILENT_SECS
 }
 
 #[derive(Debug, Clone, Serialize)]
