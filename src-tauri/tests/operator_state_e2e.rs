@@ -257,8 +257,8 @@ async fn a_silent_worker_is_said_on_its_job_card_and_in_the_workers_tab() {
             loop {
                 let _ = bus
                     .write_worker_heartbeat(&WorkerBeat {
-                        id: "rack-live-1".into(),
-                        host: "rack-02".into(),
+                        id: "tickstock-worker-rack-02-913-5f2c1a".into(),
+                        host: "rack-02.dc1.example.internal".into(),
                         pid: 913,
                         started_at: "2026-01-05T09:00:00Z".into(),
                         current_jobs: Vec::new(),
@@ -319,7 +319,7 @@ async fn a_silent_worker_is_said_on_its_job_card_and_in_the_workers_tab() {
             WAIT,
             "if (document.getElementById('ops-console').dataset.loaded !== 'workers') return null;
              const gone = document.querySelector('#opsc-workers tr[data-worker-id=\"rack-gone-1\"]');
-             const live = document.querySelector('#opsc-workers tr[data-worker-id=\"rack-live-1\"]');
+             const live = document.querySelector('#opsc-workers tr[data-worker-id=\"tickstock-worker-rack-02-913-5f2c1a\"]');
              if (!gone || !live) return null;
              const cells = (tr) => [...tr.cells].map((c) => c.textContent.trim());
              return { gone: cells(gone), goneState: gone.dataset.state, live: cells(live) };",
@@ -334,13 +334,13 @@ async fn a_silent_worker_is_said_on_its_job_card_and_in_the_workers_tab() {
         "only the job still active is current: {rows}"
     );
     app.js(
-        "document.querySelector('#opsc-workers tr[data-worker-id=\"rack-live-1\"]').scrollIntoView({block: 'center'}); return true;",
+        "document.querySelector('#opsc-workers tr[data-worker-id=\"tickstock-worker-rack-02-913-5f2c1a\"]').scrollIntoView({block: 'center'}); return true;",
     )
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let fit = app
         .js(
-            "const row = document.querySelector('#opsc-workers tr[data-worker-id=\"rack-live-1\"]');
+            "const row = document.querySelector('#opsc-workers tr[data-worker-id=\"tickstock-worker-rack-02-913-5f2c1a\"]');
              const box = row.closest('.table-responsive');
              const c = box.getBoundingClientRect();
              const inView = (b) => { const r = b.getBoundingClientRect();

@@ -149,7 +149,7 @@ function renderWorkers(v) {
         "tr",
         { dataset: { workerId: w.id, state: w.state } },
         el("td", { class: "font-monospace small opsc-worker-id", text: w.id, title: `${w.id}: ${facts}` }, w.builtin ? el("span", { class: "badge text-bg-primary ms-1", text: "this app" }) : null),
-        el("td", { text: w.host || "—" }),
+        el("td", { class: "opsc-host", text: w.host || "—" }),
         el("td", { class: `text-end ${wide}`, text: w.pid ?? "—" }),
         el("td", { class: wide, text: w.version || "—" }),
         el("td", { class: wide, text: fmtDateTime(w.startedAt, { seconds: false }) }),
