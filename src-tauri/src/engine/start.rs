@@ -210,3 +210,33 @@ impl Engine {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tickstock_protocol::ErrorKind;
+
+    #[test]
+    fn the_built_in_worker_says_why_it_does_not_run() {
+        let down: Result<Store, Error> = Err(Error::new(ErrorKind::Database, "refused"));
+        let embedded = AppSettings::default();
+        let w = builtin_worker(&embedded, &down, true, None);
+        assert_eq!(
+            (w.state, w.short.as_deref()),
+            ("unable", Some("database unavailable"))
+        );
+        assert!(
+            w.reason
+                .unwrap()
+                .starts_with("the database is unavailable (refused)"),
+            "the reason names the database's error"
+        );
+        let redis_off = AppSettings {
+            redis_url: "redis://127.0.0.1:6379".into(),
+            worker_enabled: false,
+            ..AppSettings::default()
+        };
+        let w = builtin_worker(&redis_off, &down, true, None);
+        assert_eq!(w.state, "off", "switched off says so first");
+    }
+}
