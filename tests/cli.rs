@@ -748,3 +748,40 @@ fn output_into_a_closed_pipe_ends_quietly() {
         assert!(err.contains("exit 0"), "{cmd}: {err}");
     }
 }
+
+/// `tickstock queue` prints its table on stdout and its warning on stderr, on a line of its
+/// own after the table: the table's last line is the last job's row.
+#[test]
+fn queue_warns_on_stderr_on_its_own_line_after_the_table() {
+    let ns = unique_namespace();
+    let o = run(
+        &ns,
+        &[
+            "submit",
+            "historical-load",
+            "--symbols",
+            "AAPL",
+            "--years",
+            "1",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let id = stdout(&o);
+    let o = run(&ns, &["queue"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(out.ends_with('\n'), "{out:?}");
+    let last = out.lines().last().unwrap();
+    assert!(
+        last.trim_start().starts_with(&id) && last.trim_end().ends_with(" s"),
+        "the last line is the job's row: {out}"
+    );
+    assert!(!out.contains("warning"), "{out}");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "warning: no live worker is listening: 1 job waits until one starts (tickstock worker, or the app's built-in worker)\n"
+    );
+    // Nothing waiting: nothing to warn about.
+    let o = run(&unique_namespace(), &["queue"]);
+    assert_eq!(stderr(&o), "", "{}", stdout(&o));
+}

@@ -972,6 +972,42 @@ mod cli {
         assert!(err(&o).contains("No worker \"ghost\""), "{}", err(&o));
     }
 
+    /// A worker that missed three beats is silent, not running; after a minute, dead.
+    #[tokio::test]
+    async fn a_worker_that_stops_beating_is_silent_then_dead() {
+        use redis::AsyncCommands;
+        let ns = unique_namespace();
+        let bus = bus_at(&shared_redis_url(), &ns).await;
+        bus.write_worker_heartbeat(&WorkerBeat {
+            id: "w-gone".into(),
+            host: "box".into(),
+            pid: 43,
+            started_at: "2026-01-01T00:00:00Z".into(),
+            current_jobs: vec!["j1".into()],
+            concurrency: 1,
+            stopped: false,
+            consume_error: None,
+            legacy_ttl: Duration::from_secs(15),
+        })
+        .await
+        .unwrap();
+        let state = || json(&run(&ns, &["workers", "--json"]))[0]["state"].clone();
+        assert_eq!(state(), "running");
+        let mut c = bus.conn();
+        for (age, want) in [(20.0, "silent"), (90.0, "dead")] {
+            let last = tickstock_protocol::status::unix_now() - age;
+            let _: () = c
+                .hset(
+                    bus.keys().worker("w-gone"),
+                    "last_seen",
+                    format!("{last:.3}"),
+                )
+                .await
+                .unwrap();
+            assert_eq!(state(), want, "{age} s after its last beat");
+        }
+    }
+
     #[tokio::test]
     async fn history_searches_pages_and_records_the_operator() {
         let ns = unique_namespace();

@@ -83,6 +83,7 @@ impl AppState {
             api_key_storage: Some(self.keys.storage()),
             mode: engine.mode_name(),
             overridden: AppSettings::overridden_now(),
+            builtin_worker: engine.builtin_worker(),
         }
     }
 
@@ -112,6 +113,7 @@ impl AppState {
         Ok(SettingsImpact {
             restart,
             active_jobs: active,
+            problems: Vec::new(),
         })
     }
 

@@ -923,7 +923,7 @@ async fn coverage_view_shows_the_heat_map_fills_a_gap_and_runs_a_schedule() {
     )
     .await;
 
-    // Schedules: disable, then run now.
+    // Schedules: the next run in New York time, labelled; disable, then run now.
     click_visible(&app, "#cov-tab-schedules").await;
     app.wait_js(
         "the schedule's row",
@@ -931,6 +931,17 @@ async fn coverage_view_shows_the_heat_map_fills_a_gap_and_runs_a_schedule() {
         "return document.querySelector('#cov-schedules tr[data-schedule=nightly] input[type=checkbox]')?.checked === true;",
     )
     .await;
+    let next = app
+        .text("#cov-schedules tr[data-schedule=nightly] .schedule-next")
+        .await
+        .unwrap_or_default();
+    // 16:30 New York, and the time here beside it when this machine's clock differs.
+    let (ny, here) = next.split_once(" New York").expect("the zone is named");
+    assert!(ny.ends_with(" 16:30"), "next run: {next}");
+    assert!(
+        here.is_empty() || (here.starts_with(" (") && here.ends_with(" here)")),
+        "next run: {next}"
+    );
     click_visible(
         &app,
         "#cov-schedules tr[data-schedule=nightly] input[type=checkbox]",

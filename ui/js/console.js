@@ -18,6 +18,7 @@ const WORKER_STATES = {
   stopping: ["Stopping", "text-bg-warning"],
   stopped: ["Stopped", "text-bg-secondary"],
   unable: ["Unable to take jobs", "text-bg-danger"],
+  silent: ["Silent", "text-bg-warning"],
   dead: ["No heartbeat", "text-bg-danger"],
 };
 
@@ -129,6 +130,11 @@ function renderWorkers(v) {
   for (const w of v.workers) {
     const [label, cls] = workerState(w.state);
     const gone = w.state === "stopped" || w.state === "dead";
+    // PID, version and start are shown on wide windows; on narrow ones in the id's tooltip,
+    // so that State, Quiet and Stop always fit.
+    const wide = "d-none d-xl-table-cell";
+    const facts = [`PID ${w.pid ?? "—"}`, `version ${w.version || "—"}`, `started ${fmtDateTime(w.startedAt, { seconds: false })}`].join(" · ");
+    const stateTitle = w.state === "silent" ? `No heartbeat for ${fmtDuration(w.heartbeatAgeSeconds)}: crashed, frozen or cut off; its jobs go to another worker once their lease lapses` : w.cannotConsume || "";
     const actions = el("td", { class: "text-end text-nowrap" });
     if (w.command && !gone) {
       actions.append(actionButton("btn-outline-secondary btn-worker-resume", "play", "Resume", "Withdraw the command: the worker takes jobs again", () => workerAction(w, "resume")));
@@ -142,15 +148,15 @@ function renderWorkers(v) {
       el(
         "tr",
         { dataset: { workerId: w.id, state: w.state } },
-        el("td", { class: "font-monospace small", text: w.id }, w.builtin ? el("span", { class: "badge text-bg-primary ms-1", text: "this app" }) : null),
-        el("td", { text: w.host || "—" }),
-        el("td", { class: "text-end", text: w.pid ?? "—" }),
-        el("td", { text: w.version || "—" }),
-        el("td", { text: fmtDateTime(w.startedAt, { seconds: false }) }),
+        el("td", { class: "font-monospace small opsc-worker-id", text: w.id, title: `${w.id}: ${facts}` }, w.builtin ? el("span", { class: "badge text-bg-primary ms-1", text: "this app" }) : null),
+        el("td", { class: "opsc-host", text: w.host || "—" }),
+        el("td", { class: `text-end ${wide}`, text: w.pid ?? "—" }),
+        el("td", { class: wide, text: w.version || "—" }),
+        el("td", { class: wide, text: fmtDateTime(w.startedAt, { seconds: false }) }),
         el("td", { class: "text-end", text: w.concurrency ?? "—" }),
         el("td", { class: "font-monospace small", text: w.currentJobs.length ? w.currentJobs.map(shortId).join(", ") : "—", title: w.currentJobs.join("\n") }),
         el("td", { class: "opsc-heartbeat", text: fmtAge(w.heartbeatAgeSeconds) }),
-        el("td", {}, el("span", { class: `badge worker-state ${cls}`, text: label, title: w.cannotConsume || "" })),
+        el("td", {}, el("span", { class: `badge worker-state ${cls}`, text: label, title: stateTitle })),
         actions,
       ),
     );

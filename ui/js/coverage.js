@@ -2,7 +2,7 @@
 // figures in each cell's tooltip), the gaps list with Fill per row and Fill all (top-up jobs
 // with fill), and the schedules (enable/disable, run now, last and next run with result).
 import * as api from "./api.js";
-import { $, el, clear, icon, fmtInt, fmtDateTime } from "./util.js";
+import { $, el, clear, icon, fmtInt, fmtNewYork } from "./util.js";
 import { toast, errorToast } from "./toasts.js";
 
 /** Background colour class of a completeness ratio (null: not loaded yet). */
@@ -184,10 +184,10 @@ async function loadSchedules() {
       });
       tbody.append(el("tr", { dataset: { schedule: s.name } },
         el("td", {}, el("div", { class: "form-check form-switch mb-0" }, toggle)),
-        el("td", {}, el("div", { class: "fw-semibold small", text: s.name }), el("div", { class: "font-monospace small text-body-secondary", text: `${s.spec} · ${s.kind || "?"}` })),
-        el("td", { class: "small num", text: s.lastDue ? fmtDateTime(s.lastDue, { seconds: false, alwaysDate: true }) : "—" }),
+        el("td", {}, el("div", { class: "fw-semibold small", text: s.name }), el("div", { class: "font-monospace small text-body-secondary", text: `${s.spec} · ${s.kind || "?"}`, title: "Schedules run on New York time (America/New_York)" })),
+        el("td", { class: "small num", text: s.lastDue ? fmtNewYork(s.lastDue) : "—" }),
         el("td", {}, scheduleResult(s)),
-        el("td", { class: "small num", text: s.nextDue && s.enabled ? fmtDateTime(s.nextDue, { seconds: false, alwaysDate: true }) : "—" }),
+        el("td", { class: "small num schedule-next", text: s.nextDue && s.enabled ? fmtNewYork(s.nextDue) : "—" }),
         el("td", { class: "text-end" }, run)));
     }
   } catch (err) {

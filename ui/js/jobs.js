@@ -18,6 +18,7 @@ const GROUP_CLASSES = ["st-running", "st-queued", "st-done", "st-warn", "st-bad"
 
 const cards = new Map(); // jobId -> {node, refs, job}
 let pausedBy = null; // who paused the queue, while it is paused
+let workers = []; // the status bar's workers, with their heartbeats
 let inFlight = null;
 let timer = null;
 let hooks = { onFinished: () => {}, openDetail: () => {}, onChange: () => {} };
@@ -75,6 +76,21 @@ function setText(node, text) {
   if (node.textContent !== t) node.textContent = t;
 }
 
+/**
+ * What a running job's card says when its worker went silent (missed heartbeats), or null.
+ * Exported for tests.
+ */
+export function silentNote(job, list) {
+  if (!job || !isRunning(job.status) || !job.worker) return null;
+  const w = (list || []).find((x) => x && x.id === job.worker);
+  if (!w || !w.silent) return null;
+  const others = (list || []).some((x) => x && x.id !== w.id && x.alive && !x.silent);
+  const then = others
+    ? "another worker resumes this job from its checkpoint once its lease lapses (a minute after the last beat)."
+    : "no other worker is running: the job resumes from its checkpoint when one starts.";
+  return `Worker ${w.id} went silent (no heartbeat for ${fmtDuration(w.ageSeconds)}): ${then}`;
+}
+
 function updateCard(card, job) {
   card.job = job;
   const { node, refs } = card;
@@ -82,22 +98,25 @@ function updateCard(card, job) {
   // A waiting job does not start while the queue is paused: the card says so.
   const held = pausedBy !== null && info.group === "queued";
   const progress = Math.max(0, Math.min(100, Math.round(Number(job.progress) || 0)));
-  const running = isRunning(job.status);
+  // A job whose worker went silent is not running on: the card says what happens next.
+  const silent = silentNote(job, workers);
+  const running = isRunning(job.status) && !silent;
   node.classList.remove(...GROUP_CLASSES);
   node.classList.add(`st-${info.group}`);
   node.dataset.status = job.status;
   setText(refs.kind, kindLabel(job.jobType));
-  setText(refs.status, held ? "Queue paused" : info.label);
-  refs.status.title = held ? `Paused by ${pausedBy}: it starts when the queue is resumed` : "";
+  setText(refs.status, held ? "Queue paused" : silent ? "Worker silent" : info.label);
+  refs.status.title = held ? `Paused by ${pausedBy}: it starts when the queue is resumed` : silent ? "Its worker stopped sending heartbeats" : "";
   node.dataset.held = held ? "1" : "";
-  const badgeClass = `badge rounded-pill job-status ${info.badge}`;
+  node.dataset.silent = silent ? "1" : "";
+  const badgeClass = `badge rounded-pill job-status ${silent ? "text-bg-warning" : info.badge}`;
   if (refs.status.className !== badgeClass) refs.status.className = badgeClass;
   refs.status.dataset.status = job.status || "";
 
   refs.bar.style.width = `${progress}%`; // CSSOM write: allowed by the CSP
   refs.bar.setAttribute("aria-valuenow", String(progress));
   setText(refs.bar, `${progress}%`);
-  refs.bar.classList.toggle("progress-bar-striped", running || job.status === "cancelling");
+  refs.bar.classList.toggle("progress-bar-striped", isRunning(job.status) || job.status === "cancelling");
   refs.bar.classList.toggle("progress-bar-animated", running);
   refs.bar.classList.toggle("bg-success", job.status === "completed");
   refs.bar.classList.toggle("bg-warning", job.status === "completed_with_errors" || job.status === "cancelling" || job.status === "cancelled");
@@ -113,7 +132,7 @@ function updateCard(card, job) {
   setText(refs.rate, running ? fmtRate(job.barsPerSecond) : "—");
   setText(refs.eta, running && job.etaSeconds != null ? fmtDuration(job.etaSeconds) : "—");
   const message = job.errorMessage && !job.message ? job.errorMessage : job.message || "";
-  setText(refs.message, held ? `Waiting: the queue is paused (by ${pausedBy}); this job starts when it is resumed.` : message);
+  setText(refs.message, held ? `Waiting: the queue is paused (by ${pausedBy}); this job starts when it is resumed.` : silent || message);
 
   const cancellable = !isTerminal(job.status) && job.status !== "cancelling";
   refs.cancel.disabled = !cancellable || refs.cancel.dataset.busy === "1";
@@ -158,6 +177,19 @@ async function cancel(id, button) {
   }
 }
 
+/** The toast for a job that left the active list: what happened, with its final state. */
+export function finishToast(job) {
+  const f = FINISH[job.status];
+  if (f) return { title: f.title, body: jobSummary(job), variant: f.variant };
+  // Gone from the active jobs without a final state here (the history has the rest).
+  const last = statusInfo(job.status).label;
+  return {
+    title: "Job left the active list",
+    body: `Its last state seen here was “${last}”; it is no longer among the active jobs. Its detail shows what the history holds.`,
+    variant: "info",
+  };
+}
+
 const FINISH = {
   completed: { title: "Job completed", variant: "success" },
   completed_with_errors: { title: "Job completed with errors", variant: "warning" },
@@ -196,10 +228,9 @@ function flushFinished() {
   if (!jobs.length) return;
   if (jobs.length <= MAX_SINGLE_TOASTS) {
     for (const job of jobs) {
-      const f = FINISH[job.status] || { title: "Job left the active list", variant: "info" };
-      const body = jobSummary(job);
-      toast({ title: f.title, mono: shortId(job.jobId), body, variant: f.variant });
-      if (document.hidden) api.notify(`${f.title} (${shortId(job.jobId)})`, body).catch(() => {});
+      const f = finishToast(job);
+      toast({ title: f.title, mono: shortId(job.jobId), body: f.body, variant: f.variant });
+      if (document.hidden) api.notify(`${f.title} (${shortId(job.jobId)})`, f.body).catch(() => {});
     }
   } else {
     const counts = new Map();
@@ -261,6 +292,15 @@ export function setQueuePaused(by) {
   const next = by ? String(by) : null;
   if (next === pausedBy) return;
   pausedBy = next;
+  for (const card of cards.values()) if (card.job) updateCard(card, card.job);
+}
+
+/** The status bar's workers: a running job whose worker went silent says so on its card. */
+export function setWorkers(list) {
+  const next = Array.isArray(list) ? list : [];
+  const key = (l) => l.map((w) => `${w.id}:${w.silent ? 1 : 0}:${w.alive ? 1 : 0}:${Math.round(w.ageSeconds || 0)}`).join(",");
+  if (key(next) === key(workers)) return;
+  workers = next;
   for (const card of cards.values()) if (card.job) updateCard(card, card.job);
 }
 

@@ -5,7 +5,7 @@ import { $ } from "./util.js";
 import { errorToast } from "./toasts.js";
 import { initStatus, refreshHealth, onHealth } from "./status.js";
 import { initSubmit, loadUniverses } from "./submit.js";
-import { initJobs, pollActive, setQueuePaused } from "./jobs.js";
+import { initJobs, pollActive, setQueuePaused, setWorkers } from "./jobs.js";
 import { initHistory, loadHistory, openJobDetail, updateRow } from "./history.js";
 import { initOps } from "./ops.js";
 import { initSummary, loadSummary } from "./summary.js";
@@ -64,6 +64,7 @@ async function start() {
   onHealth((h) => {
     const q = h && h.queue;
     setQueuePaused(q ? q.pausedBy : null);
+    setWorkers(h && h.workers);
     showQueueBadge(q ? Number(q.waiting || 0) + Number(q.inFlight || 0) : 0);
   });
   initAbout();

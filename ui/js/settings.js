@@ -4,6 +4,7 @@
 import * as api from "./api.js";
 import { $, $$, el, icon, clear } from "./util.js";
 import { toast, errorToast } from "./toasts.js";
+import { createTestMemory, mergeProblems, problemLines, savedToast } from "./settings-check.js";
 
 /** Backend field name -> input id. */
 const FIELD_INPUT = {
@@ -22,6 +23,16 @@ let current = null; // last settings view
 let removeKey = false;
 let saving = false;
 let hooks = { onSaved: () => {} };
+const tests = createTestMemory();
+
+/** The values each Test button tries, as the form holds them now. */
+function testedValues() {
+  return {
+    redisUrl: [$("#set-redis-url").value.trim()],
+    databaseUrl: [$("#set-database-url").value.trim()],
+    apiKey: [$("#set-polygon-url").value.trim(), removeKey ? null : $("#set-api-key").value.trim()],
+  };
+}
 
 const modal = () => window.bootstrap.Modal.getOrCreateInstance($("#settings-modal"));
 
@@ -199,16 +210,20 @@ function showTestResult(id, result, err) {
   }
 }
 
-async function runTest(button, resultId, call) {
+async function runTest(button, resultId, field, call) {
+  const values = testedValues()[field];
   button.disabled = true;
   const node = $(`#${resultId}`);
   clear(node);
   node.className = "small test-result text-body-secondary";
   node.append(el("span", { class: "spinner-border spinner-border-sm me-1", attrs: { "aria-hidden": "true" } }), "Testing…");
   try {
-    showTestResult(resultId, await call(), null);
+    const result = await call();
+    showTestResult(resultId, result, null);
+    tests.record(field, values, result && result.ok, result && result.message);
   } catch (err) {
     showTestResult(resultId, null, err);
+    tests.record(field, values, false, err.message);
   } finally {
     button.disabled = false;
   }
@@ -235,8 +250,22 @@ function showRestartNote(fields, active) {
   $("#btn-save-settings .save-label").textContent = "Save and restart";
 }
 
+/** Names what failed its check; the save button becomes "Save anyway". */
+function showProblems(problems) {
+  const note = $("#settings-problems");
+  clear(note);
+  note.append(
+    el("div", { class: "fw-semibold", text: `Not saved yet: ${problems.length === 1 ? "this setting fails its check" : "these settings fail their checks"}.` }),
+    el("ul", { class: "mb-1" }, ...problemLines(problems).map((line) => el("li", { text: line }))),
+    el("div", { text: "Click “Save anyway” to save them as they are, or correct them and save again." }),
+  );
+  note.classList.remove("d-none");
+  $("#btn-save-settings .save-label").textContent = "Save anyway";
+}
+
 function hideRestartNote() {
   restartAcknowledged = null;
+  $("#settings-problems").classList.add("d-none");
   $("#settings-restart-note").classList.add("d-none");
   $("#btn-save-settings .save-label").textContent = "Save settings";
 }
@@ -271,22 +300,25 @@ async function save(event) {
     workerConcurrency: s.workerConcurrency,
   };
   try {
-    // Say before saving what a restart means for running jobs; a second click saves.
-    const key = JSON.stringify(payload);
+    // Say before saving what failed its check and what a restart means for running
+    // jobs; a second click on the same settings saves.
     const impact = await api.settingsImpact(payload);
     const restart = impact && Array.isArray(impact.restart) ? impact.restart : [];
-    if (restart.length && impact.activeJobs > 0 && restartAcknowledged !== key) {
+    const problems = mergeProblems(impact && impact.problems, tests.failures(testedValues()));
+    const restartNote = restart.length > 0 && impact.activeJobs > 0;
+    // Keyed by the fields that failed, not their messages (a second try may word it
+    // differently): "Save anyway" saves what was shown.
+    const key = JSON.stringify([payload, problems.map((p) => p.field)]);
+    if ((problems.length || restartNote) && restartAcknowledged !== key) {
+      hideRestartNote();
       restartAcknowledged = key;
-      showRestartNote(restart, impact.activeJobs);
+      if (restartNote) showRestartNote(restart, impact.activeJobs);
+      if (problems.length) showProblems(problems);
       return;
     }
     const view = await api.saveSettings(payload);
     if (view) fill(view);
-    toast({
-      title: "Settings saved",
-      body: restart.length ? "The backend restarted with them." : "Applied at once; running jobs go on.",
-      variant: "success",
-    });
+    toast(savedToast(view, restart.length > 0));
     modal().hide();
     hooks.onSaved(view);
   } catch (err) {
@@ -309,6 +341,7 @@ async function save(event) {
 export async function openSettings({ welcome = false } = {}) {
   clearErrors();
   hideRestartNote();
+  tests.clear();
   $$("#settings-modal .test-result").forEach((n) => clear(n));
   $("#settings-welcome").classList.toggle("d-none", !welcome);
   try {
@@ -362,12 +395,12 @@ export function initSettings({ onSaved } = {}) {
     $("#set-api-key").focus();
   });
   const redisBtn = $("#btn-test-redis");
-  redisBtn.addEventListener("click", () => runTest(redisBtn, "test-redis-result", () => api.testRedis($("#set-redis-url").value.trim())));
+  redisBtn.addEventListener("click", () => runTest(redisBtn, "test-redis-result", "redisUrl", () => api.testRedis($("#set-redis-url").value.trim())));
   const dbBtn = $("#btn-test-database");
-  dbBtn.addEventListener("click", () => runTest(dbBtn, "test-database-result", () => api.testDatabase($("#set-database-url").value.trim())));
+  dbBtn.addEventListener("click", () => runTest(dbBtn, "test-database-result", "databaseUrl", () => api.testDatabase($("#set-database-url").value.trim())));
   const polyBtn = $("#btn-test-polygon");
   polyBtn.addEventListener("click", () =>
-    runTest(polyBtn, "test-polygon-result", () =>
+    runTest(polyBtn, "test-polygon-result", "apiKey", () =>
       api.testPolygon($("#set-polygon-url").value.trim(), removeKey ? null : $("#set-api-key").value.trim() || null),
     ),
   );

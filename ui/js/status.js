@@ -46,7 +46,8 @@ export function redisState(h) {
 /** Text and state of the worker pill for a health result. Exported for tests. */
 export function workerState(h) {
   const workers = (h && Array.isArray(h.workers) ? h.workers : []).filter(Boolean);
-  const alive = workers.filter((w) => w.alive);
+  // A worker that missed three beats went silent: not counted as taking jobs.
+  const alive = workers.filter((w) => w.alive && !w.silent);
   const legacy = h && h.legacyHeartbeat;
   const ages = alive.map((w) => w.ageSeconds).filter((a) => typeof a === "number");
   let count = alive.length;
@@ -56,13 +57,23 @@ export function workerState(h) {
   }
   const lines = workers.map(
     (w) =>
-      `${workerName(w)}${w.host ? " on " + w.host : ""}: ${w.alive ? "alive" : w.cannotConsume ? "cannot take jobs (" + w.cannotConsume + ")" : "stale"}, ${fmtAge(w.ageSeconds)}` +
+      `${workerName(w)}${w.host ? " on " + w.host : ""}: ${w.silent ? "silent" : w.alive ? "alive" : w.cannotConsume ? "cannot take jobs (" + w.cannotConsume + ")" : "stale"}, ${fmtAge(w.ageSeconds)}` +
       (w.currentJob ? `, job ${String(w.currentJob).slice(0, 8)}` : ""),
   );
   if (legacy && (legacy.alive || legacy.key)) {
     lines.push(`legacy TickStockPL heartbeat${legacy.key ? " (" + legacy.key + ")" : ""}: ${legacy.alive ? "alive" : "stale"}, ${fmtAge(legacy.ageSeconds)}`);
   }
+  const bw = (h && h.builtinWorker) || { state: "on" };
+  if (bw.state !== "on" && bw.reason) lines.unshift(`Built-in worker off: ${bw.reason}`);
   const title = lines.join("\n") || "No worker has reported a heartbeat";
+  // The app's own worker meant to run and cannot: said first, with why.
+  if (bw.state === "unable") {
+    const others = count ? ` · ${count} other worker${count === 1 ? "" : "s"}` : "";
+    return { cls: count ? "pill-warn" : "pill-bad", text: `Worker off: ${bw.short || "see Settings"}${others}`, title };
+  }
+  if (count === 0 && bw.state === "off" && !workers.length) {
+    return { cls: "pill-bad", text: "No workers · built-in worker switched off", title };
+  }
   if (count === 0) {
     const staleAges = workers.map((w) => w.ageSeconds).filter((a) => typeof a === "number");
     if (legacy && typeof legacy.ageSeconds === "number") staleAges.push(legacy.ageSeconds);

@@ -210,6 +210,27 @@ export function fmtDateTime(iso, { seconds = true, alwaysDate = false } = {}) {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${time}`;
 }
 
+/** A date and time as read on the wall clock of `timeZone` ({date, time}). */
+function wallClock(d, timeZone) {
+  const f = new Intl.DateTimeFormat("en-CA", { timeZone, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+  const o = Object.fromEntries(f.formatToParts(d).map((p) => [p.type, p.value]));
+  return { date: `${o.year}-${o.month}-${o.day}`, time: `${o.hour}:${o.minute}` };
+}
+
+/**
+ * A time of the schedules, which run on New York time, labelled so, with the local time
+ * when it differs: "2026-12-07 16:30 New York (21:30 here)".
+ */
+export function fmtNewYork(iso) {
+  const d = parseDate(iso);
+  if (!d) return iso ? String(iso) : "—";
+  const ny = wallClock(d, "America/New_York");
+  const here = { date: `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`, time: `${pad(d.getHours())}:${pad(d.getMinutes())}` };
+  const text = `${ny.date} ${ny.time} New York`;
+  if (here.date === ny.date && here.time === ny.time) return text;
+  return `${text} (${here.date === ny.date ? "" : here.date + " "}${here.time} here)`;
+}
+
 /** Dates as given when they are plain dates, else local date. */
 export function fmtDate(value) {
   if (!value) return "—";

@@ -181,3 +181,88 @@ test("the preview backend answers the coverage view's commands", async () => {
   assert.equal((await b.invoke("list_schedules"))[0].enabled, false);
   assert.ok(await b.invoke("run_schedule", { name: list[0].name }));
 });
+
+test("a built-in worker that cannot run is said in the status bar, with why", () => {
+  const off = { state: "unable", short: "database unavailable", reason: "the database is unavailable (connection refused)" };
+  const alone = workerState({ workers: [], legacyHeartbeat: null, builtinWorker: off });
+  assert.equal(alone.text, "Worker off: database unavailable");
+  assert.equal(alone.cls, "pill-bad");
+  assert.ok(alone.title.startsWith("Built-in worker off: the database is unavailable"), alone.title);
+  const beside = workerState({ workers: [{ id: "rack-1", alive: true, ageSeconds: 2 }], legacyHeartbeat: null, builtinWorker: off });
+  assert.equal(beside.text, "Worker off: database unavailable · 1 other worker");
+  assert.equal(beside.cls, "pill-warn", "not green while the app's own worker is off");
+  const chosen = workerState({ workers: [], legacyHeartbeat: null, builtinWorker: { state: "off", short: "switched off", reason: "switched off in Settings" } });
+  assert.equal(chosen.text, "No workers · built-in worker switched off");
+  const ok = workerState({ workers: [{ id: "rack-1", alive: true, ageSeconds: 2 }], legacyHeartbeat: null, builtinWorker: { state: "on" } });
+  assert.equal(ok.cls, "pill-ok");
+});
+
+test("a worker that went silent is not counted as taking jobs", () => {
+  const w = workerState({ workers: [{ id: "rack-1", alive: true, silent: true, ageSeconds: 31 }], legacyHeartbeat: null });
+  assert.equal(w.text, "Workers stale · last 31 s ago");
+  assert.equal(w.cls, "pill-warn");
+  assert.match(w.title, /rack-1: silent/);
+});
+
+test("saving what failed its test asks first, naming it", async () => {
+  const { createTestMemory, mergeProblems, problemLines, savedToast } = await import("../js/settings-check.js");
+  const tests = createTestMemory();
+  tests.record("apiKey", ["https://api.polygon.io", "badkey123"], false, "Polygon rejected the API key (HTTP 401)");
+  tests.record("redisUrl", ["redis://127.0.0.1:6379"], true, "Connected");
+  const now = { apiKey: ["https://api.polygon.io", "badkey123"], redisUrl: ["redis://127.0.0.1:6379"], databaseUrl: [""] };
+  assert.deepEqual(tests.failures(now), [{ field: "apiKey", message: "Its test failed: Polygon rejected the API key (HTTP 401)." }]);
+  assert.deepEqual(tests.failures({ ...now, apiKey: ["https://api.polygon.io", "otherkey1"] }), [], "another key: not the one that failed");
+  const merged = mergeProblems([{ field: "databaseUrl", message: "The database does not answer: refused." }], tests.failures(now));
+  assert.deepEqual(problemLines(merged), [
+    "Database: The database does not answer: refused.",
+    "Polygon API key: Its test failed: Polygon rejected the API key (HTTP 401).",
+  ]);
+  assert.equal(mergeProblems([{ field: "apiKey", message: "a" }], [{ field: "apiKey", message: "b" }]).length, 1);
+  const warned = savedToast({ builtinWorker: { state: "unable", reason: "the database is unavailable (refused)" } }, true);
+  assert.equal(warned.variant, "warning");
+  assert.equal(warned.body, "The backend restarted with them. The built-in worker is off: the database is unavailable (refused).");
+  assert.equal(savedToast({ builtinWorker: { state: "on" } }, false).variant, "success");
+});
+
+test("a running job whose worker went silent says so, and what happens next", async () => {
+  const { silentNote } = await import("../js/jobs.js");
+  const job = { jobId: "j1", status: "running", worker: "rack-gone-1" };
+  const gone = { id: "rack-gone-1", alive: true, silent: true, ageSeconds: 31 };
+  const live = { id: "rack-live-1", alive: true, silent: false, ageSeconds: 2 };
+  assert.equal(
+    silentNote(job, [gone, live]),
+    "Worker rack-gone-1 went silent (no heartbeat for 31 s): another worker resumes this job from its checkpoint once its lease lapses (a minute after the last beat).",
+  );
+  assert.match(silentNote(job, [gone]), /no other worker is running: the job resumes from its checkpoint when one starts\.$/);
+  assert.equal(silentNote(job, [{ ...gone, silent: false }]), null, "a worker that beats");
+  assert.equal(silentNote({ ...job, status: "submitted" }, [gone]), null, "only running jobs");
+});
+
+test("a finished job's toast says how it ended", async () => {
+  const { finishToast } = await import("../js/jobs.js");
+  const done = finishToast({ jobId: "j1", status: "completed", jobType: "historical_load", ohlcvRecordsLoaded: 250 });
+  assert.equal(done.title, "Job completed");
+  assert.equal(done.variant, "success");
+  assert.ok(!/Job submitted/.test(done.body), done.body);
+  assert.equal(finishToast({ jobId: "j2", status: "failed", errorMessage: "boom" }).title, "Job failed");
+  const odd = finishToast({ jobId: "j3", status: "submitted", message: "Job submitted" });
+  assert.equal(odd.title, "Job left the active list");
+  assert.equal(odd.body, "Its last state seen here was “Submitted”; it is no longer among the active jobs. Its detail shows what the history holds.");
+});
+
+test("schedule times are New York time, labelled, with the local time beside", async () => {
+  const { fmtNewYork } = await import("../js/util.js");
+  const was = process.env.TZ;
+  try {
+    process.env.TZ = "Europe/Berlin";
+    // 16:30 in New York on 7 December 2026 (EST, UTC-5) is 21:30 UTC, 22:30 in Berlin.
+    assert.equal(fmtNewYork("2026-12-07T21:30:00Z"), "2026-12-07 16:30 New York (22:30 here)");
+    assert.equal(fmtNewYork("2026-12-08T04:00:00Z"), "2026-12-07 23:00 New York (2026-12-08 05:00 here)");
+    process.env.TZ = "America/New_York";
+    assert.equal(fmtNewYork("2026-12-07T21:30:00Z"), "2026-12-07 16:30 New York");
+    assert.equal(fmtNewYork(null), "—");
+  } finally {
+    if (was === undefined) delete process.env.TZ;
+    else process.env.TZ = was;
+  }
+});

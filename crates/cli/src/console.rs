@@ -9,7 +9,7 @@ use chrono::{NaiveDate, NaiveTime};
 use clap::{Args, Subcommand};
 use tickstock_jobs::reads::history_query::{HistoryPosition, HistoryQuery};
 use tickstock_jobs::runtime::Store;
-use tickstock_jobs::runtime::{Bus, WorkerCommand};
+use tickstock_jobs::runtime::{Bus, WorkerCommand, HEARTBEAT_STALE_SECS};
 use tickstock_jobs::service::{JobService, SubmitOptions};
 use tickstock_protocol::text::{count, duration};
 use tickstock_protocol::{Error, ErrorKind, Result};
@@ -149,8 +149,10 @@ pub async fn queue(g: &Global, a: &QueueArgs) -> Result<ExitCode> {
         None => {}
     }
     let view = bus.queue_view().await?;
+    let warning = no_taker(&bus, view.waiting_total, view.paused.is_some()).await;
     if a.json {
         output::json(&view);
+        warn_after(warning);
         return Ok(ExitCode::SUCCESS);
     }
     match &view.paused {
@@ -192,7 +194,35 @@ pub async fn queue(g: &Global, a: &QueueArgs) -> Result<ExitCode> {
             );
         }
     }
+    warn_after(warning);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Why the waiting jobs will not start, when no live worker is there to take them (a
+/// paused queue is said on the first line already).
+async fn no_taker(bus: &Bus, waiting: u64, paused: bool) -> Option<String> {
+    if waiting == 0 || paused {
+        return None;
+    }
+    let health = bus
+        .health(std::time::Duration::from_secs_f64(HEARTBEAT_STALE_SECS))
+        .await;
+    (!health.any_worker_alive()).then(|| {
+        format!(
+            "no live worker is listening: {} {} until one starts (tickstock worker, or the app's built-in worker)",
+            count(waiting, "job"),
+            if waiting == 1 { "waits" } else { "wait" }
+        )
+    })
+}
+
+/// A warning on stderr, on a line of its own after everything printed on stdout.
+fn warn_after(warning: Option<String>) {
+    if let Some(w) = warning {
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        eprintln!("warning: {w}");
+    }
 }
 
 pub async fn workers(g: &Global, a: &WorkersArgs) -> Result<ExitCode> {

@@ -16,7 +16,8 @@ pub use tickstock_data::store::{
 };
 pub use tickstock_queue::bus::{
     Bus, CancelOutcome, DeadLetter, Health, InFlightJob, JobEntry, QueueDepth, QueuedJob,
-    RedisHealth, WorkerCommand, WorkerRow, HEALTH_PING_TIMEOUT, HEARTBEAT_STALE_SECS,
+    RedisHealth, WorkerCommand, WorkerRow, WorkerState, HEALTH_PING_TIMEOUT, HEARTBEAT_SILENT_SECS,
+    HEARTBEAT_STALE_SECS,
 };
 pub use tickstock_queue::lifecycle::{run_job, ForegroundHost, RunEnd, RunEnv, HISTORY_EVERY};
 pub use tickstock_queue::local::LocalQueue;

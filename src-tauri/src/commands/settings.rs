@@ -12,7 +12,7 @@ use tickstock_protocol::settings::BusConfig;
 use crate::error::{CmdResult, CommandError};
 use crate::settings::{keep_password, SettingsInput};
 use crate::state::AppState;
-use crate::views::{SettingsImpact, SettingsView, TestResult};
+use crate::views::{SettingsImpact, SettingsProblem, SettingsView, TestResult};
 
 #[tauri::command]
 pub async fn get_settings(state: State<'_, AppState>) -> CmdResult<SettingsView> {
@@ -25,7 +25,77 @@ pub async fn settings_impact(
     state: State<'_, AppState>,
     settings: SettingsInput,
 ) -> CmdResult<SettingsImpact> {
-    state.settings_impact(&settings).await
+    let mut impact = state.settings_impact(&settings).await?;
+    // A changed database or Redis URL is tried before saving: one that does not answer
+    // would leave the app without history, or without a queue, and its worker off.
+    let stored = state.stored_settings().await;
+    if impact.restart.contains(&"databaseUrl") {
+        let url = keep_password(&settings.settings.database_url, &stored.database_url);
+        let url = if url.trim().is_empty() {
+            state.default_db().to_string()
+        } else {
+            url
+        };
+        if let Err(why) = probe_database(&url).await {
+            impact.problems.push(SettingsProblem {
+                field: "databaseUrl",
+                message: format!(
+                    "The database does not answer: {why}. Saved anyway, the app shows no history and its built-in worker stays off until it answers."
+                ),
+            });
+        }
+    }
+    let redis = keep_password(&settings.settings.redis_url, &stored.redis_url);
+    if impact.restart.contains(&"redisUrl") && !redis.trim().is_empty() {
+        if let Err(why) = probe_redis(&redis).await {
+            impact.problems.push(SettingsProblem {
+                field: "redisUrl",
+                message: format!(
+                    "Redis does not answer: {why}. Saved anyway, no job can be submitted or run until it answers."
+                ),
+            });
+        }
+    }
+    Ok(impact)
+}
+
+/// How long a check before saving waits for a database or Redis.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connects to a database and asks it one question; the reason when it does not answer.
+async fn probe_database(url: &str) -> Result<String, String> {
+    let connect = async {
+        let store = Store::connect(url)
+            .await
+            .map_err(|e| tickstock_protocol::Error::from(e).message().to_string())?;
+        let r = store.ping().await.map_err(|e| e.to_string());
+        let described = store.describe();
+        store.close().await;
+        r.map(|_| described)
+    };
+    tokio::time::timeout(PROBE_TIMEOUT, connect)
+        .await
+        .unwrap_or_else(|_| Err(format!("no answer within {} s", PROBE_TIMEOUT.as_secs())))
+}
+
+/// Connects to Redis and pings it; the reason when it does not answer.
+async fn probe_redis(url: &str) -> Result<String, String> {
+    tickstock_protocol::settings::validate_redis_url(url).map_err(|e| e.message().to_string())?;
+    let mut cfg = BusConfig::new(url);
+    cfg.connect_timeout = Duration::from_secs(2);
+    let connect = async {
+        let bus = Bus::connect(cfg)
+            .await
+            .map_err(|e| e.message().to_string())?;
+        let h = bus.health(Duration::from_secs(60)).await;
+        match h.redis.connected {
+            true => Ok(bus.redacted_url()),
+            false => Err(h.redis.error.unwrap_or_else(|| "no answer".into())),
+        }
+    };
+    tokio::time::timeout(PROBE_TIMEOUT, connect)
+        .await
+        .unwrap_or_else(|_| Err(format!("no answer within {} s", PROBE_TIMEOUT.as_secs())))
 }
 
 #[tauri::command]

@@ -154,12 +154,18 @@ impl Engine {
             });
         };
         let rows = bus.worker_rows().await?;
+        let mut workers: Vec<WorkerRowView> = rows
+            .iter()
+            .map(|w| WorkerRowView::from_row(w, self.worker_id.as_deref()))
+            .collect();
+        if workers.iter().any(WorkerRowView::gone) {
+            if let Some(active) = self.active_ids().await {
+                WorkerRowView::keep_active_jobs(&mut workers, &active);
+            }
+        }
         Ok(WorkersConsoleView {
             mode: "redis",
-            workers: rows
-                .iter()
-                .map(|w| WorkerRowView::from_row(w, self.worker_id.as_deref()))
-                .collect(),
+            workers,
             note: None,
         })
     }

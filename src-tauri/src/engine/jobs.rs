@@ -1,6 +1,6 @@
 //! The engine's calls for the submit form and the job history: submit with the duplicate
 //! check, estimates, retry of a whole job or a part of it, deleting a finished job, and
-//! the history at scale.
+//! the history at scale; which jobs are still active, and how a finished one ended.
 
 use tickstock_jobs::reads::estimate::Estimate;
 use tickstock_jobs::reads::history_query::{HistoryPage, HistoryQuery};
@@ -75,5 +75,19 @@ impl Engine {
     /// A page of the history with counts per status.
     pub async fn history_page(&self, q: &HistoryQuery) -> CmdResult<HistoryPage> {
         Ok(self.store()?.history_page(q).await?)
+    }
+
+    /// A job's history row when it holds a final state.
+    pub(super) async fn final_run(&self, id: &str) -> Option<tickstock_jobs::runtime::JobRun> {
+        let run = self.store().ok()?.job_run(id).await.ok()??;
+        tickstock_protocol::status::JobState::parse(&run.status)
+            .is_some_and(|s| s.is_terminal())
+            .then_some(run)
+    }
+
+    /// The ids of the jobs active now (`None` when they cannot be read).
+    pub(super) async fn active_ids(&self) -> Option<std::collections::HashSet<String>> {
+        let entries = self.service().ok()?.active().await.ok()?;
+        Some(entries.into_iter().map(|e| e.job_id).collect())
     }
 }

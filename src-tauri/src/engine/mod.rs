@@ -8,6 +8,7 @@
 //! calls, [`console`] the operations console's (queue, workers, dead letters, dashboard).
 
 mod console;
+mod health;
 mod jobs;
 mod start;
 
@@ -16,12 +17,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tickstock_jobs::queue::{JobQueue, LazyBus};
+use tickstock_jobs::queue::LazyBus;
+use tickstock_jobs::runtime::CancelOutcome;
 use tickstock_jobs::runtime::Loader;
 use tickstock_jobs::runtime::LocalQueue;
 use tickstock_jobs::runtime::PolygonClient;
 use tickstock_jobs::runtime::Store;
-use tickstock_jobs::runtime::{CancelOutcome, HEARTBEAT_STALE_SECS};
 use tickstock_jobs::service::{Detail, JobService, Submitted};
 use tickstock_protocol::job::Job;
 use tickstock_protocol::{Error, ErrorKind};
@@ -31,7 +32,7 @@ use tracing::warn;
 
 use crate::error::{CmdResult, CommandError};
 use crate::settings::AppSettings;
-use crate::views::{HealthView, JobView};
+use crate::views::JobView;
 
 /// How long a finished job's card stays up with its final state.
 pub const FINISHED_CARD_SECS: u64 = 10;
@@ -53,6 +54,8 @@ pub struct Engine {
     pub(super) service: Option<Arc<JobService>>,
     /// The built-in worker's id in Redis mode, when it runs.
     pub(super) worker_id: Option<String>,
+    /// Whether the built-in worker runs, and if not, why.
+    pub(super) builtin: crate::views::BuiltinWorkerView,
     /// The Polygon client of the built-in worker, whose rate limit changes live.
     pub(super) polygon: Option<PolygonClient>,
     pub(super) shutdown: CancellationToken,
@@ -138,41 +141,6 @@ impl Engine {
         })
     }
 
-    /// Status bar data. Never fails: what cannot be reached is reported.
-    pub async fn health(&self) -> HealthView {
-        match &self.mode {
-            Mode::Embedded { queue } => {
-                let depth = match queue {
-                    Some(q) => JobQueue::depth(q).await.ok(),
-                    None => None,
-                };
-                HealthView::embedded(queue.is_some(), !self.shutdown.is_cancelled(), depth)
-            }
-            Mode::Redis { bus } => match bus.get().await {
-                Ok(bus) => {
-                    let h = bus
-                        .health(Duration::from_secs_f64(HEARTBEAT_STALE_SECS))
-                        .await;
-                    let mut view = HealthView::from_health(&h, self.worker_id.as_deref());
-                    // A paused queue is what the status bar must say first; asked within
-                    // the health check's own time, so a Redis going away is shown at once.
-                    if let Some(q) = view.queue.as_mut() {
-                        let paused = tokio::time::timeout(
-                            tickstock_jobs::runtime::HEALTH_PING_TIMEOUT,
-                            bus.queue_paused(),
-                        )
-                        .await;
-                        if let Ok(Ok(Some(p))) = paused {
-                            q.paused_by = Some(p.requested_by);
-                        }
-                    }
-                    view
-                }
-                Err(e) => HealthView::redis_down(e.message()),
-            },
-        }
-    }
-
     /// Universe keys the database offers, as listed and in canonical form.
     pub async fn known_universes(&self) -> CmdResult<std::collections::HashSet<String>> {
         Ok(Loader::known_universes_of(self.store()?).await?)
@@ -215,8 +183,15 @@ impl Engine {
         };
         let mut out = Vec::new();
         for c in service.changes().await? {
-            let view =
+            let mut view =
                 JobView::from_status(&c.job_id, &c.status, self.active_params(&c.job_id).await);
+            // Gone from the active jobs without a final state read here (the status moved on
+            // between two reads): the history row says how it ended.
+            if c.finished && !c.status.state.is_terminal() {
+                if let Some(run) = self.final_run(&c.job_id).await {
+                    view = JobView::from_run(&run);
+                }
+            }
             if c.finished {
                 self.params.lock().expect("params lock").remove(&c.job_id);
             }

@@ -25,6 +25,46 @@ use tracing::{info, warn};
 use super::{Engine, Mode};
 use crate::background;
 use crate::settings::AppSettings;
+use crate::views::BuiltinWorkerView;
+
+/// Whether the built-in worker runs on these settings, and if not, why: the status bar and
+/// the settings' answer say it (never the log alone).
+fn builtin_worker(
+    settings: &AppSettings,
+    store: &Result<Store, Error>,
+    has_key: bool,
+    polygon: Option<&Result<PolygonClient, String>>,
+) -> BuiltinWorkerView {
+    let redis = !settings.redis_url.trim().is_empty();
+    if redis && !settings.worker_enabled {
+        let by = if std::env::var_os("TICKSTOCK_WORKER").is_some() {
+            "the environment variable TICKSTOCK_WORKER"
+        } else {
+            "Settings"
+        };
+        return BuiltinWorkerView::off(format!(
+            "switched off in {by}: jobs wait for another worker"
+        ));
+    }
+    match (store, polygon) {
+        (Err(e), _) => BuiltinWorkerView::unable(
+            "database unavailable",
+            format!(
+                "the database is unavailable ({}): no job runs here until it answers; check the database URL in Settings",
+                e.message()
+            ),
+        ),
+        _ if !has_key => BuiltinWorkerView::unable(
+            "no API key",
+            "no Polygon API key: add it in Settings for the built-in worker to load data",
+        ),
+        (_, Some(Err(e))) => BuiltinWorkerView::unable(
+            "Polygon settings unusable",
+            format!("the Polygon settings are unusable: {e}"),
+        ),
+        _ => BuiltinWorkerView::on(),
+    }
+}
 
 impl Engine {
     /// Builds and starts the backend: opens the database and starts the built-in worker (in
@@ -54,12 +94,21 @@ impl Engine {
             (Ok(_), Some(key)) => {
                 let cfg = PolygonConfig::new(settings.polygon_base_url.clone(), key.clone())
                     .with_requests_per_minute(settings.requests_per_minute);
-                PolygonClient::new(cfg)
-                    .map_err(|e| warn!("Polygon settings unusable: {e}"))
-                    .ok()
+                Some(PolygonClient::new(cfg).map_err(|e| {
+                    warn!("Polygon settings unusable: {e}");
+                    e.to_string()
+                }))
             }
             _ => None,
         };
+        let builtin = builtin_worker(&settings, &store, api_key.is_some(), polygon.as_ref());
+        if builtin.state != "on" {
+            warn!(
+                "the built-in worker is off: {}",
+                builtin.reason.as_deref().unwrap_or("")
+            );
+        }
+        let polygon = polygon.and_then(Result::ok);
         let loader = match (&store, &polygon) {
             (Ok(store), Some(p)) => Some(Loader::new(
                 p.clone(),
@@ -152,11 +201,42 @@ impl Engine {
             mode,
             service,
             worker_id,
+            builtin,
             polygon,
             shutdown,
             tracker,
             params: Mutex::new(HashMap::new()),
             recently_finished: Mutex::new(Vec::new()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tickstock_protocol::ErrorKind;
+
+    #[test]
+    fn the_built_in_worker_says_why_it_does_not_run() {
+        let down: Result<Store, Error> = Err(Error::new(ErrorKind::Database, "refused"));
+        let embedded = AppSettings::default();
+        let w = builtin_worker(&embedded, &down, true, None);
+        assert_eq!(
+            (w.state, w.short.as_deref()),
+            ("unable", Some("database unavailable"))
+        );
+        assert!(
+            w.reason
+                .unwrap()
+                .starts_with("the database is unavailable (refused)"),
+            "the reason names the database's error"
+        );
+        let redis_off = AppSettings {
+            redis_url: "redis://127.0.0.1:6379".into(),
+            worker_enabled: false,
+            ..AppSettings::default()
+        };
+        let w = builtin_worker(&redis_off, &down, true, None);
+        assert_eq!(w.state, "off", "switched off says so first");
     }
 }

@@ -2,6 +2,8 @@
 //! pause, the workers, the dead letters and the dashboard, built from the core's types
 //! in either mode.
 
+use std::collections::HashSet;
+
 use serde::Serialize;
 use tickstock_jobs::reads::dashboard::{Point, Totals};
 use tickstock_jobs::runtime::{DeadLetter, InFlightJob, QueuedJob, WorkerRow};
@@ -117,6 +119,21 @@ impl WorkerRowView {
             command: w.command.as_ref().map(|c| c.command.as_str().to_string()),
             cannot_consume: w.info.cannot_consume.clone(),
             builtin: builtin_id == Some(w.info.id.as_str()),
+        }
+    }
+}
+
+impl WorkerRowView {
+    /// Silent, dead or stopped: its job list is the one of its last beat.
+    pub fn gone(&self) -> bool {
+        matches!(self.state.as_str(), "silent" | "dead" | "stopped")
+    }
+
+    /// A worker that stopped beating keeps the jobs of its last beat: of those, only the
+    /// ones still active are current (another worker may have finished them since).
+    pub fn keep_active_jobs(rows: &mut [WorkerRowView], active: &HashSet<String>) {
+        for w in rows.iter_mut().filter(|w| w.gone()) {
+            w.current_jobs.retain(|id| active.contains(id));
         }
     }
 }

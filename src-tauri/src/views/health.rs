@@ -12,6 +12,48 @@ pub struct HealthView {
     pub workers: Vec<WorkerView>,
     pub legacy_heartbeat: HeartbeatView,
     pub queue: Option<QueueView>,
+    /// The app's own worker: running, or off and why.
+    pub builtin_worker: BuiltinWorkerView,
+}
+
+/// The app's own worker: running, switched off, or unable to run (and why).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BuiltinWorkerView {
+    /// `on`, `off` (switched off by the operator) or `unable` (meant to run, cannot).
+    pub state: &'static str,
+    /// A few words for the status bar ("database unavailable").
+    pub short: Option<String>,
+    /// Why it does not run, in full.
+    pub reason: Option<String>,
+}
+
+impl BuiltinWorkerView {
+    pub fn on() -> BuiltinWorkerView {
+        BuiltinWorkerView {
+            state: "on",
+            short: None,
+            reason: None,
+        }
+    }
+
+    /// Switched off by the operator (Settings, or `TICKSTOCK_WORKER`).
+    pub fn off(reason: impl Into<String>) -> BuiltinWorkerView {
+        BuiltinWorkerView {
+            state: "off",
+            short: Some("switched off".into()),
+            reason: Some(reason.into()),
+        }
+    }
+
+    /// Meant to run, but it cannot.
+    pub fn unable(short: &str, reason: impl Into<String>) -> BuiltinWorkerView {
+        BuiltinWorkerView {
+            state: "unable",
+            short: Some(short.into()),
+            reason: Some(reason.into()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -33,9 +75,17 @@ pub struct WorkerView {
     pub age_seconds: f64,
     pub current_job: Option<String>,
     pub alive: bool,
+    /// No heartbeat for `HEARTBEAT_SILENT_SECS` and not stopped cleanly: crashed, frozen or
+    /// cut off (its jobs go to another worker once their lease lapses).
+    pub silent: bool,
     /// Why the worker cannot take jobs although it heartbeats, if so.
     pub cannot_consume: Option<String>,
     pub builtin: bool,
+}
+
+/// Whether a worker that last beat `age_seconds` ago went silent.
+pub fn is_silent(age_seconds: f64, stopped: bool) -> bool {
+    !stopped && age_seconds >= tickstock_jobs::runtime::HEARTBEAT_SILENT_SECS
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -91,6 +141,7 @@ impl HealthView {
                     age_seconds: 0.0,
                     current_job: None,
                     alive,
+                    silent: false,
                     cannot_consume: None,
                     builtin: true,
                 })
@@ -103,6 +154,7 @@ impl HealthView {
                 dead: q.dead,
                 paused_by: None,
             }),
+            builtin_worker: BuiltinWorkerView::on(),
         }
     }
 
@@ -119,6 +171,7 @@ impl HealthView {
             workers: Vec::new(),
             legacy_heartbeat: HeartbeatView::none(),
             queue: None,
+            builtin_worker: BuiltinWorkerView::on(),
         }
     }
 
@@ -158,6 +211,7 @@ impl HealthView {
                     age_seconds: (w.age_seconds * 10.0).round() / 10.0,
                     current_job: w.current_jobs.first().cloned(),
                     alive: w.alive,
+                    silent: is_silent(w.age_seconds, w.stopped),
                     cannot_consume: w.cannot_consume.clone(),
                     builtin: Some(w.id.as_str()) == builtin,
                 })
@@ -173,6 +227,7 @@ impl HealthView {
                 dead: q.dead,
                 paused_by: None,
             }),
+            builtin_worker: BuiltinWorkerView::on(),
         }
     }
 }

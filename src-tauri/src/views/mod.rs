@@ -292,6 +292,17 @@ pub struct SettingsImpact {
     pub restart: Vec<&'static str>,
     /// Jobs active now (they would stop after their current chunk and resume).
     pub active_jobs: usize,
+    /// What would not work after saving (a database or Redis that does not answer): the
+    /// page asks before it saves them.
+    pub problems: Vec<SettingsProblem>,
+}
+
+/// A setting that failed its check, and what saving it anyway means.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SettingsProblem {
+    pub field: &'static str,
+    pub message: String,
 }
 
 /// A submitted job: its id, and a warning when no live worker will take it.
@@ -332,6 +343,8 @@ pub struct SettingsView {
     pub mode: &'static str,
     /// Settings fixed by environment variables (the page shows them read-only).
     pub overridden: Vec<&'static str>,
+    /// Whether the built-in worker runs on them, and if not, why.
+    pub builtin_worker: BuiltinWorkerView,
 }
 
 /// What the About dialog shows: the version and where the app keeps its files. Removing the

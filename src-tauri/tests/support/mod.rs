@@ -21,6 +21,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+pub mod page;
+
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 

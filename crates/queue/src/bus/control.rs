@@ -18,7 +18,7 @@ use std::time::Duration;
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 
-use super::{unix_now, Bus, WorkerInfo, HEARTBEAT_STALE_SECS};
+use super::{unix_now, Bus, WorkerInfo, HEARTBEAT_SILENT_SECS, HEARTBEAT_STALE_SECS};
 use tickstock_protocol::error::{Error, ErrorKind, Result};
 use tickstock_protocol::status::{JobState, Stamp};
 
@@ -135,6 +135,9 @@ pub enum WorkerState {
     Stopped,
     /// Heartbeating but unable to take jobs (see `cannot_consume`).
     Unable,
+    /// Missed three heartbeats ([`HEARTBEAT_SILENT_SECS`]): crashed, frozen or cut off;
+    /// not yet a minute, so its jobs' leases have not lapsed yet.
+    Silent,
     /// No heartbeat for a minute: crashed or cut off.
     Dead,
 }
@@ -311,6 +314,8 @@ impl Bus {
                     WorkerState::Stopped
                 } else if info.age_seconds >= HEARTBEAT_STALE_SECS {
                     WorkerState::Dead
+                } else if info.age_seconds >= HEARTBEAT_SILENT_SECS {
+                    WorkerState::Silent
                 } else if let Some(o) = &command {
                     match o.command {
                         WorkerCommand::Quiet => WorkerState::Quiet,

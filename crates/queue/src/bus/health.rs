@@ -13,6 +13,10 @@ use tickstock_protocol::error::{Error, Result};
 
 /// A heartbeat older than this means the worker is gone.
 pub const HEARTBEAT_STALE_SECS: f64 = 60.0;
+/// Workers beat every 5 s: one whose last beat is this old has missed three and went
+/// silent (crashed, frozen or cut off). At [`HEARTBEAT_STALE_SECS`] it counts as dead and
+/// its jobs' leases lapse, so another worker resumes them from their checkpoints.
+pub const HEARTBEAT_SILENT_SECS: f64 = 15.0;
 /// How long health waits for Redis to answer PING before it reports Redis down.
 pub const HEALTH_PING_TIMEOUT: Duration = Duration::from_millis(1000);
 

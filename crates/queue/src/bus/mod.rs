@@ -65,7 +65,7 @@ pub use dead::{DeadLetter, ID_IN_USE_REASON};
 pub use error::BusError;
 pub use health::{
     judge_heartbeat, Health, HeartbeatView, QueueDepth, RedisHealth, WorkerBeat, WorkerInfo,
-    HEALTH_PING_TIMEOUT, HEARTBEAT_STALE_SECS,
+    HEALTH_PING_TIMEOUT, HEARTBEAT_SILENT_SECS, HEARTBEAT_STALE_SECS,
 };
 pub use lease::{leasable, lease_holder};
 pub use legacy::LegacyMessage;
