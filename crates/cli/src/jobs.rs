@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tickstock_jobs::runtime::Bus;
 use tickstock_jobs::service::JobService;
-use tickstock_protocol::{Error, Result};
+use tickstock_protocol::{Error, ErrorKind, Result};
 
 use crate::Global;
 
@@ -24,6 +24,16 @@ pub async fn history_store(g: &Global) -> Result<Option<tickstock_jobs::runtime:
         )),
         None => Ok(None),
     }
+}
+
+/// The history's database (`DATABASE_URL`), required by the commands that read it.
+pub(crate) async fn history_db(g: &Global) -> Result<tickstock_jobs::runtime::Store> {
+    history_store(g).await?.ok_or_else(|| {
+        Error::new(
+            ErrorKind::Config,
+            "No job history: set DATABASE_URL to the database the workers write",
+        )
+    })
 }
 
 /// The job service over the bus, recording in the history of `DATABASE_URL` when set.

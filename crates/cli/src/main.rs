@@ -14,7 +14,6 @@
 //! - `splits.rs`: splits at Polygon, flagged symbols and their reload.
 
 mod commands;
-mod console;
 mod data;
 mod jobs;
 mod output;
@@ -124,13 +123,13 @@ pub enum Command {
     /// Recurring jobs: list, add, rm, run, enable, disable.
     Schedule(commands::schedule::ScheduleArgs),
     /// Waiting and in-flight jobs with their ages, dead letters, pause; pause or resume.
-    Queue(console::QueueArgs),
+    Queue(commands::queue::QueueArgs),
     /// Workers with their state; tell one to be quiet, stop, or take jobs again.
-    Workers(console::WorkersArgs),
+    Workers(commands::workers::WorkersArgs),
     /// Dead letters: list, requeue, rm, purge.
-    Dead(console::DeadArgs),
+    Dead(commands::dead::DeadArgs),
     /// The job history of DATABASE_URL: search, filter, sort and page.
-    History(console::HistoryArgs),
+    History(commands::history::HistoryArgs),
     /// Splits at Polygon since each stored symbol's first bar: flags symbols whose stored
     /// bars predate a split's adjustment; --reload loads their stored range again.
     Splits(commands::splits::SplitsArgs),
@@ -239,10 +238,10 @@ async fn main() -> ExitCode {
         Command::TopUp(a) => commands::top_up::top_up(&cli.global, a).await,
         Command::Universe(a) => commands::universe::universe_cmd(&cli.global, a).await,
         Command::Schedule(a) => commands::schedule::schedule_cmd(&cli.global, a).await,
-        Command::Queue(a) => console::queue(&cli.global, a).await,
-        Command::Workers(a) => console::workers(&cli.global, a).await,
-        Command::Dead(a) => console::dead(&cli.global, a).await,
-        Command::History(a) => console::history(&cli.global, a).await,
+        Command::Queue(a) => commands::queue::queue(&cli.global, a).await,
+        Command::Workers(a) => commands::workers::workers(&cli.global, a).await,
+        Command::Dead(a) => commands::dead::dead(&cli.global, a).await,
+        Command::History(a) => commands::history::history(&cli.global, a).await,
         Command::Splits(a) => commands::splits::splits_cmd(&cli.global, a).await,
         Command::Calendar(a) => commands::calendar::calendar_cmd(&cli.global, a).await,
     };
