@@ -108,6 +108,10 @@ pub struct StoreOptions {
     /// Make the folder of an SQLite file when it is missing. Off for a command that only
     /// reads a database someone named: a typo in the path is said, not created.
     pub create_folders: bool,
+    /// Caps an SQLite file at this many pages (`PRAGMA max_page_count` on every
+    /// connection): past it a write fails with "database or disk is full", as on a full
+    /// disk. None: no cap but the disk's.
+    pub sqlite_max_pages: Option<u32>,
 }
 
 /// TickStock's default environment.
@@ -122,6 +126,7 @@ impl Default for StoreOptions {
             migrate: true,
             environment: DEFAULT_ENVIRONMENT.to_string(),
             create_folders: true,
+            sqlite_max_pages: None,
         }
     }
 }
