@@ -43,6 +43,9 @@ use tickstock_queue::local::LocalQueue;
 /// A running job with no progress for this long, and no live worker, is stale.
 pub const STALE_AFTER: Duration = Duration::from_secs(600);
 
+/// The states of a history row whose job has not ended.
+pub(crate) const ACTIVE_ROW_STATES: [&str; 4] = ["running", "queued", "submitted", "cancelling"];
+
 /// Why cleanup marked a job failed.
 pub const STALE_REASON: &str =
     "Marked failed by cleanup: no progress for 10 minutes and no live worker";
@@ -159,7 +162,7 @@ impl JobService {
         self.store.as_ref()
     }
 
-    fn history(&self) -> Result<&Store> {
+    pub(crate) fn history(&self) -> Result<&Store> {
         self.store.as_ref().ok_or_else(|| {
             Error::new(
                 ErrorKind::Database,
@@ -471,10 +474,11 @@ impl JobService {
         Ok(marked)
     }
 
-    /// History rows that say active but are active nowhere, left by a worker or app that
-    /// is gone.
+    /// History rows that say active but are active nowhere: settled from the queue's
+    /// final status when it has one ([`JobService::settle_history`]), else, left by a
+    /// worker or app that is gone, marked failed.
     async fn cleanup_history(&self) -> Result<usize> {
-        let mut marked = 0;
+        let mut marked = self.settle_history().await?;
         let live: Vec<String> = self
             .queue
             .active()
@@ -484,7 +488,7 @@ impl JobService {
             .collect();
         let store = self.history()?;
         let now = chrono::Utc::now();
-        for status in ["running", "queued", "submitted", "cancelling"] {
+        for status in ACTIVE_ROW_STATES {
             let page = store
                 .list_job_runs(&JobRunFilter {
                     status: Some(status.into()),
