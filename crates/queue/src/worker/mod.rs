@@ -143,6 +143,9 @@ struct Inner {
     /// Why the last attempt to take a job failed (cleared by the next that works):
     /// published in the heartbeat so health shows a worker that cannot consume.
     consume_error: Mutex<Option<String>>,
+    /// The pause and this worker's command as it last read them: put back if Redis loses
+    /// them (see `bus::orders`).
+    orders: Mutex<crate::bus::Orders>,
 }
 
 /// A worker. Cheap to clone; clones are the same worker.
@@ -204,6 +207,7 @@ impl Worker {
                 history,
                 step_conn: tokio::sync::Mutex::new(None),
                 consume_error: Mutex::new(None),
+                orders: Mutex::new(crate::bus::Orders::default()),
             }),
         }
     }
