@@ -14,6 +14,7 @@ use tickstock_testkit::redis_server::shared_redis_url;
 use crate::support::{self, bin, wait_for};
 
 mod disk_full;
+mod operator_orders;
 
 struct KillOnDrop(Child);
 
