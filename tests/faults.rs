@@ -15,6 +15,7 @@ use crate::support::{self, bin, wait_for};
 
 mod disk_full;
 mod operator_orders;
+mod redis_full;
 
 struct KillOnDrop(Child);
 
