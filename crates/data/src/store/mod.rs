@@ -24,7 +24,8 @@
 //! - `postgres.rs`: the PostgreSQL backend's connection and `symbols`/universe SQL.
 //! - `postgres_bars.rs`: the PostgreSQL bar reads and writes (COPY bulk path).
 //! - `pg_schema.rs`: the shape of an existing database's tables (TickStock's or ours).
-//! - `sqlite.rs`: the SQLite backend.
+//! - `sqlite.rs`: the SQLite backend; `sqlite_reset.rs`: its connections back to the pool
+//!   out of any transaction.
 //! - `seed.rs`: seeding of the built-in universes.
 //! - `schedules.rs`: the `schedules` table (recurring jobs).
 //! - `bar_counts.rs`: bars per symbol and day of the minute and hour tables (fast coverage).
@@ -45,6 +46,7 @@ mod schedules;
 mod seed;
 mod splits;
 mod sqlite;
+mod sqlite_reset;
 mod throughput;
 mod types;
 mod universes;
