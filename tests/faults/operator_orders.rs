@@ -47,7 +47,12 @@ async fn assert_waits(bus: &Bus, id: &str, secs: u64, why: &str) {
 async fn a_quiet_worker_stays_quiet_after_redis_restarts_empty() {
     let mut server = RedisServer::start();
     let bus = support::bus_at(&server.url(), "orders").await;
-    let (w, stop) = sim_worker(&bus, Duration::from_millis(20), fast_worker_config());
+    // Two slots read the orders at once: neither forgets what the other puts back.
+    let cfg = tickstock_queue::worker::WorkerConfig {
+        concurrency: 2,
+        ..fast_worker_config()
+    };
+    let (w, stop) = sim_worker(&bus, Duration::from_millis(20), cfg);
     let run = tokio::spawn({
         let w = w.clone();
         async move { w.run().await }

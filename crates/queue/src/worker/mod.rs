@@ -144,8 +144,9 @@ struct Inner {
     /// published in the heartbeat so health shows a worker that cannot consume.
     consume_error: Mutex<Option<String>>,
     /// The pause and this worker's command as it last read them: put back if Redis loses
-    /// them (see `bus::orders`).
-    orders: Mutex<crate::bus::Orders>,
+    /// them (see `bus::orders`). Held across a read, so two slots never read the loss
+    /// apart (the second would see the mark the first just set, and forget).
+    orders: tokio::sync::Mutex<crate::bus::Orders>,
 }
 
 /// A worker. Cheap to clone; clones are the same worker.
@@ -207,7 +208,7 @@ impl Worker {
                 history,
                 step_conn: tokio::sync::Mutex::new(None),
                 consume_error: Mutex::new(None),
-                orders: Mutex::new(crate::bus::Orders::default()),
+                orders: tokio::sync::Mutex::new(crate::bus::Orders::default()),
             }),
         }
     }

@@ -66,10 +66,10 @@ impl Worker {
     /// [`Bus::read_orders`]: crate::bus::Bus::read_orders
     pub(super) async fn gate(&self) -> Result<Gate> {
         let me = &self.inner;
+        let mut known = me.orders.lock().await;
         let (mut orders, lost) = me.bus.read_orders(&me.id).await?;
-        let known = me.orders.lock().expect("orders lock").clone();
         if lost && !known.is_empty() {
-            orders = orders.or(known);
+            orders = orders.or(known.clone());
             warn!(
                 worker = %me.id,
                 paused = orders.pause.is_some(),
@@ -80,7 +80,7 @@ impl Worker {
             me.bus.ensure_group().await?;
         }
         let gate = orders.gate();
-        *me.orders.lock().expect("orders lock") = orders;
+        *known = orders;
         Ok(gate)
     }
 
