@@ -13,6 +13,10 @@ use tickstock_testkit::redis_server::shared_redis_url;
 
 use crate::support::{self, bin, wait_for};
 
+mod disk_full;
+mod operator_orders;
+mod redis_full;
+
 struct KillOnDrop(Child);
 
 impl Drop for KillOnDrop {

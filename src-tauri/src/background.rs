@@ -65,6 +65,11 @@ pub fn spawn_builtin_worker(
         // change in Settings does (`Engine::apply_live`).
         share_budget(loader.polygon(), &bus).await;
         if let Some((store, service)) = scheduler {
+            // Jobs whose end the history missed (a full disk refused it) take their final
+            // status from Redis.
+            if let Err(e) = service.settle_history().await {
+                warn!("history not settled from the queue: {}", e.message());
+            }
             spawn_scheduler_now(
                 store,
                 service,

@@ -36,6 +36,9 @@ export function redisState(h) {
     return { cls: "pill-muted", text: "Embedded mode (no Redis)", title: "No Redis URL is configured: jobs run in the built-in worker" };
   }
   const r = h.redis || {};
+  if (r.connected && r.full) {
+    return { cls: "pill-warn", text: "Redis full · writes refused", title: r.full };
+  }
   if (r.connected) {
     const rtt = typeof r.rttMs === "number" ? ` · ${r.rttMs < 10 ? r.rttMs.toFixed(1) : Math.round(r.rttMs)} ms` : "";
     return { cls: "pill-ok", text: `Redis connected${rtt}` };

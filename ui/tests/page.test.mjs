@@ -58,6 +58,10 @@ test("Redis pill: connected with latency, down, embedded", () => {
   assert.equal(down.text, "Redis down");
   assert.equal(down.cls, "pill-bad");
   assert.equal(down.title, "Connection refused");
+  const full = redisState({ mode: "redis", redis: { connected: true, rttMs: 0.3, full: "Redis is full: 2 MB used of its 2 MB limit" } });
+  assert.equal(full.text, "Redis full · writes refused");
+  assert.equal(full.cls, "pill-warn");
+  assert.equal(full.title, "Redis is full: 2 MB used of its 2 MB limit");
   assert.equal(redisState({ mode: "embedded", redis: { configured: false } }).text, "Embedded mode (no Redis)");
 });
 

@@ -87,6 +87,9 @@ pub fn health_text(h: &Health) -> String {
             h.redis.url,
             h.redis.rtt_ms.unwrap_or(0.0)
         );
+        if let Some(full) = &h.redis.full {
+            out += &format!("redis    FULL, writes refused: {full}\n");
+        }
     } else {
         out += &format!(
             "redis    DOWN ({}): {}\n",

@@ -134,6 +134,19 @@ impl JobContext {
         &self.job_id
     }
 
+    /// A context for work inside the job that can be stopped without ending the job: the
+    /// token stops it as a cancel would (a cancel of the job still stops it too). A job
+    /// that fails in one part stops its other parts with it and waits for them, so a
+    /// write in flight is counted before the job ends.
+    pub fn stoppable(&self) -> (JobContext, CancellationToken) {
+        let stop = self.cancel.child_token();
+        let ctx = JobContext {
+            cancel: stop.clone(),
+            ..self.clone()
+        };
+        (ctx, stop)
+    }
+
     /// Why the job should stop now, if it should.
     pub fn interrupted(&self) -> Option<Interrupt> {
         if self.cancel.is_cancelled() {

@@ -10,6 +10,8 @@
 //! ## Layout
 //! - [`service`]: the job service: submit (one duplicate check, one history row, one
 //!   event), watch, cancel, clean up, clear, resume.
+//! - `settle`: history rows settled from their queue's final status
+//!   ([`service::JobService::settle_history`]).
 //! - [`queue`]: the job-queue seam, [`queue::JobQueue`], over the bus and the local queue.
 //! - [`schedule`]: recurring jobs, fired exactly once per due time across workers.
 //! - [`retry`]: retrying part of a job: its failed symbols, or the rest of it.
@@ -25,4 +27,5 @@ pub mod retry;
 pub mod runtime;
 pub mod schedule;
 pub mod service;
+mod settle;
 pub mod splits;

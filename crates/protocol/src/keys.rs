@@ -195,6 +195,14 @@ impl Keys {
         self.k(&format!("tickstock:worker:{worker_id}:control"))
     }
 
+    /// `tickstock:worker:{id}:seen`: set by a worker each time it reads the pause and its
+    /// command, expiring after a day. Missing at the next read when Redis lost its data
+    /// meanwhile (a restart without persistence, `FLUSHALL`): the worker then puts back the
+    /// pause and the command it had read, so an operator's word outlives the loss.
+    pub fn worker_seen(&self, worker_id: &str) -> String {
+        self.k(&format!("tickstock:worker:{worker_id}:seen"))
+    }
+
     // ---- the Polygon request budget shared by every process on one API key ----
     //
     // `{digest}` is the first 16 hex digits of the SHA-256 of the API key

@@ -227,6 +227,21 @@ impl RedisServer {
         self.stop();
         self.spawn();
     }
+
+    /// Kills it and starts it again on the same port with no data, as a server without
+    /// persistence comes back after a crash or a reboot.
+    pub fn restart_empty(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        for data in ["appendonlydir", "appendonly.aof", "dump.rdb"] {
+            let path = self.dir.path().join(data);
+            let _ = std::fs::remove_dir_all(&path);
+            let _ = std::fs::remove_file(&path);
+        }
+        self.spawn();
+    }
 }
 
 impl Drop for RedisServer {

@@ -63,6 +63,8 @@ pub struct RedisView {
     pub connected: bool,
     pub rtt_ms: Option<f64>,
     pub error: Option<String>,
+    /// Redis answers but refuses writes (at its memory limit): why.
+    pub full: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -131,6 +133,7 @@ impl HealthView {
                 connected: false,
                 rtt_ms: None,
                 error: None,
+                full: None,
             },
             workers: worker
                 .then(|| WorkerView {
@@ -167,6 +170,7 @@ impl HealthView {
                 connected: false,
                 rtt_ms: None,
                 error: Some(error.to_string()),
+                full: None,
             },
             workers: Vec::new(),
             legacy_heartbeat: HeartbeatView::none(),
@@ -199,6 +203,7 @@ impl HealthView {
                 connected: h.redis.connected,
                 rtt_ms: h.redis.rtt_ms.map(|r| (r * 100.0).round() / 100.0),
                 error: h.redis.error.clone(),
+                full: h.redis.full.clone(),
             },
             workers: h
                 .workers

@@ -30,6 +30,7 @@ pub async fn health(g: &Global, a: &HealthArgs) -> Result<ExitCode> {
                 connected: false,
                 rtt_ms: None,
                 error: Some(e.message().to_string()),
+                full: None,
             },
             legacy_heartbeat: None,
             producer_heartbeat: None,

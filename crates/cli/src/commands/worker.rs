@@ -100,10 +100,19 @@ pub async fn worker(g: &Global, a: &WorkerArgs) -> Result<ExitCode> {
         shutdown.clone(),
         Some(history),
     );
+    // Scheduled jobs are submitted through the job service, recorded in this worker's
+    // database.
+    let service = JobService::new(Arc::new(bus), Some(loader.store().clone()));
+    // Jobs whose end the history missed (a full disk refused it) take their final status.
+    match service.settle_history().await {
+        Ok(0) => {}
+        Ok(n) => info!(
+            settled = n,
+            "history rows settled from the queue's final statuses"
+        ),
+        Err(e) => tracing::warn!("history not settled from the queue: {e}"),
+    }
     if a.scheduler {
-        // Scheduled jobs are submitted through the job service, recorded in this
-        // worker's database.
-        let service = JobService::new(Arc::new(bus), Some(loader.store().clone()));
         let scheduler = Scheduler::new(
             loader.store().clone(),
             Arc::new(service),

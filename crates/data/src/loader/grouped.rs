@@ -67,9 +67,10 @@ impl Loader {
                 continue;
             }
             self.store.write_bars(&s, Timeframe::Day, &list).await?;
+            // Counted once committed, whatever happens to the checkpoint.
+            p.add_records(list.len() as u64);
             let unit = Unit::new(s, Timeframe::Day);
             ctx.mark_done_rows(&unit, list.len() as u64).await?;
-            p.add_records(list.len() as u64);
             p.unit_done(0);
             done.push(unit.symbol);
         }

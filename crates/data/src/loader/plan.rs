@@ -147,12 +147,14 @@ impl Loader {
             JobSpec::TopUp { fill: false, .. } => UnitPlan::TopUp,
             _ => UnitPlan::Range,
         };
-        // Owned futures (nothing borrowed across the stream), run `concurrency` at a time.
+        // Owned futures (nothing borrowed across the stream), run `concurrency` at a time,
+        // in a context the loop below stops when one of them ends the job.
+        let (units_ctx, stop_units) = ctx.stoppable();
         let units: Vec<_> = pending
             .into_iter()
             .map(|unit| {
                 let this = self.clone();
-                let ctx = ctx.clone();
+                let ctx = units_ctx.clone();
                 async move {
                     let r = match plan {
                         UnitPlan::Range => this.load_unit(&ctx, &unit, from, to, last_closed).await,
@@ -167,50 +169,68 @@ impl Loader {
             .collect();
         let results = stream::iter(units).buffer_unordered(self.cfg.concurrency.max(1));
         tokio::pin!(results);
+        // What ends the job early. The units in flight are stopped and waited for, never
+        // dropped: a page being written commits or not as a whole and is counted when it
+        // does, so the bars the job reports are the rows it committed.
+        let mut fatal: Option<Error> = None;
         while let Some((unit, r)) = results.next().await {
-            p.unit_settled(&unit);
-            let (symbol, tf) = (&unit.symbol, unit.timeframe);
-            match r {
-                Ok(UnitResult::Done(0))
-                    if plan == UnitPlan::Range && holds_final_bar(tf, from, to, last_closed) =>
-                {
-                    // Nothing silent: a symbol with no bars where sessions closed is named.
-                    let reason = no_bars_reason(symbol, from, to);
-                    warn!(%symbol, timeframe = %tf, "{reason}");
-                    failures
-                        .entry(symbol.clone())
-                        .or_insert_with(|| format!("{tf}: {reason}"));
-                    p.unit_done(0);
-                }
-                Ok(UnitResult::Done(rows)) => {
-                    ctx.mark_done_rows(&unit, rows).await?;
-                    p.unit_done(0);
-                }
-                Ok(UnitResult::Failed(e)) if e.stops_the_job() => {
-                    // A refused key or an unreachable Polygon fails every symbol alike:
-                    // the job stops with that one reason instead of trying each.
-                    warn!(%symbol, timeframe = %tf, "stopping the job: {e}");
-                    return Err(Error::from(e));
-                }
-                Ok(UnitResult::Failed(e)) => {
-                    let reason = polygon_reason(&e);
-                    warn!(%symbol, timeframe = %tf, "{reason}");
-                    failures
-                        .entry(symbol.clone())
-                        .or_insert_with(|| format!("{tf}: {reason}"));
-                    p.unit_done(0);
-                }
-                Err(e) => return Err(e),
+            if fatal.is_some() {
+                continue;
             }
-            let left = remaining.get_mut(symbol).expect("planned symbol");
-            *left -= 1;
-            if *left == 0 {
-                match failures.get(symbol) {
-                    Some(reason) => p.symbol_failed(symbol, reason),
-                    None => p.symbol_ok(symbol),
+            let settled: Result<()> = async {
+                p.unit_settled(&unit);
+                let (symbol, tf) = (&unit.symbol, unit.timeframe);
+                match r {
+                    Ok(UnitResult::Done(0))
+                        if plan == UnitPlan::Range
+                            && holds_final_bar(tf, from, to, last_closed) =>
+                    {
+                        // Nothing silent: a symbol with no bars where sessions closed is named.
+                        let reason = no_bars_reason(symbol, from, to);
+                        warn!(%symbol, timeframe = %tf, "{reason}");
+                        failures
+                            .entry(symbol.clone())
+                            .or_insert_with(|| format!("{tf}: {reason}"));
+                        p.unit_done(0);
+                    }
+                    Ok(UnitResult::Done(rows)) => {
+                        ctx.mark_done_rows(&unit, rows).await?;
+                        p.unit_done(0);
+                    }
+                    Ok(UnitResult::Failed(e)) if e.stops_the_job() => {
+                        // A refused key or an unreachable Polygon fails every symbol alike:
+                        // the job stops with that one reason instead of trying each.
+                        warn!(%symbol, timeframe = %tf, "stopping the job: {e}");
+                        return Err(Error::from(e));
+                    }
+                    Ok(UnitResult::Failed(e)) => {
+                        let reason = polygon_reason(&e);
+                        warn!(%symbol, timeframe = %tf, "{reason}");
+                        failures
+                            .entry(symbol.clone())
+                            .or_insert_with(|| format!("{tf}: {reason}"));
+                        p.unit_done(0);
+                    }
+                    Err(e) => return Err(e),
                 }
+                let left = remaining.get_mut(symbol).expect("planned symbol");
+                *left -= 1;
+                if *left == 0 {
+                    match failures.get(symbol) {
+                        Some(reason) => p.symbol_failed(symbol, reason),
+                        None => p.symbol_ok(symbol),
+                    }
+                }
+                p.publish().await
             }
-            p.publish().await?;
+            .await;
+            if let Err(e) = settled {
+                fatal = Some(e);
+                stop_units.cancel();
+            }
+        }
+        if let Some(e) = fatal {
+            return Err(e);
         }
         ctx.check()?;
         let loaded: Vec<Ticker> = symbols

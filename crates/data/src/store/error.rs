@@ -89,6 +89,10 @@ impl StoreError {
                         .unwrap_or(false);
                 let what = match code.as_str() {
                     "" => text,
+                    c if is_full(c) => format!(
+                        "{text} (code {c}): the disk holding the database is full (or the \
+                         database reached its size limit); free space, then retry the job"
+                    ),
                     c => format!("{text} (code {c})"),
                 };
                 StoreError::Query {
@@ -115,6 +119,13 @@ impl StoreError {
     }
 }
 
+/// Whether a database error code says the disk or the database is full: SQLite's
+/// `SQLITE_FULL` (13; SQLite's codes are numbers of at most four digits), PostgreSQL's
+/// `disk_full` (53100; its codes are five characters).
+fn is_full(code: &str) -> bool {
+    code == "53100" || code.len() < 5 && code.parse::<i64>().is_ok_and(|c| c & 0xff == 13)
+}
+
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
         let retryable = e.is_retryable();
@@ -129,6 +140,12 @@ impl From<StoreError> for Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_full_disk_is_named() {
+        assert!(is_full("13") && is_full("53100"));
+        assert!(!is_full("5") && !is_full("23505") && !is_full("08006"));
+    }
 
     #[test]
     fn errors_map_to_core_kinds() {

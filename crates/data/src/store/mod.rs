@@ -24,7 +24,8 @@
 //! - `postgres.rs`: the PostgreSQL backend's connection and `symbols`/universe SQL.
 //! - `postgres_bars.rs`: the PostgreSQL bar reads and writes (COPY bulk path).
 //! - `pg_schema.rs`: the shape of an existing database's tables (TickStock's or ours).
-//! - `sqlite.rs`: the SQLite backend.
+//! - `sqlite.rs`: the SQLite backend; `sqlite_reset.rs`: its connections back to the pool
+//!   out of any transaction.
 //! - `seed.rs`: seeding of the built-in universes.
 //! - `schedules.rs`: the `schedules` table (recurring jobs).
 //! - `bar_counts.rs`: bars per symbol and day of the minute and hour tables (fast coverage).
@@ -46,6 +47,7 @@ mod schedules;
 mod seed;
 mod splits;
 mod sqlite;
+mod sqlite_reset;
 mod throughput;
 mod types;
 mod universes;
@@ -109,6 +111,10 @@ pub struct StoreOptions {
     /// Make the folder of an SQLite file when it is missing. Off for a command that only
     /// reads a database someone named: a typo in the path is said, not created.
     pub create_folders: bool,
+    /// Caps an SQLite file at this many pages (`PRAGMA max_page_count` on every
+    /// connection): past it a write fails with "database or disk is full", as on a full
+    /// disk. None: no cap but the disk's.
+    pub sqlite_max_pages: Option<u32>,
 }
 
 /// TickStock's default environment.
@@ -123,6 +129,7 @@ impl Default for StoreOptions {
             migrate: true,
             environment: DEFAULT_ENVIRONMENT.to_string(),
             create_folders: true,
+            sqlite_max_pages: None,
         }
     }
 }

@@ -72,6 +72,7 @@ pub(super) async fn connect(url: &str, options: &StoreOptions) -> Result<Store, 
                 .idle_timeout(None)
                 .max_lifetime(None)
                 .acquire_timeout(options.acquire_timeout)
+                .after_release(|conn, _| Box::pin(super::sqlite_reset::settle_transaction(conn)))
                 .connect_with(opts)
                 .await
                 .map_err(|e| connect_error(e, &target))?;
@@ -102,9 +103,14 @@ pub(super) async fn connect(url: &str, options: &StoreOptions) -> Result<Store, 
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(30))
                 .foreign_keys(true);
+            let opts = match options.sqlite_max_pages {
+                Some(pages) => opts.pragma("max_page_count", pages.to_string()),
+                None => opts,
+            };
             let pool = SqlitePoolOptions::new()
                 .max_connections(options.max_connections.max(1))
                 .acquire_timeout(options.acquire_timeout)
+                .after_release(|conn, _| Box::pin(super::sqlite_reset::settle_transaction(conn)))
                 .connect_with(opts)
                 .await
                 .map_err(|e| connect_error(e, &target))?;

@@ -11,7 +11,7 @@ use tickstock_protocol::status::{JobState, Stamp};
 use tickstock_queue::bus::CancelOutcome;
 use tickstock_queue::local::LocalQueue;
 
-use super::{JobService, STALE_AFTER, STALE_REASON};
+use super::{JobService, ACTIVE_ROW_STATES, STALE_AFTER, STALE_REASON};
 
 impl JobService {
     /// Cancels a job; a job cancelled before it started is final in history at once.
@@ -57,10 +57,11 @@ impl JobService {
         Ok(marked)
     }
 
-    /// History rows that say active but are active nowhere, left by a worker or app that
-    /// is gone.
+    /// History rows that say active but are active nowhere: settled from the queue's
+    /// final status when it has one ([`JobService::settle_history`]), else, left by a
+    /// worker or app that is gone, marked failed.
     async fn cleanup_history(&self) -> Result<usize> {
-        let mut marked = 0;
+        let mut marked = self.settle_history().await?;
         let live: Vec<String> = self
             .queue
             .active()
@@ -70,7 +71,7 @@ impl JobService {
             .collect();
         let store = self.history()?;
         let now = chrono::Utc::now();
-        for status in ["running", "queued", "submitted", "cancelling"] {
+        for status in ACTIVE_ROW_STATES {
             let page = store
                 .list_job_runs(&JobRunFilter {
                     status: Some(status.into()),

@@ -45,6 +45,9 @@ mod reads;
 /// A running job with no progress for this long, and no live worker, is stale.
 pub const STALE_AFTER: Duration = Duration::from_secs(600);
 
+/// The states of a history row whose job has not ended.
+pub(crate) const ACTIVE_ROW_STATES: [&str; 4] = ["running", "queued", "submitted", "cancelling"];
+
 /// Why cleanup marked a job failed.
 pub const STALE_REASON: &str =
     "Marked failed by cleanup: no progress for 10 minutes and no live worker";
@@ -161,7 +164,7 @@ impl JobService {
         self.store.as_ref()
     }
 
-    fn history(&self) -> Result<&Store> {
+    pub(crate) fn history(&self) -> Result<&Store> {
         self.store.as_ref().ok_or_else(|| {
             Error::new(
                 ErrorKind::Database,

@@ -42,7 +42,14 @@ impl Bus {
             keys: Keys::with_namespace(&cfg.namespace),
             cfg: Arc::new(cfg),
         };
-        bus.ensure_group().await?;
+        // A Redis at its memory limit refuses every write, the group's creation too, but
+        // still answers reads: what reads needs no group, and whoever takes jobs makes it.
+        match bus.create_group().await {
+            Err(e) if e.code() == Some("OOM") => {
+                tracing::warn!("Redis is full (maxmemory reached): it refuses writes; the job stream's group was not checked");
+            }
+            r => r?,
+        }
         Ok(bus)
     }
 
@@ -63,6 +70,10 @@ impl Bus {
     /// Creates the consumer group (from the start of the stream, so nothing submitted
     /// before the first worker is lost).
     pub async fn ensure_group(&self) -> Result<()> {
+        Ok(self.create_group().await?)
+    }
+
+    async fn create_group(&self) -> redis::RedisResult<()> {
         let mut c = self.conn.clone();
         let r: redis::RedisResult<()> = redis::cmd("XGROUP")
             .arg("CREATE")
@@ -73,9 +84,8 @@ impl Bus {
             .query_async(&mut c)
             .await;
         match r {
-            Ok(()) => Ok(()),
             Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
-            Err(e) => Err(e.into()),
+            r => r,
         }
     }
 }

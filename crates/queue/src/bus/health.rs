@@ -73,6 +73,36 @@ pub struct RedisHealth {
     pub connected: bool,
     pub rtt_ms: Option<f64>,
     pub error: Option<String>,
+    /// Set when Redis answers but refuses writes, at its memory limit (`maxmemory` with
+    /// no key it may evict): why, in words. Reads still work; no job can be submitted,
+    /// started or ended until memory is freed or the limit raised.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub full: Option<String>,
+}
+
+/// What a Redis at its memory limit is said to be.
+fn full_reason(used: u64, max: u64, policy: &str) -> String {
+    format!(
+        "Redis is full: {} MB used of its {} MB limit (maxmemory, policy {policy}); it refuses \
+         writes, so no job can be submitted or run until memory is freed or the limit raised",
+        used / 1_000_000,
+        max / 1_000_000
+    )
+}
+
+/// Whether `INFO memory` says Redis refuses writes: at or past `maxmemory` under a policy
+/// that cannot evict every key. The reason, when it does.
+fn full_from_info(info: &str) -> Option<String> {
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+            .map(str::trim)
+    };
+    let used: u64 = field("used_memory")?.parse().ok()?;
+    let max: u64 = field("maxmemory")?.parse().ok()?;
+    let policy = field("maxmemory_policy").unwrap_or("noeviction");
+    (max > 0 && used >= max && !policy.starts_with("allkeys"))
+        .then(|| full_reason(used, max, policy))
 }
 
 /// Everything the status bar shows.
@@ -239,6 +269,7 @@ impl Bus {
                 connected: false,
                 rtt_ms: None,
                 error: None,
+                full: None,
             },
             legacy_heartbeat: None,
             producer_heartbeat: None,
@@ -267,6 +298,9 @@ impl Bus {
         }
         health.redis.connected = true;
         health.redis.rtt_ms = Some(rtt);
+        let info: redis::RedisResult<String> =
+            redis::cmd("INFO").arg("memory").query_async(&mut c).await;
+        health.redis.full = info.ok().as_deref().and_then(full_from_info);
         let rest = async {
             let mut legacy = self.heartbeat(&self.keys.legacy_heartbeat()).await?;
             if legacy.present {
@@ -301,6 +335,16 @@ impl Bus {
                 warn!("health details unavailable: {e}");
                 health.redis.error = Some(e.message().to_string());
             }
+        }
+        // A refused write seen on the way is the same news, however INFO counted.
+        if health.redis.full.is_none()
+            && health
+                .redis
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains("OOM"))
+        {
+            health.redis.full = health.redis.error.take();
         }
         health
     }
@@ -439,6 +483,18 @@ fn worker_from_fields(
 
 #[cfg(test)]
 mod tests {
+    use super::full_from_info;
+
+    #[test]
+    fn a_redis_at_its_limit_that_cannot_evict_is_full() {
+        let info = "# Memory\r\nused_memory:2100000\r\nmaxmemory:2000000\r\nmaxmemory_policy:noeviction\r\n";
+        let why = full_from_info(info).expect("full");
+        assert!(why.contains("2 MB used of its 2 MB limit"), "{why}");
+        assert!(full_from_info(&info.replace("noeviction", "allkeys-lru")).is_none());
+        assert!(full_from_info(&info.replace("maxmemory:2000000", "maxmemory:0")).is_none());
+        assert!(full_from_info(&info.replace("used_memory:2100000", "used_memory:100")).is_none());
+    }
+
     use super::*;
 
     #[test]

@@ -18,6 +18,8 @@
 //!   the worker's own heartbeat write;
 //! - `control`: the queue's pause, commands to one worker (quiet, stop), the queue's
 //!   waiting and in-flight jobs with their ages, and the workers as an operator reads them;
+//! - `orders`: the pause and a worker's command as that worker reads them, put back by it
+//!   when Redis lost them;
 //! - `dead`: the dead letters: list, requeue, delete, purge;
 //! - `stream`, `checkpoints`, `legacy`: what a worker does with the stream (read, release,
 //!   acknowledge, dead-letter), its checkpoints, and the legacy channels, as typed
@@ -51,6 +53,7 @@ mod health;
 mod lease;
 mod legacy;
 mod list;
+mod orders;
 mod scripts;
 mod status;
 mod stream;
@@ -70,6 +73,7 @@ pub use health::{
 pub use lease::{leasable, lease_holder};
 pub use legacy::LegacyMessage;
 pub use list::JobEntry;
+pub use orders::Orders;
 pub use status::{entry_may_change, settle_final, ProgressWrite, MESSAGE_DIGEST, STREAM_ENTRY};
 pub use stream::StreamEntry;
 

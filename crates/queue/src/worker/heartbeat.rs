@@ -32,8 +32,7 @@ impl Worker {
 
     /// [`Worker::gate_open`] without the wait on hold (a busy worker only heeds stop).
     async fn gate_open_now(&self) -> Result<()> {
-        let me = &self.inner;
-        if me.bus.worker_gate(&me.id).await? == crate::bus::Gate::Stop {
+        if self.gate().await? == crate::bus::Gate::Stop {
             self.gate_open().await?;
         }
         Ok(())

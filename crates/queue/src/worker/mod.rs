@@ -143,6 +143,10 @@ struct Inner {
     /// Why the last attempt to take a job failed (cleared by the next that works):
     /// published in the heartbeat so health shows a worker that cannot consume.
     consume_error: Mutex<Option<String>>,
+    /// The pause and this worker's command as it last read them: put back if Redis loses
+    /// them (see `bus::orders`). Held across a read, so two slots never read the loss
+    /// apart (the second would see the mark the first just set, and forget).
+    orders: tokio::sync::Mutex<crate::bus::Orders>,
 }
 
 /// A worker. Cheap to clone; clones are the same worker.
@@ -204,6 +208,7 @@ impl Worker {
                 history,
                 step_conn: tokio::sync::Mutex::new(None),
                 consume_error: Mutex::new(None),
+                orders: tokio::sync::Mutex::new(crate::bus::Orders::default()),
             }),
         }
     }

@@ -45,7 +45,7 @@ impl Worker {
                 // have come meanwhile. The entry is then handed back untouched, for the
                 // first worker that may take jobs again.
                 let me = &self.inner;
-                if me.bus.worker_gate(&me.id).await? != Gate::Open {
+                if self.gate().await? != Gate::Open {
                     me.bus
                         .release_entry(&me.id, &entry.id, me.cfg.claim_idle)
                         .await?;
@@ -58,13 +58,37 @@ impl Worker {
         }
     }
 
-    /// Whether this worker may take a job now ([`Bus::worker_gate`]): on hold it waits
-    /// one `block` first; told to stop, it stops as on a shutdown (the command is used up).
+    /// What the operator lets this worker do now: the pause and its command
+    /// ([`Bus::read_orders`]). What Redis lost since the last read (a restart without
+    /// persistence) is put back from what this worker had read, so a quiet worker stays
+    /// quiet and a paused queue paused; the consumer group is made again with it.
     ///
-    /// [`Bus::worker_gate`]: crate::bus::Bus::worker_gate
+    /// [`Bus::read_orders`]: crate::bus::Bus::read_orders
+    pub(super) async fn gate(&self) -> Result<Gate> {
+        let me = &self.inner;
+        let mut known = me.orders.lock().await;
+        let (mut orders, lost) = me.bus.read_orders(&me.id).await?;
+        if lost && !known.is_empty() {
+            orders = orders.or(known.clone());
+            warn!(
+                worker = %me.id,
+                paused = orders.pause.is_some(),
+                command = orders.command.is_some(),
+                "Redis lost the operator's pause or this worker's command (restarted empty?); putting them back"
+            );
+            me.bus.restore_orders(&me.id, &orders).await?;
+            me.bus.ensure_group().await?;
+        }
+        let gate = orders.gate();
+        *known = orders;
+        Ok(gate)
+    }
+
+    /// Whether this worker may take a job now ([`Worker::gate`]): on hold it waits one
+    /// `block` first; told to stop, it stops as on a shutdown (the command is used up).
     pub(super) async fn gate_open(&self) -> Result<bool> {
         let me = &self.inner;
-        match me.bus.worker_gate(&me.id).await? {
+        match self.gate().await? {
             Gate::Open => Ok(true),
             Gate::Hold => {
                 self.pause(me.cfg.block).await;
