@@ -290,6 +290,40 @@ async fn a_live_plan_change_is_shared() {
     .await;
 }
 
+/// What the dashboard reads: the key's requests in the last minute by every process on
+/// it, and the plan in force, which is the key's and not this process's own setting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_keys_spending_in_the_last_minute_counts_every_process() {
+    let fake = FakePolygon::start(FakePolygonConfig::default()).await;
+    let ns = unique_namespace();
+    let cfg = PolygonConfig::new(fake.base_url(), key(&fake)).with_requests_per_minute(60);
+    let (a, b) = (
+        PolygonClient::new(cfg.clone()).unwrap(),
+        PolygonClient::new(cfg.with_requests_per_minute(5)).unwrap(),
+    );
+    let bus = bus_at(&shared_redis_url(), &ns).await;
+    bus.share_polygon_budget(&a, false, "a").await.unwrap();
+    bus.share_polygon_budget(&b, false, "b").await.unwrap();
+    for t in ["AAPL", "MSFT", "NVDA"] {
+        a.ticker_details(t).await.unwrap();
+    }
+    b.ticker_details("KO").await.unwrap();
+    assert_eq!(
+        b.rate_limiter().limit(),
+        60,
+        "the key's plan, not B's own 5"
+    );
+    let spent = b
+        .rate_limiter()
+        .shared()
+        .expect("shared")
+        .spent_in_plan_window()
+        .await
+        .unwrap();
+    assert_eq!(spent, 4, "A's three and B's one");
+    assert_eq!(fake.request_count(), 4);
+}
+
 /// Redis going away mid-run never fails a request: the in-process limiter takes over.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_go_on_when_the_budgets_redis_goes_away() {

@@ -39,6 +39,14 @@ export function rpmText(p) {
   return p.limit > 0 ? `${fmtInt(p.lastMinute)} / ${fmtInt(p.limit)}` : fmtInt(p.lastMinute);
 }
 
+/** The plan and whose requests the figure counts; with a shared budget, the whole key's. */
+export function limitText(p) {
+  if (!p) return "";
+  const plan = p.limit > 0 ? `plan: ${fmtInt(p.limit)}/min` : "no plan limit";
+  const key = p.keyLastMinute != null ? `; ${fmtInt(p.keyLastMinute)} in the last minute on this API key, every process` : "";
+  return `(${plan}; ${p.scope}${key})`;
+}
+
 function cssVar(name) {
   return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
 }
@@ -139,7 +147,7 @@ function renderTiles(d) {
   rpm.textContent = rpmText(d.polygon);
   rpm.title = d.polygon.available ? `Requests of ${d.polygon.scope}` : "No Polygon client: add the API key in Settings";
   rpm.classList.toggle("dash-over", d.polygon.limit > 0 && d.polygon.lastMinute > d.polygon.limit);
-  $("#dash-limit").textContent = d.polygon.limit > 0 ? `(plan: ${fmtInt(d.polygon.limit)}/min; ${d.polygon.scope})` : `(no plan limit; ${d.polygon.scope})`;
+  $("#dash-limit").textContent = limitText(d.polygon);
   $("#dash-note").textContent = d.historyError ? `History unavailable: ${d.historyError}` : "Jobs count where they finished; bars/s is the loading speed while they ran";
 }
 

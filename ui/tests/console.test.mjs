@@ -5,7 +5,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 
-import { throughputColumns, polygonColumns, rpmText, withAlpha } from "../js/dashboard.js";
+import { throughputColumns, polygonColumns, rpmText, limitText, withAlpha } from "../js/dashboard.js";
 import { workerState } from "../js/console.js";
 
 test("throughput points become chart columns per hour", () => {
@@ -29,6 +29,12 @@ test("Polygon requests per minute against the plan's limit", () => {
   assert.equal(rpmText({ available: true, limit: 5, lastMinute: 4 }), "4 / 5");
   assert.equal(rpmText({ available: true, limit: 0, lastMinute: 1200 }), "1,200");
   assert.equal(rpmText({ available: false, limit: 5, lastMinute: 0 }), "—");
+  assert.equal(limitText({ limit: 5, scope: "this app", keyLastMinute: null }), "(plan: 5/min; this app)");
+  assert.equal(
+    limitText({ limit: 5, scope: "this app's built-in worker", keyLastMinute: 4 }),
+    "(plan: 5/min; this app's built-in worker; 4 in the last minute on this API key, every process)",
+  );
+  assert.equal(limitText({ limit: 0, scope: "this app" }), "(no plan limit; this app)");
   assert.equal(withAlpha("#0d6efd", 0.5), "rgba(13, 110, 253, 0.5)");
   assert.equal(withAlpha("rgb(1,2,3)", 0.5), "rgb(1,2,3)");
 });

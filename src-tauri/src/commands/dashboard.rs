@@ -107,10 +107,11 @@ pub async fn dashboard(state: State<'_, AppState>) -> CmdResult<DashboardView> {
         last_minute,
         per_minute,
         scope: if engine.mode_name() == "redis" {
-            "this app's built-in worker (other workers count their own)".into()
+            "this app's built-in worker".into()
         } else {
             "this app".into()
         },
+        key_last_minute: engine.polygon_key_spent().await,
     };
     let (today, hourly, daily, history_error) = match engine.dashboard().await {
         Ok(d) => (

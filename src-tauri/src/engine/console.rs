@@ -288,8 +288,18 @@ impl Engine {
 
     /// Requests this app's Polygon client has sent, and the plan's limit per minute.
     pub fn polygon_requests(&self) -> Option<(u64, u32)> {
-        let limit = self.settings().requests_per_minute;
-        self.polygon.as_ref().map(|p| (p.requests_sent(), limit))
+        // The plan in force: the key's shared value once the budget is shared, which may
+        // differ from this app's setting (another process set it explicitly).
+        self.polygon
+            .as_ref()
+            .map(|p| (p.requests_sent(), p.rate_limiter().limit()))
+    }
+
+    /// Requests on this API key in the last minute by every process sharing its budget
+    /// through Redis (`None`: the budget is not shared, or Redis did not answer).
+    pub async fn polygon_key_spent(&self) -> Option<u64> {
+        let budget = self.polygon.as_ref()?.rate_limiter().shared()?;
+        budget.spent_in_plan_window().await.ok()
     }
 }
 

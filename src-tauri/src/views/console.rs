@@ -254,6 +254,9 @@ pub struct PolygonRateView {
     pub per_minute: Vec<(i64, u64)>,
     /// Whose requests these are.
     pub scope: String,
+    /// Requests on the key in the last minute by every process sharing its budget
+    /// (absent when the budget is not shared through Redis).
+    pub key_last_minute: Option<u64>,
 }
 
 /// The dashboard.

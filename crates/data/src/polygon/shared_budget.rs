@@ -60,6 +60,18 @@ pub fn key_digest(api_key: &SecretString) -> String {
     hash.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
+/// KEYS = [budget]; ARGV = [plan window µs]. Returns the grants within the plan's window
+/// up to now, by Redis time.
+static SPENT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+return redis.call('ZCOUNT', KEYS[1], '(' .. string.format('%.0f', now - tonumber(ARGV[1])), '+inf')
+"#,
+    )
+});
+
 /// KEYS = [budget, plan, waiters, seen, cooldown];
 /// ARGV = [window µs, this process's rpm (used when none is stored), ticket, ticket ttl µs,
 /// grant member, nudge µs]. Returns `{granted 0|1, wait µs, limit, now µs}`.
@@ -336,6 +348,17 @@ impl SharedBudget {
             _ => tracing::info!(plan = %mine, "Polygon request budget shared through Redis"),
         }
         Ok(v)
+    }
+
+    /// Requests granted on this key within the plan's window (the last minute) by every
+    /// process that shares the budget, as Redis counts them.
+    pub async fn spent_in_plan_window(&self) -> Result<u64, redis::RedisError> {
+        let mut c = self.conn.clone();
+        SPENT
+            .key(&self.keys.budget)
+            .arg(self.plan_window.as_micros() as u64)
+            .invoke_async(&mut c)
+            .await
     }
 
     /// An explicit change of the plan: written for every process on the key.
