@@ -68,7 +68,7 @@ export function fillConfirmText(e) {
     title: `Fill ${count(e.gaps, "gap")} of ${count(e.symbols, "symbol")}?`,
     lines: [
       `${jobs} with fill will be submitted for ${count(e.symbols, "symbol")}; only the missing sessions are loaded.`,
-      `Estimate: up to ${count(e.requests, "Polygon request")}, ${estimateTime(e)}.`,
+      `Estimate: up to ${count(e.requests, "Polygon request")} for the bars, ${estimateTime(e)}${e.registrationRequestsMax ? `; up to ${fmtInt(e.registrationRequestsMax)} more to register symbols not yet known` : ""}.`,
     ],
     confirmLabel: `Submit ${jobs}`,
   };

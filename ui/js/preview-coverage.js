@@ -82,7 +82,7 @@ export function previewCoverageCommands({ newJob, uuid, fail, rate }) {
       const jobs = groups(items);
       const requests = jobs.reduce((n, j) => n + j.symbols.length, 0);
       const rpm = rate();
-      return { gaps: items.length, symbols: new Set(items.map((i) => i.symbol)).size, jobs: jobs.length, requests, requestsPerMinute: rpm, seconds: rpm ? (requests / rpm) * 60 : null, summary: "" };
+      return { gaps: items.length, symbols: new Set(items.map((i) => i.symbol)).size, jobs: jobs.length, requests, registrationRequestsMax: 0, requestsPerMinute: rpm, seconds: rpm ? (requests / rpm) * 60 : null, summary: "" };
     },
     list_schedules: () => schedules.map((x) => ({ ...x })),
     set_schedule_enabled({ name, enabled }) {

@@ -181,13 +181,13 @@ test("coverage pages say which symbols they show, of how many, matching what", a
 
 test("a fill of many gaps is confirmed with its symbols, jobs and estimate", async () => {
   const { fillConfirmText } = await import("../js/coverage-text.js");
-  const t = fillConfirmText({ gaps: 120, symbols: 97, jobs: 1, requests: 97, seconds: 1164, requestsPerMinute: 5 });
+  const t = fillConfirmText({ gaps: 120, symbols: 97, jobs: 1, requests: 97, registrationRequestsMax: 0, seconds: 1164, requestsPerMinute: 5 });
   assert.equal(t.title, "Fill 120 gaps of 97 symbols?");
   assert.equal(t.lines[0], "1 top-up job with fill will be submitted for 97 symbols; only the missing sessions are loaded.");
-  assert.equal(t.lines[1], "Estimate: up to 97 Polygon requests, about 19 m 24 s at 5 requests a minute.");
+  assert.equal(t.lines[1], "Estimate: up to 97 Polygon requests for the bars, about 19 m 24 s at 5 requests a minute.");
   assert.equal(t.confirmLabel, "Submit 1 top-up job");
-  const free = fillConfirmText({ gaps: 1, symbols: 1, jobs: 2, requests: 1, seconds: null, requestsPerMinute: 0 });
-  assert.equal(free.lines[1], "Estimate: up to 1 Polygon request, no wait for a rate limit (unlimited plan).");
+  const free = fillConfirmText({ gaps: 1, symbols: 1, jobs: 2, requests: 1, registrationRequestsMax: 1, seconds: null, requestsPerMinute: 0 });
+  assert.equal(free.lines[1], "Estimate: up to 1 Polygon request for the bars, no wait for a rate limit (unlimited plan); up to 1 more to register symbols not yet known.");
   assert.equal(free.confirmLabel, "Submit 2 top-up jobs");
 });
 

@@ -94,9 +94,11 @@ pub struct FillEstimateView {
     /// Distinct symbols over every job.
     pub symbols: usize,
     pub jobs: usize,
-    /// Polygon requests at most (every page of every symbol's span, and registrations).
+    /// Polygon requests for the bars, at most (every page of each symbol's whole span).
     pub requests: u64,
-    /// At the plan's rate; `None` when unlimited.
+    /// Reference-list requests more, at most, for symbols not yet registered.
+    pub registration_requests_max: u64,
+    /// The bars' requests at the plan's rate; `None` when unlimited.
     pub seconds: Option<f64>,
     pub requests_per_minute: u32,
     /// Each job's estimate, one line each.
@@ -120,6 +122,7 @@ pub async fn estimate_fill(
         symbols: symbols.len(),
         jobs: jobs.len(),
         requests: 0,
+        registration_requests_max: 0,
         seconds: Some(0.0),
         requests_per_minute: 0,
         summary: String::new(),
@@ -127,7 +130,8 @@ pub async fn estimate_fill(
     let mut lines = Vec::new();
     for job in jobs {
         let e = engine.estimate(job).await?;
-        view.requests += e.requests + e.registration_requests_max;
+        view.requests += e.requests;
+        view.registration_requests_max += e.registration_requests_max;
         view.seconds = view.seconds.zip(e.seconds).map(|(a, b)| a + b);
         view.requests_per_minute = e.requests_per_minute;
         lines.push(e.summary());
