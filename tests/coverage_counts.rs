@@ -334,15 +334,12 @@ async fn the_heat_map_counts_each_month_from_the_first_bar() {
     store.close().await;
 }
 
-#[tokio::test]
-async fn the_heat_map_and_the_gaps_page_past_the_first_symbols_and_filter_them() {
+/// The heat map and the gaps of 230 symbols: pages past the first, and a filter that picks
+/// the last one by ticker with its gap.
+async fn check_pages_and_filter(store: &Store) {
     use chrono::{TimeZone, Utc};
     use tickstock_data::completeness::{gaps_page, SymbolPage};
     use tickstock_data::heatmap::monthly;
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::connect(&format!("sqlite://{}/ts.db", dir.path().display()))
-        .await
-        .unwrap();
     let (from, to) = (d("2025-12-01"), d("2025-12-05"));
     let now = Utc.with_ymd_and_hms(2025, 12, 8, 17, 0, 0).unwrap();
     // 230 symbols; the last (past 200 by ticker) misses Dec 2 and 3.
@@ -363,7 +360,7 @@ async fn the_heat_map_and_the_gaps_page_past_the_first_symbols_and_filter_them()
         limit,
     };
 
-    let map = monthly(&store, None, &page(None, 0, 500), Timeframe::Day, 1, now)
+    let map = monthly(store, None, &page(None, 0, 500), Timeframe::Day, 1, now)
         .await
         .unwrap();
     assert_eq!(
@@ -371,13 +368,13 @@ async fn the_heat_map_and_the_gaps_page_past_the_first_symbols_and_filter_them()
         (200, 230, 30),
         "at most 200 a page"
     );
-    let map = monthly(&store, None, &page(None, 200, 200), Timeframe::Day, 1, now)
+    let map = monthly(store, None, &page(None, 200, 200), Timeframe::Day, 1, now)
         .await
         .unwrap();
     assert_eq!((map.offset, map.rows.len(), map.more), (200, 30, 0));
     assert_eq!(map.rows[29].symbol, "ZZZ");
     let map = monthly(
-        &store,
+        store,
         None,
         &page(Some("zz"), 0, 200),
         Timeframe::Day,
@@ -393,7 +390,7 @@ async fn the_heat_map_and_the_gaps_page_past_the_first_symbols_and_filter_them()
     );
 
     let gaps = gaps_page(
-        &store,
+        store,
         None,
         &page(None, 0, 1000),
         Timeframe::Day,
@@ -410,7 +407,7 @@ async fn the_heat_map_and_the_gaps_page_past_the_first_symbols_and_filter_them()
     );
     assert!(gaps.reports.iter().all(|r| r.gaps.is_empty()));
     let gaps = gaps_page(
-        &store,
+        store,
         None,
         &page(None, 200, 100),
         Timeframe::Day,
@@ -422,7 +419,7 @@ async fn the_heat_map_and_the_gaps_page_past_the_first_symbols_and_filter_them()
     .unwrap();
     assert_eq!((gaps.offset, gaps.reports.len()), (200, 30));
     let gaps = gaps_page(
-        &store,
+        store,
         None,
         &page(Some("ZZZ"), 0, 100),
         Timeframe::Day,
@@ -441,7 +438,25 @@ async fn the_heat_map_and_the_gaps_page_past_the_first_symbols_and_filter_them()
         ),
         (d("2025-12-02"), 2)
     );
+}
+
+#[tokio::test]
+async fn the_heat_map_and_the_gaps_page_past_the_first_symbols_and_filter_them_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::connect(&format!("sqlite://{}/ts.db", dir.path().display()))
+        .await
+        .unwrap();
+    check_pages_and_filter(&store).await;
     store.close().await;
+}
+
+#[tokio::test]
+async fn the_heat_map_and_the_gaps_page_past_the_first_symbols_and_filter_them_on_postgres() {
+    let db = fresh_database().await;
+    let store = Store::connect(&db.url).await.unwrap();
+    check_pages_and_filter(&store).await;
+    store.close().await;
+    db.drop_db().await;
 }
 
 #[tokio::test]

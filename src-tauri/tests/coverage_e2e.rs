@@ -198,6 +198,12 @@ async fn coverage_filters_and_pages_past_200_symbols_and_fill_all_asks_first() {
     save_screenshot(&app, &app.screenshot().await, "filtered-heatmap.png");
 
     press(&app, "#cov-tab-gaps").await;
+    app.wait_js(
+        "the gaps tab shown",
+        WAIT,
+        "return document.getElementById('cov-pane-gaps').classList.contains('show');",
+    )
+    .await;
     let note = wait_text(
         &app,
         "the gaps filtered to IBM",
@@ -215,6 +221,7 @@ async fn coverage_filters_and_pages_past_200_symbols_and_fill_all_asks_first() {
             "5".to_string()
         ]]
     );
+    tokio::time::sleep(Duration::from_millis(300)).await;
     save_screenshot(&app, &app.screenshot().await, "filtered-gaps.png");
 
     // No filter: page through the heat map and the gaps.
