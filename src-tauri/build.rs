@@ -32,6 +32,7 @@ const COMMANDS: &[&str] = &[
     "coverage_map",
     "coverage_gaps",
     "fill_gaps",
+    "estimate_fill",
     "list_schedules",
     "set_schedule_enabled",
     "run_schedule",

@@ -271,6 +271,7 @@ async fn counts_of_rows_stored_before_are_not_trusted_until_rebuilt() {
 #[tokio::test]
 async fn the_heat_map_counts_each_month_from_the_first_bar() {
     use chrono::{TimeZone, Utc};
+    use tickstock_data::completeness::SymbolPage;
     use tickstock_data::heatmap::monthly;
     let dir = tempfile::tempdir().unwrap();
     let store = Store::connect(&format!("sqlite://{}/ts.db", dir.path().display()))
@@ -292,8 +293,11 @@ async fn the_heat_map_counts_each_month_from_the_first_bar() {
         .await
         .unwrap();
     let now = Utc.with_ymd_and_hms(2025, 12, 8, 17, 0, 0).unwrap();
+    let all = SymbolPage::first(200);
 
-    let map = monthly(&store, None, Timeframe::Day, 3, now).await.unwrap();
+    let map = monthly(&store, None, &all, Timeframe::Day, 3, now)
+        .await
+        .unwrap();
     assert_eq!(map.months, ["2025-10", "2025-11", "2025-12"]);
     assert_eq!(map.to, d("2025-12-05"));
     let cells = &map.rows[0].cells;
@@ -307,9 +311,16 @@ async fn the_heat_map_counts_each_month_from_the_first_bar() {
     assert_eq!(cells[2].rating, Some("poor"));
 
     // Minute bars: the early close's 210 minutes, from the counts.
-    let map = monthly(&store, Some(&["AAPL".into()]), Timeframe::Minute, 2, now)
-        .await
-        .unwrap();
+    let map = monthly(
+        &store,
+        Some(&["AAPL".into()]),
+        &all,
+        Timeframe::Minute,
+        2,
+        now,
+    )
+    .await
+    .unwrap();
     let cells = &map.rows[0].cells;
     assert_eq!((cells[0].bars, cells[0].expected), (210, 210));
     assert_eq!(
@@ -317,10 +328,135 @@ async fn the_heat_map_counts_each_month_from_the_first_bar() {
         Some(0.0),
         "nothing stored in December"
     );
-    assert!(monthly(&store, None, Timeframe::Week, 3, now)
+    assert!(monthly(&store, None, &all, Timeframe::Week, 3, now)
         .await
         .is_err());
     store.close().await;
+}
+
+/// The heat map and the gaps of 230 symbols: pages past the first, and a filter that picks
+/// the last one by ticker with its gap.
+async fn check_pages_and_filter(store: &Store) {
+    use chrono::{TimeZone, Utc};
+    use tickstock_data::completeness::{gaps_page, SymbolPage};
+    use tickstock_data::heatmap::monthly;
+    let (from, to) = (d("2025-12-01"), d("2025-12-05"));
+    let now = Utc.with_ymd_and_hms(2025, 12, 8, 17, 0, 0).unwrap();
+    // 230 symbols; the last (past 200 by ticker) misses Dec 2 and 3.
+    let names: Vec<String> = (0..229)
+        .map(|i| format!("S{i:03}"))
+        .chain(["ZZZ".into()])
+        .collect();
+    for name in &names {
+        let bars: Vec<_> = FakePolygon::expected_bars(name, Timeframe::Day, from, to)
+            .into_iter()
+            .filter(|b| name != "ZZZ" || ![d("2025-12-02"), d("2025-12-03")].contains(&b.ny_date()))
+            .collect();
+        store.write_bars(name, Timeframe::Day, &bars).await.unwrap();
+    }
+    let page = |filter: Option<&str>, offset: usize, limit: usize| SymbolPage {
+        filter: filter.map(str::to_string),
+        offset,
+        limit,
+    };
+
+    let map = monthly(store, None, &page(None, 0, 500), Timeframe::Day, 1, now)
+        .await
+        .unwrap();
+    assert_eq!(
+        (map.rows.len(), map.total, map.more),
+        (200, 230, 30),
+        "at most 200 a page"
+    );
+    let map = monthly(store, None, &page(None, 200, 200), Timeframe::Day, 1, now)
+        .await
+        .unwrap();
+    assert_eq!((map.offset, map.rows.len(), map.more), (200, 30, 0));
+    assert_eq!(map.rows[29].symbol, "ZZZ");
+    let map = monthly(
+        store,
+        None,
+        &page(Some("zz"), 0, 200),
+        Timeframe::Day,
+        1,
+        now,
+    )
+    .await
+    .unwrap();
+    assert_eq!((map.total, map.rows.len()), (1, 1));
+    assert_eq!(
+        (map.rows[0].cells[0].bars, map.rows[0].cells[0].expected),
+        (3, 5)
+    );
+
+    let gaps = gaps_page(
+        store,
+        None,
+        &page(None, 0, 1000),
+        Timeframe::Day,
+        from,
+        to,
+        now,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (gaps.total, gaps.reports.len()),
+        (230, 100),
+        "at most 100 daily a page"
+    );
+    assert!(gaps.reports.iter().all(|r| r.gaps.is_empty()));
+    let gaps = gaps_page(
+        store,
+        None,
+        &page(None, 200, 100),
+        Timeframe::Day,
+        from,
+        to,
+        now,
+    )
+    .await
+    .unwrap();
+    assert_eq!((gaps.offset, gaps.reports.len()), (200, 30));
+    let gaps = gaps_page(
+        store,
+        None,
+        &page(Some("ZZZ"), 0, 100),
+        Timeframe::Day,
+        from,
+        to,
+        now,
+    )
+    .await
+    .unwrap();
+    assert_eq!((gaps.total, gaps.reports.len()), (1, 1));
+    assert_eq!(gaps.reports[0].gaps.len(), 1);
+    assert_eq!(
+        (
+            gaps.reports[0].gaps[0].from,
+            gaps.reports[0].gaps[0].sessions
+        ),
+        (d("2025-12-02"), 2)
+    );
+}
+
+#[tokio::test]
+async fn the_heat_map_and_the_gaps_page_past_the_first_symbols_and_filter_them_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::connect(&format!("sqlite://{}/ts.db", dir.path().display()))
+        .await
+        .unwrap();
+    check_pages_and_filter(&store).await;
+    store.close().await;
+}
+
+#[tokio::test]
+async fn the_heat_map_and_the_gaps_page_past_the_first_symbols_and_filter_them_on_postgres() {
+    let db = fresh_database().await;
+    let store = Store::connect(&db.url).await.unwrap();
+    check_pages_and_filter(&store).await;
+    store.close().await;
+    db.drop_db().await;
 }
 
 #[tokio::test]

@@ -120,9 +120,12 @@ export const notify = (title, body) => invoke("notify", { title, body });
 export const about = () => invoke("about");
 /** Every change of every job, in batches: [{job, finished}]. */
 export const onJobEvents = (cb) => listen("job-events", cb);
-export const coverageMap = (timeframe, months) => invoke("coverage_map", { timeframe, months });
-export const coverageGaps = (timeframe, from, to) => invoke("coverage_gaps", { timeframe, from, to });
+/** page: {filter, offset, limit}: the symbols a filter picks (tickers or prefixes), one page of them. */
+export const coverageMap = (timeframe, months, page = {}) => invoke("coverage_map", { timeframe, months, page });
+export const coverageGaps = (timeframe, from, to, page = {}) => invoke("coverage_gaps", { timeframe, from, to, page });
 export const fillGaps = (items) => invoke("fill_gaps", { items });
+/** The jobs filling `items` would be, with their Polygon requests and time (nothing submitted). */
+export const estimateFill = (items) => invoke("estimate_fill", { items });
 export const listSchedules = () => invoke("list_schedules");
 export const setScheduleEnabled = (name, enabled) => invoke("set_schedule_enabled", { name, enabled });
 export const runSchedule = (name) => invoke("run_schedule", { name });

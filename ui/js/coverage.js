@@ -1,53 +1,53 @@
 // Coverage view: a completeness heat map (symbols x months, coloured by completeness, the
-// figures in each cell's tooltip), the gaps list with Fill per row and Fill all (top-up jobs
-// with fill), and the schedules (enable/disable, run now, last and next run with result).
+// figures in each cell's tooltip), the gaps list with Fill per row and Fill all
+// (coverage-gaps.js), and the schedules (enable/disable, run now, last and next run with
+// result). A filter (tickers or prefixes) picks the symbols of the heat map and the gaps,
+// whatever their rank; both show a page of them at a time, with Previous and Next.
 import * as api from "./api.js";
-import { $, el, clear, icon, fmtInt, fmtNewYork } from "./util.js";
+import { $, el, clear, icon, fmtNewYork, debounce } from "./util.js";
 import { toast, errorToast } from "./toasts.js";
+import { heatClass, heatTitle, showingText, pageMoves, filterLabel } from "./coverage-text.js";
+import { initGaps, loadGaps } from "./coverage-gaps.js";
 
-/** Background colour class of a completeness ratio (null: not loaded yet). */
-export function heatClass(completeness) {
-  if (completeness === null || completeness === undefined) return "heat-none";
-  if (completeness >= 0.99) return "heat-good";
-  if (completeness >= 0.9) return "heat-partial";
-  if (completeness > 0) return "heat-poor";
-  return "heat-empty";
-}
-
-/** The tooltip of one heat-map cell. */
-export function heatTitle(symbol, cell) {
-  if (cell.completeness === null || cell.completeness === undefined) {
-    return `${symbol} ${cell.month}: before the first stored bar`;
-  }
-  const pct = (cell.completeness * 100).toFixed(1);
-  return `${symbol} ${cell.month}: ${fmtInt(cell.bars)} of ${fmtInt(cell.expected)} bars (${pct} %, ${cell.rating})`;
-}
+export { heatClass, heatTitle };
 
 let hooks = { onSubmitted: () => {} };
-let lastGaps = [];
 // The latest read of each part: an answer to an older read (from before a change of
 // settings, say) is dropped, not drawn over a newer one.
-const seq = { map: 0, gaps: 0, schedules: 0 };
+const seq = { map: 0, schedules: 0 };
+// The heat map's page asked for next, and the one shown.
+const mapPage = { offset: 0, shown: 0, size: 200 };
+
+/** The symbols filter as typed (tickers or prefixes). */
+const filterText = () => $("#cov-filter").value.trim();
 
 function isoDaysAgo(days) {
   const d = new Date(Date.now() - days * 86400000);
   return d.toISOString().slice(0, 10);
 }
 
-async function loadMap() {
+async function loadMap({ restart = false } = {}) {
+  if (restart) mapPage.offset = 0;
   const tf = $("#cov-timeframe").value;
+  const filter = filterText();
   const months = Number($("#cov-months").value) || 12;
   const box = $("#cov-heatmap");
   const note = $("#cov-map-note");
   $("#btn-cov-refresh").disabled = true;
   const mine = ++seq.map;
   try {
-    const map = await api.coverageMap(tf, months);
+    const map = await api.coverageMap(tf, months, { filter, offset: mapPage.offset });
     if (mine !== seq.map) return;
+    Object.assign(mapPage, { offset: map.offset, shown: map.rows.length });
+    const moves = pageMoves(map.offset, map.rows.length, map.total);
+    $("#cov-map-prev").disabled = !moves.prev;
+    $("#cov-map-next").disabled = !moves.next;
     clear(box);
     if (!map.rows.length) {
-      box.append(el("p", { class: "text-body-secondary text-center py-3 mb-0", text: `No ${tf} bars stored yet.` }));
-      note.textContent = "";
+      const f = filterLabel(filter);
+      const text = f ? `No ${tf} bars stored for symbols matching ${f}.` : `No ${tf} bars stored yet.`;
+      box.append(el("p", { class: "text-body-secondary text-center py-3 mb-0", text }));
+      note.textContent = f ? showingText(0, 0, 0, filter) : "";
       return;
     }
     const table = el("table", { class: "table table-sm mb-0 heatmap", attrs: { "aria-label": "Completeness per symbol and month" } });
@@ -70,7 +70,7 @@ async function loadMap() {
     }
     table.append(body);
     box.append(table);
-    note.textContent = `${map.rows.length} symbols · ${map.from} to ${map.to}${map.more ? ` · ${map.more} more not shown` : ""}`;
+    note.textContent = `${showingText(map.offset, map.rows.length, map.total, filter)} · ${map.from} to ${map.to}`;
   } catch (err) {
     if (mine !== seq.map) return;
     clear(box);
@@ -78,63 +78,6 @@ async function loadMap() {
     note.textContent = "";
   } finally {
     if (mine === seq.map) $("#btn-cov-refresh").disabled = false;
-  }
-}
-
-async function fill(items, button) {
-  if (button) button.disabled = true;
-  try {
-    const r = await api.fillGaps(items);
-    for (const id of r.jobIds) hooks.onSubmitted(id);
-    toast({
-      title: r.jobIds.length === 1 ? "Fill submitted" : `${r.jobIds.length} fill jobs submitted`,
-      body: r.warning || "Only the missing sessions are loaded.",
-      variant: r.warning ? "warning" : "success",
-      mono: r.jobIds.join(" "),
-    });
-  } catch (err) {
-    errorToast("Could not submit the fill", err);
-  } finally {
-    if (button) button.disabled = false;
-  }
-}
-
-function gapItem(g) {
-  return { symbol: g.symbol, timeframe: g.timeframe, from: g.from, to: g.to };
-}
-
-async function loadGaps() {
-  const tf = $("#cov-timeframe").value;
-  const tbody = $("#cov-gaps tbody");
-  const note = $("#cov-gaps-note");
-  $("#btn-cov-fill-all").disabled = true;
-  const mine = ++seq.gaps;
-  try {
-    const r = await api.coverageGaps(tf, $("#cov-gaps-from").value, $("#cov-gaps-to").value);
-    if (mine !== seq.gaps) return;
-    lastGaps = r.gaps;
-    clear(tbody);
-    if (!r.gaps.length) {
-      tbody.append(el("tr", {}, el("td", { colSpan: 5, class: "text-body-secondary text-center py-3", text: "No gaps: every session is stored." })));
-    }
-    for (const g of r.gaps) {
-      const btn = el("button", { type: "button", class: "btn btn-sm btn-outline-primary py-0", title: `Load ${g.symbol} ${g.from} to ${g.to}` }, icon("bi-download"), " Fill");
-      btn.addEventListener("click", () => fill([gapItem(g)], btn));
-      tbody.append(el("tr", { dataset: { symbol: g.symbol, from: g.from } },
-        el("td", { class: "font-monospace small", text: g.symbol }),
-        el("td", { class: "small num", text: g.from }),
-        el("td", { class: "small num", text: g.to }),
-        el("td", { class: "text-end num", text: fmtInt(g.sessions) }),
-        el("td", { class: "text-end" }, btn)));
-    }
-    $("#btn-cov-fill-all").disabled = r.gaps.length === 0;
-    const more = r.symbolsTotal > r.symbolsChecked ? ` (the first ${r.symbolsChecked} of ${r.symbolsTotal})` : "";
-    note.textContent = `${r.gaps.length} gap${r.gaps.length === 1 ? "" : "s"} in ${r.symbolsChecked} symbols${more}, ${r.from} to ${r.to}`;
-  } catch (err) {
-    if (mine !== seq.gaps) return;
-    clear(tbody);
-    tbody.append(el("tr", {}, el("td", { colSpan: 5, class: "text-danger text-center py-3", text: `Cannot check gaps: ${err.message}` })));
-    note.textContent = "";
   }
 }
 
@@ -202,17 +145,32 @@ export function loadCoverage() {
   return Promise.all([loadMap(), loadGaps(), loadSchedules()]);
 }
 
+/** Both lists from their first page (the filter or the timeframe changed). */
+function restart() {
+  loadMap({ restart: true });
+  loadGaps({ restart: true });
+}
+
 export function initCoverage(options = {}) {
   hooks = { ...hooks, ...options };
   $("#cov-gaps-from").value = isoDaysAgo(365);
   $("#cov-gaps-to").value = isoDaysAgo(0);
+  initGaps({ onSubmitted: (id) => hooks.onSubmitted(id), filter: filterText });
   $("#btn-cov-refresh").addEventListener("click", () => loadCoverage());
-  $("#cov-timeframe").addEventListener("change", () => {
-    loadMap();
-    loadGaps();
+  $("#cov-timeframe").addEventListener("change", restart);
+  $("#cov-filter").addEventListener("input", debounce(restart, 300));
+  $("#cov-filter-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    restart();
   });
   $("#cov-months").addEventListener("change", () => loadMap());
-  $("#btn-cov-gaps").addEventListener("click", () => loadGaps());
-  $("#btn-cov-fill-all").addEventListener("click", (e) => fill(lastGaps.map(gapItem), e.currentTarget));
+  $("#cov-map-prev").addEventListener("click", () => {
+    mapPage.offset = Math.max(0, mapPage.offset - mapPage.size);
+    loadMap();
+  });
+  $("#cov-map-next").addEventListener("click", () => {
+    mapPage.offset += mapPage.shown;
+    loadMap();
+  });
   return loadCoverage();
 }

@@ -5,6 +5,7 @@
 // Query options for previewing states: ?firstrun=1 (no API key yet), ?redis=down,
 // ?workers=none|stale, ?empty=1 (no jobs), ?embedded=1.
 import { previewConsoleCommands } from "./preview-console.js";
+import { previewCoverageCommands } from "./preview-coverage.js";
 
 const UNIVERSES = [
   { key: "sp500", name: "S&P 500", kind: "UNIVERSE", members: 503, asOf: "2025-06-30",
@@ -559,69 +560,7 @@ export function createPreviewBackend() {
     },
   };
 
-  // Coverage view: completeness per symbol and month, gaps, schedules (simulated).
-  const COVERAGE_SYMBOLS = ["AAPL", "AMZN", "GOOGL", "META", "MSFT", "NVDA", "SPY", "TSLA"];
-  const schedules = [
-    { name: "daily-top-up", spec: "trading-days 16:30", kind: "top_up", enabled: true, lastDue: new Date(Date.now() - 86400000).toISOString(), lastJobId: uuid(), lastStatus: "completed", nextDue: new Date(Date.now() + 3600000).toISOString() },
-    { name: "weekly-refresh", spec: "0 18 * * SAT", kind: "multi_timeframe_load", enabled: true, lastDue: new Date(Date.now() - 5 * 86400000).toISOString(), lastJobId: uuid(), lastStatus: "completed_with_errors", nextDue: new Date(Date.now() + 2 * 86400000).toISOString() },
-    { name: "monthly-refresh", spec: "0 6 1 * *", kind: "multi_timeframe_load", enabled: false, lastDue: null, lastJobId: null, lastStatus: null, nextDue: null },
-  ];
-  const findSchedule = (name) => schedules.find((x) => x.name === name) || fail("not_found", `No schedule \`${name}\`.`);
-  Object.assign(commands, {
-    coverage_map({ timeframe, months }) {
-      const n = Math.max(1, Math.min(120, Number(months) || 12));
-      const now = new Date();
-      const list = [];
-      for (let i = n - 1; i >= 0; i--) {
-        const d = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - i, 1));
-        list.push(d.toISOString().slice(0, 7));
-      }
-      const per = timeframe === "1min" ? 390 : timeframe === "hour" ? 7 : 1;
-      const rows = COVERAGE_SYMBOLS.map((symbol, si) => ({
-        symbol,
-        cells: list.map((month, mi) => {
-          const expected = 21 * per;
-          if (si === 5 && mi < 3) return { month, bars: 0, expected, completeness: null, rating: null };
-          const c = (si + mi) % 11 === 0 ? 0.6 : (si * 3 + mi) % 7 === 0 ? 0.95 : 1;
-          const bars = Math.round(expected * c);
-          return { month, bars, expected, completeness: c, rating: c >= 0.99 ? "good" : c >= 0.9 ? "partial" : "poor" };
-        }),
-      }));
-      return { timeframe, from: `${list[0]}-01`, to: now.toISOString().slice(0, 10), months: list, rows, more: 0 };
-    },
-    coverage_gaps({ timeframe, from, to }) {
-      if (!from || !to) fail("invalid_input", "Give both dates.", "from");
-      const gaps = [
-        { symbol: "AMZN", timeframe, from: "2025-03-12", to: "2025-03-14", sessions: 3 },
-        { symbol: "META", timeframe, from: "2025-07-02", to: "2025-07-02", sessions: 1 },
-        { symbol: "TSLA", timeframe, from: "2025-10-20", to: "2025-10-24", sessions: 5 },
-      ].filter((g) => g.from >= from && g.to <= to);
-      return { from, to, symbolsChecked: COVERAGE_SYMBOLS.length, symbolsTotal: COVERAGE_SYMBOLS.length, gaps };
-    },
-    fill_gaps({ items }) {
-      if (!Array.isArray(items) || !items.length) fail("invalid_input", "No gaps to fill.");
-      const byTf = new Map();
-      for (const it of items) byTf.set(it.timeframe, [...(byTf.get(it.timeframe) || []), it]);
-      const jobIds = [];
-      for (const [tf, list] of byTf) {
-        const job = newJob({ kind: "multi_timeframe_load", symbols: [...new Set(list.map((i) => i.symbol))], timeframes: [tf], startDate: list.map((i) => i.from).sort()[0], endDate: list.map((i) => i.to).sort().slice(-1)[0] });
-        jobIds.push(job.jobId);
-      }
-      return { jobIds, warning: null };
-    },
-    list_schedules: () => schedules.map((x) => ({ ...x })),
-    set_schedule_enabled({ name, enabled }) {
-      findSchedule(name).enabled = Boolean(enabled);
-      return Boolean(enabled);
-    },
-    run_schedule({ name }) {
-      const sch = findSchedule(name);
-      const job = newJob({ kind: "multi_timeframe_load", symbols: ["AAPL", "MSFT"], timeframes: ["day"], years: 1 });
-      Object.assign(sch, { lastJobId: job.jobId, lastStatus: "running", lastDue: new Date().toISOString() });
-      return job.jobId;
-    },
-  });
-
+  Object.assign(commands, previewCoverageCommands({ newJob, uuid, fail, rate: () => settings.requestsPerMinute }));
   Object.assign(commands, previewConsoleCommands({ sorted, mode, fail }));
 
   seed();

@@ -170,14 +170,48 @@ test("heat-map cells are coloured by completeness and say their figures", async 
   assert.match(heatTitle("AAPL", { month: "2025-01", completeness: null }), /before the first stored bar/);
 });
 
+test("coverage pages say which symbols they show, of how many, matching what", async () => {
+  const { showingText, pageScope, pageMoves, filterLabel } = await import("../js/coverage-text.js");
+  assert.equal(showingText(200, 200, 503), "Showing 201–400 of 503 symbols");
+  assert.equal(showingText(0, 1, 1, " ibm "), "Showing 1–1 of 1 symbol matching IBM");
+  assert.equal(showingText(0, 0, 0, "ibmx"), "No symbols match IBMX");
+  assert.equal(showingText(0, 100, 1503, "a,ms"), "Showing 1–100 of 1,503 symbols matching A, MS");
+  assert.equal(filterLabel("  aa  ms, "), "AA, MS");
+  assert.equal(pageScope(100, 100, 503, "s"), "symbols 101–200 of 503 matching S");
+  assert.deepEqual(pageMoves(0, 200, 503), { prev: false, next: true });
+  assert.deepEqual(pageMoves(400, 103, 503), { prev: true, next: false });
+  assert.deepEqual(pageMoves(0, 0, 0), { prev: false, next: false });
+});
+
+test("a fill of many gaps is confirmed with its symbols, jobs and estimate", async () => {
+  const { fillConfirmText } = await import("../js/coverage-text.js");
+  const t = fillConfirmText({ gaps: 120, symbols: 97, jobs: 1, requests: 97, registrationRequestsMax: 0, seconds: 1164, requestsPerMinute: 5 });
+  assert.equal(t.title, "Fill 120 gaps of 97 symbols?");
+  assert.equal(t.lines[0], "1 top-up job with fill will be submitted for 97 symbols; only the missing sessions are loaded.");
+  assert.equal(t.lines[1], "Estimate: up to 97 Polygon requests for the bars, about 19 m 24 s at 5 requests a minute.");
+  assert.equal(t.confirmLabel, "Submit 1 top-up job");
+  const free = fillConfirmText({ gaps: 1, symbols: 1, jobs: 2, requests: 1, registrationRequestsMax: 1, seconds: null, requestsPerMinute: 0 });
+  assert.equal(free.lines[1], "Estimate: up to 1 Polygon request for the bars, no wait for a rate limit (unlimited plan); up to 1 more to register symbols not yet known.");
+  assert.equal(free.confirmLabel, "Submit 2 top-up jobs");
+});
+
 test("the preview backend answers the coverage view's commands", async () => {
   const { createPreviewBackend } = await import("../js/preview-backend.js");
   const b = createPreviewBackend();
   const map = await b.invoke("coverage_map", { timeframe: "day", months: 6 });
   assert.equal(map.months.length, 6);
   assert.ok(map.rows.every((r) => r.cells.length === 6));
+  assert.deepEqual([map.rows.length, map.total, map.offset, map.more], [200, 258, 0, 58]);
+  const next = await b.invoke("coverage_map", { timeframe: "day", months: 6, page: { offset: 200 } });
+  assert.deepEqual([next.rows.length, next.offset, next.more], [58, 200, 0]);
+  const ibm = await b.invoke("coverage_map", { timeframe: "day", months: 6, page: { filter: "ibm" } });
+  assert.deepEqual(ibm.rows.map((r) => r.symbol), ["IBM"]);
   const gaps = await b.invoke("coverage_gaps", { timeframe: "day", from: "2025-01-01", to: "2025-12-31" });
   assert.ok(gaps.gaps.length > 0);
+  assert.deepEqual([gaps.symbolsChecked, gaps.symbolsTotal, gaps.pageSize], [100, 258, 100]);
+  const e = await b.invoke("estimate_fill", { items: gaps.gaps });
+  assert.equal(e.jobs, 1);
+  assert.equal(e.gaps, gaps.gaps.length);
   const fill = await b.invoke("fill_gaps", { items: gaps.gaps });
   assert.equal(fill.jobIds.length, 1);
   const list = await b.invoke("list_schedules");

@@ -215,6 +215,132 @@ pub async fn gaps(
     })
 }
 
+/// Which symbols a coverage view shows: those its filter picks, by ticker, one page of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SymbolPage {
+    /// Tickers or their prefixes, separated by commas or spaces (`IBM`, `AA, MS`); none or
+    /// blank: every symbol.
+    pub filter: Option<String>,
+    /// Symbols of the filtered list skipped before the page.
+    pub offset: usize,
+    /// Most symbols on the page.
+    pub limit: usize,
+}
+
+impl SymbolPage {
+    /// The first `limit` symbols, unfiltered.
+    pub fn first(limit: usize) -> Self {
+        SymbolPage {
+            filter: None,
+            offset: 0,
+            limit,
+        }
+    }
+
+    /// The filter's prefixes, upper-cased.
+    pub fn prefixes(&self) -> Vec<String> {
+        self.filter
+            .as_deref()
+            .unwrap_or("")
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .map(|p| p.trim().to_ascii_uppercase())
+            .filter(|p| !p.is_empty())
+            .collect()
+    }
+
+    /// Whether the filter picks `symbol`.
+    pub fn matches(&self, symbol: &str) -> bool {
+        picks(&self.prefixes(), symbol)
+    }
+
+    /// The page of `items` (in the order given) whose symbols the filter picks: how many it
+    /// picks in all, the offset of the page (past the end: the last page's), the page.
+    pub fn select<T>(&self, items: Vec<T>, symbol: impl Fn(&T) -> &str) -> (usize, usize, Vec<T>) {
+        let prefixes = self.prefixes();
+        let picked: Vec<T> = items
+            .into_iter()
+            .filter(|it| picks(&prefixes, symbol(it)))
+            .collect();
+        let total = picked.len();
+        let limit = self.limit.max(1);
+        let offset = if self.offset < total {
+            self.offset
+        } else {
+            total.saturating_sub(1) / limit * limit
+        };
+        let page = picked.into_iter().skip(offset).take(limit).collect();
+        (total, offset, page)
+    }
+}
+
+fn picks(prefixes: &[String], symbol: &str) -> bool {
+    let symbol = symbol.to_ascii_uppercase();
+    prefixes.is_empty() || prefixes.iter().any(|p| symbol.starts_with(p.as_str()))
+}
+
+/// Most symbols one page of gaps checks in `tf`: every stored key of the range is read.
+pub fn max_gap_symbols(tf: Timeframe) -> usize {
+    match tf {
+        Timeframe::Minute => 20,
+        Timeframe::Hour => 50,
+        _ => 100,
+    }
+}
+
+/// One page of the gaps list: the import check of each symbol on it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GapsPage {
+    /// The range checked, its end moved back to the last closed session.
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    /// Symbols the filter picks in all; the page holds those from `offset` on.
+    pub total: usize,
+    pub offset: usize,
+    pub reports: Vec<GapReport>,
+}
+
+/// The gaps of one page of symbols in `[from, to]`: of `symbols`, or of every symbol with
+/// `tf` bars stored when `None`, those `page` picks (at most [`max_gap_symbols`]).
+pub async fn gaps_page(
+    store: &Store,
+    symbols: Option<&[String]>,
+    page: &SymbolPage,
+    tf: Timeframe,
+    from: NaiveDate,
+    to: NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<GapsPage> {
+    let list: Vec<String> = match symbols {
+        Some(l) => l.to_vec(),
+        None => store
+            .symbol_spans(tf, None)
+            .await?
+            .into_iter()
+            .map(|s| s.symbol)
+            .collect(),
+    };
+    let page = SymbolPage {
+        limit: page.limit.clamp(1, max_gap_symbols(tf)),
+        ..page.clone()
+    };
+    let (total, offset, names) = page.select(list, |s| s.as_str());
+    let mut reports = Vec::with_capacity(names.len());
+    for s in &names {
+        reports.push(gaps(store, s, tf, from, to, now).await?);
+    }
+    let to = to.min(calendar::last_closed_session(
+        now,
+        tickstock_protocol::calendar::FINAL_BAR_DELAY,
+    ));
+    Ok(GapsPage {
+        from,
+        to,
+        total,
+        offset,
+        reports,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,6 +351,32 @@ mod tests {
         assert_eq!(rating(0.995), "good");
         assert_eq!(rating(0.95), "partial");
         assert_eq!(rating(0.5), "poor");
+    }
+
+    #[test]
+    fn a_symbol_page_filters_by_prefix_and_pages_what_it_picks() {
+        let all: Vec<String> = (0..503).map(|i| format!("S{i:03}")).collect();
+        let page = |filter: Option<&str>, offset, limit| SymbolPage {
+            filter: filter.map(str::to_string),
+            offset,
+            limit,
+        };
+        let (total, offset, shown) = page(None, 200, 200).select(all.clone(), |s| s);
+        assert_eq!((total, offset, shown.len()), (503, 200, 200));
+        assert_eq!((shown[0].as_str(), shown[199].as_str()), ("S200", "S399"));
+        let (_, offset, shown) = page(None, 600, 200).select(all.clone(), |s| s);
+        assert_eq!(
+            (offset, shown.len()),
+            (400, 103),
+            "past the end: the last page"
+        );
+        let (total, offset, shown) = page(Some(" s45, s500 "), 0, 200).select(all.clone(), |s| s);
+        assert_eq!((total, offset), (11, 0));
+        assert_eq!((shown[0].as_str(), shown[10].as_str()), ("S450", "S500"));
+        let (total, _, shown) = page(Some("IBM"), 40, 200).select(all, |s| s);
+        assert_eq!((total, shown.len()), (0, 0), "nothing picked");
+        assert!(page(Some("ib"), 0, 1).matches("IBM"));
+        assert!(!page(Some("IBMX"), 0, 1).matches("IBM"));
     }
 
     #[test]

@@ -8,13 +8,13 @@ use std::collections::HashMap;
 use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
 use serde::Serialize;
 
-use crate::completeness::{key_date, rating};
+use crate::completeness::{key_date, rating, SymbolPage};
 use crate::store::Store;
 use tickstock_protocol::calendar::{self, Session};
 use tickstock_protocol::error::{Error, Result};
 use tickstock_protocol::timeframe::Timeframe;
 
-/// Most symbols one heat map shows (the first ones by ticker).
+/// Most symbols one page of the heat map shows.
 pub const MAX_SYMBOLS: usize = 200;
 
 /// One symbol's month.
@@ -43,7 +43,10 @@ pub struct HeatMap {
     pub to: NaiveDate,
     pub months: Vec<String>,
     pub rows: Vec<HeatRow>,
-    /// Symbols left out beyond [`MAX_SYMBOLS`].
+    /// Symbols the filter picks in all; the rows are those from `offset` on.
+    pub total: usize,
+    pub offset: usize,
+    /// Symbols picked after the rows' page.
     pub more: usize,
 }
 
@@ -52,10 +55,12 @@ fn month_of(d: NaiveDate) -> String {
 }
 
 /// Completeness of `symbols` (every stored symbol when `None`) in `tf` (1min, hour or
-/// day) over the last `months` months to the last closed session as of `now`.
+/// day) over the last `months` months to the last closed session as of `now`: of those
+/// symbols, by ticker, the page `page` picks (at most [`MAX_SYMBOLS`]).
 pub async fn monthly(
     store: &Store,
     symbols: Option<&[String]>,
+    page: &SymbolPage,
     tf: Timeframe,
     months: u32,
     now: DateTime<Utc>,
@@ -70,8 +75,12 @@ pub async fn monthly(
     let first_month = to.with_day(1).expect("the 1st") - Months::new(months - 1);
     let mut spans = store.symbol_spans(tf, symbols).await?;
     spans.sort_by(|a, b| a.symbol.cmp(&b.symbol));
-    let more = spans.len().saturating_sub(MAX_SYMBOLS);
-    spans.truncate(MAX_SYMBOLS);
+    let page = SymbolPage {
+        limit: page.limit.clamp(1, MAX_SYMBOLS),
+        ..page.clone()
+    };
+    let (total, offset, spans) = page.select(spans, |s| s.symbol.as_str());
+    let more = total - offset - spans.len();
 
     // Bars each session of the window expects, by day.
     let sessions: Vec<(NaiveDate, u64)> = calendar::trading_days(first_month, to)
@@ -141,6 +150,8 @@ pub async fn monthly(
         to,
         months: columns,
         rows,
+        total,
+        offset,
         more,
     })
 }

@@ -1,32 +1,24 @@
 //! The Coverage view's commands: the completeness heat map (symbols x months) and the gaps
-//! list with fill (top-up jobs with `fill`). Thin: each is a call into the core, with
-//! typed camelCase answers. The view's schedules are in [`super::schedules`].
+//! list, each a page of the symbols a filter picks. Thin: each is a call into the core,
+//! with typed camelCase answers. Filling gaps is in [`super::fill`], the view's schedules
+//! in [`super::schedules`].
 
 use chrono::{NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use tauri::State;
-use tickstock_protocol::job::{JobRequest, SymbolsInput};
-use tickstock_protocol::{ErrorKind, Timeframe};
+use tickstock_jobs::reads::completeness::SymbolPage;
+use tickstock_protocol::Timeframe;
 
 use crate::error::{CmdResult, CommandError};
 use crate::state::AppState;
 
-/// Most symbols one gaps scan looks at: every stored key of the range is read.
-fn max_gap_symbols(tf: Timeframe) -> usize {
-    match tf {
-        Timeframe::Minute => 20,
-        Timeframe::Hour => 50,
-        _ => 100,
-    }
-}
-
-fn timeframe(tf: &str) -> CmdResult<Timeframe> {
+pub(super) fn timeframe(tf: &str) -> CmdResult<Timeframe> {
     tf.trim()
         .parse()
         .map_err(|e| CommandError::field("timeframe", format!("{e}")))
 }
 
-fn date(field: &str, s: &str) -> CmdResult<NaiveDate> {
+pub(super) fn date(field: &str, s: &str) -> CmdResult<NaiveDate> {
     NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| {
         CommandError::field(field, format!("`{}` is not a date (YYYY-MM-DD)", s.trim()))
     })
@@ -39,6 +31,25 @@ fn symbol_list(symbols: &Option<Vec<String>>) -> CmdResult<Option<Vec<String>>> 
                 .map_err(|e| CommandError::field("symbols", e.message))?,
         )),
         _ => Ok(None),
+    }
+}
+
+/// The page of symbols the view asks for: those `filter` picks (tickers or prefixes,
+/// separated by commas or spaces), from `offset`, at most `limit` (and the view's own most).
+#[derive(Debug, Default, Deserialize)]
+pub struct PageArgs {
+    pub filter: Option<String>,
+    pub offset: Option<usize>,
+    pub limit: Option<usize>,
+}
+
+impl PageArgs {
+    fn page(self, most: usize) -> SymbolPage {
+        SymbolPage {
+            filter: self.filter.filter(|f| !f.trim().is_empty()),
+            offset: self.offset.unwrap_or(0),
+            limit: self.limit.unwrap_or(most).clamp(1, most),
+        }
     }
 }
 
@@ -68,23 +79,33 @@ pub struct HeatMapView {
     pub to: NaiveDate,
     pub months: Vec<String>,
     pub rows: Vec<HeatRowView>,
+    /// Symbols the filter picks; the rows are those from `offset` on.
+    pub total: usize,
+    pub offset: usize,
+    /// Symbols picked after the rows.
     pub more: usize,
 }
 
-/// Completeness per symbol and month over the last `months` months.
+/// Completeness per symbol and month over the last `months` months: the page from
+/// `offset` (at most 200 rows) of the symbols `filter` picks.
 #[tauri::command]
 pub async fn coverage_map(
     state: State<'_, AppState>,
     timeframe: String,
     months: Option<u32>,
     symbols: Option<Vec<String>>,
+    page: Option<PageArgs>,
 ) -> CmdResult<HeatMapView> {
     let tf = self::timeframe(&timeframe)?;
     let symbols = symbol_list(&symbols)?;
+    let page = page
+        .unwrap_or_default()
+        .page(tickstock_jobs::reads::heatmap::MAX_SYMBOLS);
     let engine = state.engine().await;
     let map = tickstock_jobs::reads::heatmap::monthly(
         engine.store()?,
         symbols.as_deref(),
+        &page,
         tf,
         months.unwrap_or(12),
         Utc::now(),
@@ -114,6 +135,8 @@ pub async fn coverage_map(
             })
             .collect(),
         months: map.months,
+        total: map.total,
+        offset: map.offset,
         more: map.more,
     })
 }
@@ -134,13 +157,18 @@ pub struct GapView {
 pub struct GapsView {
     pub from: NaiveDate,
     pub to: NaiveDate,
-    pub symbols_checked: usize,
-    /// Symbols asked for (those past the first `symbols_checked` were not looked at).
+    /// Symbols the filter picks; those checked are `symbols_checked` from `offset` on.
     pub symbols_total: usize,
+    pub offset: usize,
+    pub symbols_checked: usize,
+    /// Most symbols one page checks in this timeframe.
+    pub page_size: usize,
     pub gaps: Vec<GapView>,
 }
 
-/// The missing sessions of the stored symbols (or of `symbols`) in `[from, to]`.
+/// The missing sessions in `[from, to]` of one page of the stored symbols (or of
+/// `symbols`) that `filter` picks, from `offset` (at most 100 daily, 50 hourly or 20
+/// minute symbols a page: every stored key of the range is read).
 #[tauri::command]
 pub async fn coverage_gaps(
     state: State<'_, AppState>,
@@ -148,105 +176,50 @@ pub async fn coverage_gaps(
     from: String,
     to: String,
     symbols: Option<Vec<String>>,
+    page: Option<PageArgs>,
 ) -> CmdResult<GapsView> {
     let tf = self::timeframe(&timeframe)?;
     let (from, to) = (date("from", &from)?, date("to", &to)?);
     if from > to {
         return Err(CommandError::field("from", format!("{from} is after {to}")));
     }
+    let symbols = symbol_list(&symbols)?;
+    let page = page
+        .unwrap_or_default()
+        .page(tickstock_jobs::reads::completeness::max_gap_symbols(tf));
     let engine = state.engine().await;
-    let store = engine.store()?;
-    let list = match symbol_list(&symbols)? {
-        Some(l) => l,
-        None => store
-            .symbol_spans(tf, None)
-            .await?
-            .into_iter()
-            .map(|s| s.symbol)
-            .collect(),
-    };
-    let now = Utc::now();
-    let mut gaps = Vec::new();
-    let mut to_checked = to;
-    for s in list.iter().take(max_gap_symbols(tf)) {
-        let r = tickstock_jobs::reads::completeness::gaps(store, s, tf, from, to, now).await?;
-        to_checked = r.to;
-        gaps.extend(r.gaps.into_iter().map(|g| GapView {
-            symbol: r.symbol.clone(),
-            timeframe: tf.wire_name().to_string(),
-            from: g.from,
-            to: g.to,
-            sessions: g.sessions,
-        }));
-    }
-    Ok(GapsView {
+    let r = tickstock_jobs::reads::completeness::gaps_page(
+        engine.store()?,
+        symbols.as_deref(),
+        &page,
+        tf,
         from,
-        to: to_checked,
-        symbols_checked: list.len().min(max_gap_symbols(tf)),
-        symbols_total: list.len(),
+        to,
+        Utc::now(),
+    )
+    .await?;
+    let symbols_checked = r.reports.len();
+    let gaps = r
+        .reports
+        .into_iter()
+        .flat_map(|report| {
+            let symbol = report.symbol;
+            report.gaps.into_iter().map(move |g| GapView {
+                symbol: symbol.clone(),
+                timeframe: tf.wire_name().to_string(),
+                from: g.from,
+                to: g.to,
+                sessions: g.sessions,
+            })
+        })
+        .collect();
+    Ok(GapsView {
+        from: r.from,
+        to: r.to,
+        symbols_total: r.total,
+        offset: r.offset,
+        symbols_checked,
+        page_size: page.limit,
         gaps,
     })
-}
-
-/// A gap to fill, as the page sends it.
-#[derive(Debug, Deserialize)]
-pub struct FillItem {
-    pub symbol: String,
-    pub timeframe: String,
-    pub from: String,
-    pub to: String,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FillView {
-    pub job_ids: Vec<String>,
-    pub warning: Option<String>,
-}
-
-/// Submits top-up jobs with `fill` over the given gaps: one job per timeframe, over its
-/// symbols and the span of their gaps (fill loads only what is missing in it).
-#[tauri::command]
-pub async fn fill_gaps(state: State<'_, AppState>, items: Vec<FillItem>) -> CmdResult<FillView> {
-    if items.is_empty() {
-        return Err(CommandError::new(
-            ErrorKind::InvalidInput,
-            "no gaps to fill",
-        ));
-    }
-    let mut groups: Vec<(Timeframe, Vec<String>, NaiveDate, NaiveDate)> = Vec::new();
-    for it in &items {
-        let tf = timeframe(&it.timeframe)?;
-        let (a, b) = (date("from", &it.from)?, date("to", &it.to)?);
-        match groups.iter_mut().find(|g| g.0 == tf) {
-            Some(g) => {
-                if !g.1.contains(&it.symbol) {
-                    g.1.push(it.symbol.clone());
-                }
-                g.2 = g.2.min(a);
-                g.3 = g.3.max(b);
-            }
-            None => groups.push((tf, vec![it.symbol.clone()], a, b)),
-        }
-    }
-    let engine = state.engine().await;
-    let mut job_ids = Vec::new();
-    let mut warning = None;
-    for (tf, symbols, from, to) in groups {
-        let job = JobRequest {
-            kind: "top_up".into(),
-            symbols: SymbolsInput::List(symbols),
-            timeframes: vec![tf.wire_name().to_string()],
-            fill: true,
-            start_date: Some(from.format("%Y-%m-%d").to_string()),
-            end_date: Some(to.format("%Y-%m-%d").to_string()),
-            ..Default::default()
-        }
-        .build(&engine.settings().operator_name(), &|_| false)?;
-        job_ids.push(job.id.clone());
-        if let Some(w) = engine.submit(job).await?.warning {
-            warning = Some(w);
-        }
-    }
-    Ok(FillView { job_ids, warning })
 }

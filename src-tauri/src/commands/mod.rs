@@ -5,7 +5,8 @@
 //! - [`jobs`]: health, validate, submit, active jobs, detail, cancel, retry, cleanup, clear.
 //! - [`history`]: the history list and its CSV export.
 //! - [`data`]: universes and the OHLCV tables.
-//! - [`coverage`]: the Coverage view: completeness heat map, gaps and fill.
+//! - [`coverage`]: the Coverage view: completeness heat map and gaps, by page and filter.
+//! - [`fill`]: filling gaps with top-up jobs, and what that would cost.
 //! - [`schedules`]: the schedules: list, enable or disable, run now.
 //! - [`settings`]: settings, what saving would do, the Test buttons.
 //! - [`system`]: the log folder, notifications, About.
@@ -16,6 +17,7 @@ pub mod console;
 pub mod coverage;
 pub mod dashboard;
 pub mod data;
+pub mod fill;
 pub mod history;
 pub mod jobs;
 pub mod schedules;
