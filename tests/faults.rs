@@ -1210,7 +1210,11 @@ async fn read_only_commands_run_no_migrations() {
 fn a_read_command_on_a_mistyped_sqlite_path_creates_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/typo/dir/x.db", dir.path().display());
-    for args in [&["coverage"][..], &["gaps", "--symbols", "AAPL"]] {
+    for args in [
+        &["coverage"][..],
+        &["gaps", "--symbols", "AAPL"],
+        &["history"],
+    ] {
         let o = std::process::Command::new(bin("tickstock"))
             .args(args)
             .env("DATABASE_URL", &url)

@@ -26,14 +26,23 @@ pub async fn history_store(g: &Global) -> Result<Option<tickstock_jobs::runtime:
     }
 }
 
-/// The history's database (`DATABASE_URL`), required by the commands that read it.
+/// The history's database (`DATABASE_URL`), required by the commands that only read it:
+/// a mistyped SQLite path makes no folders there (the error names the missing folder).
 pub(crate) async fn history_db(g: &Global) -> Result<tickstock_jobs::runtime::Store> {
-    history_store(g).await?.ok_or_else(|| {
-        Error::new(
-            ErrorKind::Config,
-            "No job history: set DATABASE_URL to the database the workers write",
-        )
-    })
+    let url = std::env::var("DATABASE_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+        .ok_or_else(|| {
+            Error::new(
+                ErrorKind::Config,
+                "No job history: set DATABASE_URL to the database the workers write",
+            )
+        })?;
+    let options = tickstock_jobs::runtime::StoreOptions {
+        create_folders: false,
+        ..g.store_options()?
+    };
+    Ok(tickstock_jobs::runtime::Store::connect_with(&url, &options).await?)
 }
 
 /// The job service over the bus, recording in the history of `DATABASE_URL` when set.
