@@ -345,6 +345,10 @@ async fn historical_load(db: Db) {
     for s in &symbols {
         assert_eq!(env.fake.requests_for(s), 1, "{s}");
     }
+    // The history keeps the requests made beside the estimate, for the job's detail.
+    let run = env.store.job_run(&job.id).await.unwrap().expect("row");
+    assert_eq!(run.polygon_requests, Some(3), "{run:?}");
+    assert_eq!(run.polygon_requests_estimated, Some(3), "{run:?}");
     env.finish().await;
 }
 

@@ -36,6 +36,9 @@ pub fn job_run(job: &Job, st: &JobStatus) -> JobRun {
     run.started_at = st.time("started_at");
     run.completed_at = st.time("completed_at");
     run.worker = st.worker_id.clone();
+    let figure = |k: &str| st.extra.get(k).and_then(|v| v.as_i64());
+    run.polygon_requests = figure("polygon_requests");
+    run.polygon_requests_estimated = figure("polygon_requests_estimated");
     run
 }
 

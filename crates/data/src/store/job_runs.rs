@@ -37,6 +37,9 @@ fn like_escape(s: &str) -> String {
         .replace('_', "\\_")
 }
 
+/// How many columns [`Dialect::select_runs`] reads.
+pub(crate) const RUN_COLUMNS: usize = 18;
+
 /// The `job_runs` states that are final, as stored (`JobState::as_str`).
 pub(crate) const FINAL_STATES: [&str; 4] =
     ["completed", "completed_with_errors", "failed", "cancelled"];
@@ -46,6 +49,7 @@ pub(crate) const FINAL_STATES: [&str; 4] =
 pub(crate) enum Arg {
     Text(Option<String>),
     Int(i64),
+    OptInt(Option<i64>),
     Small(i32),
     Bool(bool),
     Time(Option<DateTime<Utc>>),
@@ -90,6 +94,7 @@ where
     for<'a> <Self as Database>::Arguments<'a>: IntoArguments<'a, Self>,
     for<'q> String: Encode<'q, Self> + Decode<'q, Self> + Type<Self>,
     for<'q> Option<String>: Encode<'q, Self>,
+    for<'q> Option<i64>: Encode<'q, Self>,
     for<'q> i32: Encode<'q, Self> + Decode<'q, Self> + Type<Self>,
     for<'q> i64: Encode<'q, Self> + Decode<'q, Self> + Type<Self>,
     for<'q> bool: Encode<'q, Self> + Decode<'q, Self> + Type<Self>,
@@ -146,6 +151,7 @@ where
             q = match arg.clone() {
                 Arg::Text(s) => q.bind(s),
                 Arg::Int(n) => q.bind(n),
+                Arg::OptInt(n) => q.bind(n),
                 Arg::Small(n) => q.bind(n),
                 Arg::Bool(b) => q.bind(b),
                 Arg::Time(t) => Self::bind_time(q, t),
@@ -154,13 +160,15 @@ where
         q
     }
 
-    /// `SELECT <the JobRun columns> FROM job_runs`.
+    /// `SELECT <the JobRun columns> FROM job_runs` ([`RUN_COLUMNS`] of them: a query that
+    /// reads more puts them after).
     fn select_runs() -> Stmt {
         let text = Self::AS_TEXT;
         Self::stmt(format!(
             "SELECT id, kind, params{text}, status, progress, message, symbols_total, \
              symbols_ok, symbols_failed, bars_loaded, failed_symbols{text}, error, \
-             submitted_at, started_at, completed_at, worker FROM job_runs"
+             submitted_at, started_at, completed_at, worker, polygon_requests, \
+             polygon_requests_estimated FROM job_runs"
         ))
     }
 
@@ -209,6 +217,8 @@ where
             started_at: Self::time(r, 13)?,
             completed_at: Self::time(r, 14)?,
             worker: r.try_get(15)?,
+            polygon_requests: r.try_get(16)?,
+            polygon_requests_estimated: r.try_get(17)?,
         })
     }
 
@@ -228,7 +238,8 @@ where
         let mut s = Self::stmt(
             "INSERT INTO job_runs (id, kind, params, status, progress, message, symbols_total, \
              symbols_ok, symbols_failed, bars_loaded, failed_symbols, error, submitted_at, \
-             started_at, completed_at, worker) VALUES (",
+             started_at, completed_at, worker, polygon_requests, polygon_requests_estimated) \
+             VALUES (",
         );
         s.bind(Stmt::text(run.id.trim()))
             .push(", ")
@@ -258,7 +269,11 @@ where
         for t in [run.submitted_at, run.started_at, run.completed_at] {
             s.push(", ").bind(Arg::Time(t));
         }
-        s.push(", ").bind(Arg::Text(run.worker.clone())).push(
+        s.push(", ").bind(Arg::Text(run.worker.clone()));
+        for n in [run.polygon_requests, run.polygon_requests_estimated] {
+            s.push(", ").bind(Arg::OptInt(n));
+        }
+        s.push(
             ") ON CONFLICT (id) DO UPDATE SET
                 kind = excluded.kind, params = excluded.params, status = excluded.status,
                 progress = excluded.progress, message = excluded.message,
@@ -268,7 +283,10 @@ where
                 submitted_at = COALESCE(excluded.submitted_at, job_runs.submitted_at),
                 started_at = COALESCE(excluded.started_at, job_runs.started_at),
                 completed_at = excluded.completed_at,
-                worker = COALESCE(excluded.worker, job_runs.worker)",
+                worker = COALESCE(excluded.worker, job_runs.worker),
+                polygon_requests = COALESCE(excluded.polygon_requests, job_runs.polygon_requests),
+                polygon_requests_estimated =
+                    COALESCE(excluded.polygon_requests_estimated, job_runs.polygon_requests_estimated)",
         );
         // A final row is never moved back to a non-final state (unless reopened).
         if !reopen {

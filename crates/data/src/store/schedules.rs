@@ -41,6 +41,7 @@ where
     for<'a> <Self as Database>::Arguments<'a>: IntoArguments<'a, Self>,
     for<'q> String: Encode<'q, Self> + Decode<'q, Self> + Type<Self>,
     for<'q> Option<String>: Encode<'q, Self>,
+    for<'q> Option<i64>: Encode<'q, Self>,
     for<'q> i32: Encode<'q, Self> + Decode<'q, Self> + Type<Self>,
     for<'q> i64: Encode<'q, Self> + Decode<'q, Self> + Type<Self>,
     for<'q> bool: Encode<'q, Self> + Decode<'q, Self> + Type<Self>,

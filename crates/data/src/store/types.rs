@@ -122,6 +122,10 @@ pub struct JobRun {
     pub started_at: Option<DateTime<Utc>>,
     pub completed_at: Option<DateTime<Utc>>,
     pub worker: Option<String>,
+    /// Polygon requests the job made, and those its plan estimated when it started
+    /// (none from a worker that does not count them).
+    pub polygon_requests: Option<i64>,
+    pub polygon_requests_estimated: Option<i64>,
 }
 
 impl JobRun {
@@ -144,6 +148,8 @@ impl JobRun {
             started_at: None,
             completed_at: None,
             worker: None,
+            polygon_requests: None,
+            polygon_requests_estimated: None,
         }
     }
 }

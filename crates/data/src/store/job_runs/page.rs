@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use chrono::{Days, NaiveTime};
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
 
-use super::{Arg, Dialect, Stmt};
+use super::{Arg, Dialect, Stmt, RUN_COLUMNS};
 use crate::store::history_query::{
     micros_to_time, page_size, Cursor, HistoryPage, HistoryPosition, HistoryQuery, HistorySort,
     Search,
@@ -36,6 +36,7 @@ where
     for<'a> <Self as Database>::Arguments<'a>: IntoArguments<'a, Self>,
     for<'q> String: Encode<'q, Self> + Decode<'q, Self> + Type<Self>,
     for<'q> Option<String>: Encode<'q, Self>,
+    for<'q> Option<i64>: Encode<'q, Self>,
     for<'q> i32: Encode<'q, Self> + Decode<'q, Self> + Type<Self>,
     for<'q> i64: Encode<'q, Self> + Decode<'q, Self> + Type<Self>,
     for<'q> bool: Encode<'q, Self> + Decode<'q, Self> + Type<Self>,
@@ -147,7 +148,7 @@ where
             .iter()
             .map(|r| {
                 let run = Self::job_from_row(r)?;
-                let key = Self::row_key(r, q.sort, 16)?;
+                let key = Self::row_key(r, q.sort, RUN_COLUMNS)?;
                 let id = run.id.clone();
                 Ok((run, Cursor { key, id }))
             })
@@ -329,6 +330,7 @@ where
     for<'a> <D as Database>::Arguments<'a>: IntoArguments<'a, D>,
     for<'q> String: Encode<'q, D> + Decode<'q, D> + Type<D>,
     for<'q> Option<String>: Encode<'q, D>,
+    for<'q> Option<i64>: Encode<'q, D>,
     for<'q> i32: Encode<'q, D> + Decode<'q, D> + Type<D>,
     for<'q> i64: Encode<'q, D> + Decode<'q, D> + Type<D>,
     for<'q> bool: Encode<'q, D> + Decode<'q, D> + Type<D>,
