@@ -59,6 +59,14 @@ function estimateTime(e) {
 }
 
 /**
+ * An estimate in one sentence, the bars' requests and their time apart from the symbols'
+ * registration (which the time does not count): the submit form's and Fill all's.
+ */
+export function estimateSentence(e) {
+  return `Estimate: up to ${count(e.requests, "Polygon request")} for the bars, ${estimateTime(e)}${e.registrationRequestsMax ? `; up to ${fmtInt(e.registrationRequestsMax)} more to register symbols not yet known` : ""}.`;
+}
+
+/**
  * The confirmation of a fill of many gaps, from its estimate:
  * {title, lines, confirmLabel}.
  */
@@ -68,7 +76,7 @@ export function fillConfirmText(e) {
     title: `Fill ${count(e.gaps, "gap")} of ${count(e.symbols, "symbol")}?`,
     lines: [
       `${jobs} with fill will be submitted for ${count(e.symbols, "symbol")}; only the missing sessions are loaded.`,
-      `Estimate: up to ${count(e.requests, "Polygon request")} for the bars, ${estimateTime(e)}${e.registrationRequestsMax ? `; up to ${fmtInt(e.registrationRequestsMax)} more to register symbols not yet known` : ""}.`,
+      estimateSentence(e),
     ],
     confirmLabel: `Submit ${jobs}`,
   };

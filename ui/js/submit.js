@@ -2,8 +2,9 @@
 // backend as the user types (debounced) and shows each error under its field, exactly as the
 // backend words it. Submits once (the button is disabled while invalid or in flight).
 import * as api from "./api.js";
-import { $, $$, el, clear, debounce, kindLabel, shortId, splitSymbols, fmtInt, count, fmtDuration } from "./util.js";
+import { $, $$, el, clear, debounce, kindLabel, shortId, splitSymbols, fmtInt, count } from "./util.js";
 import { toast, errorToast } from "./toasts.js";
+import { estimateSentence } from "./coverage-text.js";
 
 const VALIDATE_MS = 250;
 
@@ -161,9 +162,8 @@ async function showEstimate() {
   try {
     const e = await api.estimateJob(buildRequest());
     if (seq !== state.seq || !e) return;
-    const time = e.seconds == null ? "no rate-limit wait" : `about ${fmtDuration(e.seconds)} at ${fmtInt(e.requestsPerMinute)} a minute`;
     const node = $("#submit-estimate");
-    node.textContent = `Estimate: up to ${count(e.requests, "Polygon request")}, ${time}.`;
+    node.textContent = estimateSentence(e);
     node.title = e.summary || "";
   } catch (_) {
     $("#submit-estimate").textContent = "";

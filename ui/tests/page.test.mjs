@@ -195,6 +195,14 @@ test("a fill of many gaps is confirmed with its symbols, jobs and estimate", asy
   assert.equal(free.confirmLabel, "Submit 2 top-up jobs");
 });
 
+test("the submit form's estimate keeps the bars' requests apart from registration", async () => {
+  const { estimateSentence } = await import("../js/coverage-text.js");
+  assert.equal(
+    estimateSentence({ requests: 30, registrationRequestsMax: 500, seconds: 360, requestsPerMinute: 5 }),
+    "Estimate: up to 30 Polygon requests for the bars, about 6 m 00 s at 5 requests a minute; up to 500 more to register symbols not yet known.",
+  );
+});
+
 test("the preview backend answers the coverage view's commands", async () => {
   const { createPreviewBackend } = await import("../js/preview-backend.js");
   const b = createPreviewBackend();

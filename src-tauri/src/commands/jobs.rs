@@ -83,7 +83,10 @@ pub async fn submit_job(
 pub struct EstimateView {
     /// One line for the operator.
     pub summary: String,
+    /// The bars' requests (the time counts these).
     pub requests: u64,
+    /// At most this many more to register symbols not yet known.
+    pub registration_requests_max: u64,
     /// At the plan's rate; `None` when unlimited.
     pub seconds: Option<f64>,
     pub requests_per_minute: u32,
@@ -99,7 +102,8 @@ pub async fn estimate_job(
     let e = state.engine().await.estimate(job).await?;
     Ok(EstimateView {
         summary: e.summary(),
-        requests: e.requests + e.registration_requests_max,
+        requests: e.requests,
+        registration_requests_max: e.registration_requests_max,
         seconds: e.seconds,
         requests_per_minute: e.requests_per_minute,
     })
