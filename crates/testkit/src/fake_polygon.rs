@@ -32,7 +32,7 @@
 //! exactly what the server serves.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -131,6 +131,9 @@ pub struct RecordedRequest {
     pub bearer: bool,
     /// Whether a key came in the `apiKey` query parameter.
     pub query_key: bool,
+    /// The client's address, and the one of ours it dialled (tells clients apart).
+    pub peer: Option<SocketAddr>,
+    pub local: Option<SocketAddr>,
 }
 
 /// Settings of a fake server.
@@ -144,8 +147,10 @@ pub struct FakePolygonConfig {
     pub latency: Duration,
     /// `(ticker, type)` rows of `/v3/reference/tickers`.
     pub reference_tickers: Vec<(String, String)>,
-    /// Port on 127.0.0.1; 0 picks a free one.
+    /// Port; 0 picks a free one.
     pub port: u16,
+    /// Address to listen on: 127.0.0.1, or 0.0.0.0 to be reached from other namespaces.
+    pub ip: IpAddr,
 }
 
 impl Default for FakePolygonConfig {
@@ -156,6 +161,7 @@ impl Default for FakePolygonConfig {
             latency: Duration::ZERO,
             reference_tickers: default_reference_tickers(),
             port: 0,
+            ip: IpAddr::from([127, 0, 0, 1]),
         }
     }
 }
@@ -238,16 +244,20 @@ impl std::fmt::Debug for FakePolygon {
 }
 
 impl FakePolygon {
-    /// Binds 127.0.0.1 (`cfg.port`, 0 = any free port) and serves on a tokio task.
+    /// Binds `cfg.ip` (`cfg.port`, 0 = any free port) and serves on a tokio task.
     ///
     /// # Panics
     /// When the port cannot be bound (a test-support failure, not a test result).
     pub async fn start(cfg: FakePolygonConfig) -> FakePolygon {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", cfg.port))
+        let listener = tokio::net::TcpListener::bind((cfg.ip, cfg.port))
             .await
-            .unwrap_or_else(|e| panic!("fake Polygon: cannot bind 127.0.0.1:{}: {e}", cfg.port));
+            .unwrap_or_else(|e| panic!("fake Polygon: cannot bind {}:{}: {e}", cfg.ip, cfg.port));
         let addr = listener.local_addr().expect("bound address");
-        let base_url = format!("http://{addr}");
+        let base_url = if addr.ip().is_unspecified() {
+            format!("http://127.0.0.1:{}", addr.port())
+        } else {
+            format!("http://{addr}")
+        };
 
         let mut reference: Vec<RefTicker> = cfg
             .reference_tickers
@@ -303,6 +313,7 @@ impl FakePolygon {
         let token = CancellationToken::new();
         let stop = token.clone();
         tokio::spawn(async move {
+            let app = app.into_make_service_with_connect_info::<Conn>();
             let serve = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned());
             if let Err(e) = serve.await {
                 tracing::warn!("fake Polygon stopped: {e}");
@@ -315,7 +326,7 @@ impl FakePolygon {
         }
     }
 
-    /// `http://127.0.0.1:PORT`, without a trailing slash.
+    /// `http://IP:PORT` (127.0.0.1 when listening on every address), no trailing slash.
     pub fn base_url(&self) -> String {
         self.shared.base_url.clone()
     }

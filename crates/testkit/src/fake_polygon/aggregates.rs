@@ -3,7 +3,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use chrono::NaiveDate;
@@ -28,11 +28,12 @@ use super::*;
 /// other than `asc`/`desc` and a `from` later than `to` are answered 400.
 pub(super) async fn aggregates(
     State(s): State<Arc<Shared>>,
+    ConnectInfo(conn): ConnectInfo<Conn>,
     Path((ticker, multiplier, timespan, from, to)): Path<(String, String, String, String, String)>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let d = match s.admit(&ticker, &uri, &headers).await {
+    let d = match s.admit(&ticker, conn, &uri, &headers).await {
         Ok(d) => d,
         Err(r) => return r,
     };
@@ -193,11 +194,12 @@ pub(super) struct AggsBody<'a> {
 
 pub(super) async fn grouped(
     State(s): State<Arc<Shared>>,
+    ConnectInfo(conn): ConnectInfo<Conn>,
     Path(date): Path<String>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let d = match s.admit(GROUPED, &uri, &headers).await {
+    let d = match s.admit(GROUPED, conn, &uri, &headers).await {
         Ok(d) => d,
         Err(r) => return r,
     };

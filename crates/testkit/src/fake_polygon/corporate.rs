@@ -22,14 +22,14 @@
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use chrono::{Duration, NaiveDate, NaiveTime, Utc};
 use serde_json::{json, Map, Value};
 use tickstock_protocol::{calendar, Bar};
 
-use super::{decode_cursor, encode_cursor, ny_ms, query_map, FakePolygon, Shared};
+use super::{decode_cursor, encode_cursor, ny_ms, query_map, Conn, FakePolygon, Shared};
 
 /// Fault key for the splits endpoint.
 pub const SPLITS: &str = "$SPLITS";
@@ -179,8 +179,13 @@ fn parse_date(v: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(v, "%Y-%m-%d").ok()
 }
 
-pub(super) async fn splits(State(s): State<Arc<Shared>>, uri: Uri, headers: HeaderMap) -> Response {
-    let d = match s.admit(SPLITS, &uri, &headers).await {
+pub(super) async fn splits(
+    State(s): State<Arc<Shared>>,
+    ConnectInfo(conn): ConnectInfo<Conn>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let d = match s.admit(SPLITS, conn, &uri, &headers).await {
         Ok(d) => d,
         Err(r) => return r,
     };
@@ -300,10 +305,11 @@ pub(super) async fn splits(State(s): State<Arc<Shared>>, uri: Uri, headers: Head
 
 pub(super) async fn upcoming(
     State(s): State<Arc<Shared>>,
+    ConnectInfo(conn): ConnectInfo<Conn>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let d = match s.admit(MARKET_STATUS, &uri, &headers).await {
+    let d = match s.admit(MARKET_STATUS, conn, &uri, &headers).await {
         Ok(d) => d,
         Err(r) => return r,
     };

@@ -5,11 +5,29 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+use axum::extract::connect_info::Connected;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use axum::serve::IncomingStream;
 use serde_json::{json, Map, Value};
 
 use super::*;
+
+/// Who a connection came from, and which of our addresses it dialled.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Conn {
+    peer: SocketAddr,
+    local: Option<SocketAddr>,
+}
+
+impl Connected<IncomingStream<'_, tokio::net::TcpListener>> for Conn {
+    fn connect_info(stream: IncomingStream<'_, tokio::net::TcpListener>) -> Self {
+        Conn {
+            peer: *stream.remote_addr(),
+            local: stream.io().local_addr().ok(),
+        }
+    }
+}
 
 /// What a fault left for the normal answer to do.
 #[derive(Default)]
@@ -61,6 +79,7 @@ impl Shared {
     pub(super) async fn admit(
         &self,
         key: &str,
+        conn: Conn,
         uri: &Uri,
         headers: &HeaderMap,
     ) -> Result<Directive, Response> {
@@ -79,6 +98,8 @@ impl Shared {
             time: Instant::now(),
             bearer: bearer.is_some(),
             query_key: query_key.is_some(),
+            peer: Some(conn.peer),
+            local: conn.local,
         });
         if !self.latency.is_zero() {
             tokio::time::sleep(self.latency).await;

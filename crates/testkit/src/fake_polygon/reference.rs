@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use serde_json::{json, Map, Value};
@@ -35,10 +35,11 @@ pub(super) const REFERENCE_PARAMS: &[&str] = &[
 
 pub(super) async fn tickers(
     State(s): State<Arc<Shared>>,
+    ConnectInfo(conn): ConnectInfo<Conn>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let d = match s.admit(REFERENCE, &uri, &headers).await {
+    let d = match s.admit(REFERENCE, conn, &uri, &headers).await {
         Ok(d) => d,
         Err(r) => return r,
     };
@@ -117,11 +118,12 @@ pub(super) async fn tickers(
 
 pub(super) async fn ticker_details(
     State(s): State<Arc<Shared>>,
+    ConnectInfo(conn): ConnectInfo<Conn>,
     Path(ticker): Path<String>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let d = match s.admit(&ticker, &uri, &headers).await {
+    let d = match s.admit(&ticker, conn, &uri, &headers).await {
         Ok(d) => d,
         Err(r) => return r,
     };
