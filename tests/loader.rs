@@ -408,6 +408,10 @@ async fn universe_seed_dow30(db: Db) {
     let bars = assert_all_rows(&env.store, &members, &[Timeframe::Day], from, to).await;
     assert_eq!(bars, 30 * 5);
     env.assert_completed(&job, &st, &members, bars).await;
+    // On a rate-limited universe seed the estimate is the fake's count (the goal is 5 %).
+    let run = env.store.job_run(&job.id).await.unwrap().expect("row");
+    assert_eq!(run.polygon_requests, Some(5), "{run:?}");
+    assert_eq!(run.polygon_requests_estimated, Some(5), "{run:?}");
     env.finish().await;
 }
 
