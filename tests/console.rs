@@ -867,6 +867,86 @@ mod cli {
         assert_eq!(json(&run(&ns, &["queue", "--json"]))["waiting_total"], 0);
     }
 
+    #[test]
+    fn an_estimate_counts_registration_only_for_symbols_not_yet_registered() {
+        let ns = unique_namespace();
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/ts.db", dir.path().display());
+        let estimate = |env: &[(&str, &str)]| {
+            json(&run_env(
+                &ns,
+                &[
+                    "submit",
+                    "historical-load",
+                    "--symbols",
+                    "AAPL,MSFT,NVDA",
+                    "--years",
+                    "1",
+                    "--timespan",
+                    "day",
+                    "--estimate",
+                    "--json",
+                    "--requests-per-minute",
+                    "5",
+                ],
+                env,
+            ))
+        };
+        let register = |symbols: &[&str]| {
+            let url = url.clone();
+            let records: Vec<tickstock_data::store::SymbolRecord> = symbols
+                .iter()
+                .map(|s| tickstock_data::store::SymbolRecord {
+                    symbol: s.to_string(),
+                    name: format!("{s} Inc."),
+                    market: "stocks".into(),
+                    active: true,
+                    refreshed_at: Some(chrono::Utc::now()),
+                    ..Default::default()
+                })
+                .collect();
+            tokio::runtime::Runtime::new()
+                .unwrap()
+                .block_on(async move {
+                    let store = tickstock_data::store::Store::connect(&url).await.unwrap();
+                    store.upsert_symbols(&records).await.unwrap();
+                    store.close().await;
+                });
+        };
+        // No database to ask: each of the three may need its `ticker=` request.
+        assert_eq!(estimate(&[])["registration_requests_max"], 3);
+        register(&["AAPL", "MSFT"]);
+        let e = estimate(&[("DATABASE_URL", url.as_str())]);
+        assert_eq!(e["registration_requests_max"], 1, "NVDA only: {e}");
+        assert_eq!(e["requests"], 3, "{e}");
+        register(&["NVDA"]);
+        let o = run_env(
+            &ns,
+            &[
+                "submit",
+                "historical-load",
+                "--symbols",
+                "AAPL,MSFT,NVDA",
+                "--years",
+                "1",
+                "--timespan",
+                "day",
+                "--estimate",
+                "--requests-per-minute",
+                "5",
+            ],
+            &[("DATABASE_URL", url.as_str())],
+        );
+        assert!(o.status.success(), "{}", err(&o));
+        let text = out(&o);
+        assert!(
+            text.starts_with("3 Polygon requests for 3 symbols")
+                && !text.contains("reference-list"),
+            "all registered, nothing more to say: {text}"
+        );
+        assert_eq!(json(&run(&ns, &["queue", "--json"]))["waiting_total"], 0);
+    }
+
     #[tokio::test]
     async fn dead_letters_list_rm_requeue_and_purge() {
         let ns = unique_namespace();

@@ -13,12 +13,16 @@ pub(crate) async fn connect(g: &Global) -> Result<Bus> {
     Bus::connect(g.bus_config()?).await
 }
 
-/// The job history's database (`DATABASE_URL`), if set.
-pub async fn history_store(g: &Global) -> Result<Option<tickstock_jobs::runtime::Store>> {
-    match std::env::var("DATABASE_URL")
+/// `DATABASE_URL`, when set and not blank: the database the job commands read and write.
+fn database_url() -> Option<String> {
+    std::env::var("DATABASE_URL")
         .ok()
         .filter(|u| !u.trim().is_empty())
-    {
+}
+
+/// The job history's database (`DATABASE_URL`), if set.
+pub async fn history_store(g: &Global) -> Result<Option<tickstock_jobs::runtime::Store>> {
+    match database_url() {
         Some(url) => Ok(Some(
             tickstock_jobs::runtime::Store::connect_with(&url, &g.store_options()?).await?,
         )),
@@ -29,15 +33,12 @@ pub async fn history_store(g: &Global) -> Result<Option<tickstock_jobs::runtime:
 /// The history's database (`DATABASE_URL`), required by the commands that only read it:
 /// a mistyped SQLite path makes no folders there (the error names the missing folder).
 pub(crate) async fn history_db(g: &Global) -> Result<tickstock_jobs::runtime::Store> {
-    let url = std::env::var("DATABASE_URL")
-        .ok()
-        .filter(|u| !u.trim().is_empty())
-        .ok_or_else(|| {
-            Error::new(
-                ErrorKind::Config,
-                "No job history: set DATABASE_URL to the database the workers write",
-            )
-        })?;
+    let url = database_url().ok_or_else(|| {
+        Error::new(
+            ErrorKind::Config,
+            "No job history: set DATABASE_URL to the database the workers write",
+        )
+    })?;
     let options = tickstock_jobs::runtime::StoreOptions {
         create_folders: false,
         ..g.store_options()?
@@ -58,10 +59,7 @@ pub(crate) async fn reader(g: &Global) -> Result<JobService> {
 
 /// The database `DATABASE_URL` names, if set: universes are checked and resolved there.
 pub(crate) async fn submit_store(g: &Global) -> Result<Option<tickstock_jobs::runtime::Store>> {
-    match std::env::var("DATABASE_URL")
-        .ok()
-        .filter(|u| !u.trim().is_empty())
-    {
+    match database_url() {
         Some(url) => Ok(Some(
             tickstock_jobs::runtime::Store::connect_with(&url, &g.read_only_store_options()?)
                 .await?,

@@ -26,20 +26,13 @@ impl Engine {
     /// resolved against the database first, daily bars come from grouped daily where the
     /// loader would use it.
     pub async fn estimate(&self, job: Job) -> CmdResult<Estimate> {
-        let store = self.store().ok();
-        let job = tickstock_jobs::runtime::resolve_for_publish(job, store).await?;
-        let symbols = job
-            .message_symbols()
-            .or_else(|| job.spec.symbols().map(<[String]>::to_vec))
-            .map(|s| s.len())
-            .unwrap_or(0);
-        Ok(tickstock_jobs::reads::estimate::estimate(
-            &job,
-            symbols,
+        Ok(tickstock_jobs::reads::estimate::estimate_job(
+            job,
+            self.store().ok(),
             self.settings().requests_per_minute,
-            true,
             chrono::Local::now().date_naive(),
-        ))
+        )
+        .await?)
     }
 
     /// Submits a job from the history again: all of it, its failed symbols, or the rest.

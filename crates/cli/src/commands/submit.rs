@@ -161,19 +161,18 @@ pub async fn submit(g: &Global, a: &SubmitArgs) -> Result<ExitCode> {
         .build(&g.requested_by, &|k| known.contains(k))
         .map_err(|e| tickstock_protocol::job::field_errors_to_error(&e))?;
     if a.estimate {
-        let job = tickstock_jobs::runtime::resolve_for_publish(job, store.as_ref()).await?;
-        let symbols = job
-            .message_symbols()
-            .or_else(|| job.spec.symbols().map(<[String]>::to_vec))
-            .map(|s| s.len())
-            .unwrap_or(0);
-        let e = tickstock_jobs::reads::estimate::estimate(
-            &job,
-            symbols,
+        // Registration counts only the symbols the database does not hold registered.
+        let store = match store {
+            Some(s) => Some(s),
+            None => submit_store(g).await.ok().flatten(),
+        };
+        let e = tickstock_jobs::reads::estimate::estimate_job(
+            job,
+            store.as_ref(),
             a.requests_per_minute,
-            true,
             chrono::Local::now().date_naive(),
-        );
+        )
+        .await?;
         if a.json {
             output::json(&e);
         } else {

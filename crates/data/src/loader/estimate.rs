@@ -10,15 +10,21 @@
 //!   stored bar, so it usually needs fewer;
 //! - symbols not yet registered in `symbols` are registered from the reference list: one
 //!   request each for a few, at most [`REGISTRATION_PAGES_MAX`] list pages for any number,
-//!   told apart (`registration_requests_max`) because most loads find them registered.
-//!   Their ticker details come later from spare requests and are not counted.
+//!   told apart (`registration_requests_max`); [`estimate_job`] counts only the symbols
+//!   the database does not hold registered. Their ticker details come later from spare
+//!   requests and are not counted.
 
 use chrono::{NaiveDate, Utc};
 use serde::Serialize;
 
-use crate::loader::{EXACT_LOOKUPS_UP_TO, FINAL_BAR_DELAY, REGISTRATION_PAGES_MAX};
+use crate::loader::{
+    resolve_for_publish, DEFAULT_SYMBOL_REFRESH, EXACT_LOOKUPS_UP_TO, FINAL_BAR_DELAY,
+    REGISTRATION_PAGES_MAX,
+};
 use crate::polygon::AGGREGATES_LIMIT;
+use crate::store::Store;
 use tickstock_protocol::calendar::{expected_bars, last_closed_session, trading_days};
+use tickstock_protocol::error::Result;
 use tickstock_protocol::job::{Job, JobSpec};
 use tickstock_protocol::timeframe::Timeframe;
 
@@ -69,18 +75,61 @@ impl Estimate {
         } else {
             String::new()
         };
+        let registration = match self.registration_requests_max {
+            0 => String::new(),
+            n => format!(
+                "; up to {} more for symbols not yet registered",
+                tickstock_protocol::text::count(n, "reference-list request")
+            ),
+        };
         format!(
-            "{} for {} x {} over {}{grouped}: {time}; up to {} more for symbols not yet registered",
+            "{} for {} x {} over {}{grouped}: {time}{registration}",
             tickstock_protocol::text::count(self.requests, "Polygon request"),
             tickstock_protocol::text::count(self.symbols, "symbol"),
             tickstock_protocol::text::count(self.timeframes.len() as u64, "timeframe"),
             tickstock_protocol::text::count(self.trading_days, "trading day"),
-            tickstock_protocol::text::count(
-                self.registration_requests_max,
-                "reference-list request"
-            ),
         )
     }
+}
+
+/// Reference-list requests that register `unregistered` symbols: one `ticker=` request
+/// each for a few, at most [`REGISTRATION_PAGES_MAX`] list pages for any number.
+fn registration_requests(unregistered: u64) -> u64 {
+    if unregistered <= EXACT_LOOKUPS_UP_TO as u64 {
+        unregistered
+    } else {
+        REGISTRATION_PAGES_MAX
+    }
+}
+
+/// The estimate of `job` as the shells show it before submitting: a universe is resolved
+/// against `store` (else the built-in lists), and registration counts only the symbols
+/// `store` does not hold registered within the loader's default refresh age (all of them
+/// without a store).
+pub async fn estimate_job(
+    job: Job,
+    store: Option<&Store>,
+    requests_per_minute: u32,
+    today: NaiveDate,
+) -> Result<Estimate> {
+    let job = resolve_for_publish(job, store).await?;
+    let symbols: Vec<String> = job
+        .message_symbols()
+        .or_else(|| job.spec.symbols().map(<[String]>::to_vec))
+        .unwrap_or_default();
+    let mut e = estimate(&job, symbols.len(), requests_per_minute, true, today);
+    if e.registration_requests_max > 0 {
+        if let Some(store) = store {
+            // A database that cannot tell leaves the upper bound as it is.
+            if let Ok(stale) = store
+                .symbols_to_refresh(&symbols, DEFAULT_SYMBOL_REFRESH)
+                .await
+            {
+                e.registration_requests_max = registration_requests(stale.len() as u64);
+            }
+        }
+    }
+    Ok(e)
 }
 
 /// Pages of one aggregates listing of `tf` over `[from, to]`.
@@ -143,10 +192,10 @@ pub fn estimate(
         grouped_daily_requests,
         grouped_daily: use_grouped && loads_bars,
         requests,
-        registration_requests_max: match n {
-            _ if !loads_bars => 0,
-            n if n <= EXACT_LOOKUPS_UP_TO as u64 => n,
-            _ => REGISTRATION_PAGES_MAX,
+        registration_requests_max: if loads_bars {
+            registration_requests(n)
+        } else {
+            0
         },
         requests_per_minute,
         seconds: (requests_per_minute > 0)
