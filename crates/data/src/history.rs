@@ -10,7 +10,7 @@ use tickstock_protocol::error::Result;
 use crate::exec::{Checkpoints, JobHistory};
 use crate::store::{JobRun, Store};
 use tickstock_protocol::job::Job;
-use tickstock_protocol::status::JobStatus;
+use tickstock_protocol::status::{figures, JobStatus};
 use tickstock_protocol::unit::{Ticker, Unit};
 
 /// Parses the ISO 8601 times status fields carry: with an offset, or naive, which is local
@@ -36,9 +36,9 @@ pub fn job_run(job: &Job, st: &JobStatus) -> JobRun {
     run.started_at = st.time("started_at");
     run.completed_at = st.time("completed_at");
     run.worker = st.worker_id.clone();
-    let figure = |k: &str| st.extra.get(k).and_then(|v| v.as_i64());
-    run.polygon_requests = figure("polygon_requests");
-    run.polygon_requests_estimated = figure("polygon_requests_estimated");
+    run.polygon_requests = st.figure(figures::POLYGON_REQUESTS);
+    run.polygon_requests_estimated = st.figure(figures::POLYGON_REQUESTS_ESTIMATED);
+    run.seconds_estimated = st.figure(figures::SECONDS_ESTIMATED);
     run
 }
 

@@ -26,6 +26,17 @@ pub const LEGACY_TIME_FIELDS: &[&str] = &[
     "cancelled_at",
 ];
 
+/// The figures our workers keep in a status beside TickStock's fields (in
+/// [`JobStatus::extra`]), read with [`JobStatus::figure`].
+pub mod figures {
+    /// Polygon requests the job has made so far.
+    pub const POLYGON_REQUESTS: &str = "polygon_requests";
+    /// Polygon requests the job was estimated to need when it started.
+    pub const POLYGON_REQUESTS_ESTIMATED: &str = "polygon_requests_estimated";
+    /// Seconds those requests take at the plan's rate (set on a rate-limited plan only).
+    pub const SECONDS_ESTIMATED: &str = "seconds_estimated";
+}
+
 /// One instant, in the two forms a status carries it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Stamp(pub DateTime<Utc>);
@@ -332,6 +343,11 @@ impl JobStatus {
             "completed_at" => self.completed_at.as_deref(),
             other => self.extra.get(other).and_then(Value::as_str),
         }
+    }
+
+    /// A whole-number figure of [`figures`] (or any other extra field), if present.
+    pub fn figure(&self, key: &str) -> Option<i64> {
+        self.extra.get(key).and_then(Value::as_i64)
     }
 
     /// The instant a time field holds: its `{field}_utc` companion when that is the same

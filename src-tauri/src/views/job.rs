@@ -4,7 +4,12 @@ use serde::Serialize;
 use serde_json::Value;
 use tickstock_jobs::runtime::JobRun;
 use tickstock_protocol::status::parse_time;
-use tickstock_protocol::status::{JobState, JobStatus, SymbolFailure};
+use tickstock_protocol::status::{figures, JobState, JobStatus, SymbolFailure};
+
+/// A whole, non-negative figure the worker keeps in the status.
+fn figure(st: &JobStatus, key: &str) -> Option<u64> {
+    st.figure(key).map(|n| n.max(0) as u64)
+}
 
 /// One job as the page shows it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -27,6 +32,8 @@ pub struct JobView {
     /// figures; absent from history rows and from workers that do not send them).
     pub polygon_requests: Option<u64>,
     pub polygon_requests_estimated: Option<u64>,
+    /// Seconds the estimated requests take at the plan's rate (rate-limited plans only).
+    pub seconds_estimated: Option<u64>,
     pub submitted_at: Option<String>,
     pub started_at: Option<String>,
     pub completed_at: Option<String>,
@@ -119,11 +126,9 @@ impl JobView {
             ohlcv_records_loaded: bars,
             bars_per_second: rate,
             eta_seconds: eta,
-            polygon_requests: st.extra.get("polygon_requests").and_then(|v| v.as_u64()),
-            polygon_requests_estimated: st
-                .extra
-                .get("polygon_requests_estimated")
-                .and_then(|v| v.as_u64()),
+            polygon_requests: figure(st, figures::POLYGON_REQUESTS),
+            polygon_requests_estimated: figure(st, figures::POLYGON_REQUESTS_ESTIMATED),
+            seconds_estimated: figure(st, figures::SECONDS_ESTIMATED),
             submitted_at: st.submitted_at.clone(),
             started_at: st.started_at.clone(),
             completed_at: st.completed_at.clone(),
@@ -162,6 +167,7 @@ impl JobView {
             eta_seconds: None,
             polygon_requests: run.polygon_requests.map(|n| n.max(0) as u64),
             polygon_requests_estimated: run.polygon_requests_estimated.map(|n| n.max(0) as u64),
+            seconds_estimated: run.seconds_estimated.map(|n| n.max(0) as u64),
             submitted_at: iso(&run.submitted_at),
             started_at: iso(&run.started_at),
             completed_at: iso(&run.completed_at),

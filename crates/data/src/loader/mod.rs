@@ -35,6 +35,7 @@ use crate::polygon::PolygonClient;
 use crate::store::Store;
 use tickstock_protocol::error::Result;
 use tickstock_protocol::job::Job;
+use tickstock_protocol::status::figures;
 use tickstock_protocol::universe;
 
 pub use crate::exec::describe_note;
@@ -127,7 +128,8 @@ impl JobRunner for Loader {
         let out = this.load_job(job, ctx).await;
         let made = this.polygon.job_requests();
         ctx.progress().update(|s| {
-            s.extra.insert("polygon_requests".into(), made.into());
+            s.extra
+                .insert(figures::POLYGON_REQUESTS.into(), made.into());
         });
         out
     }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::exec::JobContext;
 use crate::polygon::PolygonClient;
+use tickstock_protocol::status::figures;
 
 /// While a job runs: every second, the bars/s of the last minute (`bars_per_second`),
 /// the job's Polygon requests so far (`polygon_requests`), an ETA (`eta_seconds`) and,
@@ -78,7 +79,8 @@ impl PaceReporter {
                     Some(next + requests_left.saturating_sub(1) as f64 * per_request)
                 };
                 p.update(|s| {
-                    s.extra.insert("polygon_requests".into(), made.into());
+                    s.extra
+                        .insert(figures::POLYGON_REQUESTS.into(), made.into());
                     match rate {
                         Some(r) => s
                             .extra

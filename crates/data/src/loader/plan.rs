@@ -17,6 +17,7 @@ use crate::polygon::PolygonError;
 use tickstock_protocol::calendar;
 use tickstock_protocol::error::{Error, Result};
 use tickstock_protocol::job::{Job, JobSpec};
+use tickstock_protocol::status::figures;
 use tickstock_protocol::timeframe::Timeframe;
 use tickstock_protocol::unit::{Ticker, Unit};
 
@@ -98,9 +99,18 @@ impl Loader {
         let estimated = (est.requests * pending.len() as u64)
             .checked_div(total_units)
             .unwrap_or(0);
+        // At the plan's rate as the limiter keeps it (its window holds the margin).
+        let window = self.polygon.rate_limiter().window().as_secs_f64();
+        let seconds = (rpm > 0).then(|| (estimated as f64 * window / f64::from(rpm)).ceil() as u64);
         p.update(|s| {
             s.extra
-                .insert("polygon_requests_estimated".into(), estimated.into());
+                .insert(figures::POLYGON_REQUESTS_ESTIMATED.into(), estimated.into());
+            match seconds {
+                Some(secs) => s
+                    .extra
+                    .insert(figures::SECONDS_ESTIMATED.into(), secs.into()),
+                None => s.extra.remove(figures::SECONDS_ESTIMATED),
+            };
         });
         p.set_message(loading.clone());
         p.flush().await?;

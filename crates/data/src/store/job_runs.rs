@@ -38,7 +38,7 @@ fn like_escape(s: &str) -> String {
 }
 
 /// How many columns [`Dialect::select_runs`] reads.
-pub(crate) const RUN_COLUMNS: usize = 18;
+pub(crate) const RUN_COLUMNS: usize = 19;
 
 /// The `job_runs` states that are final, as stored (`JobState::as_str`).
 pub(crate) const FINAL_STATES: [&str; 4] =
@@ -168,7 +168,7 @@ where
             "SELECT id, kind, params{text}, status, progress, message, symbols_total, \
              symbols_ok, symbols_failed, bars_loaded, failed_symbols{text}, error, \
              submitted_at, started_at, completed_at, worker, polygon_requests, \
-             polygon_requests_estimated FROM job_runs"
+             polygon_requests_estimated, seconds_estimated FROM job_runs"
         ))
     }
 
@@ -219,6 +219,7 @@ where
             worker: r.try_get(15)?,
             polygon_requests: r.try_get(16)?,
             polygon_requests_estimated: r.try_get(17)?,
+            seconds_estimated: r.try_get(18)?,
         })
     }
 
@@ -238,7 +239,8 @@ where
         let mut s = Self::stmt(
             "INSERT INTO job_runs (id, kind, params, status, progress, message, symbols_total, \
              symbols_ok, symbols_failed, bars_loaded, failed_symbols, error, submitted_at, \
-             started_at, completed_at, worker, polygon_requests, polygon_requests_estimated) \
+             started_at, completed_at, worker, polygon_requests, polygon_requests_estimated, \
+             seconds_estimated) \
              VALUES (",
         );
         s.bind(Stmt::text(run.id.trim()))
@@ -270,7 +272,11 @@ where
             s.push(", ").bind(Arg::Time(t));
         }
         s.push(", ").bind(Arg::Text(run.worker.clone()));
-        for n in [run.polygon_requests, run.polygon_requests_estimated] {
+        for n in [
+            run.polygon_requests,
+            run.polygon_requests_estimated,
+            run.seconds_estimated,
+        ] {
             s.push(", ").bind(Arg::OptInt(n));
         }
         s.push(
@@ -286,7 +292,8 @@ where
                 worker = COALESCE(excluded.worker, job_runs.worker),
                 polygon_requests = COALESCE(excluded.polygon_requests, job_runs.polygon_requests),
                 polygon_requests_estimated =
-                    COALESCE(excluded.polygon_requests_estimated, job_runs.polygon_requests_estimated)",
+                    COALESCE(excluded.polygon_requests_estimated, job_runs.polygon_requests_estimated),
+                seconds_estimated = COALESCE(excluded.seconds_estimated, job_runs.seconds_estimated)",
         );
         // A final row is never moved back to a non-final state (unless reopened).
         if !reopen {

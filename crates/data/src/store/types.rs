@@ -126,6 +126,8 @@ pub struct JobRun {
     /// (none from a worker that does not count them).
     pub polygon_requests: Option<i64>,
     pub polygon_requests_estimated: Option<i64>,
+    /// Seconds the estimated requests take at the plan's rate (none when unlimited).
+    pub seconds_estimated: Option<i64>,
 }
 
 impl JobRun {
@@ -150,6 +152,7 @@ impl JobRun {
             worker: None,
             polygon_requests: None,
             polygon_requests_estimated: None,
+            seconds_estimated: None,
         }
     }
 }
