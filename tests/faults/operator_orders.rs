@@ -1,6 +1,7 @@
 //! An operator's word outlives a Redis that restarts empty: a worker told to be quiet
 //! stays quiet, a paused queue stays paused (both used to be lost with the keys, so the
-//! quieted worker took jobs again); and a later resume or withdrawn command still counts.
+//! quieted worker took jobs again), also a pause no worker was alive to read (its copy in
+//! the history's database); and a later resume or withdrawn command still counts.
 
 use std::time::Duration;
 
@@ -136,4 +137,92 @@ async fn a_paused_queue_stays_paused_after_redis_restarts_empty() {
     .await;
     stop.cancel();
     run.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pause_no_worker_read_outlives_an_empty_restart_through_the_history() {
+    use tickstock_data::history::StoreHistory;
+    use tickstock_data::store::Store;
+
+    let mut server = RedisServer::start();
+    let bus = support::bus_at(&server.url(), "orders-durable").await;
+    let pg = tickstock_testkit::pg::fresh_database().await;
+    let store = Store::connect(&pg.url)
+        .await
+        .expect("the history's database");
+    let service = support::service(&bus, &store);
+    // Paused while no worker runs: only Redis and the history's copy know it.
+    assert!(service.pause_queue("ana").await.unwrap());
+    assert!(
+        !service.pause_queue("bob").await.unwrap(),
+        "a second pause is no change"
+    );
+    let key = bus.keys().queue_paused();
+    let copy = store
+        .operator_order(&key)
+        .await
+        .unwrap()
+        .expect("a copy kept");
+    assert!(copy.contains("\"ana\""), "{copy}");
+
+    server.restart_empty();
+    let first = job(&["AAPL"]);
+    submit_when_back(&bus, &first).await;
+    assert!(
+        bus.queue_paused().await.unwrap().is_none(),
+        "Redis came back empty"
+    );
+    // A worker that writes this history starts: it puts the pause back before it takes a job.
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let runner = tickstock_testkit::sim::SimRunner::new(Duration::from_millis(20));
+    let w = tickstock_queue::worker::Worker::with_history(
+        bus.clone(),
+        std::sync::Arc::new(runner),
+        fast_worker_config(),
+        shutdown.clone(),
+        Some(std::sync::Arc::new(StoreHistory(store.clone()))),
+    );
+    let run = tokio::spawn({
+        let w = w.clone();
+        async move { w.run().await }
+    });
+    wait_registered(&bus, w.id()).await;
+    assert_waits(
+        &bus,
+        &first.id,
+        2,
+        "paused by the history's copy after Redis restarted empty",
+    )
+    .await;
+    let pause = bus
+        .queue_paused()
+        .await
+        .unwrap()
+        .expect("the pause put back");
+    assert_eq!(pause.requested_by, "ana");
+
+    // Resumed through the service: Redis and the copy both let go, and the job runs.
+    assert!(service.resume_queue().await.unwrap());
+    assert_eq!(store.operator_order(&key).await.unwrap(), None);
+    wait_state(
+        &bus,
+        &first.id,
+        JobState::Completed,
+        Duration::from_secs(20),
+    )
+    .await;
+    // Emptied again, nothing pauses the queue any more.
+    server.restart_empty();
+    let second = job(&["MSFT"]);
+    submit_when_back(&bus, &second).await;
+    wait_state(
+        &bus,
+        &second.id,
+        JobState::Completed,
+        Duration::from_secs(30),
+    )
+    .await;
+    shutdown.cancel();
+    run.await.unwrap().unwrap();
+    store.close().await;
 }

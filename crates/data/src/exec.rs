@@ -67,6 +67,12 @@ pub trait JobHistory: Send + Sync + 'static {
     async fn log(&self, _job_id: &str, _lines: &[crate::joblog::LogLine]) -> Result<()> {
         Ok(())
     }
+
+    /// The durable copy of an operator's order Redis keeps at `key` (the queue's pause),
+    /// for a worker to put back when Redis lost it.
+    async fn operator_order(&self, _key: &str) -> Result<Option<String>> {
+        Ok(None)
+    }
 }
 
 /// A sink that keeps progress in memory only (the [`ProgressHandle`] still holds it).

@@ -57,6 +57,10 @@ impl JobHistory for StoreHistory {
         self.0.append_job_log(job_id, lines).await?;
         Ok(())
     }
+
+    async fn operator_order(&self, key: &str) -> Result<Option<String>> {
+        Ok(self.0.operator_order(key).await?)
+    }
 }
 
 /// [`Checkpoints`] kept in the store's `job_checkpoints` table: a job interrupted by the app

@@ -118,7 +118,12 @@ impl Engine {
 
     pub async fn console_pause(&self, who: &str) -> CmdResult<ConsoleActionView> {
         let bus = self.require_bus("Pausing the queue").await?;
-        let changed = bus.pause_queue(who).await?;
+        // Through the job service, which keeps a copy in the database; without one (no
+        // database yet) the pause is Redis's alone.
+        let changed = match self.service() {
+            Ok(service) => service.pause_queue(who).await?,
+            Err(_) => bus.pause_queue(who).await?,
+        };
         Ok(ConsoleActionView {
             changed,
             message: if changed {
@@ -132,7 +137,10 @@ impl Engine {
 
     pub async fn console_resume(&self) -> CmdResult<ConsoleActionView> {
         let bus = self.require_bus("Resuming the queue").await?;
-        let changed = bus.resume_queue().await?;
+        let changed = match self.service() {
+            Ok(service) => service.resume_queue().await?,
+            Err(_) => bus.resume_queue().await?,
+        };
         Ok(ConsoleActionView {
             changed,
             message: if changed {

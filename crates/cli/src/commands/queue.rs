@@ -7,7 +7,7 @@ use tickstock_jobs::runtime::{Bus, HEARTBEAT_STALE_SECS};
 use tickstock_protocol::text::{count, duration};
 use tickstock_protocol::Result;
 
-use crate::jobs::connect;
+use crate::jobs::{connect, service};
 use crate::{output, Global};
 
 #[derive(Args)]
@@ -28,10 +28,11 @@ pub enum QueueAction {
 }
 
 pub async fn queue(g: &Global, a: &QueueArgs) -> Result<ExitCode> {
-    let bus = connect(g).await?;
     match a.action {
+        // Through the job service: the pause is kept in the history's database too
+        // (`DATABASE_URL`), so workers put it back when Redis restarts empty.
         Some(QueueAction::Pause) => {
-            if bus.pause_queue(&g.requested_by).await? {
+            if service(g).await?.pause_queue(&g.requested_by).await? {
                 println!("Queue paused: running jobs finish, no new job starts");
             } else {
                 println!("Queue already paused");
@@ -39,7 +40,7 @@ pub async fn queue(g: &Global, a: &QueueArgs) -> Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         Some(QueueAction::Resume) => {
-            if bus.resume_queue().await? {
+            if service(g).await?.resume_queue().await? {
                 println!("Queue resumed");
             } else {
                 println!("Queue was not paused");
@@ -48,6 +49,7 @@ pub async fn queue(g: &Global, a: &QueueArgs) -> Result<ExitCode> {
         }
         None => {}
     }
+    let bus = connect(g).await?;
     let view = bus.queue_view().await?;
     let warning = no_taker(&bus, view.waiting_total, view.paused.is_some()).await;
     if a.json {

@@ -58,6 +58,5 @@ impl Store {
 }
 
 fn is_missing_table(message: &str) -> bool {
-    message.contains("job_logs")
-        && (message.contains("does not exist") || message.contains("no such table"))
+    super::is_missing(message, "job_logs")
 }

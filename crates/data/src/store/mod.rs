@@ -39,6 +39,7 @@ pub mod history_query;
 mod job_logs;
 mod job_runs;
 mod months;
+mod orders;
 mod pg_schema;
 mod postgres;
 mod postgres_bars;
@@ -53,6 +54,12 @@ mod types;
 mod universes;
 
 pub use error::StoreError;
+
+/// Whether a database error says `table` does not exist (PostgreSQL's and SQLite's words).
+fn is_missing(message: &str, table: &str) -> bool {
+    message.contains(table)
+        && (message.contains("does not exist") || message.contains("no such table"))
+}
 pub use job_runs::MIN_DELETE_PREFIX;
 pub use schedules::ScheduleRow;
 pub use splits::SplitCheckRow;

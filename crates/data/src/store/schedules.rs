@@ -67,6 +67,14 @@ where
             .collect()
     }
 
+    /// The first column of the first row a statement reads, as text.
+    async fn first_text(pool: &sqlx::Pool<Self>, s: &Stmt) -> Result<Option<String>, sqlx::Error> {
+        match Self::query(s).fetch_optional(pool).await? {
+            Some(r) => Ok(Some(r.try_get(0)?)),
+            None => Ok(None),
+        }
+    }
+
     /// Runs a statement; how many rows it changed.
     async fn run(pool: &sqlx::Pool<Self>, s: &Stmt) -> Result<u64, sqlx::Error> {
         let done = Self::query(s).execute(pool).await?;
@@ -88,7 +96,7 @@ impl Store {
     }
 
     /// Runs the statement `build` writes in the store's dialect; how many rows it changed.
-    async fn schedule_run(&self, build: impl Fn(&mut Stmt)) -> Result<u64, sqlx::Error> {
+    pub(super) async fn schedule_run(&self, build: impl Fn(&mut Stmt)) -> Result<u64, sqlx::Error> {
         match &self.pool {
             Pool::Postgres(p, _) => {
                 let mut s = Postgres::stmt("");
@@ -99,6 +107,26 @@ impl Store {
                 let mut s = Sqlite::stmt("");
                 build(&mut s);
                 Sqlite::run(p, &s).await
+            }
+        }
+    }
+
+    /// Reads the first column of the first row of the statement `build` writes in the
+    /// store's dialect, as text.
+    pub(super) async fn read_text(
+        &self,
+        build: impl Fn(&mut Stmt),
+    ) -> Result<Option<String>, sqlx::Error> {
+        match &self.pool {
+            Pool::Postgres(p, _) => {
+                let mut s = Postgres::stmt("");
+                build(&mut s);
+                Postgres::first_text(p, &s).await
+            }
+            Pool::Sqlite(p) => {
+                let mut s = Sqlite::stmt("");
+                build(&mut s);
+                Sqlite::first_text(p, &s).await
             }
         }
     }

@@ -29,6 +29,48 @@ impl JobService {
         self.queue.cancel_all(who).await
     }
 
+    /// The Redis bus, for the orders only Redis mode has (the queue's pause).
+    async fn require_redis(&self, what: &str) -> Result<tickstock_queue::bus::Bus> {
+        self.queue.redis().await?.ok_or_else(|| {
+            Error::new(
+                tickstock_protocol::error::ErrorKind::Config,
+                format!("{what} needs Redis mode: the embedded queue has no pause"),
+            )
+        })
+    }
+
+    /// Pauses the queue for every worker of ours, and keeps a copy in the history's
+    /// database, from which workers put it back when Redis restarts empty (also when no
+    /// worker was alive to read it). False when it was already paused (the first pause's
+    /// author stands).
+    pub async fn pause_queue(&self, who: &str) -> Result<bool> {
+        let bus = self.require_redis("Pausing the queue").await?;
+        let changed = bus.pause_queue(who).await?;
+        if let (Some(store), Some(pause)) = (&self.store, bus.queue_paused_text().await?) {
+            if let Err(e) = store
+                .set_operator_order(&bus.keys().queue_paused(), Some(&pause))
+                .await
+            {
+                warn!("the pause is in Redis only (its copy in the history failed): {e}");
+            }
+        }
+        Ok(changed)
+    }
+
+    /// Resumes the queue and drops the pause's copy in the history; false when it was not
+    /// paused.
+    pub async fn resume_queue(&self) -> Result<bool> {
+        let bus = self.require_redis("Resuming the queue").await?;
+        let mut changed = bus.resume_queue().await?;
+        if let Some(store) = &self.store {
+            let key = bus.keys().queue_paused();
+            // A copy left from a pause Redis lost still paused the queue for the workers.
+            changed |= store.operator_order(&key).await.ok().flatten().is_some();
+            store.set_operator_order(&key, None).await?;
+        }
+        Ok(changed)
+    }
+
     /// Marks stale jobs failed: active with no live worker and no progress for
     /// [`STALE_AFTER`], and history rows left active by a worker or app that is gone (not
     /// active on the queue, and started or submitted that long ago; in embedded mode every

@@ -207,6 +207,17 @@ impl Bus {
         Ok(set.is_some())
     }
 
+    /// The pause key's text as stored, when the queue is paused by a text value.
+    pub async fn queue_paused_text(&self) -> Result<Option<String>> {
+        let mut c = self.conn();
+        let (present, text): (bool, Option<String>) = GATE_READ
+            .key(self.keys.queue_paused())
+            .key(self.keys.queue_paused())
+            .invoke_async(&mut c)
+            .await?;
+        Ok(text.filter(|_| present))
+    }
+
     /// Resumes the queue; returns false when it was not paused.
     pub async fn resume_queue(&self) -> Result<bool> {
         let mut c = self.conn();

@@ -68,20 +68,44 @@ impl Worker {
         let me = &self.inner;
         let mut known = me.orders.lock().await;
         let (mut orders, lost) = me.bus.read_orders(&me.id).await?;
-        if lost && !known.is_empty() {
-            orders = orders.or(known.clone());
-            warn!(
-                worker = %me.id,
-                paused = orders.pause.is_some(),
-                command = orders.command.is_some(),
-                "Redis lost the operator's pause or this worker's command (restarted empty?); putting them back"
-            );
-            me.bus.restore_orders(&me.id, &orders).await?;
-            me.bus.ensure_group().await?;
+        if lost {
+            // What Redis holds stands; then what this worker last read; then the pause's
+            // durable copy in the history (a pause no live worker had read).
+            let mut kept = orders.clone().or(known.clone());
+            if kept.pause.is_none() {
+                kept.pause = self.durable_pause().await;
+            }
+            if kept != orders {
+                warn!(
+                    worker = %me.id,
+                    paused = kept.pause.is_some(),
+                    command = kept.command.is_some(),
+                    "Redis lost the operator's pause or this worker's command (restarted empty?); putting them back"
+                );
+                me.bus.restore_orders(&me.id, &kept).await?;
+                me.bus.ensure_group().await?;
+                orders = kept;
+            }
         }
         let gate = orders.gate();
         *known = orders;
         Ok(gate)
+    }
+
+    /// The pause's durable copy in the job history, if there is one (a history that
+    /// cannot be read counts as none: the warning says so).
+    async fn durable_pause(&self) -> Option<String> {
+        let history = self.inner.history.as_ref()?;
+        match history
+            .operator_order(&self.inner.bus.keys().queue_paused())
+            .await
+        {
+            Ok(pause) => pause,
+            Err(e) => {
+                warn!(worker = %self.inner.id, "cannot read the queue's pause kept in the history: {e}");
+                None
+            }
+        }
     }
 
     /// Whether this worker may take a job now ([`Worker::gate`]): on hold it waits one
