@@ -1552,3 +1552,106 @@ async fn killed_postgres_connections_mid_job_are_reopened_and_the_count_is_what_
     assert_eq!(rows, committed, "coverage");
     assert_eq!(st.ohlcv_records_loaded, Some(committed as u64), "{st:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_while_the_bars_table_is_locked_reports_the_rows_committed() {
+    use sqlx::Connection;
+    use tickstock_data::loader::{Loader, LoaderConfig};
+    use tickstock_testkit::fake_polygon::{FakePolygon, FakePolygonConfig};
+    let db = tickstock_testkit::pg::fresh_database().await;
+    let store = Store::connect(&db.url).await.unwrap();
+    let bus = support::bus().await;
+    let fake = FakePolygon::start(FakePolygonConfig {
+        latency: Duration::from_millis(30),
+        page_size: 390,
+        ..FakePolygonConfig::default()
+    })
+    .await;
+    let loader = Loader::new(
+        LoadEnv::client(&fake.base_url(), fake.api_key()),
+        store.clone(),
+        LoaderConfig {
+            concurrency: 4,
+            symbol_refresh: None,
+            ..LoaderConfig::default()
+        },
+    );
+    let symbols = ["AAPL", "MSFT", "NVDA", "AMZN", "META", "TSLA"];
+    let job = Job::new(
+        JobSpec::Historical {
+            symbols: symbols.iter().map(|s| s.to_string()).collect(),
+            timespan: Timeframe::Minute,
+            range: DateRange {
+                years: None,
+                start_date: chrono::NaiveDate::from_ymd_opt(2024, 1, 2),
+                end_date: chrono::NaiveDate::from_ymd_opt(2024, 3, 28),
+            },
+        },
+        "test",
+    );
+    bus.submit(&job).await.unwrap();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let w = tickstock_queue::worker::Worker::new(
+        bus.clone(),
+        std::sync::Arc::new(loader),
+        support::fast_worker_config(),
+        stop.clone(),
+    );
+    let h = tokio::spawn({
+        let w = w.clone();
+        async move { w.run().await }
+    });
+    support::wait_status(&bus, &job.id, Duration::from_secs(30), |s| {
+        s.state == JobState::Running && s.ohlcv_records_loaded.unwrap_or(0) > 0
+    })
+    .await;
+    // Another session holds the bars table; the job is cancelled while its writes wait.
+    let mut admin = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut admin).await.unwrap();
+    sqlx::query("LOCK TABLE ohlcv_1min IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    bus.cancel(&job.id, "ops").await.unwrap();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    sqlx::query("COMMIT").execute(&mut admin).await.unwrap();
+    let st = support::wait_status(&bus, &job.id, Duration::from_secs(60), |s| {
+        s.state.is_terminal()
+    })
+    .await;
+    stop.cancel();
+    h.await.unwrap().unwrap();
+    assert_eq!(st.state, JobState::Cancelled, "{st:?}");
+    let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let committed: i64 = sqlx::query_scalar("SELECT count(*) FROM ohlcv_1min")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    let rows: i64 = store
+        .coverage()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|c| c.timeframe == Timeframe::Minute)
+        .map(|c| c.rows)
+        .sum();
+    let (from, to) = (
+        chrono::NaiveDate::from_ymd_opt(2024, 1, 2).unwrap(),
+        chrono::NaiveDate::from_ymd_opt(2024, 3, 28).unwrap(),
+    );
+    let all: usize = symbols
+        .iter()
+        .map(|s| FakePolygon::expected_bars(s, Timeframe::Minute, from, to).len())
+        .sum();
+    assert!(
+        committed > 0 && (committed as usize) < all,
+        "{committed} of {all} rows committed: the cancel came mid-job"
+    );
+    assert_eq!(
+        st.ohlcv_records_loaded,
+        Some(committed as u64),
+        "the cancelled job's bars against the rows committed: {st:?}"
+    );
+    assert_eq!(rows, committed, "coverage");
+}
