@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { normaliseError, ApiError, isPreview } from "../js/api.js";
 import { fmtDuration, fmtAge, fmtRate, shortId, symbolsSummary, splitSymbols, isTerminal, statusInfo, param } from "../js/util.js";
 import { redisState, workerState } from "../js/status.js";
-import { checkSettings } from "../js/settings.js";
+import { checkSettings } from "../js/settings-form.js";
 import { prefixError } from "../js/ops.js";
 
 test("backend errors become ApiError with kind, message and field", () => {
