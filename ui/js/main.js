@@ -14,7 +14,8 @@ import { initSummary, loadSummary } from "./summary.js";
 import { initSettings, checkFirstRun } from "./settings.js";
 import { initAbout, openLogs } from "./about.js";
 import { initCoverage, loadCoverage } from "./coverage.js";
-import { initConsole, refresh as refreshConsole, showQueueBadge } from "./console.js";
+import { initConsole, refresh as refreshConsole } from "./console.js";
+import { showQueueBadge } from "./console-queue.js";
 
 const THEME_LABELS = {
   auto: ["circle-half", "Colour scheme: follows the system"],
