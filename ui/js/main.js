@@ -4,15 +4,18 @@ import * as api from "./api.js";
 import { $ } from "./util.js";
 import { errorToast } from "./toasts.js";
 import { initStatus, refreshHealth, onHealth } from "./status.js";
-import { initSubmit, loadUniverses } from "./submit.js";
-import { initJobs, pollActive, setQueuePaused, setWorkers } from "./jobs.js";
+import { initSubmit } from "./submit.js";
+import { loadUniverses } from "./submit-universes.js";
+import { initJobs, pollActive } from "./jobs.js";
+import { setQueuePaused, setWorkers } from "./jobs-cards.js";
 import { initHistory, loadHistory, openJobDetail, updateRow } from "./history.js";
 import { initOps } from "./ops.js";
 import { initSummary, loadSummary } from "./summary.js";
 import { initSettings, checkFirstRun } from "./settings.js";
 import { initAbout, openLogs } from "./about.js";
 import { initCoverage, loadCoverage } from "./coverage.js";
-import { initConsole, refresh as refreshConsole, showQueueBadge } from "./console.js";
+import { initConsole, refresh as refreshConsole } from "./console.js";
+import { showQueueBadge } from "./console-queue.js";
 
 const THEME_LABELS = {
   auto: ["circle-half", "Colour scheme: follows the system"],

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 
 import { throughputColumns, polygonColumns, rpmText, limitText, withAlpha } from "../js/dashboard.js";
-import { workerState } from "../js/console.js";
+import { workerState } from "../js/console-workers.js";
 
 test("throughput points become chart columns per hour", () => {
   const points = [

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { normaliseError, ApiError, isPreview } from "../js/api.js";
 import { fmtDuration, fmtAge, fmtRate, shortId, symbolsSummary, splitSymbols, isTerminal, statusInfo, param } from "../js/util.js";
 import { redisState, workerState } from "../js/status.js";
-import { checkSettings } from "../js/settings.js";
+import { checkSettings } from "../js/settings-form.js";
 import { prefixError } from "../js/ops.js";
 
 test("backend errors become ApiError with kind, message and field", () => {
@@ -271,7 +271,7 @@ test("saving what failed its test asks first, naming it", async () => {
 });
 
 test("a running job whose worker went silent says so, and what happens next", async () => {
-  const { silentNote } = await import("../js/jobs.js");
+  const { silentNote } = await import("../js/jobs-cards.js");
   const job = { jobId: "j1", status: "running", worker: "rack-gone-1" };
   const gone = { id: "rack-gone-1", alive: true, silent: true, ageSeconds: 31 };
   const live = { id: "rack-live-1", alive: true, silent: false, ageSeconds: 2 };
@@ -285,7 +285,7 @@ test("a running job whose worker went silent says so, and what happens next", as
 });
 
 test("a finished job's toast says how it ended", async () => {
-  const { finishToast } = await import("../js/jobs.js");
+  const { finishToast } = await import("../js/jobs-finish.js");
   const done = finishToast({ jobId: "j1", status: "completed", jobType: "historical_load", ohlcvRecordsLoaded: 250 });
   assert.equal(done.title, "Job completed");
   assert.equal(done.variant, "success");
