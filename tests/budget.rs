@@ -345,6 +345,66 @@ async fn requests_go_on_when_the_budgets_redis_goes_away() {
     assert_eq!(c.requests_sent(), 3);
 }
 
+/// A Redis without persistence restarts empty while the window is full: the log of
+/// grants is gone, but the processes put back what they spent, so the next request still
+/// waits for the window (it used to be granted at once, and Polygon answered 429).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_spent_before_redis_restarts_empty_is_still_spent_after() {
+    let mut server = RedisServer::start();
+    let ns = unique_namespace();
+    let mut buses = Vec::new();
+    let mut budgets = Vec::new();
+    for _ in 0..2 {
+        let bus = bus_at(&server.url(), &ns).await;
+        budgets.push(Arc::new(SharedBudget::new(
+            bus.conn(),
+            bus.keys(),
+            &SecretString::from(KEY),
+            4,
+            Duration::from_secs(8),
+        )));
+        buses.push(bus);
+    }
+    // Two processes spend the window: 3 and 1 requests.
+    for (b, n) in budgets.iter().zip([3, 1]) {
+        for _ in 0..n {
+            assert!(b.try_acquire().await.unwrap().granted);
+        }
+    }
+    assert!(!budgets[0].try_acquire().await.unwrap().granted, "spent");
+    server.restart_empty();
+    // Each process's first look after the restart (once Redis answers) puts back its own
+    // grants and is told to wait while the others do; then the window is full again.
+    let g = support::wait_for(Duration::from_secs(10), "Redis back", || async {
+        budgets[1].try_acquire().await.ok()
+    })
+    .await;
+    assert!(
+        !g.granted,
+        "a grant on the look that found the log lost: {g:?}"
+    );
+    assert!(g.wait >= Duration::from_secs(1), "{g:?}");
+    let g = support::wait_for(Duration::from_secs(10), "Redis back", || async {
+        budgets[0].try_acquire().await.ok()
+    })
+    .await;
+    assert!(
+        !g.granted,
+        "a grant on the look that found the log lost: {g:?}"
+    );
+    for b in &budgets {
+        let g = b.try_acquire().await.unwrap();
+        assert!(!g.granted, "a grant over the plan after the restart: {g:?}");
+    }
+    let mut c = buses[0].conn();
+    let digest = key_digest(&SecretString::from(KEY));
+    let logged: i64 = c
+        .zcard(buses[0].keys().polygon_budget(&digest))
+        .await
+        .unwrap();
+    assert_eq!(logged, 4, "the window's grants are counted whole again");
+}
+
 /// Three `tickstock worker` processes on one key, each with a job of its own, against a
 /// fake Polygon that counts every request beyond the plan as Polygon would.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,7 +6,9 @@
 //!   worker is off and why;
 //! - a running job whose worker went silent says so on its card, with what happens next;
 //!   the Workers tab shows the worker silent with only its still active jobs, and at
-//!   1024×700 its Quiet and Stop buttons are in view.
+//!   1024×700 its Quiet and Stop buttons are in view;
+//! - a job of the built-in worker waiting for a 5/min plan outlives a Redis that restarts
+//!   empty: its card stays, it completes without a request run twice or over the plan.
 
 mod support;
 
@@ -360,4 +362,129 @@ async fn a_silent_worker_is_said_on_its_job_card_and_in_the_workers_tab() {
     assert_eq!(fit["stop"], json!(true), "{fit}");
     live.abort();
     app.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_of_the_built_in_worker_outlives_redis_restarting_empty_on_a_limited_plan() {
+    let _serial = support::serial_guard().await;
+    let mut redis = RedisServer::start();
+    let polygon = FakePolygon::start(FakePolygonConfig::default()).await;
+    polygon.set_rate_limit(5, Duration::from_secs(60), true);
+    let app = App::launch(
+        "redis_emptied_limited",
+        AppEnv::new()
+            .var("TICKSTOCK_REDIS_URL", redis.url())
+            .var("TICKSTOCK_NAMESPACE", unique_namespace())
+            .var("TICKSTOCK_WORKER", "on")
+            .polygon(&polygon.base_url(), polygon.api_key())
+            .var("POLYGON_RPM", "5"),
+    )
+    .await;
+    watch_toasts(&app).await;
+    app.wait_js(
+        "the built-in worker to report in",
+        WAIT,
+        "return document.getElementById('worker-pill').dataset.state === 'ok';",
+    )
+    .await;
+    let symbols = ["AAPL", "MSFT", "NVDA", "AMZN", "GOOGL", "META", "TSLA"];
+    app.select("#load-type", "historical_load").await;
+    app.type_into("#symbols", &symbols.join(", ")).await;
+    app.select("#duration", "1").await;
+    app.select("#timespan", "day").await;
+    app.wait_js(
+        "the submit button to be enabled",
+        WAIT,
+        "const b = document.getElementById('btn-submit'); return !b.disabled;",
+    )
+    .await;
+    press(&app, "#btn-submit").await;
+    // Seven requests on a 5/min plan: the job waits most of a minute for the sixth.
+    let id = app
+        .wait_js(
+            "the job to wait for the plan",
+            Duration::from_secs(40),
+            "const c = document.querySelector('#active-jobs .job-card');
+             return c && /waiting for the Polygon rate limit/.test(c.textContent) ? c.dataset.jobId : null;",
+        )
+        .await
+        .as_str()
+        .expect("job id")
+        .to_string();
+
+    // Redis restarts with nothing: the job's status, its claim and the stream are gone.
+    tokio::task::block_in_place(|| redis.restart_empty());
+    // The worker that runs it writes them back: the card stays (or comes back) and the
+    // job completes, each symbol's bars asked for once, none over the plan.
+    app.wait_js(
+        "the job's card after the restart",
+        WAIT,
+        &format!(
+            "return !!document.querySelector('#active-jobs .job-card[data-job-id=\"{id}\"]');"
+        ),
+    )
+    .await;
+    app.wait_js(
+        "the history row to say Completed",
+        Duration::from_secs(180),
+        &format!(
+            "const r = document.querySelector('#history-table tbody tr[data-job-id=\"{id}\"] .job-status');
+             return r && r.dataset.status === 'completed';"
+        ),
+    )
+    .await;
+    // The end is announced as the job's own (not "left the active list").
+    let mut toasts = json!([]);
+    for _ in 0..20 {
+        toasts = app.js("return window.__e2eToasts || [];").await;
+        if toasts
+            .as_array()
+            .is_some_and(|ts| ts.iter().any(|t| t["title"] == "Job completed"))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(
+        toasts
+            .as_array()
+            .is_some_and(|ts| ts.iter().any(|t| t["title"] == "Job completed")),
+        "no \"Job completed\" toast; the page raised {toasts}"
+    );
+    let requests = polygon.requests();
+    let t0 = requests.first().map(|r| r.time);
+    let seen: Vec<String> = requests
+        .iter()
+        .map(|r| {
+            let at = t0.map_or(0.0, |t| r.time.duration_since(t).as_secs_f64());
+            format!("{at:.1}s {}?{}", r.path, r.query)
+        })
+        .collect();
+    let bar_requests = requests
+        .iter()
+        .filter(|r| r.path.starts_with("/v2/aggs/ticker/"))
+        .count();
+    assert_eq!(
+        polygon.over_limit(),
+        0,
+        "a request went over the plan: {seen:#?}"
+    );
+    assert_eq!(
+        bar_requests,
+        symbols.len(),
+        "one bars request per symbol: {seen:#?}"
+    );
+    let row = app
+        .wait_js(
+            "the history row to say Completed",
+            WAIT,
+            &format!(
+                "const r = document.querySelector('#history-table tbody tr[data-job-id=\"{id}\"] .job-status');
+                 return r && r.dataset.status === 'completed' ? r.textContent.trim() : null;"
+            ),
+        )
+        .await;
+    assert_eq!(row, json!("Completed"), "{}", app.log_tail());
+    app.close().await;
+    drop(redis);
 }

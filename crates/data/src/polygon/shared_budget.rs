@@ -23,6 +23,11 @@
 //!   starves. A ticket not refreshed within [`TICKET_TTL`] (its process died or stopped
 //!   waiting) loses its place: a dead process costs the others at most that long, and
 //!   loses nothing but the grants it took, which leave the window like any other.
+//! - **A Redis that restarts empty** (no persistence) loses the log: each process keeps
+//!   its own grants of the last window and sends them with every look; the script puts
+//!   back those missing and grants nothing on that look (a third of [`TICKET_TTL`], 2 s,
+//!   for the other processes to put back theirs), so the window is whole again. A process
+//!   idle since its grants puts them back only at its next request.
 //! - **429**: a 429 that still arrives (a client outside our processes spends the key too)
 //!   is recorded as a cool-down that the script honours for every process.
 //! - **Plan value**: one `rpm` shared by all. The latest explicit setting wins (the app's
@@ -74,7 +79,12 @@ return redis.call('ZCOUNT', KEYS[1], '(' .. string.format('%.0f', now - tonumber
 
 /// KEYS = [budget, plan, waiters, seen, cooldown];
 /// ARGV = [window µs, this process's rpm (used when none is stored), ticket, ticket ttl µs,
-/// grant member, nudge µs]. Returns `{granted 0|1, wait µs, limit, now µs}`.
+/// grant member, nudge µs, then pairs of (member, µs) of this process's own grants still in
+/// the window]. Returns `{granted 0|1, wait µs, limit, now µs}`. The own grants are put
+/// back where missing (`ZADD NX`): a Redis that restarted empty lost the log, and every
+/// process restores what it spent at its next look (and is granted nothing on that look,
+/// which gives the others, waiting ones ask every [`POLL`], the time to put back theirs),
+/// so the window is counted whole again.
 static ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
@@ -90,6 +100,13 @@ if limit <= 0 then
   return {1, 0, 0, now}
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local restored = 0
+for i = 7, #ARGV - 1, 2 do
+  local at = tonumber(ARGV[i + 1])
+  if at and at > now - window then
+    restored = restored + redis.call('ZADD', KEYS[1], 'NX', at, ARGV[i])
+  end
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', '(' .. string.format('%.0f', now - ttl))
 -- The oldest live waiter; tickets whose process went quiet are dropped on the way.
 local head = nil
@@ -103,6 +120,8 @@ local count = redis.call('ZCARD', KEYS[1])
 local cool = 0
 local till = tonumber(redis.call('GET', KEYS[5]) or '0') or 0
 if till > now then cool = till - now end
+-- A log found lost grants nothing on this look: the other processes put back theirs first.
+if restored > 0 and cool < ttl / 3 then cool = math.floor(ttl / 3) end
 if cool == 0 and count < limit and (head == nil or head == ticket) then
   redis.call('ZADD', KEYS[1], now, ARGV[5])
   redis.call('PEXPIRE', KEYS[1], math.floor(window / 1000) + 1000)
@@ -229,6 +248,9 @@ pub struct SharedBudget {
     unlimited_seen: std::sync::Mutex<Option<Instant>>,
     /// One request of this process at a time asks Redis: one ticket per process.
     turn: tokio::sync::Mutex<()>,
+    /// This process's grants still in the window (member, Redis µs), sent with each look
+    /// so a log Redis lost is rebuilt (see [`ACQUIRE`]).
+    granted: std::sync::Mutex<std::collections::VecDeque<(String, i64)>>,
 }
 
 impl std::fmt::Debug for SharedBudget {
@@ -273,6 +295,7 @@ impl SharedBudget {
             next_at: std::sync::Mutex::new(None),
             unlimited_seen: std::sync::Mutex::new(None),
             turn: tokio::sync::Mutex::new(()),
+            granted: std::sync::Mutex::new(std::collections::VecDeque::new()),
         }
     }
 
@@ -374,8 +397,15 @@ impl SharedBudget {
             self.ticket,
             self.seq.fetch_add(1, Ordering::Relaxed)
         );
-        let (granted, wait_us, limit, at_us): (i64, i64, i64, i64) = ACQUIRE
-            .key(&self.keys.budget)
+        let own: Vec<(String, i64)> = self
+            .granted
+            .lock()
+            .expect("granted lock")
+            .iter()
+            .cloned()
+            .collect();
+        let mut call = ACQUIRE.prepare_invoke();
+        call.key(&self.keys.budget)
             .key(&self.keys.plan)
             .key(&self.keys.waiters)
             .key(&self.keys.seen)
@@ -384,10 +414,24 @@ impl SharedBudget {
             .arg(self.own.load(Ordering::Relaxed))
             .arg(&self.ticket)
             .arg(self.ticket_ttl.as_micros() as u64)
-            .arg(member)
-            .arg(NUDGE.as_micros() as u64)
-            .invoke_async(&mut c)
-            .await?;
+            .arg(&member)
+            .arg(NUDGE.as_micros() as u64);
+        for (m, at) in &own {
+            call.arg(m).arg(*at);
+        }
+        let (granted, wait_us, limit, at_us): (i64, i64, i64, i64) =
+            call.invoke_async(&mut c).await?;
+        {
+            // Keep this process's grants of the last window (by Redis's clock).
+            let mut mine = self.granted.lock().expect("granted lock");
+            let oldest = at_us - self.window.as_micros() as i64;
+            while mine.front().is_some_and(|(_, at)| *at <= oldest) {
+                mine.pop_front();
+            }
+            if granted == 1 && limit > 0 {
+                mine.push_back((member, at_us));
+            }
+        }
         let limit = u32::try_from(limit.max(0)).unwrap_or(u32::MAX);
         self.limit.store(limit, Ordering::Relaxed);
         Ok(Grant {
