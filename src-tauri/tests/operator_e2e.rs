@@ -8,7 +8,9 @@
 //!   one column per column of the table;
 //! - a jump to a page past the end shows the last page and says so;
 //! - a paused queue is said in the status bar and on the cards of waiting jobs, and the
-//!   Queue tab's count follows the queue whichever tab is shown.
+//!   Queue tab's count follows the queue whichever tab is shown;
+//! - a job waiting for the plan's rate limit shows the wait in its ETA, and its detail the
+//!   requests and the time estimated.
 
 mod support;
 
@@ -446,5 +448,120 @@ async fn a_paused_queue_is_said_where_the_operator_looks() {
         "return document.getElementById('opsc-badge-queue').textContent === '';",
     )
     .await;
+    app.close().await;
+}
+
+/// The ETA on a card as seconds (`fmtDuration`'s "58 s", "1 m 12 s", "2 h 05 m").
+fn eta_seconds(text: &str) -> Option<u64> {
+    let mut total = 0;
+    let mut words = text.split_whitespace();
+    while let (Some(n), Some(unit)) = (words.next(), words.next()) {
+        let n: u64 = n.parse().ok()?;
+        total += n * match unit {
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            "d" => 86_400,
+            _ => return None,
+        };
+    }
+    (!text.trim().is_empty()).then_some(total)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_waiting_for_the_plan_shows_the_wait_in_its_eta_and_its_estimate() {
+    let _serial = support::serial_guard().await;
+    let polygon = FakePolygon::start(FakePolygonConfig::default()).await;
+    polygon.set_rate_limit(5, Duration::from_secs(60), true);
+    // A 5/min plan: seven symbols need seven requests, so the sixth waits about a minute.
+    let app = App::launch(
+        "plan_eta",
+        AppEnv::new()
+            .embedded()
+            .polygon(&polygon.base_url(), polygon.api_key())
+            .var("POLYGON_RPM", "5"),
+    )
+    .await;
+    watch_toasts(&app).await;
+    app.select("#load-type", "historical_load").await;
+    app.type_into("#symbols", "AAPL, MSFT, NVDA, AMZN, GOOGL, META, TSLA")
+        .await;
+    app.select("#duration", "1").await;
+    app.select("#timespan", "day").await;
+    app.wait_js(
+        "the submit button to be enabled",
+        WAIT,
+        "const b = document.getElementById('btn-submit'); return !b.disabled;",
+    )
+    .await;
+    press(&app, "#btn-submit").await;
+
+    // The card while the job waits for the plan: the ETA holds the wait, not "1 s".
+    let seen = app
+        .wait_js(
+            "the card to say it waits for the rate limit",
+            Duration::from_secs(40),
+            "const c = document.querySelector('#active-jobs .job-card');
+             if (!c || !/waiting for the Polygon rate limit/.test(c.querySelector('.job-message').textContent)) return null;
+             const eta = c.querySelector('.job-eta').textContent.trim();
+             if (eta === '—') return null;
+             return [c.dataset.jobId, eta, Number(c.querySelector('.progress-bar').getAttribute('aria-valuenow'))];",
+        )
+        .await;
+    let id = seen[0].as_str().expect("job id").to_string();
+    let eta = seen[1].as_str().unwrap_or_default();
+    let progress = seen[2].as_f64().unwrap_or(100.0);
+    let secs = eta_seconds(eta).unwrap_or_else(|| panic!("the card's ETA {eta:?} is no duration"));
+    assert!(
+        secs >= 30,
+        "the card says ETA {eta} while the next request is most of a minute away"
+    );
+    assert!(
+        progress < 99.0,
+        "the card is at {progress}% with two symbols left"
+    );
+    let made = polygon.request_count();
+    assert!(made <= 5, "{made} requests in the plan's first minute");
+
+    // The detail: requests made against the estimate, and the estimated time beside the
+    // duration (seven requests at 5 a minute, with the limiter's margin).
+    app.click(&format!(
+        "#active-jobs .job-card[data-job-id=\"{id}\"] .btn-details"
+    ))
+    .await;
+    let detail = app
+        .wait_js(
+            "the detail to show the requests and the estimate",
+            WAIT,
+            "const m = document.getElementById('job-modal');
+             if (!m.classList.contains('show')) return null;
+             const t = m.textContent;
+             return /made, 7 estimated/.test(t) && /\\(estimated 1 m \\d\\d s\\)/.test(t) ? t : null;",
+        )
+        .await;
+    assert!(
+        detail
+            .as_str()
+            .unwrap_or_default()
+            .contains("Polygon requests"),
+        "{detail}"
+    );
+    app.click("#job-modal .btn-close").await;
+
+    // Cancelled, it leaves the plan's wait at once.
+    press(
+        &app,
+        &format!("#active-jobs .job-card[data-job-id=\"{id}\"] .btn-cancel"),
+    )
+    .await;
+    if app
+        .js("return document.getElementById('confirm-modal').classList.contains('show');")
+        .await
+        == json!(true)
+    {
+        press(&app, "#btn-confirm").await;
+    }
+    wait_toast(&app, "Job cancelled", Duration::from_secs(30)).await;
+    assert_eq!(polygon.over_limit(), 0, "a request went over the plan");
     app.close().await;
 }

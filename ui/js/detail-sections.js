@@ -48,6 +48,13 @@ export function requestsText(job) {
   return job.polygonRequestsEstimated == null ? made : `${made} made, ${fmtInt(job.polygonRequestsEstimated)} estimated`;
 }
 
+/** The run's duration beside the time its estimated requests take at the plan's rate:
+ * "6 m 12 s (estimated 6 m 00 s)"; "— (estimated …)" while it runs. */
+export function durationText(job) {
+  const took = fmtDuration(job.durationSeconds);
+  return job.secondsEstimated == null ? took : `${took} (estimated ${fmtDuration(job.secondsEstimated)})`;
+}
+
 /** Fills the modal's body with the job's sections. */
 export function renderSections(body, job) {
   const info = statusInfo(job.status);
@@ -78,7 +85,7 @@ export function renderSections(body, job) {
         ["Submitted", fmtDateTime(job.submittedAt, { alwaysDate: true })],
         ["Started", fmtDateTime(job.startedAt, { alwaysDate: true })],
         ["Completed", fmtDateTime(job.completedAt, { alwaysDate: true })],
-        ["Duration", fmtDuration(job.durationSeconds)],
+        ["Duration", durationText(job)],
       ]),
     ),
   );

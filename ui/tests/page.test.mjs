@@ -312,3 +312,12 @@ test("schedule times are New York time, labelled, with the local time beside", a
     else process.env.TZ = was;
   }
 });
+
+test("the detail puts requests and time against their estimates", async () => {
+  const { requestsText, durationText } = await import("../js/detail-sections.js");
+  assert.equal(requestsText({ polygonRequests: 31, polygonRequestsEstimated: 30 }), "31 made, 30 estimated");
+  assert.equal(requestsText({ polygonRequests: 4 }), "4");
+  assert.equal(durationText({ durationSeconds: 372, secondsEstimated: 360 }), "6 m 12 s (estimated 6 m 00 s)");
+  assert.equal(durationText({ durationSeconds: null, secondsEstimated: 87 }), "— (estimated 1 m 27 s)");
+  assert.equal(durationText({ durationSeconds: 12 }), "12 s", "no estimate on an unlimited plan");
+});
