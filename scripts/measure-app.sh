@@ -8,6 +8,9 @@
 # The jobs are written into the app's SQLite database before it starts. The work is done by
 # the ignored test `measure_app` in src-tauri/tests/e2e.rs; this script prepares the machine,
 # runs it, and prints the two figures.
+# With --soak: memory over a working session instead (the ignored test `measure_soak`):
+# 10,000 jobs in the history, then SOAK_MINUTES (60) of loads through the form, details,
+# history searches and pages and every tab, PSS sampled each minute.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -26,6 +29,17 @@ profile=()
 if [ -n "${MEASURE_APP_BIN:-}" ]; then
   export E2E_APP_BIN="$MEASURE_APP_BIN"
   log "measuring $MEASURE_APP_BIN"
+fi
+if [ "${1:-}" = "--soak" ]; then
+  log "soak for ${SOAK_MINUTES:-60} minutes (release: ${MEASURE_RELEASE:-0})"
+  cargo test -p tickstock-app "${profile[@]}" --test e2e -- --ignored --exact measure_soak --nocapture 2>&1 | tee "$out"
+  end="$(sed -n 's/^MEASURE soak_end_pss_mib=//p' "$out" | tail -1)"
+  [ -n "$end" ] || die "the soak did not complete (see the output above)"
+  echo
+  echo "Memory at the start (PSS):       $(sed -n 's/^MEASURE soak_start_pss_mib=//p' "$out") MiB"
+  echo "After 5 minutes:                 $(sed -n 's/^MEASURE soak_minute5_pss_mib=//p' "$out") MiB"
+  echo "At the end ($(sed -n 's/^MEASURE soak_minutes=//p' "$out") min, $(sed -n 's/^MEASURE soak_rounds=//p' "$out") rounds): ${end} MiB"
+  exit 0
 fi
 log "building and launching the app (release: ${MEASURE_RELEASE:-0})"
 cargo test -p tickstock-app "${profile[@]}" --test e2e -- --ignored --exact measure_app --nocapture 2>&1 | tee "$out"

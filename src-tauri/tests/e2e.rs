@@ -998,6 +998,174 @@ fn pss_kb(pid: u32) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// Each process's name and PSS (kB).
+type ProcessPss = Vec<(String, u64)>;
+
+/// PSS (kB) summed over the app's own processes (the app, WebKitWebProcess,
+/// WebKitNetworkProcess), and one line per process.
+fn app_pss(app: &App) -> (u64, ProcessPss) {
+    let mut total = 0;
+    let mut each = Vec::new();
+    for (pid, cmd) in app.processes() {
+        let name = cmd
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .rsplit('/')
+            .next()
+            .unwrap_or("")
+            .to_string();
+        if name.starts_with("tickstock-admin")
+            || name.starts_with("WebKitWebProcess")
+            || name.starts_with("WebKitNetworkProcess")
+        {
+            if let Some(kb) = pss_kb(pid) {
+                total += kb;
+                each.push((name, kb));
+            }
+        }
+    }
+    (total, each)
+}
+
+/// One round of an operator's use of the page, as the soak repeats it: a load through the
+/// form, its detail opened and closed, the history searched and paged, every tab of the
+/// Operations card and of the Coverage view shown.
+async fn soak_round(app: &App, round: usize) {
+    const SYMBOLS: [&str; 6] = ["AAPL", "MSFT", "NVDA", "AMZN", "GOOGL", "META"];
+    let done = app
+        .js("return (window.__e2eToasts || []).filter((t) => t.title === 'Job completed').length;")
+        .await
+        .as_u64()
+        .unwrap_or(0);
+    app.select("#load-type", "historical_load").await;
+    app.set_value("#symbols", SYMBOLS[round % SYMBOLS.len()])
+        .await;
+    app.select("#duration", "1").await;
+    app.select("#timespan", "day").await;
+    app.wait_js(
+        "the submit button to be enabled",
+        Duration::from_secs(20),
+        "const b = document.getElementById('btn-submit'); return !b.disabled;",
+    )
+    .await;
+    press(app, "#btn-submit").await;
+    app.wait_js(
+        "the load to complete",
+        Duration::from_secs(60),
+        &format!(
+            "return (window.__e2eToasts || []).filter((t) => t.title === 'Job completed').length > {done};"
+        ),
+    )
+    .await;
+    press(app, "#history-table tbody tr[data-job-id]").await;
+    app.wait_js(
+        "the job's detail",
+        Duration::from_secs(20),
+        "return document.getElementById('job-modal').classList.contains('show');",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    press(app, "#job-modal .btn-close").await;
+    app.wait_js(
+        "the detail to close",
+        Duration::from_secs(20),
+        "const m = document.getElementById('job-modal');
+         return !m.classList.contains('show') && !document.querySelector('.modal-backdrop');",
+    )
+    .await;
+    app.set_value("#history-query", SYMBOLS[(round + 1) % SYMBOLS.len()])
+        .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    app.set_value("#history-query", "").await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for css in ["#history-next", "#history-prev"] {
+        press(app, css).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    for tab in [
+        "#opsc-tab-queue",
+        "#opsc-tab-workers",
+        "#opsc-tab-dead",
+        "#opsc-tab-dash",
+        "#cov-tab-gaps",
+        "#cov-tab-schedules",
+        "#cov-tab-map",
+    ] {
+        press(app, tab).await;
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+}
+
+/// Memory over a working session (`scripts/measure-app.sh --soak`): 10,000 jobs in the
+/// history, then rounds of [`soak_round`] for `SOAK_MINUTES` (60), the app's PSS sampled
+/// every minute. Prints the samples and start, after the first minutes, and end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement, run by scripts/measure-app.sh --soak"]
+async fn measure_soak() {
+    const JOBS: usize = 10_000;
+    let minutes: u64 = std::env::var("SOAK_MINUTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60);
+    let dir = App::fresh_dirs();
+    let db = App::default_sqlite_in(dir.path());
+    std::fs::create_dir_all(db.parent().unwrap()).unwrap();
+    seed_history(&format!("sqlite://{}", db.display()), JOBS).await;
+    let polygon = FakePolygon::start(FakePolygonConfig::default()).await;
+    let app = App::launch_in(
+        "soak",
+        AppEnv::new()
+            .embedded()
+            .polygon(&polygon.base_url(), polygon.api_key()),
+        dir,
+    )
+    .await;
+    support::page::watch_toasts(&app).await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let started = Instant::now();
+    let mut samples: Vec<(u64, u64, ProcessPss)> = Vec::new();
+    let (kb, each) = app_pss(&app);
+    assert!(
+        kb > 0,
+        "no app process found to measure: {:?}",
+        app.processes()
+    );
+    samples.push((0, kb, each));
+    let mut rounds = 0;
+    while started.elapsed() < Duration::from_secs(minutes * 60) {
+        soak_round(&app, rounds).await;
+        rounds += 1;
+        let minute = started.elapsed().as_secs() / 60;
+        if minute > samples.last().map_or(0, |s| s.0) {
+            let (kb, each) = app_pss(&app);
+            eprintln!(
+                "minute {minute}: {:.1} MiB after {rounds} rounds",
+                kb as f64 / 1024.0
+            );
+            samples.push((minute, kb, each));
+        }
+    }
+    let mib = |kb: u64| kb as f64 / 1024.0;
+    println!("minute  total MiB  per process (MiB)");
+    for (m, kb, each) in &samples {
+        let parts: Vec<String> = each
+            .iter()
+            .map(|(n, k)| format!("{n} {:.1}", mib(*k)))
+            .collect();
+        println!("{m:>6}  {:>9.1}  {}", mib(*kb), parts.join(", "));
+    }
+    let first = samples.iter().find(|s| s.0 >= 5).unwrap_or(&samples[0]).1;
+    let end = samples.last().unwrap().1;
+    println!("MEASURE soak_minutes={minutes}");
+    println!("MEASURE soak_rounds={rounds}");
+    println!("MEASURE soak_history_jobs={JOBS}");
+    println!("MEASURE soak_start_pss_mib={:.1}", mib(samples[0].1));
+    println!("MEASURE soak_minute5_pss_mib={:.1}", mib(first));
+    println!("MEASURE soak_end_pss_mib={:.1}", mib(end));
+    app.close().await;
+}
+
 /// Launch time and idle memory with 1,000 jobs in the history (`scripts/measure-app.sh`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "measurement, run by scripts/measure-app.sh"]
@@ -1057,28 +1225,10 @@ async fn measure_app() {
     let mut samples = Vec::new();
     let mut detail = String::new();
     for _ in 0..5 {
-        let mut total = 0;
+        let (total, each) = app_pss(&app);
         detail.clear();
-        for (pid, cmd) in app.processes() {
-            let name = cmd
-                .split_whitespace()
-                .next()
-                .unwrap_or("")
-                .rsplit('/')
-                .next()
-                .unwrap_or("");
-            if name.starts_with("tickstock-admin")
-                || name.starts_with("WebKitWebProcess")
-                || name.starts_with("WebKitNetworkProcess")
-            {
-                if let Some(kb) = pss_kb(pid) {
-                    total += kb;
-                    detail.push_str(&format!(
-                        "  {name} (pid {pid}): {:.1} MiB\n",
-                        kb as f64 / 1024.0
-                    ));
-                }
-            }
+        for (name, kb) in each {
+            detail.push_str(&format!("  {name}: {:.1} MiB\n", kb as f64 / 1024.0));
         }
         samples.push(total);
         tokio::time::sleep(Duration::from_secs(1)).await;
