@@ -1,11 +1,22 @@
-//! Soak benchmark: 10,000 one-symbol jobs over three worker processes (`sim-worker`, the
-//! real worker runtime with a simulated loader) on a private Redis that is restarted in
-//! the middle (with its append-only file, as a production restart). Prints jobs/s, the
-//! final state of every job, and each worker's memory (VmRSS) at start and end. Asserts
-//! that every job reached a final state.
+//! Soak benchmark: 10,000 jobs over three worker processes (`sim-worker`, the real worker
+//! runtime with a simulated loader) on a private Redis, the workers set as operators mix
+//! them (take-overs after 1 s, 5 s and the default 60 s) and writing one PostgreSQL job
+//! history, while faults arrive as the work is done:
+//! - at a quarter, every Redis client connection is killed (`CLIENT KILL`);
+//! - at three eighths and five eighths, every connection to the history's database is
+//!   killed (`pg_terminate_backend`, as a failover or an idle-timeout proxy does);
+//! - at half, Redis restarts (with its append-only file, as a production restart);
+//! - at three quarters, Redis stalls for 20 s (SIGSTOP, then SIGCONT).
+//!
+//! One job in a hundred names 150 symbols and runs for 3 s, longer than the fastest
+//! take-over, so a live job taken by a quick worker would show. Prints jobs/s, the final
+//! state of every job, the jobs run more than once, the history's rows against the jobs,
+//! and each worker's memory (VmRSS) at start and end. Asserts that every job reached a
+//! final state, none ran twice, and the history holds every job final.
 //!
 //! `cargo build --release -p tickstock-testkit --bins && cargo bench -p tickstock-tests --bench soak`
-//! (`SOAK_JOBS=N` for another count).
+//! (`SOAK_JOBS=N` for another count, `SOAK_FAULTS=redis-kill,pg-kill,restart,stall` for
+//! some of the faults only).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -70,10 +81,23 @@ impl Drop for Workers {
     }
 }
 
+/// Take-over idle times of the workers: as an operator may mix them.
+const CLAIM_IDLE_MS: [u64; WORKERS] = [1_000, 5_000, 60_000];
+/// Simulated time per symbol: a one-symbol job takes 20 ms, a long one 3 s.
+const MS_PER_SYMBOL: u64 = 20;
+const LONG_EVERY: usize = 100;
+const LONG_SYMBOLS: usize = 150;
+const STALL: Duration = Duration::from_secs(20);
+
 fn job(i: usize) -> Job {
+    let symbols = if i % LONG_EVERY == 0 {
+        (0..LONG_SYMBOLS).map(|k| format!("S{i}X{k}")).collect()
+    } else {
+        vec![format!("S{i}")]
+    };
     Job::new(
         JobSpec::Historical {
-            symbols: vec![format!("S{i}")],
+            symbols,
             timespan: Timeframe::Day,
             range: DateRange {
                 years: Some(1.0),
@@ -113,6 +137,13 @@ async fn main() {
     let mut redis = RedisServer::start();
     let url = redis.url();
     let ns = "soak".to_string();
+    let db = tickstock_testkit::pg::fresh_database().await;
+    // Migrated before the workers start, so they only write.
+    tickstock_data::store::Store::connect(&db.url)
+        .await
+        .expect("the history's database")
+        .close()
+        .await;
     let bus = Bus::connect(BusConfig::new(url.clone()).with_namespace(ns.clone()))
         .await
         .expect("private Redis");
@@ -123,8 +154,10 @@ async fn main() {
             .map(|i| {
                 Command::new(&bin)
                     .args(["--redis-url", &url, "--namespace", &ns])
-                    .args(["--ms-per-symbol", "0", "--concurrency", "4"])
-                    .args(["--claim-idle-ms", "5000", "--max-deliveries", "5"])
+                    .args(["--database-url", &db.url])
+                    .args(["--ms-per-symbol", &MS_PER_SYMBOL.to_string()])
+                    .args(["--concurrency", "4", "--max-deliveries", "5"])
+                    .args(["--claim-idle-ms", &CLAIM_IDLE_MS[i].to_string()])
                     .args(["--worker-id", &format!("soak-{i}")])
                     .env("RUST_LOG", "error")
                     .stdout(Stdio::null())
@@ -141,18 +174,27 @@ async fn main() {
     let ids: Vec<String> = jobs.iter().map(|j| j.id.clone()).collect();
     let started = Instant::now();
     let mut conn = bus.conn();
-    let mut restarted_at = None;
-    for (i, j) in jobs.iter().enumerate() {
-        // Redis goes down and comes back half way, while workers are busy.
-        if i == n / 2 {
-            let done: usize = conn.llen(executions_key(&ns)).await.unwrap_or(0);
-            redis.restart();
-            restarted_at = Some((started.elapsed(), done));
-        }
+    // Which faults (SOAK_FAULTS, a comma list; all by default), each when that share of
+    // the executions is done, so it lands while the workers are busy.
+    let chosen =
+        std::env::var("SOAK_FAULTS").unwrap_or_else(|_| "redis-kill,pg-kill,restart,stall".into());
+    let mut plan: Vec<(usize, &str)> = [
+        (n / 4, "redis-kill"),
+        (3 * n / 8, "pg-kill"),
+        (n / 2, "restart"),
+        (5 * n / 8, "pg-kill"),
+        (3 * n / 4, "stall"),
+    ]
+    .into_iter()
+    .filter(|(_, f)| chosen.split(',').any(|c| c.trim() == *f))
+    .collect();
+    plan.reverse();
+    let mut faults: Vec<String> = Vec::new();
+    for j in &jobs {
         let mut tries = 0;
         while let Err(e) = bus.submit(j).await {
             tries += 1;
-            assert!(tries < 100, "submit kept failing after the restart: {e}");
+            assert!(tries < 100, "submit kept failing: {e}");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -161,7 +203,38 @@ async fn main() {
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
         let done: usize = conn.llen(executions_key(&ns)).await.unwrap_or(0);
-        if done >= n {
+        while plan.last().is_some_and(|(at, _)| done >= *at) {
+            let (_, fault) = plan.pop().unwrap();
+            let what = match fault {
+                "redis-kill" => {
+                    let killed: i64 = redis::cmd("CLIENT")
+                        .arg(&["KILL", "TYPE", "normal", "SKIPME", "yes"])
+                        .query_async(&mut conn)
+                        .await
+                        .unwrap_or(0);
+                    format!("{killed} Redis connections killed")
+                }
+                "pg-kill" => format!(
+                    "{} PostgreSQL connections killed",
+                    kill_pg_connections(&db.name).await
+                ),
+                "restart" => {
+                    redis.restart();
+                    "Redis restarted".to_string()
+                }
+                _ => {
+                    redis.freeze();
+                    tokio::time::sleep(STALL).await;
+                    redis.thaw();
+                    format!("Redis stalled {} s", STALL.as_secs())
+                }
+            };
+            faults.push(format!(
+                "{what} at {:.1} s ({done} executions)",
+                started.elapsed().as_secs_f64()
+            ));
+        }
+        if done >= n && plan.is_empty() {
             let states = final_states(&bus, &ids).await;
             if states.iter().all(|(k, _)| is_final(k)) {
                 break;
@@ -174,7 +247,20 @@ async fn main() {
     }
     let elapsed = started.elapsed();
     let states = final_states(&bus, &ids).await;
-    let executions: usize = conn.llen(executions_key(&ns)).await.unwrap_or(0);
+    let executions: Vec<String> = conn
+        .lrange(executions_key(&ns), 0, -1)
+        .await
+        .unwrap_or_default();
+    let mut runs: BTreeMap<&str, usize> = BTreeMap::new();
+    for id in &executions {
+        *runs.entry(id.as_str()).or_insert(0) += 1;
+    }
+    let twice: Vec<(&str, usize)> = runs
+        .iter()
+        .filter(|(_, n)| **n > 1)
+        .map(|(id, n)| (*id, *n))
+        .collect();
+    let history = history_states(&db.url).await;
     let rss_end: Vec<Option<f64>> = workers.0.iter().map(|c| rss_mib(c.id())).collect();
 
     let fmt = |v: &[Option<f64>]| {
@@ -189,18 +275,24 @@ async fn main() {
         submitted.as_secs_f64(),
         n as f64 / submitted.as_secs_f64()
     );
-    if let Some((at, done)) = restarted_at {
-        println!(
-            "  Redis restarted at {:.1} s, after {done} executions",
-            at.as_secs_f64()
-        );
-    }
     println!(
-        "  all final after {:.2} s: {:.0} jobs/s; {executions} executions",
+        "  workers' take-over idle: {} ms",
+        CLAIM_IDLE_MS.map(|m| m.to_string()).join(", ")
+    );
+    println!("  faults: {}", faults.join("; "));
+    println!(
+        "  all final after {:.2} s: {:.0} jobs/s; {} executions",
         elapsed.as_secs_f64(),
-        n as f64 / elapsed.as_secs_f64()
+        n as f64 / elapsed.as_secs_f64(),
+        executions.len()
     );
     println!("  final states: {states:?}");
+    println!(
+        "  jobs run more than once: {} {:?}",
+        twice.len(),
+        twice.iter().take(10).collect::<Vec<_>>()
+    );
+    println!("  history rows by state: {history:?}");
     println!("  worker VmRSS MiB at start: {}", fmt(&rss_start));
     println!("  worker VmRSS MiB at end:   {}", fmt(&rss_end));
     drop(workers);
@@ -208,4 +300,37 @@ async fn main() {
         states.iter().all(|(k, _)| is_final(k)),
         "every job must reach a final state: {states:?}"
     );
+    assert!(twice.is_empty(), "jobs run more than once: {twice:?}");
+    assert!(
+        history.iter().all(|(k, _)| is_final(k)) && history.values().sum::<usize>() == n,
+        "the history must hold every job final: {history:?}"
+    );
+}
+
+/// Kills every connection to database `name`; how many.
+async fn kill_pg_connections(name: &str) -> i64 {
+    use sqlx::Connection;
+    let mut admin = sqlx::PgConnection::connect(&tickstock_testkit::pg::admin_url())
+        .await
+        .expect("PostgreSQL");
+    sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = $1 AND pid <> pg_backend_pid()) t",
+    )
+    .bind(name)
+    .fetch_one(&mut admin)
+    .await
+    .unwrap_or(0)
+}
+
+/// The history's rows by state.
+async fn history_states(url: &str) -> BTreeMap<String, usize> {
+    use sqlx::Connection;
+    let mut c = sqlx::PgConnection::connect(url).await.expect("PostgreSQL");
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT status, count(*) FROM job_runs GROUP BY status")
+            .fetch_all(&mut c)
+            .await
+            .unwrap_or_default();
+    rows.into_iter().map(|(s, n)| (s, n as usize)).collect()
 }

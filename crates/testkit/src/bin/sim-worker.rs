@@ -27,6 +27,10 @@ struct Args {
     max_deliveries: u64,
     #[arg(long)]
     worker_id: Option<String>,
+    /// Records each job's start and end in this database's history, as a real worker
+    /// does (PostgreSQL or SQLite).
+    #[arg(long)]
+    database_url: Option<String>,
 }
 
 #[tokio::main]
@@ -53,7 +57,15 @@ async fn main() {
         block: Duration::from_millis(500),
         ..WorkerConfig::default()
     };
-    let worker = Worker::new(bus, Arc::new(runner), cfg, shutdown.clone());
+    let history: Option<Arc<dyn tickstock_data::exec::JobHistory>> = match &args.database_url {
+        Some(url) => Some(Arc::new(tickstock_data::history::StoreHistory(
+            tickstock_data::store::Store::connect(url)
+                .await
+                .expect("connect to the history's database"),
+        ))),
+        None => None,
+    };
+    let worker = Worker::with_history(bus, Arc::new(runner), cfg, shutdown.clone(), history);
     let stop = shutdown.clone();
     tokio::spawn(async move {
         let _ = tokio::signal::ctrl_c().await;
