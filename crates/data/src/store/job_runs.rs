@@ -460,11 +460,16 @@ impl Store {
         if run.id.trim().is_empty() {
             return Err(StoreError::invalid("a job run needs an id"));
         }
-        match &self.pool {
-            StorePool::Postgres(p, _) => Postgres::upsert_job_run(p, run).await,
-            StorePool::Sqlite(p) => Sqlite::upsert_job_run(p, run).await,
-        }
-        .map_err(|e| self.err(e))
+        // Written again on a lost connection: an upsert, and a final row never goes back,
+        // so a job's end is not left "running" by a failover at the wrong moment.
+        self.retrying("a job's history row", || async {
+            match &self.pool {
+                StorePool::Postgres(p, _) => Postgres::upsert_job_run(p, run).await,
+                StorePool::Sqlite(p) => Sqlite::upsert_job_run(p, run).await,
+            }
+            .map_err(|e| self.err(e))
+        })
+        .await
     }
 
     /// One job's record, if it exists.
