@@ -15,7 +15,6 @@ import { announceFinished, initFinishes } from "./jobs-finish.js";
 const POLL_MS = 2000;
 
 let inFlight = null;
-let timer = null;
 let hooks = { onChange: () => {} };
 
 /** How long a finished job's card keeps showing its final state. */
@@ -97,10 +96,6 @@ export function initJobs({ onFinished, openDetail, onChange } = {}) {
   clear($("#active-jobs"));
   api.onJobEvents(applyEvents).catch(() => {});
   const first = pollActive();
-  timer = setInterval(pollActive, POLL_MS);
+  setInterval(pollActive, POLL_MS);
   return first;
-}
-
-export function stopJobs() {
-  clearInterval(timer);
 }

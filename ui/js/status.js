@@ -9,9 +9,7 @@ const POLL_MS = 1000;
 const STALE_AGE_S = 60;
 const PILL_CLASSES = ["pill-ok", "pill-warn", "pill-bad", "pill-muted", "pill-info"];
 
-let timer = null;
 let inFlight = null;
-let lastHealth = null;
 const listeners = [];
 
 /** "Built-in worker" for the app's own (its id says nothing more in embedded mode). */
@@ -136,13 +134,11 @@ export function refreshHealth() {
   inFlight = api
     .health()
     .then((h) => {
-      lastHealth = h;
       render(h, null);
       listeners.forEach((cb) => cb(h));
       return h;
     })
     .catch((err) => {
-      lastHealth = null;
       render(null, err);
       return null;
     })
@@ -152,7 +148,6 @@ export function refreshHealth() {
   return inFlight;
 }
 
-export const getLastHealth = () => lastHealth;
 export const onHealth = (cb) => listeners.push(cb);
 
 export function initStatus() {
@@ -175,15 +170,11 @@ export function initStatus() {
   });
   api.onRedisError(() => refreshHealth());
   const first = refreshHealth();
-  timer = setInterval(() => {
+  setInterval(() => {
     if (!document.hidden) refreshHealth();
   }, POLL_MS);
   document.addEventListener("visibilitychange", () => {
     if (!document.hidden) refreshHealth();
   });
   return first;
-}
-
-export function stopStatus() {
-  clearInterval(timer);
 }
