@@ -90,7 +90,7 @@ const LONG_SYMBOLS: usize = 150;
 const STALL: Duration = Duration::from_secs(20);
 
 fn job(i: usize) -> Job {
-    let symbols = if i % LONG_EVERY == 0 {
+    let symbols = if i.is_multiple_of(LONG_EVERY) {
         (0..LONG_SYMBOLS).map(|k| format!("S{i}X{k}")).collect()
     } else {
         vec![format!("S{i}")]
