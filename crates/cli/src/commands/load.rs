@@ -10,10 +10,11 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use tickstock_jobs::runtime::Bus;
+use tickstock_jobs::runtime::Loader;
 use tickstock_jobs::runtime::StoreHistory;
 use tickstock_jobs::runtime::{run_job, ForegroundHost, RunEnd, RunEnv};
 use tickstock_jobs::runtime::{JobHistory, MemoryCheckpoints, StatusSink};
-use tickstock_protocol::job::{field_errors_to_error, JobRequest, SymbolsInput};
+use tickstock_protocol::job::{field_errors_to_error, Job, JobRequest, SymbolsInput};
 use tickstock_protocol::status::{JobState, JobStatus};
 use tickstock_protocol::{universe, Error, Result};
 use tokio_util::sync::CancellationToken;
@@ -89,27 +90,80 @@ impl StatusSink for BarSink {
 }
 
 pub async fn load(g: &Global, a: &LoadArgs) -> Result<ExitCode> {
-    // `--csv PATH` names the operator's own file: its folder becomes the CSV folder of
-    // this run and the job names the file alone (jobs only read inside the CSV folder).
-    let mut data = a.data.clone();
-    let csv_file = a.csv.as_deref().map(|given| {
-        let path = std::path::Path::new(given);
-        match (
-            path.parent().filter(|d| !d.as_os_str().is_empty()),
-            path.file_name().and_then(|f| f.to_str()),
-        ) {
-            (Some(dir), Some(file)) => {
-                data.csv_dir = Some(dir.to_path_buf());
-                file.to_string()
-            }
-            _ => {
-                if data.csv_dir.is_none() {
-                    data.csv_dir = Some(PathBuf::from("."));
-                }
-                given.to_string()
-            }
+    let (loader, job) = prepare(g, a).await?;
+    let (started, end) = run(&loader, &job).await?;
+    let (fin, result) = match end {
+        RunEnd::Finished { status, error } => (status, error.map_or(Ok(()), Err)),
+        RunEnd::Released(status) => (status, Ok(())),
+    };
+    let state = fin.state;
+    let error = result
+        .as_ref()
+        .err()
+        .filter(|_| state == JobState::Failed)
+        .map(|e| e.message().to_string());
+    let (described, left) = describe(a, &loader, &fin).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    let bars = fin.ohlcv_records_loaded.unwrap_or(0);
+    let summary = LoadSummary {
+        job_id: job.id.clone(),
+        status: state,
+        symbols_ok: fin.successful_symbols.len(),
+        symbols_failed: fin.failed_symbols.len(),
+        failures: fin.failures.clone(),
+        bars,
+        seconds: (seconds * 1000.0).round() / 1000.0,
+        bars_per_second: if seconds > 0.0 {
+            (bars as f64 / seconds).round()
+        } else {
+            0.0
+        },
+        database: loader.store().describe(),
+        error,
+        described,
+        symbols_to_describe: left,
+    };
+    if a.json {
+        output::json(&summary);
+    } else {
+        print_summary(&summary, seconds);
+    }
+    match (state, result) {
+        (JobState::Completed, _) => Ok(ExitCode::SUCCESS),
+        (JobState::CompletedWithErrors, _) => Ok(ExitCode::from(3)),
+        (JobState::Cancelled, _) => Ok(ExitCode::from(1)),
+        (_, Err(e)) => Err(e),
+        (_, Ok(())) => Ok(ExitCode::from(1)),
+    }
+}
+
+/// The job the arguments ask for, checked before anything is opened, and the loader it
+/// runs on.
+async fn prepare(g: &Global, a: &LoadArgs) -> Result<(Loader, Job)> {
+    let (data, request) = request(a);
+    if a.symbols.is_empty() && a.universe.is_none() && a.csv.is_none() {
+        return Err(Error::invalid("give --symbols, --universe or --csv"));
+    }
+    // Input first: nothing is opened for a request that cannot run.
+    let builtin_ok = request.build(&g.requested_by, &|k| universe::find_builtin(k).is_some());
+    if let Err(errors) = &builtin_ok {
+        if errors.iter().any(|e| e.field != "universe") {
+            return Err(field_errors_to_error(errors));
         }
-    });
+    }
+    let loader = data.loader(g).await?;
+    share_budget(g, &data, &loader).await?;
+    let known = loader.known_universes().await?;
+    let job = request
+        .build(&g.requested_by, &|k| known.contains(k))
+        .map_err(|e| field_errors_to_error(&e))?;
+    Ok((loader, job))
+}
+
+/// The request of the arguments, with the data settings it runs with.
+fn request(a: &LoadArgs) -> (DataArgs, JobRequest) {
+    let mut data = a.data.clone();
+    let csv_file = a.csv.as_deref().map(|given| csv_file(&mut data, given));
     let request = JobRequest {
         kind: if a.symbols.is_empty() {
             "csv_universe_load".into()
@@ -129,19 +183,33 @@ pub async fn load(g: &Global, a: &LoadArgs) -> Result<ExitCode> {
         csv_file,
         ..Default::default()
     };
-    if a.symbols.is_empty() && a.universe.is_none() && a.csv.is_none() {
-        return Err(Error::invalid("give --symbols, --universe or --csv"));
-    }
-    // Input first: nothing is opened for a request that cannot run.
-    let builtin_ok = request.build(&g.requested_by, &|k| universe::find_builtin(k).is_some());
-    if let Err(errors) = &builtin_ok {
-        if errors.iter().any(|e| e.field != "universe") {
-            return Err(field_errors_to_error(errors));
+    (data, request)
+}
+
+/// `--csv PATH` names the operator's own file: its folder becomes the CSV folder of this
+/// run and the job names the file alone (jobs only read inside the CSV folder).
+fn csv_file(data: &mut DataArgs, given: &str) -> String {
+    let path = std::path::Path::new(given);
+    match (
+        path.parent().filter(|d| !d.as_os_str().is_empty()),
+        path.file_name().and_then(|f| f.to_str()),
+    ) {
+        (Some(dir), Some(file)) => {
+            data.csv_dir = Some(dir.to_path_buf());
+            file.to_string()
+        }
+        _ => {
+            if data.csv_dir.is_none() {
+                data.csv_dir = Some(PathBuf::from("."));
+            }
+            given.to_string()
         }
     }
-    let loader = data.loader(g).await?;
-    // Beside workers on the same key, a load spends the key's shared budget (when a Redis
-    // URL is given; without one, or while Redis is down, only this process counts).
+}
+
+/// Beside workers on the same key, a load spends the key's shared budget (when a Redis
+/// URL is given; without one, or while Redis is down, only this process counts).
+async fn share_budget(g: &Global, data: &DataArgs, loader: &Loader) -> Result<()> {
     if g.redis_url_given {
         match Bus::connect(g.bus_config()?).await {
             Ok(bus) => {
@@ -154,17 +222,13 @@ pub async fn load(g: &Global, a: &LoadArgs) -> Result<ExitCode> {
             ),
         }
     }
-    let known = loader.known_universes().await?;
-    let job = request
-        .build(&g.requested_by, &|k| known.contains(k))
-        .map_err(|e| field_errors_to_error(&e))?;
+    Ok(())
+}
 
-    let bar = ProgressBar::new(100);
-    bar.set_style(
-        ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos:>3}% {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
+/// Runs the job here through a worker's lifecycle, its progress on a terminal bar: when
+/// it started, and how it ended.
+async fn run(loader: &Loader, job: &Job) -> Result<(Instant, RunEnd)> {
+    let bar = progress_bar();
     let mut status = JobStatus::new(JobState::Running);
     status.job_type = Some(job.job_type().as_str().into());
     status.submitted_at = job.timestamp.clone();
@@ -182,18 +246,24 @@ pub async fn load(g: &Global, a: &LoadArgs) -> Result<ExitCode> {
     };
     let started = Instant::now();
     let host = Arc::new(ForegroundHost::new(Arc::new(BarSink(bar.clone()))));
-    let end = run_job(&job, status, Arc::new(loader.clone()), host, env).await?;
+    let end = run_job(job, status, Arc::new(loader.clone()), host, env).await?;
     bar.finish_and_clear();
-    let (fin, result) = match end {
-        RunEnd::Finished { status, error } => (status, error.map_or(Ok(()), Err)),
-        RunEnd::Released(status) => (status, Ok(())),
-    };
-    let state = fin.state;
-    let error = result
-        .as_ref()
-        .err()
-        .filter(|_| state == JobState::Failed)
-        .map(|e| e.message().to_string());
+    Ok((started, end))
+}
+
+fn progress_bar() -> ProgressBar {
+    let bar = ProgressBar::new(100);
+    bar.set_style(
+        ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos:>3}% {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+/// With `--describe`, the loaded symbols still to describe are described now: how many
+/// were, and how many are left.
+async fn describe(a: &LoadArgs, loader: &Loader, fin: &JobStatus) -> Result<(usize, usize)> {
     let mut left = fin
         .extra
         .get("symbols_to_describe")
@@ -208,60 +278,34 @@ pub async fn load(g: &Global, a: &LoadArgs) -> Result<ExitCode> {
         described = loader.describe_all(&fin.successful_symbols).await?;
         left = left.saturating_sub(described);
     }
-    let seconds = started.elapsed().as_secs_f64();
-    let bars = fin.ohlcv_records_loaded.unwrap_or(0);
-    let summary = LoadSummary {
-        job_id: job.id.clone(),
-        status: state,
-        symbols_ok: fin.successful_symbols.len(),
-        symbols_failed: fin.failed_symbols.len(),
-        failures: fin.failures.clone(),
-        bars,
-        seconds: (seconds * 1000.0).round() / 1000.0,
-        bars_per_second: if seconds > 0.0 {
-            (bars as f64 / seconds).round()
-        } else {
-            0.0
-        },
-        database: loader.store().describe(),
-        error: error.clone(),
-        described,
-        symbols_to_describe: left,
-    };
-    if a.json {
-        output::json(&summary);
-    } else {
-        println!(
-            "{}: {} ok, {} failed, {} in {:.1} s ({:.0} bars/s) into {}",
-            state,
-            tickstock_protocol::text::count(summary.symbols_ok as u64, "symbol"),
-            summary.symbols_failed,
-            tickstock_protocol::text::count(bars, "bar"),
-            seconds,
-            summary.bars_per_second,
-            summary.database
-        );
-        for f in &fin.failures {
-            println!("  failed {}: {}", f.symbol, f.reason);
-        }
-        if described > 0 {
-            println!(
-                "  described {} from ticker details",
-                tickstock_protocol::text::count(described as u64, "symbol")
-            );
-        }
-        if left > 0 {
-            println!(
-                "  {} (or run with --describe)",
-                tickstock_jobs::runtime::describe_note(left)
-            );
-        }
+    Ok((described, left))
+}
+
+/// The summary as text, with `seconds` as measured (not rounded).
+fn print_summary(summary: &LoadSummary, seconds: f64) {
+    println!(
+        "{}: {} ok, {} failed, {} in {:.1} s ({:.0} bars/s) into {}",
+        summary.status,
+        tickstock_protocol::text::count(summary.symbols_ok as u64, "symbol"),
+        summary.symbols_failed,
+        tickstock_protocol::text::count(summary.bars, "bar"),
+        seconds,
+        summary.bars_per_second,
+        summary.database
+    );
+    for f in &summary.failures {
+        println!("  failed {}: {}", f.symbol, f.reason);
     }
-    match (state, result) {
-        (JobState::Completed, _) => Ok(ExitCode::SUCCESS),
-        (JobState::CompletedWithErrors, _) => Ok(ExitCode::from(3)),
-        (JobState::Cancelled, _) => Ok(ExitCode::from(1)),
-        (_, Err(e)) => Err(e),
-        (_, Ok(())) => Ok(ExitCode::from(1)),
+    if summary.described > 0 {
+        println!(
+            "  described {} from ticker details",
+            tickstock_protocol::text::count(summary.described as u64, "symbol")
+        );
+    }
+    if summary.symbols_to_describe > 0 {
+        println!(
+            "  {} (or run with --describe)",
+            tickstock_jobs::runtime::describe_note(summary.symbols_to_describe)
+        );
     }
 }
