@@ -1031,75 +1031,100 @@ fn app_pss(app: &App) -> (u64, ProcessPss) {
 /// One round of an operator's use of the page, as the soak repeats it: a load through the
 /// form, its detail opened and closed, the history searched and paged, every tab of the
 /// Operations card and of the Coverage view shown.
-async fn soak_round(app: &App, round: usize) {
+async fn soak_round(app: &App, round: usize, actions: &str) {
     const SYMBOLS: [&str; 6] = ["AAPL", "MSFT", "NVDA", "AMZN", "GOOGL", "META"];
-    let done = app
-        .js("return (window.__e2eToasts || []).filter((t) => t.title === 'Job completed').length;")
-        .await
-        .as_u64()
-        .unwrap_or(0);
-    app.select("#load-type", "historical_load").await;
-    app.set_value("#symbols", SYMBOLS[round % SYMBOLS.len()])
+    let doing = |a: &str| actions.split(',').any(|x| x.trim() == a);
+    if doing("load") {
+        let done = app
+            .js("return (window.__e2eToasts || []).filter((t) => t.title === 'Job completed').length;")
+            .await
+            .as_u64()
+            .unwrap_or(0);
+        // Set from the page (fields may be scrolled out of view after the last round).
+        app.set_value("#load-type", "historical_load").await;
+        app.set_value("#symbols", SYMBOLS[round % SYMBOLS.len()])
+            .await;
+        app.set_value("#duration", "1").await;
+        app.set_value("#timespan", "day").await;
+        app.wait_js(
+            "the submit button to be enabled",
+            Duration::from_secs(20),
+            "const b = document.getElementById('btn-submit'); return !b.disabled;",
+        )
         .await;
-    app.select("#duration", "1").await;
-    app.select("#timespan", "day").await;
-    app.wait_js(
-        "the submit button to be enabled",
-        Duration::from_secs(20),
-        "const b = document.getElementById('btn-submit'); return !b.disabled;",
-    )
-    .await;
-    press(app, "#btn-submit").await;
-    app.wait_js(
-        "the load to complete",
-        Duration::from_secs(60),
-        &format!(
-            "return (window.__e2eToasts || []).filter((t) => t.title === 'Job completed').length > {done};"
-        ),
-    )
-    .await;
-    press(app, "#history-table tbody tr[data-job-id]").await;
-    app.wait_js(
-        "the job's detail",
-        Duration::from_secs(20),
-        "return document.getElementById('job-modal').classList.contains('show');",
-    )
-    .await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    press(app, "#job-modal .btn-close").await;
-    app.wait_js(
-        "the detail to close",
-        Duration::from_secs(20),
-        "const m = document.getElementById('job-modal');
-         return !m.classList.contains('show') && !document.querySelector('.modal-backdrop');",
-    )
-    .await;
-    app.set_value("#history-query", SYMBOLS[(round + 1) % SYMBOLS.len()])
+        press(app, "#btn-submit").await;
+        app.wait_js(
+            "the load to complete",
+            Duration::from_secs(60),
+            &format!(
+                "return (window.__e2eToasts || []).filter((t) => t.title === 'Job completed').length > {done};"
+            ),
+        )
         .await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    app.set_value("#history-query", "").await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    for css in ["#history-next", "#history-prev"] {
-        press(app, css).await;
-        tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    for tab in [
-        "#opsc-tab-queue",
-        "#opsc-tab-workers",
-        "#opsc-tab-dead",
-        "#opsc-tab-dash",
-        "#cov-tab-gaps",
-        "#cov-tab-schedules",
-        "#cov-tab-map",
-    ] {
-        press(app, tab).await;
-        tokio::time::sleep(Duration::from_millis(700)).await;
+    if doing("detail") || doing("detail-still") {
+        if doing("detail-still") {
+            // The same without the dialog's fade (a bisection of what grows).
+            app.js(
+                "document.querySelectorAll('.modal.fade').forEach((m) => m.classList.remove('fade')); return true;",
+            )
+            .await;
+        }
+        press(app, "#history-table tbody tr[data-job-id]").await;
+        app.wait_js(
+            "the job's detail",
+            Duration::from_secs(20),
+            "return document.getElementById('job-modal').classList.contains('show');",
+        )
+        .await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        press(app, "#job-modal .btn-close").await;
+        app.wait_js(
+            "the detail to close",
+            Duration::from_secs(20),
+            "const m = document.getElementById('job-modal');
+             return !m.classList.contains('show') && !document.querySelector('.modal-backdrop');",
+        )
+        .await;
+    }
+    if doing("history") {
+        app.set_value("#history-query", SYMBOLS[(round + 1) % SYMBOLS.len()])
+            .await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        app.set_value("#history-query", "").await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        for css in ["#history-next", "#history-prev"] {
+            press(app, css).await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+    if doing("tabs") {
+        for tab in [
+            "#opsc-tab-queue",
+            "#opsc-tab-workers",
+            "#opsc-tab-dead",
+            "#opsc-tab-dash",
+            "#cov-tab-gaps",
+            "#cov-tab-schedules",
+            "#cov-tab-map",
+        ] {
+            press(app, tab).await;
+            tokio::time::sleep(Duration::from_millis(700)).await;
+        }
+    }
+    if !["load", "detail", "history", "tabs"]
+        .iter()
+        .any(|a| doing(a))
+    {
+        // Idle: the page's own polling only.
+        tokio::time::sleep(Duration::from_secs(10)).await;
     }
 }
 
 /// Memory over a working session (`scripts/measure-app.sh --soak`): 10,000 jobs in the
 /// history, then rounds of [`soak_round`] for `SOAK_MINUTES` (60), the app's PSS sampled
-/// every minute. Prints the samples and start, after the first minutes, and end.
+/// every minute (`SOAK_ACTIONS` for some parts of a round only). Prints the samples and
+/// start, after the first minutes, and end.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "measurement, run by scripts/measure-app.sh --soak"]
 async fn measure_soak() {
@@ -1108,6 +1133,10 @@ async fn measure_soak() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(60);
+    // SOAK_ACTIONS: which parts of a round (load, detail, history, tabs; all by default;
+    // `idle` for none), to find what grows.
+    let actions =
+        std::env::var("SOAK_ACTIONS").unwrap_or_else(|_| "load,detail,history,tabs".into());
     let dir = App::fresh_dirs();
     let db = App::default_sqlite_in(dir.path());
     std::fs::create_dir_all(db.parent().unwrap()).unwrap();
@@ -1134,7 +1163,7 @@ async fn measure_soak() {
     samples.push((0, kb, each));
     let mut rounds = 0;
     while started.elapsed() < Duration::from_secs(minutes * 60) {
-        soak_round(&app, rounds).await;
+        soak_round(&app, rounds, &actions).await;
         rounds += 1;
         let minute = started.elapsed().as_secs() / 60;
         if minute > samples.last().map_or(0, |s| s.0) {
@@ -1157,6 +1186,7 @@ async fn measure_soak() {
     }
     let first = samples.iter().find(|s| s.0 >= 5).unwrap_or(&samples[0]).1;
     let end = samples.last().unwrap().1;
+    println!("MEASURE soak_actions={actions}");
     println!("MEASURE soak_minutes={minutes}");
     println!("MEASURE soak_rounds={rounds}");
     println!("MEASURE soak_history_jobs={JOBS}");
