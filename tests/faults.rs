@@ -1444,6 +1444,124 @@ async fn a_redis_frozen_for_20_seconds_mid_job_is_waited_for_and_the_job_complet
     assert_eq!(run.status, "completed");
 }
 
+/// Six symbols of minute bars over `from..=to`, loaded on a worker of its own from a fake
+/// Polygon (one day a page, 30 ms a request) into a fresh PostgreSQL database; returned
+/// once the job is running with bars stored.
+struct MinuteLoad {
+    db: tickstock_testkit::pg::TestDb,
+    store: Store,
+    bus: tickstock_queue::bus::Bus,
+    job: Job,
+    range: (chrono::NaiveDate, chrono::NaiveDate),
+    stop: tokio_util::sync::CancellationToken,
+    worker: tokio::task::JoinHandle<tickstock_protocol::error::Result<()>>,
+    _fake: tickstock_testkit::fake_polygon::FakePolygon,
+}
+
+const MINUTE_LOAD_SYMBOLS: [&str; 6] = ["AAPL", "MSFT", "NVDA", "AMZN", "META", "TSLA"];
+
+impl MinuteLoad {
+    async fn start(from: chrono::NaiveDate, to: chrono::NaiveDate) -> MinuteLoad {
+        use tickstock_data::loader::{Loader, LoaderConfig};
+        use tickstock_testkit::fake_polygon::{FakePolygon, FakePolygonConfig};
+        let db = tickstock_testkit::pg::fresh_database().await;
+        let store = Store::connect(&db.url).await.unwrap();
+        let bus = support::bus().await;
+        let fake = FakePolygon::start(FakePolygonConfig {
+            latency: Duration::from_millis(30),
+            page_size: 390,
+            ..FakePolygonConfig::default()
+        })
+        .await;
+        let loader = Loader::new(
+            LoadEnv::client(&fake.base_url(), fake.api_key()),
+            store.clone(),
+            LoaderConfig {
+                concurrency: 4,
+                symbol_refresh: None,
+                ..LoaderConfig::default()
+            },
+        );
+        let job = Job::new(
+            JobSpec::Historical {
+                symbols: MINUTE_LOAD_SYMBOLS.iter().map(|s| s.to_string()).collect(),
+                timespan: Timeframe::Minute,
+                range: DateRange {
+                    years: None,
+                    start_date: Some(from),
+                    end_date: Some(to),
+                },
+            },
+            "test",
+        );
+        bus.submit(&job).await.unwrap();
+        let stop = tokio_util::sync::CancellationToken::new();
+        let w = tickstock_queue::worker::Worker::new(
+            bus.clone(),
+            std::sync::Arc::new(loader),
+            support::fast_worker_config(),
+            stop.clone(),
+        );
+        let worker = tokio::spawn({
+            let w = w.clone();
+            async move { w.run().await }
+        });
+        support::wait_status(&bus, &job.id, Duration::from_secs(30), |s| {
+            s.state == JobState::Running && s.ohlcv_records_loaded.unwrap_or(0) > 0
+        })
+        .await;
+        MinuteLoad {
+            db,
+            store,
+            bus,
+            job,
+            range: (from, to),
+            stop,
+            worker,
+            _fake: fake,
+        }
+    }
+
+    /// The job's final status, once it has one; the worker is stopped.
+    async fn finish(&mut self, timeout: Duration) -> tickstock_protocol::status::JobStatus {
+        let st =
+            support::wait_status(&self.bus, &self.job.id, timeout, |s| s.state.is_terminal()).await;
+        self.stop.cancel();
+        (&mut self.worker).await.unwrap().unwrap();
+        st
+    }
+
+    /// Rows committed to `ohlcv_1min`, and the minute rows the coverage view reads.
+    async fn committed(&self) -> (i64, i64) {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&self.db.url).await.unwrap();
+        let committed: i64 = sqlx::query_scalar("SELECT count(*) FROM ohlcv_1min")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        let rows: i64 = self
+            .store
+            .coverage()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|c| c.timeframe == Timeframe::Minute)
+            .map(|c| c.rows)
+            .sum();
+        (committed, rows)
+    }
+
+    /// Every bar of the job's range.
+    fn all_bars(&self) -> usize {
+        use tickstock_testkit::fake_polygon::FakePolygon;
+        let (from, to) = self.range;
+        MINUTE_LOAD_SYMBOLS
+            .iter()
+            .map(|s| FakePolygon::expected_bars(s, Timeframe::Minute, from, to).len())
+            .sum()
+    }
+}
+
 /// Every connection of the job's database killed mid-job (`pg_terminate_backend`, as a
 /// failover or an idle-timeout proxy does), several times over: the page being written
 /// is written again on a new connection and the job completes, its bar count the rows
@@ -1452,54 +1570,10 @@ async fn a_redis_frozen_for_20_seconds_mid_job_is_waited_for_and_the_job_complet
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_postgres_connections_mid_job_are_reopened_and_the_count_is_what_was_committed() {
     use sqlx::Connection;
-    use tickstock_data::loader::{Loader, LoaderConfig};
-    use tickstock_testkit::fake_polygon::{FakePolygon, FakePolygonConfig};
-    let db = tickstock_testkit::pg::fresh_database().await;
-    let store = Store::connect(&db.url).await.unwrap();
-    let bus = support::bus().await;
-    let fake = FakePolygon::start(FakePolygonConfig {
-        latency: Duration::from_millis(30),
-        page_size: 390,
-        ..FakePolygonConfig::default()
-    })
-    .await;
-    let loader = Loader::new(
-        LoadEnv::client(&fake.base_url(), fake.api_key()),
-        store.clone(),
-        LoaderConfig {
-            concurrency: 4,
-            symbol_refresh: None,
-            ..LoaderConfig::default()
-        },
-    );
-    let symbols = ["AAPL", "MSFT", "NVDA", "AMZN", "META", "TSLA"];
-    let job = Job::new(
-        JobSpec::Historical {
-            symbols: symbols.iter().map(|s| s.to_string()).collect(),
-            timespan: Timeframe::Minute,
-            range: DateRange {
-                years: None,
-                start_date: chrono::NaiveDate::from_ymd_opt(2024, 3, 4),
-                end_date: chrono::NaiveDate::from_ymd_opt(2024, 3, 29),
-            },
-        },
-        "test",
-    );
-    bus.submit(&job).await.unwrap();
-    let stop = tokio_util::sync::CancellationToken::new();
-    let w = tickstock_queue::worker::Worker::new(
-        bus.clone(),
-        std::sync::Arc::new(loader),
-        support::fast_worker_config(),
-        stop.clone(),
-    );
-    let h = tokio::spawn({
-        let w = w.clone();
-        async move { w.run().await }
-    });
-    support::wait_status(&bus, &job.id, Duration::from_secs(30), |s| {
-        s.state == JobState::Running && s.ohlcv_records_loaded.unwrap_or(0) > 0
-    })
+    let mut load = MinuteLoad::start(
+        chrono::NaiveDate::from_ymd_opt(2024, 3, 4).unwrap(),
+        chrono::NaiveDate::from_ymd_opt(2024, 3, 29).unwrap(),
+    )
     .await;
     let mut admin = sqlx::PgConnection::connect(&tickstock_testkit::pg::admin_url())
         .await
@@ -1510,7 +1584,7 @@ async fn killed_postgres_connections_mid_job_are_reopened_and_the_count_is_what_
             "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
              WHERE datname = $1 AND pid <> pg_backend_pid()) t",
         )
-        .bind(&db.name)
+        .bind(&load.db.name)
         .fetch_one(&mut admin)
         .await
         .unwrap();
@@ -1518,37 +1592,16 @@ async fn killed_postgres_connections_mid_job_are_reopened_and_the_count_is_what_
         tokio::time::sleep(Duration::from_millis(400)).await;
     }
     assert!(killed > 0, "no connection of the job's database was killed");
-    let st = support::wait_status(&bus, &job.id, Duration::from_secs(120), |s| {
-        s.state.is_terminal()
-    })
-    .await;
-    stop.cancel();
-    h.await.unwrap().unwrap();
+    let st = load.finish(Duration::from_secs(120)).await;
     assert_eq!(st.state, JobState::Completed, "{st:?}");
-    assert_eq!(st.successful_symbols.len(), symbols.len(), "{st:?}");
-    let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
-    let committed: i64 = sqlx::query_scalar("SELECT count(*) FROM ohlcv_1min")
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
-    // What the coverage view reads (the per-day counts) follows the rows too.
-    let rows: i64 = store
-        .coverage()
-        .await
-        .unwrap()
-        .iter()
-        .filter(|c| c.timeframe == Timeframe::Minute)
-        .map(|c| c.rows)
-        .sum();
-    let (from, to) = (
-        chrono::NaiveDate::from_ymd_opt(2024, 3, 4).unwrap(),
-        chrono::NaiveDate::from_ymd_opt(2024, 3, 29).unwrap(),
+    assert_eq!(
+        st.successful_symbols.len(),
+        MINUTE_LOAD_SYMBOLS.len(),
+        "{st:?}"
     );
-    let expected: usize = symbols
-        .iter()
-        .map(|s| FakePolygon::expected_bars(s, Timeframe::Minute, from, to).len())
-        .sum();
-    assert_eq!(committed, expected as i64);
+    // What the coverage view reads (the per-day counts) follows the rows too.
+    let (committed, rows) = load.committed().await;
+    assert_eq!(committed, load.all_bars() as i64);
     assert_eq!(rows, committed, "coverage");
     assert_eq!(st.ohlcv_records_loaded, Some(committed as u64), "{st:?}");
 }
@@ -1556,94 +1609,26 @@ async fn killed_postgres_connections_mid_job_are_reopened_and_the_count_is_what_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancel_while_the_bars_table_is_locked_reports_the_rows_committed() {
     use sqlx::Connection;
-    use tickstock_data::loader::{Loader, LoaderConfig};
-    use tickstock_testkit::fake_polygon::{FakePolygon, FakePolygonConfig};
-    let db = tickstock_testkit::pg::fresh_database().await;
-    let store = Store::connect(&db.url).await.unwrap();
-    let bus = support::bus().await;
-    let fake = FakePolygon::start(FakePolygonConfig {
-        latency: Duration::from_millis(30),
-        page_size: 390,
-        ..FakePolygonConfig::default()
-    })
-    .await;
-    let loader = Loader::new(
-        LoadEnv::client(&fake.base_url(), fake.api_key()),
-        store.clone(),
-        LoaderConfig {
-            concurrency: 4,
-            symbol_refresh: None,
-            ..LoaderConfig::default()
-        },
-    );
-    let symbols = ["AAPL", "MSFT", "NVDA", "AMZN", "META", "TSLA"];
-    let job = Job::new(
-        JobSpec::Historical {
-            symbols: symbols.iter().map(|s| s.to_string()).collect(),
-            timespan: Timeframe::Minute,
-            range: DateRange {
-                years: None,
-                start_date: chrono::NaiveDate::from_ymd_opt(2024, 1, 2),
-                end_date: chrono::NaiveDate::from_ymd_opt(2024, 3, 28),
-            },
-        },
-        "test",
-    );
-    bus.submit(&job).await.unwrap();
-    let stop = tokio_util::sync::CancellationToken::new();
-    let w = tickstock_queue::worker::Worker::new(
-        bus.clone(),
-        std::sync::Arc::new(loader),
-        support::fast_worker_config(),
-        stop.clone(),
-    );
-    let h = tokio::spawn({
-        let w = w.clone();
-        async move { w.run().await }
-    });
-    support::wait_status(&bus, &job.id, Duration::from_secs(30), |s| {
-        s.state == JobState::Running && s.ohlcv_records_loaded.unwrap_or(0) > 0
-    })
+    let mut load = MinuteLoad::start(
+        chrono::NaiveDate::from_ymd_opt(2024, 1, 2).unwrap(),
+        chrono::NaiveDate::from_ymd_opt(2024, 3, 28).unwrap(),
+    )
     .await;
     // Another session holds the bars table; the job is cancelled while its writes wait.
-    let mut admin = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let mut admin = sqlx::PgConnection::connect(&load.db.url).await.unwrap();
     sqlx::query("BEGIN").execute(&mut admin).await.unwrap();
     sqlx::query("LOCK TABLE ohlcv_1min IN ACCESS EXCLUSIVE MODE")
         .execute(&mut admin)
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    bus.cancel(&job.id, "ops").await.unwrap();
+    load.bus.cancel(&load.job.id, "ops").await.unwrap();
     tokio::time::sleep(Duration::from_secs(4)).await;
     sqlx::query("COMMIT").execute(&mut admin).await.unwrap();
-    let st = support::wait_status(&bus, &job.id, Duration::from_secs(60), |s| {
-        s.state.is_terminal()
-    })
-    .await;
-    stop.cancel();
-    h.await.unwrap().unwrap();
+    let st = load.finish(Duration::from_secs(60)).await;
     assert_eq!(st.state, JobState::Cancelled, "{st:?}");
-    let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
-    let committed: i64 = sqlx::query_scalar("SELECT count(*) FROM ohlcv_1min")
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
-    let rows: i64 = store
-        .coverage()
-        .await
-        .unwrap()
-        .iter()
-        .filter(|c| c.timeframe == Timeframe::Minute)
-        .map(|c| c.rows)
-        .sum();
-    let (from, to) = (
-        chrono::NaiveDate::from_ymd_opt(2024, 1, 2).unwrap(),
-        chrono::NaiveDate::from_ymd_opt(2024, 3, 28).unwrap(),
-    );
-    let all: usize = symbols
-        .iter()
-        .map(|s| FakePolygon::expected_bars(s, Timeframe::Minute, from, to).len())
-        .sum();
+    let (committed, rows) = load.committed().await;
+    let all = load.all_bars();
     assert!(
         committed > 0 && (committed as usize) < all,
         "{committed} of {all} rows committed: the cancel came mid-job"
