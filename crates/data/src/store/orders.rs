@@ -25,12 +25,12 @@ impl Store {
         }
     }
 
-    /// Keeps `value` under `key`, or removes the order with `None`.
+    /// Keeps `value` under `key`, or removes the order with `None`; whether a row changed.
     pub async fn set_operator_order(
         &self,
         key: &str,
         value: Option<&str>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         self.schedule_run(|s| match value {
             Some(v) => {
                 s.push("INSERT INTO operator_orders (key, value) VALUES (")
@@ -45,7 +45,7 @@ impl Store {
             }
         })
         .await
-        .map(|_| ())
+        .map(|n| n > 0)
         .map_err(|e| self.err(e))
     }
 }

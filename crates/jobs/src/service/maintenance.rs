@@ -63,10 +63,10 @@ impl JobService {
         let bus = self.require_redis("Resuming the queue").await?;
         let mut changed = bus.resume_queue().await?;
         if let Some(store) = &self.store {
-            let key = bus.keys().queue_paused();
             // A copy left from a pause Redis lost still paused the queue for the workers.
-            changed |= store.operator_order(&key).await.ok().flatten().is_some();
-            store.set_operator_order(&key, None).await?;
+            changed |= store
+                .set_operator_order(&bus.keys().queue_paused(), None)
+                .await?;
         }
         Ok(changed)
     }
