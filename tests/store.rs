@@ -117,6 +117,7 @@ on_both!(
     checkpoints_record_done_pairs,
     coverage_counts_rows_symbols_and_span,
     symbols_upsert_keeps_known_fields,
+    symbols_are_written_alike_on_both_databases,
 );
 
 fn ms(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> i64 {
@@ -774,6 +775,97 @@ async fn symbols_upsert_keeps_known_fields(ctx: &Ctx) {
             Some("Apple Inc|0000320193".to_string()),
             Some("Microsoft|-".to_string())
         ]
+    );
+}
+
+/// The `symbols` SQL is written once for both databases: every kind of value lands as its
+/// column keeps it, defaults fill only empty columns, statements past one chunk of rows or
+/// of an `IN` list hold all the rows, and the refresh and description queries agree.
+async fn symbols_are_written_alike_on_both_databases(ctx: &Ctx) {
+    let s = &ctx.store;
+    let now = Utc::now();
+    let full = SymbolRecord {
+        symbol: "IBM".into(),
+        name: "International Business Machines".into(),
+        market: "stocks".into(),
+        exchange: "XNYS".into(),
+        type_: "CS".into(),
+        active: false,
+        market_cap: Some(2.5e11),
+        weighted_shares_outstanding: Some(918_000_000.0),
+        total_employees: Some(282_200),
+        list_date: NaiveDate::from_ymd_opt(1915, 11, 11),
+        sic_code: Some("3570".into()),
+        sector: Some("Technology".into()),
+        refreshed_at: Some(now),
+        described_at: Some(now),
+        defaults: vec![("sector", "Unknown".into()), ("industry", "Unknown".into())],
+        ..Default::default()
+    };
+    // 1,200 symbols: more than one statement's rows and one IN list's values.
+    let many: Vec<SymbolRecord> = (0..1200)
+        .map(|i| SymbolRecord {
+            symbol: format!("Z{i:04}"),
+            name: format!("Listed {i}"),
+            active: true,
+            refreshed_at: Some(now),
+            defaults: vec![("sector", "Unknown".into())],
+            ..Default::default()
+        })
+        .collect();
+    let mut all = vec![full];
+    all.extend(many);
+    assert_eq!(s.upsert_symbols(&all).await.unwrap(), 1201);
+
+    let row = ctx
+        .strings(
+            "SELECT name || '|' || (CASE WHEN active THEN 'active' ELSE 'inactive' END) || '|' || \
+             CAST(CAST(market_cap AS BIGINT) AS TEXT) || '|' || CAST(total_employees AS TEXT) || \
+             '|' || CAST(list_date AS TEXT) || '|' || sector || '|' || industry \
+             FROM symbols WHERE symbol = 'IBM'",
+        )
+        .await;
+    assert_eq!(
+        row,
+        vec![Some(
+            "International Business Machines|inactive|250000000000|282200|1915-11-11|Technology|Unknown"
+                .to_string()
+        )],
+        "every kind of value as its column keeps it; a default only where the row had none"
+    );
+    let unknown = ctx
+        .strings("SELECT symbol FROM symbols WHERE symbol LIKE 'Z%' AND sector = 'Unknown'")
+        .await;
+    assert_eq!(unknown.len(), 1200, "defaults reach every chunk's rows");
+
+    let symbols: Vec<String> = all.iter().map(|r| r.symbol.clone()).collect();
+    let mut asked = symbols.clone();
+    asked.push("NEWCO".into());
+    assert_eq!(
+        s.symbols_to_refresh(&asked, Duration::from_secs(3600))
+            .await
+            .unwrap(),
+        vec!["NEWCO".to_string()],
+        "registered within the hour: only the unknown symbol needs registering"
+    );
+    let to_describe = s
+        .symbols_to_describe(Some(&symbols), Duration::from_secs(3600), 3)
+        .await
+        .unwrap();
+    assert_eq!(
+        to_describe,
+        vec!["Z0000", "Z0001", "Z0002"],
+        "the first by symbol of those registered and never described, across IN lists"
+    );
+    s.mark_described(&symbols[1..1101]).await.unwrap();
+    let left = s
+        .symbols_to_describe(None, Duration::from_secs(3600), 500)
+        .await
+        .unwrap();
+    assert_eq!(
+        left,
+        (1100..1200).map(|i| format!("Z{i:04}")).collect::<Vec<_>>(),
+        "marked described: only the last 100 are left"
     );
 }
 

@@ -57,7 +57,7 @@ impl Store {
                     .fetch_optional(p)
                     .await
             }
-            Pool::Sqlite(p) => {
+            Pool::Sqlite(p, _) => {
                 sqlx::query_scalar(&text.replace('$', "?"))
                     .bind(tf.wire_name())
                     .fetch_optional(p)
@@ -104,7 +104,7 @@ impl Store {
                     };
                     q.execute(p).await.map(|_| ())
                 }
-                Pool::Sqlite(p) => {
+                Pool::Sqlite(p, _) => {
                     let sql = format!(
                         "INSERT INTO bar_counts (timeframe, symbol, day, bars)
                      SELECT ?1, ?2, substr({col}, 1, 10), count(*) FROM {table}
@@ -177,7 +177,7 @@ impl Store {
                     tx.commit().await.map_err(|e| self.err(e))?;
                     n.unwrap_or(0)
                 }
-                Pool::Sqlite(p) => {
+                Pool::Sqlite(p, _) => {
                     let mut tx = p.begin().await.map_err(|e| self.err(e))?;
                     sqlx::query("DELETE FROM bar_counts WHERE timeframe = ?1")
                         .bind(name)
@@ -235,7 +235,7 @@ impl Store {
                 .fetch_all(p)
                 .await
             }
-            Pool::Sqlite(p) => sqlx::query_scalar(&sql).fetch_all(p).await,
+            Pool::Sqlite(p, _) => sqlx::query_scalar(&sql).fetch_all(p).await,
         }
         .map_err(|e| self.err(e))
     }
@@ -276,7 +276,7 @@ impl Store {
                     .collect::<Result<_, sqlx::Error>>()
                     .map_err(|e| self.err(e))
             }
-            Pool::Sqlite(p) => {
+            Pool::Sqlite(p, _) => {
                 // One aggregate per statement: SQLite answers a lone min() or max() from
                 // the index.
                 let min = format!("SELECT min({col}) FROM {table} WHERE symbol = ?1");
@@ -333,7 +333,7 @@ impl Store {
                     out.insert(row.0, (row.1, row.2, row.3));
                 }
             }
-            Pool::Sqlite(p) => {
+            Pool::Sqlite(p, _) => {
                 let sql = "SELECT symbol, sum(bars), min(day), max(day) FROM bar_counts
                             WHERE timeframe = ?1 GROUP BY symbol";
                 let rows: Vec<(String, i64, String, String)> = sqlx::query_as(sql)
@@ -389,7 +389,7 @@ impl Store {
                 };
                 q.fetch_one(p).await.map_err(|e| self.err(e))
             }
-            Pool::Sqlite(p) => {
+            Pool::Sqlite(p, _) => {
                 if span.is_none() {
                     return sqlx::query_scalar(&format!(
                         "SELECT count(*) FROM {table} WHERE symbol = ?1"

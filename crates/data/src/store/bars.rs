@@ -43,7 +43,7 @@ impl Store {
                                 postgres_bars::write_bars(&store, p, shape, &symbol, tf, &rows)
                                     .await
                             }
-                            Pool::Sqlite(p) => {
+                            Pool::Sqlite(p, _) => {
                                 sqlite::write_bars(&store, p, &symbol, tf, &rows).await
                             }
                         }
@@ -75,7 +75,7 @@ impl Store {
             Pool::Postgres(p, schema) => {
                 postgres_bars::read_bars(self, p, schema.ohlcv[tf_index(tf)], &symbol, tf).await
             }
-            Pool::Sqlite(p) => sqlite::read_bars(self, p, &symbol, tf).await,
+            Pool::Sqlite(p, _) => sqlite::read_bars(self, p, &symbol, tf).await,
         }
     }
 
@@ -91,7 +91,7 @@ impl Store {
                 Pool::Postgres(p, schema) => {
                     postgres_bars::coverage(self, p, schema.ohlcv[tf_index(tf)], tf).await?
                 }
-                Pool::Sqlite(p) => sqlite::coverage(self, p, tf).await?,
+                Pool::Sqlite(p, _) => sqlite::coverage(self, p, tf).await?,
             });
         }
         Ok(out)
@@ -126,7 +126,7 @@ impl Store {
                 )
                 .await?
             }
-            Pool::Sqlite(p) => sqlite::symbol_spans(self, p, tf, symbols.as_deref()).await?,
+            Pool::Sqlite(p, _) => sqlite::symbol_spans(self, p, tf, symbols.as_deref()).await?,
         };
         out.sort_by(|a, b| a.symbol.cmp(&b.symbol));
         Ok(out)
@@ -147,7 +147,7 @@ impl Store {
                 postgres_bars::bar_keys(self, p, schema.ohlcv[tf_index(tf)], &symbol, tf, from, to)
                     .await
             }
-            Pool::Sqlite(p) => sqlite::bar_keys(self, p, &symbol, tf, from, to).await,
+            Pool::Sqlite(p, _) => sqlite::bar_keys(self, p, &symbol, tf, from, to).await,
         }
     }
 }

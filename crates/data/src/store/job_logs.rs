@@ -18,7 +18,7 @@ impl Store {
         }
         match &self.pool {
             Pool::Postgres(p, _) => Postgres::append_job_log(p, job_id, lines).await,
-            Pool::Sqlite(p) => Sqlite::append_job_log(p, job_id, lines).await,
+            Pool::Sqlite(p, _) => Sqlite::append_job_log(p, job_id, lines).await,
         }
         .map_err(|e| self.err(e))
     }
@@ -28,7 +28,7 @@ impl Store {
     pub async fn job_log(&self, job_id: &str) -> Result<Vec<LogLine>, StoreError> {
         let rows = match &self.pool {
             Pool::Postgres(p, _) => Postgres::job_log(p, job_id).await,
-            Pool::Sqlite(p) => Sqlite::job_log(p, job_id).await,
+            Pool::Sqlite(p, _) => Sqlite::job_log(p, job_id).await,
         };
         let rows = match rows {
             Ok(r) => r,
@@ -51,7 +51,7 @@ impl Store {
     pub async fn retries_of(&self, id: &str) -> Result<Vec<String>, StoreError> {
         match &self.pool {
             Pool::Postgres(p, _) => Postgres::retries_of(p, id).await,
-            Pool::Sqlite(p) => Sqlite::retries_of(p, id).await,
+            Pool::Sqlite(p, _) => Sqlite::retries_of(p, id).await,
         }
         .map_err(|e| self.err(e))
     }

@@ -14,10 +14,7 @@ use std::future::Future;
 
 use chrono::{DateTime, Utc};
 use sqlx::query::Query;
-use sqlx::{
-    ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Postgres, Row, Sqlite,
-    Transaction, Type,
-};
+use sqlx::{Database, Pool, Postgres, Row, Sqlite, Transaction};
 
 use super::{
     normalise_symbol, JobRun, JobRunFilter, JobRunPage, Pool as StorePool, Store, StoreError,
@@ -82,30 +79,51 @@ impl Stmt {
     }
 }
 
+/// Declares a trait of SQL written once for both databases: [`Dialect`] itself, and the
+/// traits of statements built on it. It writes, once, the bounds the shared queries need
+/// of a driver (both backends meet them); a trait's `where` clauses are not implied for
+/// its users, so each trait on the dialect carries them.
+macro_rules! sql_trait {
+    ($(#[$meta:meta])* $vis:vis trait $name:ident: $super:path { $($body:tt)* }) => {
+        $(#[$meta])*
+        $vis trait $name: $super
+        where
+            for<'c> &'c mut <Self as sqlx::Database>::Connection:
+                sqlx::Executor<'c, Database = Self>,
+            for<'a> <Self as sqlx::Database>::Arguments<'a>: sqlx::IntoArguments<'a, Self>,
+            for<'q> String: sqlx::Encode<'q, Self> + sqlx::Decode<'q, Self> + sqlx::Type<Self>,
+            for<'q> Option<String>: sqlx::Encode<'q, Self>,
+            for<'q> Option<i64>: sqlx::Encode<'q, Self>,
+            for<'q> i32: sqlx::Encode<'q, Self> + sqlx::Decode<'q, Self> + sqlx::Type<Self>,
+            for<'q> i64: sqlx::Encode<'q, Self> + sqlx::Decode<'q, Self> + sqlx::Type<Self>,
+            for<'q> bool: sqlx::Encode<'q, Self> + sqlx::Decode<'q, Self> + sqlx::Type<Self>,
+            usize: sqlx::ColumnIndex<<Self as sqlx::Database>::Row>,
+        {
+            $($body)*
+        }
+    };
+}
+pub(crate) use sql_trait;
+
 /// A query on the dialect's arguments.
 type DbQuery<'q, DB> = Query<'q, DB, <DB as Database>::Arguments<'q>>;
 
+sql_trait! {
 /// What PostgreSQL and SQLite spell differently in the job history's SQL, and the
-/// queries written once on top of it. The `where` clauses are what the shared queries
-/// need of a driver; both backends meet them.
-pub(crate) trait Dialect: Database
-where
-    for<'c> &'c mut <Self as Database>::Connection: Executor<'c, Database = Self>,
-    for<'a> <Self as Database>::Arguments<'a>: IntoArguments<'a, Self>,
-    for<'q> String: Encode<'q, Self> + Decode<'q, Self> + Type<Self>,
-    for<'q> Option<String>: Encode<'q, Self>,
-    for<'q> Option<i64>: Encode<'q, Self>,
-    for<'q> i32: Encode<'q, Self> + Decode<'q, Self> + Type<Self>,
-    for<'q> i64: Encode<'q, Self> + Decode<'q, Self> + Type<Self>,
-    for<'q> bool: Encode<'q, Self> + Decode<'q, Self> + Type<Self>,
-    usize: ColumnIndex<<Self as Database>::Row>,
-{
+/// queries written once on top of it.
+pub(crate) trait Dialect: Database {
     /// Appended to a bound JSON text so the column takes it (`::jsonb`).
     const JSON_PARAM: &'static str;
     /// Appended to a JSON or non-text column read as text (`::text`).
     const AS_TEXT: &'static str;
     /// The current time as the `job_checkpoints.done_at` column holds it.
     const NOW: &'static str;
+
+    /// Appended to an integer column read as `i64` (`::int8`: TickStock's ids are `INTEGER`).
+    const AS_INT8: &'static str;
+    /// Taken first by a transaction that replaces a universe, so two writers (two
+    /// processes seeding at once) take turns; none where starting to write already does.
+    const UNIVERSE_LOCK: Option<&'static str>;
 
     /// The sort key of [`HistorySort::Submitted`]: never NULL (the epoch for none).
     const SUBMITTED_KEY: &'static str;
@@ -114,8 +132,19 @@ where
 
     /// The placeholder of the `n`th value (from 1).
     fn placeholder(n: usize) -> String;
+    /// A top-level text field of a JSON column.
+    fn json_field(column: &str, field: &str) -> String;
     /// A top-level text field of `params`.
-    fn param_text(field: &str) -> String;
+    fn param_text(field: &str) -> String {
+        Self::json_field("params", field)
+    }
+    /// `expr` as a value of the column type `ty` (`CAST(.. AS ty)` where the database
+    /// needs it; SQLite's column affinity converts a text itself).
+    fn cast(expr: &str, ty: &str) -> String;
+    /// The bound `arg` as a value of the column type `ty`, as [`Dialect::cast`].
+    fn push_cast(stmt: &mut Stmt, arg: Arg, ty: &str);
+    /// ` <JSON column> with the fields of the bound JSON object set`.
+    fn push_json_merge(stmt: &mut Stmt, column: &str, json: String);
     /// ` <lower(id) starts with lower>`, as an index can serve it.
     fn push_id_starts(stmt: &mut Stmt, lower: &str);
     /// ` <one of the job's joined universe keys is lower>`.
@@ -448,6 +477,7 @@ where
             .collect()
     }
 }
+}
 
 /// The job history as [`Store`] methods: each checks its input and runs the one SQL on
 /// the store's database.
@@ -465,7 +495,7 @@ impl Store {
         self.retrying("a job's history row", || async {
             match &self.pool {
                 StorePool::Postgres(p, _) => Postgres::upsert_job_run(p, run).await,
-                StorePool::Sqlite(p) => Sqlite::upsert_job_run(p, run).await,
+                StorePool::Sqlite(p, _) => Sqlite::upsert_job_run(p, run).await,
             }
             .map_err(|e| self.err(e))
         })
@@ -476,7 +506,7 @@ impl Store {
     pub async fn job_run(&self, id: &str) -> Result<Option<JobRun>, StoreError> {
         match &self.pool {
             StorePool::Postgres(p, _) => Postgres::job_run(p, id.trim()).await,
-            StorePool::Sqlite(p) => Sqlite::job_run(p, id.trim()).await,
+            StorePool::Sqlite(p, _) => Sqlite::job_run(p, id.trim()).await,
         }
         .map_err(|e| self.err(e))
     }
@@ -486,7 +516,7 @@ impl Store {
         let f = filter.normalised();
         match &self.pool {
             StorePool::Postgres(p, _) => Postgres::list_job_runs(p, &f).await,
-            StorePool::Sqlite(p) => Sqlite::list_job_runs(p, &f).await,
+            StorePool::Sqlite(p, _) => Sqlite::list_job_runs(p, &f).await,
         }
         .map_err(|e| self.err(e))
     }
@@ -502,7 +532,7 @@ impl Store {
         }
         match &self.pool {
             StorePool::Postgres(p, _) => Postgres::delete_job_runs_by_prefix(p, &prefix).await,
-            StorePool::Sqlite(p) => Sqlite::delete_job_runs_by_prefix(p, &prefix).await,
+            StorePool::Sqlite(p, _) => Sqlite::delete_job_runs_by_prefix(p, &prefix).await,
         }
         .map_err(|e| self.err(e))
     }
@@ -521,7 +551,7 @@ impl Store {
             StorePool::Postgres(p, _) => {
                 Postgres::mark_pair_done(p, job_id, &symbol, tf, rows).await
             }
-            StorePool::Sqlite(p) => Sqlite::mark_pair_done(p, job_id, &symbol, tf, rows).await,
+            StorePool::Sqlite(p, _) => Sqlite::mark_pair_done(p, job_id, &symbol, tf, rows).await,
         }
         .map_err(|e| self.err(e))
     }
@@ -533,7 +563,7 @@ impl Store {
     ) -> Result<Vec<(String, Timeframe, u64)>, StoreError> {
         let raw = match &self.pool {
             StorePool::Postgres(p, _) => Postgres::done_pairs(p, job_id).await,
-            StorePool::Sqlite(p) => Sqlite::done_pairs(p, job_id).await,
+            StorePool::Sqlite(p, _) => Sqlite::done_pairs(p, job_id).await,
         }
         .map_err(|e| self.err(e))?;
         let mut out = Vec::with_capacity(raw.len());

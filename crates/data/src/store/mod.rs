@@ -18,13 +18,16 @@
 //! - `types.rs`: the public values the store reads and writes (bars, coverage, symbols,
 //!   universes, job runs).
 //! - `bars.rs`: writing and reading bars, and the row helpers both backends share.
-//! - `universes.rs`: the `symbols` table and universes (groups and their members).
-//! - `job_runs.rs`: the job history's SQL for both databases, and its [`Store`] methods.
+//! - `universes.rs`: the `symbols` table and universes (groups and their members): the
+//!   [`Store`] methods.
+//! - `catalog.rs`: their SQL, once for both databases, over the tables' shape.
+//! - `job_runs.rs`: the job history's SQL for both databases (and the `Dialect` that
+//!   spells what differs), and its [`Store`] methods.
 //! - `job_logs.rs`: each job's own log lines (`job_logs`).
-//! - `postgres.rs`: the PostgreSQL backend's connection and `symbols`/universe SQL.
+//! - `postgres/`: the PostgreSQL backend's connection.
 //! - `postgres_bars.rs`: the PostgreSQL bar reads and writes (COPY bulk path).
-//! - `pg_schema.rs`: the shape of an existing database's tables (TickStock's or ours).
-//! - `sqlite.rs`: the SQLite backend; `sqlite_reset.rs`: its connections back to the pool
+//! - `schema.rs`: the shape of an existing database's tables (TickStock's or ours).
+//! - `sqlite/`: the SQLite backend; `sqlite_reset.rs`: its connections back to the pool
 //!   out of any transaction.
 //! - `seed.rs`: seeding of the built-in universes.
 //! - `schedules.rs`: the `schedules` table (recurring jobs).
@@ -34,17 +37,18 @@
 
 mod bar_counts;
 mod bars;
+mod catalog;
 mod error;
 pub mod history_query;
 mod job_logs;
 mod job_runs;
 mod months;
 mod orders;
-mod pg_schema;
 mod postgres;
 mod postgres_bars;
 mod retry;
 mod schedules;
+mod schema;
 mod seed;
 mod splits;
 mod sqlite;
@@ -159,9 +163,10 @@ pub fn normalise_environment(env: &str) -> Result<String, StoreError> {
 
 #[derive(Clone)]
 enum Pool {
-    /// The pool and the shape of the database's tables (TickStock's or ours).
-    Postgres(PgPool, std::sync::Arc<pg_schema::PgSchema>),
-    Sqlite(SqlitePool),
+    /// The pool and the shape of the database's tables (TickStock's or ours; on SQLite
+    /// only `symbols` and `definition_groups`).
+    Postgres(PgPool, std::sync::Arc<schema::Schema>),
+    Sqlite(SqlitePool, std::sync::Arc<schema::Schema>),
 }
 
 /// The storage handle: a connection pool of either backend. Cloning is cheap.
@@ -220,7 +225,7 @@ impl Store {
     pub fn backend(&self) -> Backend {
         match self.pool {
             Pool::Postgres(..) => Backend::Postgres,
-            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Sqlite(..) => Backend::Sqlite,
         }
     }
 
@@ -245,7 +250,7 @@ impl Store {
                 postgres::accept_rewritten_init(self, p).await?;
                 sqlx::migrate!("./migrations/postgres").run(p).await
             }
-            Pool::Sqlite(p) => sqlx::migrate!("./migrations/sqlite").run(p).await,
+            Pool::Sqlite(p, _) => sqlx::migrate!("./migrations/sqlite").run(p).await,
         };
         res.map_err(|e| match e {
             sqlx::migrate::MigrateError::Execute(inner) => match self.err(inner) {
@@ -265,7 +270,7 @@ impl Store {
         let started = std::time::Instant::now();
         match &self.pool {
             Pool::Postgres(p, _) => sqlx::query("SELECT 1").execute(p).await.map(|_| ()),
-            Pool::Sqlite(p) => sqlx::query("SELECT 1").execute(p).await.map(|_| ()),
+            Pool::Sqlite(p, _) => sqlx::query("SELECT 1").execute(p).await.map(|_| ()),
         }
         .map_err(|e| self.err(e))?;
         Ok(started.elapsed())
@@ -275,7 +280,7 @@ impl Store {
     pub async fn close(&self) {
         match &self.pool {
             Pool::Postgres(p, _) => p.close().await,
-            Pool::Sqlite(p) => p.close().await,
+            Pool::Sqlite(p, _) => p.close().await,
         }
     }
 }

@@ -72,7 +72,7 @@ impl Store {
                         }
                     }
                 }
-                Pool::Sqlite(p) => {
+                Pool::Sqlite(p, _) => {
                     let (table, col) = (tf.table(), time_column(tf));
                     if summary {
                         sqlx::query_as(

@@ -13,7 +13,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Postgres, Row as _};
 
-use super::pg_schema::OhlcvShape;
+use super::schema::OhlcvShape;
 use super::{
     format_date, format_instant, time_column, Row, Store, StoreError, StoredBar, TableCoverage,
 };

@@ -5,12 +5,9 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::{
-    ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Postgres, Row as _, Sqlite,
-    Type,
-};
+use sqlx::{Postgres, Row as _, Sqlite};
 
-use super::job_runs::{Arg, Dialect, Stmt};
+use super::job_runs::{sql_trait, Arg, Dialect, Stmt};
 use super::{Pool, Store, StoreError};
 
 /// One stored schedule.
@@ -33,20 +30,9 @@ pub struct ScheduleRow {
 const COLUMNS: &str =
     "name, spec, request, enabled, created_at, last_due, last_job_id, last_alerted";
 
-/// The schedule statements, on top of the [`Dialect`] (its bounds repeated: a trait's
-/// `where` clauses are not implied for its users).
-trait ScheduleSql: Dialect
-where
-    for<'c> &'c mut <Self as Database>::Connection: Executor<'c, Database = Self>,
-    for<'a> <Self as Database>::Arguments<'a>: IntoArguments<'a, Self>,
-    for<'q> String: Encode<'q, Self> + Decode<'q, Self> + Type<Self>,
-    for<'q> Option<String>: Encode<'q, Self>,
-    for<'q> Option<i64>: Encode<'q, Self>,
-    for<'q> i32: Encode<'q, Self> + Decode<'q, Self> + Type<Self>,
-    for<'q> i64: Encode<'q, Self> + Decode<'q, Self> + Type<Self>,
-    for<'q> bool: Encode<'q, Self> + Decode<'q, Self> + Type<Self>,
-    usize: ColumnIndex<<Self as Database>::Row>,
-{
+sql_trait! {
+/// The schedule statements, on top of the [`Dialect`].
+trait ScheduleSql: Dialect {
     async fn list(pool: &sqlx::Pool<Self>) -> Result<Vec<ScheduleRow>, sqlx::Error> {
         let s = Self::stmt(format!("SELECT {COLUMNS} FROM schedules ORDER BY name"));
         let rows = Self::query(&s).fetch_all(pool).await?;
@@ -81,6 +67,7 @@ where
         Ok(Self::rows_affected(&done))
     }
 }
+}
 
 impl ScheduleSql for Postgres {}
 impl ScheduleSql for Sqlite {}
@@ -90,7 +77,7 @@ impl Store {
     pub async fn schedules(&self) -> Result<Vec<ScheduleRow>, StoreError> {
         match &self.pool {
             Pool::Postgres(p, _) => Postgres::list(p).await,
-            Pool::Sqlite(p) => Sqlite::list(p).await,
+            Pool::Sqlite(p, _) => Sqlite::list(p).await,
         }
         .map_err(|e| self.err(e))
     }
@@ -103,7 +90,7 @@ impl Store {
                 build(&mut s);
                 Postgres::run(p, &s).await
             }
-            Pool::Sqlite(p) => {
+            Pool::Sqlite(p, _) => {
                 let mut s = Sqlite::stmt("");
                 build(&mut s);
                 Sqlite::run(p, &s).await
@@ -123,7 +110,7 @@ impl Store {
                 build(&mut s);
                 Postgres::first_text(p, &s).await
             }
-            Pool::Sqlite(p) => {
+            Pool::Sqlite(p, _) => {
                 let mut s = Sqlite::stmt("");
                 build(&mut s);
                 Sqlite::first_text(p, &s).await

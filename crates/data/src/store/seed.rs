@@ -24,14 +24,7 @@ pub(super) async fn seed_builtin_universes(store: &Store) -> Result<(), StoreErr
             as_of: u.as_of(),
         };
         let members = u.members();
-        let wrote = match &store.pool {
-            Pool::Postgres(p, schema) => {
-                super::postgres::replace_universe(store, p, schema, &def, &members, false).await?
-            }
-            Pool::Sqlite(p) => {
-                super::sqlite::replace_universe(store, p, &def, &members, false).await?
-            }
-        };
+        let wrote = store.write_universe(&def, &members, false).await?;
         if wrote {
             tracing::info!(
                 universe = u.key,

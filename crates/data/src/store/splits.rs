@@ -81,7 +81,7 @@ impl Store {
                     .collect::<Result<Vec<_>, sqlx::Error>>()
                     .map_err(|e| self.err(e))?
             }
-            Pool::Sqlite(p) => {
+            Pool::Sqlite(p, _) => {
                 let rows = sqlx::query(&text)
                     .fetch_all(p)
                     .await
@@ -136,7 +136,7 @@ impl Store {
                 .execute(p)
                 .await
                 .map(|_| ()),
-            Pool::Sqlite(p) => sqlx::query(&text.replace('$', "?"))
+            Pool::Sqlite(p, _) => sqlx::query(&text.replace('$', "?"))
                 .bind(&symbol)
                 .bind(format_date(row.execution_date))
                 .bind(row.split_from)
@@ -203,7 +203,7 @@ impl Store {
                     volume: f(5)?,
                 }))
             }
-            Pool::Sqlite(p) => {
+            Pool::Sqlite(p, _) => {
                 let bound = if tf.is_dated() {
                     format_date(date)
                 } else {

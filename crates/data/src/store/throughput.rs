@@ -70,7 +70,7 @@ impl Store {
                         })
                         .collect::<Result<Vec<_>, _>>()
                 }),
-            Pool::Sqlite(p) => sqlx::query(SQLITE)
+            Pool::Sqlite(p, _) => sqlx::query(SQLITE)
                 .bind(from)
                 .bind(width_secs)
                 .bind(format_stamp(origin))

@@ -6,9 +6,22 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::{
-    normalise_symbol, postgres, sqlite, Pool, Store, StoreError, SymbolRecord, UniverseSummary,
-};
+use sqlx::{Postgres, Sqlite};
+
+use super::catalog::CatalogSql;
+use super::{normalise_symbol, Pool, Store, StoreError, SymbolRecord, UniverseSummary};
+
+/// Runs a [`CatalogSql`] statement on the store's database, with `$p` the pool and
+/// `$schema` the shape of its tables; a failure is the store's error.
+macro_rules! on_catalog {
+    ($store:expr, $p:ident, $schema:ident, $method:ident ( $($arg:expr),* $(,)? )) => {
+        match &$store.pool {
+            Pool::Postgres($p, $schema) => <Postgres as CatalogSql>::$method($($arg),*).await,
+            Pool::Sqlite($p, $schema) => <Sqlite as CatalogSql>::$method($($arg),*).await,
+        }
+        .map_err(|e| $store.err(e))
+    };
+}
 
 impl Store {
     /// Inserts or updates rows of the `symbols` table in one transaction. Optional fields
@@ -31,10 +44,7 @@ impl Store {
             return Ok(0);
         }
         self.retrying("the symbols' rows", || async {
-            match &self.pool {
-                Pool::Postgres(p, schema) => postgres::upsert_symbols(self, p, schema, &recs).await,
-                Pool::Sqlite(p) => sqlite::upsert_symbols(self, p, &recs).await,
-            }
+            on_catalog!(self, p, schema, upsert_symbols(p, schema, &recs))
         })
         .await
     }
@@ -53,14 +63,10 @@ impl Store {
             .ok()
             .and_then(|age| Utc::now().checked_sub_signed(age))
             .unwrap_or(DateTime::<Utc>::MIN_UTC);
-        let fresh: std::collections::HashSet<String> = match &self.pool {
-            Pool::Postgres(p, schema) => {
-                postgres::fresh_symbols(self, p, schema, symbols, since).await?
-            }
-            Pool::Sqlite(p) => sqlite::fresh_symbols(self, p, symbols, since).await?,
-        }
-        .into_iter()
-        .collect();
+        let fresh: std::collections::HashSet<String> =
+            on_catalog!(self, p, schema, fresh_symbols(p, schema, symbols, since))?
+                .into_iter()
+                .collect();
         Ok(symbols
             .iter()
             .filter(|s| !fresh.contains(*s))
@@ -85,21 +91,18 @@ impl Store {
             .and_then(|age| Utc::now().checked_sub_signed(age))
             .unwrap_or(DateTime::<Utc>::MIN_UTC);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        match &self.pool {
-            Pool::Postgres(p, schema) => {
-                postgres::symbols_to_describe(self, p, schema, only, since, limit).await
-            }
-            Pool::Sqlite(p) => sqlite::symbols_to_describe(self, p, only, since, limit).await,
-        }
+        on_catalog!(
+            self,
+            p,
+            schema,
+            symbols_to_describe(p, schema, only, since, limit)
+        )
     }
 
     /// Stamps rows described now without changing them: a ticker Polygon has no details
     /// for is not asked for again before the refresh age.
     pub async fn mark_described(&self, symbols: &[String]) -> Result<(), StoreError> {
-        match &self.pool {
-            Pool::Postgres(p, schema) => postgres::mark_described(self, p, schema, symbols).await,
-            Pool::Sqlite(p) => sqlite::mark_described(self, p, symbols).await,
-        }
+        on_catalog!(self, p, schema, mark_described(p, schema, symbols))
     }
 
     /// Every universe of this store's environment with its member count, by key, and the
@@ -158,10 +161,7 @@ impl Store {
         let mut all = std::collections::BTreeSet::new();
         for part in parts {
             if let Some(id) = find_group(&groups, &part) {
-                let members = match &self.pool {
-                    Pool::Postgres(p, _) => postgres::group_members(self, p, id).await?,
-                    Pool::Sqlite(p) => sqlite::group_members(self, p, id).await?,
-                };
+                let members = on_catalog!(self, p, _schema, group_members(p, id))?;
                 all.extend(members);
             } else if let Some(b) = tickstock_protocol::universe::find_builtin(&part) {
                 all.extend(b.members());
@@ -202,20 +202,30 @@ impl Store {
             kind,
             as_of,
         };
-        match &self.pool {
-            Pool::Postgres(p, schema) => {
-                postgres::replace_universe(self, p, schema, &def, &members, true).await
-            }
-            Pool::Sqlite(p) => sqlite::replace_universe(self, p, &def, &members, true).await,
-        }
-        .map(|_| ())
+        self.write_universe(&def, &members, true).await.map(|_| ())
     }
 
+    /// Writes a universe and its members in one transaction; with `replace == false` an
+    /// existing one is left alone (seeding). Whether anything was written.
+    pub(super) async fn write_universe(
+        &self,
+        def: &UniverseDef,
+        members: &[String],
+        replace: bool,
+    ) -> Result<bool, StoreError> {
+        let env = self.environment();
+        on_catalog!(
+            self,
+            p,
+            schema,
+            replace_universe(p, schema, env, def, members, replace)
+        )
+    }
+
+    /// The universes of the store's environment with their member counts.
     pub(super) async fn groups(&self) -> Result<Vec<GroupRow>, StoreError> {
-        match &self.pool {
-            Pool::Postgres(p, schema) => postgres::groups(self, p, schema).await,
-            Pool::Sqlite(p) => sqlite::groups(self, p).await,
-        }
+        let env = self.environment();
+        on_catalog!(self, p, schema, groups(p, schema, env))
     }
 }
 

@@ -10,6 +10,9 @@ use super::{like_escape, Arg, DbQuery, Dialect, Stmt};
 impl Dialect for Postgres {
     const JSON_PARAM: &'static str = "::jsonb";
     const AS_TEXT: &'static str = "::text";
+    const AS_INT8: &'static str = "::int8";
+    const UNIVERSE_LOCK: Option<&'static str> =
+        Some("SELECT pg_advisory_xact_lock(hashtext('tickstock.definition_groups'))");
     const NOW: &'static str = "now()";
     const SUBMITTED_KEY: &'static str = "COALESCE(submitted_at, to_timestamp(0))";
     const DURATION_KEY: &'static str =
@@ -19,8 +22,22 @@ impl Dialect for Postgres {
         format!("${n}")
     }
 
-    fn param_text(field: &str) -> String {
-        format!("(params->>'{field}')")
+    fn json_field(column: &str, field: &str) -> String {
+        format!("({column}->>'{field}')")
+    }
+
+    fn cast(expr: &str, ty: &str) -> String {
+        format!("CAST({expr} AS {ty})")
+    }
+
+    fn push_cast(stmt: &mut Stmt, arg: Arg, ty: &str) {
+        stmt.push("CAST(").bind(arg).push(&format!(" AS {ty})"));
+    }
+
+    fn push_json_merge(stmt: &mut Stmt, column: &str, json: String) {
+        stmt.push(&format!(" COALESCE({column}, '{{}}'::jsonb) || "))
+            .bind(Stmt::text(json))
+            .push("::jsonb");
     }
 
     fn push_id_starts(stmt: &mut Stmt, lower: &str) {
@@ -69,6 +86,9 @@ impl Dialect for Postgres {
 impl Dialect for Sqlite {
     const JSON_PARAM: &'static str = "";
     const AS_TEXT: &'static str = "";
+    const AS_INT8: &'static str = "";
+    // A write transaction starts with `BEGIN IMMEDIATE`, which takes the file's write lock.
+    const UNIVERSE_LOCK: Option<&'static str> = None;
     const NOW: &'static str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
     const SUBMITTED_KEY: &'static str = "COALESCE(submitted_at, '1970-01-01T00:00:00.000000Z')";
     const DURATION_KEY: &'static str = "COALESCE(CAST((julianday(completed_at) - \
@@ -78,8 +98,22 @@ impl Dialect for Sqlite {
         "?".into()
     }
 
-    fn param_text(field: &str) -> String {
-        format!("json_extract(params, '$.{field}')")
+    fn json_field(column: &str, field: &str) -> String {
+        format!("json_extract({column}, '$.{field}')")
+    }
+
+    fn cast(expr: &str, _ty: &str) -> String {
+        expr.to_string()
+    }
+
+    fn push_cast(stmt: &mut Stmt, arg: Arg, _ty: &str) {
+        stmt.bind(arg);
+    }
+
+    fn push_json_merge(stmt: &mut Stmt, column: &str, json: String) {
+        stmt.push(&format!(" json_patch(COALESCE({column}, '{{}}'), "))
+            .bind(Stmt::text(json))
+            .push(")");
     }
 
     fn push_id_starts(stmt: &mut Stmt, lower: &str) {

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use chrono::{Days, NaiveTime};
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
 
-use super::{Arg, Dialect, Stmt, RUN_COLUMNS};
+use super::{sql_trait, Arg, Dialect, Stmt, RUN_COLUMNS};
 use crate::store::history_query::{
     micros_to_time, page_size, Cursor, HistoryPage, HistoryPosition, HistoryQuery, HistorySort,
     Search,
@@ -29,19 +29,9 @@ fn clean(s: &Option<String>) -> Option<&str> {
     s.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
+sql_trait! {
 /// The queries of a history page, on top of [`Dialect`].
-pub(crate) trait DialectPage: Dialect
-where
-    for<'c> &'c mut <Self as Database>::Connection: Executor<'c, Database = Self>,
-    for<'a> <Self as Database>::Arguments<'a>: IntoArguments<'a, Self>,
-    for<'q> String: Encode<'q, Self> + Decode<'q, Self> + Type<Self>,
-    for<'q> Option<String>: Encode<'q, Self>,
-    for<'q> Option<i64>: Encode<'q, Self>,
-    for<'q> i32: Encode<'q, Self> + Decode<'q, Self> + Type<Self>,
-    for<'q> i64: Encode<'q, Self> + Decode<'q, Self> + Type<Self>,
-    for<'q> bool: Encode<'q, Self> + Decode<'q, Self> + Type<Self>,
-    usize: ColumnIndex<<Self as Database>::Row>,
-{
+pub(crate) trait DialectPage: Dialect {
     /// The expression a page is ordered by.
     fn sort_key(sort: HistorySort) -> &'static str {
         match sort {
@@ -323,6 +313,7 @@ where
         Self::history_rows(pool, q, search, Some((op, k, String::new())), false, 0).await
     }
 }
+}
 
 impl<D: Dialect> DialectPage for D
 where
@@ -380,7 +371,7 @@ impl Store {
             super::super::Pool::Postgres(p, _) => {
                 <sqlx::Postgres as DialectPage>::history_page(p, q, &at).await
             }
-            super::super::Pool::Sqlite(p) => {
+            super::super::Pool::Sqlite(p, _) => {
                 <sqlx::Sqlite as DialectPage>::history_page(p, q, &at).await
             }
         }
@@ -394,7 +385,7 @@ impl Store {
             super::super::Pool::Postgres(p, _) => {
                 <sqlx::Postgres as Dialect>::write_job_run(p, run, true).await
             }
-            super::super::Pool::Sqlite(p) => {
+            super::super::Pool::Sqlite(p, _) => {
                 <sqlx::Sqlite as Dialect>::write_job_run(p, run, true).await
             }
         }

@@ -1,7 +1,7 @@
 //! The PostgreSQL backend: connecting (sessions in UTC, the shape of an existing
-//! database's tables read once), migrations over a rewritten first migration, and the
-//! `symbols` and universe SQL in whichever of TickStock's or this app's columns the
-//! tables have. Bars are in `postgres_bars.rs`.
+//! database's tables read once) and migrations over a rewritten first migration. Bars are
+//! in `postgres_bars.rs`; the `symbols` and universe SQL, shared with SQLite, in
+//! `catalog.rs`.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -9,16 +9,8 @@ use std::sync::Arc;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
 
-use super::pg_schema::{self};
-use super::{
-    format_date, redact_url, GroupRow, Pool, Store, StoreError, StoreOptions, SymbolRecord,
-    UniverseDef,
-};
-
-mod symbols;
-mod universes;
-pub(in crate::store) use symbols::*;
-pub(in crate::store) use universes::*;
+use super::schema::{self};
+use super::{redact_url, Pool, Store, StoreError, StoreOptions};
 
 pub(super) async fn connect(url: &str, options: &StoreOptions) -> Result<Store, StoreError> {
     let parsed = url::Url::parse(url).ok();
@@ -103,7 +95,7 @@ pub(super) async fn connect(url: &str, options: &StoreOptions) -> Result<Store, 
             return Err(e);
         }
     }
-    let schema = pg_schema::read(&store, &pool).await?;
+    let schema = schema::read(&store, &pool).await?;
     store.pool = Pool::Postgres(pool, Arc::new(schema));
     Ok(store)
 }

@@ -1,4 +1,5 @@
-//! The SQLite backend: an embedded file in WAL mode (or an in-memory database).
+//! The SQLite backend: an embedded file in WAL mode (or an in-memory database). The
+//! `symbols` and universe SQL is shared with PostgreSQL (`catalog.rs`).
 //!
 //! Instants are stored as RFC 3339 UTC text, dates as `YYYY-MM-DD`, JSON as text. Write
 //! transactions start with `BEGIN IMMEDIATE` so concurrent writers wait for the lock
@@ -15,26 +16,16 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{QueryBuilder, Row as _, Sqlite, SqlitePool};
 
 use super::{
-    format_date, format_instant, time_column, GroupRow, Pool, Row, Store, StoreError, StoreOptions,
-    StoredBar, SymbolRecord, TableCoverage, UniverseDef,
+    format_date, format_instant, time_column, Pool, Row, Store, StoreError, StoreOptions,
+    StoredBar, TableCoverage,
 };
 use tickstock_protocol::timeframe::Timeframe;
 
-mod symbols;
-mod universes;
-pub(in crate::store) use symbols::*;
-pub(in crate::store) use universes::*;
-
 /// Rows per multi-row INSERT of bars (7 variables each).
 const BAR_CHUNK: usize = 512;
-/// Rows per multi-row INSERT of symbols (12 variables each).
-const SYMBOL_CHUNK: usize = 512;
-/// Rows per multi-row INSERT of universe members (2 variables each).
-const MEMBER_CHUNK: usize = 1000;
 
 // Each multi-row statement stays under SQLite's limit of 32766 bound variables.
-const _: () =
-    assert!(BAR_CHUNK * 7 < 32766 && SYMBOL_CHUNK * 21 < 32766 && MEMBER_CHUNK * 2 < 32766);
+const _: () = assert!(BAR_CHUNK * 7 < 32766);
 
 pub(super) const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 
@@ -123,7 +114,7 @@ pub(super) async fn connect(url: &str, options: &StoreOptions) -> Result<Store, 
         }
     };
     let mut store = Store {
-        pool: Pool::Sqlite(pool),
+        pool: Pool::Sqlite(pool, Arc::default()),
         target: Arc::from(target.as_str()),
         secret: None,
         environment: Arc::from(super::normalise_environment(&options.environment)?.as_str()),
@@ -132,7 +123,7 @@ pub(super) async fn connect(url: &str, options: &StoreOptions) -> Result<Store, 
     // Without migrations (read-only commands) a file that has our tables is used as it
     // is; a new or empty one still gets them, as there is nothing to read otherwise.
     let has_tables = !options.migrate && {
-        let Pool::Sqlite(p) = &store.pool else {
+        let Pool::Sqlite(p, _) = &store.pool else {
             unreachable!()
         };
         sqlx::query_scalar::<_, i64>(
@@ -147,6 +138,10 @@ pub(super) async fn connect(url: &str, options: &StoreOptions) -> Result<Store, 
         store.read_only_schema = true;
     } else {
         store.migrate().await?;
+    }
+    if let Pool::Sqlite(p, _) = &store.pool {
+        let schema = super::schema::read_sqlite(&store, p).await?;
+        store.pool = Pool::Sqlite(p.clone(), Arc::new(schema));
     }
     Ok(store)
 }

@@ -1,12 +1,14 @@
-//! What a PostgreSQL database's tables look like, read once at connect time, so the store
-//! writes into TickStock's own tables as they are (surrogate ids, `DECIMAL(12,4)` prices,
-//! `BIGINT` volume, naive `TIMESTAMP` holding UTC, `transactions`, `environment` on the
-//! universe groups, TickStock's wide `symbols` table) as well as into the ones this app
-//! creates, without altering either.
+//! What a database's tables look like, read once at connect time, so the store writes
+//! into TickStock's own PostgreSQL tables as they are (surrogate ids, `DECIMAL(12,4)`
+//! prices, `BIGINT` volume, naive `TIMESTAMP` holding UTC, `transactions`, `environment`
+//! on the universe groups, TickStock's wide `symbols` table) as well as into the ones this
+//! app creates, without altering either. The `symbols` and universe SQL
+//! (`catalog.rs`) is written once over this map on both databases: on SQLite it is read
+//! from the file (an older file lacks the newer columns).
 
 use std::collections::HashMap;
 
-use sqlx::{PgPool, Row as _};
+use sqlx::{PgPool, Row as _, SqlitePool};
 
 use super::{time_column, Store, StoreError};
 use tickstock_protocol::timeframe::Timeframe;
@@ -25,7 +27,7 @@ pub(crate) struct OhlcvShape {
     pub transactions: bool,
 }
 
-/// A column of the `symbols` table: its type (for casts) and length limit.
+/// A column of the `symbols` table: its type (for casts, lower case) and length limit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Column {
     pub data_type: String,
@@ -34,7 +36,7 @@ pub(crate) struct Column {
 
 /// The shape of every table the store reads or writes.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct PgSchema {
+pub(crate) struct Schema {
     /// Per timeframe, in [`Timeframe::ALL`] order.
     pub ohlcv: [OhlcvShape; 5],
     /// `definition_groups` has `environment` (TickStock's, or ours since 2025-11).
@@ -48,14 +50,15 @@ pub(crate) struct PgSchema {
     pub symbols: HashMap<String, Column>,
 }
 
-impl PgSchema {
+impl Schema {
     /// `symbols` is TickStock's (it names Polygon's update time `last_updated_utc`).
     pub fn symbols_tickstock(&self) -> bool {
         self.symbols.contains_key("last_updated_utc")
     }
 }
 
-pub(crate) async fn read(store: &Store, pool: &PgPool) -> Result<PgSchema, StoreError> {
+/// The shape of a PostgreSQL database's tables.
+pub(crate) async fn read(store: &Store, pool: &PgPool) -> Result<Schema, StoreError> {
     let rows = sqlx::query(
         "SELECT table_name::text, column_name::text, data_type::text,
                 character_maximum_length::int8
@@ -74,13 +77,13 @@ pub(crate) async fn read(store: &Store, pool: &PgPool) -> Result<PgSchema, Store
         tables.entry(table).or_default().insert(
             r.get(1),
             Column {
-                data_type: r.get(2),
+                data_type: r.get::<String, _>(2).to_ascii_lowercase(),
                 max_len: max_len.and_then(|n| usize::try_from(n).ok()),
             },
         );
     }
     let empty = HashMap::new();
-    let mut schema = PgSchema::default();
+    let mut schema = Schema::default();
     for (i, tf) in Timeframe::ALL.iter().enumerate() {
         let cols = tables.get(tf.table()).unwrap_or(&empty);
         let ty = |name: &str| cols.get(name).map(|c| c.data_type.as_str());
@@ -106,5 +109,40 @@ pub(crate) async fn read(store: &Store, pool: &PgPool) -> Result<PgSchema, Store
     schema.groups_tickstock = groups.contains_key("metadata");
     schema.groups_as_of = groups.contains_key("as_of");
     schema.symbols = tables.remove("symbols").unwrap_or_default();
+    Ok(schema)
+}
+
+/// The shape of an SQLite file's `symbols` and `definition_groups` (bars have one shape
+/// there: this app's). Its groups' `environment` column is not a key: a file holds one
+/// environment, and a group's name is unique across the table.
+pub(crate) async fn read_sqlite(store: &Store, pool: &SqlitePool) -> Result<Schema, StoreError> {
+    let rows = sqlx::query(
+        "SELECT m.name, p.name, lower(p.type)
+           FROM sqlite_master m JOIN pragma_table_info(m.name) p
+          WHERE m.type = 'table' AND m.name IN ('symbols', 'definition_groups')",
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(|e| store.err(e))?;
+    let mut schema = Schema::default();
+    for r in &rows {
+        let (table, column, data_type): (String, String, String) = (r.get(0), r.get(1), r.get(2));
+        match table.as_str() {
+            "symbols" => {
+                schema.symbols.insert(
+                    column,
+                    Column {
+                        data_type,
+                        max_len: None,
+                    },
+                );
+            }
+            _ => match column.as_str() {
+                "as_of" => schema.groups_as_of = true,
+                "metadata" => schema.groups_tickstock = true,
+                _ => {}
+            },
+        }
+    }
     Ok(schema)
 }
