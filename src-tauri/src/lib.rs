@@ -23,6 +23,7 @@ pub mod commands;
 pub mod display;
 pub mod engine;
 pub mod error;
+pub mod memory;
 pub mod notify;
 pub mod secrets;
 pub mod settings;

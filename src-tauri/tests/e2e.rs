@@ -723,6 +723,29 @@ async fn about_shows_the_version_and_the_folders_of_the_users_data() {
         .await;
     eprintln!("about: {shown}");
     assert_eq!(shown[1], json!(data_dir));
+    // Started without allocator tunables, the app runs with its own (it starts itself
+    // again with them), and so do the WebKit processes it starts.
+    let tunables: Vec<(String, Option<String>)> = app
+        .processes()
+        .into_iter()
+        .filter(|(_, cmd)| cmd.contains("tickstock-admin") || cmd.contains("WebKitWebProcess"))
+        .map(|(pid, cmd)| {
+            let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            let value = String::from_utf8_lossy(&environ)
+                .split('\0')
+                .find_map(|v| v.strip_prefix("GLIBC_TUNABLES=").map(str::to_string));
+            (cmd, value)
+        })
+        .collect();
+    assert!(
+        tunables
+            .iter()
+            .any(|(cmd, _)| cmd.contains("tickstock-admin"))
+            && tunables
+                .iter()
+                .all(|(_, v)| { v.as_deref() == Some(tickstock_app::memory::MALLOC_TUNABLES) }),
+        "the app and its web process run with the allocator's arena cap: {tunables:?}"
+    );
     tokio::time::sleep(Duration::from_millis(400)).await; // the modal's fade-in
     let png = app.screenshot().await;
     save_screenshot(&app, &png, "about.png");

@@ -27,6 +27,9 @@ use crate::background;
 use crate::settings::AppSettings;
 use crate::views::BuiltinWorkerView;
 
+/// Connections the app opens to an SQLite file.
+const SQLITE_CONNECTIONS: u32 = 4;
+
 /// Whether the built-in worker runs on these settings, and if not, why: the status bar and
 /// the settings' answer say it (never the log alone).
 fn builtin_worker(
@@ -80,6 +83,13 @@ impl Engine {
         };
         let options = StoreOptions {
             environment: settings.environment.clone(),
+            // Each SQLite connection keeps its own page cache (2 MB): the page and the
+            // built-in worker need no more than four of them.
+            max_connections: if db_url.starts_with("sqlite:") {
+                SQLITE_CONNECTIONS
+            } else {
+                StoreOptions::default().max_connections
+            },
             ..StoreOptions::default()
         };
         let store = Store::connect_with(&db_url, &options)

@@ -268,6 +268,8 @@ const SCRUBBED: &[&str] = &[
     "WAYLAND_DISPLAY",
     "DISPLAY",
     "DBUS_SESSION_BUS_ADDRESS",
+    // The app sets its own allocator tunables (`tickstock_app::memory`).
+    "GLIBC_TUNABLES",
 ];
 
 /// tauri-driver and everything it started (its own process group), killed on drop, also
