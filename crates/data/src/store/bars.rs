@@ -4,9 +4,30 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
+use sqlx::{Postgres, Sqlite};
+
+use super::bar_reads::BarReads;
 use super::{postgres_bars, sqlite, Pool, Store, StoreError, StoredBar, SymbolSpan, TableCoverage};
 use tickstock_protocol::bars::Bar;
 use tickstock_protocol::timeframe::Timeframe;
+
+/// Runs a [`BarReads`] query for timeframe `$tf` on the store's database, with `$p` the
+/// pool and `$shape` the shape of the timeframe's table; a failure is the store's error.
+macro_rules! on_bars {
+    ($store:expr, $tf:expr, $p:ident, $shape:ident, $method:ident ( $($arg:expr),* $(,)? )) => {
+        match &$store.pool {
+            Pool::Postgres($p, schema) => {
+                let $shape = schema.ohlcv[tf_index($tf)];
+                <Postgres as BarReads>::$method($($arg),*).await
+            }
+            Pool::Sqlite($p, _) => {
+                let $shape = Default::default();
+                <Sqlite as BarReads>::$method($($arg),*).await
+            }
+        }
+        .map_err(|e| $store.err(e))
+    };
+}
 
 impl Store {
     /// Writes bars of one symbol and timeframe: an idempotent upsert in one transaction
@@ -71,12 +92,7 @@ impl Store {
         tf: Timeframe,
     ) -> Result<Vec<StoredBar>, StoreError> {
         let symbol = normalise_symbol(symbol)?;
-        match &self.pool {
-            Pool::Postgres(p, schema) => {
-                postgres_bars::read_bars(self, p, schema.ohlcv[tf_index(tf)], &symbol, tf).await
-            }
-            Pool::Sqlite(p, _) => sqlite::read_bars(self, p, &symbol, tf).await,
-        }
+        on_bars!(self, tf, p, shape, read_bars(p, shape, &symbol, tf))
     }
 
     /// Rows, symbols and time span of every OHLCV table, smallest timeframe first.
@@ -87,12 +103,7 @@ impl Store {
                 out.push(fast);
                 continue;
             }
-            out.push(match &self.pool {
-                Pool::Postgres(p, schema) => {
-                    postgres_bars::coverage(self, p, schema.ohlcv[tf_index(tf)], tf).await?
-                }
-                Pool::Sqlite(p, _) => sqlite::coverage(self, p, tf).await?,
-            });
+            out.push(on_bars!(self, tf, p, shape, coverage(p, shape, tf))?);
         }
         Ok(out)
     }
@@ -115,19 +126,11 @@ impl Store {
             fast.sort_by(|a, b| a.symbol.cmp(&b.symbol));
             return Ok(fast);
         }
-        let mut out = match &self.pool {
-            Pool::Postgres(p, schema) => {
-                postgres_bars::symbol_spans(
-                    self,
-                    p,
-                    schema.ohlcv[tf_index(tf)],
-                    tf,
-                    symbols.as_deref(),
-                )
-                .await?
-            }
-            Pool::Sqlite(p, _) => sqlite::symbol_spans(self, p, tf, symbols.as_deref()).await?,
-        };
+        if symbols.as_ref().is_some_and(|s| s.is_empty()) {
+            return Ok(Vec::new());
+        }
+        let list = symbols.as_deref();
+        let mut out = on_bars!(self, tf, p, shape, symbol_spans(p, shape, tf, list))?;
         out.sort_by(|a, b| a.symbol.cmp(&b.symbol));
         Ok(out)
     }
@@ -142,13 +145,13 @@ impl Store {
         to: NaiveDate,
     ) -> Result<Vec<String>, StoreError> {
         let symbol = normalise_symbol(symbol)?;
-        match &self.pool {
-            Pool::Postgres(p, schema) => {
-                postgres_bars::bar_keys(self, p, schema.ohlcv[tf_index(tf)], &symbol, tf, from, to)
-                    .await
-            }
-            Pool::Sqlite(p, _) => sqlite::bar_keys(self, p, &symbol, tf, from, to).await,
-        }
+        on_bars!(
+            self,
+            tf,
+            p,
+            shape,
+            bar_keys(p, shape, &symbol, tf, from, to)
+        )
     }
 }
 

@@ -328,18 +328,6 @@ pub(super) trait CatalogSql: Dialect {
         Ok(())
     }
 
-    /// ` <column> IN (<values>)`.
-    fn push_in(s: &mut Stmt, column: &str, values: &[String]) {
-        s.push(&format!(" {column} IN ("));
-        for (i, v) in values.iter().enumerate() {
-            if i > 0 {
-                s.push(", ");
-            }
-            s.bind(Stmt::text(v));
-        }
-        s.push(")");
-    }
-
     /// The first column of every row a statement reads, as text.
     async fn texts(pool: &Pool<Self>, s: &Stmt) -> Result<Vec<String>, sqlx::Error> {
         let rows = Self::query(s).fetch_all(pool).await?;

@@ -97,6 +97,7 @@ macro_rules! sql_trait {
             for<'q> i32: sqlx::Encode<'q, Self> + sqlx::Decode<'q, Self> + sqlx::Type<Self>,
             for<'q> i64: sqlx::Encode<'q, Self> + sqlx::Decode<'q, Self> + sqlx::Type<Self>,
             for<'q> bool: sqlx::Encode<'q, Self> + sqlx::Decode<'q, Self> + sqlx::Type<Self>,
+            for<'q> f64: sqlx::Decode<'q, Self> + sqlx::Type<Self>,
             usize: sqlx::ColumnIndex<<Self as sqlx::Database>::Row>,
         {
             $($body)*
@@ -145,6 +146,25 @@ pub(crate) trait Dialect: Database {
     fn push_cast(stmt: &mut Stmt, arg: Arg, ty: &str);
     /// ` <JSON column> with the fields of the bound JSON object set`.
     fn push_json_merge(stmt: &mut Stmt, column: &str, json: String);
+    /// A bar table's time column (or its min or max) as [`super::StoredBar::time`] has it.
+    fn bar_time(
+        row: &Self::Row,
+        index: usize,
+        tf: Timeframe,
+        shape: super::schema::OhlcvShape,
+    ) -> Result<Option<String>, sqlx::Error>;
+
+    /// ` <column> IN (<values>)`.
+    fn push_in(s: &mut Stmt, column: &str, values: &[String]) {
+        s.push(&format!(" {column} IN ("));
+        for (i, v) in values.iter().enumerate() {
+            if i > 0 {
+                s.push(", ");
+            }
+            s.bind(Stmt::text(v));
+        }
+        s.push(")");
+    }
     /// ` <lower(id) starts with lower>`, as an index can serve it.
     fn push_id_starts(stmt: &mut Stmt, lower: &str);
     /// ` <one of the job's joined universe keys is lower>`.

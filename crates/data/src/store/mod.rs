@@ -18,6 +18,7 @@
 //! - `types.rs`: the public values the store reads and writes (bars, coverage, symbols,
 //!   universes, job runs).
 //! - `bars.rs`: writing and reading bars, and the row helpers both backends share.
+//! - `bar_reads.rs`: the bar reads' SQL, once for both databases.
 //! - `universes.rs`: the `symbols` table and universes (groups and their members): the
 //!   [`Store`] methods.
 //! - `catalog.rs`: their SQL, once for both databases, over the tables' shape.
@@ -36,6 +37,7 @@
 //! - `splits.rs`: the `split_checks` table (splits seen, symbols to reload).
 
 mod bar_counts;
+mod bar_reads;
 mod bars;
 mod catalog;
 mod error;

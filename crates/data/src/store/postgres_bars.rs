@@ -14,9 +14,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Postgres, Row as _};
 
 use super::schema::OhlcvShape;
-use super::{
-    format_date, format_instant, time_column, Row, Store, StoreError, StoredBar, TableCoverage,
-};
+use super::{format_date, format_instant, time_column, Row, Store, StoreError};
 use tickstock_protocol::timeframe::Timeframe;
 
 /// Seconds from the Unix epoch to PostgreSQL's (2000-01-01).
@@ -283,7 +281,7 @@ async fn write_merge(
 }
 
 /// A time column read as UTC whatever its type.
-fn decode_time(
+pub(super) fn decode_time(
     r: &PgRow,
     i: usize,
     tf: Timeframe,
@@ -297,128 +295,6 @@ fn decode_time(
     } else {
         r.try_get::<Option<DateTime<Utc>>, _>(i)?
             .map(format_instant)
-    })
-}
-
-pub(super) async fn read_bars(
-    store: &Store,
-    pool: &PgPool,
-    shape: OhlcvShape,
-    symbol: &str,
-    tf: Timeframe,
-) -> Result<Vec<StoredBar>, StoreError> {
-    let (table, col) = (tf.table(), time_column(tf));
-    let rows = sqlx::query(&format!(
-        "SELECT {col}, open::float8, high::float8, low::float8, close::float8, volume::float8
-           FROM {table} WHERE symbol = $1 ORDER BY {col}"
-    ))
-    .bind(symbol)
-    .fetch_all(pool)
-    .await
-    .map_err(|e| store.err(e))?;
-    rows.iter()
-        .map(|r| {
-            Ok(StoredBar {
-                symbol: symbol.to_string(),
-                time: decode_time(r, 0, tf, shape)?.unwrap_or_default(),
-                open: r.try_get(1)?,
-                high: r.try_get(2)?,
-                low: r.try_get(3)?,
-                close: r.try_get(4)?,
-                volume: r.try_get(5)?,
-            })
-        })
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(|e| store.err(e))
-}
-
-pub(super) async fn symbol_spans(
-    store: &Store,
-    pool: &PgPool,
-    shape: OhlcvShape,
-    tf: Timeframe,
-    symbols: Option<&[String]>,
-) -> Result<Vec<super::SymbolSpan>, StoreError> {
-    let (table, col) = (tf.table(), time_column(tf));
-    let filter = if symbols.is_some() {
-        "WHERE symbol = ANY($1)"
-    } else {
-        ""
-    };
-    let sql = format!(
-        "SELECT symbol::text, min({col}), max({col}), count(*) FROM {table} {filter} GROUP BY symbol"
-    );
-    let mut q = sqlx::query(&sql);
-    if let Some(list) = symbols {
-        q = q.bind(list);
-    }
-    let rows = q.fetch_all(pool).await.map_err(|e| store.err(e))?;
-    rows.iter()
-        .map(|r| {
-            Ok(super::SymbolSpan {
-                symbol: r.try_get(0)?,
-                timeframe: tf,
-                first: decode_time(r, 1, tf, shape)?.unwrap_or_default(),
-                last: decode_time(r, 2, tf, shape)?.unwrap_or_default(),
-                bars: r.try_get(3)?,
-            })
-        })
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(|e| store.err(e))
-}
-
-pub(super) async fn bar_keys(
-    store: &Store,
-    pool: &PgPool,
-    shape: OhlcvShape,
-    symbol: &str,
-    tf: Timeframe,
-    from: NaiveDate,
-    to: NaiveDate,
-) -> Result<Vec<String>, StoreError> {
-    let (table, col) = (tf.table(), time_column(tf));
-    let sql = format!(
-        "SELECT {col} FROM {table} WHERE symbol = $1 AND {col} >= $2 AND {col} < $3 ORDER BY {col}"
-    );
-    let end = to.succ_opt().unwrap_or(to);
-    let q = sqlx::query(&sql).bind(symbol);
-    let q = if tf.is_dated() {
-        q.bind(from).bind(end)
-    } else {
-        let (a, b) = (super::ny_midnight(from), super::ny_midnight(end));
-        if shape.naive_time {
-            q.bind(a.naive_utc()).bind(b.naive_utc())
-        } else {
-            q.bind(a).bind(b)
-        }
-    };
-    let rows = q.fetch_all(pool).await.map_err(|e| store.err(e))?;
-    rows.iter()
-        .map(|r| Ok(decode_time(r, 0, tf, shape)?.unwrap_or_default()))
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(|e| store.err(e))
-}
-
-pub(super) async fn coverage(
-    store: &Store,
-    pool: &PgPool,
-    shape: OhlcvShape,
-    tf: Timeframe,
-) -> Result<TableCoverage, StoreError> {
-    let (table, col) = (tf.table(), time_column(tf));
-    let r = sqlx::query(&format!(
-        "SELECT count(*), count(DISTINCT symbol), min({col}), max({col}) FROM {table}"
-    ))
-    .fetch_one(pool)
-    .await
-    .map_err(|e| store.err(e))?;
-    Ok(TableCoverage {
-        table: table.to_string(),
-        timeframe: tf,
-        rows: r.try_get(0).map_err(|e| store.err(e))?,
-        symbols: r.try_get(1).map_err(|e| store.err(e))?,
-        earliest: decode_time(&r, 2, tf, shape).map_err(|e| store.err(e))?,
-        latest: decode_time(&r, 3, tf, shape).map_err(|e| store.err(e))?,
     })
 }
 

@@ -6,6 +6,8 @@ use chrono::{DateTime, Utc};
 use sqlx::{Pool, Postgres, Row, Sqlite, Transaction};
 
 use super::{like_escape, Arg, DbQuery, Dialect, Stmt};
+use crate::store::schema::OhlcvShape;
+use tickstock_protocol::timeframe::Timeframe;
 
 impl Dialect for Postgres {
     const JSON_PARAM: &'static str = "::jsonb";
@@ -32,6 +34,15 @@ impl Dialect for Postgres {
 
     fn push_cast(stmt: &mut Stmt, arg: Arg, ty: &str) {
         stmt.push("CAST(").bind(arg).push(&format!(" AS {ty})"));
+    }
+
+    fn bar_time(
+        row: &Self::Row,
+        index: usize,
+        tf: Timeframe,
+        shape: OhlcvShape,
+    ) -> Result<Option<String>, sqlx::Error> {
+        crate::store::postgres_bars::decode_time(row, index, tf, shape)
     }
 
     fn push_json_merge(stmt: &mut Stmt, column: &str, json: String) {
@@ -108,6 +119,15 @@ impl Dialect for Sqlite {
 
     fn push_cast(stmt: &mut Stmt, arg: Arg, _ty: &str) {
         stmt.bind(arg);
+    }
+
+    fn bar_time(
+        row: &Self::Row,
+        index: usize,
+        _tf: Timeframe,
+        _shape: OhlcvShape,
+    ) -> Result<Option<String>, sqlx::Error> {
+        row.try_get(index)
     }
 
     fn push_json_merge(stmt: &mut Stmt, column: &str, json: String) {

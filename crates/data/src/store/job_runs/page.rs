@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{Days, NaiveTime};
-use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
+use sqlx::{Pool, Row};
 
 use super::{sql_trait, Arg, Dialect, Stmt, RUN_COLUMNS};
 use crate::store::history_query::{
@@ -315,19 +315,8 @@ pub(crate) trait DialectPage: Dialect {
 }
 }
 
-impl<D: Dialect> DialectPage for D
-where
-    for<'c> &'c mut <D as Database>::Connection: Executor<'c, Database = D>,
-    for<'a> <D as Database>::Arguments<'a>: IntoArguments<'a, D>,
-    for<'q> String: Encode<'q, D> + Decode<'q, D> + Type<D>,
-    for<'q> Option<String>: Encode<'q, D>,
-    for<'q> Option<i64>: Encode<'q, D>,
-    for<'q> i32: Encode<'q, D> + Decode<'q, D> + Type<D>,
-    for<'q> i64: Encode<'q, D> + Decode<'q, D> + Type<D>,
-    for<'q> bool: Encode<'q, D> + Decode<'q, D> + Type<D>,
-    usize: ColumnIndex<<D as Database>::Row>,
-{
-}
+impl DialectPage for sqlx::Postgres {}
+impl DialectPage for sqlx::Sqlite {}
 
 /// Where a checked query starts.
 #[derive(Debug, Clone)]

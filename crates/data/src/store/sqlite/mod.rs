@@ -11,14 +11,11 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{QueryBuilder, Row as _, Sqlite, SqlitePool};
+use sqlx::SqlitePool;
 
-use super::{
-    format_date, format_instant, time_column, Pool, Row, Store, StoreError, StoreOptions,
-    StoredBar, TableCoverage,
-};
+use super::{format_date, format_instant, time_column, Pool, Row, Store, StoreError, StoreOptions};
 use tickstock_protocol::timeframe::Timeframe;
 
 /// Rows per multi-row INSERT of bars (7 variables each).
@@ -258,127 +255,6 @@ pub(super) async fn write_bars(
         Ok(written)
     }
     run(pool, symbol, tf, rows).await.map_err(|e| store.err(e))
-}
-
-pub(super) async fn read_bars(
-    store: &Store,
-    pool: &SqlitePool,
-    symbol: &str,
-    tf: Timeframe,
-) -> Result<Vec<StoredBar>, StoreError> {
-    let (table, col) = (tf.table(), time_column(tf));
-    let rows = sqlx::query(&format!(
-        "SELECT {col}, open, high, low, close, volume FROM {table} WHERE symbol = ? ORDER BY {col}"
-    ))
-    .bind(symbol)
-    .fetch_all(pool)
-    .await
-    .map_err(|e| store.err(e))?;
-    rows.iter()
-        .map(|r| {
-            Ok(StoredBar {
-                symbol: symbol.to_string(),
-                time: r.try_get(0)?,
-                open: r.try_get(1)?,
-                high: r.try_get(2)?,
-                low: r.try_get(3)?,
-                close: r.try_get(4)?,
-                volume: r.try_get(5)?,
-            })
-        })
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(|e| store.err(e))
-}
-
-pub(super) async fn symbol_spans(
-    store: &Store,
-    pool: &SqlitePool,
-    tf: Timeframe,
-    symbols: Option<&[String]>,
-) -> Result<Vec<super::SymbolSpan>, StoreError> {
-    let (table, col) = (tf.table(), time_column(tf));
-    let mut qb = QueryBuilder::<Sqlite>::new(format!(
-        "SELECT symbol, min({col}), max({col}), count(*) FROM {table}"
-    ));
-    if let Some(list) = symbols {
-        if list.is_empty() {
-            return Ok(Vec::new());
-        }
-        qb.push(" WHERE symbol IN (");
-        let mut sep = qb.separated(", ");
-        for s in list {
-            sep.push_bind(s.clone());
-        }
-        qb.push(")");
-    }
-    qb.push(" GROUP BY symbol");
-    let rows: Vec<(String, String, String, i64)> = qb
-        .build_query_as()
-        .fetch_all(pool)
-        .await
-        .map_err(|e| store.err(e))?;
-    Ok(rows
-        .into_iter()
-        .map(|(symbol, first, last, bars)| super::SymbolSpan {
-            symbol,
-            timeframe: tf,
-            first,
-            last,
-            bars,
-        })
-        .collect())
-}
-
-pub(super) async fn bar_keys(
-    store: &Store,
-    pool: &SqlitePool,
-    symbol: &str,
-    tf: Timeframe,
-    from: NaiveDate,
-    to: NaiveDate,
-) -> Result<Vec<String>, StoreError> {
-    let (table, col) = (tf.table(), time_column(tf));
-    let end = to.succ_opt().unwrap_or(to);
-    let (a, b) = if tf.is_dated() {
-        (format_date(from), format_date(end))
-    } else {
-        (
-            format_instant(super::ny_midnight(from)),
-            format_instant(super::ny_midnight(end)),
-        )
-    };
-    sqlx::query_scalar(&format!(
-        "SELECT {col} FROM {table} WHERE symbol = ? AND {col} >= ? AND {col} < ? ORDER BY {col}"
-    ))
-    .bind(symbol)
-    .bind(a)
-    .bind(b)
-    .fetch_all(pool)
-    .await
-    .map_err(|e| store.err(e))
-}
-
-pub(super) async fn coverage(
-    store: &Store,
-    pool: &SqlitePool,
-    tf: Timeframe,
-) -> Result<TableCoverage, StoreError> {
-    let (table, col) = (tf.table(), time_column(tf));
-    let (rows, symbols, earliest, latest): (i64, i64, Option<String>, Option<String>) =
-        sqlx::query_as(&format!(
-            "SELECT count(*), count(DISTINCT symbol), min({col}), max({col}) FROM {table}"
-        ))
-        .fetch_one(pool)
-        .await
-        .map_err(|e| store.err(e))?;
-    Ok(TableCoverage {
-        table: table.to_string(),
-        timeframe: tf,
-        rows,
-        symbols,
-        earliest,
-        latest,
-    })
 }
 
 #[cfg(test)]
