@@ -8,14 +8,11 @@
 use chrono::NaiveDate;
 use sqlx::{Pool, Postgres, Row as _, Sqlite};
 
-use super::job_runs::{sql_trait, Arg, Dialect, Stmt};
+use super::job_runs::{sql_trait, Arg, Dialect, Stmt, IN_LIST_CHUNK};
 use super::schema::OhlcvShape;
 use super::TableCoverage;
 use super::{format_date, format_instant, ny_midnight, time_column, StoredBar, SymbolSpan};
 use tickstock_protocol::timeframe::Timeframe;
-
-/// Symbols per `IN (...)` list.
-const LIST_CHUNK: usize = 1000;
 
 /// The type a bound time is cast to for the table's time column (PostgreSQL).
 fn time_type(tf: Timeframe, shape: OhlcvShape) -> &'static str {
@@ -87,7 +84,7 @@ pub(super) trait BarReads: Dialect {
             s
         };
         let statements: Vec<Stmt> = match symbols {
-            Some(list) => list.chunks(LIST_CHUNK).map(|c| query(Some(c))).collect(),
+            Some(list) => list.chunks(IN_LIST_CHUNK).map(|c| query(Some(c))).collect(),
             None => vec![query(None)],
         };
         let mut out = Vec::new();

@@ -269,6 +269,12 @@ pub(crate) fn ny_midnight(d: NaiveDate) -> DateTime<Utc> {
         .unwrap_or_else(|| d.and_hms_opt(5, 0, 0).expect("05:00").and_utc())
 }
 
+/// A time stamp as this store writes it on both databases (RFC 3339 UTC, microseconds):
+/// SQLite's time columns, and the text bound for a PostgreSQL stamp column.
+pub(crate) fn format_stamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
 pub(crate) fn format_date(d: NaiveDate) -> String {
     d.format("%Y-%m-%d").to_string()
 }

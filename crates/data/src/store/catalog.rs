@@ -10,21 +10,17 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{Pool, Postgres, Row as _, Sqlite, Transaction};
 
-use super::job_runs::{sql_trait, Arg, Dialect, Stmt};
+use super::job_runs::{sql_trait, Arg, Dialect, Stmt, IN_LIST_CHUNK};
 use super::schema::{Column, Schema};
-use super::{find_group, format_date, GroupRow, SymbolRecord, UniverseDef};
+use super::{find_group, format_date, format_stamp, GroupRow, SymbolRecord, UniverseDef};
 
-/// Rows per multi-row statement: at most 1 + 2 × 23 values a row, so a statement stays
-/// under SQLite's 32766 and PostgreSQL's 65535 bound values.
+/// Rows per multi-row statement. A row binds the symbol and one value per column written
+/// (at most the 23 candidate columns, or the 13 TickStock defaults), so a statement stays
+/// well under SQLite's 32766 and PostgreSQL's 65535 bound values.
 const ROW_CHUNK: usize = 500;
-/// Values per `IN (...)` list and universe members per `INSERT`.
-const LIST_CHUNK: usize = 1000;
-const _: () = assert!(ROW_CHUNK * 47 < 32766 && LIST_CHUNK * 2 < 32766);
-
-/// The time stamps this store writes, on both databases (RFC 3339 UTC, microseconds).
-fn stamp(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-}
+/// Universe members per `INSERT` (two values each).
+const MEMBER_CHUNK: usize = 1000;
+const _: () = assert!(ROW_CHUNK * 47 < 32766 && MEMBER_CHUNK * 2 < 32766);
 
 /// A date column read as text (`YYYY-MM-DD`, or a longer stamp starting with one); any
 /// other text is no date.
@@ -99,7 +95,7 @@ fn fields(schema: &Schema, recs: &[SymbolRecord]) -> Vec<Field> {
         field(&["cik"], text(&|r| r.cik.clone())),
         field(&["composite_figi"], text(&|r| r.composite_figi.clone())),
         field(&["share_class_figi"], text(&|r| r.share_class_figi.clone())),
-        field(polygon_updated, text(&|r| r.last_updated.map(stamp))),
+        field(polygon_updated, text(&|r| r.last_updated.map(format_stamp))),
         field(&["market_cap"], text(&|r| number(r.market_cap))),
         field(
             &["weighted_shares_outstanding"],
@@ -114,10 +110,10 @@ fn fields(schema: &Schema, recs: &[SymbolRecord]) -> Vec<Field> {
             &["total_employees"],
             text(&|r| r.total_employees.map(|v| v.to_string())),
         ),
-        field(refreshed, text(&|r| r.refreshed_at.map(stamp))),
+        field(refreshed, text(&|r| r.refreshed_at.map(format_stamp))),
         field(
             described_column(schema),
-            text(&|r| r.described_at.map(stamp)),
+            text(&|r| r.described_at.map(format_stamp)),
         ),
     ]
 }
@@ -164,14 +160,14 @@ pub(super) trait CatalogSql: Dialect {
 
     /// `INSERT INTO symbols ... ON CONFLICT (symbol) DO UPDATE` for one chunk of records.
     fn symbols_insert(schema: &Schema, recs: &[SymbolRecord]) -> Stmt {
-        let columns: Vec<(&str, &Column, Vec<Option<String>>)> = fields(schema, recs)
-            .into_iter()
+        let fields = fields(schema, recs);
+        let columns: Vec<(&str, &Column, &[Option<String>])> = fields
+            .iter()
             .flat_map(|f| {
                 f.columns
                     .iter()
                     .filter_map(|c| schema.symbols.get_key_value(*c))
-                    .map(|(name, info)| (name.as_str(), info, f.values.clone()))
-                    .collect::<Vec<_>>()
+                    .map(|(name, info)| (name.as_str(), info, f.values.as_slice()))
             })
             .collect();
         let names: String = columns.iter().map(|(c, ..)| format!(", \"{c}\"")).collect();
@@ -251,7 +247,7 @@ pub(super) trait CatalogSql: Dialect {
             return Ok(Vec::new());
         };
         let mut fresh = Vec::new();
-        for chunk in symbols.chunks(LIST_CHUNK) {
+        for chunk in symbols.chunks(IN_LIST_CHUNK) {
             // A naive column holds UTC and sessions run in UTC: the comparison is in UTC.
             let mut s = Self::stmt(format!(
                 "SELECT symbol{} FROM symbols WHERE \"{col}\" >= ",
@@ -300,7 +296,7 @@ pub(super) trait CatalogSql: Dialect {
             return Self::texts(pool, &query(None)).await;
         };
         let mut out = Vec::new();
-        for chunk in only.chunks(LIST_CHUNK) {
+        for chunk in only.chunks(IN_LIST_CHUNK) {
             out.extend(Self::texts(pool, &query(Some(chunk))).await?);
         }
         out.sort();
@@ -317,8 +313,8 @@ pub(super) trait CatalogSql: Dialect {
         let Some(col) = first_column(schema, described_column(schema)) else {
             return Ok(());
         };
-        let now = stamp(Utc::now());
-        for chunk in symbols.chunks(LIST_CHUNK) {
+        let now = format_stamp(Utc::now());
+        for chunk in symbols.chunks(IN_LIST_CHUNK) {
             let mut s = Self::stmt(format!("UPDATE symbols SET \"{col}\" = "));
             Self::push_cast(&mut s, Stmt::text(&now), &schema.symbols[col].data_type);
             s.push(" WHERE");
@@ -437,7 +433,7 @@ pub(super) trait CatalogSql: Dialect {
             }
             None => Self::insert_group(&mut tx, schema, environment, def).await?,
         };
-        for chunk in members.chunks(LIST_CHUNK) {
+        for chunk in members.chunks(MEMBER_CHUNK) {
             let mut s = Self::stmt("INSERT INTO group_memberships (group_id, symbol) VALUES ");
             for (i, m) in chunk.iter().enumerate() {
                 s.push(if i == 0 { "(" } else { ", (" })

@@ -34,6 +34,9 @@ fn like_escape(s: &str) -> String {
         .replace('_', "\\_")
 }
 
+/// Values per `IN (...)` list ([`Dialect::push_in`]): a longer list is run in chunks.
+pub(crate) const IN_LIST_CHUNK: usize = 1000;
+
 /// How many columns [`Dialect::select_runs`] reads.
 pub(crate) const RUN_COLUMNS: usize = 19;
 

@@ -77,7 +77,8 @@ pub use types::{
 pub use universes::UniversePreview;
 
 pub(crate) use bars::{
-    format_date, format_instant, normalise_symbol, ny_midnight, tf_index, time_column, Row,
+    format_date, format_instant, format_stamp, normalise_symbol, ny_midnight, tf_index,
+    time_column, Row,
 };
 pub(crate) use universes::{find_group, GroupRow, UniverseDef};
 

@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::Row as _;
 
-use super::{sqlite::format_stamp, Pool, Store, StoreError};
+use super::{format_stamp, Pool, Store, StoreError};
 
 /// Jobs of one status that finished in one bucket.
 #[derive(Debug, Clone, PartialEq)]

@@ -162,7 +162,7 @@ impl Dialect for Sqlite {
     }
 
     fn bind_time(q: DbQuery<'_, Self>, t: Option<DateTime<Utc>>) -> DbQuery<'_, Self> {
-        q.bind(t.map(crate::store::sqlite::format_stamp))
+        q.bind(t.map(crate::store::format_stamp))
     }
 
     fn time(row: &Self::Row, index: usize) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
